@@ -1,0 +1,70 @@
+// The one extension module: numkern._core. Bindings unpack buffers and release the GIL; the
+// Python package validates arguments before it calls in here.
+#include "bindings/bindings.h"
+
+#include <pybind11/stl.h>
+
+#include <map>
+
+#include "common/isa.h"
+#include "common/parallel.h"
+
+namespace numkern::bindings {
+
+namespace {
+std::vector<std::pair<std::string, KernelNameFn>>& kernel_names() {
+  static std::vector<std::pair<std::string, KernelNameFn>> names;
+  return names;
+}
+
+Isa isa_from_name(const std::string& name) {
+  if (name == "scalar") return Isa::scalar;
+  if (name == "avx2") return Isa::avx2;
+  if (name == "avx512") return Isa::avx512;
+  throw py::value_error("unknown ISA level '" + name + "': expected 'scalar', 'avx2' or 'avx512'");
+}
+}  // namespace
+
+void register_kernel_name(const char* family, KernelNameFn fn) { kernel_names().emplace_back(family, fn); }
+
+Layout layout_of(const py::array& a) {
+  Layout l;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    l.shape.push_back(a.shape(d));
+    l.strides.push_back(a.strides(d));
+  }
+  return l;
+}
+
+}  // namespace numkern::bindings
+
+PYBIND11_MODULE(_core, m) {
+  using namespace numkern;
+  using namespace numkern::bindings;
+  m.doc() = "numkern compiled kernels (internal; use the numkern package)";
+
+  m.def("cpu_features", [] {
+    const CpuFeatures& f = cpu_features();
+    return std::map<std::string, bool>{
+        {"sse4.2", f.sse42},         {"popcnt", f.popcnt},         {"avx", f.avx},
+        {"avx2", f.avx2},            {"fma", f.fma},               {"f16c", f.f16c},
+        {"bmi1", f.bmi1},            {"bmi2", f.bmi2},             {"lzcnt", f.lzcnt},
+        {"avx512f", f.avx512f},      {"avx512bw", f.avx512bw},     {"avx512dq", f.avx512dq},
+        {"avx512vl", f.avx512vl},    {"avx512cd", f.avx512cd},     {"avx512vnni", f.avx512vnni},
+        {"avx512bf16", f.avx512bf16}, {"avxvnni", f.avxvnni},      {"os_saves_ymm", f.os_saves_ymm},
+        {"os_saves_zmm", f.os_saves_zmm}};
+  });
+  m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); });
+  m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
+  m.def("set_isa", [](const std::string& name) { return std::string(isa_name(set_active_isa(isa_from_name(name)))); },
+        py::arg("name"));
+  m.def("kernel_names", [] {
+    std::map<std::string, std::string> out;
+    for (const auto& [family, fn] : kernel_names()) out[family] = fn();
+    return out;
+  });
+  m.def("get_num_threads", [] { return num_threads(); });
+  m.def("set_num_threads", [](int n) { set_num_threads(n); }, py::arg("n"));
+
+  bind_softmax(m);
+}

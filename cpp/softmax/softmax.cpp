@@ -1,0 +1,355 @@
+// Softmax driver: walks the slices of an N-d strided array, gathers strided runs into small
+// buffers, splits work across threads, merges partial sums and decides when the two-pass
+// algorithm must hand a slice to the max-subtracting one.
+#include "softmax/softmax.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "common/isa.h"
+#include "common/parallel.h"
+
+namespace numkern::softmax {
+
+const Kernels& active_kernels() {
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, &kernels_avx2, &kernels_avx512};
+  return pick(tables);
+}
+
+namespace {
+
+constexpr std::int64_t kContiguousRun = 1 << 16;  // bounds the terms a kernel sums in one call
+constexpr std::int64_t kStridedRun = 2048;        // gather buffer length for strided slices
+constexpr std::int64_t kParallelSliceMin = 1 << 16;
+constexpr std::int64_t kParallelWorkMin = 1 << 15;
+// The two-pass kernels keep n = round(x*log2e) exact and the reduction accurate while |n| <= 2^20;
+// a sum whose exponent is beyond that (|x| above about 7e5, or -inf/+inf/NaN) goes max-based.
+constexpr double kExtExponentLimit = 1048576.0;
+constexpr double kLn2 = 0.69314718055994530942;
+
+struct Slice {
+  const char* x;
+  std::int64_t xs;
+  char* y;
+  std::int64_t ys;
+  std::int64_t n;
+};
+
+// A sum m * 2^e merged in extended precision across runs and threads.
+struct ExtAcc {
+  long double m = 0.0L;
+  double e = -std::numeric_limits<double>::infinity();
+  void add(long double m2, double e2) {
+    if (std::isnan(static_cast<double>(m2)) || std::isnan(static_cast<double>(m))) {
+      m = std::numeric_limits<long double>::quiet_NaN();
+      return;
+    }
+    if (m2 == 0.0L) return;
+    if (m == 0.0L) {
+      m = m2;
+      e = e2;
+      return;
+    }
+    const double e_new = std::max(e, e2);
+    auto shift = [](double d) { return d < -20000.0 ? -20000 : static_cast<int>(d); };
+    m = std::ldexp(m, shift(e - e_new)) + std::ldexp(m2, shift(e2 - e_new));
+    e = e_new;
+  }
+  void add(const ExtAcc& o) { add(o.m, o.e); }
+};
+
+template <class T>
+std::vector<T>& scratch(int which) {
+  static thread_local std::vector<T> buffers[2];
+  auto& b = buffers[which];
+  if (b.size() < static_cast<std::size_t>(kStridedRun)) b.resize(kStridedRun);
+  return b;
+}
+
+template <class T>
+const T* at(const char* base, std::int64_t stride, std::int64_t i) {
+  return reinterpret_cast<const T*>(base + stride * i);
+}
+template <class T>
+T* at(char* base, std::int64_t stride, std::int64_t i) {
+  return reinterpret_cast<T*>(base + stride * i);
+}
+
+// f(px, len) over contiguous runs holding src[a:b).
+template <class T, class F>
+void read_runs(const char* src, std::int64_t ss, std::int64_t a, std::int64_t b, F&& f) {
+  if (ss == static_cast<std::int64_t>(sizeof(T))) {
+    for (std::int64_t i = a; i < b; i += kContiguousRun) f(at<T>(src, ss, i), std::min(kContiguousRun, b - i));
+    return;
+  }
+  T* buf = scratch<T>(0).data();
+  for (std::int64_t i = a; i < b; i += kStridedRun) {
+    const std::int64_t len = std::min(kStridedRun, b - i);
+    for (std::int64_t j = 0; j < len; ++j) buf[j] = *at<T>(src, ss, i + j);
+    f(static_cast<const T*>(buf), len);
+  }
+}
+
+// f(px, py, len) reading src[a:b) and writing dst[a:b), through buffers where strided.
+template <class T, class F>
+void map_runs(const char* src, std::int64_t ss, char* dst, std::int64_t ds, std::int64_t a, std::int64_t b, F&& f) {
+  const std::int64_t unit = static_cast<std::int64_t>(sizeof(T));
+  if (ss == unit && ds == unit) {
+    for (std::int64_t i = a; i < b; i += kContiguousRun)
+      f(at<T>(src, ss, i), at<T>(dst, ds, i), std::min(kContiguousRun, b - i));
+    return;
+  }
+  T* in = scratch<T>(0).data();
+  T* out = scratch<T>(1).data();
+  for (std::int64_t i = a; i < b; i += kStridedRun) {
+    const std::int64_t len = std::min(kStridedRun, b - i);
+    const T* px = ss == unit ? at<T>(src, ss, i) : in;
+    T* py = ds == unit ? at<T>(dst, ds, i) : out;
+    if (ss != unit)
+      for (std::int64_t j = 0; j < len; ++j) in[j] = *at<T>(src, ss, i + j);
+    f(px, py, len);
+    if (ds != unit)
+      for (std::int64_t j = 0; j < len; ++j) *at<T>(dst, ds, i + j) = out[j];
+  }
+}
+
+// Runs range_fn over [0, n) split into `nt` cache-line aligned ranges and merges the results.
+template <class R, class F, class M>
+R split_reduce(std::int64_t n, int nt, F&& range_fn, M&& merge) {
+  if (nt <= 1) return range_fn(std::int64_t{0}, n);
+  std::vector<R> parts(nt);
+#pragma omp parallel num_threads(nt)
+  {
+    const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    const std::int64_t a = (n * t / T) & ~std::int64_t{63}, b = t + 1 == T ? n : (n * (t + 1) / T) & ~std::int64_t{63};
+    parts[t] = range_fn(a, b);
+  }
+  R r = parts[0];
+  for (int t = 1; t < nt; ++t) r = merge(r, parts[t]);
+  return r;
+}
+
+template <class F>
+void split_map(std::int64_t n, int nt, F&& range_fn) {
+  split_reduce<int>(n, nt, [&](std::int64_t a, std::int64_t b) { range_fn(a, b); return 0; },
+                    [](int, int) { return 0; });
+}
+
+template <class T>
+T nan_max(T a, T b) {
+  if (std::isnan(a)) return a;
+  if (std::isnan(b)) return b;
+  return a > b ? a : b;
+}
+
+template <class T>
+void fill(const Slice& s, int nt, T value) {
+  split_map(s.n, nt, [&](std::int64_t a, std::int64_t b) {
+    for (std::int64_t i = a; i < b; ++i) *at<T>(s.y, s.ys, i) = value;
+  });
+}
+
+template <class T>
+class SliceSolver {
+ public:
+  SliceSolver(const TypedKernels<T>& k, const Slice& s, int nt) : k_(k), s_(s), nt_(nt) {}
+
+  void softmax(Algorithm algo) {
+    if (algo == Algorithm::two_pass) {
+      double m, e;
+      if (ext_sum(m, e)) {
+        const T inv_m = static_cast<T>(1.0 / m), ve = static_cast<T>(e);
+        map_x([&](const T* px, T* py, std::int64_t len) { k_.vscaleextexp(px, py, len, inv_m, ve); });
+        return;
+      }
+      algo = Algorithm::three_pass_recompute;
+    }
+    const T mx = max();
+    if (!std::isfinite(mx)) return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
+    if (algo == Algorithm::three_pass_reload) {
+      const double sum = reduce_sum([&](std::int64_t a, std::int64_t b) {
+        double acc = 0.0;
+        map_runs<T>(s_.x, s_.xs, s_.y, s_.ys, a, b,
+                    [&](const T* px, T* py, std::int64_t len) { acc += k_.raddstoreexpminusmax(px, py, len, mx); });
+        return acc;
+      });
+      const T scale = static_cast<T>(1.0 / sum);
+      split_map(s_.n, nt_, [&](std::int64_t a, std::int64_t b) {
+        map_runs<T>(s_.y, s_.ys, s_.y, s_.ys, a, b,
+                    [&](const T* py, T* qy, std::int64_t len) { k_.vscale(py, qy, len, scale); });
+      });
+      return;
+    }
+    const double sum = sum_exp_minus(mx);
+    const T scale = static_cast<T>(1.0 / sum);
+    map_x([&](const T* px, T* py, std::int64_t len) { k_.vscaleexpminusmax(px, py, len, mx, scale); });
+  }
+
+  void log_softmax(Algorithm algo) {
+    if (algo == Algorithm::two_pass) {
+      double m, e;
+      if (ext_sum(m, e)) {
+        T hi, lo;
+        split_log_sum(m, e, hi, lo);
+        map_x([&](const T* px, T* py, std::int64_t len) { k_.vsubc2(px, py, len, hi, lo); });
+        return;
+      }
+    }
+    const T mx = max();
+    if (std::isnan(mx) || mx == -std::numeric_limits<T>::infinity())
+      return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
+    if (mx == std::numeric_limits<T>::infinity()) {
+      // As scipy: x - log(sum(exp(x))) with an infinite sum: -inf, and NaN at the +inf entries.
+      split_map(s_.n, nt_, [&](std::int64_t a, std::int64_t b) {
+        for (std::int64_t i = a; i < b; ++i) {
+          const T v = *at<T>(s_.x, s_.xs, i);
+          *at<T>(s_.y, s_.ys, i) = v == mx ? std::numeric_limits<T>::quiet_NaN() : -mx;
+        }
+      });
+      return;
+    }
+    const T log_sum = static_cast<T>(std::log(sum_exp_minus(mx)));
+    map_x([&](const T* px, T* py, std::int64_t len) { k_.vsubc2(px, py, len, mx, log_sum); });
+  }
+
+ private:
+  // Pass 1 of the two-pass algorithm. Returns false when the slice needs the max-based path;
+  // otherwise sum exp(x) = m * 2^e with m in [1, 2).
+  bool ext_sum(double& m, double& e) {
+    const ExtAcc acc = split_reduce<ExtAcc>(
+        s_.n, nt_,
+        [&](std::int64_t a, std::int64_t b) {
+          ExtAcc r;
+          read_runs<T>(s_.x, s_.xs, a, b, [&](const T* px, std::int64_t len) {
+            const ExtSum part = k_.raddextexp(px, len);
+            r.add(part.m, part.e);
+          });
+          return r;
+        },
+        [](ExtAcc a, const ExtAcc& b) {
+          a.add(b);
+          return a;
+        });
+    if (!std::isfinite(static_cast<double>(acc.m)) || acc.m <= 0 || !(std::fabs(acc.e) <= kExtExponentLimit))
+      return false;
+    int shift = 0;
+    const long double frac = std::frexp(acc.m, &shift);  // acc.m = frac * 2^shift, frac in [0.5, 1)
+    m = static_cast<double>(2.0L * frac);
+    e = acc.e + shift - 1;
+    return std::fabs(e) <= kExtExponentLimit;
+  }
+
+  // log(m * 2^e) as hi + lo in T, accurate enough that (x - hi) - lo is the correctly rounded
+  // log-softmax up to an ulp of max(1, |result|).
+  static void split_log_sum(double m, double e, T& hi, T& lo) {
+    if (sizeof(T) == sizeof(float)) {
+      const double lse = std::log(m) + e * kLn2;
+      hi = static_cast<T>(lse);
+      lo = static_cast<T>(lse - static_cast<double>(hi));
+    } else {
+      // ln2 = C1 + C2 with C1 of 32 significant bits: e * C1 is exact for |e| <= 2^20.
+      const double c1 = 0x1.62e42fee00000p-1, c2 = 0x1.a39ef35793c76p-33;
+      hi = static_cast<T>(e * c1);
+      lo = static_cast<T>(e * c2 + std::log(m));
+    }
+  }
+
+  T max() {
+    return split_reduce<T>(
+        s_.n, nt_,
+        [&](std::int64_t a, std::int64_t b) {
+          T r = -std::numeric_limits<T>::infinity();
+          read_runs<T>(s_.x, s_.xs, a, b, [&](const T* px, std::int64_t len) { r = nan_max(r, k_.rmax(px, len)); });
+          return r;
+        },
+        [](T a, T b) { return nan_max(a, b); });
+  }
+
+  template <class F>
+  double reduce_sum(F&& range_fn) {
+    return split_reduce<double>(s_.n, nt_, range_fn, [](double a, double b) { return a + b; });
+  }
+
+  double sum_exp_minus(T mx) {
+    return reduce_sum([&](std::int64_t a, std::int64_t b) {
+      double acc = 0.0;
+      read_runs<T>(s_.x, s_.xs, a, b, [&](const T* px, std::int64_t len) { acc += k_.raddexpminusmax(px, len, mx); });
+      return acc;
+    });
+  }
+
+  template <class F>
+  void map_x(F&& f) {
+    split_map(s_.n, nt_, [&](std::int64_t a, std::int64_t b) { map_runs<T>(s_.x, s_.xs, s_.y, s_.ys, a, b, f); });
+  }
+
+  const TypedKernels<T>& k_;
+  Slice s_;
+  int nt_;
+};
+
+template <class T>
+void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst,
+               const std::int64_t* shape, int ndim, int axis, Algorithm algo, bool log) {
+  const std::int64_t n = shape[axis];
+  std::int64_t slices = 1;
+  for (int d = 0; d < ndim; ++d)
+    if (d != axis) slices *= shape[d];
+  if (n == 0 || slices == 0) return;
+  if (algo == Algorithm::auto_select) algo = auto_algorithm(sizeof(T) == 4 ? Dtype::f32 : Dtype::f64, n, log);
+
+  auto slice_at = [&](std::int64_t index) {
+    std::int64_t xo = 0, yo = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+      if (d == axis) continue;
+      const std::int64_t i = index % shape[d];
+      index /= shape[d];
+      xo += i * xst[d];
+      yo += i * yst[d];
+    }
+    return Slice{x + xo, xst[axis], y + yo, yst[axis], n};
+  };
+  auto solve = [&](const Slice& s, int nt) {
+    SliceSolver<T> solver(k, s, nt);
+    if (log)
+      solver.log_softmax(algo);
+    else
+      solver.softmax(algo);
+  };
+
+  const int threads = num_threads();
+  if (slices < threads && n >= kParallelSliceMin) {
+    for (std::int64_t i = 0; i < slices; ++i) solve(slice_at(i), threads);
+    return;
+  }
+  const std::int64_t grain = std::max<std::int64_t>(1, kParallelWorkMin / n);
+  parallel_for(slices, grain, [&](std::int64_t a, std::int64_t b) {
+    for (std::int64_t i = a; i < b; ++i) solve(slice_at(i), 1);
+  });
+}
+
+}  // namespace
+
+Algorithm auto_algorithm(Dtype dtype, std::int64_t n, bool log) {
+  // Measured crossovers (bench/softmax): the reload variant wins while a slice stays in L2, the
+  // two-pass one once the second read would miss cache. log-softmax has no exp in its last pass,
+  // so two passes are never slower.
+  if (log) return Algorithm::two_pass;
+  const std::int64_t bytes = n * (dtype == Dtype::f32 ? 4 : 8);
+  return bytes <= (256 << 10) ? Algorithm::three_pass_reload : Algorithm::two_pass;
+}
+
+void run(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,
+         const std::int64_t* shape, int ndim, int axis, Algorithm algorithm, bool log) {
+  const Kernels& k = active_kernels();
+  const char* xc = static_cast<const char*>(x);
+  char* yc = static_cast<char*>(y);
+  if (dtype == Dtype::f32)
+    run_typed<float>(k.f32, xc, x_strides, yc, y_strides, shape, ndim, axis, algorithm, log);
+  else
+    run_typed<double>(k.f64, xc, x_strides, yc, y_strides, shape, ndim, axis, algorithm, log);
+}
+
+}  // namespace numkern::softmax

@@ -1,0 +1,64 @@
+// The softmax family: the per-ISA kernel table and the driver entry point.
+//
+// Kernels work on one contiguous run of a slice; the driver (softmax.cpp) splits slices into runs,
+// gathers strided data, threads, merges partial results and chooses the algorithm.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace numkern::softmax {
+
+// A positive sum held as m * 2^e, so that sum(exp(x)) never overflows (Dukhan & Ablavatski 2020).
+// e is an integer-valued double. m is NaN if the run held a NaN or +inf.
+struct ExtSum {
+  double m;
+  double e;
+};
+
+template <class T>
+struct TypedKernels {
+  // sum_i exp(x_i) as an ExtSum; no max pass (pass 1 of the two-pass algorithm).
+  ExtSum (*raddextexp)(const T* x, std::size_t n);
+  // y_i = exp(x_i) * inv_m * 2^(-e), the 2^(n_i - e) factor applied exactly (pass 2).
+  void (*vscaleextexp)(const T* x, T* y, std::size_t n, T inv_m, T e);
+  // max_i x_i, NaN if any x_i is NaN, -inf for n == 0.
+  T (*rmax)(const T* x, std::size_t n);
+  // y_i = exp(x_i - max); returns sum_i y_i (three-pass with reload).
+  double (*raddstoreexpminusmax)(const T* x, T* y, std::size_t n, T max);
+  // sum_i exp(x_i - max) (three-pass with recomputation, pass 2).
+  double (*raddexpminusmax)(const T* x, std::size_t n, T max);
+  // y_i = exp(x_i - max) * scale (three-pass with recomputation, pass 3).
+  void (*vscaleexpminusmax)(const T* x, T* y, std::size_t n, T max, T scale);
+  // y_i = x_i * scale.
+  void (*vscale)(const T* x, T* y, std::size_t n, T scale);
+  // y_i = (x_i - hi) - lo: log-softmax's second pass, with the constant split in two parts so the
+  // subtraction loses nothing when x_i is close to hi.
+  void (*vsubc2)(const T* x, T* y, std::size_t n, T hi, T lo);
+};
+
+struct Kernels {
+  const char* isa;
+  TypedKernels<float> f32;
+  TypedKernels<double> f64;
+};
+
+extern const Kernels kernels_scalar;
+extern const Kernels kernels_avx2;
+extern const Kernels kernels_avx512;
+
+enum class Algorithm : int { auto_select = 0, two_pass = 1, three_pass_reload = 2, three_pass_recompute = 3 };
+
+enum class Dtype : int { f32 = 0, f64 = 1 };
+
+// Softmax (or log-softmax) of x along `axis`, written to y. x and y have the same shape; strides
+// are in bytes and may be negative or zero (x only). y may alias x exactly (same data and strides).
+void run(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,
+         const std::int64_t* shape, int ndim, int axis, Algorithm algorithm, bool log);
+
+// The algorithm "auto" picks for a slice of n elements of the given dtype.
+Algorithm auto_algorithm(Dtype dtype, std::int64_t n, bool log);
+
+const Kernels& active_kernels();
+
+}  // namespace numkern::softmax

@@ -1,0 +1,247 @@
+// The softmax kernels, written once over a vector-traits type D and included by each ISA
+// translation unit inside its own anonymous namespace, so every instance has internal linkage and
+// is compiled with that unit's flags only (nothing here may be included from a shared header).
+//
+// D provides: T (float/double), V (vector of L lanes of T), W (L lanes of double) and
+//   load, store, set1, add, sub, mul, fma(a, b, c) = a*b + c, max/min with x86 maxps/minps NaN
+//   rules (the second operand is returned when either is NaN), round (to nearest integer),
+//   scale2(p, k) = p * 2^k for integer-valued k <= 2 (underflow gives 0), reduce(x, n) = x - n*ln2
+//   to within a few ulp of the result, exp_poly(r) = exp(r) on |r| <= ln2/2 * 1.02,
+//   wzero, wset1, widen, wadd, wmax, wsub, wscale2, wstore, and the constants
+//   kLog2e, kClampExt (x is clamped to >= -kClampExt before exp), kClampExp (likewise for x - max).
+
+constexpr std::size_t kLanesPerBlock = 32;  // terms each lane sums in T before widening to double
+
+template <class D>
+struct SoftmaxImpl {
+  using T = typename D::T;
+  using V = typename D::V;
+  using W = typename D::W;
+  static constexpr std::size_t L = D::L;
+  static constexpr std::size_t kBlock = kLanesPerBlock * L;
+  static constexpr double kInitExp = -1073741824.0;  // -2^30: below any exponent a clamped input gives
+
+  static V load_tail(const T* x, std::size_t count, T fill) {
+    T buf[L];
+    for (std::size_t j = 0; j < L; ++j) buf[j] = j < count ? x[j] : fill;
+    return D::load(buf);
+  }
+  static void store_tail(T* y, V v, std::size_t count) {
+    T buf[L];
+    D::store(buf, v);
+    for (std::size_t j = 0; j < count; ++j) y[j] = buf[j];
+  }
+
+  // exp(x) = p * 2^n, with no overflow for any finite x; NaN/+inf give a NaN p.
+  static void exp_ext(V x, V& p, V& n) {
+    x = D::max(D::set1(T(-D::kClampExt)), x);
+    n = D::round(D::mul(x, D::set1(T(D::kLog2e))));
+    p = D::exp_poly(D::reduce(x, n));
+  }
+
+  // exp(x - mx) for x <= mx, the difference kept exact through its rounding error (TwoSum), so
+  // outputs far below 1 keep their relative accuracy.
+  static V exp_minus(V x, V mx) {
+    const V t = D::sub(x, mx);
+    const V xr = D::add(t, mx);
+    const V mr = D::sub(xr, t);
+    V err = D::add(D::sub(x, xr), D::sub(mr, mx));
+    err = D::min(D::max(err, D::set1(T(-1))), D::set1(T(1)));  // -inf inputs make it NaN
+    const V tc = D::max(D::set1(T(-D::kClampExp)), t);
+    const V n = D::round(D::mul(tc, D::set1(T(D::kLog2e))));
+    const V r = D::add(D::reduce(tc, n), err);
+    return D::scale2(D::exp_poly(r), n);
+  }
+
+  static void ext_acc(V& m, V& e, V x) {
+    V p, n;
+    exp_ext(x, p, n);
+    const V e_new = D::max(e, n);
+    m = D::add(D::scale2(m, D::sub(e, e_new)), D::scale2(p, D::sub(n, e_new)));
+    e = e_new;
+  }
+  static void ext_merge(V& m, V& e, V m2, V e2) {
+    const V e_new = D::max(e, e2);
+    m = D::add(D::scale2(m, D::sub(e, e_new)), D::scale2(m2, D::sub(e2, e_new)));
+    e = e_new;
+  }
+
+  static ExtSum raddextexp(const T* x, std::size_t n) {
+    const V zero = D::set1(T(0)), init = D::set1(T(kInitExp));
+    W wm = D::wzero(), we = D::wset1(kInitExp);
+    std::size_t i = 0;
+    while (i < n) {
+      const std::size_t end = i + kBlock < n ? i + kBlock : n;
+      V m0 = zero, m1 = zero, m2 = zero, m3 = zero, e0 = init, e1 = init, e2 = init, e3 = init;
+      for (; i + 4 * L <= end; i += 4 * L) {
+        ext_acc(m0, e0, D::load(x + i));
+        ext_acc(m1, e1, D::load(x + i + L));
+        ext_acc(m2, e2, D::load(x + i + 2 * L));
+        ext_acc(m3, e3, D::load(x + i + 3 * L));
+      }
+      for (; i + L <= end; i += L) ext_acc(m0, e0, D::load(x + i));
+      if (i < end) {
+        ext_acc(m1, e1, load_tail(x + i, end - i, -__builtin_inf()));
+        i = end;
+      }
+      ext_merge(m0, e0, m1, e1);
+      ext_merge(m2, e2, m3, e3);
+      ext_merge(m0, e0, m2, e2);
+      const W bm = D::widen(m0), be = D::widen(e0);
+      const W e_new = D::wmax(we, be);
+      wm = D::wadd(D::wscale2(wm, D::wsub(we, e_new)), D::wscale2(bm, D::wsub(be, e_new)));
+      we = e_new;
+    }
+    double ms[L], es[L];
+    D::wstore(ms, wm);
+    D::wstore(es, we);
+    ExtSum s{0.0, kInitExp};
+    for (std::size_t j = 0; j < L; ++j) {
+      if (ms[j] != ms[j]) return ExtSum{ms[j], es[j]};
+      const double e_new = s.e > es[j] ? s.e : es[j];
+      s.m = __builtin_ldexp(s.m, clamp_shift(s.e - e_new)) + __builtin_ldexp(ms[j], clamp_shift(es[j] - e_new));
+      s.e = e_new;
+    }
+    return s;
+  }
+
+  static int clamp_shift(double d) { return d < -4000.0 ? -4000 : static_cast<int>(d); }
+
+  static void vscaleextexp(const T* x, T* y, std::size_t n, T inv_m, T e) {
+    const V vinv = D::set1(inv_m), ve = D::set1(e);
+    auto one = [&](V v) {
+      V p, k;
+      exp_ext(v, p, k);
+      return D::scale2(D::mul(p, vinv), D::sub(k, ve));
+    };
+    std::size_t i = 0;
+    for (; i + 2 * L <= n; i += 2 * L) {
+      const V a = one(D::load(x + i)), b = one(D::load(x + i + L));
+      D::store(y + i, a);
+      D::store(y + i + L, b);
+    }
+    for (; i + L <= n; i += L) D::store(y + i, one(D::load(x + i)));
+    if (i < n) store_tail(y + i, one(load_tail(x + i, n - i, T(0))), n - i);
+  }
+
+  static T rmax(const T* x, std::size_t n) {
+    const V ninf = D::set1(-__builtin_inf());
+    V a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
+    std::size_t i = 0;
+    for (; i + 4 * L <= n; i += 4 * L) {
+      a0 = D::max_sticky(a0, D::load(x + i));
+      a1 = D::max_sticky(a1, D::load(x + i + L));
+      a2 = D::max_sticky(a2, D::load(x + i + 2 * L));
+      a3 = D::max_sticky(a3, D::load(x + i + 3 * L));
+    }
+    for (; i + L <= n; i += L) a0 = D::max_sticky(a0, D::load(x + i));
+    if (i < n) a1 = D::max_sticky(a1, load_tail(x + i, n - i, -__builtin_inf()));
+    a0 = D::max_sticky(D::max_sticky(a0, a1), D::max_sticky(a2, a3));
+    T lanes[L];
+    D::store(lanes, a0);
+    T m = lanes[0];
+    for (std::size_t j = 1; j < L; ++j) {
+      if (lanes[j] != lanes[j]) return lanes[j];
+      if (m != m) return m;
+      m = lanes[j] > m ? lanes[j] : m;
+    }
+    return m;
+  }
+
+  // Sums four accumulators of T per block into double lanes, so rounding error stays at
+  // kLanesPerBlock terms in T whatever n is.
+  template <bool kStore>
+  static double sum_exp_minus(const T* x, T* y, std::size_t n, T max) {
+    const V vmax = D::set1(max), zero = D::set1(T(0));
+    W w = D::wzero();
+    std::size_t i = 0;
+    while (i < n) {
+      const std::size_t end = i + kBlock < n ? i + kBlock : n;
+      V s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+      for (; i + 4 * L <= end; i += 4 * L) {
+        const V a = exp_minus(D::load(x + i), vmax), b = exp_minus(D::load(x + i + L), vmax);
+        const V c = exp_minus(D::load(x + i + 2 * L), vmax), d = exp_minus(D::load(x + i + 3 * L), vmax);
+        if (kStore) {
+          D::store(y + i, a);
+          D::store(y + i + L, b);
+          D::store(y + i + 2 * L, c);
+          D::store(y + i + 3 * L, d);
+        }
+        s0 = D::add(s0, a);
+        s1 = D::add(s1, b);
+        s2 = D::add(s2, c);
+        s3 = D::add(s3, d);
+      }
+      for (; i + L <= end; i += L) {
+        const V a = exp_minus(D::load(x + i), vmax);
+        if (kStore) D::store(y + i, a);
+        s0 = D::add(s0, a);
+      }
+      if (i < end) {
+        const V a = exp_minus(load_tail(x + i, end - i, -__builtin_inf()), vmax);
+        if (kStore) store_tail(y + i, a, end - i);
+        s1 = D::add(s1, a);
+        i = end;
+      }
+      w = D::wadd(w, D::widen(D::add(D::add(s0, s1), D::add(s2, s3))));
+    }
+    double lanes[L];
+    D::wstore(lanes, w);
+    double s = 0.0;
+    for (std::size_t j = 0; j < L; ++j) s += lanes[j];
+    return s;
+  }
+
+  static double raddstoreexpminusmax(const T* x, T* y, std::size_t n, T max) {
+    return sum_exp_minus<true>(x, y, n, max);
+  }
+  static double raddexpminusmax(const T* x, std::size_t n, T max) {
+    return sum_exp_minus<false>(x, nullptr, n, max);
+  }
+
+  template <class F>
+  static void map(const T* x, T* y, std::size_t n, F f) {
+    std::size_t i = 0;
+    for (; i + 2 * L <= n; i += 2 * L) {
+      const V a = f(D::load(x + i)), b = f(D::load(x + i + L));
+      D::store(y + i, a);
+      D::store(y + i + L, b);
+    }
+    for (; i + L <= n; i += L) D::store(y + i, f(D::load(x + i)));
+    if (i < n) store_tail(y + i, f(load_tail(x + i, n - i, T(0))), n - i);
+  }
+
+  static void vscaleexpminusmax(const T* x, T* y, std::size_t n, T max, T scale) {
+    const V vmax = D::set1(max), vs = D::set1(scale);
+    map(x, y, n, [&](V v) { return D::mul(exp_minus(v, vmax), vs); });
+  }
+  static void vscale(const T* x, T* y, std::size_t n, T scale) {
+    const V vs = D::set1(scale);
+    map(x, y, n, [&](V v) { return D::mul(v, vs); });
+  }
+  static void vsubc2(const T* x, T* y, std::size_t n, T hi, T lo) {
+    const V vh = D::set1(hi), vl = D::set1(lo);
+    map(x, y, n, [&](V v) { return D::sub(D::sub(v, vh), vl); });
+  }
+
+  static constexpr TypedKernels<T> table() {
+    return TypedKernels<T>{&raddextexp, &vscaleextexp,       &rmax,   &raddstoreexpminusmax,
+                           &raddexpminusmax, &vscaleexpminusmax, &vscale, &vsubc2};
+  }
+};
+
+// Coefficients of exp(r) on |r| <= 0.3535 (Chebyshev interpolation, computed for numkern).
+constexpr double kExpF32[7] = {1.0, 1.0000000424795916, 0.50000000530672546, 0.16666394781877129,
+                               0.041666327002285450, 0.0083768185024571339, 0.0013943221766582857};
+constexpr double kExpF64[12] = {1.0,
+                                1.0,
+                                0.50000000000000224136,
+                                0.16666666666666683903,
+                                0.041666666666457425822,
+                                0.0083333333333172421768,
+                                0.0013888888960322004823,
+                                0.00019841269896204482968,
+                                0.000024801477081854494297,
+                                2.7557234458834413975e-6,
+                                2.7635686502562534462e-7,
+                                2.5112380558500830529e-8};

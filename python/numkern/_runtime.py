@@ -1,0 +1,128 @@
+"""ISA dispatch control and thread settings shared by every kernel family."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import warnings
+from typing import Iterator
+
+from . import _core
+
+ISA_LEVELS = ("scalar", "avx2", "avx512")
+_isa_lock = threading.Lock()
+
+
+def _check_level(name: str) -> str:
+    if not isinstance(name, str) or name not in ISA_LEVELS:
+        raise ValueError(f"ISA level must be one of {ISA_LEVELS}, got {name!r}")
+    return name
+
+
+def set_isa(name: str) -> str:
+    """Cap the instruction-set level every kernel uses.
+
+    Parameters
+    ----------
+    name : {"scalar", "avx2", "avx512"}
+        The highest level to use. A level above what this CPU supports is clamped to the best
+        supported one, with a ``RuntimeWarning``.
+
+    Returns
+    -------
+    str
+        The level now active.
+
+    Raises
+    ------
+    ValueError
+        If `name` is not a known level.
+    """
+    _check_level(name)
+    with _isa_lock:
+        active = _core.set_isa(name)
+    if active != name:
+        warnings.warn(
+            f"numkern: ISA level {name!r} is not supported by this CPU; using {active!r}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return active
+
+
+def get_isa() -> str:
+    """Return the instruction-set level the kernels use now."""
+    return _core.active_isa()
+
+
+@contextlib.contextmanager
+def use_isa(name: str) -> Iterator[str]:
+    """Context manager: run the block with the ISA level capped at `name`, then restore it.
+
+    The level is process-wide, so this is meant for tests and benchmarks, not for concurrent use.
+    """
+    previous = get_isa()
+    try:
+        yield set_isa(name)
+    finally:
+        _core.set_isa(previous)
+
+
+def get_num_threads() -> int:
+    """Return how many threads a kernel may use now.
+
+    This is the value given to :func:`set_num_threads` (by default the OpenMP limit at import),
+    further capped by the calling thread's OpenMP limit, so ``threadpoolctl.threadpool_limits``
+    also limits numkern.
+    """
+    return _core.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads numkern's kernels use (at least 1).
+
+    Raises
+    ------
+    ValueError
+        If `n` is not a positive integer.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"number of threads must be a positive integer, got {n!r}")
+    _core.set_num_threads(n)
+
+
+def cpu_info() -> dict:
+    """Describe the CPU and what numkern chose for it.
+
+    Returns
+    -------
+    dict
+        ``features`` (CPUID flags and OS register-state support), ``detected`` (best ISA level
+        the CPU supports), ``active`` (level in use, after ``NUMKERN_ISA`` / :func:`set_isa`),
+        ``kernels`` (the kernel chosen per family) and ``num_threads``.
+    """
+    return {
+        "features": dict(_core.cpu_features()),
+        "detected": _core.detected_isa(),
+        "active": _core.active_isa(),
+        "kernels": dict(_core.kernel_names()),
+        "num_threads": _core.get_num_threads(),
+    }
+
+
+def _apply_environment() -> None:
+    requested = os.environ.get("NUMKERN_ISA")
+    if requested:
+        requested = requested.strip().lower()
+        if requested not in ISA_LEVELS:
+            warnings.warn(
+                f"numkern: ignoring NUMKERN_ISA={requested!r}; expected one of {ISA_LEVELS}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return
+        set_isa(requested)
+
+
+_apply_environment()

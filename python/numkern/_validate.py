@@ -1,0 +1,76 @@
+"""Argument checks shared by the kernel families: dtype policy, axis, out=, overlap."""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # NumPy >= 2
+    from numpy.lib.array_utils import normalize_axis_index as _normalize_axis_index
+except ImportError:  # pragma: no cover - NumPy 1.x
+    from numpy.core.multiarray import normalize_axis_index as _normalize_axis_index
+
+AxisError = np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError
+
+_COMPUTE_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_operand(x, name: str = "x"):
+    """Return (array in a compute dtype, dtype of the result) for a float kernel.
+
+    float32/float64 are computed as they are; float16 in float32 and returned as float16;
+    integers and bool in float64 (as SciPy does). Anything else raises TypeError.
+    """
+    arr = np.asarray(x)
+    dt = arr.dtype
+    if dt in _COMPUTE_TYPES:
+        return arr, dt
+    if dt == np.float16:
+        return arr.astype(np.float32), dt
+    if dt.kind in "biu":
+        return arr.astype(np.float64), np.dtype(np.float64)
+    raise TypeError(
+        f"{name} must have a real floating-point, integer or bool dtype "
+        f"(float16, float32, float64, int*, uint*, bool); got {dt}"
+    )
+
+
+def normalize_axis(axis, ndim: int) -> int:
+    """Normalize a possibly negative axis, raising numpy's AxisError if it is out of range."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an integer, got {type(axis).__name__}")
+    return _normalize_axis_index(int(axis), ndim)
+
+
+def check_out(out, shape, dtype, name: str = "out") -> np.ndarray:
+    """Check that `out` can receive a result of this shape and dtype, without writing to it."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {out.shape}, expected {tuple(shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} has dtype {out.dtype}, expected {np.dtype(dtype)}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    return out
+
+
+def same_layout(a: np.ndarray, b: np.ndarray) -> bool:
+    """True if a and b view exactly the same memory, element for element."""
+    return (
+        a.shape == b.shape
+        and a.strides == b.strides
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
+
+
+def kernel_input(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Return x in a form the kernels read safely.
+
+    A misaligned x is copied; so is an x that overlaps `out` other than element for element
+    (the kernels stream x once per pass and would otherwise read values they already wrote).
+    """
+    if not x.flags.aligned:
+        return x.copy()
+    if out is not None and not same_layout(x, out) and np.shares_memory(x, out):
+        return x.copy()
+    return x
