@@ -1,0 +1,6 @@
+"""Peer comparisons behind ``python -m numkern bench``: one module per family, each exposing
+``cases(quick: bool) -> list[Case]``."""
+
+FAMILIES = {
+    "softmax": "numkern.bench.softmax",
+}
