@@ -312,6 +312,11 @@ void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst,
     return Slice{x + xo, xst[axis], y + yo, yst[axis], n};
   };
   auto solve = [&](const Slice& s, int nt) {
+    if (n == 1) {  // exactly 1 (log: 0) for a finite value; NaN otherwise, as scipy
+      const T v = *at<T>(s.x, s.xs, 0);
+      *at<T>(s.y, s.ys, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
+      return;
+    }
     SliceSolver<T> solver(k, s, nt);
     if (log)
       solver.log_softmax(algo);
