@@ -15,7 +15,7 @@ build=$(mktemp -d)
 trap 'rm -rf "$build"' EXIT
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNUMKERN_BUILD_BENCHMARKS=ON \
   -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" >/dev/null
-cmake --build "$build" -j 2 >/dev/null
+cmake --build "$build" -j 2 --target numkern_cpp_benchmarks >/dev/null
 for exe in "$build"/bench_*; do
   [ -x "$exe" ] || continue
   echo "== $(basename "$exe") (token run)"

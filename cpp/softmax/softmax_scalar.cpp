@@ -29,9 +29,13 @@ struct ScalarBase {
   static W wadd(W a, W b) { return a + b; }
   static W wsub(W a, W b) { return a - b; }
   static W wmax(W a, W b) { return a > b ? a : b; }
+  // p * 2^k built in the exponent field; k below the normal range flushes to 0 (allowed: such
+  // terms are below the accuracy floor), NaN k propagates.
   static W wscale2(W p, W k) {
     if (k != k) return k;
-    return __builtin_ldexp(p, k < -2000.0 ? -2000 : static_cast<int>(k));
+    if (k < -1022.0) return 0.0 * p;
+    const long long bits = (static_cast<long long>(k) + 1023) << 52;
+    return p * __builtin_bit_cast(double, bits);
   }
   static void wstore(double* p, W w) { *p = w; }
 };
@@ -45,7 +49,9 @@ struct F32 : ScalarBase<float> {
   }
   static V scale2(V p, V k) {
     if (k != k) return k;
-    return __builtin_ldexpf(p, k < -300.0f ? -300 : static_cast<int>(k));
+    if (k < -126.0f) return 0.0f * p;
+    const int bits = (static_cast<int>(k) + 127) << 23;
+    return p * __builtin_bit_cast(float, bits);
   }
   static V reduce(V x, V n) { return static_cast<float>(static_cast<double>(x) - static_cast<double>(n) * 0x1.62e42fefa39efp-1); }
   static V exp_poly(V r) {
