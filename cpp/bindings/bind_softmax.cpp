@@ -13,13 +13,14 @@ void bind_softmax(py::module_& m) {
   m.def(
       "softmax",
       [](const py::array& x, py::array& out, int axis, int algorithm, bool log) {
-        const Layout lx = layout_of(x), lo = layout_of(out);
-        const auto dtype = x.dtype().is(py::dtype::of<float>()) ? softmax::Dtype::f32 : softmax::Dtype::f64;
+        const auto dtype = x.itemsize() == 4 ? softmax::Dtype::f32 : softmax::Dtype::f64;
         const void* px = x.data();
         void* py_ = out.mutable_data();
+        const std::int64_t* shape = as_int64(x.shape());
+        const std::int64_t *xs = as_int64(x.strides()), *ys = as_int64(out.strides());
         py::gil_scoped_release release;
-        softmax::run(dtype, px, lx.strides.data(), py_, lo.strides.data(), lx.shape.data(), static_cast<int>(x.ndim()),
-                     axis, static_cast<softmax::Algorithm>(algorithm), log);
+        softmax::run(dtype, px, xs, py_, ys, shape, static_cast<int>(x.ndim()), axis,
+                     static_cast<softmax::Algorithm>(algorithm), log);
       },
       py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"));
   m.def(

@@ -22,6 +22,11 @@ struct Layout {
 };
 Layout layout_of(const py::array& a);
 
+// NumPy's shape and stride arrays viewed as int64 without a copy (ssize_t is 64-bit on every
+// platform numkern builds for).
+static_assert(sizeof(py::ssize_t) == sizeof(std::int64_t), "numkern needs a 64-bit ssize_t");
+inline const std::int64_t* as_int64(const py::ssize_t* p) { return reinterpret_cast<const std::int64_t*>(p); }
+
 void bind_softmax(py::module_& m);
 
 }  // namespace numkern::bindings

@@ -175,6 +175,7 @@ class SliceSolver {
                     [&](const T* px, T* py, std::int64_t len) { acc += k_.raddstoreexpminusmax(px, py, len, mx); });
         return acc;
       });
+      if (std::isnan(sum)) return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
       const T scale = static_cast<T>(1.0 / sum);
       split_map(s_.n, nt_, [&](std::int64_t a, std::int64_t b) {
         map_runs<T>(s_.y, s_.ys, s_.y, s_.ys, a, b,
@@ -183,6 +184,7 @@ class SliceSolver {
       return;
     }
     const double sum = sum_exp_minus(mx);
+    if (std::isnan(sum)) return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
     const T scale = static_cast<T>(1.0 / sum);
     map_x([&](const T* px, T* py, std::int64_t len) { k_.vscaleexpminusmax(px, py, len, mx, scale); });
   }
@@ -200,7 +202,7 @@ class SliceSolver {
     const T mx = max();
     if (std::isnan(mx) || mx == -std::numeric_limits<T>::infinity())
       return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
-    if (mx == std::numeric_limits<T>::infinity()) {
+    if (mx == std::numeric_limits<T>::infinity() && !has_nan()) {
       // As scipy: x - log(sum(exp(x))) with an infinite sum: -inf, and NaN at the +inf entries.
       split_map(s_.n, nt_, [&](std::int64_t a, std::int64_t b) {
         for (std::int64_t i = a; i < b; ++i) {
@@ -210,7 +212,9 @@ class SliceSolver {
       });
       return;
     }
-    const T log_sum = static_cast<T>(std::log(sum_exp_minus(mx)));
+    const double sum = mx == std::numeric_limits<T>::infinity() ? NAN : sum_exp_minus(mx);
+    if (std::isnan(sum)) return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
+    const T log_sum = static_cast<T>(std::log(sum));
     map_x([&](const T* px, T* py, std::int64_t len) { k_.vsubc2(px, py, len, mx, log_sum); });
   }
 
@@ -256,6 +260,15 @@ class SliceSolver {
     }
   }
 
+  // Only on the rare +inf path: rmax may drop a NaN (maxps semantics); a NaN in a finite-max
+  // slice shows up in the sum of exps instead.
+  bool has_nan() const {
+    for (std::int64_t i = 0; i < s_.n; ++i)
+      if (std::isnan(*at<T>(s_.x, s_.xs, i))) return true;
+    return false;
+  }
+
+  // Max of the slice; NaN may or may not be returned when the slice has a NaN.
   T max() {
     return split_reduce<T>(
         s_.n, nt_,

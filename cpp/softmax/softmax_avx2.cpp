@@ -28,7 +28,7 @@ struct F32 {
     __m256d lo, hi;
   };
   static constexpr std::size_t L = 8;
-  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 104.0;
+  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 110.0;
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
   static V set1(T a) { return _mm256_set1_ps(a); }
@@ -37,9 +37,6 @@ struct F32 {
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
-  static V max_sticky(V acc, V x) {
-    return _mm256_blendv_ps(_mm256_max_ps(x, acc), x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-  }
   static V round(V v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V scale2(V p, V k) {
     k = _mm256_max_ps(k, _mm256_set1_ps(-127.0f));
@@ -75,7 +72,7 @@ struct F64 {
   using V = __m256d;
   using W = __m256d;
   static constexpr std::size_t L = 4;
-  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 746.0;
+  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 760.0;
   static V load(const T* p) { return _mm256_loadu_pd(p); }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
   static V set1(T a) { return _mm256_set1_pd(a); }
@@ -84,9 +81,6 @@ struct F64 {
   static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
   static V max(V a, V b) { return _mm256_max_pd(a, b); }
   static V min(V a, V b) { return _mm256_min_pd(a, b); }
-  static V max_sticky(V acc, V x) {
-    return _mm256_blendv_pd(_mm256_max_pd(x, acc), x, _mm256_cmp_pd(x, x, _CMP_UNORD_Q));
-  }
   static V round(V v) { return _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V scale2(V p, V k) { return scale2_pd(p, k); }
   static V reduce(V x, V n) {

@@ -17,7 +17,7 @@ struct F32 {
     __m512d lo, hi;
   };
   static constexpr std::size_t L = 16;
-  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 104.0;
+  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 110.0;
   static V load(const T* p) { return _mm512_loadu_ps(p); }
   static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
   static V set1(T a) { return _mm512_set1_ps(a); }
@@ -26,9 +26,6 @@ struct F32 {
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
-  static V max_sticky(V acc, V x) {
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_max_ps(x, acc), x);
-  }
   static V round(V v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V scale2(V p, V k) { return _mm512_scalef_ps(p, k); }
   static V reduce(V x, V n) {
@@ -60,7 +57,7 @@ struct F64 {
   using V = __m512d;
   using W = __m512d;
   static constexpr std::size_t L = 8;
-  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 746.0;
+  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 760.0;
   static V load(const T* p) { return _mm512_loadu_pd(p); }
   static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
   static V set1(T a) { return _mm512_set1_pd(a); }
@@ -69,9 +66,6 @@ struct F64 {
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
   static V max(V a, V b) { return _mm512_max_pd(a, b); }
   static V min(V a, V b) { return _mm512_min_pd(a, b); }
-  static V max_sticky(V acc, V x) {
-    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), _mm512_max_pd(x, acc), x);
-  }
   static V round(V v) { return _mm512_roundscale_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V scale2(V p, V k) { return _mm512_scalef_pd(p, k); }
   static V reduce(V x, V n) {

@@ -22,7 +22,6 @@ struct ScalarBase {
   static V mul(V a, V b) { return a * b; }
   static V max(V a, V b) { return a > b ? a : b; }  // returns b if either is NaN, as maxps does
   static V min(V a, V b) { return a < b ? a : b; }
-  static V max_sticky(V acc, V x) { return x != x ? x : acc != acc ? acc : (x > acc ? x : acc); }
   static W wzero() { return 0.0; }
   static W wset1(double a) { return a; }
   static W widen(V v) { return v; }
@@ -42,7 +41,7 @@ struct ScalarBase {
 
 struct F32 : ScalarBase<float> {
   using T = float;
-  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 104.0;
+  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 110.0;
   static V round(V v) {
     const float magic = 12582912.0f;  // 1.5 * 2^23: exact for |v| < 2^22
     return (v + magic) - magic;
@@ -63,7 +62,7 @@ struct F32 : ScalarBase<float> {
 
 struct F64 : ScalarBase<double> {
   using T = double;
-  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 746.0;
+  static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 760.0;
   static V round(V v) {
     const double magic = 6755399441055744.0;  // 1.5 * 2^52: exact for |v| < 2^51
     return (v + magic) - magic;

@@ -22,6 +22,9 @@ def float_operand(x, name: str = "x"):
     """
     arr = np.asarray(x)
     dt = arr.dtype
+    if dt.kind == "f" and not dt.isnative:  # byte-swapped data: same values, native order
+        arr = arr.astype(dt.newbyteorder("="))
+        dt = arr.dtype
     if dt in _COMPUTE_TYPES:
         return arr, dt
     if dt == np.float16:
