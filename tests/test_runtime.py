@@ -1,0 +1,84 @@
+"""ISA selection, NUMKERN_ISA, cpu_info and thread settings."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import numkern
+from numkern import _core
+
+pytestmark = pytest.mark.isa_independent
+
+
+def _run_python(code, **env):
+    full_env = dict(os.environ, **env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, check=True)
+
+
+def test_cpu_info_reports_features_levels_and_kernels():
+    info = numkern.cpu_info()
+    assert set(info) == {"features", "detected", "active", "kernels", "num_threads"}
+    assert info["detected"] in ("scalar", "avx2", "avx512")
+    assert info["kernels"]["softmax"].endswith(info["active"])
+    assert isinstance(info["features"]["avx2"], bool)
+    if info["detected"] == "avx512":
+        assert info["features"]["avx512f"] and info["features"]["os_saves_zmm"]
+
+
+@pytest.mark.parametrize("level", ["scalar", "avx2"])
+def test_numkern_isa_env_caps_the_level(level):
+    if ("scalar", "avx2", "avx512").index(_core.detected_isa()) < ("scalar", "avx2").index(level):
+        pytest.skip("CPU below the requested level")
+    out = _run_python("import numkern, json; print(json.dumps(numkern.cpu_info()))", NUMKERN_ISA=level)
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    assert info["active"] == level
+    assert info["kernels"]["softmax"].endswith(level)
+
+
+def test_numkern_isa_above_the_cpu_is_clamped_with_a_warning():
+    code = (
+        "import warnings, numkern\n"
+        "from numkern import _runtime\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    got = numkern.set_isa('avx512')\n"
+        "print(got, numkern._core.detected_isa(), len(w))\n"
+    )
+    out = _run_python(code, NUMKERN_ISA="scalar")
+    got, detected, warned = out.stdout.split()
+    assert got == detected
+    assert (warned == "1") == (detected != "avx512")
+
+
+def test_unknown_numkern_isa_value_warns_and_is_ignored():
+    out = _run_python("import numkern; print(numkern.get_isa())", NUMKERN_ISA="sse9")
+    assert out.stdout.strip() == _core.detected_isa()
+    assert "NUMKERN_ISA" in out.stderr
+
+
+def test_use_isa_restores_the_previous_level():
+    before = numkern.get_isa()
+    with numkern.use_isa("scalar"):
+        assert numkern.get_isa() == "scalar"
+        assert numkern.cpu_info()["kernels"]["softmax"].endswith("scalar")
+    assert numkern.get_isa() == before
+
+
+def test_set_isa_rejects_unknown_names():
+    with pytest.raises(ValueError, match="ISA level must be one of"):
+        numkern.set_isa("sse2")
+
+
+def test_every_level_gives_the_same_softmax_within_tolerance():
+    x = np.random.default_rng(1).standard_normal((50, 999)).astype(np.float32)
+    levels = ("scalar", "avx2", "avx512")[: ("scalar", "avx2", "avx512").index(_core.detected_isa()) + 1]
+    results = []
+    for level in levels:
+        with numkern.use_isa(level):
+            results.append(numkern.softmax(x))
+    for r in results[1:]:
+        np.testing.assert_allclose(r, results[0], rtol=2e-6)
