@@ -24,6 +24,8 @@ constexpr std::int64_t kContiguousRun = 1 << 16;  // bounds the terms a kernel s
 constexpr std::int64_t kStridedRun = 2048;        // gather buffer length for strided slices
 constexpr std::int64_t kParallelSliceMin = 1 << 16;
 constexpr std::int64_t kParallelWorkMin = 1 << 15;
+// Outputs at least this large are written with non-temporal stores by the two-pass kernel.
+constexpr std::int64_t kStreamMinBytes = 8 << 20;
 // The two-pass kernels keep n = round(x*log2e) exact and the reduction accurate while |n| <= 2^20;
 // a sum whose exponent is beyond that (|x| above about 7e5, or -inf/+inf/NaN) goes max-based.
 constexpr double kExtExponentLimit = 1048576.0;
@@ -161,7 +163,9 @@ class SliceSolver {
       double m, e;
       if (ext_sum(m, e)) {
         const T inv_m = static_cast<T>(1.0 / m), ve = static_cast<T>(e);
-        map_x([&](const T* px, T* py, std::int64_t len) { k_.vscaleextexp(px, py, len, inv_m, ve); });
+        const auto scale = s_.n * static_cast<std::int64_t>(sizeof(T)) >= kStreamMinBytes ? k_.vscaleextexp_stream
+                                                                                           : k_.vscaleextexp;
+        map_x([&](const T* px, T* py, std::int64_t len) { scale(px, py, len, inv_m, ve); });
         return;
       }
       algo = Algorithm::three_pass_recompute;

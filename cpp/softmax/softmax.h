@@ -22,6 +22,8 @@ struct TypedKernels {
   ExtSum (*raddextexp)(const T* x, std::size_t n);
   // y_i = exp(x_i) * inv_m * 2^(-e), the 2^(n_i - e) factor applied exactly (pass 2).
   void (*vscaleextexp)(const T* x, T* y, std::size_t n, T inv_m, T e);
+  // The same with non-temporal stores, for outputs much larger than the last-level cache.
+  void (*vscaleextexp_stream)(const T* x, T* y, std::size_t n, T inv_m, T e);
   // max_i x_i, -inf for n == 0. A NaN may be returned or dropped (maxps semantics): callers
   // detect NaN from the sum of exp(x - max), which a NaN input always makes NaN.
   T (*rmax)(const T* x, std::size_t n);

@@ -21,13 +21,18 @@ __m256d scale2_pd(__m256d p, __m256d k) {
   return _mm256_mul_pd(p, _mm256_castsi256_pd(bits));
 }
 
+double hsum_pd(__m256d v) {
+  const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
 struct F32 {
   using T = float;
   using V = __m256;
   struct W {
     __m256d lo, hi;
   };
-  static constexpr std::size_t L = 8;
+  static constexpr std::size_t L = 8, kWideLanes = 8, kStreamAlign = 32;
   static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 110.0;
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
@@ -65,13 +70,21 @@ struct F32 {
     _mm256_storeu_pd(p, w.lo);
     _mm256_storeu_pd(p + 4, w.hi);
   }
+  static T hmax(V v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+  }
+  static double whsum(W w) { return hsum_pd(_mm256_add_pd(w.lo, w.hi)); }
+  static void stream(T* p, V v) { _mm256_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
 };
 
 struct F64 {
   using T = double;
   using V = __m256d;
   using W = __m256d;
-  static constexpr std::size_t L = 4;
+  static constexpr std::size_t L = 4, kWideLanes = 4, kStreamAlign = 32;
   static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 760.0;
   static V load(const T* p) { return _mm256_loadu_pd(p); }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
@@ -100,6 +113,13 @@ struct F64 {
   static W wmax(W a, W b) { return _mm256_max_pd(a, b); }
   static W wscale2(W p, W k) { return scale2_pd(p, k); }
   static void wstore(double* p, W w) { _mm256_storeu_pd(p, w); }
+  static T hmax(V v) {
+    const __m128d m = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_max_sd(m, _mm_unpackhi_pd(m, m)));
+  }
+  static double whsum(W w) { return hsum_pd(w); }
+  static void stream(T* p, V v) { _mm256_stream_pd(p, v); }
+  static void fence() { _mm_sfence(); }
 };
 
 }  // namespace

@@ -16,7 +16,7 @@ struct F32 {
   struct W {
     __m512d lo, hi;
   };
-  static constexpr std::size_t L = 16;
+  static constexpr std::size_t L = 16, kWideLanes = 16, kStreamAlign = 64;
   static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 110.0;
   static V load(const T* p) { return _mm512_loadu_ps(p); }
   static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
@@ -50,13 +50,17 @@ struct F32 {
     _mm512_storeu_pd(p, w.lo);
     _mm512_storeu_pd(p + 8, w.hi);
   }
+  static T hmax(V v) { return _mm512_reduce_max_ps(v); }
+  static double whsum(W w) { return _mm512_reduce_add_pd(_mm512_add_pd(w.lo, w.hi)); }
+  static void stream(T* p, V v) { _mm512_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
 };
 
 struct F64 {
   using T = double;
   using V = __m512d;
   using W = __m512d;
-  static constexpr std::size_t L = 8;
+  static constexpr std::size_t L = 8, kWideLanes = 8, kStreamAlign = 64;
   static constexpr double kLog2e = 1.4426950408889634, kClampExt = 2097152.0, kClampExp = 760.0;
   static V load(const T* p) { return _mm512_loadu_pd(p); }
   static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
@@ -85,6 +89,10 @@ struct F64 {
   static W wmax(W a, W b) { return _mm512_max_pd(a, b); }
   static W wscale2(W p, W k) { return _mm512_scalef_pd(p, k); }
   static void wstore(double* p, W w) { _mm512_storeu_pd(p, w); }
+  static T hmax(V v) { return _mm512_reduce_max_pd(v); }
+  static double whsum(W w) { return _mm512_reduce_add_pd(w); }
+  static void stream(T* p, V v) { _mm512_stream_pd(p, v); }
+  static void fence() { _mm_sfence(); }
 };
 
 }  // namespace

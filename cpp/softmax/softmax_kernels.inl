@@ -7,7 +7,8 @@
 //   rules (the second operand is returned when either is NaN), round (to nearest integer),
 //   scale2(p, k) = p * 2^k for integer-valued k <= 2 (underflow gives 0), reduce(x, n) = x - n*ln2
 //   to within a few ulp of the result, exp_poly(r) = exp(r) on |r| <= ln2/2 * 1.02,
-//   wzero, wset1, widen, wadd, wmax, wsub, wscale2, wstore, and the constants
+//   wzero, wset1, widen, wadd, wmax, wsub, wscale2, wstore, hmax(V) (any lane's NaN may be dropped),
+//   whsum(W), stream(p, v) (non-temporal store to a kStreamAlign-aligned p), fence(), and the constants
 //   kLog2e, kClampExt (x is clamped to >= -kClampExt before exp), kClampExp (likewise for x - max;
 //   large enough that exp(-kClampExp) * e rounds to exactly 0, so -inf inputs give 0).
 
@@ -93,11 +94,11 @@ struct SoftmaxImpl {
       wm = D::wadd(D::wscale2(wm, D::wsub(we, e_new)), D::wscale2(bm, D::wsub(be, e_new)));
       we = e_new;
     }
-    double ms[L], es[L];
+    double ms[D::kWideLanes], es[D::kWideLanes];
     D::wstore(ms, wm);
     D::wstore(es, we);
     ExtSum s{0.0, kInitExp};
-    for (std::size_t j = 0; j < L; ++j) {
+    for (std::size_t j = 0; j < D::kWideLanes; ++j) {
       if (ms[j] != ms[j]) return ExtSum{ms[j], es[j]};
       const double e_new = s.e > es[j] ? s.e : es[j];
       s.m = __builtin_ldexp(s.m, clamp_shift(s.e - e_new)) + __builtin_ldexp(ms[j], clamp_shift(es[j] - e_new));
@@ -108,21 +109,34 @@ struct SoftmaxImpl {
 
   static int clamp_shift(double d) { return d < -4000.0 ? -4000 : static_cast<int>(d); }
 
-  static void vscaleextexp(const T* x, T* y, std::size_t n, T inv_m, T e) {
-    const V vinv = D::set1(inv_m), ve = D::set1(e);
-    auto one = [&](V v) {
+  struct ScaleExtExp {
+    V vinv, ve;
+    V operator()(V v) const {
       V p, k;
       exp_ext(v, p, k);
       return D::scale2(D::mul(p, vinv), D::sub(k, ve));
-    };
-    std::size_t i = 0;
-    for (; i + 2 * L <= n; i += 2 * L) {
-      const V a = one(D::load(x + i)), b = one(D::load(x + i + L));
-      D::store(y + i, a);
-      D::store(y + i + L, b);
     }
-    for (; i + L <= n; i += L) D::store(y + i, one(D::load(x + i)));
-    if (i < n) store_tail(y + i, one(load_tail(x + i, n - i, T(0))), n - i);
+  };
+  static void vscaleextexp(const T* x, T* y, std::size_t n, T inv_m, T e) {
+    map(x, y, n, ScaleExtExp{D::set1(inv_m), D::set1(e)});
+  }
+  // Same, with non-temporal stores: for outputs far larger than cache, skipping the
+  // read-for-ownership of y saves a third of pass 2's memory traffic.
+  static void vscaleextexp_stream(const T* x, T* y, std::size_t n, T inv_m, T e) {
+    const ScaleExtExp f{D::set1(inv_m), D::set1(e)};
+    const std::size_t addr = reinterpret_cast<std::size_t>(y);
+    if (addr % sizeof(T) != 0) return map(x, y, n, f);
+    std::size_t head = (D::kStreamAlign - addr % D::kStreamAlign) % D::kStreamAlign / sizeof(T);
+    if (head > n) head = n;
+    map(x, y, head, f);
+    std::size_t i = head;
+    for (; i + 2 * L <= n; i += 2 * L) {
+      const V a = f(D::load(x + i)), b = f(D::load(x + i + L));
+      D::stream(y + i, a);
+      D::stream(y + i + L, b);
+    }
+    map(x + i, y + i, n - i, f);
+    D::fence();
   }
 
   static T rmax(const T* x, std::size_t n) {
@@ -137,12 +151,7 @@ struct SoftmaxImpl {
     }
     for (; i + L <= n; i += L) a0 = D::max(a0, D::load(x + i));
     if (i < n) a1 = D::max(a1, load_tail(x + i, n - i, -__builtin_inf()));
-    a0 = D::max(D::max(a0, a1), D::max(a2, a3));
-    T lanes[L];
-    D::store(lanes, a0);
-    T m = lanes[0];
-    for (std::size_t j = 1; j < L; ++j) m = lanes[j] > m || lanes[j] != lanes[j] ? lanes[j] : m;
-    return m;
+    return D::hmax(D::max(D::max(a0, a1), D::max(a2, a3)));
   }
 
   // Sums four accumulators of T per block into double lanes, so rounding error stays at
@@ -182,11 +191,7 @@ struct SoftmaxImpl {
       }
       w = D::wadd(w, D::widen(D::add(D::add(s0, s1), D::add(s2, s3))));
     }
-    double lanes[L];
-    D::wstore(lanes, w);
-    double s = 0.0;
-    for (std::size_t j = 0; j < L; ++j) s += lanes[j];
-    return s;
+    return D::whsum(w);
   }
 
   static double raddstoreexpminusmax(const T* x, T* y, std::size_t n, T max) {
@@ -222,8 +227,8 @@ struct SoftmaxImpl {
   }
 
   static constexpr TypedKernels<T> table() {
-    return TypedKernels<T>{&raddextexp, &vscaleextexp,       &rmax,   &raddstoreexpminusmax,
-                           &raddexpminusmax, &vscaleexpminusmax, &vscale, &vsubc2};
+    return TypedKernels<T>{&raddextexp,      &vscaleextexp,      &vscaleextexp_stream, &rmax, &raddstoreexpminusmax,
+                           &raddexpminusmax, &vscaleexpminusmax, &vscale,              &vsubc2};
   }
 };
 

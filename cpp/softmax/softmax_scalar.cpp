@@ -13,7 +13,7 @@ template <class T>
 struct ScalarBase {
   using V = T;
   using W = double;
-  static constexpr std::size_t L = 1;
+  static constexpr std::size_t L = 1, kWideLanes = 1, kStreamAlign = sizeof(T);
   static V load(const T* p) { return *p; }
   static void store(T* p, V v) { *p = v; }
   static V set1(T a) { return a; }
@@ -37,6 +37,10 @@ struct ScalarBase {
     return p * __builtin_bit_cast(double, bits);
   }
   static void wstore(double* p, W w) { *p = w; }
+  static T hmax(V v) { return v; }
+  static double whsum(W w) { return w; }
+  static void stream(T* p, V v) { *p = v; }
+  static void fence() {}
 };
 
 struct F32 : ScalarBase<float> {
