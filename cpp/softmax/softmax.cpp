@@ -24,6 +24,7 @@ constexpr std::int64_t kContiguousRun = 1 << 16;  // bounds the terms a kernel s
 constexpr std::int64_t kStridedRun = 2048;        // gather buffer length for strided slices
 constexpr std::int64_t kParallelSliceMin = 1 << 16;
 constexpr std::int64_t kParallelWorkMin = 1 << 15;
+constexpr std::int64_t kRowsKernelMaxBytes = 64 << 10;
 // Outputs at least this large are written with non-temporal stores by the two-pass kernel.
 constexpr std::int64_t kStreamMinBytes = 8 << 20;
 // The two-pass kernels keep n = round(x*log2e) exact and the reduction accurate while |n| <= 2^20;
@@ -307,6 +308,33 @@ class SliceSolver {
   int nt_;
 };
 
+// True if the slices of an array start at base + i * stride for one stride (the dimensions other
+// than `axis` collapse into one); size-1 dimensions are ignored.
+bool uniform_outer_stride(const std::int64_t* shape, const std::int64_t* strides, int ndim, int axis,
+                          std::int64_t& stride) {
+  stride = 0;
+  std::int64_t expected = 0;
+  bool first = true;
+  for (int d = ndim - 1; d >= 0; --d) {
+    if (d == axis || shape[d] == 1) continue;
+    if (first) {
+      stride = strides[d];
+      first = false;
+    } else if (strides[d] != expected) {
+      return false;
+    }
+    expected = strides[d] * shape[d];
+  }
+  return true;
+}
+
+// Short slices whose algorithm has a whole-row kernel (cache-resident, so the number of passes
+// does not matter but the per-slice overhead does).
+bool uses_rows_kernel(Algorithm algo, bool log, std::int64_t slice_bytes) {
+  if (slice_bytes > kRowsKernelMaxBytes) return false;
+  return log ? algo != Algorithm::two_pass : algo == Algorithm::three_pass_reload;
+}
+
 template <class T>
 void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst,
                const std::int64_t* shape, int ndim, int axis, Algorithm algo, bool log) {
@@ -342,6 +370,19 @@ void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst,
   };
 
   const int threads = num_threads();
+  std::int64_t row_xs = 0, row_ys = 0;
+  if (n >= 2 && xst[axis] == static_cast<std::int64_t>(sizeof(T)) && yst[axis] == xst[axis] &&
+      uses_rows_kernel(algo, log, n * static_cast<std::int64_t>(sizeof(T))) &&
+      uniform_outer_stride(shape, xst, ndim, axis, row_xs) && uniform_outer_stride(shape, yst, ndim, axis, row_ys) &&
+      row_xs % static_cast<std::int64_t>(sizeof(T)) == 0 && row_ys % static_cast<std::int64_t>(sizeof(T)) == 0) {
+    const auto rows_kernel = log ? k.log_softmax_rows : k.softmax_rows;
+    const std::int64_t unit = sizeof(T);
+    parallel_for(slices, std::max<std::int64_t>(1, kParallelWorkMin / n), [&](std::int64_t a, std::int64_t b) {
+      rows_kernel(reinterpret_cast<const T*>(x + a * row_xs), row_xs / unit, reinterpret_cast<T*>(y + a * row_ys),
+                  row_ys / unit, n, b - a);
+    });
+    return;
+  }
   if (slices < threads && n >= kParallelSliceMin) {
     for (std::int64_t i = 0; i < slices; ++i) solve(slice_at(i), threads);
     return;
@@ -358,8 +399,8 @@ Algorithm auto_algorithm(Dtype dtype, std::int64_t n, bool log) {
   // Measured crossovers (bench/softmax): the reload variant wins while a slice stays in L2, the
   // two-pass one once the second read would miss cache. log-softmax has no exp in its last pass,
   // so two passes are never slower.
-  if (log) return Algorithm::two_pass;
   const std::int64_t bytes = n * (dtype == Dtype::f32 ? 4 : 8);
+  if (log) return bytes <= kRowsKernelMaxBytes ? Algorithm::three_pass_recompute : Algorithm::two_pass;
   return bytes <= (256 << 10) ? Algorithm::three_pass_reload : Algorithm::two_pass;
 }
 

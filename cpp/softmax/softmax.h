@@ -38,6 +38,12 @@ struct TypedKernels {
   // y_i = (x_i - hi) - lo: log-softmax's second pass, with the constant split in two parts so the
   // subtraction loses nothing when x_i is close to hi.
   void (*vsubc2)(const T* x, T* y, std::size_t n, T hi, T lo);
+  // Whole rows (contiguous, row strides in elements), three-pass with reload / max-based log,
+  // special values handled as scipy; for rows short enough to stay in cache between passes.
+  void (*softmax_rows)(const T* x, std::ptrdiff_t xstride, T* y, std::ptrdiff_t ystride, std::size_t n,
+                       std::size_t rows);
+  void (*log_softmax_rows)(const T* x, std::ptrdiff_t xstride, T* y, std::ptrdiff_t ystride, std::size_t n,
+                           std::size_t rows);
 };
 
 struct Kernels {

@@ -226,9 +226,51 @@ struct SoftmaxImpl {
     map(x, y, n, [&](V v) { return D::sub(D::sub(v, vh), vl); });
   }
 
+  static void fill(T* y, std::size_t n, T v) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = v;
+  }
+
+  // Whole short rows in one call (max; store exp(x - max) and sum; rescale), so a row that stays
+  // in L1 pays no per-row dispatch. Special rows follow scipy: a NaN or +-inf max, or a NaN sum,
+  // makes the row NaN.
+  static void softmax_rows(const T* x, std::ptrdiff_t xstride, T* y, std::ptrdiff_t ystride, std::size_t n,
+                           std::size_t rows) {
+    for (std::size_t r = 0; r < rows; ++r, x += xstride, y += ystride) {
+      const T mx = rmax(x, n);
+      const double sum = mx - mx == 0 ? sum_exp_minus<true>(x, y, n, mx) : __builtin_nan("");
+      if (sum != sum) {
+        fill(y, n, T(__builtin_nan("")));
+        continue;
+      }
+      vscale(y, y, n, T(1.0 / sum));
+    }
+  }
+
+  // Log-softmax of whole short rows, max-based: y = (x - max) - log(sum exp(x - max)).
+  static void log_softmax_rows(const T* x, std::ptrdiff_t xstride, T* y, std::ptrdiff_t ystride, std::size_t n,
+                               std::size_t rows) {
+    const T inf = T(__builtin_inf()), nan = T(__builtin_nan(""));
+    for (std::size_t r = 0; r < rows; ++r, x += xstride, y += ystride) {
+      const T mx = rmax(x, n);
+      if (mx == inf) {  // as scipy: -inf, NaN at the +inf entries; all NaN if a NaN is present
+        bool has_nan = false;
+        for (std::size_t i = 0; i < n; ++i) has_nan |= x[i] != x[i];
+        for (std::size_t i = 0; i < n; ++i) y[i] = has_nan || x[i] == inf ? nan : -inf;
+        continue;
+      }
+      const double sum = mx - mx == 0 ? sum_exp_minus<false>(x, nullptr, n, mx) : __builtin_nan("");
+      if (sum != sum) {
+        fill(y, n, nan);
+        continue;
+      }
+      vsubc2(x, y, n, mx, T(__builtin_log(sum)));
+    }
+  }
+
   static constexpr TypedKernels<T> table() {
     return TypedKernels<T>{&raddextexp,      &vscaleextexp,      &vscaleextexp_stream, &rmax, &raddstoreexpminusmax,
-                           &raddexpminusmax, &vscaleexpminusmax, &vscale,              &vsubc2};
+                           &raddexpminusmax, &vscaleexpminusmax, &vscale,              &vsubc2,
+                           &softmax_rows,    &log_softmax_rows};
   }
 };
 

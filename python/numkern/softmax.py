@@ -82,8 +82,8 @@ def softmax(x, axis=-1, *, out=None, algorithm="auto"):
         so no max pass is needed; pass 2 recomputes ``exp(x)`` and scales it. The three-pass
         variants subtract the maximum first and either store ``exp(x - max)`` and rescale it
         (``reload``) or recompute it (``recompute``). ``"auto"`` picks per slice length from
-        crossovers measured on the benchmark machine (reload while a slice fits in L2, two-pass
-        beyond). All give the same results within the stated accuracy.
+        crossovers measured on the benchmark machine (reload while a slice fits in 256 KiB,
+        two-pass beyond). All give the same results within the stated accuracy.
 
     Returns
     -------
@@ -115,10 +115,12 @@ def softmax(x, axis=-1, *, out=None, algorithm="auto"):
 def log_softmax(x, axis=-1, *, out=None, algorithm="auto"):
     """Log-softmax along an axis: ``x - log(sum(exp(x), axis))``.
 
-    Parameters are as for :func:`softmax`. ``"two_pass"`` (what ``"auto"`` uses) reads the input
-    twice: pass 1 is the (mantissa, exponent) sum of Dukhan & Ablavatski (2020), pass 2 only
-    subtracts, with no exp. Both three-pass names select the max-subtracting algorithm
-    (max; sum of ``exp(x - max)``; subtract), which has nothing to reload.
+    Parameters are as for :func:`softmax`. ``"two_pass"`` reads the input twice: pass 1 is the
+    (mantissa, exponent) sum of Dukhan & Ablavatski (2020), pass 2 only subtracts, with no exp.
+    Both three-pass names select the max-subtracting algorithm (max; sum of ``exp(x - max)``;
+    subtract), which has nothing to reload. ``"auto"`` uses the max-based one for slices of at
+    most 64 KiB (they stay in L1/L2, where a whole-row kernel saves the per-slice overhead) and
+    two passes beyond.
 
     Notes
     -----
