@@ -1,0 +1,89 @@
+"""Thread safety, memory stability and 64-bit indexing of every public kernel entry point."""
+
+import concurrent.futures
+import os
+
+import numpy as np
+import pytest
+
+import numkern
+
+pytestmark = pytest.mark.isa_independent  # each test below walks the ISA levels itself where needed
+
+
+def _entry_points():
+    """(name, fn(x) -> result, input) for each public kernel call; inputs are small but not tiny."""
+    rng = np.random.default_rng(7)
+    x32 = rng.standard_normal((64, 257)).astype(np.float32)
+    x64 = rng.standard_normal((33, 130))
+    return [
+        ("softmax f32", lambda a: numkern.softmax(a), x32),
+        ("softmax f64 axis0 two_pass", lambda a: numkern.softmax(a, axis=0, algorithm="two_pass"), x64),
+        ("log_softmax f32", lambda a: numkern.log_softmax(a), x32),
+        ("log_softmax f64 strided", lambda a: numkern.log_softmax(a[:, ::3], algorithm="three_pass_reload"), x64),
+    ]
+
+
+ENTRY_POINTS = _entry_points()
+
+
+@pytest.mark.parametrize("name,fn,x", ENTRY_POINTS, ids=[e[0] for e in ENTRY_POINTS])
+def test_concurrent_calls_match_serial_results(name, fn, x):
+    expected = fn(x)
+    calls_per_thread = 1000
+
+    def worker(_):
+        for _ in range(calls_per_thread):
+            if not np.array_equal(fn(x), expected, equal_nan=True):
+                return False
+        return True
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(worker, range(8)))
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
+@pytest.mark.parametrize("name,fn,x", ENTRY_POINTS, ids=[e[0] for e in ENTRY_POINTS])
+def test_repeated_calls_do_not_grow_memory(name, fn, x):
+    calls = int(os.environ.get("NUMKERN_LEAK_CALLS", "100000"))
+    xs = x[:4, :64].copy() if x.ndim == 2 else x  # small input: the test measures per-call leaks
+    for _ in range(2000):
+        fn(xs)
+    before = _rss_bytes()
+    for _ in range(calls):
+        fn(xs)
+    after = _rss_bytes()
+    assert after <= before * 1.05 + (1 << 20), f"RSS grew from {before} to {after} bytes over {calls} calls"
+
+
+def _available_bytes():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_available_bytes() < (12 << 30), reason="needs about 12 GiB of free memory")
+def test_more_than_2_pow_31_elements():
+    n = (1 << 31) + 17
+    big = np.zeros(n, dtype=np.float32)  # 8 GiB, computed in place
+    big[-1] = 30.0
+    big[1 << 31] = 20.0
+    numkern.log_softmax(big, out=big)
+    log_sum = np.log(np.exp(30.0) + np.exp(20.0) + (n - 2))
+    for idx, value in ((0, 0.0), ((1 << 31) - 1, 0.0), (1 << 31, 20.0), (n - 1, 30.0)):
+        assert abs(float(big[idx]) - (value - log_sum)) <= 2e-6 * max(1.0, abs(value - log_sum)), idx
+    big[:] = 1.0
+    numkern.softmax(big, out=big)
+    for idx in (0, (1 << 31) - 1, 1 << 31, n - 1):
+        assert abs(float(big[idx]) * n - 1.0) <= 1e-6, idx
