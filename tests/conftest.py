@@ -3,12 +3,27 @@ lower paths are tested on an AVX-512 machine too."""
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
 
 import numkern
 from numkern import _core
 
 _ORDER = ("scalar", "avx2", "avx512")
 AVAILABLE_ISAS = _ORDER[: _ORDER.index(_core.detected_isa()) + 1]
+
+
+# Fuzz profiles: the default keeps CI short; --fuzz-long runs >= 10^5 examples over the fuzz suite.
+settings.register_profile("fuzz-ci", max_examples=150, deadline=None)
+settings.register_profile("fuzz-long", max_examples=12000, deadline=None)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-long", action="store_true", help="run the fuzz tests with >= 10^5 examples in total")
+
+
+def pytest_configure(config):
+    config.fuzz_profile = "fuzz-long" if config.getoption("--fuzz-long") else "fuzz-ci"
 
 
 def pytest_generate_tests(metafunc):

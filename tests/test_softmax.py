@@ -408,3 +408,12 @@ def test_property_monotone_in_the_input(x, algorithm):
     assert np.all(np.diff(y[order]) >= 0)
     ly = numkern.log_softmax(x, algorithm=algorithm)
     assert np.all(np.diff(ly[order]) >= 0)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_huge_gap_to_the_max_gives_zero_not_nan(algorithm):
+    # Found by fuzzing: x - max rounds to x, so its TwoSum error is -1e30; it must not reach exp.
+    x = np.array([[1e30, 0, -3e38, 0, 0], [3e38, -3e38, 0, -np.inf, 1]], dtype=np.float32)
+    np.testing.assert_array_equal(numkern.softmax(x, algorithm=algorithm), [[1, 0, 0, 0, 0], [1, 0, 0, 0, 0]])
+    ly = numkern.log_softmax(x, algorithm=algorithm)
+    assert np.all(ly[:, 0] == 0) and np.all(ly[:, 1:] < -1e29)

@@ -47,8 +47,10 @@ struct SoftmaxImpl {
     const V t = D::sub(x, mx);
     const V xr = D::add(t, mx);
     const V mr = D::sub(xr, t);
-    // A -inf input makes err NaN; min() then returns 1, harmless once t is clamped far below.
-    const V err = D::min(D::add(D::sub(x, xr), D::sub(mr, mx)), D::set1(T(1)));
+    // |err| <= ulp(t)/2 is tiny whenever t is above the clamp; below it err can be huge (x = -3e38,
+    // max = 1e30 gives err = -1e30) or NaN (x = -inf), and must not reach the polynomial. Clamping
+    // to [-1, 1] (max() maps NaN to -1) keeps both harmless: exp(-kClampExp + 1) still rounds to 0.
+    const V err = D::min(D::max(D::add(D::sub(x, xr), D::sub(mr, mx)), D::set1(T(-1))), D::set1(T(1)));
     const V tc = D::max(D::set1(T(-D::kClampExp)), t);
     const V n = D::round(D::mul(tc, D::set1(T(D::kLog2e))));
     const V r = D::add(D::reduce(tc, n), err);
