@@ -58,7 +58,10 @@ struct Plan {
 Plan make_plan(const GemmKernels& g, std::int64_t M, std::int64_t N, std::int64_t K) {
   Plan p{};
   p.g = &g;
-  p.M = M, p.N = N, p.K = K, p.kc = g.kc;
+  p.M = M, p.N = N, p.K = K;
+  // Equal K-blocks no longer than the table's kc (which keeps the B micro-panel cache resident).
+  p.nb = ceil_div(K, g.kc);
+  p.kc = ceil_div(ceil_div(K, p.nb), g.ku) * g.ku;
   p.nb = ceil_div(K, p.kc);
   p.mp = ceil_div(M, g.mr), p.np = ceil_div(N, g.nr);
   const std::int64_t corr = g.has_corr ? g.nr * 4 : 0;
@@ -128,24 +131,21 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
     }
   });
 
-  // Work items: blocks of mc rows x nc columns. mc keeps the A block (mc x kc) in L2; columns are
-  // split only when there are too few row blocks to feed every thread.
+  // Threads split the row panels (or, with too few rows, the column panels) into contiguous equal
+  // ranges; each thread walks its range in blocks of mc rows so the A block (mc x kc) stays in L2.
   const int threads = num_threads();
-  const std::int64_t mc_max = g.mr * std::max<std::int64_t>(1, 192 / g.mr);
-  std::int64_t mc = std::min(mc_max, ceil_div(ceil_div(M, threads), g.mr) * g.mr);
-  const std::int64_t n_ib = ceil_div(M, mc);
-  std::int64_t nc = N;
-  if (n_ib < threads) nc = ceil_div(ceil_div(N, ceil_div(threads, n_ib)), g.nr) * g.nr;
-  const std::int64_t n_jb = ceil_div(N, nc);
+  const std::int64_t mc = g.mr * std::max<std::int64_t>(1, (256 * 1024) / (p.kc * g.mr * g.a_bytes));
+  const bool split_rows = p.mp >= 2 * threads || p.mp >= p.np;
   const bool wide = K > kMaxK32;
   const bool direct32 = kind == OutKind::i32 && !wide, direct64 = kind == OutKind::i64;
 
-  parallel_for(n_ib * n_jb, 1, [&](std::int64_t b, std::int64_t e) {
+  parallel_for(split_rows ? p.mp : p.np, 1, [&](std::int64_t b, std::int64_t e) {
     std::vector<std::int32_t> s32;
     std::vector<std::int64_t> s64;
-    for (std::int64_t t = b; t < e; ++t) {
-      const std::int64_t i0 = (t / n_jb) * mc, j0 = (t % n_jb) * nc;
-      const std::int64_t i1 = std::min(M, i0 + mc), j1 = std::min(N, j0 + nc);
+    const std::int64_t r_begin = split_rows ? b * g.mr : 0, r_end = split_rows ? std::min(M, e * g.mr) : M;
+    const std::int64_t j0 = split_rows ? 0 : b * g.nr, j1 = split_rows ? N : std::min(N, e * g.nr);
+    for (std::int64_t i0 = r_begin; i0 < r_end; i0 += mc) {
+      const std::int64_t i1 = std::min(r_end, i0 + mc);
       const std::int64_t rows = i1 - i0, cols = j1 - j0;
       if (direct32) {
         compute_item(p, ap, bp, i0, i1, j0, j1, static_cast<std::int32_t*>(C) + i0 * N + j0, N);
