@@ -343,6 +343,11 @@ def unpack_int4(p, n: int | None = None) -> np.ndarray:
 # --------------------------------------------------------------------------------------------- GEMM
 
 
+def _nrows(shape) -> int:
+    """Rows of the (batch * M, K) view of an (..., M, K) array."""
+    return int(np.prod(shape[:-1], dtype=np.int64))
+
+
 def _gemm(a2: np.ndarray, b2: np.ndarray, out: np.ndarray, scale=1.0, row=None, col=None) -> np.ndarray:
     """out = scale * row[:, None] * col[None, :] * (a2 @ b2) for C-contiguous int8 a2, b2."""
     if a2.shape[1] == 0:
@@ -405,7 +410,7 @@ def int8_matmul(a, b, *, out_dtype=None) -> np.ndarray:
         dt = np.dtype(out_dtype)
         if dt not in (np.dtype(np.int32), np.dtype(np.int64)):
             raise TypeError(f"out_dtype must be None, int32 or int64, got {dt}")
-    a2 = np.ascontiguousarray(a.reshape(-1, K))
+    a2 = np.ascontiguousarray(a.reshape(_nrows(a.shape), K))
     b2 = np.ascontiguousarray(b)
     work = dt if (dt == np.int64 or K <= MAX_K_INT32) else np.dtype(np.int64)
     out = _gemm(a2, b2, np.empty((a2.shape[0], b2.shape[1]), work))
@@ -466,11 +471,11 @@ def _operand_a(t: ShiftQuantTensor) -> _Operand:
         # Groups along M or a batch axis: an output-row factor applied in the epilogue.
         e = np.broadcast_to(t.exponents(), t.shape[:-1] + (1,))[..., 0]
         row = np.ascontiguousarray(np.ldexp(1.0, -e.astype(np.int32)).reshape(-1))
-        return _Operand([(np.ascontiguousarray(q).reshape(-1, K), 1.0)], base, row)
+        return _Operand([(np.ascontiguousarray(q).reshape(_nrows(t.shape), K), 1.0)], base, row)
     e = np.broadcast_to(t.exponents(), t.shape)
     chunks = _contracted_chunks(q, e, t.bits, t.n_groups)
     del lead, M
-    return _Operand([(np.ascontiguousarray(c).reshape(-1, K), p) for c, p in chunks], base, None)
+    return _Operand([(np.ascontiguousarray(c).reshape(_nrows(t.shape), K), p) for c, p in chunks], base, None)
 
 
 def _operand_b(t: ShiftQuantTensor) -> _Operand:
@@ -541,7 +546,7 @@ def matmul(a, b, *, out_dtype=np.float32, bits: int | None = None, rounding: str
     if not isinstance(a, ShiftQuantTensor) and K > 0:
         # Fast path: quantize a straight into its pre-shifted form (groups along K).
         q, shift, base, _, n_groups, _ = _quantize(a, bits, -1, None, rounding, "channel", 32, rng, True)
-        opa = _Operand([(q.reshape(-1, K), float(np.ldexp(1.0, -(n_groups - 1))))], float(base), None)
+        opa = _Operand([(q.reshape(_nrows(q.shape), K), float(np.ldexp(1.0, -(n_groups - 1))))], float(base), None)
     else:
         opa = _operand_a(_as_tensor(a, "a", bits, -1, rounding, rng))
     opb = _operand_b(_as_tensor(b, "b", bits, -1, rounding, rng))
