@@ -445,12 +445,13 @@ class _Operand:
 def _contracted_chunks(q: np.ndarray, e: np.ndarray, bits: int, n_groups: int):
     """Groups along the contracted axis: shift q << (hi - e) within chunks of exponents that fit int8."""
     room = _preshift_room(bits)
+    if n_groups == 1:
+        return [(q, 1.0)]
+    if n_groups - 1 <= room:  # one pass: every group fits int8 once shifted to the finest scale
+        return [(np.left_shift(q, (n_groups - 1 - e).astype(np.int8)), float(np.ldexp(1.0, -(n_groups - 1))))]
     chunks = []
     for lo in range(0, n_groups, room + 1):
         hi = min(n_groups - 1, lo + room)
-        if hi == 0 and lo == 0 and n_groups == 1:
-            chunks.append((q, 1.0))
-            break
         sel = (e >= lo) & (e <= hi)
         if not sel.any():
             continue
