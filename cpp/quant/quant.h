@@ -18,7 +18,7 @@ struct GemmKernels {
   int mr, nr, ku;
   int a_bytes, b_bytes;
   bool has_corr;
-  std::int64_t kc;  // K-block length (a multiple of ku); |block sum| <= kc * 2^14 fits int32 for kc < 2^17
+  std::int64_t kc;  // longest K-block (a multiple of ku); |block sum| <= kc * 2^14 fits int32 for kc < 2^17
   // Packs rows [0, m) (m <= MR) and k in [0, k) of a row-major A (row stride lda bytes).
   void (*pack_a)(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t k, void* out);
   // Packs columns [0, n) (n <= NR) and k in [0, k) of a row-major B (row stride ldb bytes).
