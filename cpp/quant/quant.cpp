@@ -116,14 +116,18 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
   AlignedBuffer apack(static_cast<std::size_t>(p.mp * p.a_panel)), bpack(static_cast<std::size_t>(p.np * p.b_panel));
   auto* ap = apack.as<std::uint8_t>();
   auto* bp = bpack.as<std::uint8_t>();
-  parallel_for(p.mp * p.nb, 8, [&](std::int64_t b, std::int64_t e) {
+  // A second thread only pays off past ~1 MB packed or ~2^25 multiply-adds per thread (waking it
+  // costs more than that on a busy machine).
+  const std::int64_t pack_grain_a = std::max<std::int64_t>(8, (1 << 20) / (g.mr * p.kc));
+  const std::int64_t pack_grain_b = std::max<std::int64_t>(8, (1 << 20) / (g.nr * p.kc));
+  parallel_for(p.mp * p.nb, pack_grain_a, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t ip = t / p.nb, pb = t % p.nb;
       g.pack_a(A + ip * g.mr * K + pb * p.kc, K, std::min<std::int64_t>(g.mr, M - ip * g.mr), p.klen(pb),
                ap + ip * p.a_panel + pb * p.a_block_stride);
     }
   });
-  parallel_for(p.np * p.nb, 8, [&](std::int64_t b, std::int64_t e) {
+  parallel_for(p.np * p.nb, pack_grain_b, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t t = b; t < e; ++t) {
       const std::int64_t jp = t / p.nb, pb = t % p.nb;
       g.pack_b(B + pb * p.kc * N + jp * g.nr, N, std::min<std::int64_t>(g.nr, N - jp * g.nr), p.klen(pb),
@@ -139,7 +143,9 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
   const bool wide = K > kMaxK32;
   const bool direct32 = kind == OutKind::i32 && !wide, direct64 = kind == OutKind::i64;
 
-  parallel_for(split_rows ? p.mp : p.np, 1, [&](std::int64_t b, std::int64_t e) {
+  const std::int64_t panel_macs = (split_rows ? g.mr * N : g.nr * M) * K;
+  const std::int64_t grain = std::max<std::int64_t>(1, (std::int64_t{1} << 25) / std::max<std::int64_t>(1, panel_macs));
+  parallel_for(split_rows ? p.mp : p.np, grain, [&](std::int64_t b, std::int64_t e) {
     std::vector<std::int32_t> s32;
     std::vector<std::int64_t> s64;
     const std::int64_t r_begin = split_rows ? b * g.mr : 0, r_end = split_rows ? std::min(M, e * g.mr) : M;
