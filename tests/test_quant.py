@@ -89,6 +89,17 @@ def test_int8_matmul_does_not_depend_on_thread_count(rng):
     np.testing.assert_array_equal(one, ref_i64(a, b))
 
 
+@pytest.mark.parametrize("shape", [(600, 1024, 256), (16, 4096, 2048), (26, MAX_K_INT32 + 2, 40)])
+def test_int8_matmul_is_exact_when_split_across_threads(rng, shape):
+    # Large enough that both cores get work: by rows, by columns (few rows), and in int64.
+    M, K, N = shape
+    a = rng.integers(-128, 128, (M, K), dtype=np.int8)
+    b = rng.integers(-128, 128, (K, N), dtype=np.int8)
+    a[0, :] = -128
+    b[:, 0] = -128
+    np.testing.assert_array_equal(Q.int8_matmul(a, b), ref_i64(a, b))
+
+
 @pytest.mark.isa_independent
 def test_int8_matmul_rejects_bad_input():
     a = np.zeros((3, 4), np.int8)
