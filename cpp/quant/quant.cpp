@@ -17,16 +17,16 @@ const GemmKernels& active_gemm() {
   switch (active_isa()) {
     case Isa::avx512:
       // vpdpbusd needs AVX512-VNNI; an AVX-512 CPU without it runs the AVX2 kernel.
-      return cpu_features().avx512vnni ? gemm_avx512vnni : gemm_avx2;
+      return cpu_features().avx512vnni ? kernels_avx512vnni_gemm : kernels_avx2_gemm;
     case Isa::avx2:
-      return gemm_avx2;
+      return kernels_avx2_gemm;
     default:
-      return gemm_scalar;
+      return kernels_scalar_gemm;
   }
 }
 
 const QuantKernels& active_quant() {
-  static const QuantKernels* const tables[kIsaCount] = {&qk_scalar, &qk_avx2, &qk_avx512};
+  static const QuantKernels* const tables[kIsaCount] = {&kernels_scalar_quant, &kernels_avx2_quant, &kernels_avx512_quant};
   return pick(tables);
 }
 

@@ -45,8 +45,8 @@ struct QuantKernels {
   void (*epilogue_f32)(const std::int32_t* c, float* out, std::int64_t n, double s, const double* col);
 };
 
-extern const GemmKernels gemm_scalar, gemm_avx2, gemm_avx512vnni;
-extern const QuantKernels qk_scalar, qk_avx2, qk_avx512;
+extern const GemmKernels kernels_scalar_gemm, kernels_avx2_gemm, kernels_avx512vnni_gemm;
+extern const QuantKernels kernels_scalar_quant, kernels_avx2_quant, kernels_avx512_quant;
 
 const GemmKernels& active_gemm();
 const QuantKernels& active_quant();

@@ -77,7 +77,7 @@ void epilogue_f32(const std::int32_t* c, float* out, std::int64_t n, double s, c
 
 }  // namespace
 
-extern const GemmKernels gemm_avx2 = {"s8gemm_avx2_6x16", MR, NR, KU, 2, 2, false, 1024, pack_a, pack_b, ukernel};
-extern const QuantKernels qk_avx2 = {"shiftquant_avx2", absmax_acc, absmax, quantize, epilogue_f32};
+extern const GemmKernels kernels_avx2_gemm = {"s8gemm_avx2_6x16", MR, NR, KU, 2, 2, false, 1024, pack_a, pack_b, ukernel};
+extern const QuantKernels kernels_avx2_quant = {"shiftquant_avx2", absmax_acc, absmax, quantize, epilogue_f32};
 
 }  // namespace numkern::quant

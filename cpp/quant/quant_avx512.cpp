@@ -72,6 +72,6 @@ void epilogue_f32(const std::int32_t* c, float* out, std::int64_t n, double s, c
 
 }  // namespace
 
-extern const QuantKernels qk_avx512 = {"shiftquant_avx512", absmax_acc, absmax, quantize, epilogue_f32};
+extern const QuantKernels kernels_avx512_quant = {"shiftquant_avx512", absmax_acc, absmax, quantize, epilogue_f32};
 
 }  // namespace numkern::quant

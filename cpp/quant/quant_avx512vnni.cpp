@@ -104,7 +104,7 @@ void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, 
 
 }  // namespace
 
-extern const GemmKernels gemm_avx512vnni = {"s8gemm_avx512vnni_12x32", MR, NR, KU, 1, 1, true, 2048,
+extern const GemmKernels kernels_avx512vnni_gemm = {"s8gemm_avx512vnni_12x32", MR, NR, KU, 1, 1, true, 2048,
                                             pack_a, pack_b, ukernel};
 
 }  // namespace numkern::quant

@@ -38,7 +38,7 @@ void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, 
 
 }  // namespace
 
-extern const GemmKernels gemm_scalar = {"s8gemm_scalar_4x8", MR, NR, KU, 1, 1, false, 1024, pack_a, pack_b, ukernel};
-extern const QuantKernels qk_scalar = {"shiftquant_scalar", s_absmax_acc, s_absmax, s_quantize, s_epilogue_f32};
+extern const GemmKernels kernels_scalar_gemm = {"s8gemm_scalar_4x8", MR, NR, KU, 1, 1, false, 1024, pack_a, pack_b, ukernel};
+extern const QuantKernels kernels_scalar_quant = {"shiftquant_scalar", s_absmax_acc, s_absmax, s_quantize, s_epilogue_f32};
 
 }  // namespace numkern::quant
