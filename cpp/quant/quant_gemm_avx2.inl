@@ -7,17 +7,27 @@
 
 constexpr int MR = 6, NR = 16, KU = 2;
 
-// out: [k/2][MR][2] int16; rows >= m and the K tail are 0.
+// out: [k/2][MR][2] int16; rows >= m and the K tail are 0. Eight pairs of a row at a time are
+// sign-extended in one register and scattered as 32-bit words.
 void pack_a(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t k, void* out_) {
-  auto* out = static_cast<std::int16_t*>(out_);
-  const std::int64_t kp = (k + 1) / 2;
+  auto* out = static_cast<std::int32_t*>(out_);
+  const std::int64_t kp = (k + 1) / 2, kfull = k / 16;  // kfull: runs of 8 whole pairs
   for (int r = 0; r < MR; ++r) {
-    std::int16_t* o = out + 2 * r;
+    std::int32_t* o = out + r;
     const std::int8_t* row = a + r * lda;
-    for (std::int64_t p = 0; p < kp; ++p) {
-      const bool valid = r < m;
-      o[p * MR * 2] = valid ? row[2 * p] : 0;
-      o[p * MR * 2 + 1] = (valid && 2 * p + 1 < k) ? row[2 * p + 1] : 0;
+    std::int64_t p = 0;
+    if (r < m) {
+      for (std::int64_t c = 0; c < kfull; ++c, p += 8) {
+        alignas(32) std::int32_t w[8];
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * p));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(w), _mm256_cvtepi8_epi16(bytes));
+        for (int i = 0; i < 8; ++i) o[(p + i) * MR] = w[i];
+      }
+    }
+    for (; p < kp; ++p) {
+      const std::int16_t lo = r < m ? row[2 * p] : 0;
+      const std::int16_t hi = (r < m && 2 * p + 1 < k) ? row[2 * p + 1] : 0;
+      o[p * MR] = static_cast<std::int32_t>(static_cast<std::uint16_t>(lo) | (static_cast<std::uint32_t>(static_cast<std::uint16_t>(hi)) << 16));
     }
   }
 }
