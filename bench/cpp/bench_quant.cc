@@ -56,7 +56,7 @@ void ukernel_block(benchmark::State& state, Isa isa) {
   const std::int64_t asz = k * g->mr * g->a_bytes, bsz = k * g->nr * g->b_bytes + (g->has_corr ? g->nr * 4 : 0);
   Aligned ap(asz * na), bp(bsz * nbp);
   for (std::int64_t i = 0; i < na; ++i) g->pack_a(A.data(), k, g->mr, k, ap.c() + i * asz);
-  for (std::int64_t j = 0; j < nbp; ++j) g->pack_b(B.data(), g->nr, g->nr, k, bp.c() + j * bsz);
+  for (std::int64_t j = 0; j < nbp; ++j) g->pack_b(B.data(), g->nr, g->nr, k, bp.c() + j * bsz, bsz);
   const std::int64_t ldc = nbp * g->nr;
   std::vector<std::int32_t> C(na * g->mr * ldc);
   for (auto _ : state) {
@@ -76,7 +76,7 @@ void pack_b(benchmark::State& state, Isa isa) {
   const std::int64_t bsz = k * g->nr * g->b_bytes + (g->has_corr ? g->nr * 4 : 0);
   Aligned bp(bsz * (n / g->nr));
   for (auto _ : state) {
-    for (std::int64_t j = 0; j < n; j += g->nr) g->pack_b(B.data() + j, n, g->nr, k, bp.c() + (j / g->nr) * bsz);
+    for (std::int64_t j = 0; j < n; j += 8 * g->nr) g->pack_b(B.data() + j, n, 8 * g->nr, k, bp.c() + (j / g->nr) * bsz, bsz);
     benchmark::DoNotOptimize(bp.p);
   }
   state.SetBytesProcessed(state.iterations() * k * n);

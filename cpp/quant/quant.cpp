@@ -127,11 +127,13 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
                ap + ip * p.a_panel + pb * p.a_block_stride);
     }
   });
-  parallel_for(p.np * p.nb, pack_grain_b, [&](std::int64_t b, std::int64_t e) {
+  // B is packed in strips of up to 8 panels per call, so each call reads whole cache lines of B rows.
+  const std::int64_t strip = 8, n_strips = ceil_div(p.np, strip);
+  parallel_for(n_strips * p.nb, std::max<std::int64_t>(1, pack_grain_b / strip), [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t t = b; t < e; ++t) {
-      const std::int64_t jp = t / p.nb, pb = t % p.nb;
-      g.pack_b(B + pb * p.kc * N + jp * g.nr, N, std::min<std::int64_t>(g.nr, N - jp * g.nr), p.klen(pb),
-               bp + jp * p.b_panel + pb * p.b_block_stride);
+      const std::int64_t js = t / p.nb, pb = t % p.nb, j0 = js * strip * g.nr;
+      g.pack_b(B + pb * p.kc * N + j0, N, std::min<std::int64_t>(strip * g.nr, N - j0), p.klen(pb),
+               bp + js * strip * p.b_panel + pb * p.b_block_stride, p.b_panel);
     }
   });
 

@@ -21,8 +21,10 @@ struct GemmKernels {
   std::int64_t kc;  // longest K-block (a multiple of ku); |block sum| <= kc * 2^14 fits int32 for kc < 2^17
   // Packs rows [0, m) (m <= MR) and k in [0, k) of a row-major A (row stride lda bytes).
   void (*pack_a)(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t k, void* out);
-  // Packs columns [0, n) (n <= NR) and k in [0, k) of a row-major B (row stride ldb bytes).
-  void (*pack_b)(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out);
+  // Packs columns [0, n) (any n: ceil(n / NR) panels, the p-th at out + p * panel_stride bytes) and
+  // k in [0, k) of a row-major B (row stride ldb bytes).
+  void (*pack_b)(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out,
+                 std::int64_t panel_stride);
   // c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + A_panel * B_panel over k (a multiple of KU).
   void (*ukernel)(std::int64_t k, const void* ap, const void* bp, std::int32_t* c, std::int64_t ldc, int accumulate);
 };

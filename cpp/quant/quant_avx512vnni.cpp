@@ -42,30 +42,45 @@ void pack_a(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t
   }
 }
 
-// out: [k/4][NR][4] bytes of B (zero padded), then NR int32 corrections -128 * colsum.
-void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out_) {
+// Each panel: [k/4][NR][4] bytes of B (zero padded), then NR int32 corrections -128 * colsum.
+// Row quads outer, panels inner: B is read row by row (each cache line once), each panel receives
+// 128 contiguous bytes per quad, and the column sums (vpdpbusd against ones) live in the panels'
+// correction slots meanwhile.
+void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out_, std::int64_t stride) {
   auto* out = static_cast<std::int8_t*>(out_);
-  const std::int64_t kq = (k + 3) / 4;
+  const std::int64_t kq = (k + 3) / 4, np = (n + NR - 1) / NR;
   const __m512i ones = _mm512_set1_epi8(1);
-  __m512i sum[NR / 16];
-  for (int g = 0; g < NR / 16; ++g) sum[g] = _mm512_setzero_si512();
+  constexpr std::int64_t kAhead = 8;  // quads: about a DRAM latency of packing work
+  auto corr = [&](std::int64_t p) { return reinterpret_cast<std::int32_t*>(out + p * stride + kq * NR * 4); };
+  for (std::int64_t p = 0; p < np; ++p)
+    for (int g = 0; g < NR / 16; ++g) _mm512_storeu_si512(corr(p) + 16 * g, _mm512_setzero_si512());
   for (std::int64_t q = 0; q < kq; ++q) {
-    for (int g = 0; g < NR / 16; ++g) {
-      __m128i r[4];
-      load_rows<4>(b, ldb, 4 * q, k, 16 * g, n, r);
-      const __m128i t01l = _mm_unpacklo_epi8(r[0], r[1]), t01h = _mm_unpackhi_epi8(r[0], r[1]);
-      const __m128i t23l = _mm_unpacklo_epi8(r[2], r[3]), t23h = _mm_unpackhi_epi8(r[2], r[3]);
-      __m512i v = _mm512_castsi128_si512(_mm_unpacklo_epi16(t01l, t23l));
-      v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(t01l, t23l), 1);
-      v = _mm512_inserti32x4(v, _mm_unpacklo_epi16(t01h, t23h), 2);
-      v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(t01h, t23h), 3);
-      _mm512_storeu_si512(out + (q * NR + 16 * g) * 4, v);
-      sum[g] = _mm512_dpbusd_epi32(sum[g], ones, v);
+    // The rows of a strip are short runs at a large stride, which the hardware prefetchers miss.
+    if (4 * q + 4 * kAhead + 3 < k)
+      for (std::int64_t r = 4 * kAhead; r < 4 * kAhead + 4; ++r)
+        for (std::int64_t j = 0; j < n; j += 64) _mm_prefetch(reinterpret_cast<const char*>(b + (4 * q + r) * ldb + j), _MM_HINT_T0);
+    for (std::int64_t p = 0; p < np; ++p) {
+      std::int8_t* o = out + p * stride + q * NR * 4;
+      std::int32_t* cs = corr(p);
+      for (int g = 0; g < NR / 16; ++g) {
+        __m128i r[4];
+        load_rows<4>(b, ldb, 4 * q, k, p * NR + 16 * g, n, r);
+        const __m128i t01l = _mm_unpacklo_epi8(r[0], r[1]), t01h = _mm_unpackhi_epi8(r[0], r[1]);
+        const __m128i t23l = _mm_unpacklo_epi8(r[2], r[3]), t23h = _mm_unpackhi_epi8(r[2], r[3]);
+        __m512i v = _mm512_castsi128_si512(_mm_unpacklo_epi16(t01l, t23l));
+        v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(t01l, t23l), 1);
+        v = _mm512_inserti32x4(v, _mm_unpacklo_epi16(t01h, t23h), 2);
+        v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(t01h, t23h), 3);
+        _mm512_storeu_si512(o + 64 * g, v);
+        _mm512_storeu_si512(cs + 16 * g, _mm512_dpbusd_epi32(_mm512_loadu_si512(cs + 16 * g), ones, v));
+      }
     }
   }
-  auto* corr = reinterpret_cast<std::int32_t*>(out + kq * NR * 4);
-  for (int g = 0; g < NR / 16; ++g)
-    _mm512_storeu_si512(corr + 16 * g, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum[g], 7)));
+  for (std::int64_t p = 0; p < np; ++p)
+    for (int g = 0; g < NR / 16; ++g) {
+      std::int32_t* cs = corr(p) + 16 * g;
+      _mm512_storeu_si512(cs, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(_mm512_loadu_si512(cs), 7)));
+    }
 }
 
 void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, std::int64_t ldc, int accumulate) {

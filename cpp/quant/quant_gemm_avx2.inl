@@ -32,13 +32,15 @@ void pack_a(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t
   }
 }
 
-// out: [k/2][NR][2] int16 (zero padded).
-void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out_) {
-  auto* out = static_cast<std::int16_t*>(out_);
+// Each panel: [k/2][NR][2] int16 (zero padded). Row pairs outer, panels inner, so B is read
+// sequentially whatever its width.
+void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out_, std::int64_t stride) {
   const std::int64_t kp = (k + 1) / 2;
-  for (std::int64_t p = 0; p < kp; ++p) {
+  for (std::int64_t p = 0; p < kp; ++p)
+    for (std::int64_t j0 = 0; j0 < n; j0 += NR) {
+    auto* out = reinterpret_cast<std::int16_t*>(static_cast<char*>(out_) + (j0 / NR) * stride);
     __m128i r[2];
-    load_rows<2>(b, ldb, 2 * p, k, 0, n, r);
+    load_rows<2>(b, ldb, 2 * p, k, j0, n, r);
     const __m128i lo = _mm_unpacklo_epi8(r[0], r[1]), hi = _mm_unpackhi_epi8(r[0], r[1]);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p * NR * 2), _mm256_cvtepi8_epi16(lo));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p * NR * 2 + 16), _mm256_cvtepi8_epi16(hi));

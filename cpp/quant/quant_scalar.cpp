@@ -18,10 +18,12 @@ void pack_a(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t
     for (int r = 0; r < MR; ++r) out[p * MR + r] = r < m ? a[r * lda + p] : std::int8_t{0};
 }
 
-void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out_) {
-  auto* out = static_cast<std::int8_t*>(out_);
-  for (std::int64_t p = 0; p < k; ++p)
-    for (int j = 0; j < NR; ++j) out[p * NR + j] = j < n ? b[p * ldb + j] : std::int8_t{0};
+void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out_, std::int64_t stride) {
+  for (std::int64_t j0 = 0; j0 < n; j0 += NR) {
+    auto* out = static_cast<std::int8_t*>(out_) + (j0 / NR) * stride;
+    for (std::int64_t p = 0; p < k; ++p)
+      for (int j = 0; j < NR; ++j) out[p * NR + j] = j0 + j < n ? b[p * ldb + j0 + j] : std::int8_t{0};
+  }
 }
 
 // |sum| <= k * 2^14 < 2^31 for the K-blocks the driver passes (kc < 2^17).

@@ -57,6 +57,52 @@ def _int8_case(n, quick):
     return Case("quant", f"int8_matmul {n}^3", impls, reference=next(iter(impls)), work=2.0 * n**3)
 
 
+def _one_thread_case(n, quick):
+    """Every implementation on one thread: the per-core ratio, unaffected by how a busy machine
+    schedules the second thread."""
+    rng = np.random.default_rng(0)
+    a = rng.integers(-128, 128, (n, n), dtype=np.int8)
+    b = rng.integers(-128, 128, (n, n), dtype=np.int8)
+    af, bf = a.astype(np.float32), b.astype(np.float32)
+    x = (rng.standard_normal((n, n)) * np.logspace(-3, 0, n)).astype(np.float32)
+    threads = numkern.get_num_threads()
+    torch = torch_or_none(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        threadpool_limits = None
+    one = _with(threads=1)
+    impls = {
+        "numkern int8_matmul": one(lambda: Q.int8_matmul(a, b)),
+        "numkern int8_matmul AVX2 level": _with(threads=1, isa="avx2")(lambda: Q.int8_matmul(a, b)),
+        "numkern matmul(float32, float32) 4-bit, quantization included": one(lambda: Q.matmul(x, bf, bits=4)),
+    }
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        tfa, tfb = torch.from_numpy(af).bfloat16(), torch.from_numpy(bf).bfloat16()
+
+        def torch_one(fn):
+            def run():
+                torch.set_num_threads(1)
+                try:
+                    return fn()
+                finally:
+                    torch.set_num_threads(threads)
+
+            return run
+
+        impls["torch._int_mm (oneDNN)"] = torch_one(lambda: torch._int_mm(ta, tb))
+        impls["torch.matmul bf16"] = torch_one(lambda: tfa @ tfb)
+    if threadpool_limits is not None:
+
+        def sgemm():
+            with threadpool_limits(1):
+                return af @ bf
+
+        impls["np.matmul float32 (OpenBLAS sgemm)"] = sgemm
+    return Case("quant", f"1 thread: int8_matmul {n}^3", impls, reference="numkern int8_matmul", work=2.0 * n**3)
+
+
 def _shiftquant_mm_case(n, quick):
     rng = np.random.default_rng(1)
     x = (rng.standard_normal((n, n)) * np.logspace(-3, 0, n)).astype(np.float32)
@@ -98,10 +144,16 @@ def _quantizer_case(shape, quick):
 
 def cases(quick: bool) -> list[Case]:
     if quick:
-        return [_int8_case(1024, quick), _shiftquant_mm_case(1024, quick), _quantizer_case((1024, 1024), quick)]
+        return [
+            _int8_case(1024, quick),
+            _one_thread_case(1024, quick),
+            _shiftquant_mm_case(1024, quick),
+            _quantizer_case((1024, 1024), quick),
+        ]
     return [
         _int8_case(2048, quick),
         _shiftquant_mm_case(2048, quick),
+        _one_thread_case(2048, quick),
         _int8_case(512, quick),
         _quantizer_case((4096, 4096), quick),
     ]
