@@ -116,38 +116,36 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
   AlignedBuffer apack(static_cast<std::size_t>(p.mp * p.a_panel)), bpack(static_cast<std::size_t>(p.np * p.b_panel));
   auto* ap = apack.as<std::uint8_t>();
   auto* bp = bpack.as<std::uint8_t>();
-  // A second thread only pays off past ~1 MB packed or ~2^25 multiply-adds per thread (waking it
-  // costs more than that on a busy machine).
-  const std::int64_t pack_grain_a = std::max<std::int64_t>(8, (1 << 20) / (g.mr * p.kc));
-  const std::int64_t pack_grain_b = std::max<std::int64_t>(8, (1 << 20) / (g.nr * p.kc));
-  parallel_for(p.mp * p.nb, pack_grain_a, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t t = b; t < e; ++t) {
-      const std::int64_t ip = t / p.nb, pb = t % p.nb;
-      g.pack_a(A + ip * g.mr * K + pb * p.kc, K, std::min<std::int64_t>(g.mr, M - ip * g.mr), p.klen(pb),
-               ap + ip * p.a_panel + pb * p.a_block_stride);
-    }
-  });
-  // B is packed in strips of up to 8 panels per call, so each call reads whole cache lines of B rows.
-  const std::int64_t strip = 8, n_strips = ceil_div(p.np, strip);
-  parallel_for(n_strips * p.nb, std::max<std::int64_t>(1, pack_grain_b / strip), [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t t = b; t < e; ++t) {
-      const std::int64_t js = t / p.nb, pb = t % p.nb, j0 = js * strip * g.nr;
-      g.pack_b(B + pb * p.kc * N + j0, N, std::min<std::int64_t>(strip * g.nr, N - j0), p.klen(pb),
-               bp + js * strip * p.b_panel + pb * p.b_block_stride, p.b_panel);
-    }
-  });
-
-  // Threads split the row panels (or, with too few rows, the column panels) into contiguous equal
-  // ranges; each thread walks its range in blocks of mc rows so the A block (mc x kc) stays in L2.
-  const int threads = num_threads();
   const std::int64_t mc = g.mr * std::max<std::int64_t>(1, (256 * 1024) / (p.kc * g.mr * g.a_bytes));
-  const bool split_rows = p.mp >= 2 * threads || p.mp >= p.np;
   const bool wide = K > kMaxK32;
   const bool direct32 = kind == OutKind::i32 && !wide, direct64 = kind == OutKind::i64;
 
-  const std::int64_t panel_macs = (split_rows ? g.mr * N : g.nr * M) * K;
-  const std::int64_t grain = std::max<std::int64_t>(1, (std::int64_t{1} << 25) / std::max<std::int64_t>(1, panel_macs));
-  parallel_for(split_rows ? p.mp : p.np, grain, [&](std::int64_t b, std::int64_t e) {
+  // Threads split the row panels (or, with too few rows, the column panels) into contiguous equal
+  // ranges; each walks its range in blocks of mc rows so the A block (mc x kc) stays in L2. A
+  // second thread only pays off past ~2^25 multiply-adds per thread (waking it costs more than that
+  // on a busy machine).
+  const int max_threads = num_threads();
+  const bool split_rows = p.mp >= 2 * max_threads || p.mp >= p.np;
+  const std::int64_t units = split_rows ? p.mp : p.np;
+  const double macs = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  const std::int64_t by_work = static_cast<std::int64_t>(std::min(1e6, std::max(1.0, macs / 33554432.0)));
+  const int nt = static_cast<int>(std::min<std::int64_t>({max_threads, by_work, units}));
+
+  auto pack_a_panels = [&](std::int64_t ib, std::int64_t ie) {
+    for (std::int64_t ip = ib; ip < ie; ++ip)
+      for (std::int64_t pb = 0; pb < p.nb; ++pb)
+        g.pack_a(A + ip * g.mr * K + pb * p.kc, K, std::min<std::int64_t>(g.mr, M - ip * g.mr), p.klen(pb),
+                 ap + ip * p.a_panel + pb * p.a_block_stride);
+  };
+  // B goes in strips of up to 8 panels per call, so each call reads whole cache lines of B rows.
+  auto pack_b_panels = [&](std::int64_t jb, std::int64_t je) {
+    for (std::int64_t pb = 0; pb < p.nb; ++pb)
+      for (std::int64_t js = jb; js < je; js += 8) {
+        const std::int64_t j0 = js * g.nr, n = std::min(std::min<std::int64_t>(je - js, 8) * g.nr, N - j0);
+        g.pack_b(B + pb * p.kc * N + j0, N, n, p.klen(pb), bp + js * p.b_panel + pb * p.b_block_stride, p.b_panel);
+      }
+  };
+  auto compute_range = [&](std::int64_t b, std::int64_t e) {
     std::vector<std::int32_t> s32;
     std::vector<std::int64_t> s64;
     const std::int64_t r_begin = split_rows ? b * g.mr : 0, r_end = split_rows ? std::min(M, e * g.mr) : M;
@@ -189,7 +187,30 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
         }
       }
     }
-  });
+  };
+
+  if (nt <= 1) {
+    pack_a_panels(0, p.mp);
+    pack_b_panels(0, p.np);
+    compute_range(0, units);
+    return;
+  }
+  // One parallel region: each thread packs its own panels of the split operand (they stay in its
+  // caches) and a share of the other, then one barrier before the compute.
+#pragma omp parallel num_threads(nt)
+  {
+    const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    const std::int64_t ub = units * t / T, ue = units * (t + 1) / T;
+    if (split_rows) {
+      pack_a_panels(ub, ue);
+      pack_b_panels(p.np * t / T, p.np * (t + 1) / T);
+    } else {
+      pack_b_panels(ub, ue);
+      pack_a_panels(p.mp * t / T, p.mp * (t + 1) / T);
+    }
+#pragma omp barrier
+    compute_range(ub, ue);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
