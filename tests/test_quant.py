@@ -3,6 +3,8 @@ steps reproduced in NumPy, float64 products of dequantized operands)."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import numkern
 from numkern import quant as Q
@@ -56,6 +58,25 @@ def test_int8_matmul_forced_int32_raises_on_overflow_and_is_exact_otherwise():
     out = Q.int8_matmul(np.full((2, K), 127, np.int8), np.full((K, 2), -127, np.int8), out_dtype=np.int32)
     assert out.dtype == np.int32
     np.testing.assert_array_equal(out, np.full((2, 2), -K * 127 * 127))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    m=st.integers(1, 30),
+    k=st.integers(1, 70),
+    n=st.integers(1, 70),
+    seed=st.integers(0, 2**32 - 1),
+    extreme=st.booleans(),
+)
+def test_int8_matmul_is_exact_for_any_shape(m, k, n, seed, extreme):
+    r = np.random.default_rng(seed)
+    pool = np.array([-128, -127, 127], np.int8) if extreme else None
+    if extreme:
+        a, b = r.choice(pool, size=(m, k)), r.choice(pool, size=(k, n))
+    else:
+        a = r.integers(-128, 128, (m, k), dtype=np.int8)
+        b = r.integers(-128, 128, (k, n), dtype=np.int8)
+    np.testing.assert_array_equal(Q.int8_matmul(a, b), ref_i64(a, b))
 
 
 def test_int8_matmul_batched_and_non_contiguous_inputs(rng):
