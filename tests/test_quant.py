@@ -319,6 +319,10 @@ def test_pack_int4_round_trips_and_uses_the_documented_nibble_order(n):
     assert p.dtype == np.uint8 and p.shape == (3, (n + 1) // 2)
     np.testing.assert_array_equal(Q.unpack_int4(p, n), q)
     assert Q.pack_int4(np.array([1, -2], np.int8))[0] == 0xE1  # element 0 low nibble, 1 high
+    every = np.arange(256, dtype=np.uint8).reshape(2, 8, 16)  # every byte, 3-D
+    lo = ((every.astype(np.int16) & 15) ^ 8) - 8
+    hi = ((every.astype(np.int16) >> 4) ^ 8) - 8
+    np.testing.assert_array_equal(Q.unpack_int4(every), np.stack([lo, hi], -1).reshape(2, 8, 32))
     with pytest.raises(ValueError):
         Q.pack_int4(np.array([8], np.int8))
     with pytest.raises(TypeError):

@@ -27,6 +27,17 @@ void bind_quant(py::module_& m) {
       },
       py::arg("a"), py::arg("b"), py::arg("out"), py::arg("kind"), py::arg("scale"), py::arg("row"), py::arg("col"));
 
+  // Python validates: p C-contiguous uint8 (rows x m), out C-contiguous int8 (rows x n).
+  m.def(
+      "unpack_int4",
+      [](const py::array& p, py::array& out, std::int64_t rows, std::int64_t m, std::int64_t n) {
+        const auto* pp = static_cast<const std::uint8_t*>(p.data());
+        auto* po = static_cast<std::int8_t*>(out.mutable_data());
+        py::gil_scoped_release release;
+        quant::unpack_int4(pp, rows, m, po, n);
+      },
+      py::arg("p"), py::arg("out"), py::arg("rows"), py::arg("m"), py::arg("n"));
+
   // Python validates: x C-contiguous float32 of outer * L * inner elements, q int8 of the same
   // size, shift uint8 of L (channel) or outer * nblocks * inner (block) entries.
   m.def(

@@ -349,4 +349,20 @@ bool shiftquant(const float* x, std::int64_t outer, std::int64_t L, std::int64_t
   return true;
 }
 
+void unpack_int4(const std::uint8_t* p, std::int64_t rows, std::int64_t m, std::int8_t* out, std::int64_t n) {
+  parallel_for(rows, std::max<std::int64_t>(1, (1 << 21) / std::max<std::int64_t>(1, m)), [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t r = b; r < e; ++r) {
+      const std::uint8_t* src = p + r * m;
+      std::int8_t* dst = out + r * n;
+      const std::int64_t full = n / 2;
+      for (std::int64_t j = 0; j < full; ++j) {
+        const std::uint8_t v = src[j];
+        dst[2 * j] = static_cast<std::int8_t>(static_cast<std::int8_t>(v << 4) >> 4);
+        dst[2 * j + 1] = static_cast<std::int8_t>(static_cast<std::int8_t>(v) >> 4);
+      }
+      if (n & 1) dst[n - 1] = static_cast<std::int8_t>(static_cast<std::int8_t>(src[full] << 4) >> 4);
+    }
+  });
+}
+
 }  // namespace numkern::quant

@@ -72,4 +72,8 @@ bool shiftquant(const float* x, std::int64_t outer, std::int64_t L, std::int64_t
                 std::int64_t block, bool stochastic, std::uint64_t key, bool preshift, std::int8_t* q,
                 std::uint8_t* shift, float* base_scale);
 
+// Unpacks rows of m bytes (two's complement nibbles, element 2j low, 2j+1 high) into rows of n
+// int8 (n is 2m or 2m - 1).
+void unpack_int4(const std::uint8_t* p, std::int64_t rows, std::int64_t m, std::int8_t* out, std::int64_t n);
+
 }  // namespace numkern::quant

@@ -333,11 +333,12 @@ def unpack_int4(p, n: int | None = None) -> np.ndarray:
     if n is None:
         n = full
     n = _check_int(n, "n", max(0, full - 1), full)
-    s = p.view(np.int8)
-    out = np.empty(p.shape[:-1] + (full,), np.int8)
-    out[..., 0::2] = (s << 4) >> 4
-    out[..., 1::2] = s >> 4
-    return out[..., :n]
+    pc = np.ascontiguousarray(p)
+    out = np.empty(p.shape[:-1] + (n,), np.int8)
+    if out.size:
+        rows = int(np.prod(p.shape[:-1], dtype=np.int64))
+        _core.unpack_int4(pc, out, rows, p.shape[-1], n)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- GEMM
