@@ -458,6 +458,7 @@ def _contracted_chunks(q: np.ndarray, e: np.ndarray, bits: int, n_groups: int):
             continue
         s = (hi - e.astype(np.int16)).clip(0).astype(np.int8)
         qc = np.where(sel, np.left_shift(q, s), np.int8(0)).astype(np.int8, copy=False)
+        qc = np.broadcast_to(qc, q.shape)
         chunks.append((qc, float(np.ldexp(1.0, -hi))))
     if not chunks:
         chunks.append((np.zeros_like(q), 1.0))
@@ -474,7 +475,7 @@ def _operand_a(t: ShiftQuantTensor) -> _Operand:
         e = np.broadcast_to(t.exponents(), t.shape[:-1] + (1,))[..., 0]
         row = np.ascontiguousarray(np.ldexp(1.0, -e.astype(np.int32)).reshape(-1))
         return _Operand([(np.ascontiguousarray(q).reshape(_nrows(t.shape), K), 1.0)], base, row)
-    e = np.broadcast_to(t.exponents(), t.shape)
+    e = t.exponents()  # broadcastable: (1, ..., K) for channels, full shape for blocks
     chunks = _contracted_chunks(q, e, t.bits, t.n_groups)
     del lead, M
     return _Operand([(np.ascontiguousarray(c).reshape(_nrows(t.shape), K), p) for c, p in chunks], base, None)
@@ -486,7 +487,7 @@ def _operand_b(t: ShiftQuantTensor) -> _Operand:
     if t.granularity == "channel" and t.axis == 1:
         col = np.ascontiguousarray(np.ldexp(1.0, -t.shift.astype(np.int32)))
         return _Operand([(np.ascontiguousarray(q), 1.0)], base, col)
-    e = np.broadcast_to(t.exponents(), t.shape)
+    e = t.exponents()
     return _Operand([(np.ascontiguousarray(c), p) for c, p in _contracted_chunks(q, e, t.bits, t.n_groups)], base, None)
 
 
