@@ -176,7 +176,9 @@ def test_shiftquant_nearest_matches_the_definition(rng, bits, shape, axis):
     ax = axis % len(shape)
     G = Q.DEFAULT_N_GROUPS[bits]
     e, base, tt = channel_ref(x, bits, ax, G)
+    assert isinstance(t, ShiftQuantTensor) and t.rounding == "nearest" and t.granularity == "channel"
     assert t.axis == ax and t.bits == bits and t.n_groups == G and t.shape == shape
+    assert t.nbytes == t.qdata.nbytes + t.shift.nbytes + 4
     assert t.qdata.dtype == np.int8 and t.shift.dtype == np.uint8 and t.base_scale.dtype == np.float32
     np.testing.assert_array_equal(t.shift, e)
     assert t.base_scale == base
@@ -335,6 +337,7 @@ def test_packed_tensor_dequantizes_identically(rng):
     p = t.pack()
     assert p.packed and p.qdata.dtype == np.uint8 and p.nbytes < t.nbytes
     np.testing.assert_array_equal(p.dequantize(), t.dequantize())
+    np.testing.assert_array_equal(p.unpack().qdata, t.qdata)
     with pytest.raises(ValueError):
         Q.shiftquant(x, 8).pack()
 

@@ -22,7 +22,6 @@ rows or columns of the int32 product; so :func:`matmul` runs one integer GEMM.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -458,7 +457,6 @@ def _contracted_chunks(q: np.ndarray, e: np.ndarray, bits: int, n_groups: int):
             continue
         s = (hi - e.astype(np.int16)).clip(0).astype(np.int8)
         qc = np.where(sel, np.left_shift(q, s), np.int8(0)).astype(np.int8, copy=False)
-        qc = np.broadcast_to(qc, q.shape)
         chunks.append((qc, float(np.ldexp(1.0, -hi))))
     if not chunks:
         chunks.append((np.zeros_like(q), 1.0))
@@ -467,8 +465,7 @@ def _contracted_chunks(q: np.ndarray, e: np.ndarray, bits: int, n_groups: int):
 
 def _operand_a(t: ShiftQuantTensor) -> _Operand:
     q = t.values()
-    M, K = t.shape[-2], t.shape[-1]
-    lead = t.ndim - 2
+    K = t.shape[-1]
     base = float(t.base_scale)
     if t.granularity == "channel" and t.axis != t.ndim - 1:
         # Groups along M or a batch axis: an output-row factor applied in the epilogue.
@@ -477,7 +474,6 @@ def _operand_a(t: ShiftQuantTensor) -> _Operand:
         return _Operand([(np.ascontiguousarray(q).reshape(_nrows(t.shape), K), 1.0)], base, row)
     e = t.exponents()  # broadcastable: (1, ..., K) for channels, full shape for blocks
     chunks = _contracted_chunks(q, e, t.bits, t.n_groups)
-    del lead, M
     return _Operand([(np.ascontiguousarray(c).reshape(_nrows(t.shape), K), p) for c, p in chunks], base, None)
 
 
