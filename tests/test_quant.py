@@ -268,6 +268,10 @@ def test_shiftquant_special_inputs(rng):
     z = Q.shiftquant(np.zeros((3, 4), np.float32), 4)
     assert z.base_scale == 0 and np.all(z.qdata == 0) and np.all(z.shift == 4)
     np.testing.assert_array_equal(z.dequantize(), 0)
+    zb = Q.shiftquant(np.zeros((3, 70), np.float32), 4, granularity="block", block_size=32)
+    assert zb.base_scale == 0 and np.all(zb.qdata == 0) and np.all(zb.shift == 4) and zb.shift.shape == (3, 3)
+    big = np.zeros((600, 1000), np.float32)  # large enough for two threads
+    np.testing.assert_array_equal(Q.shiftquant(big, 4, granularity="block", block_size=48).qdata, 0)
     e = Q.shiftquant(np.zeros((0, 4), np.float32), 6)
     assert e.qdata.shape == (0, 4) and e.shift.shape == (4,)
     one = Q.shiftquant(np.array([-2.5], np.float32), 8)

@@ -257,95 +257,109 @@ bool shiftquant(const float* x, std::int64_t outer, std::int64_t L, std::int64_t
   const int Q = (1 << (bits - 1)) - 1;
   const std::int64_t nb = block > 0 ? ceil_div(L, block) : 0;
   const std::int64_t ngroups = block > 0 ? outer * nb * inner : L;
+  const std::int64_t total = outer * L * inner;
+  // Both passes run in one parallel region (one thread wake-up, not two); a second thread only
+  // for more than 2^18 elements per thread.
+  const int nt = static_cast<int>(std::min<std::int64_t>(num_threads(), std::max<std::int64_t>(1, total >> 18)));
+  const bool rows_mode = block == 0 && inner == 1;  // channels along contiguous rows: per-thread partial maxima
   std::vector<std::uint32_t> r(static_cast<std::size_t>(ngroups), 0u);
+  std::vector<std::vector<std::uint32_t>> part(rows_mode ? static_cast<std::size_t>(nt) : 0);
 
-  // 1. max-abs per group, as bit patterns of |x|.
-  if (block == 0 && inner == 1) {
-    const int T = num_threads();
-    std::vector<std::vector<std::uint32_t>> part(static_cast<std::size_t>(T));
-    parallel_for(outer, 64, [&](std::int64_t b, std::int64_t e) {
-      auto& acc = part[static_cast<std::size_t>(omp_get_thread_num())];
+  // 1. max-abs per group, as bit patterns of |x|: items [b, e) of n1, by thread `t`.
+  const std::int64_t n1 = rows_mode ? outer : (block == 0 ? L : outer * nb);
+  auto absmax_items = [&](std::int64_t b, std::int64_t e, int t) {
+    if (rows_mode) {
+      auto& acc = part[static_cast<std::size_t>(t)];
       acc.assign(static_cast<std::size_t>(L), 0u);
       for (std::int64_t o = b; o < e; ++o) qk.absmax_acc(x + o * L, acc.data(), L);
-    });
-    for (const auto& acc : part)
-      for (std::size_t c = 0; c < acc.size(); ++c) r[c] = std::max(r[c], acc[c]);
-  } else if (block == 0) {
-    parallel_for(L, 1, [&](std::int64_t b, std::int64_t e) {
+    } else if (block == 0) {
       for (std::int64_t c = b; c < e; ++c)
         for (std::int64_t o = 0; o < outer; ++o) r[c] = std::max(r[c], qk.absmax(x + (o * L + c) * inner, inner));
-    });
-  } else if (inner == 1) {
-    parallel_for(outer * nb, 64, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t t = b; t < e; ++t) {
-        const std::int64_t o = t / nb, k = t % nb, l0 = k * block;
-        r[t] = qk.absmax(x + o * L + l0, std::min(block, L - l0));
+    } else if (inner == 1) {
+      for (std::int64_t g = b; g < e; ++g) {
+        const std::int64_t o = g / nb, l0 = (g % nb) * block;
+        r[g] = qk.absmax(x + o * L + l0, std::min(block, L - l0));
       }
-    });
-  } else {
-    parallel_for(outer * nb, 1, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t t = b; t < e; ++t) {
-        const std::int64_t o = t / nb, k = t % nb;
+    } else {
+      for (std::int64_t g = b; g < e; ++g) {
+        const std::int64_t o = g / nb, k = g % nb;
         for (std::int64_t l = k * block; l < std::min(L, (k + 1) * block); ++l)
-          qk.absmax_acc(x + (o * L + l) * inner, r.data() + t * inner, inner);
+          qk.absmax_acc(x + (o * L + l) * inner, r.data() + g * inner, inner);
       }
-    });
-  }
-  std::uint32_t Rb = 0;
-  for (std::uint32_t v : r) Rb = std::max(Rb, v);
-  if (Rb >= 0x7f800000u) return false;  // inf or NaN
+    }
+  };
 
-  // 2. exponents and per-group multipliers f = 2^e (into the quantizer) and g = 2^(G-1-e) (pre-shift).
-  const float R = bits_to_float(Rb);
-  const float base = R / static_cast<float>(Q);
-  *base_scale = base;
+  // 2. (one thread) R, exponents, and per-group multipliers f = 2^e (into the quantizer) and
+  // g = 2^(G-1-e) (the matmul pre-shift).
   std::vector<float> f(static_cast<std::size_t>(ngroups)), gm(static_cast<std::size_t>(ngroups));
-  for (std::int64_t t = 0; t < ngroups; ++t) {
-    const float rv = bits_to_float(r[t]);
-    int e = n_groups - 1;
-    if (rv > 0.0f) e = std::min(e, floor_log2_ratio(R, rv));
-    shift[t] = static_cast<std::uint8_t>(e);
-    f[t] = std::ldexp(1.0f, e);
-    gm[t] = preshift ? std::ldexp(1.0f, n_groups - 1 - e) : 1.0f;
-  }
-  const std::int64_t total = outer * L * inner;
-  if (base == 0.0f) {  // all zeros, or R so small that R / Q underflows: every q is 0
-    std::memset(q, 0, static_cast<std::size_t>(total));
-    return true;
-  }
+  float base = 0.0f;
+  bool finite = true;
+  auto exponents = [&] {
+    for (const auto& acc : part)
+      for (std::size_t c = 0; c < acc.size(); ++c) r[c] = std::max(r[c], acc[c]);
+    std::uint32_t Rb = 0;
+    for (std::uint32_t v : r) Rb = std::max(Rb, v);
+    if (Rb >= 0x7f800000u) {  // inf or NaN
+      finite = false;
+      return;
+    }
+    const float R = bits_to_float(Rb);
+    base = R / static_cast<float>(Q);
+    for (std::int64_t g = 0; g < ngroups; ++g) {
+      const float rv = bits_to_float(r[g]);
+      int e = n_groups - 1;
+      if (rv > 0.0f) e = std::min(e, floor_log2_ratio(R, rv));
+      shift[g] = static_cast<std::uint8_t>(e);
+      f[g] = std::ldexp(1.0f, e);
+      gm[g] = preshift ? std::ldexp(1.0f, n_groups - 1 - e) : 1.0f;
+    }
+  };
 
-  // 3. round and store.
-  if (block == 0 && inner == 1) {
-    parallel_for(outer, 16, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t o = b; o < e; ++o)
-        quantize_run(qk, x + o * L, q + o * L, L, f.data(), gm.data(), true, base, Q, stochastic,
-                     static_cast<std::uint64_t>(o * L), key);
-    });
-  } else if (block == 0) {
-    parallel_for(outer * L, 16, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t t = b; t < e; ++t) {
+  // 3. round and store: items [b, e) of n3.
+  const std::int64_t n3 = rows_mode ? outer : (block > 0 && inner == 1 ? outer * nb : outer * L);
+  auto quantize_items = [&](std::int64_t b, std::int64_t e) {
+    if (base == 0.0f) {  // all zeros, or R so small that R / Q underflows: every q is 0
+      const std::int64_t lo = total * b / n3, hi = total * e / n3;  // the threads' ranges tile [0, total)
+      std::memset(q + lo, 0, static_cast<std::size_t>(hi - lo));
+      return;
+    }
+    for (std::int64_t t = b; t < e; ++t) {
+      if (rows_mode) {
+        quantize_run(qk, x + t * L, q + t * L, L, f.data(), gm.data(), true, base, Q, stochastic,
+                     static_cast<std::uint64_t>(t * L), key);
+      } else if (block == 0) {
         const std::int64_t c = t % L;
         quantize_run(qk, x + t * inner, q + t * inner, inner, &f[c], &gm[c], false, base, Q, stochastic,
                      static_cast<std::uint64_t>(t * inner), key);
-      }
-    });
-  } else if (inner == 1) {
-    parallel_for(outer * nb, 64, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t t = b; t < e; ++t) {
+      } else if (inner == 1) {
         const std::int64_t o = t / nb, l0 = (t % nb) * block, off = o * L + l0;
         quantize_run(qk, x + off, q + off, std::min(block, L - l0), &f[t], &gm[t], false, base, Q, stochastic,
                      static_cast<std::uint64_t>(off), key);
-      }
-    });
-  } else {
-    parallel_for(outer * L, 16, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t t = b; t < e; ++t) {
+      } else {
         const std::int64_t o = t / L, l = t % L, gi = (o * nb + l / block) * inner;
         quantize_run(qk, x + t * inner, q + t * inner, inner, &f[gi], &gm[gi], true, base, Q, stochastic,
                      static_cast<std::uint64_t>(t * inner), key);
       }
-    });
+    }
+  };
+
+  if (nt <= 1) {
+    absmax_items(0, n1, 0);
+    exponents();
+    if (finite) quantize_items(0, n3);
+  } else {
+#pragma omp parallel num_threads(nt)
+    {
+      const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+      absmax_items(n1 * t / T, n1 * (t + 1) / T, static_cast<int>(t));
+#pragma omp barrier
+#pragma omp single
+      exponents();
+      if (finite) quantize_items(n3 * t / T, n3 * (t + 1) / T);
+    }
   }
+  if (!finite) return false;
+  *base_scale = base;
   return true;
 }
 
