@@ -476,3 +476,27 @@ def test_shiftquant_4bit_stochastic_error_is_near_per_channel_and_far_below_per_
     vs_tensor, vs_channel = error_ratios(4, "stochastic")
     assert vs_tensor <= 0.35
     assert vs_channel <= 2.5
+
+
+# ------------------------------------------------------------------------------------ dispatch
+
+
+def test_kernel_name_reports_the_level_in_use(isa):
+    name = numkern.cpu_info()["kernels"]["quant"]
+    expected = {"scalar": "s8gemm_scalar", "avx2": "s8gemm_avx2", "avx512": "s8gemm_avx"}[isa]
+    assert name.startswith(expected)
+    if isa == "avx512" and numkern.cpu_info()["features"]["avx512vnni"]:
+        assert "vnni" in name and name.endswith("shiftquant_avx512")
+
+
+def test_results_are_identical_on_every_isa_level(rng, isa):
+    x = graded(rng, (45, 77), 1)
+    w = graded(rng, (77, 38), 1)
+    here = Q.matmul(x, w, bits=4, rounding="stochastic", rng=3)
+    t = Q.shiftquant(x, 6, granularity="block", block_size=16, rounding="stochastic", rng=4)
+    with numkern.use_isa("scalar"):
+        ref = Q.matmul(x, w, bits=4, rounding="stochastic", rng=3)
+        t_ref = Q.shiftquant(x, 6, granularity="block", block_size=16, rounding="stochastic", rng=4)
+    np.testing.assert_array_equal(here, ref)
+    np.testing.assert_array_equal(t.qdata, t_ref.qdata)
+    np.testing.assert_array_equal(t.shift, t_ref.shift)
