@@ -4,17 +4,23 @@ The public API is re-exported here; see the submodules for details.
 """
 
 from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, use_isa
+from . import quant
+from .quant import ShiftQuantTensor, int8_matmul, shiftquant
 from .softmax import log_softmax, softmax
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ShiftQuantTensor",
     "cpu_info",
     "get_isa",
     "get_num_threads",
+    "int8_matmul",
     "log_softmax",
     "set_isa",
+    "quant",
     "set_num_threads",
+    "shiftquant",
     "softmax",
     "use_isa",
 ]
