@@ -12,11 +12,19 @@ pytestmark = pytest.mark.isa_independent  # each test below walks the ISA levels
 
 
 def _entry_points():
-    """(name, fn(x) -> result, input) for each public kernel call; inputs are small but not tiny."""
+    """(name, fn(x) -> result, input) for each public kernel call; inputs are small but not tiny,
+    and fn also accepts ``_small(input)``, the input the memory test repeats 10^5 times."""
     rng = np.random.default_rng(7)
     x32 = rng.standard_normal((64, 257)).astype(np.float32)
     x64 = rng.standard_normal((33, 130))
+    a8 = rng.integers(-128, 128, (37, 300), dtype=np.int8)
+    b8 = rng.integers(-128, 128, (300, 45), dtype=np.int8)
+    w = rng.standard_normal((300, 300)).astype(np.float32)
     return [
+        ("int8_matmul", lambda a: numkern.int8_matmul(a, b8[: a.shape[1]]), a8),
+        ("shiftquant 4-bit", lambda a: numkern.shiftquant(a, 4).qdata, x32),
+        ("shiftquant stochastic", lambda a: numkern.shiftquant(a, 6, rounding="stochastic", rng=3).qdata, x32),
+        ("quant.matmul float32", lambda a: numkern.quant.matmul(a, w[: a.shape[1], :40], bits=8), w.T.copy()),
         ("softmax f32", lambda a: numkern.softmax(a), x32),
         ("softmax f64 axis0 two_pass", lambda a: numkern.softmax(a, axis=0, algorithm="two_pass"), x64),
         ("log_softmax f32", lambda a: numkern.log_softmax(a), x32),
@@ -42,6 +50,11 @@ def test_concurrent_calls_match_serial_results(name, fn, x):
         assert all(pool.map(worker, range(8)))
 
 
+def _small(x):
+    """A few rows and columns of x: the memory test measures per-call leaks, not throughput."""
+    return x[:4, :64].copy()
+
+
 def _rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -51,7 +64,7 @@ def _rss_bytes():
 @pytest.mark.parametrize("name,fn,x", ENTRY_POINTS, ids=[e[0] for e in ENTRY_POINTS])
 def test_repeated_calls_do_not_grow_memory(name, fn, x):
     calls = int(os.environ.get("NUMKERN_LEAK_CALLS", "100000"))
-    xs = x[:4, :64].copy() if x.ndim == 2 else x  # small input: the test measures per-call leaks
+    xs = _small(x)
     for _ in range(2000):
         fn(xs)
     before = _rss_bytes()

@@ -136,3 +136,64 @@ def test_fuzz_wrong_dtypes_raise_type_error(fuzz_settings):
                 fn(x)
 
     run()
+
+
+@st.composite
+def int8_operands(draw):
+    m, k, n = draw(st.integers(0, 9)), draw(st.integers(0, 70)), draw(st.integers(0, 9))
+    extreme = draw(st.booleans())
+    elements = st.sampled_from([-128, 127, -127]) if extreme else st.integers(-128, 127)
+    a = draw(hnp.arrays(np.int8, (m + 1, 2 * k + 1), elements=elements))
+    b = draw(hnp.arrays(np.int8, (2 * k + 1, n + 1), elements=elements))
+    a_kind = draw(st.sampled_from(["plain", "strided", "fortran", "reversed"]))
+    a = {"plain": a[:m, :k], "strided": a[:m, : 2 * k : 2], "fortran": np.asfortranarray(a[:m, :k]),
+         "reversed": a[m - 1 :: -1, :k] if m else a[:0, :k]}[a_kind]
+    b = b[:k, ::-1][:, :n] if draw(st.booleans()) else b[:k, :n]
+    return a, b
+
+
+def test_fuzz_int8_matmul(fuzz_settings, isa):
+    @settings(fuzz_settings, suppress_health_check=[HealthCheck.too_slow])
+    @given(ops=int8_operands(), bad_dtype=st.sampled_from([None, np.int16, np.uint8, np.float32]))
+    def run(ops, bad_dtype):
+        a, b = ops
+        before = a.copy(), b.copy()
+        if bad_dtype is not None:
+            with pytest.raises(TypeError):
+                numkern.int8_matmul(a.astype(bad_dtype), b)
+            return
+        c = numkern.int8_matmul(a, b)
+        np.testing.assert_array_equal(c, a.astype(np.int64) @ b.astype(np.int64))
+        with pytest.raises(ValueError):
+            numkern.int8_matmul(a, b[:-1] if b.shape[0] else np.zeros((1, 1), np.int8))
+        np.testing.assert_array_equal(a, before[0])
+        np.testing.assert_array_equal(b, before[1])
+
+    run()
+
+
+def test_fuzz_shiftquant(fuzz_settings, isa):
+    @settings(fuzz_settings, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(x=arrays(), bits=st.sampled_from([4, 6, 8, 3, 16]), axis=st.integers(-4, 3),
+           rounding=st.sampled_from(["nearest", "stochastic", "up"]))
+    def run(x, bits, axis, rounding):
+        before = x.copy()
+        try:
+            t = numkern.shiftquant(x, bits, axis=axis, rounding=rounding, rng=1)
+        except (TypeError, ValueError) as exc:
+            assert str(exc)
+            xf = np.asarray(x, dtype=np.float64)
+            assert (bits not in (4, 6, 8) or rounding not in ("nearest", "stochastic")
+                    or not -x.ndim <= axis < x.ndim or not np.all(np.isfinite(xf)) or x.ndim == 0
+                    or np.any(np.abs(xf) > np.finfo(np.float32).max)), f"unexpected {type(exc).__name__}: {exc}"
+        else:
+            q = t.qdata if not getattr(t, "packed", False) else t.unpack().qdata
+            Q = 2 ** (bits - 1) - 1
+            assert q.dtype == np.int8 and np.all(np.abs(q.astype(np.int32)) <= Q)
+            err = np.abs(t.dequantize().astype(np.float64) - x.astype(np.float32).astype(np.float64))
+            scale = np.broadcast_to(t.scales().astype(np.float64), err.shape) if err.size else err
+            limit = 0.5 if rounding == "nearest" else 1.0
+            assert np.all(err <= limit * scale * (1 + 1e-6) + 1e-45)
+        np.testing.assert_array_equal(x, before)
+
+    run()
