@@ -19,6 +19,6 @@ cmake --build "$build" -j 2 --target numkern_cpp_benchmarks >/dev/null
 for exe in "$build"/bench_*; do
   [ -x "$exe" ] || continue
   echo "== $(basename "$exe") (token run)"
-  "$exe" --benchmark_min_time=0.001s >/dev/null
+  "$exe" --benchmark_min_time=0.001 >/dev/null
 done
 echo "C++ micro-benchmarks: built and ran"

