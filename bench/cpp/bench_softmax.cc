@@ -33,57 +33,51 @@ std::vector<float> inputs(std::size_t n) {
   return x;
 }
 
-void two_pass(benchmark::State& state, Isa isa) {
-  const sm::Kernels* k = table(isa);
-  if (!k) return state.SkipWithError("ISA not supported by this CPU");
-  const std::size_t n = state.range(0);
-  auto x = inputs(n);
-  std::vector<float> y(n);
-  for (auto _ : state) {
-    const sm::ExtSum s = k->f32.raddextexp(x.data(), n);
-    k->f32.vscaleextexp(x.data(), y.data(), n, static_cast<float>(1.0 / s.m), static_cast<float>(s.e));
-    benchmark::DoNotOptimize(y.data());
+enum class Algo { two_pass, three_pass_reload, three_pass_recompute };
+
+// One softmax of n floats with the given algorithm, calling the kernels as the driver does.
+void softmax_once(const sm::TypedKernels<float>& k, Algo algo, const float* x, float* y, std::size_t n) {
+  if (algo == Algo::two_pass) {
+    const sm::ExtSum s = k.raddextexp(x, n);
+    k.vscaleextexp(x, y, n, static_cast<float>(1.0 / s.m), static_cast<float>(s.e));
+    return;
   }
-  state.SetBytesProcessed(state.iterations() * n * 12);
+  const float mx = k.rmax(x, n);
+  if (algo == Algo::three_pass_reload) {
+    const double s = k.raddstoreexpminusmax(x, y, n, mx);
+    k.vscale(y, y, n, static_cast<float>(1.0 / s));
+  } else {
+    const double s = k.raddexpminusmax(x, n, mx);
+    k.vscaleexpminusmax(x, y, n, mx, static_cast<float>(1.0 / s));
+  }
 }
 
-void three_pass_reload(benchmark::State& state, Isa isa) {
+void softmax_bench(benchmark::State& state, Isa isa, Algo algo) {
   const sm::Kernels* k = table(isa);
   if (!k) return state.SkipWithError("ISA not supported by this CPU");
   const std::size_t n = state.range(0);
   auto x = inputs(n);
   std::vector<float> y(n);
   for (auto _ : state) {
-    const float mx = k->f32.rmax(x.data(), n);
-    const double s = k->f32.raddstoreexpminusmax(x.data(), y.data(), n, mx);
-    k->f32.vscale(y.data(), y.data(), n, static_cast<float>(1.0 / s));
+    softmax_once(k->f32, algo, x.data(), y.data(), n);
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetBytesProcessed(state.iterations() * n * 20);
-}
-
-void three_pass_recompute(benchmark::State& state, Isa isa) {
-  const sm::Kernels* k = table(isa);
-  if (!k) return state.SkipWithError("ISA not supported by this CPU");
-  const std::size_t n = state.range(0);
-  auto x = inputs(n);
-  std::vector<float> y(n);
-  for (auto _ : state) {
-    const float mx = k->f32.rmax(x.data(), n);
-    const double s = k->f32.raddexpminusmax(x.data(), n, mx);
-    k->f32.vscaleexpminusmax(x.data(), y.data(), n, mx, static_cast<float>(1.0 / s));
-    benchmark::DoNotOptimize(y.data());
-  }
-  state.SetBytesProcessed(state.iterations() * n * 16);
+  // Bytes the algorithm moves: reads of x per pass plus the writes (and re-reads) of y.
+  const int bytes_per_element = algo == Algo::two_pass ? 12 : algo == Algo::three_pass_reload ? 20 : 16;
+  state.SetBytesProcessed(state.iterations() * n * bytes_per_element);
 }
 
 void register_all() {
   const std::pair<const char*, Isa> isas[] = {{"scalar", Isa::scalar}, {"avx2", Isa::avx2}, {"avx512", Isa::avx512}};
   for (const auto& [name, isa] : isas) {
     const std::string suffix = std::string("/") + name;
-    benchmark::RegisterBenchmark(("f32_softmax_two_pass" + suffix).c_str(), two_pass, isa)->RangeMultiplier(16)->Range(256, 1 << 24);
-    benchmark::RegisterBenchmark(("f32_softmax_three_pass_reload" + suffix).c_str(), three_pass_reload, isa)->RangeMultiplier(16)->Range(256, 1 << 24);
-    benchmark::RegisterBenchmark(("f32_softmax_three_pass_recompute" + suffix).c_str(), three_pass_recompute, isa)->RangeMultiplier(16)->Range(256, 1 << 24);
+    const std::pair<const char*, Algo> algos[] = {{"f32_softmax_two_pass", Algo::two_pass},
+                                                  {"f32_softmax_three_pass_reload", Algo::three_pass_reload},
+                                                  {"f32_softmax_three_pass_recompute", Algo::three_pass_recompute}};
+    for (const auto& [algo_name, algo] : algos)
+      benchmark::RegisterBenchmark((algo_name + suffix).c_str(), softmax_bench, isa, algo)
+          ->RangeMultiplier(16)
+          ->Range(256, 1 << 24);
   }
 }
 
