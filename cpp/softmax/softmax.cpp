@@ -22,8 +22,10 @@ namespace {
 
 constexpr std::int64_t kContiguousRun = 1 << 16;  // bounds the terms a kernel sums in one call
 constexpr std::int64_t kStridedRun = 2048;        // gather buffer length for strided slices
-constexpr std::int64_t kParallelSliceMin = 1 << 16;
-constexpr std::int64_t kParallelWorkMin = 1 << 15;
+// Below these sizes a fork/join costs more than the second core gives back (and on a loaded
+// machine a descheduled team member stalls every barrier).
+constexpr std::int64_t kParallelSliceMin = 1 << 18;
+constexpr std::int64_t kParallelWorkMin = 1 << 16;
 constexpr std::int64_t kRowsKernelMaxBytes = 64 << 10;
 // Outputs at least this large are written with non-temporal stores by the two-pass kernel.
 constexpr std::int64_t kStreamMinBytes = 8 << 20;
