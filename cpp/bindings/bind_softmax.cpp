@@ -1,9 +1,38 @@
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "bindings/bindings.h"
 #include "softmax/softmax.h"
 
 namespace numkern::bindings {
+
+namespace {
+
+constexpr int kNpyFloat = 11, kNpyDouble = 12;  // NumPy type numbers of float32 / float64
+
+// [lowest, highest] byte addresses an array touches.
+std::pair<std::intptr_t, std::intptr_t> byte_extent(const py::array& a) {
+  std::intptr_t lo = reinterpret_cast<std::intptr_t>(a.data()), hi = lo;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    const std::intptr_t span = static_cast<std::intptr_t>(a.shape(d) - 1) * a.strides(d);
+    (span < 0 ? lo : hi) += span;
+  }
+  return {lo, hi + static_cast<std::intptr_t>(a.itemsize()) - 1};
+}
+
+void run_softmax(const py::array& x, py::array& out, int axis, int algorithm, bool log) {
+  const auto dtype = x.itemsize() == 4 ? softmax::Dtype::f32 : softmax::Dtype::f64;
+  const void* px = x.data();
+  void* py_ = out.mutable_data();
+  const std::int64_t* shape = as_int64(x.shape());
+  const std::int64_t *xs = as_int64(x.strides()), *ys = as_int64(out.strides());
+  py::gil_scoped_release release;
+  softmax::run(dtype, px, xs, py_, ys, shape, static_cast<int>(x.ndim()), axis,
+               static_cast<softmax::Algorithm>(algorithm), log);
+}
+
+}  // namespace
 
 void bind_softmax(py::module_& m) {
   register_kernel_name("softmax", [] { return std::string("f32/f64_softmax_") + softmax::active_kernels().isa; });
@@ -12,15 +41,43 @@ void bind_softmax(py::module_& m) {
   // and either does not overlap x or is x itself, axis is normalized.
   m.def(
       "softmax",
-      [](const py::array& x, py::array& out, int axis, int algorithm, bool log) {
-        const auto dtype = x.itemsize() == 4 ? softmax::Dtype::f32 : softmax::Dtype::f64;
-        const void* px = x.data();
-        void* py_ = out.mutable_data();
-        const std::int64_t* shape = as_int64(x.shape());
-        const std::int64_t *xs = as_int64(x.strides()), *ys = as_int64(out.strides());
-        py::gil_scoped_release release;
-        softmax::run(dtype, px, xs, py_, ys, shape, static_cast<int>(x.ndim()), axis,
-                     static_cast<softmax::Algorithm>(algorithm), log);
+      [](const py::array& x, py::array& out, int axis, int algorithm, bool log) { run_softmax(x, out, axis, algorithm, log); },
+      py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"));
+  // The common call checked in C++ (a few Python attribute lookups cost more than an L1-sized
+  // softmax): x a native aligned float32/float64 ndarray, out None or a writeable aligned array
+  // of x's dtype and shape that is x itself or does not overlap it. Returns the result, or None
+  // when the Python layer must take the general path (conversions, errors).
+  m.def(
+      "softmax_fast",
+      [](py::handle xh, py::handle outh, int axis, int algorithm, bool log) -> py::object {
+        if (!py::isinstance<py::array>(xh)) return py::none();
+        const auto x = py::reinterpret_borrow<py::array>(xh);
+        const int num = x.dtype().num();
+        const int ndim = static_cast<int>(x.ndim());
+        if ((num != kNpyFloat && num != kNpyDouble) || x.dtype().byteorder() == '>' || ndim == 0 ||
+            !(x.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) || axis < -ndim || axis >= ndim)
+          return py::none();
+        axis = axis < 0 ? axis + ndim : axis;
+        py::array out;
+        if (outh.is_none()) {
+          out = py::array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + ndim));
+        } else {
+          if (!py::isinstance<py::array>(outh)) return py::none();
+          out = py::reinterpret_borrow<py::array>(outh);
+          if (out.dtype().num() != num || out.dtype().byteorder() == '>' || out.ndim() != ndim || !out.writeable() ||
+              !(out.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+            return py::none();
+          for (int d = 0; d < ndim; ++d)
+            if (out.shape(d) != x.shape(d)) return py::none();
+          const bool same = out.data() == x.data() &&
+                            std::equal(x.strides(), x.strides() + ndim, out.strides());
+          if (!same && x.size() && out.size()) {
+            const auto ex = byte_extent(x), eo = byte_extent(out);
+            if (ex.first <= eo.second && eo.first <= ex.second) return py::none();
+          }
+        }
+        if (x.size()) run_softmax(x, out, axis, algorithm, log);
+        return std::move(out);
       },
       py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"));
   m.def(

@@ -12,35 +12,15 @@ ALGORITHMS = ("auto", "two_pass", "three_pass_reload", "three_pass_recompute")
 _ALGORITHM_CODE = {name: code for code, name in enumerate(ALGORITHMS)}
 
 
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
-
-
 def _run(x, axis, out, algorithm, log):
-    # Fast path for the common calls (native float array, out= absent or a plain matching array):
-    # the general checks below cost several microseconds, more than the kernel on an L1-sized slice.
-    if type(x) is np.ndarray and algorithm.__class__ is str:
-        dt = x.dtype
-        ndim = x.ndim
-        if (dt is _F32 or dt is _F64) and ndim and axis.__class__ is int and -ndim <= axis < ndim:
-            code = _ALGORITHM_CODE.get(algorithm)
-            if code is not None and x.flags.aligned:
-                if out is None:
-                    y = np.empty(x.shape, dt)
-                elif (
-                    type(out) is np.ndarray
-                    and out.dtype is dt
-                    and out.shape == x.shape
-                    and out.flags.writeable
-                    and out.flags.aligned
-                    and (out is x or not np.may_share_memory(x, out))
-                ):
-                    y = out
-                else:
-                    y = None
-                if y is not None:
-                    if x.size:
-                        _core.softmax(x, y, axis % ndim, code, log)
-                    return y
+    # Fast path: the binding checks the common case itself (native aligned float array, out=
+    # absent or a plain matching array) and returns None when the general path below is needed.
+    if axis.__class__ is int and algorithm.__class__ is str:
+        code = _ALGORITHM_CODE.get(algorithm)
+        if code is not None:
+            y = _core.softmax_fast(x, out, axis, code, log)
+            if y is not None:
+                return y
     if not isinstance(algorithm, str) or algorithm not in _ALGORITHM_CODE:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     xc, result_dtype = float_operand(x)
