@@ -1,5 +1,6 @@
 """Timing harness: every implementation of a case is timed in the same process, interleaved
-round by round so drift on a noisy machine hits all of them alike; medians are reported."""
+round by round (in a rotating order) so drift on a noisy machine hits all of them alike; medians
+are reported."""
 
 from __future__ import annotations
 
@@ -48,8 +49,12 @@ def measure(case: Case, quick: bool) -> dict[str, list[float]]:
     gc_was = gc.isenabled()
     gc.disable()
     try:
+        items = list(case.impls.items())
         while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget):
-            for label, fn in case.impls.items():
+            # Rotate the order every round: whoever runs first after another case's call meets
+            # colder caches, and that must not always be the same implementation.
+            shift = rounds % len(items)
+            for label, fn in items[shift:] + items[:shift]:
                 times[label].append(_time_once(fn))
             rounds += 1
     finally:
