@@ -5,13 +5,18 @@ The public API is re-exported here; see the submodules for details.
 
 from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, use_isa
 from .softmax import log_softmax, softmax
+from .dp import distance_sum, kernel_sum
+from . import dp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "cpu_info",
+    "distance_sum",
+    "dp",
     "get_isa",
     "get_num_threads",
+    "kernel_sum",
     "log_softmax",
     "set_isa",
     "set_num_threads",
