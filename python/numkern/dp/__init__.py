@@ -12,3 +12,6 @@ __all__ = ["Accountant", "BudgetExceededError", "DistanceSum", "NotPrivateWarnin
 from ._kde import KernelDensity  # noqa: E402
 
 __all__ += ["KernelDensity"]
+from ._classifier import SimilarityClassifier  # noqa: E402
+
+__all__ += ["SimilarityClassifier"]

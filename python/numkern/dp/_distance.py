@@ -142,8 +142,8 @@ class DistanceSum:
 
     def _h(self):
         res = 1024 if self.resolution is None else self.resolution
-        if isinstance(res, bool) or not isinstance(res, numbers.Integral) or res < 2 or res & (res - 1) or res > 2**20:
-            raise ValueError(f"resolution must be a power of two in [2, 2^20], got {self.resolution!r}")
+        if isinstance(res, bool) or not isinstance(res, numbers.Integral) or res < 1 or res & (res - 1) or res > 2**20:
+            raise ValueError(f"resolution must be a power of two in [1, 2^20], got {self.resolution!r}")
         return int(res).bit_length() - 1
 
     def fit(self, X):
