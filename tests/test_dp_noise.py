@@ -114,3 +114,10 @@ def test_accountant_and_structures_reject_non_positive_epsilon(bad):
         dp.Accountant(bad)
     with pytest.raises(ValueError, match="epsilon"):
         dp.DistanceSum("l1", bad, (0, 1)).fit(np.zeros((3, 1)))
+
+
+def test_small_release_path_matches_the_pmf_too():
+    # Releases of <= 32 coordinates use the Python-int implementation of the same algorithm.
+    src = _noise._OsBits()
+    samples = np.concatenate([_noise.discrete_laplace(src, 32, 5) for _ in range(5000)])
+    assert _chi_square_pvalue(samples, 5) > 1e-4

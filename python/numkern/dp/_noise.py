@@ -26,22 +26,37 @@ class NotPrivateWarning(UserWarning):
     """
 
 
-class _OsBits:
+class _Words:
+    """Single 64-bit words as Python ints, served from a buffer refilled in blocks."""
+
+    def word(self) -> int:
+        buf = self._buf
+        if not buf:
+            buf.extend(self.u64(256).tolist())
+            buf.reverse()
+        return buf.pop()
+
+
+class _OsBits(_Words):
     """64-bit words from the operating system's CSPRNG."""
 
     secure = True
+
+    def __init__(self):
+        self._buf = []
 
     def u64(self, n: int) -> np.ndarray:
         return np.frombuffer(os.urandom(8 * n), dtype=np.uint64).copy() if n else np.empty(0, np.uint64)
 
 
-class _GeneratorBits:
+class _GeneratorBits(_Words):
     """64-bit words from a NumPy Generator (reproducible, not private)."""
 
     secure = False
 
     def __init__(self, gen: np.random.Generator):
         self.gen = gen
+        self._buf = []
 
     def u64(self, n: int) -> np.ndarray:
         return self.gen.integers(0, 2**64, size=n, dtype=np.uint64, endpoint=False)
@@ -112,6 +127,39 @@ def geometric_exp1(src, n: int) -> np.ndarray:
     return v
 
 
+def _uniform_below_int(src, bound: int) -> int:
+    if bound & (bound - 1) == 0:
+        return src.word() & (bound - 1)
+    limit = 2**64 - (2**64 % bound)
+    while True:
+        w = src.word()
+        if w < limit:
+            return w % bound
+
+
+def _bernoulli_exp_int(src, num: int, den: int) -> bool:
+    k = 1
+    while _uniform_below_int(src, den * k) < num:
+        k += 1
+    return bool(k & 1)
+
+
+def discrete_laplace_scalar(src, t: int) -> int:
+    """One discrete Laplace sample (the same algorithm as :func:`discrete_laplace` in Python ints)."""
+    while True:
+        u = _uniform_below_int(src, t)
+        if not _bernoulli_exp_int(src, u, t):
+            continue
+        v = 0
+        while _bernoulli_exp_int(src, 1, 1):
+            v += 1
+        mag = u + t * v
+        neg = src.word() & 1
+        if neg and mag == 0:
+            continue
+        return -mag if neg else mag
+
+
 def discrete_laplace(src, size: int, t: int) -> np.ndarray:
     """Samples with P(y) = (1 - p) / (1 + p) * p^|y|, p = exp(-1/t), for an integer scale t >= 1.
 
@@ -121,6 +169,8 @@ def discrete_laplace(src, size: int, t: int) -> np.ndarray:
     t = int(t)
     if t < 1 or t >= 2**40:
         raise ValueError(f"discrete Laplace scale must be an integer in [1, 2^40), got {t}")
+    if size <= 32:  # a few coordinates: Python ints beat NumPy's per-call overhead
+        return np.array([discrete_laplace_scalar(src, t) for _ in range(size)], dtype=np.int64)
     out = np.empty(size, dtype=np.int64)
     todo = np.arange(size)
     while todo.size:
