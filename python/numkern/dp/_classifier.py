@@ -133,7 +133,8 @@ class SimilarityClassifier:
 
     def predict(self, X):
         """The class of highest average similarity for each row of X."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        scores = self.decision_function(X)
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def predict_proba(self, X):
         """Average similarities clipped at 0 and normalized per row (uniform where all are <= 0)."""

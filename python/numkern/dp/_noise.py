@@ -221,8 +221,8 @@ def release(sums, frac_bits: int, sensitivity: int, epsilon: float, src, noise_m
 
     `sensitivity` is the L1 sensitivity of the integer vector under adding/removing one record,
     an exact integer in the same units. The grid 2^e is chosen from public quantities only (the
-    sensitivity, epsilon and the number of coordinates) so the noise scale is about 2^16 grid units
-    per coordinate; the sums are rounded to the grid (each coordinate's rounding can move by one
+    sensitivity, epsilon and the number of coordinates) so the noise scale is at least about 2^16
+    grid units per coordinate; when the grid is coarser than the fixed-point unit the sums are rounded (each coordinate's rounding can move by one
     more grid unit, so the sensitivity in grid units is ceil(sensitivity / grid) + n_coords), and the
     integer noise scale is t = ceil(sensitivity_grid / epsilon), so the epsilon spent, returned,
     is sensitivity_grid / t <= epsilon (proved in docs/dp.md). `noise_multiplier` exists for the
@@ -234,8 +234,11 @@ def release(sums, frac_bits: int, sensitivity: int, epsilon: float, src, noise_m
     eps = Fraction(epsilon)
     sens = Fraction(int(sensitivity), 2**frac_bits)
     sigma = sens / eps
-    c = (n_coords - 1).bit_length()
-    e = math.floor(math.log2(sigma * min(Fraction(1), eps))) - 16 - c
+    e = math.floor(math.log2(sigma)) - 16  # about 2^16 grid units of noise: ceil() below costs < 2^-16
+    if e + frac_bits > 0:
+        # The sums must be rounded to the grid: refine it so the rounding term n_coords stays small
+        # against the sensitivity, but never below the fixed-point unit (where no rounding is needed).
+        e = max(e - min((n_coords - 1).bit_length(), 20), -frac_bits)
     shift = e + frac_bits
     if shift > 0:
         grid_sums = (sums + (1 << (shift - 1))) >> shift  # floor(s / 2^shift + 1/2)
