@@ -3,4 +3,5 @@
 
 FAMILIES = {
     "softmax": "numkern.bench.softmax",
+    "dp": "numkern.bench.dp",
 }
