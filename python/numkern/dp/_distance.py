@@ -20,6 +20,20 @@ def _fixed_bits(bound: float) -> int:
     return _FRAC_BITS - max(0, math.ceil(math.log2(bound))) if bound > 0 else _FRAC_BITS
 
 
+def _project(X, G, chunk=4096):
+    """X @ G.T computed elementwise in a fixed order, so each record's projection is a function of
+    that record alone (a BLAS product may round a row differently depending on the rows around it,
+    which would let one record move another's cell)."""
+    out = np.empty((X.shape[0], G.shape[0]))
+    for a in range(0, X.shape[0], chunk):
+        x = X[a:a + chunk]
+        z = np.zeros((x.shape[0], G.shape[0]))
+        for k in range(X.shape[1]):
+            z += x[:, k:k + 1] * G[:, k]
+        out[a:a + chunk] = z
+    return out
+
+
 def _consistent_leaves(nodes):
     """Least-squares consistent leaf counts from noisy counts of every node of a binary tree with equal
     noise variance per node (Hay, Rastogi, Miklau & Suciu, "Boosting the accuracy of differentially
@@ -184,7 +198,7 @@ class DistanceSum:
             G = _noise.data_independent_rng(self.rng, src).standard_normal((k, d))
             reach = np.abs(G) @ half  # |g . x| <= reach for every clipped record: public
             self.projection_ = G
-            self._tree = _L1Tree(Xc @ G.T, -reach, reach, h, eps, src)
+            self._tree = _L1Tree(_project(Xc, G), -reach, reach, h, eps, src)
             self.n_records_ = float(self._tree.P[:, -1].mean())
         else:
             self._fit_sq(Xc, half, eps, src)
@@ -196,7 +210,10 @@ class DistanceSum:
         sens1 = sum(math.ceil(math.ldexp(float(r), fb1)) for r in half)
         r2 = float(np.sum(half * half))
         fb2 = _fixed_bits(r2)
-        q = np.clip(np.einsum("ij,ij->i", Xc, Xc), 0.0, r2)
+        q = np.zeros(Xc.shape[0])
+        for k in range(Xc.shape[1]):  # elementwise, so a record's value never depends on the others
+            q += Xc[:, k] * Xc[:, k]
+        np.clip(q, 0.0, r2, out=q)
         s2 = np.array([np.rint(np.ldexp(q, fb2)).astype(np.int64).sum()])
         sens2 = math.ceil(math.ldexp(r2, fb2))
         n = np.array([Xc.shape[0]], dtype=np.int64)
@@ -215,7 +232,7 @@ class DistanceSum:
             out = self._tree.query(Yc)
         elif self.metric == "l2":
             k = self.projection_.shape[0]
-            out = math.sqrt(math.pi / 2) / k * self._tree.query(Yc @ self.projection_.T)
+            out = math.sqrt(math.pi / 2) / k * self._tree.query(_project(Yc, self.projection_))
         else:
             n, s, q = self._count.values[0], self._sum.values, self._sumsq.values[0]
             out = q - 2.0 * (Yc @ s) + n * np.einsum("ij,ij->i", Yc, Yc)
