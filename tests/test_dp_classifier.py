@@ -103,3 +103,23 @@ def test_bad_input_raises_value_error(rng):
         dp.SimilarityClassifier(n_components="many").fit(X, y)
     with pytest.raises(ValueError, match="not fitted"):
         dp.SimilarityClassifier().predict(X)
+
+
+SKLEARN_CHECKS = [
+    "check_get_params_invariance", "check_set_params", "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible", "check_dont_overwrite_parameters", "check_fit_score_takes_y",
+    "check_estimators_unfitted", "check_classifiers_one_label", "check_fit2d_1sample", "check_n_features_in",
+    "check_estimators_dtypes", "check_fit_check_is_fitted",
+]
+
+
+@pytest.mark.isa_independent
+@pytest.mark.parametrize("check", SKLEARN_CHECKS)
+def test_scikit_learn_estimator_checks_that_apply(check):
+    # Accuracy checks such as check_classifiers_train assume a noiseless learner and do not apply.
+    ec = pytest.importorskip("sklearn.utils.estimator_checks")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        getattr(ec, check)("SimilarityClassifier", dp.SimilarityClassifier(epsilon=5.0, n_components=64))

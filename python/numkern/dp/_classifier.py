@@ -15,6 +15,15 @@ from ._exact import KERNELS, check_bandwidth
 from ._kde import _padded, check_components, draw_features, features, release_sketch
 
 
+def _not_fitted_error(msg):
+    """scikit-learn's NotFittedError (a ValueError) if scikit-learn is installed, else a ValueError."""
+    try:
+        from sklearn.exceptions import NotFittedError
+    except ImportError:
+        return ValueError(msg)
+    return NotFittedError(msg)
+
+
 def auto_components(epsilon: float, noisy_sizes) -> int:
     """m from epsilon and the (noisy) class sizes: the DP noise of an average similarity grows like
     sqrt(m) / (epsilon n) and the random-feature error shrinks like 1 / sqrt(m), balanced at
@@ -82,6 +91,13 @@ class SimilarityClassifier:
             setattr(self, key, value)
         return self
 
+    def __sklearn_tags__(self):
+        """scikit-learn >= 1.6 estimator tags (imported only when scikit-learn asks)."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(), input_tags=InputTags(), non_deterministic=True)
+
     def __repr__(self):
         return f"SimilarityClassifier({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
@@ -125,7 +141,7 @@ class SimilarityClassifier:
     def decision_function(self, X):
         """Estimated average similarity of each row of X to each class: (n, n_classes)."""
         if not hasattr(self, "sketches_"):
-            raise ValueError("this SimilarityClassifier is not fitted yet; call fit(X, y) first")
+            raise _not_fitted_error("this SimilarityClassifier is not fitted yet; call fit(X, y) first")
         Y, _ = queries(X, self.n_features_in_, "X")
         Phi = features(Y, self._Wt, self._bp, self.n_components_)
         sums = (2.0 / self.n_components_) * (Phi @ self.sketches_.T)

@@ -88,7 +88,7 @@ def kernel_sum(X, Y, *, kernel="gaussian", bandwidth, weights=None):
     2024). Differences ``x - y`` are formed directly (never through ``||x||^2 - 2 x.y + ||y||^2``, which
     cancels), squared distances, kernel values and sums are all float64; the SIMD ``exp`` is accurate to
     a few ulp. Each output's error is a few ulp times the sum of the absolute terms, as for
-    ``scipy.spatial.distance.cdist`` followed by ``exp`` and ``sum`` (tested to relative 1e-12).
+    ``scipy.spatial.distance.cdist`` followed by ``exp`` and ``sum`` (tested to relative 1e-13).
     NaN in a pair gives NaN; infinite distances give kernel value 0. Blocked over X (L2-sized chunks)
     and Y (4 SIMD vectors of queries), threaded over queries, or over X when there are few queries.
 
