@@ -50,8 +50,10 @@ def _l1_case(n, d):
         "numkern.distance_sum exact (1 query)": lambda: numkern.distance_sum(X, y1, metric="l1"),
         "DistanceSum.fit (build)": lambda: dp.DistanceSum("l1", 1.0, (0.0, 1.0)).fit(X),
     }
+    pre, ring = ring_vs_prefix()
     return Case("dp", f"DistanceSum l1 n={n:.0e} d={d} eps=1", impls, reference="DistanceSum.query (1 query)",
-                note="build target <= 2 s; query target >= 1e4x faster than exact numpy")
+                note="build target <= 2 s; query target >= 1e4x faster than exact numpy; median relative "
+                     f"error at n=1e5, d=10, eps=1: prefix form {pre:.2e}, ring estimator {ring:.2e}")
 
 
 def _kde_case(n, d, m):
@@ -130,3 +132,35 @@ def cases(quick: bool) -> list[Case]:
         out = [_kernel_sum_case(100_000, 1000, 32), _l1_case(1_000_000, 100), _kde_case(1_000_000, 32, 4096)]
     clf = _classifier_case()
     return out + ([clf] if clf is not None else [])
+
+
+def ring_vs_prefix(n=100_000, d=10, eps=1.0, resolution=1024, seeds=range(4)):
+    """Median relative error of the l1 answer: the prefix form (consistent counts -> CDF prefix arrays,
+    what DistanceSum uses) against a ring estimator on the same noisy tree (per level, the sibling of
+    the node holding y, weighted by its centre's distance to y, as in the paper's decomposition)."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(3)
+    X = np.clip(rng.normal(0.5, 0.2, (n, d)), 0, 1)
+    Y = rng.random((40, d))
+    exact = cdist(Y, X, "cityblock").sum(axis=1)
+    prefix, ring = [], []
+    h = resolution.bit_length() - 1
+    for _ in seeds:
+        s = dp.DistanceSum("l1", eps, (0.0, 1.0), resolution=resolution).fit(X)
+        prefix.append(np.median(np.abs(s.query(Y) - exact) / exact))
+        t = s._tree
+        nodes = t.release.values.reshape(d, -1)
+        offsets = np.concatenate([[0], np.cumsum([resolution >> lvl for lvl in range(h + 1)])])
+        Yc = Y - s.center_
+        u = (Yc - t.lo) / t.width
+        j = np.minimum(u.astype(np.int64), resolution - 1)
+        f = u - j
+        est = (nodes[np.arange(d), j] * (f * f + (1 - f) ** 2) * 0.5 * t.width).sum(axis=1)
+        for lvl in range(h):
+            sib = (j >> lvl) ^ 1
+            cnt = nodes[np.arange(d)[None, :], offsets[lvl] + sib]
+            centre = t.lo + (sib + 0.5) * (t.width * (1 << lvl))
+            est += (cnt * np.abs(centre - Yc)).sum(axis=1)
+        ring.append(np.median(np.abs(est - exact) / exact))
+    return float(np.median(prefix)), float(np.median(ring))
