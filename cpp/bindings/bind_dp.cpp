@@ -46,6 +46,29 @@ void bind_dp(py::module_& m) {
         dp::rff_features(py_, ny, d, pw, pb, mm, po);
       },
       py::arg("Y"), py::arg("Wt"), py::arg("b"), py::arg("out"));
+  m.def(
+      "dp_l1_histogram",
+      [](const DArr& X, const DArr& lo, const DArr& inv_width, std::int64_t L, IArr& counts) {
+        const std::int64_t n = X.shape(0), d = X.shape(1);
+        const double *px = X.data(), *pl = lo.data(), *pw = inv_width.data();
+        std::int64_t* pc = counts.mutable_data();
+        py::gil_scoped_release release;
+        dp::l1_histogram(px, n, d, pl, pw, L, pc);
+      },
+      py::arg("X"), py::arg("lo"), py::arg("inv_width"), py::arg("L"), py::arg("counts"));
+  m.def(
+      "dp_l1_query",
+      [](const DArr& table, const DArr& lo, const DArr& hi, const DArr& width, const DArr& inv_width, const DArr& N,
+         std::int64_t L, double cst, const DArr& Y, DArr& out) {
+        const std::int64_t q = Y.shape(0), d = Y.shape(1);
+        const double *pt = table.data(), *pl = lo.data(), *ph = hi.data(), *pw = width.data(), *pi = inv_width.data(),
+                     *pn = N.data(), *py_ = Y.data();
+        double* po = out.mutable_data();
+        py::gil_scoped_release release;
+        dp::l1_query(pt, pl, ph, pw, pi, pn, d, L, cst, py_, q, po);
+      },
+      py::arg("table"), py::arg("lo"), py::arg("hi"), py::arg("width"), py::arg("inv_width"), py::arg("N"),
+      py::arg("L"), py::arg("cst"), py::arg("Y"), py::arg("out"));
 }
 
 }  // namespace numkern::bindings

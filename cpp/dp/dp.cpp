@@ -3,6 +3,7 @@
 #include "dp/dp.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "common/isa.h"
@@ -99,6 +100,57 @@ void rff_features(const double* Y, std::int64_t ny, std::int64_t d, const double
   const Kernels& k = active_kernels();
   const std::int64_t grain = std::max<std::int64_t>(4, (1 << 18) / std::max<std::int64_t>(1, m * (d + 8)));
   parallel_for(ny, grain, [&](std::int64_t a, std::int64_t e) { k.rff_features(Y + a * d, e - a, d, Wt, b, m, out + a * m); });
+}
+
+void l1_histogram(const double* X, std::int64_t n, std::int64_t d, const double* lo, const double* inv_width,
+                  std::int64_t L, std::int64_t* counts) {
+  const std::size_t size = static_cast<std::size_t>(d * L);
+  std::fill(counts, counts + size, std::int64_t{0});
+  const int nt = static_cast<int>(std::min<std::int64_t>(num_threads(), std::max<std::int64_t>(1, n * d / (1 << 16))));
+  std::vector<std::vector<std::int64_t>> parts(static_cast<std::size_t>(nt));
+  const double top = static_cast<double>(L - 1);
+  auto run = [&](std::int64_t a, std::int64_t b, std::int64_t* dst) {
+    for (std::int64_t i = a; i < b; ++i)
+      for (std::int64_t k = 0; k < d; ++k) {
+        double t = (X[i * d + k] - lo[k]) * inv_width[k];
+        t = t > 0.0 ? (t < top ? t : top) : 0.0;
+        ++dst[k * L + static_cast<std::int64_t>(t)];
+      }
+  };
+  if (nt <= 1) {
+    run(0, n, counts);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    parts[t].assign(size, 0);
+    run(n * t / T, n * (t + 1) / T, parts[t].data());
+  }
+  for (const auto& part : parts)
+    for (std::size_t j = 0; j < part.size(); ++j) counts[j] += part[j];
+}
+
+void l1_query(const double* table, const double* lo, const double* hi, const double* width, const double* inv_width,
+              const double* N, std::int64_t d, std::int64_t L, double cst, const double* Y, std::int64_t q,
+              double* out) {
+  parallel_for(q, std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(1, d)), [&](std::int64_t a, std::int64_t b) {
+    for (std::int64_t i = a; i < b; ++i) {
+      double area = 0.0, rest = 0.0;
+      for (std::int64_t k = 0; k < d; ++k) {
+        const double y = Y[i * d + k];
+        const double c = y < lo[k] ? lo[k] : (y > hi[k] ? hi[k] : y);
+        const double u = (c - lo[k]) * inv_width[k];
+        std::int64_t j = static_cast<std::int64_t>(u);
+        if (j > L - 1) j = L - 1;
+        const double f = u - static_cast<double>(j);
+        const double* t = table + (k * L + j) * 3;
+        area += t[2] + width[k] * f * (t[0] + 0.5 * f * t[1]);
+        rest += N[k] * (std::fabs(y - c) - c);
+      }
+      out[i] = 2.0 * area + cst + rest;
+    }
+  });
 }
 
 }  // namespace numkern::dp

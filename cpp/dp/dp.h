@@ -47,4 +47,14 @@ void rff_sum(const double* X, std::int64_t nx, std::int64_t d, const double* Wt,
 void rff_features(const double* Y, std::int64_t ny, std::int64_t d, const double* Wt, const double* b,
                   std::int64_t m, double* out);
 
+// l1 structure support (driver only, scalar): per-coordinate cell counts of the records, cell
+// t = clamp(floor((x - lo_k) * inv_width_k), 0, L - 1), counts is d x L, zeroed here.
+void l1_histogram(const double* X, std::int64_t n, std::int64_t d, const double* lo, const double* inv_width,
+                  std::int64_t L, std::int64_t* counts);
+// out[i] = sum_k (2 * area_k(y_ik) + N_k * (|y_ik - c| - c)) + cst with c = clip(y_ik, lo_k, hi_k) and
+// area = I_j + w f (P_j + f dP_j / 2) from table[(k * L + j) * 3 + {0, 1, 2}] = {P_j, dP_j, I_j}.
+void l1_query(const double* table, const double* lo, const double* hi, const double* width, const double* inv_width,
+              const double* N, std::int64_t d, std::int64_t L, double cst, const double* Y, std::int64_t q,
+              double* out);
+
 }  // namespace numkern::dp
