@@ -46,6 +46,42 @@ void pair_sum(const double* X, std::int64_t nx, const double* Y, std::int64_t ny
     }
   };
 
+  if (ny * 2 < G && nx >= G) {
+    // Few queries: most query lanes would be padding, so swap roles. X is packed G rows at a time as
+    // the "queries" and each y is the one "row"; lane t then holds f(y, x_t), weighted and summed here.
+    const std::int64_t xgroups = (nx + G - 1) / G;
+    const int ntx = work < (1 << 16) ? 1 : nt;
+    std::vector<std::vector<double>> parts(static_cast<std::size_t>(std::max(ntx, 1)), std::vector<double>(ny, 0.0));
+    auto run_t = [&](std::int64_t g0, std::int64_t g1, double* dst) {
+      std::vector<double> Xp(static_cast<std::size_t>(G * std::max<std::int64_t>(d, 1)));
+      double lanes[64];
+      for (std::int64_t g = g0; g < g1; ++g) {
+        const std::int64_t r0 = g * G, rows = std::min(G, nx - r0);
+        std::fill(Xp.begin(), Xp.end(), 0.0);
+        for (std::int64_t t = 0; t < rows; ++t)
+          for (std::int64_t c = 0; c < d; ++c) Xp[c * G + t] = X[(r0 + t) * d + c];
+        for (std::int64_t j = 0; j < ny; ++j) {
+          std::fill(lanes, lanes + G, 0.0);
+          k.pair_sum(Y + j * d, 1, d, nullptr, Xp.data(), kind, p, lanes);
+          double s = 0.0;
+          for (std::int64_t t = 0; t < rows; ++t) s += w ? w[r0 + t] * lanes[t] : lanes[t];
+          dst[j] += s;
+        }
+      }
+    };
+    if (ntx <= 1) {
+      run_t(0, xgroups, parts[0].data());
+    } else {
+#pragma omp parallel num_threads(ntx)
+      {
+        const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+        run_t(xgroups * t / T, xgroups * (t + 1) / T, parts[t].data());
+      }
+    }
+    for (const auto& part : parts)
+      for (std::int64_t j = 0; j < ny; ++j) out[j] = (&part == &parts[0] ? 0.0 : out[j]) + part[j];
+    return;
+  }
   if (nt <= 1 || work < (1 << 16)) {
     run(0, nx, 0, groups, acc.data());
   } else if (groups >= 4 * nt) {
