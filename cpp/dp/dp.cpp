@@ -113,7 +113,7 @@ void rff_sum(const double* X, std::int64_t nx, std::int64_t d, const double* Wt,
   std::vector<std::vector<std::int64_t>> parts(std::max(nt, 1));
   auto run = [&](std::int64_t x0, std::int64_t x1, std::int64_t* dst) {
     for (std::int64_t c = x0; c < x1; c += chunk)
-      k.rff_sum(X + c * d, std::min(chunk, x1 - c), d, Wt, b, m, scale, dst);
+      k.rff_sum(X + c * d, std::min(chunk, x1 - c), d, Wt, m, b, m, scale, dst);
   };
   if (nt <= 1) {
     run(0, nx, acc);
@@ -134,8 +134,19 @@ void rff_sum(const double* X, std::int64_t nx, std::int64_t d, const double* Wt,
 void rff_features(const double* Y, std::int64_t ny, std::int64_t d, const double* Wt, const double* b,
                   std::int64_t m, double* out) {
   const Kernels& k = active_kernels();
+  const int nt = num_threads();
+  const std::int64_t G = 32;  // m is a multiple of 32, and of every ISA's tile
+  if (ny < 2 * nt && m >= 2 * G * nt && m * (d + 8) >= (1 << 20)) {
+    // One or few large queries: split the features, not the rows, across threads (below this size the
+    // fork/join costs more than it saves: measured 40 us on one thread vs 59 us on two for m=4096, d=32).
+    const std::int64_t tiles = m / G;
+    parallel_for(tiles, 1, [&](std::int64_t a, std::int64_t e) {
+      k.rff_features(Y, ny, d, Wt + a * G, m, b + a * G, (e - a) * G, out + a * G, m);
+    });
+    return;
+  }
   const std::int64_t grain = std::max<std::int64_t>(4, (1 << 18) / std::max<std::int64_t>(1, m * (d + 8)));
-  parallel_for(ny, grain, [&](std::int64_t a, std::int64_t e) { k.rff_features(Y + a * d, e - a, d, Wt, b, m, out + a * m); });
+  parallel_for(ny, grain, [&](std::int64_t a, std::int64_t e) { k.rff_features(Y + a * d, e - a, d, Wt, m, b, m, out + a * m, m); });
 }
 
 void l1_histogram(const double* X, std::int64_t n, std::int64_t d, const double* lo, const double* inv_width,

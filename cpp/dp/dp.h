@@ -24,12 +24,12 @@ struct Kernels {
   void (*pair_sum)(const double* X, std::size_t nx, std::size_t d, const double* w, const double* Yp, int kind,
                    double p, double* out);
   // acc[j] += sum_{i < nx} round(scale * clamp(cos(x_i . W[:, j] + b[j]), -1, 1)) for j < m, exactly in int64
-  // (two's complement). Wt is d x m row-major, m a multiple of 32, scale a power of two <= 2^40.
-  void (*rff_sum)(const double* X, std::size_t nx, std::size_t d, const double* Wt, const double* b, std::size_t m,
-                  double scale, std::int64_t* acc);
-  // out[i * m + j] = cos(y_i . W[:, j] + b[j]); m a multiple of 32.
-  void (*rff_features)(const double* Y, std::size_t ny, std::size_t d, const double* Wt, const double* b,
-                       std::size_t m, double* out);
+  // (two's complement). Wt is d x m with row stride ldw, m a multiple of 32, scale a power of two <= 2^40.
+  void (*rff_sum)(const double* X, std::size_t nx, std::size_t d, const double* Wt, std::size_t ldw, const double* b,
+                  std::size_t m, double scale, std::int64_t* acc);
+  // out[i * ldo + j] = cos(y_i . W[:, j] + b[j]) for j < m; m a multiple of 32.
+  void (*rff_features)(const double* Y, std::size_t ny, std::size_t d, const double* Wt, std::size_t ldw,
+                       const double* b, std::size_t m, double* out, std::size_t ldo);
 };
 
 extern const Kernels kernels_scalar;

@@ -169,7 +169,7 @@ struct DpImpl {
   // Projections of R rows onto 4L consecutive features j0.., plus the offsets: 4R FMA chains (R = 2:
 // eight chains cover the FMA latency and, with the cosine's temporaries, still fit in registers).
   template <std::size_t R>
-  static void project(const double* X, std::size_t d, const double* Wt, const double* b, std::size_t m,
+  static void project(const double* X, std::size_t d, const double* Wt, std::size_t ldw, const double* b,
                       std::size_t j0, V (&acc)[R][4]) {
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < 4; ++v) {
@@ -178,7 +178,7 @@ struct DpImpl {
       for (std::size_t r = 0; r < R; ++r) acc[r][v] = bv;
     }
     for (std::size_t k = 0; k < d; ++k) {
-      const double* wk = Wt + k * m + j0;
+      const double* wk = Wt + k * ldw + j0;
       const V w0 = D::load(wk), w1 = D::load(wk + L), w2 = D::load(wk + 2 * L), w3 = D::load(wk + 3 * L);
 #pragma GCC unroll 4
       for (std::size_t r = 0; r < R; ++r) {
@@ -198,24 +198,24 @@ struct DpImpl {
   }
 
   template <std::size_t R>
-  static void rff_rows(const double* X, std::size_t d, const double* Wt, const double* b, std::size_t m,
+  static void rff_rows(const double* X, std::size_t d, const double* Wt, std::size_t ldw, const double* b,
                        std::size_t j0, V scale, I (&sum)[4]) {
     V acc[R][4];
-    project<R>(X, d, Wt, b, m, j0, acc);
+    project<R>(X, d, Wt, ldw, b, j0, acc);
 #pragma GCC unroll 4
     for (std::size_t r = 0; r < R; ++r)
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < 4; ++v) sum[v] = D::iadd(sum[v], fixed(cos_(acc[r][v]), scale));
   }
 
-  static void rff_sum(const double* X, std::size_t nx, std::size_t d, const double* Wt, const double* b,
-                      std::size_t m, double scale, std::int64_t* acc) {
+  static void rff_sum(const double* X, std::size_t nx, std::size_t d, const double* Wt, std::size_t ldw,
+                      const double* b, std::size_t m, double scale, std::int64_t* acc) {
     const V vs = D::set1(scale);
     for (std::size_t j0 = 0; j0 < m; j0 += G) {
       I sum[4] = {D::iset1(0), D::iset1(0), D::iset1(0), D::iset1(0)};
       std::size_t i = 0;
-      for (; i + 2 <= nx; i += 2) rff_rows<2>(X + i * d, d, Wt, b, m, j0, vs, sum);
-      for (; i < nx; ++i) rff_rows<1>(X + i * d, d, Wt, b, m, j0, vs, sum);
+      for (; i + 2 <= nx; i += 2) rff_rows<2>(X + i * d, d, Wt, ldw, b, j0, vs, sum);
+      for (; i < nx; ++i) rff_rows<1>(X + i * d, d, Wt, ldw, b, j0, vs, sum);
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < 4; ++v) {
         std::int64_t* p = acc + j0 + v * L;
@@ -225,22 +225,22 @@ struct DpImpl {
   }
 
   template <std::size_t R>
-  static void features_rows(const double* Y, std::size_t d, const double* Wt, const double* b, std::size_t m,
-                            double* out) {
+  static void features_rows(const double* Y, std::size_t d, const double* Wt, std::size_t ldw, const double* b,
+                            std::size_t m, double* out, std::size_t ldo) {
     for (std::size_t j0 = 0; j0 < m; j0 += G) {
       V acc[R][4];
-      project<R>(Y, d, Wt, b, m, j0, acc);
+      project<R>(Y, d, Wt, ldw, b, j0, acc);
 #pragma GCC unroll 4
       for (std::size_t r = 0; r < R; ++r)
 #pragma GCC unroll 4
-        for (std::size_t v = 0; v < 4; ++v) D::store(out + r * m + j0 + v * L, cos_(acc[r][v]));
+        for (std::size_t v = 0; v < 4; ++v) D::store(out + r * ldo + j0 + v * L, cos_(acc[r][v]));
     }
   }
 
-  static void rff_features(const double* Y, std::size_t ny, std::size_t d, const double* Wt, const double* b,
-                           std::size_t m, double* out) {
+  static void rff_features(const double* Y, std::size_t ny, std::size_t d, const double* Wt, std::size_t ldw,
+                           const double* b, std::size_t m, double* out, std::size_t ldo) {
     std::size_t i = 0;
-    for (; i + 2 <= ny; i += 2) features_rows<2>(Y + i * d, d, Wt, b, m, out + i * m);
-    for (; i < ny; ++i) features_rows<1>(Y + i * d, d, Wt, b, m, out + i * m);
+    for (; i + 2 <= ny; i += 2) features_rows<2>(Y + i * d, d, Wt, ldw, b, m, out + i * ldo, ldo);
+    for (; i < ny; ++i) features_rows<1>(Y + i * d, d, Wt, ldw, b, m, out + i * ldo, ldo);
   }
 };

@@ -49,9 +49,9 @@ void pair_sum(const double* X, std::size_t nx, std::size_t d, const double* w, c
   }
 }
 
-double project(const double* x, std::size_t d, const double* Wt, const double* b, std::size_t m, std::size_t j) {
+double project(const double* x, std::size_t d, const double* Wt, std::size_t ldw, const double* b, std::size_t j) {
   double a = b[j];
-  for (std::size_t k = 0; k < d; ++k) a += x[k] * Wt[k * m + j];
+  for (std::size_t k = 0; k < d; ++k) a += x[k] * Wt[k * ldw + j];
   return a;
 }
 
@@ -66,18 +66,18 @@ std::int64_t fixed(double c, double scale) {
   return static_cast<std::int64_t>(bt - bm);
 }
 
-void rff_sum(const double* X, std::size_t nx, std::size_t d, const double* Wt, const double* b, std::size_t m,
-             double scale, std::int64_t* acc) {
+void rff_sum(const double* X, std::size_t nx, std::size_t d, const double* Wt, std::size_t ldw, const double* b,
+             std::size_t m, double scale, std::int64_t* acc) {
   for (std::size_t i = 0; i < nx; ++i)
     for (std::size_t j = 0; j < m; ++j)
       acc[j] = static_cast<std::int64_t>(static_cast<std::uint64_t>(acc[j]) +
-                                         static_cast<std::uint64_t>(fixed(__builtin_cos(project(X + i * d, d, Wt, b, m, j)), scale)));
+                                         static_cast<std::uint64_t>(fixed(__builtin_cos(project(X + i * d, d, Wt, ldw, b, j)), scale)));
 }
 
-void rff_features(const double* Y, std::size_t ny, std::size_t d, const double* Wt, const double* b, std::size_t m,
-                  double* out) {
+void rff_features(const double* Y, std::size_t ny, std::size_t d, const double* Wt, std::size_t ldw, const double* b,
+                  std::size_t m, double* out, std::size_t ldo) {
   for (std::size_t i = 0; i < ny; ++i)
-    for (std::size_t j = 0; j < m; ++j) out[i * m + j] = __builtin_cos(project(Y + i * d, d, Wt, b, m, j));
+    for (std::size_t j = 0; j < m; ++j) out[i * ldo + j] = __builtin_cos(project(Y + i * d, d, Wt, ldw, b, j));
 }
 
 }  // namespace

@@ -119,7 +119,8 @@ class DistanceSum:
         Public box the records are clipped to: scalars or one value per feature, or a radius ``r``
         for ``(-r, r)``. Never computed from the data.
     resolution : int, optional
-        l1 and l2: number of grid cells per coordinate, a power of two (default 1024).
+        l1 and l2: number of grid cells per coordinate, a power of two (default 256; finer cells cut the
+        within-cell approximation but add tree levels, hence noise).
     n_projections : int, optional
         l2 only: number of Gaussian projections to l1 (default 64); the approximation's relative
         standard deviation is about ``0.76 / sqrt(n_projections)``.
@@ -160,7 +161,7 @@ class DistanceSum:
         self.accountant = accountant
 
     def _h(self):
-        res = 1024 if self.resolution is None else self.resolution
+        res = 256 if self.resolution is None else self.resolution
         if isinstance(res, bool) or not isinstance(res, numbers.Integral) or res < 1 or res & (res - 1) or res > 2**20:
             raise ValueError(f"resolution must be a power of two in [1, 2^20], got {self.resolution!r}")
         return int(res).bit_length() - 1
