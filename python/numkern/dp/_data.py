@@ -24,15 +24,18 @@ def private_data(X, name: str = "X") -> np.ndarray:
 
 def queries(Y, d: int, name: str = "Y"):
     arr = np.asarray(Y)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.dtype != np.float64:
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+        arr = arr.astype(np.float64)
     single = arr.ndim == 1
     if single:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != d:
         raise ValueError(f"{name} must have shape (n_queries, {d}) or ({d},); got {np.shape(Y)}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr, single
 

@@ -103,7 +103,7 @@ class _L1Tree:
             self._tables()
         out = np.empty(Y.shape[0])
         _core.dp_l1_query(self._table, self.lo, self.hi, self.width, self._inv_width, self._N, self.L, self._const,
-                          np.ascontiguousarray(Y), out)
+                          Y if Y.flags.c_contiguous else np.ascontiguousarray(Y), out)
         return out
 
 
