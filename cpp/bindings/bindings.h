@@ -29,5 +29,6 @@ inline const std::int64_t* as_int64(const py::ssize_t* p) { return reinterpret_c
 
 void bind_softmax(py::module_& m);
 void bind_quant(py::module_& m);
+void bind_dp(py::module_& m);
 
 }  // namespace numkern::bindings

@@ -7,15 +7,20 @@ from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threa
 from . import quant
 from .quant import ShiftQuantTensor, int8_matmul, shiftquant
 from .softmax import log_softmax, softmax
+from .dp import distance_sum, kernel_sum
+from . import dp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ShiftQuantTensor",
     "cpu_info",
+    "distance_sum",
+    "dp",
     "get_isa",
     "get_num_threads",
     "int8_matmul",
+    "kernel_sum",
     "log_softmax",
     "set_isa",
     "quant",

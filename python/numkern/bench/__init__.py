@@ -4,4 +4,5 @@
 FAMILIES = {
     "softmax": "numkern.bench.softmax",
     "quant": "numkern.bench.quant",
+    "dp": "numkern.bench.dp",
 }

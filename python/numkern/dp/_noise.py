@@ -1,0 +1,252 @@
+"""Exact discrete Laplace noise on a power-of-two grid, from a CSPRNG.
+
+Every random bit comes from ``os.urandom`` (the OS CSPRNG, getrandom(2) on Linux) unless the caller
+passes ``rng=``. Samples are produced by exact integer algorithms: uniform integers by rejection
+sampling on 64-bit words, Bernoulli(exp(-u/t)) and the discrete Laplace distribution by Algorithms
+1-2 of Canonne, Kamath & Steinke, "The Discrete Gaussian for Differential Privacy" (NeurIPS 2020).
+No floating-point operation touches a sample before it is scaled by a power of two, so there is no
+floating-point inverse-CDF leak (Mironov, CCS 2012).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from fractions import Fraction
+
+import numpy as np
+
+
+class NotPrivateWarning(UserWarning):
+    """Emitted when noise comes from a seeded, reproducible generator instead of the OS CSPRNG.
+
+    Results are then reproducible, which is what tests and demos want, and not private: anyone
+    who knows the seed can subtract the noise.
+    """
+
+
+class _Words:
+    """Single 64-bit words as Python ints, served from a buffer refilled in blocks."""
+
+    def word(self) -> int:
+        buf = self._buf
+        if not buf:
+            buf.extend(self.u64(256).tolist())
+            buf.reverse()
+        return buf.pop()
+
+
+class _OsBits(_Words):
+    """64-bit words from the operating system's CSPRNG."""
+
+    secure = True
+
+    def __init__(self):
+        self._buf = []
+
+    def u64(self, n: int) -> np.ndarray:
+        return np.frombuffer(os.urandom(8 * n), dtype=np.uint64).copy() if n else np.empty(0, np.uint64)
+
+
+class _GeneratorBits(_Words):
+    """64-bit words from a NumPy Generator (reproducible, not private)."""
+
+    secure = False
+
+    def __init__(self, gen: np.random.Generator):
+        self.gen = gen
+        self._buf = []
+
+    def u64(self, n: int) -> np.ndarray:
+        return self.gen.integers(0, 2**64, size=n, dtype=np.uint64, endpoint=False)
+
+
+def bit_source(rng, stacklevel: int = 3):
+    """The noise source for ``rng=``: the OS CSPRNG for None, else a seeded generator (with a warning)."""
+    if rng is None:
+        return _OsBits()
+    if isinstance(rng, (_OsBits, _GeneratorBits)):
+        return rng
+    if isinstance(rng, bool) or not isinstance(rng, (int, np.integer, np.random.Generator)):
+        raise ValueError(f"rng must be None, an int seed or a numpy.random.Generator; got {type(rng).__name__}")
+    warnings.warn(
+        "numkern.dp: rng= makes the noise reproducible; the released values are NOT differentially "
+        "private (use rng=None for noise from the OS CSPRNG)",
+        NotPrivateWarning,
+        stacklevel=stacklevel,
+    )
+    return _GeneratorBits(np.random.default_rng(rng))
+
+
+def data_independent_rng(rng, src):
+    """Generator for data-independent randomness (random-feature frequencies, projections)."""
+    if isinstance(src, _GeneratorBits):
+        return np.random.default_rng(src.gen.integers(0, 2**63))
+    if rng is not None and not isinstance(rng, (int, np.integer, np.random.Generator)):
+        raise ValueError("rng must be None, an int seed or a numpy.random.Generator")
+    return np.random.default_rng(int.from_bytes(os.urandom(16), "little"))
+
+
+def uniform_below(src, bound) -> np.ndarray:
+    """Exactly uniform integers in [0, bound) (bound: uint64 array, 1 <= bound < 2**63)."""
+    bound = np.asarray(bound, dtype=np.uint64)
+    out = np.empty(bound.shape, dtype=np.uint64)
+    rem = (np.uint64(0) - bound) % bound  # 2^64 mod bound
+    limit = np.uint64(0) - rem  # accept words below the largest multiple of bound (all words if rem == 0)
+    todo = np.arange(bound.size)
+    flat_b, flat_r, flat_l, flat_o = bound.ravel(), rem.ravel(), limit.ravel(), out.ravel()
+    while todo.size:
+        words = src.u64(todo.size)
+        ok = (flat_r[todo] == 0) | (words < flat_l[todo])
+        flat_o[todo[ok]] = words[ok] % flat_b[todo[ok]]
+        todo = todo[~ok]
+    return out
+
+
+def bernoulli_exp(src, num: np.ndarray, den: int) -> np.ndarray:
+    """Bernoulli(exp(-num/den)) for integers 0 <= num <= den (CKS Algorithm 1, gamma <= 1)."""
+    num = np.asarray(num, dtype=np.uint64)
+    k = np.ones(num.shape, dtype=np.uint64)
+    active = np.arange(num.size)
+    while active.size:
+        hit = uniform_below(src, np.uint64(den) * k[active]) < num[active]
+        k[active[hit]] += np.uint64(1)
+        active = active[hit]
+    return (k % np.uint64(2)) == 1
+
+
+def geometric_exp1(src, n: int) -> np.ndarray:
+    """Number of successes before the first failure of Bernoulli(exp(-1)) trials."""
+    v = np.zeros(n, dtype=np.int64)
+    active = np.arange(n)
+    while active.size:
+        hit = bernoulli_exp(src, np.ones(active.size, np.uint64), 1)
+        v[active[hit]] += 1
+        active = active[hit]
+    return v
+
+
+def _uniform_below_int(src, bound: int) -> int:
+    if bound & (bound - 1) == 0:
+        return src.word() & (bound - 1)
+    limit = 2**64 - (2**64 % bound)
+    while True:
+        w = src.word()
+        if w < limit:
+            return w % bound
+
+
+def _bernoulli_exp_int(src, num: int, den: int) -> bool:
+    k = 1
+    while _uniform_below_int(src, den * k) < num:
+        k += 1
+    return bool(k & 1)
+
+
+def discrete_laplace_scalar(src, t: int) -> int:
+    """One discrete Laplace sample (the same algorithm as :func:`discrete_laplace` in Python ints)."""
+    while True:
+        u = _uniform_below_int(src, t)
+        if not _bernoulli_exp_int(src, u, t):
+            continue
+        v = 0
+        while _bernoulli_exp_int(src, 1, 1):
+            v += 1
+        mag = u + t * v
+        neg = src.word() & 1
+        if neg and mag == 0:
+            continue
+        return -mag if neg else mag
+
+
+def discrete_laplace(src, size: int, t: int) -> np.ndarray:
+    """Samples with P(y) = (1 - p) / (1 + p) * p^|y|, p = exp(-1/t), for an integer scale t >= 1.
+
+    CKS Algorithm 2 with s = 1: X = U + t V is geometric with ratio exp(-1/t), a fair sign bit, and
+    the doubly counted 0 rejected.
+    """
+    t = int(t)
+    if t < 1 or t >= 2**40:
+        raise ValueError(f"discrete Laplace scale must be an integer in [1, 2^40), got {t}")
+    if size <= 32:  # a few coordinates: Python ints beat NumPy's per-call overhead
+        return np.array([discrete_laplace_scalar(src, t) for _ in range(size)], dtype=np.int64)
+    out = np.empty(size, dtype=np.int64)
+    todo = np.arange(size)
+    while todo.size:
+        u = uniform_below(src, np.full(todo.size, t, dtype=np.uint64))
+        keep = bernoulli_exp(src, u, t)
+        idx, u = todo[keep], u[keep].astype(np.int64)
+        mag = u + t * geometric_exp1(src, idx.size)
+        neg = (src.u64(idx.size) & np.uint64(1)).astype(bool)
+        reject = neg & (mag == 0)
+        out[idx[~reject]] = np.where(neg, -mag, mag)[~reject]
+        todo = np.concatenate([todo[~keep], idx[reject]])
+    return out
+
+
+def discrete_laplace_pmf(y, t: int) -> np.ndarray:
+    """The exact pmf the sampler targets (for tests)."""
+    p = math.exp(-1.0 / t)
+    return (1 - p) / (1 + p) * p ** np.abs(np.asarray(y, dtype=np.float64))
+
+
+def discrete_laplace_variance(t: int) -> float:
+    q = -math.expm1(-1.0 / t)  # 1 - p without cancellation
+    return 2.0 * (1.0 - q) / (q * q)
+
+
+class Release:
+    """A noisy release: values (float64, on the grid), the grid exponent, the integer noise scale,
+    the per-coordinate noise variance (value units) and the epsilon actually spent (<= requested)."""
+
+    __slots__ = ("values", "grid_exponent", "scale", "variance", "epsilon")
+
+    def __init__(self, values, grid_exponent, scale, variance, epsilon):
+        self.values, self.grid_exponent, self.scale, self.variance, self.epsilon = (
+            values, grid_exponent, scale, variance, epsilon)
+
+    @property
+    def grid(self) -> float:
+        return math.ldexp(1.0, self.grid_exponent)
+
+
+def _check_sum_fits(sums: np.ndarray) -> None:
+    if sums.size and int(np.max(np.abs(sums))) >= 2**62:
+        raise ValueError("numkern.dp: fixed-point sum out of range (too many records)")
+
+
+def release(sums, frac_bits: int, sensitivity: int, epsilon: float, src, noise_multiplier: float = 1.0) -> Release:
+    """Release integer sums (units 2^-frac_bits) with pure epsilon-DP discrete Laplace noise.
+
+    `sensitivity` is the L1 sensitivity of the integer vector under adding/removing one record,
+    an exact integer in the same units. The grid 2^e is chosen from public quantities only (the
+    sensitivity, epsilon and the number of coordinates) so the noise scale is at least about 2^16
+    grid units per coordinate; when the grid is coarser than the fixed-point unit the sums are rounded (each coordinate's rounding can move by one
+    more grid unit, so the sensitivity in grid units is ceil(sensitivity / grid) + n_coords), and the
+    integer noise scale is t = ceil(sensitivity_grid / epsilon), so the epsilon spent, returned,
+    is sensitivity_grid / t <= epsilon (proved in docs/dp.md). `noise_multiplier` exists for the
+    privacy audit's deliberately broken variants only.
+    """
+    sums = np.asarray(sums, dtype=np.int64).ravel()
+    _check_sum_fits(sums)
+    n_coords = max(1, sums.size)
+    eps = Fraction(epsilon)
+    sens = Fraction(int(sensitivity), 2**frac_bits)
+    sigma = sens / eps
+    e = math.floor(math.log2(sigma)) - 16  # about 2^16 grid units of noise: ceil() below costs < 2^-16
+    if e + frac_bits > 0:
+        # The sums must be rounded to the grid: refine it so the rounding term n_coords stays small
+        # against the sensitivity, but never below the fixed-point unit (where no rounding is needed).
+        e = max(e - min((n_coords - 1).bit_length(), 20), -frac_bits)
+    shift = e + frac_bits
+    if shift > 0:
+        grid_sums = (sums + (1 << (shift - 1))) >> shift  # floor(s / 2^shift + 1/2)
+        sens_grid = -(-int(sensitivity) // (1 << shift)) + n_coords
+    else:
+        grid_sums = sums << (-shift)
+        sens_grid = int(sensitivity) << (-shift)
+    t = math.ceil(Fraction(sens_grid) / eps * Fraction(noise_multiplier))
+    noise = discrete_laplace(src, sums.size, t)
+    values = np.ldexp((grid_sums + noise).astype(np.float64), e)
+    return Release(values, e, t, math.ldexp(discrete_laplace_variance(t), 2 * e), float(Fraction(sens_grid, t)))

@@ -1,0 +1,209 @@
+"""numkern.kernel_sum / numkern.distance_sum and the random-feature kernels against NumPy/SciPy
+float64 references, on every ISA level (conftest runs each test per level)."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+import numkern
+from numkern import _core
+from numkern.dp import _kde
+
+H = 0.7
+
+
+def ref_kernel(X, Y, kernel, h, w=None):
+    X = np.asarray(X, np.float64)
+    Y = np.asarray(Y, np.float64)
+    D2 = cdist(Y, X, "sqeuclidean")
+    K = {"gaussian": lambda: np.exp(-D2 / h**2), "laplacian": lambda: np.exp(-np.sqrt(D2) / h),
+         "cauchy": lambda: 1.0 / (1.0 + D2 / h**2)}[kernel]()
+    w = np.ones(X.shape[0]) if w is None else np.asarray(w, np.float64)
+    return K @ w, np.abs(K) @ np.abs(w)
+
+
+def ref_distance(X, Y, metric, w=None):
+    name = {"l1": "cityblock", "l2": "euclidean", "sqeuclidean": "sqeuclidean"}[metric]
+    D = cdist(np.asarray(Y, np.float64), np.asarray(X, np.float64), name)
+    w = np.ones(D.shape[1]) if w is None else np.asarray(w, np.float64)
+    return D @ w, D @ np.abs(w)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "cauchy"])
+@pytest.mark.parametrize("n,q,d", [(1, 1, 1), (7, 3, 5), (1001, 37, 7), (300, 130, 33), (64, 1, 64)])
+def test_kernel_sum_matches_cdist_exp_sum(rng, kernel, n, q, d):
+    X = rng.standard_normal((n, d))
+    Y = rng.standard_normal((q, d))
+    got = numkern.kernel_sum(X, Y, kernel=kernel, bandwidth=H)
+    want, mag = ref_kernel(X, Y, kernel, H)
+    assert got.shape == (q,) and got.dtype == np.float64
+    assert np.all(np.abs(got - want) <= 1e-13 * mag + 1e-300)
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2", "sqeuclidean"])
+@pytest.mark.parametrize("n,q,d", [(1, 1, 1), (9, 5, 3), (2000, 45, 10), (129, 33, 17)])
+def test_distance_sum_matches_cdist_sum(rng, metric, n, q, d):
+    X = rng.standard_normal((n, d)) * 3
+    Y = rng.standard_normal((q, d)) * 3
+    got = numkern.distance_sum(X, Y, metric=metric)
+    want, mag = ref_distance(X, Y, metric)
+    assert np.all(np.abs(got - want) <= 1e-13 * mag)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "cauchy", "l1", "l2", "sqeuclidean"])
+def test_weights_multiply_each_term(rng, kernel):
+    X = rng.standard_normal((301, 4))
+    Y = rng.standard_normal((19, 4))
+    w = rng.standard_normal(301)
+    if kernel in ("l1", "l2", "sqeuclidean"):
+        got = numkern.distance_sum(X, Y, metric=kernel, weights=w)
+        want, mag = ref_distance(X, Y, kernel, w)
+    else:
+        got = numkern.kernel_sum(X, Y, kernel=kernel, bandwidth=1.3, weights=w)
+        want, mag = ref_kernel(X, Y, kernel, 1.3, w)
+    assert np.all(np.abs(got - want) <= 1e-13 * mag)
+
+
+def test_float32_inputs_are_converted_exactly(rng):
+    X = rng.standard_normal((500, 6)).astype(np.float32)
+    Y = rng.standard_normal((21, 6)).astype(np.float32)
+    got = numkern.kernel_sum(X, Y, kernel="gaussian", bandwidth=0.9)
+    want, mag = ref_kernel(X.astype(np.float64), Y.astype(np.float64), "gaussian", 0.9)
+    assert got.dtype == np.float64
+    assert np.all(np.abs(got - want) <= 1e-13 * mag)
+
+
+def test_strided_and_fortran_views_give_the_same_sums(rng):
+    base = rng.standard_normal((400, 20))
+    X = base[::2, ::3]  # non-contiguous
+    Y = np.asfortranarray(rng.standard_normal((33, X.shape[1])))
+    got = numkern.distance_sum(X, Y, metric="l2")
+    want, mag = ref_distance(np.ascontiguousarray(X), np.ascontiguousarray(Y), "l2")
+    assert np.all(np.abs(got - want) <= 1e-13 * mag)
+
+
+def test_large_input_threads_over_queries_and_over_x(rng):
+    X = rng.standard_normal((20000, 8))
+    for q in (2, 300):  # few queries: split over X; many: split over query groups
+        Y = rng.standard_normal((q, 8))
+        got = numkern.kernel_sum(X, Y, kernel="cauchy", bandwidth=2.0)
+        want, mag = ref_kernel(X, Y, "cauchy", 2.0)
+        assert np.all(np.abs(got - want) <= 1e-13 * mag)
+
+
+def test_far_points_underflow_to_zero_and_subnormal_values_are_kept():
+    X = np.array([[0.0], [30.0]])
+    Y = np.array([[0.0], [1000.0], [27.2]])
+    got = numkern.kernel_sum(X, Y, kernel="gaussian", bandwidth=1.0)
+    want = np.exp(-cdist(Y, X, "sqeuclidean")).sum(axis=1)
+    assert got[1] == 0.0
+    assert got[0] == want[0]
+    # exp(-(30 - 27.2)^2) is normal, exp(-27.2^2) is about 1e-321: subnormal, must not be flushed.
+    assert abs(got[2] - want[2]) <= 1e-15 * want[2]
+    Xs = np.array([[0.0]])
+    Ys = np.array([[27.25]])  # exp(-742.56) ~ 1e-322.5
+    tiny = numkern.kernel_sum(Xs, Ys, kernel="gaussian", bandwidth=1.0)
+    assert tiny > 0 and abs(tiny - np.exp(-27.25**2)) <= 2 * 5e-324
+
+
+def test_nan_propagates_and_infinite_distance_gives_zero_kernel():
+    X = np.array([[0.0, 0.0], [np.nan, 1.0], [np.inf, 0.0]])
+    Y = np.array([[1.0, 1.0]])
+    assert np.isnan(numkern.kernel_sum(X, Y, kernel="gaussian", bandwidth=1.0)[0])
+    assert np.isnan(numkern.distance_sum(X, Y, metric="l1")[0])
+    got = numkern.kernel_sum(X[[0, 2]], Y, kernel="laplacian", bandwidth=1.0)
+    assert got[0] == pytest.approx(np.exp(-np.sqrt(2.0)), rel=1e-15)
+    assert numkern.distance_sum(X[[0, 2]], Y, metric="l2")[0] == np.inf
+
+
+def test_empty_inputs_give_zeros_and_empty_results():
+    assert numkern.kernel_sum(np.empty((0, 3)), np.ones((4, 3)), bandwidth=1.0).tolist() == [0.0] * 4
+    assert numkern.distance_sum(np.ones((5, 3)), np.empty((0, 3))).shape == (0,)
+    # d == 0: every distance is 0, every kernel value 1
+    assert numkern.kernel_sum(np.empty((5, 0)), np.empty((2, 0)), bandwidth=1.0).tolist() == [5.0, 5.0]
+
+
+def test_one_dimensional_query_gives_a_scalar(rng):
+    X = rng.standard_normal((50, 3))
+    y = rng.standard_normal(3)
+    got = numkern.distance_sum(X, y, metric="l1")
+    assert np.ndim(got) == 0
+    assert got == pytest.approx(np.abs(X - y).sum(), rel=1e-14)
+
+
+def test_inputs_are_not_modified(rng):
+    X = rng.standard_normal((40, 3))
+    Y = rng.standard_normal((5, 3))
+    X0, Y0 = X.copy(), Y.copy()
+    numkern.kernel_sum(X, Y, bandwidth=1.0)
+    assert np.array_equal(X, X0) and np.array_equal(Y, Y0)
+
+
+@pytest.mark.parametrize(
+    "call, exc",
+    [
+        (lambda: numkern.kernel_sum(np.ones((3, 2)), np.ones((2, 3)), bandwidth=1.0), ValueError),
+        (lambda: numkern.kernel_sum(np.ones(3), np.ones((2, 3)), bandwidth=1.0), ValueError),
+        (lambda: numkern.kernel_sum(np.ones((3, 2)), np.ones((2, 2)), bandwidth=0.0), ValueError),
+        (lambda: numkern.kernel_sum(np.ones((3, 2)), np.ones((2, 2)), bandwidth=np.nan), ValueError),
+        (lambda: numkern.kernel_sum(np.ones((3, 2)), np.ones((2, 2)), bandwidth=1.0, kernel="rbf"), ValueError),
+        (lambda: numkern.distance_sum(np.ones((3, 2)), np.ones((2, 2)), metric="cosine"), ValueError),
+        (lambda: numkern.distance_sum(np.ones((3, 2)), np.ones((2, 2)), weights=np.ones(2)), ValueError),
+        (lambda: numkern.distance_sum(np.array([["a"]]), np.ones((2, 1))), TypeError),
+    ],
+)
+def test_bad_arguments_raise(call, exc):
+    with pytest.raises(exc):
+        call()
+
+
+def _features_setup(rng, d, m, scale=2.0):
+    Wt = rng.standard_normal((d, m)) * scale
+    b = rng.uniform(0, 2 * np.pi, m)
+    return Wt, b
+
+
+@pytest.mark.parametrize("q,d,m", [(1, 1, 32), (5, 3, 64), (37, 17, 96)])
+def test_random_feature_kernel_matches_numpy_cos(rng, q, d, m):
+    Wt, b = _features_setup(rng, d, m)
+    Y = rng.standard_normal((q, d)) * 3
+    got = _kde.features(Y, Wt, b, m)
+    want = np.cos(Y @ Wt + b)
+    assert np.max(np.abs(got - want)) <= 1e-13
+
+
+def test_cosine_kernel_is_accurate_on_large_arguments(rng):
+    Wt = np.ones((1, 32))
+    b = np.zeros(32)
+    Y = rng.uniform(-1e5, 1e5, (64, 1))
+    got = _kde.features(Y, Wt, b, 32)
+    assert np.max(np.abs(got - np.cos(Y @ Wt))) <= 1e-11
+
+
+@pytest.mark.parametrize("n,d,m", [(1, 1, 32), (7, 3, 64), (1001, 5, 128)])
+def test_fixed_point_feature_sums_are_exact_integers(rng, n, d, m):
+    Wt, b = _features_setup(rng, d, m)
+    X = np.ascontiguousarray(rng.standard_normal((n, d)))
+    got = _kde.feature_sums(X, Wt, b)
+    vals = np.cos(X @ Wt + b) * 2.0**32
+    want = np.rint(vals).astype(np.int64).sum(axis=0)
+    # The SIMD cos may differ from libm's in the last ulp, which moves a rounded term by at most 1.
+    assert np.all(np.abs(got - want) <= np.sum(np.abs(vals - np.rint(vals)) > 0.4999, axis=0))
+    assert got.dtype == np.int64
+
+
+def test_feature_sums_do_not_depend_on_thread_count(rng):
+    Wt, b = _features_setup(rng, 4, 64)
+    X = np.ascontiguousarray(rng.standard_normal((5000, 4)))
+    a = _kde.feature_sums(X, Wt, b)
+    before = numkern.get_num_threads()
+    numkern.set_num_threads(1)
+    try:
+        c = _kde.feature_sums(X, Wt, b)
+    finally:
+        numkern.set_num_threads(before)
+    assert np.array_equal(a, c)
+
+
+def test_cpu_info_names_the_dp_kernel(isa):
+    assert numkern.cpu_info()["kernels"]["dp"].endswith(isa)

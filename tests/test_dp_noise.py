@@ -1,0 +1,123 @@
+"""The exact discrete Laplace sampler, the grid release, the rng= contract and the accountant."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import numkern.dp as dp
+from numkern.dp import _noise
+
+pytestmark = pytest.mark.isa_independent
+
+
+def _chi_square_pvalue(samples, t):
+    """Pearson chi-square of the samples against the exact pmf, tail bins pooled (expected >= 20)."""
+    n = samples.size
+    k = 0
+    while n * _noise.discrete_laplace_pmf(k + 1, t) * 2 >= 20:
+        k += 1
+    vals = np.arange(-k, k + 1)
+    expected = n * _noise.discrete_laplace_pmf(vals, t)
+    observed = np.array([np.count_nonzero(samples == v) for v in vals], dtype=np.float64)
+    tail_mass = n - expected.sum()
+    observed_tail = n - observed.sum()
+    expected = np.append(expected, tail_mass)
+    observed = np.append(observed, observed_tail)
+    return stats.chisquare(observed, expected).pvalue
+
+
+@pytest.mark.parametrize("t", [1, 3, 40])
+def test_discrete_laplace_matches_its_pmf_chi_square_1e6_draws(t):
+    samples = _noise.discrete_laplace(_noise._OsBits(), 10**6, t)
+    assert _chi_square_pvalue(samples, t) > 1e-4
+    var = _noise.discrete_laplace_variance(t)
+    assert abs(samples.var() - var) < 6 * var * math.sqrt(8.0 / 10**6) + 0.01 * var
+
+
+def test_chi_square_test_rejects_a_sampler_of_the_wrong_scale():
+    # The same test against the pmf of a 10% larger scale must fail: it has power.
+    samples = _noise.discrete_laplace(_noise._OsBits(), 10**6, 33)
+    assert _chi_square_pvalue(samples, 30) < 1e-6
+
+
+def test_uniform_below_is_uniform_on_a_non_power_of_two_range():
+    src = _noise._OsBits()
+    draws = _noise.uniform_below(src, np.full(300000, 6, dtype=np.uint64))
+    counts = np.bincount(draws.astype(np.int64), minlength=6)
+    assert counts.size == 6
+    assert stats.chisquare(counts).pvalue > 1e-4
+
+
+def test_bernoulli_exp_has_probability_exp_minus_gamma():
+    src = _noise._OsBits()
+    for num, den in [(0, 5), (1, 1), (3, 7)]:
+        hits = _noise.bernoulli_exp(src, np.full(200000, num, dtype=np.uint64), den).mean()
+        p = math.exp(-num / den)
+        assert abs(hits - p) < 5 * math.sqrt(p * (1 - p) / 200000) + 1e-12
+
+
+def test_released_values_lie_on_the_power_of_two_grid():
+    sums = np.array([123456789, -5, 0, 2**40], dtype=np.int64)
+    for frac_bits, sens, eps in [(32, 2**33, 0.5), (0, 7, 3.0), (10, 1, 1e-3)]:
+        rel = _noise.release(sums, frac_bits, sens, eps, _noise._OsBits())
+        grid = rel.grid
+        assert grid == 2.0 ** rel.grid_exponent
+        assert np.all(rel.values / grid == np.round(rel.values / grid))
+        assert rel.epsilon <= eps
+
+
+def test_release_spends_at_most_the_requested_epsilon_and_noise_matches_sensitivity():
+    rel = _noise.release(np.zeros(3, np.int64), 0, 10, 0.25, _noise._OsBits())
+    assert rel.epsilon <= 0.25 and rel.epsilon > 0.25 * (1 - 1e-3)
+    # scale in value units: grid * t ~ sensitivity / epsilon
+    assert rel.grid * rel.scale == pytest.approx(10 / 0.25, rel=1e-3)
+
+
+def test_rng_makes_noise_reproducible_and_warns_not_private():
+    X = np.random.default_rng(0).random((100, 2))
+    with pytest.warns(dp.NotPrivateWarning):
+        a = dp.DistanceSum("sqeuclidean", 1.0, (0, 1), rng=7).fit(X).query(X[:3])
+    with pytest.warns(dp.NotPrivateWarning):
+        b = dp.DistanceSum("sqeuclidean", 1.0, (0, 1), rng=7).fit(X).query(X[:3])
+    assert np.array_equal(a, b)
+
+
+def test_default_noise_is_from_the_os_and_not_reproducible():
+    X = np.random.default_rng(0).random((100, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dp.NotPrivateWarning)
+        a = dp.DistanceSum("sqeuclidean", 1.0, (0, 1)).fit(X).query(X[:3])
+        b = dp.DistanceSum("sqeuclidean", 1.0, (0, 1)).fit(X).query(X[:3])
+    assert not np.array_equal(a, b)
+
+
+def test_accountant_charges_fits_and_refuses_to_exceed_the_budget():
+    X = np.random.default_rng(0).random((50, 2))
+    acc = dp.Accountant(1.0)
+    dp.DistanceSum("l1", 0.6, (0, 1), accountant=acc).fit(X)
+    assert acc.spent_epsilon == pytest.approx(0.6)
+    s = dp.DistanceSum("l1", 0.6, (0, 1), accountant=acc)
+    with pytest.raises(dp.BudgetExceededError):
+        s.fit(X)
+    assert not hasattr(s, "epsilon_")  # nothing released
+    assert acc.remaining_epsilon == pytest.approx(0.4)
+    dp.DistanceSum("l1", 0.4, (0, 1), accountant=acc).fit(X)
+    assert acc.remaining_epsilon == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "1", True])
+def test_accountant_and_structures_reject_non_positive_epsilon(bad):
+    with pytest.raises(ValueError):
+        dp.Accountant(bad)
+    with pytest.raises(ValueError, match="epsilon"):
+        dp.DistanceSum("l1", bad, (0, 1)).fit(np.zeros((3, 1)))
+
+
+def test_small_release_path_matches_the_pmf_too():
+    # Releases of <= 32 coordinates use the Python-int implementation of the same algorithm.
+    src = _noise._OsBits()
+    samples = np.concatenate([_noise.discrete_laplace(src, 32, 5) for _ in range(5000)])
+    assert _chi_square_pvalue(samples, 5) > 1e-4
