@@ -4,6 +4,7 @@ The public API is re-exported here; see the submodules for details.
 """
 
 from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, use_isa
+from .norm import l1_norm, l1_norm_backward, l1_norm_int8, layer_norm, layer_norm_backward
 from .softmax import log_softmax, softmax
 
 __version__ = "0.1.0"
@@ -12,6 +13,11 @@ __all__ = [
     "cpu_info",
     "get_isa",
     "get_num_threads",
+    "l1_norm",
+    "l1_norm_backward",
+    "l1_norm_int8",
+    "layer_norm",
+    "layer_norm_backward",
     "log_softmax",
     "set_isa",
     "set_num_threads",

@@ -1,0 +1,181 @@
+// The float norm kernels, written once over a vector-traits type D and included by each ISA
+// translation unit inside its own anonymous namespace (internal linkage, that unit's flags only).
+//
+// D provides T, V (L lanes of T), load, store, set1, add, sub, mul, fma(a, b, c) = a*b + c,
+// abs, sign (-1, 0 or +1; 0 for NaN) and hsum (the lane sum, added in double).
+//
+// The reductions sum in T over blocks of kBlockVecs vectors in four independent accumulators and
+// add each block's sum in double: a float32 row of 4096 has at most 16 terms per lane and block.
+
+constexpr std::size_t kBlockVecs = 64;
+
+template <class D>
+struct NormImpl {
+  using T = typename D::T;
+  using V = typename D::V;
+  static constexpr std::size_t L = D::L;
+  static constexpr std::size_t kBlock = kBlockVecs * L;
+
+  static V load_tail(const T* x, std::size_t count, T fill) {
+    T buf[L];
+    for (std::size_t j = 0; j < L; ++j) buf[j] = j < count ? x[j] : fill;
+    return D::load(buf);
+  }
+  static void store_tail(T* y, V v, std::size_t count) {
+    T buf[L];
+    D::store(buf, v);
+    for (std::size_t j = 0; j < count; ++j) y[j] = buf[j];
+  }
+
+  // Sums f(i) (a vector for elements i..i+L) over [0, n); tail(i, count) covers the last partial
+  // vector and must return zeros in the missing lanes.
+  template <class F, class Tail>
+  static double reduce(std::size_t n, F&& f, Tail&& tail) {
+    double total = 0.0;
+    std::size_t i = 0;
+    const V zero = D::set1(T(0));
+    while (i < n) {
+      const std::size_t end = i + kBlock < n ? i + kBlock : n;
+      V a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+      for (; i + 4 * L <= end; i += 4 * L) {
+        a0 = D::add(a0, f(i));
+        a1 = D::add(a1, f(i + L));
+        a2 = D::add(a2, f(i + 2 * L));
+        a3 = D::add(a3, f(i + 3 * L));
+      }
+      for (; i + L <= end; i += L) a0 = D::add(a0, f(i));
+      if (i < end) {
+        a1 = D::add(a1, tail(i, end - i));
+        i = end;
+      }
+      total += D::hsum(D::add(D::add(a0, a1), D::add(a2, a3)));
+    }
+    return total;
+  }
+
+  static double rsum(const T* x, std::size_t n) {
+    return reduce(
+        n, [&](std::size_t i) { return D::load(x + i); },
+        [&](std::size_t i, std::size_t c) { return load_tail(x + i, c, T(0)); });
+  }
+
+  static V dev(V x, V mhi, V mlo) { return D::sub(D::sub(x, mhi), mlo); }
+
+  static double rsumabsdev(const T* x, std::size_t n, T mhi, T mlo) {
+    const V vh = D::set1(mhi), vl = D::set1(mlo);
+    // Tail lanes are filled with m's rounded value; their deviation mlo is masked off below.
+    return reduce(
+        n, [&](std::size_t i) { return D::abs(dev(D::load(x + i), vh, vl)); },
+        [&](std::size_t i, std::size_t c) {
+          T buf[L];
+          D::store(buf, D::abs(dev(load_tail(x + i, c, mhi), vh, vl)));
+          for (std::size_t j = c; j < L; ++j) buf[j] = T(0);
+          return D::load(buf);
+        });
+  }
+
+  static double rsumsqdev(const T* x, std::size_t n, T mhi, T mlo) {
+    const V vh = D::set1(mhi), vl = D::set1(mlo);
+    return reduce(
+        n,
+        [&](std::size_t i) {
+          const V d = dev(D::load(x + i), vh, vl);
+          return D::mul(d, d);
+        },
+        [&](std::size_t i, std::size_t c) {
+          T buf[L];
+          const V d = dev(load_tail(x + i, c, mhi), vh, vl);
+          D::store(buf, D::mul(d, d));
+          for (std::size_t j = c; j < L; ++j) buf[j] = T(0);
+          return D::load(buf);
+        });
+  }
+
+  template <bool HasW, bool HasB>
+  static void normalize_t(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b) {
+    const V vh = D::set1(mhi), vl = D::set1(mlo), vs = D::set1(scale);
+    auto one = [&](V xv, std::size_t i, bool tail, std::size_t c) {
+      V r = D::mul(dev(xv, vh, vl), vs);
+      if (HasW && HasB)
+        return D::fma(r, tail ? load_tail(w + i, c, T(1)) : D::load(w + i), tail ? load_tail(b + i, c, T(0)) : D::load(b + i));
+      if (HasW) return D::mul(r, tail ? load_tail(w + i, c, T(1)) : D::load(w + i));
+      if (HasB) return D::add(r, tail ? load_tail(b + i, c, T(0)) : D::load(b + i));
+      return r;
+    };
+    std::size_t i = 0;
+    for (; i + 2 * L <= n; i += 2 * L) {
+      const V a = one(D::load(x + i), i, false, 0), c = one(D::load(x + i + L), i + L, false, 0);
+      D::store(y + i, a);
+      D::store(y + i + L, c);
+    }
+    for (; i + L <= n; i += L) D::store(y + i, one(D::load(x + i), i, false, 0));
+    if (i < n) store_tail(y + i, one(load_tail(x + i, n - i, mhi), i, true, n - i), n - i);
+  }
+
+  static void vnormalize(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b) {
+    if (w && b) return normalize_t<true, true>(x, y, n, mhi, mlo, scale, w, b);
+    if (w) return normalize_t<true, false>(x, y, n, mhi, mlo, scale, w, b);
+    if (b) return normalize_t<false, true>(x, y, n, mhi, mlo, scale, w, b);
+    return normalize_t<false, false>(x, y, n, mhi, mlo, scale, w, b);
+  }
+
+  static V grad_at(const T* dy, const T* w, std::size_t i, bool tail, std::size_t c) {
+    const V g = tail ? load_tail(dy + i, c, T(0)) : D::load(dy + i);
+    if (!w) return g;
+    return D::mul(g, tail ? load_tail(w + i, c, T(0)) : D::load(w + i));
+  }
+
+  static void rbackward(const T* dy, const T* x, const T* w, std::size_t n, T mhi, T mlo, double* out) {
+    const V vh = D::set1(mhi), vl = D::set1(mlo);
+    out[0] = reduce(
+        n, [&](std::size_t i) { return grad_at(dy, w, i, false, 0); },
+        [&](std::size_t i, std::size_t c) { return grad_at(dy, w, i, true, c); });
+    out[1] = reduce(
+        n, [&](std::size_t i) { return D::mul(grad_at(dy, w, i, false, 0), dev(D::load(x + i), vh, vl)); },
+        [&](std::size_t i, std::size_t c) {
+          return D::mul(grad_at(dy, w, i, true, c), dev(load_tail(x + i, c, mhi), vh, vl));
+        });
+    out[2] = reduce(
+        n, [&](std::size_t i) { return D::sign(dev(D::load(x + i), vh, vl)); },
+        [&](std::size_t i, std::size_t c) {
+          T buf[L];
+          D::store(buf, D::sign(dev(load_tail(x + i, c, mhi), vh, vl)));
+          for (std::size_t j = c; j < L; ++j) buf[j] = T(0);
+          return D::load(buf);
+        });
+  }
+
+  template <bool Sign>
+  static void backward_t(const T* dy, const T* x, const T* w, T* dx, std::size_t n, T mhi, T mlo, T p, T q, T r) {
+    const V vh = D::set1(mhi), vl = D::set1(mlo), vp = D::set1(p), vq = D::set1(q), vr = D::set1(r);
+    auto one = [&](std::size_t i, bool tail, std::size_t c) {
+      V d = dev(tail ? load_tail(x + i, c, mhi) : D::load(x + i), vh, vl);
+      if (Sign) d = D::sign(d);
+      return D::fma(vp, grad_at(dy, w, i, tail, c), D::fma(vr, d, vq));
+    };
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) D::store(dx + i, one(i, false, 0));
+    if (i < n) store_tail(dx + i, one(i, true, n - i), n - i);
+  }
+
+  static void vbackward_l1(const T* dy, const T* x, const T* w, T* dx, std::size_t n, T mhi, T mlo, T p, T q, T r) {
+    backward_t<true>(dy, x, w, dx, n, mhi, mlo, p, q, r);
+  }
+  static void vbackward_l2(const T* dy, const T* x, const T* w, T* dx, std::size_t n, T mhi, T mlo, T p, T q, T r) {
+    backward_t<false>(dy, x, w, dx, n, mhi, mlo, p, q, r);
+  }
+
+  // Parameter gradients are summed over many slices, so they are kept in double per element.
+  static void raccparams(const T* dy, const T* x, std::size_t n, T mhi, T mlo, T scale, double* dw, double* db) {
+    const double m = static_cast<double>(mhi) + static_cast<double>(mlo), s = scale;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double g = dy[i];
+      dw[i] += g * ((static_cast<double>(x[i]) - m) * s);
+      db[i] += g;
+    }
+  }
+
+  static constexpr TypedKernels<T> table() {
+    return {&rsum, &rsumabsdev, &rsumsqdev, &vnormalize, &rbackward, &vbackward_l1, &vbackward_l2, &raccparams};
+  }
+};
