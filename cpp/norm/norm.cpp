@@ -19,6 +19,9 @@ const Kernels& active_kernels() {
 namespace {
 
 constexpr std::int64_t kParallelWorkMin = 1 << 15;  // elements per thread before threading pays
+// Outputs at least this large are written with non-temporal stores: they cannot stay in cache, and
+// a normal store would first read each line (3 memory passes instead of 2).
+constexpr std::int64_t kStreamBytes = std::int64_t{16} << 20;
 
 // Offsets of slice `index` in up to three arrays sharing `shape`, with the axis skipped.
 struct SliceWalker {
@@ -117,6 +120,8 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
   const std::int64_t n = shape[axis], slices = walk.slices();
   if (n == 0 || slices == 0) return;
   const std::int64_t* const strides[2] = {xst, yst};
+  const bool stream = yst[axis] == static_cast<std::int64_t>(sizeof(T)) &&
+                      slices * n * static_cast<std::int64_t>(sizeof(T)) >= kStreamBytes;
   for_ranges(slices, threads_for(slices, n), [&](int, std::int64_t a, std::int64_t e) {
     SliceBuf<T> buf;
     for (std::int64_t s = a; s < e; ++s) {
@@ -125,7 +130,7 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
       const T* px = buf.in(x + off[0], xst[axis], n, 0);
       T* py = buf.out(y + off[1], yst[axis], n, 1);
       const Stats<T> st = slice_stats(k, kind, px, n, eps);
-      k.vnormalize(px, py, n, st.mhi, st.mlo, st.scale, w, b);
+      k.vnormalize(px, py, n, st.mhi, st.mlo, st.scale, w, b, stream);
       SliceBuf<T>::scatter(py, y + off[1], yst[axis], n);
     }
   });
@@ -194,16 +199,19 @@ int bit_length(unsigned __int128 v) {
   return b;
 }
 
-// Per-slice constants of the integer path (all exact integer arithmetic but one reciprocal):
+// Per-slice constants of the integer path (exact integer arithmetic but one reciprocal):
 //   S = sum x, t = floor(S / n), r = S - t n, so x - S/n = u - r/n with u = x - t;
-//   T = sum |n x - S| = 2 (n A - S p), A / p = sum / count of the x > t (those with n x > S);
-//   y = round(gamma (u - r/n)), gamma = 2^s n^2 / T, evaluated as (u G - C + 2^(k-1)) >> k with
-//   G = round(gamma 2^k) in (2^28, 2^30] and C = round(gamma 2^k r / n), both from R = 2^97 / T.
-// Bounds (n <= 2^20, |x| <= 128, s <= 7): |S|, A <= 2^27, n A and S p <= 2^47, T < 2^48;
-// gamma <= 2^s n^2 / (2 (n - 1)) <= 2^27 so 1 <= k <= 32; (num 2^k) R <= 2^97 gamma 2^k < 2^127.
-// Error of (u G - C) / 2^k against gamma (u - r/n): at most (|u| + 1) * 1.01 / 2^k < 0.51 where
-// the output is not saturated, so the result is within 1 of the correctly rounded one.
-void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std::int64_t n, int s) {
+//   T = sum |n x - S| = 2 (n A - S p), A / p = sum / count of the x > t (exactly those with n x > S);
+//   y = round(gamma (u - r/n)), gamma = 2^s n^2 / T = num / T, evaluated in int32 as
+//   (u G - C + 2^(k-1)) >> k with G = round(gamma 2^k), C = round(gamma 2^k r / n), both from the
+//   one reciprocal R = floor(2^97 / T), and u clamped to +-u_max, past which every output saturates.
+// Bounds for n <= 2^16, |x| <= 128, s <= 7: |S| <= 2^23, A <= 2^23, n A and S p <= 2^39, T < 2^40;
+// gamma <= 2^s n^2 / (2 (n - 1)) <= 2^23; u_max <= 130 / gamma + 2 so gamma (u_max + 1) <= 130 + 3 gamma;
+// k is chosen so that gamma (u_max + 1) 2^k < 2^30: every |u G - C| < 2^31 and 1 <= k <= 31.
+// Error of (u G - C) / 2^k against gamma (u - r/n) where the output is not saturated (|u| <= u_max):
+// (u_max / 2 + 1) / 2^k + O(2^-60) <= (130 / gamma + 4) gamma (u_max + 1) / 2^30 < 0.1, so the
+// result is within 1 of the correctly rounded one, and equal to it except within 0.1 of a tie.
+void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std::int64_t n, int s, bool stream) {
   const std::int64_t S = k8.rsum(x, n);
   std::int64_t t = S / n;
   if (t * n > S) --t;  // floor division
@@ -217,18 +225,20 @@ void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std
   }
   using u128 = unsigned __int128;
   const u128 num = static_cast<u128>(n) * static_cast<u128>(n) << s;
-  int k = 29 - bit_length(num) + bit_length(static_cast<u128>(T));
-  k = k < 1 ? 1 : (k > 32 ? 32 : k);
+  // gamma (u_max - 1) >= 130: floor(130 T / num) >= 130 / gamma - 1.
+  const std::int64_t u_max =
+      std::min<std::int64_t>(256, static_cast<std::int64_t>(static_cast<u128>(130) * static_cast<u128>(T) / num) + 2);
+  const u128 span = num * static_cast<u128>(u_max + 1);  // gamma (u_max + 1) = span / T
+  int k = 29 - bit_length(span) + bit_length(static_cast<u128>(T));
+  k = k < 1 ? 1 : (k > 31 ? 31 : k);
   const u128 R = (static_cast<u128>(1) << 97) / static_cast<u128>(T);  // the one reciprocal
   const u128 half = static_cast<u128>(1) << 96;
   const std::int64_t G = static_cast<std::int64_t>(((num << k) * R + half) >> 97);
   const u128 num_r = static_cast<u128>(n) * static_cast<u128>(r) << s;
   const std::int64_t C = static_cast<std::int64_t>(((num_r << k) * R + half) >> 97);
   const std::int64_t c = C - (std::int64_t{1} << (k - 1));
-  // Past |u| = u_max every output saturates: gamma (u_max - 1) >= 130.
-  const std::int64_t u_max = std::min<std::int64_t>(256, (std::int64_t{130} << k) / G + 2);
-  k8.vrequant(x, y, n, static_cast<std::int32_t>(t), static_cast<std::int32_t>(u_max), static_cast<std::int32_t>(G), c,
-              k);
+  k8.vrequant(x, y, n, static_cast<std::int32_t>(t), static_cast<std::int32_t>(u_max), static_cast<std::int32_t>(G),
+              static_cast<std::int32_t>(c), k, stream);
 }
 
 }  // namespace
@@ -271,6 +281,7 @@ void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8
   const std::int64_t* const strides[2] = {x_strides, y_strides};
   const char* xc = reinterpret_cast<const char*>(x);
   char* yc = reinterpret_cast<char*>(y);
+  const bool stream = y_strides[axis] == 1 && slices * n >= kStreamBytes;
   for_ranges(slices, threads_for(slices, n), [&](int, std::int64_t a, std::int64_t e) {
     SliceBuf<std::int8_t> buf;
     for (std::int64_t s = a; s < e; ++s) {
@@ -278,7 +289,7 @@ void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8
       walk.at(s, strides, off);
       const std::int8_t* px = buf.in(xc + off[0], x_strides[axis], n, 0);
       std::int8_t* py = buf.out(yc + off[1], y_strides[axis], n, 1);
-      int8_slice(k8, px, py, n, out_shift);
+      int8_slice(k8, px, py, n, out_shift, stream);
       SliceBuf<std::int8_t>::scatter(py, yc + off[1], y_strides[axis], n);
     }
   });

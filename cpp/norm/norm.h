@@ -17,8 +17,9 @@ struct TypedKernels {
   // sum_i |x_i - m| and sum_i (x_i - m)^2 with m = mhi + mlo (mlo carries what T(m) rounded off).
   double (*rsumabsdev)(const T* x, std::size_t n, T mhi, T mlo);
   double (*rsumsqdev)(const T* x, std::size_t n, T mhi, T mlo);
-  // y_i = ((x_i - mhi) - mlo) * scale, then * w_i and + b_i where w / b are not null.
-  void (*vnormalize)(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b);
+  // y_i = ((x_i - mhi) - mlo) * scale, then * w_i and + b_i where w / b are not null. `stream`
+  // writes y with non-temporal stores (for outputs far larger than the cache).
+  void (*vnormalize)(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b, bool stream);
   // With g_i = dy_i * w_i (dy_i if w is null) and d_i = (x_i - mhi) - mlo:
   // out[0] = sum g_i, out[1] = sum g_i * d_i, out[2] = sum sign(d_i).
   void (*rbackward)(const T* dy, const T* x, const T* w, std::size_t n, T mhi, T mlo, double* out);
@@ -35,10 +36,10 @@ struct Int8Kernels {
   std::int64_t (*rsum)(const std::int8_t* x, std::size_t n);
   // sum and count of the x_i > t, for n <= 2^24.
   void (*rsumabove)(const std::int8_t* x, std::size_t n, std::int32_t t, std::int64_t* sum, std::int64_t* count);
-  // y_i = sat_int8((clamp(x_i - t, -u_max, u_max) * g - c) >> k) with an arithmetic (floor) shift;
-  // the caller guarantees |g| < 2^31, 1 <= k <= 32 and that the shifted value fits in int32.
+  // y_i = sat_int8((clamp(x_i - t, -u_max, u_max) * g - c) >> k), an arithmetic (floor) shift, all in
+  // int32: the caller guarantees |u * g - c| < 2^31 for |u| <= u_max and 1 <= k <= 31. `stream` as above.
   void (*vrequant)(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32_t t, std::int32_t u_max,
-                   std::int32_t g, std::int64_t c, int k);
+                   std::int32_t g, std::int32_t c, int k, bool stream);
 };
 
 struct Kernels {

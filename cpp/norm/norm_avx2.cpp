@@ -33,6 +33,9 @@ struct F32 {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
   }
+  static constexpr std::size_t kAlign = 32;
+  static void stream(T* p, V v) { _mm256_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
 };
 
 struct F64 {
@@ -56,6 +59,9 @@ struct F64 {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
   }
+  static constexpr std::size_t kAlign = 32;
+  static void stream(T* p, V v) { _mm256_stream_pd(p, v); }
+  static void fence() { _mm_sfence(); }
 };
 
 std::int64_t hsum_epi64(__m256i v) {
@@ -99,14 +105,10 @@ void i8_rsumabove(const std::int8_t* x, std::size_t n, std::int32_t t, std::int6
   *count = c;
 }
 
-// Eight outputs: u = clamp(x - t), 64-bit products u*g - c (even and odd lanes), a logical shift
-// whose low 32 bits equal the arithmetic one because k <= 32 and the result fits in int32.
-__m128i requant8(__m256i xi, __m256i vt, __m256i vu, __m256i vg, __m256i vc, __m128i vk) {
-  __m256i u = _mm256_sub_epi32(xi, vt);
-  u = _mm256_max_epi32(_mm256_min_epi32(u, vu), _mm256_sub_epi32(_mm256_setzero_si256(), vu));
-  const __m256i ev = _mm256_srl_epi64(_mm256_sub_epi64(_mm256_mul_epi32(u, vg), vc), vk);
-  const __m256i od = _mm256_srl_epi64(_mm256_sub_epi64(_mm256_mul_epi32(_mm256_srli_epi64(u, 32), vg), vc), vk);
-  __m256i r = _mm256_blend_epi32(ev, _mm256_slli_epi64(od, 32), 0xAA);
+// Eight outputs: u = clamp(x - t), (u*g - c) >> k in int32, clamped to int8 and packed.
+__m128i requant8(__m256i xi, __m256i vt, __m256i vu, __m256i vnu, __m256i vg, __m256i vc, __m128i vk) {
+  const __m256i u = _mm256_max_epi32(_mm256_min_epi32(_mm256_sub_epi32(xi, vt), vu), vnu);
+  __m256i r = _mm256_sra_epi32(_mm256_sub_epi32(_mm256_mullo_epi32(u, vg), vc), vk);
   r = _mm256_max_epi32(_mm256_min_epi32(r, _mm256_set1_epi32(127)), _mm256_set1_epi32(-128));
   const __m256i bytes = _mm256_shuffle_epi8(
       r, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1,
@@ -115,22 +117,41 @@ __m128i requant8(__m256i xi, __m256i vt, __m256i vu, __m256i vg, __m256i vc, __m
 }
 
 void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32_t t, std::int32_t u_max,
-                 std::int32_t g, std::int64_t c, int k) {
-  const __m256i vt = _mm256_set1_epi32(t), vu = _mm256_set1_epi32(u_max), vg = _mm256_set1_epi64x(g),
-                vc = _mm256_set1_epi64x(c);
+                 std::int32_t g, std::int32_t c, int k, bool stream) {
+  const __m256i vt = _mm256_set1_epi32(t), vu = _mm256_set1_epi32(u_max), vnu = _mm256_set1_epi32(-u_max),
+                vg = _mm256_set1_epi32(g), vc = _mm256_set1_epi32(c);
   const __m128i vk = _mm_cvtsi32_si128(k);
+  auto two = [&](std::size_t i) {
+    const __m128i a = requant8(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i))), vt, vu,
+                               vnu, vg, vc, vk);
+    const __m128i b = requant8(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i + 8))), vt,
+                               vu, vnu, vg, vc, vk);
+    return _mm_unpacklo_epi64(a, b);
+  };
   std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256i xi = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i)));
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), requant8(xi, vt, vu, vg, vc, vk));
+  if (stream) {
+    const std::size_t mis = reinterpret_cast<std::uintptr_t>(y) % 16;
+    const std::size_t head = mis ? (16 - mis < n ? 16 - mis : n) : 0;
+    for (; i < head; ++i) {
+      std::int32_t u = x[i] - t;
+      u = u > u_max ? u_max : (u < -u_max ? -u_max : u);
+      const std::int32_t v = (u * g - c) >> k;
+      y[i] = static_cast<std::int8_t>(v > 127 ? 127 : (v < -128 ? -128 : v));
+    }
+    for (; i + 16 <= n; i += 16) _mm_stream_si128(reinterpret_cast<__m128i*>(y + i), two(i));
   }
+  for (; i + 16 <= n; i += 16) _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), two(i));
   if (i < n) {
-    std::int8_t in[8] = {0}, out[8];
+    std::int8_t in[16] = {0}, out[16];
     for (std::size_t j = 0; j < n - i; ++j) in[j] = x[i + j];
-    const __m256i xi = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in)));
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(out), requant8(xi, vt, vu, vg, vc, vk));
+    const __m128i a = requant8(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in))), vt, vu,
+                               vnu, vg, vc, vk);
+    const __m128i b = requant8(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in + 8))), vt,
+                               vu, vnu, vg, vc, vk);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi64(a, b));
     for (std::size_t j = 0; j < n - i; ++j) y[i + j] = out[j];
   }
+  if (stream) _mm_sfence();
 }
 
 }  // namespace

@@ -33,6 +33,9 @@ struct F32 {
     const __m512d d = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
     return _mm512_reduce_add_pd(d);
   }
+  static constexpr std::size_t kAlign = 64;
+  static void stream(T* p, V v) { _mm512_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
 };
 
 struct F64 {
@@ -53,6 +56,9 @@ struct F64 {
     return _mm512_mask_mov_pd(pos, _mm512_cmp_pd_mask(a, z, _CMP_LT_OQ), _mm512_set1_pd(-1.0));
   }
   static double hsum(V v) { return _mm512_reduce_add_pd(v); }
+  static constexpr std::size_t kAlign = 64;
+  static void stream(T* p, V v) { _mm512_stream_pd(p, v); }
+  static void fence() { _mm_sfence(); }
 };
 
 // sum(x) = sum(x + 128) - 128 n; vpsadbw sums the biased (unsigned) bytes into 64-bit lanes.
@@ -95,34 +101,47 @@ void i8_rsumabove(const std::int8_t* x, std::size_t n, std::int32_t t, std::int6
   *count = c;
 }
 
-// Sixteen outputs: u = clamp(x - t), 64-bit products u*g - c in even and odd lanes, arithmetic
-// shifts, the odd results moved up and merged, then a signed-saturating int32 -> int8 convert.
-__m512i requant16(__m512i xi, __m512i vt, __m512i vu, __m512i vnu, __m512i vg, __m512i vc, __m128i vk) {
-  const __m512i u = _mm512_max_epi32(_mm512_min_epi32(_mm512_sub_epi32(xi, vt), vu), vnu);
-  const __m512i ev = _mm512_sra_epi64(_mm512_sub_epi64(_mm512_mul_epi32(u, vg), vc), vk);
-  const __m512i od = _mm512_sra_epi64(_mm512_sub_epi64(_mm512_mul_epi32(_mm512_srli_epi64(u, 32), vg), vc), vk);
-  return _mm512_mask_blend_epi32(0xAAAA, ev, _mm512_slli_epi64(od, 32));
+// Sixteen outputs: u = clamp(x - t), (u*g - c) >> k in int32, then a signed-saturating
+// int32 -> int8 convert (vpmovsdb).
+__m128i requant16(__m128i x8, __m512i vt, __m512i vu, __m512i vnu, __m512i vg, __m512i vc, __m128i vk) {
+  const __m512i u = _mm512_max_epi32(_mm512_min_epi32(_mm512_sub_epi32(_mm512_cvtepi8_epi32(x8), vt), vu), vnu);
+  return _mm512_cvtsepi32_epi8(_mm512_sra_epi32(_mm512_sub_epi32(_mm512_mullo_epi32(u, vg), vc), vk));
 }
 
 void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32_t t, std::int32_t u_max,
-                 std::int32_t g, std::int64_t c, int k) {
+                 std::int32_t g, std::int32_t c, int k, bool stream) {
   const __m512i vt = _mm512_set1_epi32(t), vu = _mm512_set1_epi32(u_max), vnu = _mm512_set1_epi32(-u_max),
-                vg = _mm512_set1_epi64(g), vc = _mm512_set1_epi64(c);
+                vg = _mm512_set1_epi32(g), vc = _mm512_set1_epi32(c);
   const __m128i vk = _mm_cvtsi32_si128(k);
-  std::size_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m512i a = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
-    const __m512i b = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + 16)));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm512_cvtsepi32_epi8(requant16(a, vt, vu, vnu, vg, vc, vk)));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i + 16),
-                     _mm512_cvtsepi32_epi8(requant16(b, vt, vu, vnu, vg, vc, vk)));
-  }
-  for (; i < n; i += 16) {
-    const std::size_t len = n - i < 16 ? n - i : 16;
+  auto masked = [&](std::size_t i, std::size_t len) {
     const __mmask16 m = static_cast<__mmask16>((1u << len) - 1u);
-    const __m512i a = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, x + i));
-    _mm512_mask_cvtsepi32_storeu_epi8(y + i, m, requant16(a, vt, vu, vnu, vg, vc, vk));
+    const __m128i r = requant16(_mm_maskz_loadu_epi8(m, x + i), vt, vu, vnu, vg, vc, vk);
+    _mm_mask_storeu_epi8(y + i, m, r);
+  };
+  // 64 outputs: int32 results packed with signed saturation (in-lane packs, one permute).
+  auto calc = [&](const std::int8_t* p) {
+    const __m512i u = _mm512_max_epi32(
+        _mm512_min_epi32(_mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), vt), vu),
+        vnu);
+    return _mm512_sra_epi32(_mm512_sub_epi32(_mm512_mullo_epi32(u, vg), vc), vk);
+  };
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  auto block = [&](std::size_t i) {
+    const __m512i ab = _mm512_packs_epi32(calc(x + i), calc(x + i + 16));
+    const __m512i cd = _mm512_packs_epi32(calc(x + i + 32), calc(x + i + 48));
+    return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(ab, cd));
+  };
+  std::size_t i = 0;
+  if (stream) {
+    const std::size_t mis = reinterpret_cast<std::uintptr_t>(y) % 64;
+    std::size_t head = mis ? (64 - mis < n ? 64 - mis : n) : 0;
+    for (; i < head; i += 16) masked(i, head - i < 16 ? head - i : 16);
+    i = head;
+    for (; i + 64 <= n; i += 64) _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), block(i));
   }
+  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(y + i, block(i));
+  for (; i < n; i += 16) masked(i, n - i < 16 ? n - i : 16);
+  if (stream) _mm_sfence();
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // translation unit inside its own anonymous namespace (internal linkage, that unit's flags only).
 //
 // D provides T, V (L lanes of T), load, store, set1, add, sub, mul, fma(a, b, c) = a*b + c,
-// abs, sign (-1, 0 or +1; 0 for NaN) and hsum (the lane sum, added in double).
+// abs, sign (-1, 0 or +1; 0 for NaN), hsum (the lane sum, added in double) and stream (a
+// non-temporal store to an address aligned to kAlign bytes; a plain store where there is none).
 //
 // The reductions sum in T over blocks of kBlockVecs vectors in four independent accumulators and
 // add each block's sum in double: a float32 row of 4096 has at most 16 terms per lane and block.
@@ -91,7 +92,7 @@ struct NormImpl {
         });
   }
 
-  template <bool HasW, bool HasB>
+  template <bool HasW, bool HasB, bool Stream>
   static void normalize_t(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b) {
     const V vh = D::set1(mhi), vl = D::set1(mlo), vs = D::set1(scale);
     auto one = [&](V xv, std::size_t i, bool tail, std::size_t c) {
@@ -103,6 +104,17 @@ struct NormImpl {
       return r;
     };
     std::size_t i = 0;
+    if (Stream) {  // a partial vector up to the first aligned output address (T-aligned y assumed)
+      const std::size_t mis = (reinterpret_cast<std::uintptr_t>(y) % D::kAlign) / sizeof(T);
+      const std::size_t head = mis ? (L - mis < n ? L - mis : n) : 0;
+      if (head) store_tail(y, one(load_tail(x, head, mhi), 0, true, head), head);
+      i = head;
+      for (; i + 2 * L <= n; i += 2 * L) {
+        const V a = one(D::load(x + i), i, false, 0), c = one(D::load(x + i + L), i + L, false, 0);
+        D::stream(y + i, a);
+        D::stream(y + i + L, c);
+      }
+    }
     for (; i + 2 * L <= n; i += 2 * L) {
       const V a = one(D::load(x + i), i, false, 0), c = one(D::load(x + i + L), i + L, false, 0);
       D::store(y + i, a);
@@ -112,11 +124,21 @@ struct NormImpl {
     if (i < n) store_tail(y + i, one(load_tail(x + i, n - i, mhi), i, true, n - i), n - i);
   }
 
-  static void vnormalize(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b) {
-    if (w && b) return normalize_t<true, true>(x, y, n, mhi, mlo, scale, w, b);
-    if (w) return normalize_t<true, false>(x, y, n, mhi, mlo, scale, w, b);
-    if (b) return normalize_t<false, true>(x, y, n, mhi, mlo, scale, w, b);
-    return normalize_t<false, false>(x, y, n, mhi, mlo, scale, w, b);
+  template <bool Stream>
+  static void normalize_s(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b) {
+    if (w && b) return normalize_t<true, true, Stream>(x, y, n, mhi, mlo, scale, w, b);
+    if (w) return normalize_t<true, false, Stream>(x, y, n, mhi, mlo, scale, w, b);
+    if (b) return normalize_t<false, true, Stream>(x, y, n, mhi, mlo, scale, w, b);
+    return normalize_t<false, false, Stream>(x, y, n, mhi, mlo, scale, w, b);
+  }
+
+  static void vnormalize(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b, bool stream) {
+    if (stream) {
+      normalize_s<true>(x, y, n, mhi, mlo, scale, w, b);
+      D::fence();
+    } else {
+      normalize_s<false>(x, y, n, mhi, mlo, scale, w, b);
+    }
   }
 
   static V grad_at(const T* dy, const T* w, std::size_t i, bool tail, std::size_t c) {

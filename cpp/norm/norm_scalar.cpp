@@ -25,6 +25,9 @@ struct Scalar {
   static V abs(V a) { return a < T(0) ? -a : (a == T(0) ? T(0) : a); }
   static V sign(V a) { return T((a > T(0)) - (a < T(0))); }
   static double hsum(V v) { return static_cast<double>(v); }
+  static constexpr std::size_t kAlign = sizeof(T);
+  static void stream(T* p, V v) { *p = v; }
+  static void fence() {}
 };
 
 std::int64_t i8_rsum(const std::int8_t* x, std::size_t n) {
@@ -45,12 +48,12 @@ void i8_rsumabove(const std::int8_t* x, std::size_t n, std::int32_t t, std::int6
 }
 
 void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32_t t, std::int32_t u_max,
-                 std::int32_t g, std::int64_t c, int k) {
+                 std::int32_t g, std::int32_t c, int k, bool) {
   for (std::size_t i = 0; i < n; ++i) {
     std::int32_t u = x[i] - t;
     u = u > u_max ? u_max : (u < -u_max ? -u_max : u);
-    // >> of a negative int64 is an arithmetic shift on every compiler numkern supports (C++20 rule).
-    const std::int64_t v = (static_cast<std::int64_t>(u) * g - c) >> k;
+    // >> of a negative int32 is an arithmetic shift on every compiler numkern supports (C++20 rule).
+    const std::int32_t v = (u * g - c) >> k;
     y[i] = static_cast<std::int8_t>(v > 127 ? 127 : (v < -128 ? -128 : v));
   }
 }

@@ -13,7 +13,7 @@ from ._validate import check_out, float_operand, kernel_input, normalize_axis
 
 __all__ = ["l1_norm", "layer_norm", "l1_norm_int8", "l1_norm_backward", "layer_norm_backward"]
 
-INT8_MAX_SLICE = 1 << 20
+INT8_MAX_SLICE = 1 << 16
 
 
 def _eps(eps):
@@ -249,7 +249,7 @@ def l1_norm_int8(q, axis=-1, *, out_shift=5, out=None):
         raise ValueError("q must have at least one dimension; got a 0-d array")
     axis = normalize_axis(axis, qa.ndim)
     if qa.shape[axis] > INT8_MAX_SLICE:
-        raise ValueError(f"slices longer than 2**20 are not supported (got {qa.shape[axis]})")
+        raise ValueError(f"slices longer than 2**16 are not supported (got {qa.shape[axis]})")
     if out is not None:
         check_out(out, qa.shape, np.int8)
     target = out if out is not None else np.empty(qa.shape, dtype=np.int8)

@@ -3,4 +3,5 @@
 
 FAMILIES = {
     "softmax": "numkern.bench.softmax",
+    "norm": "numkern.bench.norm",
 }
