@@ -81,9 +81,19 @@ struct Stats {
 
 template <class T>
 Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64_t n, double eps) {
-  const double mean = k.rsum(x, n) / static_cast<double>(n);
-  const T mhi = static_cast<T>(mean);
-  const T mlo = static_cast<T>(mean - static_cast<double>(mhi));
+  double mean = k.rsum(x, n) / static_cast<double>(n);
+  T mhi = static_cast<T>(mean);
+  T mlo = static_cast<T>(mean - static_cast<double>(mhi));
+  if (sizeof(T) == sizeof(double) && n > 1) {
+    // float64: the sum itself has rounding error of order eps * sum|x|; one more pass over the
+    // cached slice adds mean(x - mean) back (the corrected two-pass algorithm, Chan et al. 1983).
+    const double c = k.rsumdev(x, n, mhi, mlo) / static_cast<double>(n);
+    if (c == c) {
+      mean += c;
+      mhi = static_cast<T>(mean);
+      mlo = static_cast<T>(mean - static_cast<double>(mhi));
+    }
+  }
   double scale;
   if (kind == Kind::l1)
     scale = 1.0 / (k.rsumabsdev(x, n, mhi, mlo) / static_cast<double>(n) + eps);
@@ -168,12 +178,14 @@ void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const s
         const double mean_g = sums[0] * inv_n, mean_gx = sums[1] * sc * inv_n, mean_sign = sums[2] * inv_n;
         if (params) k.raccparams(pdy, px, n, st.mhi, st.mlo, st.scale, pdw[t].data(), pdb[t].data());
         T* pdx = buf.out(dx + off[2], dxst[axis], n, 2);
+        // p * (g + q + r f(d)): the bracket is formed at the scale of g, then multiplied by the
+        // (possibly huge, ~1/eps) reciprocal spread, so nothing cancels after the scaling.
         if (kind == Kind::l1)
           k.vbackward_l1(pdy, px, w, pdx, n, st.mhi, st.mlo, static_cast<T>(sc),
-                         static_cast<T>(sc * (mean_gx * mean_sign - mean_g)), static_cast<T>(-sc * mean_gx));
+                         static_cast<T>(mean_gx * mean_sign - mean_g), static_cast<T>(-mean_gx));
         else
-          k.vbackward_l2(pdy, px, w, pdx, n, st.mhi, st.mlo, static_cast<T>(sc), static_cast<T>(-sc * mean_g),
-                         static_cast<T>(-sc * sc * mean_gx));
+          k.vbackward_l2(pdy, px, w, pdx, n, st.mhi, st.mlo, static_cast<T>(sc), static_cast<T>(-mean_g),
+                         static_cast<T>(-sc * mean_gx));
         SliceBuf<T>::scatter(pdx, dx + off[2], dxst[axis], n);
       }
     });

@@ -17,13 +17,15 @@ struct TypedKernels {
   // sum_i |x_i - m| and sum_i (x_i - m)^2 with m = mhi + mlo (mlo carries what T(m) rounded off).
   double (*rsumabsdev)(const T* x, std::size_t n, T mhi, T mlo);
   double (*rsumsqdev)(const T* x, std::size_t n, T mhi, T mlo);
+  // sum_i (x_i - m): the correction term of the corrected two-pass mean (float64 only).
+  double (*rsumdev)(const T* x, std::size_t n, T mhi, T mlo);
   // y_i = ((x_i - mhi) - mlo) * scale, then * w_i and + b_i where w / b are not null. `stream`
   // writes y with non-temporal stores (for outputs far larger than the cache).
   void (*vnormalize)(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b, bool stream);
   // With g_i = dy_i * w_i (dy_i if w is null) and d_i = (x_i - mhi) - mlo:
   // out[0] = sum g_i, out[1] = sum g_i * d_i, out[2] = sum sign(d_i).
   void (*rbackward)(const T* dy, const T* x, const T* w, std::size_t n, T mhi, T mlo, double* out);
-  // dx_i = p * g_i + q + r * f(d_i), f = sign (l1) or the identity (l2).
+  // dx_i = p * (g_i + q + r * f(d_i)), f = sign (l1) or the identity (l2).
   void (*vbackward_l1)(const T* dy, const T* x, const T* w, T* dx, std::size_t n, T mhi, T mlo, T p, T q, T r);
   void (*vbackward_l2)(const T* dy, const T* x, const T* w, T* dx, std::size_t n, T mhi, T mlo, T p, T q, T r);
   // dw_i += dy_i * d_i * scale, db_i += dy_i (double accumulators, one set per thread).

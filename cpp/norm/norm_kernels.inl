@@ -10,6 +10,11 @@
 
 constexpr std::size_t kBlockVecs = 64;
 
+// No contraction of a separate multiply and add into an FMA: the backward pass relies on g = dy*w
+// being rounded identically in its reduction and in its elementwise pass (a fused product there
+// would leave the product's rounding error times 1/spread, up to 1/eps, in dx).
+#pragma GCC optimize("fp-contract=off")
+
 template <class D>
 struct NormImpl {
   using T = typename D::T;
@@ -70,6 +75,18 @@ struct NormImpl {
         [&](std::size_t i, std::size_t c) {
           T buf[L];
           D::store(buf, D::abs(dev(load_tail(x + i, c, mhi), vh, vl)));
+          for (std::size_t j = c; j < L; ++j) buf[j] = T(0);
+          return D::load(buf);
+        });
+  }
+
+  static double rsumdev(const T* x, std::size_t n, T mhi, T mlo) {
+    const V vh = D::set1(mhi), vl = D::set1(mlo);
+    return reduce(
+        n, [&](std::size_t i) { return dev(D::load(x + i), vh, vl); },
+        [&](std::size_t i, std::size_t c) {
+          T buf[L];
+          D::store(buf, dev(load_tail(x + i, c, mhi), vh, vl));
           for (std::size_t j = c; j < L; ++j) buf[j] = T(0);
           return D::load(buf);
         });
@@ -173,7 +190,7 @@ struct NormImpl {
     auto one = [&](std::size_t i, bool tail, std::size_t c) {
       V d = dev(tail ? load_tail(x + i, c, mhi) : D::load(x + i), vh, vl);
       if (Sign) d = D::sign(d);
-      return D::fma(vp, grad_at(dy, w, i, tail, c), D::fma(vr, d, vq));
+      return D::mul(vp, D::add(grad_at(dy, w, i, tail, c), D::fma(vr, d, vq)));
     };
     std::size_t i = 0;
     for (; i + L <= n; i += L) D::store(dx + i, one(i, false, 0));
@@ -198,6 +215,6 @@ struct NormImpl {
   }
 
   static constexpr TypedKernels<T> table() {
-    return {&rsum, &rsumabsdev, &rsumsqdev, &vnormalize, &rbackward, &vbackward_l1, &vbackward_l2, &raccparams};
+    return {&rsum, &rsumabsdev, &rsumsqdev, &rsumdev, &vnormalize, &rbackward, &vbackward_l1, &vbackward_l2, &raccparams};
   }
 };
