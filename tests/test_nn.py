@@ -191,3 +191,18 @@ def test_layers_reject_bad_arguments():
         nn.SoftmaxCrossEntropy().forward(np.ones((2, 3)), np.array([0, 3]))
     with pytest.raises(ValueError, match="lr"):
         nn.SGD([], lr=0)
+
+
+@pytest.mark.parametrize("bits", [32, 4])
+def test_train_command_learns_digits(bits, tmp_path):
+    pytest.importorskip("sklearn")
+    from numkern.__main__ import main
+
+    out = tmp_path / "r.json"
+    assert main(["train", "--dataset", "digits", "--bits", str(bits), "--epochs", "2", "--seed", "1",
+                 "--no-progress", "--json", str(out)]) == 0
+    import json
+
+    r = json.loads(out.read_text())
+    assert r["bits"] == bits and len(r["history"]) == 2
+    assert r["final_test_acc"] > 0.8  # chance is 0.1

@@ -342,6 +342,16 @@ def test_backward_bad_arguments_raise(fn, l1):
 # ---------------------------------------------------------------- int8
 
 
+@pytest.fixture(params=["table", "arithmetic"])
+def int8_path(request):
+    """Slices of >= 1024 use a 256-entry table (VBMI) where the CPU has it; test both paths."""
+    from numkern import _core
+
+    old = _core._norm_set_int8_lut(request.param == "table")
+    yield request.param
+    _core._norm_set_int8_lut(old)
+
+
 def check_int8(got, q, axis=-1, out_shift=5):
     exact = ref_int8(q, axis, out_shift)
     rounded = np.clip(np.floor(exact + 0.5), -128, 127)
@@ -355,7 +365,7 @@ def check_int8(got, q, axis=-1, out_shift=5):
 
 @pytest.mark.parametrize("n", [16, 17, 63, 64, 65, 100, 1000, 4096, 16384])
 @pytest.mark.parametrize("out_shift", [0, 5, 7])
-def test_int8_within_one_lsb_of_correctly_rounded(n, out_shift, rng):
+def test_int8_within_one_lsb_of_correctly_rounded(n, out_shift, rng, int8_path):
     q = rng.integers(-128, 128, (4, n), dtype=np.int8)
     q[1] = np.clip(rng.normal(0, 3, n), -128, 127).astype(np.int8)  # narrow spread
     q[2] = rng.choice(np.array([-128, 127], dtype=np.int8), n)  # extremes
@@ -376,7 +386,7 @@ def test_int8_exact_rational_reference_agrees_with_float64_reference(rng):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 15, 65536])
-def test_int8_short_and_longest_slices(n, rng):
+def test_int8_short_and_longest_slices(n, rng, int8_path):
     q = rng.integers(-128, 128, (3, n), dtype=np.int8)
     check_int8(numkern.l1_norm_int8(q), q)
 
@@ -387,9 +397,9 @@ def test_int8_constant_slice_gives_zero():
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
-def test_int8_any_axis_layout_and_out(axis, rng):
-    base = rng.integers(-128, 128, (33, 70), dtype=np.int8)
-    for q in (base, np.asfortranarray(base), base[::-1, ::3]):
+def test_int8_any_axis_layout_and_out(axis, rng, int8_path):
+    base = rng.integers(-128, 128, (1100, 1030), dtype=np.int8)[::-1]
+    for q in (base, np.asfortranarray(base), base[::-1, ::3], base[3:40, 5:1100]):
         got = numkern.l1_norm_int8(q, axis=axis)
         check_int8(got, q, axis=axis)
         out = np.zeros(q.shape, np.int8)
@@ -400,7 +410,7 @@ def test_int8_any_axis_layout_and_out(axis, rng):
         np.testing.assert_array_equal(inplace, got)
 
 
-def test_int8_large_output_streams_correctly(rng):
+def test_int8_large_output_streams_correctly(rng, int8_path):
     q = rng.integers(-128, 128, (4097, 4097), dtype=np.int8)
     out = np.full((4097, 4097), 99, dtype=np.int8)
     numkern.l1_norm_int8(q[1:, 1:], out=out[1:, 1:])

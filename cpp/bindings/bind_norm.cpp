@@ -62,6 +62,7 @@ void bind_norm(py::module_& m) {
                            axis, out_shift);
       },
       py::arg("q"), py::arg("out"), py::arg("axis"), py::arg("out_shift"));
+  m.def("_norm_set_int8_lut", &norm::set_int8_lut, py::arg("enabled"));
 }
 
 }  // namespace numkern::bindings

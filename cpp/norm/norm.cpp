@@ -223,6 +223,24 @@ int bit_length(unsigned __int128 v) {
 // Error of (u G - C) / 2^k against gamma (u - r/n) where the output is not saturated (|u| <= u_max):
 // (u_max / 2 + 1) / 2^k + O(2^-60) <= (130 / gamma + 4) gamma (u_max + 1) / 2^30 < 0.1, so the
 // result is within 1 of the correctly rounded one, and equal to it except within 0.1 of a tie.
+// The 256 int8 values in table order (index = the value's byte, as uint8).
+struct ByteValues {
+  std::int8_t v[256];
+  constexpr ByteValues() : v() {
+    for (int i = 0; i < 256; ++i) v[i] = static_cast<std::int8_t>(i < 128 ? i : i - 256);
+  }
+};
+constexpr ByteValues kByteValues{};
+
+// Longer slices apply a 256-entry table built with the same kernel instead of the arithmetic.
+constexpr std::int64_t kLutMinSlice = 1024;
+bool g_int8_lut_enabled = true;
+
+bool use_lut(const Int8Kernels& k8, std::int64_t n) {
+  static const bool has_vbmi = __builtin_cpu_supports("avx512vbmi");
+  return k8.vlut != nullptr && has_vbmi && g_int8_lut_enabled && n >= kLutMinSlice;
+}
+
 void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std::int64_t n, int s, bool stream) {
   const std::int64_t S = k8.rsum(x, n);
   std::int64_t t = S / n;
@@ -249,6 +267,13 @@ void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std
   const u128 num_r = static_cast<u128>(n) * static_cast<u128>(r) << s;
   const std::int64_t C = static_cast<std::int64_t>(((num_r << k) * R + half) >> 97);
   const std::int64_t c = C - (std::int64_t{1} << (k - 1));
+  if (use_lut(k8, n)) {
+    alignas(64) std::int8_t lut[256];
+    k8.vrequant(kByteValues.v, lut, 256, static_cast<std::int32_t>(t), static_cast<std::int32_t>(u_max),
+                static_cast<std::int32_t>(G), static_cast<std::int32_t>(c), k, false);
+    k8.vlut(x, y, n, lut, stream);
+    return;
+  }
   k8.vrequant(x, y, n, static_cast<std::int32_t>(t), static_cast<std::int32_t>(u_max), static_cast<std::int32_t>(G),
               static_cast<std::int32_t>(c), k, stream);
 }
@@ -282,6 +307,12 @@ void backward(Dtype dtype, Kind kind, const void* dy, const std::int64_t* dy_str
   else
     backward_typed<double>(k.f64, kind, dyc, dy_strides, xc, x_strides, dxc, dx_strides, shape, ndim, axis,
                            static_cast<const double*>(w), static_cast<double*>(dw), static_cast<double*>(db), eps);
+}
+
+bool set_int8_lut(bool enabled) {
+  const bool old = g_int8_lut_enabled;
+  g_int8_lut_enabled = enabled;
+  return old;
 }
 
 void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8_t* y,

@@ -42,6 +42,10 @@ struct Int8Kernels {
   // int32: the caller guarantees |u * g - c| < 2^31 for |u| <= u_max and 1 <= k <= 31. `stream` as above.
   void (*vrequant)(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32_t t, std::int32_t u_max,
                    std::int32_t g, std::int32_t c, int k, bool stream);
+  // y_i = lut[(uint8)x_i] (VBMI byte permutes); null where the level has no such kernel. The driver
+  // calls it only when the CPU reports AVX512-VBMI. The table is built by vrequant, so both paths
+  // give identical results.
+  void (*vlut)(const std::int8_t* x, std::int8_t* y, std::size_t n, const std::int8_t* lut, bool stream);
 };
 
 struct Kernels {
@@ -76,5 +80,9 @@ void backward(Dtype dtype, Kind kind, const void* dy, const std::int64_t* dy_str
 // d = n*x - sum(x), T = sum|d|.
 void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8_t* y,
                   const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, int out_shift);
+
+// Enables / disables the table path of forward_int8 (for tests of the arithmetic kernel); returns
+// the previous setting.
+bool set_int8_lut(bool enabled);
 
 }  // namespace numkern::norm

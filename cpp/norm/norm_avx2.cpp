@@ -157,6 +157,6 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
 }  // namespace
 
 const Kernels kernels_avx2 = {"avx2", NormImpl<F32>::table(), NormImpl<F64>::table(),
-                              {&i8_rsum, &i8_rsumabove, &i8_vrequant}};
+                              {&i8_rsum, &i8_rsumabove, &i8_vrequant, nullptr}};
 
 }  // namespace numkern::norm

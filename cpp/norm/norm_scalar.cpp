@@ -61,6 +61,6 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
 }  // namespace
 
 const Kernels kernels_scalar = {"scalar", NormImpl<Scalar<float>>::table(), NormImpl<Scalar<double>>::table(),
-                                {&i8_rsum, &i8_rsumabove, &i8_vrequant}};
+                                {&i8_rsum, &i8_rsumabove, &i8_vrequant, nullptr}};
 
 }  // namespace numkern::norm

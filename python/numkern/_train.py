@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import sys
 import time
@@ -16,6 +18,16 @@ BATCH = 64
 LR = 2e-3
 
 
+def _blas_single_thread():
+    """Batches of 64 are far too small for threaded BLAS; on a busy machine threads only wait."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=None)
 def load_dataset(name: str):
     """(x_train, y_train, x_test, y_test) as float32 / int64, standardized on the train split."""
     if name == "digits":
@@ -73,6 +85,12 @@ def _bar(done: int, total: int, width: int = 28) -> str:
 
 
 def train(dataset: str, bits: int, norm: str, epochs: int, seed: int, progress=True, out=print) -> dict:
+    """Trains one configuration; returns its settings, per-epoch history and final accuracy."""
+    with _blas_single_thread():
+        return _train(dataset, bits, norm, epochs, seed, progress, out)
+
+
+def _train(dataset, bits, norm, epochs, seed, progress, out):
     xtr, ytr, xte, yte = load_dataset(dataset)
     rng = np.random.default_rng(seed)
     model = build_model(xtr.shape[1], int(ytr.max()) + 1, bits, norm, rng)
