@@ -24,5 +24,6 @@ Layout layout_of(const py::array& a);
 
 void bind_softmax(py::module_& m);
 void bind_norm(py::module_& m);
+void bind_quant(py::module_& m);
 
 }  // namespace numkern::bindings

@@ -68,4 +68,5 @@ PYBIND11_MODULE(_core, m) {
 
   bind_softmax(m);
   bind_norm(m);
+  bind_quant(m);
 }

@@ -5,11 +5,14 @@ The public API is re-exported here; see the submodules for details.
 
 from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, use_isa
 from .norm import l1_norm, l1_norm_backward, l1_norm_int8, layer_norm, layer_norm_backward
+from . import quant
+from .quant import ShiftQuantTensor, int8_matmul, shiftquant
 from .softmax import log_softmax, softmax
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ShiftQuantTensor",
     "cpu_info",
     "get_isa",
     "get_num_threads",
@@ -18,9 +21,12 @@ __all__ = [
     "l1_norm_int8",
     "layer_norm",
     "layer_norm_backward",
+    "int8_matmul",
     "log_softmax",
     "set_isa",
+    "quant",
     "set_num_threads",
+    "shiftquant",
     "softmax",
     "use_isa",
 ]

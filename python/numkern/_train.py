@@ -18,13 +18,24 @@ BATCH = 64
 LR = 2e-3
 
 
-def _blas_single_thread():
-    """Batches of 64 are far too small for threaded BLAS; on a busy machine threads only wait."""
+@contextlib.contextmanager
+def _single_thread():
+    """Batches of 64 are far too small to thread (BLAS or numkern); on a busy machine the
+    threads of a tiny GEMM mostly wait for each other."""
+    from . import get_num_threads, set_num_threads
+
+    before = get_num_threads()
+    set_num_threads(1)
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - optional
+            yield
+        else:
+            with threadpool_limits(1, user_api="blas"):
+                yield
+    finally:
+        set_num_threads(before)
 
 
 @functools.lru_cache(maxsize=None)
@@ -86,7 +97,7 @@ def _bar(done: int, total: int, width: int = 28) -> str:
 
 def train(dataset: str, bits: int, norm: str, epochs: int, seed: int, progress=True, out=print) -> dict:
     """Trains one configuration; returns its settings, per-epoch history and final accuracy."""
-    with _blas_single_thread():
+    with _single_thread():
         return _train(dataset, bits, norm, epochs, seed, progress, out)
 
 

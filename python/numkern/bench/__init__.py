@@ -4,4 +4,5 @@
 FAMILIES = {
     "softmax": "numkern.bench.softmax",
     "norm": "numkern.bench.norm",
+    "quant": "numkern.bench.quant",
 }

@@ -1,0 +1,73 @@
+// The quant family (ShiftQuant, Guo et al. arXiv 2411.10948): per-ISA kernel tables and the driver.
+//
+// Two tables per level: GemmKernels (packing + s8 x s8 -> s32 micro-kernel) and QuantKernels (the
+// quantizer's max-abs and round/pack passes). The driver (quant.cpp) threads, blocks and packs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace numkern::quant {
+
+// Micro-kernel contract. A is packed in panels of MR rows, B in panels of NR columns, K in units of
+// KU (zero padded). A packed K-block of kc (a multiple of KU, or the padded tail) holds
+// kc * MR elements of a_bytes each; a B block holds kc * NR elements of b_bytes each followed, when
+// has_corr, by NR int32 terms the kernel adds to every row (the VNNI offset correction).
+struct GemmKernels {
+  const char* name;
+  int mr, nr, ku;
+  int a_bytes, b_bytes;
+  bool has_corr;
+  std::int64_t kc;  // longest K-block (a multiple of ku); |block sum| <= kc * 2^14 fits int32 for kc < 2^17
+  // Packs rows [0, m) (m <= MR) and k in [0, k) of a row-major A (row stride lda bytes).
+  void (*pack_a)(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t k, void* out);
+  // Packs columns [0, n) (n <= NR) and k in [0, k) of a row-major B (row stride ldb bytes).
+  void (*pack_b)(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out);
+  // c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + A_panel * B_panel over k (a multiple of KU).
+  void (*ukernel)(std::int64_t k, const void* ap, const void* bp, std::int32_t* c, std::int64_t ldc, int accumulate);
+};
+
+// Counter-based uniform draws for stochastic rounding: u = hash(index, key) / 2^32, identical on
+// every ISA level so results do not depend on the CPU.
+struct QuantKernels {
+  const char* name;
+  // acc[j] = max(acc[j], bits(|x[j]|)) for j < n: float bit patterns as uint32 keep the order of
+  // non-negative floats and put NaN above inf, so NaN is never lost.
+  void (*absmax_acc)(const float* x, std::uint32_t* acc, std::int64_t n);
+  // max_j bits(|x[j]|).
+  std::uint32_t (*absmax)(const float* x, std::int64_t n);
+  // q[j] = clamp(round(x[j] * f[j] / base), -Q, Q) * g[j]; f, g advance with j when vec_f, else f[0],
+  // g[0] apply to all. stochastic: round(t) = floor(t) + (u_j < t - floor(t)) with u_j from the
+  // hash of (index0 + j, key).
+  void (*quantize)(const float* x, std::int8_t* q, std::int64_t n, const float* f, const float* g, bool vec_f,
+                   float base, int Q, bool stochastic, std::uint64_t index0, std::uint64_t key);
+  // out[j] = float(double(c[j]) * s * col[j]) (one rounding); col may be null (1).
+  void (*epilogue_f32)(const std::int32_t* c, float* out, std::int64_t n, double s, const double* col);
+};
+
+extern const GemmKernels gemm_scalar, gemm_avx2, gemm_avx512vnni;
+extern const QuantKernels qk_scalar, qk_avx2, qk_avx512;
+
+const GemmKernels& active_gemm();
+const QuantKernels& active_quant();
+
+enum class OutKind : int { i32 = 0, i64 = 1, f32 = 2, f64 = 3 };
+
+// C = A @ B for contiguous row-major int8 A (M x K) and B (K x N). For f32/f64 outputs
+// C[i][j] = scale * row[i] * col[j] * sum_k A[i][k] B[k][j] with one final rounding (row/col may be
+// null). Exact for any K: int32 within a K-block, widened to int64 when K exceeds kMaxK32.
+void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A, const std::int8_t* B,
+               OutKind kind, void* C, double scale, const double* row, const double* col);
+
+// The largest K for which sum_k a_k b_k with a, b in [-128, 127] fits int32: K * 2^14 <= 2^31 - 1.
+constexpr std::int64_t kMaxK32 = (std::int64_t{1} << 17) - 1;
+
+// ShiftQuant of x viewed as (outer, L, inner) with channels/blocks along L.
+// block == 0: channel mode, shift has L entries; block > 0: blocks of `block` along L, shift has
+// outer * nblocks * inner entries in that order. Returns false (x untouched) if x has NaN or inf.
+// preshift: q is written as q << (n_groups - 1 - e) (the matmul pre-shift), else plain q.
+bool shiftquant(const float* x, std::int64_t outer, std::int64_t L, std::int64_t inner, int bits, int n_groups,
+                std::int64_t block, bool stochastic, std::uint64_t key, bool preshift, std::int8_t* q,
+                std::uint8_t* shift, float* base_scale);
+
+}  // namespace numkern::quant

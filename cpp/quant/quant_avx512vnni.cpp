@@ -1,0 +1,110 @@
+// s8 x s8 -> s32 GEMM with AVX-512 VNNI (vpdpbusd). vpdpbusd multiplies unsigned by signed bytes, so
+// A is packed as a + 128 (u8) and each K-block of B carries -128 * colsum(B) (the offset
+// correction), which the micro-kernel takes as its starting value:
+//   sum_k (a_k + 128) b_k - 128 sum_k b_k = sum_k a_k b_k.
+// Every step is exact modulo 2^32 (vpdpbusd wraps, never saturates), so the block result is exact
+// whenever the true block sum fits int32: |sum| <= kc * 128 * 128 < 2^31 for kc < 2^17.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/quant.h"
+
+namespace numkern::quant {
+namespace {
+
+#include "quant/quant_gemm_pack.inl"
+
+constexpr int MR = 12, NR = 32, KU = 4;
+
+// out: [k/4][MR] words of 4 bytes (a + 128); rows >= m and k beyond the end hold 0x80 (a = 0).
+void pack_a(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t k, void* out_) {
+  auto* out = static_cast<std::uint32_t*>(out_);
+  const std::int64_t kq = (k + 3) / 4, kfull = k / 4;
+  for (int r = 0; r < MR; ++r) {
+    std::uint32_t* o = out + r;
+    if (r >= m) {
+      for (std::int64_t q = 0; q < kq; ++q) o[q * MR] = 0x80808080u;
+      continue;
+    }
+    const std::int8_t* row = a + r * lda;
+    for (std::int64_t q = 0; q < kfull; ++q) {
+      std::uint32_t w;
+      __builtin_memcpy(&w, row + 4 * q, 4);
+      o[q * MR] = w ^ 0x80808080u;
+    }
+    if (kfull < kq) {
+      std::uint32_t w = 0;
+      __builtin_memcpy(&w, row + 4 * kfull, static_cast<std::size_t>(k - 4 * kfull));
+      o[kfull * MR] = w ^ 0x80808080u;
+    }
+  }
+}
+
+// out: [k/4][NR][4] bytes of B (zero padded), then NR int32 corrections -128 * colsum.
+void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out_) {
+  auto* out = static_cast<std::int8_t*>(out_);
+  const std::int64_t kq = (k + 3) / 4;
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512i sum[NR / 16];
+  for (int g = 0; g < NR / 16; ++g) sum[g] = _mm512_setzero_si512();
+  for (std::int64_t q = 0; q < kq; ++q) {
+    for (int g = 0; g < NR / 16; ++g) {
+      __m128i r[4];
+      load_rows<4>(b, ldb, 4 * q, k, 16 * g, n, r);
+      const __m128i t01l = _mm_unpacklo_epi8(r[0], r[1]), t01h = _mm_unpackhi_epi8(r[0], r[1]);
+      const __m128i t23l = _mm_unpacklo_epi8(r[2], r[3]), t23h = _mm_unpackhi_epi8(r[2], r[3]);
+      __m512i v = _mm512_castsi128_si512(_mm_unpacklo_epi16(t01l, t23l));
+      v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(t01l, t23l), 1);
+      v = _mm512_inserti32x4(v, _mm_unpacklo_epi16(t01h, t23h), 2);
+      v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(t01h, t23h), 3);
+      _mm512_storeu_si512(out + (q * NR + 16 * g) * 4, v);
+      sum[g] = _mm512_dpbusd_epi32(sum[g], ones, v);
+    }
+  }
+  auto* corr = reinterpret_cast<std::int32_t*>(out + kq * NR * 4);
+  for (int g = 0; g < NR / 16; ++g)
+    _mm512_storeu_si512(corr + 16 * g, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum[g], 7)));
+}
+
+void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, std::int64_t ldc, int accumulate) {
+  const auto* ap = static_cast<const std::int32_t*>(ap_);
+  const auto* bp = static_cast<const std::int8_t*>(bp_);
+  const std::int64_t kq = k / 4;
+  const auto* corr = reinterpret_cast<const std::int32_t*>(bp + kq * NR * 4);
+  const __m512i z0 = _mm512_loadu_si512(corr), z1 = _mm512_loadu_si512(corr + 16);
+  __m512i c0[MR], c1[MR];
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r) {
+    c0[r] = z0;
+    c1[r] = z1;
+  }
+  for (std::int64_t q = 0; q < kq; ++q) {
+    const __m512i b0 = _mm512_loadu_si512(bp + q * NR * 4), b1 = _mm512_loadu_si512(bp + q * NR * 4 + 64);
+    const std::int32_t* a = ap + q * MR;
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      const __m512i av = _mm512_set1_epi32(a[r]);
+      c0[r] = _mm512_dpbusd_epi32(c0[r], av, b0);
+      c1[r] = _mm512_dpbusd_epi32(c1[r], av, b1);
+    }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r) {
+    std::int32_t* cr = c + r * ldc;
+    if (accumulate) {
+      c0[r] = _mm512_add_epi32(c0[r], _mm512_loadu_si512(cr));
+      c1[r] = _mm512_add_epi32(c1[r], _mm512_loadu_si512(cr + 16));
+    }
+    _mm512_storeu_si512(cr, c0[r]);
+    _mm512_storeu_si512(cr + 16, c1[r]);
+  }
+}
+
+}  // namespace
+
+extern const GemmKernels gemm_avx512vnni = {"s8gemm_avx512vnni_12x32", MR, NR, KU, 1, 1, true, 2048,
+                                            pack_a, pack_b, ukernel};
+
+}  // namespace numkern::quant

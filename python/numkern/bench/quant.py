@@ -1,0 +1,107 @@
+"""Quant peers: OpenBLAS sgemm (np.matmul float32), torch._int_mm (oneDNN s8 GEMM), bf16 torch.matmul,
+and a NumPy per-channel quantizer; ratios in one process, interleaved."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import numkern
+from numkern import quant as Q
+
+from ._harness import Case
+from ._peers import torch_or_none
+
+
+def _with(threads=None, isa=None):
+    """Wrap a call so it runs with another thread count / ISA level, restored afterwards."""
+
+    def wrap(fn):
+        def run():
+            prev_t, prev_i = numkern.get_num_threads(), numkern.get_isa()
+            try:
+                if threads is not None:
+                    numkern.set_num_threads(threads)
+                if isa is not None:
+                    numkern.set_isa(isa)
+                return fn()
+            finally:
+                numkern.set_num_threads(prev_t)
+                numkern.set_isa(prev_i)
+
+        return run
+
+    return wrap
+
+
+def _float_peers(impls, af, bf, torch):
+    impls["np.matmul float32 (OpenBLAS sgemm)"] = lambda: af @ bf
+    if torch is not None:
+        ta, tb = torch.from_numpy(af).bfloat16(), torch.from_numpy(bf).bfloat16()
+        impls["torch.matmul bf16"] = lambda: ta @ tb
+
+
+def _int8_case(n, quick):
+    rng = np.random.default_rng(0)
+    a = rng.integers(-128, 128, (n, n), dtype=np.int8)
+    b = rng.integers(-128, 128, (n, n), dtype=np.int8)
+    af, bf = a.astype(np.float32), b.astype(np.float32)
+    threads = numkern.get_num_threads()
+    torch = torch_or_none(threads)
+    impls = {f"numkern int8_matmul ({threads} threads)": lambda: Q.int8_matmul(a, b)}
+    impls["numkern int8_matmul (1 thread)"] = _with(threads=1)(lambda: Q.int8_matmul(a, b))
+    impls["numkern int8_matmul AVX2 level"] = _with(isa="avx2")(lambda: Q.int8_matmul(a, b))
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        impls["torch._int_mm (oneDNN)"] = lambda: torch._int_mm(ta, tb)
+    _float_peers(impls, af, bf, torch)
+    return Case("quant", f"int8_matmul {n}^3", impls, reference=next(iter(impls)), work=2.0 * n**3)
+
+
+def _shiftquant_mm_case(n, quick):
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((n, n)) * np.logspace(-3, 0, n)).astype(np.float32)
+    w = rng.standard_normal((n, n)).astype(np.float32)
+    threads = numkern.get_num_threads()
+    torch = torch_or_none(threads)
+    ta, tb = Q.shiftquant(x, 4), Q.shiftquant(w, 4)
+    pa, pb = ta.pack(), tb.pack()
+    impls = {
+        "numkern matmul(float32, float32) 4-bit, quantization included": lambda: Q.matmul(x, w, bits=4),
+        "numkern matmul(float32, float32) 8-bit, quantization included": lambda: Q.matmul(x, w, bits=8),
+        "numkern matmul(ShiftQuantTensor x2) 4-bit": lambda: Q.matmul(ta, tb),
+        "numkern matmul(packed int4 x2)": lambda: Q.matmul(pa, pb),
+    }
+    _float_peers(impls, x, w, torch)
+    return Case("quant", f"ShiftQuant matmul {n}^3", impls, reference=next(iter(impls)), work=2.0 * n**3)
+
+
+def _numpy_per_channel(x, Qm):
+    s = np.abs(x).max(axis=0) / Qm
+    return np.clip(np.rint(x / s), -Qm, Qm).astype(np.int8)
+
+
+def _quantizer_case(shape, quick):
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(shape) * np.logspace(-3, 0, shape[-1])).astype(np.float32)
+    impls = {
+        "numkern shiftquant 4-bit nearest": lambda: Q.shiftquant(x, 4),
+        "numkern shiftquant 4-bit stochastic": lambda: Q.shiftquant(x, 4, rounding="stochastic", rng=0),
+        "numkern shiftquant block 32": lambda: Q.shiftquant(x, 8, granularity="block"),
+        "numpy per-channel round (max, div, rint, clip, cast)": lambda: _numpy_per_channel(x, 7),
+        "bandwidth bound (copy float32 -> int8 cast)": lambda: x.astype(np.int8),
+    }
+    return Case(
+        "quant", f"quantizer {shape[0]}x{shape[1]} float32", impls, reference=next(iter(impls)),
+        bound=("bandwidth bound (copy float32 -> int8 cast)",),
+    )
+
+
+def cases(quick: bool) -> list[Case]:
+    if quick:
+        return [_int8_case(1024, quick), _shiftquant_mm_case(1024, quick), _quantizer_case((1024, 1024), quick)]
+    return [
+        _int8_case(2048, quick),
+        _shiftquant_mm_case(2048, quick),
+        _int8_case(512, quick),
+        _quantizer_case((4096, 4096), quick),
+    ]
