@@ -203,12 +203,9 @@ void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const s
 }
 
 int bit_length(unsigned __int128 v) {
-  int b = 0;
-  while (v) {
-    v >>= 1;
-    ++b;
-  }
-  return b;
+  const auto hi = static_cast<std::uint64_t>(v >> 64), lo = static_cast<std::uint64_t>(v);
+  if (hi) return 128 - __builtin_clzll(hi);
+  return lo ? 64 - __builtin_clzll(lo) : 0;
 }
 
 // Per-slice constants of the integer path (exact integer arithmetic but one reciprocal):
@@ -255,9 +252,10 @@ void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std
   }
   using u128 = unsigned __int128;
   const u128 num = static_cast<u128>(n) * static_cast<u128>(n) << s;
-  // gamma (u_max - 1) >= 130: floor(130 T / num) >= 130 / gamma - 1.
+  // gamma (u_max - 1) >= 130: floor(130 T / num) >= 130 / gamma - 1 (130 T < 2^48, num < 2^47).
   const std::int64_t u_max =
-      std::min<std::int64_t>(256, static_cast<std::int64_t>(static_cast<u128>(130) * static_cast<u128>(T) / num) + 2);
+      std::min<std::int64_t>(256, static_cast<std::int64_t>(static_cast<std::uint64_t>(130 * T) /
+                                                             static_cast<std::uint64_t>(num)) + 2);
   const u128 span = num * static_cast<u128>(u_max + 1);  // gamma (u_max + 1) = span / T
   int k = 29 - bit_length(span) + bit_length(static_cast<u128>(T));
   k = k < 1 ? 1 : (k > 31 ? 31 : k);
