@@ -69,17 +69,19 @@ def load_dataset(name: str):
     return (xtr - mu) / sd, ytr, (xte - mu) / sd, yte
 
 
-def build_model(n_in: int, n_out: int, bits: int, norm: str, rng: np.random.Generator) -> nn.Sequential:
+def build_model(n_in: int, n_out: int, bits: int, norm: str, rng: np.random.Generator, edge_bits=None) -> nn.Sequential:
+    """The MLP; ``edge_bits`` (8 or 32) overrides ``bits`` for the first and last Linear."""
     qbits = None if bits == 32 else bits
+    ebits = qbits if edge_bits is None else (None if edge_bits == 32 else edge_bits)
     norm_cls = nn.L1LayerNorm if norm == "l1" else nn.LayerNorm
     return nn.Sequential(
-        nn.Linear(n_in, HIDDEN, bits=qbits, rng=rng),
+        nn.Linear(n_in, HIDDEN, bits=ebits, rng=rng),
         norm_cls(HIDDEN),
         nn.ReLU(),
         nn.Linear(HIDDEN, HIDDEN, bits=qbits, rng=rng),
         norm_cls(HIDDEN),
         nn.ReLU(),
-        nn.Linear(HIDDEN, n_out, bits=qbits, rng=rng),
+        nn.Linear(HIDDEN, n_out, bits=ebits, rng=rng),
     )
 
 
@@ -95,22 +97,25 @@ def _bar(done: int, total: int, width: int = 28) -> str:
     return "[" + "#" * fill + "." * (width - fill) + f"] {done}/{total}"
 
 
-def train(dataset: str, bits: int, norm: str, epochs: int, seed: int, progress=True, out=print) -> dict:
+def train(dataset: str, bits: int, norm: str, epochs: int, seed: int, progress=True, out=print, edge_bits=None) -> dict:
     """Trains one configuration; returns its settings, per-epoch history and final accuracy."""
     with _single_thread():
-        return _train(dataset, bits, norm, epochs, seed, progress, out)
+        return _train(dataset, bits, norm, epochs, seed, progress, out, edge_bits)
 
 
-def _train(dataset, bits, norm, epochs, seed, progress, out):
+def _train(dataset, bits, norm, epochs, seed, progress, out, edge_bits):
     xtr, ytr, xte, yte = load_dataset(dataset)
     rng = np.random.default_rng(seed)
-    model = build_model(xtr.shape[1], int(ytr.max()) + 1, bits, norm, rng)
+    if edge_bits is None:
+        model = build_model(xtr.shape[1], int(ytr.max()) + 1, bits, norm, rng)
+    else:
+        model = build_model(xtr.shape[1], int(ytr.max()) + 1, bits, norm, rng, edge_bits=edge_bits)
     loss_fn = nn.SoftmaxCrossEntropy()
     opt = nn.Adam(model.parameters(), lr=LR)
     steps = (len(ytr) + BATCH - 1) // BATCH
     history = []
     out(f"train {dataset}: {len(ytr)} train / {len(yte)} test, MLP {xtr.shape[1]}-{HIDDEN}-{HIDDEN}-{int(ytr.max()) + 1}, "
-        f"bits={bits}, norm={norm}, epochs={epochs}, seed={seed}, Adam lr={LR} (cosine), batch={BATCH}")
+        f"bits={bits}{'' if edge_bits is None else f' (first/last layer {edge_bits})'}, norm={norm}, epochs={epochs}, seed={seed}, Adam lr={LR} (cosine), batch={BATCH}")
     t_start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         opt.lr = LR * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / epochs))
@@ -139,7 +144,7 @@ def _train(dataset, bits, norm, epochs, seed, progress, out):
         out(f"  epoch {epoch:3d}/{epochs} {_bar(epoch, epochs, 10)}  loss {row['loss']:.4f}  "
             f"train {100 * row['train_acc']:5.1f}%  test {100 * row['test_acc']:5.1f}%  ({row['seconds']:.2f} s)")
     result = {
-        "dataset": dataset, "bits": bits, "norm": norm, "epochs": epochs, "seed": seed,
+        "dataset": dataset, "bits": bits, "edge_bits": edge_bits, "norm": norm, "epochs": epochs, "seed": seed,
         "hidden": HIDDEN, "batch": BATCH, "lr": LR,
         "final_test_acc": history[-1]["test_acc"] if history else accuracy(model, xte, yte),
         "final_train_acc": history[-1]["train_acc"] if history else None,
@@ -151,7 +156,8 @@ def _train(dataset, bits, norm, epochs, seed, progress, out):
 
 
 def main(args) -> int:
-    result = train(args.dataset, args.bits, args.norm, args.epochs, args.seed, progress=not args.no_progress)
+    result = train(args.dataset, args.bits, args.norm, args.epochs, args.seed, progress=not args.no_progress,
+                   edge_bits=args.edge_bits)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
@@ -164,6 +170,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", choices=("digits", "mnist1d"), default="digits")
     p.add_argument("--bits", type=int, choices=(32, 8, 6, 4), default=32, help="32 = float32 GEMMs")
     p.add_argument("--norm", choices=("l1", "l2"), default="l1")
+    p.add_argument("--edge-bits", type=int, choices=(32, 8), default=None,
+                   help="bits of the first and last layer (default: --bits, every layer alike)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE", help="write the configuration, per-epoch history and result")

@@ -40,11 +40,16 @@ class Linear(Module):
     float32. With ``bits=None`` everything is plain float (``dtype``, float32 by default;
     float64 for gradient checks; quantized layers compute in float32 whatever ``dtype`` is).
     Initialization: U(-1/sqrt(in), 1/sqrt(in)) for W and b (PyTorch's default).
+    ``grad_bits`` (default: ``bits``) sets the width of the quantized output gradient ``g``
+    separately, for ablations.
     """
 
-    def __init__(self, in_features, out_features, *, bits=None, rng=None, dtype=np.float32, bias=True):
+    def __init__(self, in_features, out_features, *, bits=None, rng=None, dtype=np.float32, bias=True, grad_bits=None):
         if bits not in _BITS:
             raise ValueError(f"bits must be None, 4, 6 or 8, got {bits!r}")
+        if grad_bits not in _BITS or (grad_bits is not None and bits is None):
+            raise ValueError(f"grad_bits must be None, 4, 6 or 8 (and needs bits), got {grad_bits!r}")
+        self.grad_bits = grad_bits if grad_bits is not None else bits
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
         self.bits = bits
@@ -64,7 +69,8 @@ class Linear(Module):
         if self.bits is None:
             y = x @ self.weight.data.T
         else:
-            y = qmatmul(x, -1, "nearest", self.weight.data.T, -1, "nearest", self.bits, self.rng).astype(self.dtype)
+            b = self.bits
+            y = qmatmul(x, -1, "nearest", b, self.weight.data.T, -1, "nearest", b, self.rng).astype(self.dtype)
         if self.bias is not None:
             y += self.bias.data
         return y
@@ -76,8 +82,9 @@ class Linear(Module):
             self.weight.grad = g.T @ x
             dx = g @ w
         else:
-            self.weight.grad = qmatmul(g.T, 0, "stochastic", x, -1, "nearest", self.bits, self.rng).astype(self.dtype)
-            dx = qmatmul(g, -1, "stochastic", w, 0, "nearest", self.bits, self.rng).astype(self.dtype)
+            gb, b = self.grad_bits, self.bits
+            self.weight.grad = qmatmul(g.T, 0, "stochastic", gb, x, -1, "nearest", b, self.rng).astype(self.dtype)
+            dx = qmatmul(g, -1, "stochastic", gb, w, 0, "nearest", b, self.rng).astype(self.dtype)
         if self.bias is not None:
             self.bias.grad = g.sum(axis=0)
         return dx

@@ -1,0 +1,39 @@
+"""Acceptance ratios of the norm issue from `python -m numkern bench norm --json F` output.
+
+    PYTHONPATH=python python tools/norm_bench_ratios.py F [F ...]
+"""
+
+import json
+import statistics
+import sys
+
+CASE = "rows 8192 x 4096"
+
+
+def ratios(path):
+    rows = {r["impl"]: r["median_s"] for r in json.load(open(path))["rows"] if r["case"] == CASE}
+    l1, l2, i8 = rows["numkern l1_norm f32 (out=)"], rows["numkern layer_norm f32 (out=)"], rows["numkern l1_norm_int8 (out=)"]
+    torch = rows.get("torch layer_norm f32")
+    bound = min(v for k, v in rows.items() if k.startswith("bandwidth bound f32"))
+    out = {
+        "l1_norm / layer_norm time (<= 1.05)": l1 / l2,
+        "l1_norm / bound (<= 1.2)": l1 / bound,
+        "layer_norm / bound (<= 1.2)": l2 / bound,
+        "int8 speedup vs numkern layer_norm f32 (>= 3)": l2 / i8,
+        "int8 / int8 copy bound": i8 / rows["bandwidth bound int8 (copyto)"],
+    }
+    if torch:
+        out["l1_norm speedup vs torch layer_norm (>= 2)"] = torch / l1
+        out["int8 speedup vs torch layer_norm f32 (>= 5)"] = torch / i8
+    return out
+
+
+def main(paths):
+    per = [ratios(p) for p in paths]
+    for key in per[0]:
+        vals = [r[key] for r in per]
+        print(f"{key:50s} median {statistics.median(vals):6.3f}   runs {' '.join('%.3f' % v for v in vals)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
