@@ -22,6 +22,16 @@ def ratios(path):
         "int8 speedup vs numkern layer_norm f32 (>= 3)": l2 / i8,
         "int8 / int8 copy bound": i8 / rows["bandwidth bound int8 (copyto)"],
     }
+    if "numkern l1_norm f32 (out=, 1 thread)" in rows:
+        l1s, l2s = rows["numkern l1_norm f32 (out=, 1 thread)"], rows["numkern layer_norm f32 (out=, 1 thread)"]
+        i8s = rows["numkern l1_norm_int8 (out=, 1 thread)"]
+        copy1 = rows["bandwidth bound f32 (copyto)"]  # NumPy's copy is one thread
+        out["1 thread: l1_norm / layer_norm"] = l1s / l2s
+        out["1 thread: l1_norm / copyto bound"] = l1s / copy1
+        out["1 thread: layer_norm / copyto bound"] = l2s / copy1
+        out["1 thread: int8 speedup vs layer_norm f32"] = l2s / i8s
+        if torch:
+            out["1 thread: int8 speedup vs torch layer_norm (2 threads)"] = torch / i8s
     if torch:
         out["l1_norm speedup vs torch layer_norm (>= 2)"] = torch / l1
         out["int8 speedup vs torch layer_norm f32 (>= 5)"] = torch / i8

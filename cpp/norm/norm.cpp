@@ -3,6 +3,7 @@
 // elementwise kernels apply. A slice is read once from memory; the later passes hit cache.
 #include "norm/norm.h"
 
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -117,6 +118,27 @@ void for_ranges(std::int64_t slices, int nt, F&& f) {
   }
 }
 
+// Calls f(begin, end) on chunks of [0, slices) handed out on demand: results do not depend on
+// which thread takes a chunk, and a thread the OS deschedules (the machine is shared) does not
+// hold the others up at the end as a static split would.
+template <class F>
+void for_chunks(std::int64_t slices, int nt, F&& f) {
+  if (nt <= 1) {
+    f(std::int64_t{0}, slices);
+    return;
+  }
+  const std::int64_t chunk = std::max<std::int64_t>(1, slices / (std::int64_t{16} * nt));
+  std::atomic<std::int64_t> next{0};
+#pragma omp parallel num_threads(nt)
+  {
+    for (;;) {
+      const std::int64_t a = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (a >= slices) break;
+      f(a, std::min(a + chunk, slices));
+    }
+  }
+}
+
 int threads_for(std::int64_t slices, std::int64_t n) {
   const std::int64_t by_work = std::max<std::int64_t>(1, slices * n / kParallelWorkMin);
   return static_cast<int>(std::min<std::int64_t>({num_threads(), by_work, slices}));
@@ -132,7 +154,7 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
   const std::int64_t* const strides[2] = {xst, yst};
   const bool stream = yst[axis] == static_cast<std::int64_t>(sizeof(T)) &&
                       slices * n * static_cast<std::int64_t>(sizeof(T)) >= kStreamBytes;
-  for_ranges(slices, threads_for(slices, n), [&](int, std::int64_t a, std::int64_t e) {
+  for_chunks(slices, threads_for(slices, n), [&](std::int64_t a, std::int64_t e) {
     SliceBuf<T> buf;
     for (std::int64_t s = a; s < e; ++s) {
       std::int64_t off[2];
@@ -323,7 +345,7 @@ void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8
   const char* xc = reinterpret_cast<const char*>(x);
   char* yc = reinterpret_cast<char*>(y);
   const bool stream = y_strides[axis] == 1 && slices * n >= kStreamBytes;
-  for_ranges(slices, threads_for(slices, n), [&](int, std::int64_t a, std::int64_t e) {
+  for_chunks(slices, threads_for(slices, n), [&](std::int64_t a, std::int64_t e) {
     SliceBuf<std::int8_t> buf;
     for (std::int64_t s = a; s < e; ++s) {
       std::int64_t off[2];

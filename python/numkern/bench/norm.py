@@ -17,6 +17,21 @@ def _numpy_l1(x, out):
     return out
 
 
+def _one_thread(fn):
+    """fn run with numkern limited to one thread (on a shared machine, a second thread that the OS
+    does not schedule in time makes a threaded call wait for it)."""
+
+    def run():
+        before = numkern.get_num_threads()
+        numkern.set_num_threads(1)
+        try:
+            return fn()
+        finally:
+            numkern.set_num_threads(before)
+
+    return run
+
+
 def _case(shape, quick):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32)
@@ -33,6 +48,9 @@ def _case(shape, quick):
         "numkern l1_norm f32 w,b (out=)": lambda: numkern.l1_norm(x, weight=w, bias=b, out=out),
         "numkern l1_norm f32 (new output)": lambda: numkern.l1_norm(x),
         "numkern l1_norm_int8 (out=)": lambda: numkern.l1_norm_int8(q, out=qout),
+        "numkern l1_norm f32 (out=, 1 thread)": _one_thread(lambda: numkern.l1_norm(x, out=out)),
+        "numkern layer_norm f32 (out=, 1 thread)": _one_thread(lambda: numkern.layer_norm(x, out=out)),
+        "numkern l1_norm_int8 (out=, 1 thread)": _one_thread(lambda: numkern.l1_norm_int8(q, out=qout)),
     }
     torch = torch_or_none(threads)
     if torch is not None:
