@@ -22,6 +22,7 @@ struct F32 {
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V acc(V a, V v) { return _mm256_fmadd_ps(v, _mm256_set1_ps(1.0f), a); }
   static V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
   static V sign(V a) {
     const V z = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
@@ -49,6 +50,7 @@ struct F64 {
   static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
   static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V acc(V a, V v) { return _mm256_fmadd_pd(v, _mm256_set1_pd(1.0), a); }
   static V abs(V a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
   static V sign(V a) {
     const V z = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);

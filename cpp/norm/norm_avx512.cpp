@@ -23,6 +23,7 @@ struct F32 {
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V acc(V a, V v) { return _mm512_fmadd_ps(v, _mm512_set1_ps(1.0f), a); }
   static V abs(V a) { return _mm512_abs_ps(a); }
   static V sign(V a) {
     const V z = _mm512_setzero_ps();
@@ -49,6 +50,7 @@ struct F64 {
   static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V acc(V a, V v) { return _mm512_fmadd_pd(v, _mm512_set1_pd(1.0), a); }
   static V abs(V a) { return _mm512_abs_pd(a); }
   static V sign(V a) {
     const V z = _mm512_setzero_pd();

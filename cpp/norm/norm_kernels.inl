@@ -2,6 +2,8 @@
 // translation unit inside its own anonymous namespace (internal linkage, that unit's flags only).
 //
 // D provides T, V (L lanes of T), load, store, set1, add, sub, mul, fma(a, b, c) = a*b + c,
+// acc(a, v) = a + v (as fma(v, 1, a) where there is FMA: the sums then run on the FMA ports and
+// leave the adders to the subtractions; the result is the same correctly rounded a + v),
 // abs, sign (-1, 0 or +1; 0 for NaN), hsum (the lane sum, added in double) and stream (a
 // non-temporal store to an address aligned to kAlign bytes; a plain store where there is none).
 //
@@ -44,12 +46,12 @@ struct NormImpl {
       const std::size_t end = i + kBlock < n ? i + kBlock : n;
       V a0 = zero, a1 = zero, a2 = zero, a3 = zero;
       for (; i + 4 * L <= end; i += 4 * L) {
-        a0 = D::add(a0, f(i));
-        a1 = D::add(a1, f(i + L));
-        a2 = D::add(a2, f(i + 2 * L));
-        a3 = D::add(a3, f(i + 3 * L));
+        a0 = D::acc(a0, f(i));
+        a1 = D::acc(a1, f(i + L));
+        a2 = D::acc(a2, f(i + 2 * L));
+        a3 = D::acc(a3, f(i + 3 * L));
       }
-      for (; i + L <= end; i += L) a0 = D::add(a0, f(i));
+      for (; i + L <= end; i += L) a0 = D::acc(a0, f(i));
       if (i < end) {
         a1 = D::add(a1, tail(i, end - i));
         i = end;
@@ -111,9 +113,10 @@ struct NormImpl {
 
   template <bool HasW, bool HasB, bool Stream>
   static void normalize_t(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b) {
-    const V vh = D::set1(mhi), vl = D::set1(mlo), vs = D::set1(scale);
+    // ((x - mhi) - mlo) * scale as fma(x - mhi, scale, -(mlo * scale)): one subtraction, one FMA.
+    const V vh = D::set1(mhi), vs = D::set1(scale), vls = D::set1(-(mlo * scale));
     auto one = [&](V xv, std::size_t i, bool tail, std::size_t c) {
-      V r = D::mul(dev(xv, vh, vl), vs);
+      V r = D::fma(D::sub(xv, vh), vs, vls);
       if (HasW && HasB)
         return D::fma(r, tail ? load_tail(w + i, c, T(1)) : D::load(w + i), tail ? load_tail(b + i, c, T(0)) : D::load(b + i));
       if (HasW) return D::mul(r, tail ? load_tail(w + i, c, T(1)) : D::load(w + i));

@@ -22,6 +22,7 @@ struct Scalar {
   static V sub(V a, V b) { return a - b; }
   static V mul(V a, V b) { return a * b; }
   static V fma(V a, V b, V c) { return a * b + c; }
+  static V acc(V a, V v) { return a + v; }
   static V abs(V a) { return a < T(0) ? -a : (a == T(0) ? T(0) : a); }
   static V sign(V a) { return T((a > T(0)) - (a < T(0))); }
   static double hsum(V v) { return static_cast<double>(v); }
