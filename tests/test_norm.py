@@ -102,16 +102,21 @@ def test_forward_any_axis_and_layout(fn, l1, axis, rng):
 
 @pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
 def test_forward_unaligned_input_and_output(fn, l1, rng):
-    buf = np.zeros(4 * 300 + 3, dtype=np.uint8)
-    x = np.frombuffer(buf.data, dtype=np.float32, count=300, offset=1)  # misaligned: copied
-    x = x.copy()
     raw = rng.standard_normal(300).astype(np.float32)
+    buf = np.zeros(4 * 300 + 1, dtype=np.uint8)
+    x = buf[1:].view(np.float32)  # not even 4-byte aligned: the wrapper copies it
     x[:] = raw
+    assert not x.flags.aligned
+    keep = buf.copy()
     out_buf = np.zeros(301, dtype=np.float32)
     out = out_buf[1:]  # 4-byte aligned but not vector aligned
     fn(x, out=out)
     assert_close(out, ref_forward(raw, l1=l1), np.float32)
     assert out_buf[0] == 0
+    np.testing.assert_array_equal(buf, keep)
+    misaligned_out = np.zeros(4 * 300 + 1, dtype=np.uint8)[1:].view(np.float32)
+    fn(raw, out=misaligned_out)
+    assert_close(misaligned_out, ref_forward(raw, l1=l1), np.float32)
 
 
 @pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)

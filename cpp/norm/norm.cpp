@@ -165,6 +165,7 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
       k.vnormalize(px, py, n, st.mhi, st.mlo, st.scale, w, b, stream);
       SliceBuf<T>::scatter(py, y + off[1], yst[axis], n);
     }
+    if (stream) __builtin_ia32_sfence();  // once per chunk: a fence waits for the streamed lines
   });
 }
 
@@ -355,6 +356,7 @@ void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8
       int8_slice(k8, px, py, n, out_shift, stream);
       SliceBuf<std::int8_t>::scatter(py, yc + off[1], y_strides[axis], n);
     }
+    if (stream) __builtin_ia32_sfence();
   });
 }
 

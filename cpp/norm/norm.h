@@ -20,7 +20,8 @@ struct TypedKernels {
   // sum_i (x_i - m): the correction term of the corrected two-pass mean (float64 only).
   double (*rsumdev)(const T* x, std::size_t n, T mhi, T mlo);
   // y_i = ((x_i - mhi) - mlo) * scale, then * w_i and + b_i where w / b are not null. `stream`
-  // writes y with non-temporal stores (for outputs far larger than the cache).
+  // writes y with non-temporal stores (for outputs far larger than the cache); the caller issues
+  // the store fence (sfence) after its last streaming call.
   void (*vnormalize)(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b, bool stream);
   // With g_i = dy_i * w_i (dy_i if w is null) and d_i = (x_i - mhi) - mlo:
   // out[0] = sum g_i, out[1] = sum g_i * d_i, out[2] = sum sign(d_i).

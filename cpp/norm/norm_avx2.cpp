@@ -36,7 +36,6 @@ struct F32 {
   }
   static constexpr std::size_t kAlign = 32;
   static void stream(T* p, V v) { _mm256_stream_ps(p, v); }
-  static void fence() { _mm_sfence(); }
 };
 
 struct F64 {
@@ -63,7 +62,6 @@ struct F64 {
   }
   static constexpr std::size_t kAlign = 32;
   static void stream(T* p, V v) { _mm256_stream_pd(p, v); }
-  static void fence() { _mm_sfence(); }
 };
 
 std::int64_t hsum_epi64(__m256i v) {
@@ -153,7 +151,6 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi64(a, b));
     for (std::size_t j = 0; j < n - i; ++j) y[i + j] = out[j];
   }
-  if (stream) _mm_sfence();
 }
 
 }  // namespace

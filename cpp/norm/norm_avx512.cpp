@@ -36,7 +36,6 @@ struct F32 {
   }
   static constexpr std::size_t kAlign = 64;
   static void stream(T* p, V v) { _mm512_stream_ps(p, v); }
-  static void fence() { _mm_sfence(); }
 };
 
 struct F64 {
@@ -60,7 +59,6 @@ struct F64 {
   static double hsum(V v) { return _mm512_reduce_add_pd(v); }
   static constexpr std::size_t kAlign = 64;
   static void stream(T* p, V v) { _mm512_stream_pd(p, v); }
-  static void fence() { _mm_sfence(); }
 };
 
 // sum(x) = sum(x + 128) - 128 n; vpsadbw sums the biased (unsigned) bytes into 64-bit lanes.
@@ -143,7 +141,6 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
   }
   for (; i + 64 <= n; i += 64) _mm512_storeu_si512(y + i, block(i));
   for (; i < n; i += 16) masked(i, n - i < 16 ? n - i : 16);
-  if (stream) _mm_sfence();
 }
 
 // A 256-entry byte table applied with two 128-entry VBMI permutes and a select on the sign bit.
@@ -176,7 +173,6 @@ __attribute__((target("avx512vbmi"))) void i8_vlut(const std::int8_t* x, std::in
     const __mmask64 m = _cvtu64_mask64((~0ULL) >> (64 - (n - i)));
     _mm512_mask_storeu_epi8(y + i, m, apply(_mm512_maskz_loadu_epi8(m, x + i)));
   }
-  if (stream) _mm_sfence();
 }
 
 }  // namespace

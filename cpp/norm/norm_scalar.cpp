@@ -28,7 +28,6 @@ struct Scalar {
   static double hsum(V v) { return static_cast<double>(v); }
   static constexpr std::size_t kAlign = sizeof(T);
   static void stream(T* p, V v) { *p = v; }
-  static void fence() {}
 };
 
 std::int64_t i8_rsum(const std::int8_t* x, std::size_t n) {
