@@ -11,7 +11,9 @@ CASE = "rows 8192 x 4096"
 
 
 def ratios(path):
-    rows = {r["impl"]: r["median_s"] for r in json.load(open(path))["rows"] if r["case"] == CASE}
+    data = json.load(open(path))["rows"]
+    rows = {r["impl"]: r["median_s"] for r in data if r["case"] == CASE}
+    one = {r["impl"]: r["median_s"] for r in data if r["case"] == "one thread " + CASE}
     l1, l2, i8 = rows["numkern l1_norm f32 (out=)"], rows["numkern layer_norm f32 (out=)"], rows["numkern l1_norm_int8 (out=)"]
     torch = rows.get("torch layer_norm f32")
     bound = min(v for k, v in rows.items() if k.startswith("bandwidth bound f32"))
@@ -22,10 +24,11 @@ def ratios(path):
         "int8 speedup vs numkern layer_norm f32 (>= 3)": l2 / i8,
         "int8 / int8 copy bound": i8 / rows["bandwidth bound int8 (copyto)"],
     }
-    if "numkern l1_norm f32 (out=, 1 thread)" in rows:
-        l1s, l2s = rows["numkern l1_norm f32 (out=, 1 thread)"], rows["numkern layer_norm f32 (out=, 1 thread)"]
-        i8s = rows["numkern l1_norm_int8 (out=, 1 thread)"]
-        copy1 = rows["bandwidth bound f32 (copyto)"]  # NumPy's copy is one thread
+    if one:
+        l1s, l2s = one["numkern l1_norm f32 (out=, 1 thread)"], one["numkern layer_norm f32 (out=, 1 thread)"]
+        i8s = one["numkern l1_norm_int8 (out=, 1 thread)"]
+        copy1 = one["bandwidth bound f32 (copyto)"]  # NumPy's copy is one thread
+        out["1 thread: int8 / int8 copyto bound"] = i8s / one["bandwidth bound int8 (copyto)"]
         out["1 thread: l1_norm / layer_norm"] = l1s / l2s
         out["1 thread: l1_norm / copyto bound"] = l1s / copy1
         out["1 thread: layer_norm / copyto bound"] = l2s / copy1

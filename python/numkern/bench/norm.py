@@ -48,9 +48,6 @@ def _case(shape, quick):
         "numkern l1_norm f32 w,b (out=)": lambda: numkern.l1_norm(x, weight=w, bias=b, out=out),
         "numkern l1_norm f32 (new output)": lambda: numkern.l1_norm(x),
         "numkern l1_norm_int8 (out=)": lambda: numkern.l1_norm_int8(q, out=qout),
-        "numkern l1_norm f32 (out=, 1 thread)": _one_thread(lambda: numkern.l1_norm(x, out=out)),
-        "numkern layer_norm f32 (out=, 1 thread)": _one_thread(lambda: numkern.layer_norm(x, out=out)),
-        "numkern l1_norm_int8 (out=, 1 thread)": _one_thread(lambda: numkern.l1_norm_int8(q, out=qout)),
     }
     torch = torch_or_none(threads)
     if torch is not None:
@@ -76,6 +73,25 @@ def _case(shape, quick):
         bound=bound,
         note="bounds: one read and one write of the array (what any norm must move); the lower one counts",
     )
+
+
+def one_thread_case(shape):
+    """numkern on one thread against NumPy's (one-thread) copy, in rounds of their own: a threaded
+    call just before leaves an OpenMP worker spinning that a one-thread call would compete with."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    out = np.zeros_like(x)
+    q = rng.integers(-128, 128, size=shape, dtype=np.int8)
+    qout = np.zeros_like(q)
+    impls = {
+        "numkern l1_norm f32 (out=, 1 thread)": _one_thread(lambda: numkern.l1_norm(x, out=out)),
+        "numkern layer_norm f32 (out=, 1 thread)": _one_thread(lambda: numkern.layer_norm(x, out=out)),
+        "numkern l1_norm_int8 (out=, 1 thread)": _one_thread(lambda: numkern.l1_norm_int8(q, out=qout)),
+        "bandwidth bound f32 (copyto)": lambda: np.copyto(out, x),
+        "bandwidth bound int8 (copyto)": lambda: np.copyto(qout, q),
+    }
+    return Case("norm", f"one thread rows {shape[0]} x {shape[1]}", impls, reference="numkern l1_norm f32 (out=, 1 thread)",
+                bound=("bandwidth bound f32 (copyto)", "bandwidth bound int8 (copyto)"))
 
 
 def backward_case(shape):
@@ -105,6 +121,6 @@ def backward_case(shape):
 
 def cases(quick: bool) -> list[Case]:
     if quick:
-        return [_case((2048, 4096), quick), _case((8192, 4096), quick)]
-    return [_case((8192, 4096), quick), _case((65536, 256), quick), _case((1024, 32768), quick),
-            backward_case((8192, 4096))]
+        return [_case((2048, 4096), quick), _case((8192, 4096), quick), one_thread_case((8192, 4096))]
+    return [_case((8192, 4096), quick), one_thread_case((8192, 4096)), _case((65536, 256), quick),
+            _case((1024, 32768), quick), backward_case((8192, 4096))]
