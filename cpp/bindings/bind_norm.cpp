@@ -18,7 +18,9 @@ void* mutable_data_or_null(const py::object& o) {
 }  // namespace
 
 void bind_norm(py::module_& m) {
-  register_kernel_name("norm", [] { return std::string("f32/f64/i8_norm_") + norm::active_kernels().isa; });
+  register_kernel_name("norm", [] {
+    return std::string("f32/f64/i8_norm_") + norm::active_kernels().isa + (norm::int8_lut_active() ? "+vbmi_table" : "");
+  });
 
   // Python validates everything: dtypes (float32/float64 alike, or int8), shapes, axis, that out
   // is writeable and either x itself or not overlapping x, and that weight/bias/dweight/dbias are

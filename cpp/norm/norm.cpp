@@ -256,10 +256,12 @@ constexpr ByteValues kByteValues{};
 constexpr std::int64_t kLutMinSlice = 1024;
 bool g_int8_lut_enabled = true;
 
-bool use_lut(const Int8Kernels& k8, std::int64_t n) {
+bool lut_available(const Int8Kernels& k8) {
   static const bool has_vbmi = __builtin_cpu_supports("avx512vbmi");
-  return k8.vlut != nullptr && has_vbmi && g_int8_lut_enabled && n >= kLutMinSlice;
+  return k8.vlut != nullptr && has_vbmi && g_int8_lut_enabled;
 }
+
+bool use_lut(const Int8Kernels& k8, std::int64_t n) { return n >= kLutMinSlice && lut_available(k8); }
 
 void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std::int64_t n, int s, bool stream) {
   const std::int64_t S = k8.rsum(x, n);
@@ -329,6 +331,8 @@ void backward(Dtype dtype, Kind kind, const void* dy, const std::int64_t* dy_str
     backward_typed<double>(k.f64, kind, dyc, dy_strides, xc, x_strides, dxc, dx_strides, shape, ndim, axis,
                            static_cast<const double*>(w), static_cast<double*>(dw), static_cast<double*>(db), eps);
 }
+
+bool int8_lut_active() { return lut_available(active_kernels().i8); }
 
 bool set_int8_lut(bool enabled) {
   const bool old = g_int8_lut_enabled;

@@ -85,5 +85,7 @@ void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8
 // Enables / disables the table path of forward_int8 (for tests of the arithmetic kernel); returns
 // the previous setting.
 bool set_int8_lut(bool enabled);
+// True when forward_int8 uses the table path for long slices at the active ISA level.
+bool int8_lut_active();
 
 }  // namespace numkern::norm
