@@ -28,6 +28,7 @@ static_assert(sizeof(py::ssize_t) == sizeof(std::int64_t), "numkern needs a 64-b
 inline const std::int64_t* as_int64(const py::ssize_t* p) { return reinterpret_cast<const std::int64_t*>(p); }
 
 void bind_softmax(py::module_& m);
+void bind_norm(py::module_& m);
 void bind_quant(py::module_& m);
 void bind_dp(py::module_& m);
 

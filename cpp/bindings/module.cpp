@@ -67,6 +67,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", [](int n) { set_num_threads(n); }, py::arg("n"));
 
   bind_softmax(m);
+  bind_norm(m);
   bind_quant(m);
   bind_dp(m);
 }

@@ -4,6 +4,7 @@ The public API is re-exported here; see the submodules for details.
 """
 
 from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, use_isa
+from .norm import l1_norm, l1_norm_backward, l1_norm_int8, layer_norm, layer_norm_backward
 from . import quant
 from .quant import ShiftQuantTensor, int8_matmul, shiftquant
 from .softmax import log_softmax, softmax
@@ -19,6 +20,11 @@ __all__ = [
     "dp",
     "get_isa",
     "get_num_threads",
+    "l1_norm",
+    "l1_norm_backward",
+    "l1_norm_int8",
+    "layer_norm",
+    "layer_norm_backward",
     "int8_matmul",
     "kernel_sum",
     "log_softmax",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m numkern info | bench [FAMILY ...] [--quick] [--json F] [--plot F]``."""
+"""Command line: ``python -m numkern info | bench [FAMILY ...] [--quick] [--json F] [--plot F] | train ...``."""
 
 from __future__ import annotations
 
@@ -58,6 +58,9 @@ def main(argv=None) -> int:
     p_bench.add_argument("--json", metavar="FILE", help="write all rows as JSON")
     p_bench.add_argument("--plot", metavar="FILE.png", help="bar chart of the ratios (needs matplotlib)")
     p_bench.set_defaults(func=_bench)
+    from numkern._train import add_parser as _add_train_parser
+
+    _add_train_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -3,6 +3,7 @@
 
 FAMILIES = {
     "softmax": "numkern.bench.softmax",
+    "norm": "numkern.bench.norm",
     "quant": "numkern.bench.quant",
     "dp": "numkern.bench.dp",
 }

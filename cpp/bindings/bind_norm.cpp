@@ -1,0 +1,70 @@
+#include <string>
+
+#include "bindings/bindings.h"
+#include "norm/norm.h"
+
+namespace numkern::bindings {
+
+namespace {
+norm::Dtype dtype_of(const py::array& a) {
+  return a.dtype().is(py::dtype::of<float>()) ? norm::Dtype::f32 : norm::Dtype::f64;
+}
+const void* data_or_null(const py::object& o) {
+  return o.is_none() ? nullptr : o.cast<py::array>().data();
+}
+void* mutable_data_or_null(const py::object& o) {
+  return o.is_none() ? nullptr : o.cast<py::array>().mutable_data();
+}
+}  // namespace
+
+void bind_norm(py::module_& m) {
+  register_kernel_name("norm", [] {
+    return std::string("f32/f64/i8_norm_") + norm::active_kernels().isa + (norm::int8_lut_active() ? "+vbmi_table" : "");
+  });
+
+  // Python validates everything: dtypes (float32/float64 alike, or int8), shapes, axis, that out
+  // is writeable and either x itself or not overlapping x, and that weight/bias/dweight/dbias are
+  // contiguous, aligned arrays of shape[axis] elements of x's dtype (or None).
+  m.def(
+      "norm_forward",
+      [](const py::array& x, py::array& out, int axis, bool l1, const py::object& w, const py::object& b, double eps) {
+        const Layout lx = layout_of(x), lo = layout_of(out);
+        const auto dtype = dtype_of(x);
+        const void* px = x.data();
+        void* po = out.mutable_data();
+        const void *pw = data_or_null(w), *pb = data_or_null(b);
+        py::gil_scoped_release release;
+        norm::forward(dtype, l1 ? norm::Kind::l1 : norm::Kind::l2, px, lx.strides.data(), po, lo.strides.data(),
+                      lx.shape.data(), static_cast<int>(x.ndim()), axis, pw, pb, eps);
+      },
+      py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("l1"), py::arg("weight"), py::arg("bias"), py::arg("eps"));
+  m.def(
+      "norm_backward",
+      [](const py::array& dy, const py::array& x, py::array& dx, int axis, bool l1, const py::object& w,
+         const py::object& dw, const py::object& db, double eps) {
+        const Layout ldy = layout_of(dy), lx = layout_of(x), ldx = layout_of(dx);
+        const auto dtype = dtype_of(x);
+        const void *pdy = dy.data(), *px = x.data(), *pw = data_or_null(w);
+        void* pdx = dx.mutable_data();
+        void *pdw = mutable_data_or_null(dw), *pdb = mutable_data_or_null(db);
+        py::gil_scoped_release release;
+        norm::backward(dtype, l1 ? norm::Kind::l1 : norm::Kind::l2, pdy, ldy.strides.data(), px, lx.strides.data(),
+                       pdx, ldx.strides.data(), lx.shape.data(), static_cast<int>(x.ndim()), axis, pw, pdw, pdb, eps);
+      },
+      py::arg("dy"), py::arg("x"), py::arg("dx"), py::arg("axis"), py::arg("l1"), py::arg("weight"),
+      py::arg("dweight"), py::arg("dbias"), py::arg("eps"));
+  m.def(
+      "l1_norm_int8",
+      [](const py::array& q, py::array& out, int axis, int out_shift) {
+        const Layout lq = layout_of(q), lo = layout_of(out);
+        const auto* pq = static_cast<const std::int8_t*>(q.data());
+        auto* po = static_cast<std::int8_t*>(out.mutable_data());
+        py::gil_scoped_release release;
+        norm::forward_int8(pq, lq.strides.data(), po, lo.strides.data(), lq.shape.data(), static_cast<int>(q.ndim()),
+                           axis, out_shift);
+      },
+      py::arg("q"), py::arg("out"), py::arg("axis"), py::arg("out_shift"));
+  m.def("_norm_set_int8_lut", &norm::set_int8_lut, py::arg("enabled"));
+}
+
+}  // namespace numkern::bindings

@@ -1,0 +1,367 @@
+// Norm driver: walks the slices of an N-d strided array, gathers strided slices into per-thread
+// buffers, threads over slices, and turns each slice's reductions into the constants the
+// elementwise kernels apply. A slice is read once from memory; the later passes hit cache.
+#include "norm/norm.h"
+
+#include <atomic>
+#include <cmath>
+#include <vector>
+
+#include "common/isa.h"
+#include "common/parallel.h"
+
+namespace numkern::norm {
+
+const Kernels& active_kernels() {
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, &kernels_avx2, &kernels_avx512};
+  return pick(tables);
+}
+
+namespace {
+
+constexpr std::int64_t kParallelWorkMin = 1 << 15;  // elements per thread before threading pays
+// Outputs at least this large are written with non-temporal stores: they cannot stay in cache, and
+// a normal store would first read each line (3 memory passes instead of 2).
+constexpr std::int64_t kStreamBytes = std::int64_t{16} << 20;
+
+// Offsets of slice `index` in up to three arrays sharing `shape`, with the axis skipped.
+struct SliceWalker {
+  const std::int64_t* shape;
+  int ndim, axis;
+  template <int K>
+  void at(std::int64_t index, const std::int64_t* const (&strides)[K], std::int64_t (&off)[K]) const {
+    for (int j = 0; j < K; ++j) off[j] = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+      if (d == axis) continue;
+      const std::int64_t i = index % shape[d];
+      index /= shape[d];
+      for (int j = 0; j < K; ++j) off[j] += i * strides[j][d];
+    }
+  }
+  std::int64_t slices() const {
+    std::int64_t s = 1;
+    for (int d = 0; d < ndim; ++d)
+      if (d != axis) s *= shape[d];
+    return s;
+  }
+};
+
+// A contiguous view of one strided slice: the data itself when unit-strided, else a buffer.
+template <class T>
+class SliceBuf {
+ public:
+  const T* in(const char* p, std::int64_t stride, std::int64_t n, int which) {
+    if (stride == static_cast<std::int64_t>(sizeof(T))) return reinterpret_cast<const T*>(p);
+    T* b = buffer(n, which);
+    for (std::int64_t i = 0; i < n; ++i) b[i] = *reinterpret_cast<const T*>(p + i * stride);
+    return b;
+  }
+  T* out(char* p, std::int64_t stride, std::int64_t n, int which) {
+    if (stride == static_cast<std::int64_t>(sizeof(T))) return reinterpret_cast<T*>(p);
+    return buffer(n, which);
+  }
+  static void scatter(const T* b, char* p, std::int64_t stride, std::int64_t n) {
+    if (stride == static_cast<std::int64_t>(sizeof(T))) return;
+    for (std::int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p + i * stride) = b[i];
+  }
+
+ private:
+  T* buffer(std::int64_t n, int which) {
+    auto& v = bufs_[which];
+    if (v.size() < static_cast<std::size_t>(n)) v.resize(n);
+    return v.data();
+  }
+  std::vector<T> bufs_[3];
+};
+
+// Mean as hi + lo in T, and the reciprocal of the spread (mean |d| + eps, or sqrt(var + eps)).
+template <class T>
+struct Stats {
+  T mhi, mlo, scale;
+};
+
+template <class T>
+Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64_t n, double eps) {
+  double mean = k.rsum(x, n) / static_cast<double>(n);
+  T mhi = static_cast<T>(mean);
+  T mlo = static_cast<T>(mean - static_cast<double>(mhi));
+  if (sizeof(T) == sizeof(double) && n > 1) {
+    // float64: the sum itself has rounding error of order eps * sum|x|; one more pass over the
+    // cached slice adds mean(x - mean) back (the corrected two-pass algorithm, Chan et al. 1983).
+    const double c = k.rsumdev(x, n, mhi, mlo) / static_cast<double>(n);
+    if (c == c) {
+      mean += c;
+      mhi = static_cast<T>(mean);
+      mlo = static_cast<T>(mean - static_cast<double>(mhi));
+    }
+  }
+  double scale;
+  if (kind == Kind::l1)
+    scale = 1.0 / (k.rsumabsdev(x, n, mhi, mlo) / static_cast<double>(n) + eps);
+  else
+    scale = 1.0 / std::sqrt(k.rsumsqdev(x, n, mhi, mlo) / static_cast<double>(n) + eps);
+  return {mhi, mlo, static_cast<T>(scale)};
+}
+
+// Splits [0, slices) into `nt` contiguous ranges (deterministic for a thread count).
+template <class F>
+void for_ranges(std::int64_t slices, int nt, F&& f) {
+  if (nt <= 1) {
+    f(0, std::int64_t{0}, slices);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    const std::int64_t a = slices * t / T, b = slices * (t + 1) / T;
+    if (a < b) f(static_cast<int>(t), a, b);
+  }
+}
+
+// Calls f(begin, end) on chunks of [0, slices) handed out on demand: results do not depend on
+// which thread takes a chunk, and a thread the OS deschedules (the machine is shared) does not
+// hold the others up at the end as a static split would.
+template <class F>
+void for_chunks(std::int64_t slices, int nt, F&& f) {
+  if (nt <= 1) {
+    f(std::int64_t{0}, slices);
+    return;
+  }
+  const std::int64_t chunk = std::max<std::int64_t>(1, slices / (std::int64_t{16} * nt));
+  std::atomic<std::int64_t> next{0};
+#pragma omp parallel num_threads(nt)
+  {
+    for (;;) {
+      const std::int64_t a = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (a >= slices) break;
+      f(a, std::min(a + chunk, slices));
+    }
+  }
+}
+
+int threads_for(std::int64_t slices, std::int64_t n) {
+  const std::int64_t by_work = std::max<std::int64_t>(1, slices * n / kParallelWorkMin);
+  return static_cast<int>(std::min<std::int64_t>({num_threads(), by_work, slices}));
+}
+
+template <class T>
+void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std::int64_t* xst, char* y,
+                   const std::int64_t* yst, const std::int64_t* shape, int ndim, int axis, const T* w, const T* b,
+                   double eps) {
+  const SliceWalker walk{shape, ndim, axis};
+  const std::int64_t n = shape[axis], slices = walk.slices();
+  if (n == 0 || slices == 0) return;
+  const std::int64_t* const strides[2] = {xst, yst};
+  const bool stream = yst[axis] == static_cast<std::int64_t>(sizeof(T)) &&
+                      slices * n * static_cast<std::int64_t>(sizeof(T)) >= kStreamBytes;
+  for_chunks(slices, threads_for(slices, n), [&](std::int64_t a, std::int64_t e) {
+    SliceBuf<T> buf;
+    for (std::int64_t s = a; s < e; ++s) {
+      std::int64_t off[2];
+      walk.at(s, strides, off);
+      const T* px = buf.in(x + off[0], xst[axis], n, 0);
+      T* py = buf.out(y + off[1], yst[axis], n, 1);
+      const Stats<T> st = slice_stats(k, kind, px, n, eps);
+      k.vnormalize(px, py, n, st.mhi, st.mlo, st.scale, w, b, stream);
+      SliceBuf<T>::scatter(py, y + off[1], yst[axis], n);
+    }
+    if (stream) __builtin_ia32_sfence();  // once per chunk: a fence waits for the streamed lines
+  });
+}
+
+// dx = scale * (g - mean(g) - mean(g * xhat) * f'), g = dy * w, with f' = xhat (L2) or
+// sign(d) - mean(sign(d)) (L1, the derivative of mean|d| with respect to x).
+template <class T>
+void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const std::int64_t* dyst, const char* x,
+                    const std::int64_t* xst, char* dx, const std::int64_t* dxst, const std::int64_t* shape, int ndim,
+                    int axis, const T* w, T* dw, T* db, double eps) {
+  const SliceWalker walk{shape, ndim, axis};
+  const std::int64_t n = shape[axis], slices = walk.slices();
+  const bool params = dw != nullptr || db != nullptr;
+  if (n == 0) return;
+  const int nt = slices == 0 ? 1 : threads_for(slices, n);
+  std::vector<std::vector<double>> pdw(params ? nt : 0), pdb(params ? nt : 0);
+  const std::int64_t* const strides[3] = {dyst, xst, dxst};
+  if (slices > 0)
+    for_ranges(slices, nt, [&](int t, std::int64_t a, std::int64_t e) {
+      SliceBuf<T> buf;
+      if (params) {
+        pdw[t].assign(n, 0.0);
+        pdb[t].assign(n, 0.0);
+      }
+      for (std::int64_t s = a; s < e; ++s) {
+        std::int64_t off[3];
+        walk.at(s, strides, off);
+        const T* pdy = buf.in(dy + off[0], dyst[axis], n, 0);
+        const T* px = buf.in(x + off[1], xst[axis], n, 1);
+        const Stats<T> st = slice_stats(k, kind, px, n, eps);
+        double sums[3];
+        k.rbackward(pdy, px, w, n, st.mhi, st.mlo, sums);
+        const double inv_n = 1.0 / static_cast<double>(n), sc = st.scale;
+        const double mean_g = sums[0] * inv_n, mean_gx = sums[1] * sc * inv_n, mean_sign = sums[2] * inv_n;
+        if (params) k.raccparams(pdy, px, n, st.mhi, st.mlo, st.scale, pdw[t].data(), pdb[t].data());
+        T* pdx = buf.out(dx + off[2], dxst[axis], n, 2);
+        // p * (g + q + r f(d)): the bracket is formed at the scale of g, then multiplied by the
+        // (possibly huge, ~1/eps) reciprocal spread, so nothing cancels after the scaling.
+        if (kind == Kind::l1)
+          k.vbackward_l1(pdy, px, w, pdx, n, st.mhi, st.mlo, static_cast<T>(sc),
+                         static_cast<T>(mean_gx * mean_sign - mean_g), static_cast<T>(-mean_gx));
+        else
+          k.vbackward_l2(pdy, px, w, pdx, n, st.mhi, st.mlo, static_cast<T>(sc), static_cast<T>(-mean_g),
+                         static_cast<T>(-sc * mean_gx));
+        SliceBuf<T>::scatter(pdx, dx + off[2], dxst[axis], n);
+      }
+    });
+  if (!params) return;
+  for (std::int64_t i = 0; i < n; ++i) {
+    double sw = 0.0, sb = 0.0;
+    for (std::size_t t = 0; t < pdw.size(); ++t) {
+      if (pdw[t].empty()) continue;
+      sw += pdw[t][i];
+      sb += pdb[t][i];
+    }
+    if (dw) dw[i] = static_cast<T>(sw);
+    if (db) db[i] = static_cast<T>(sb);
+  }
+}
+
+int bit_length(unsigned __int128 v) {
+  const auto hi = static_cast<std::uint64_t>(v >> 64), lo = static_cast<std::uint64_t>(v);
+  if (hi) return 128 - __builtin_clzll(hi);
+  return lo ? 64 - __builtin_clzll(lo) : 0;
+}
+
+// Per-slice constants of the integer path (exact integer arithmetic but one reciprocal):
+//   S = sum x, t = floor(S / n), r = S - t n, so x - S/n = u - r/n with u = x - t;
+//   T = sum |n x - S| = 2 (n A - S p), A / p = sum / count of the x > t (exactly those with n x > S);
+//   y = round(gamma (u - r/n)), gamma = 2^s n^2 / T = num / T, evaluated in int32 as
+//   (u G - C + 2^(k-1)) >> k with G = round(gamma 2^k), C = round(gamma 2^k r / n), both from the
+//   one reciprocal R = floor(2^97 / T), and u clamped to +-u_max, past which every output saturates.
+// Bounds for n <= 2^16, |x| <= 128, s <= 7: |S| <= 2^23, A <= 2^23, n A and S p <= 2^39, T < 2^40;
+// gamma <= 2^s n^2 / (2 (n - 1)) <= 2^23; u_max <= 130 / gamma + 2 so gamma (u_max + 1) <= 130 + 3 gamma;
+// k is chosen so that gamma (u_max + 1) 2^k < 2^30: every |u G - C| < 2^31 and 1 <= k <= 31.
+// Error of (u G - C) / 2^k against gamma (u - r/n) where the output is not saturated (|u| <= u_max):
+// (u_max / 2 + 1) / 2^k + O(2^-60) <= (130 / gamma + 4) gamma (u_max + 1) / 2^30 < 0.1, so the
+// result is within 1 of the correctly rounded one, and equal to it except within 0.1 of a tie.
+// The 256 int8 values in table order (index = the value's byte, as uint8).
+struct ByteValues {
+  std::int8_t v[256];
+  constexpr ByteValues() : v() {
+    for (int i = 0; i < 256; ++i) v[i] = static_cast<std::int8_t>(i < 128 ? i : i - 256);
+  }
+};
+constexpr ByteValues kByteValues{};
+
+// Longer slices apply a 256-entry table built with the same kernel instead of the arithmetic.
+constexpr std::int64_t kLutMinSlice = 1024;
+bool g_int8_lut_enabled = true;
+
+bool lut_available(const Int8Kernels& k8) {
+  static const bool has_vbmi = __builtin_cpu_supports("avx512vbmi");
+  return k8.vlut != nullptr && has_vbmi && g_int8_lut_enabled;
+}
+
+bool use_lut(const Int8Kernels& k8, std::int64_t n) { return n >= kLutMinSlice && lut_available(k8); }
+
+void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std::int64_t n, int s, bool stream) {
+  const std::int64_t S = k8.rsum(x, n);
+  std::int64_t t = S / n;
+  if (t * n > S) --t;  // floor division
+  const std::int64_t r = S - t * n;
+  std::int64_t A = 0, p = 0;
+  k8.rsumabove(x, n, static_cast<std::int32_t>(t), &A, &p);
+  const std::int64_t T = 2 * (n * A - S * p);
+  if (T == 0) {  // a constant slice: every deviation is 0
+    for (std::int64_t i = 0; i < n; ++i) y[i] = 0;
+    return;
+  }
+  using u128 = unsigned __int128;
+  const u128 num = static_cast<u128>(n) * static_cast<u128>(n) << s;
+  // gamma (u_max - 1) >= 130: floor(130 T / num) >= 130 / gamma - 1 (130 T < 2^48, num < 2^47).
+  const std::int64_t u_max =
+      std::min<std::int64_t>(256, static_cast<std::int64_t>(static_cast<std::uint64_t>(130 * T) /
+                                                             static_cast<std::uint64_t>(num)) + 2);
+  const u128 span = num * static_cast<u128>(u_max + 1);  // gamma (u_max + 1) = span / T
+  int k = 29 - bit_length(span) + bit_length(static_cast<u128>(T));
+  k = k < 1 ? 1 : (k > 31 ? 31 : k);
+  const u128 R = (static_cast<u128>(1) << 97) / static_cast<u128>(T);  // the one reciprocal
+  const u128 half = static_cast<u128>(1) << 96;
+  const std::int64_t G = static_cast<std::int64_t>(((num << k) * R + half) >> 97);
+  const u128 num_r = static_cast<u128>(n) * static_cast<u128>(r) << s;
+  const std::int64_t C = static_cast<std::int64_t>(((num_r << k) * R + half) >> 97);
+  const std::int64_t c = C - (std::int64_t{1} << (k - 1));
+  if (use_lut(k8, n)) {
+    alignas(64) std::int8_t lut[256];
+    k8.vrequant(kByteValues.v, lut, 256, static_cast<std::int32_t>(t), static_cast<std::int32_t>(u_max),
+                static_cast<std::int32_t>(G), static_cast<std::int32_t>(c), k, false);
+    k8.vlut(x, y, n, lut, stream);
+    return;
+  }
+  k8.vrequant(x, y, n, static_cast<std::int32_t>(t), static_cast<std::int32_t>(u_max), static_cast<std::int32_t>(G),
+              static_cast<std::int32_t>(c), k, stream);
+}
+
+}  // namespace
+
+void forward(Dtype dtype, Kind kind, const void* x, const std::int64_t* x_strides, void* y,
+             const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, const void* w,
+             const void* b, double eps) {
+  const Kernels& k = active_kernels();
+  const char* xc = static_cast<const char*>(x);
+  char* yc = static_cast<char*>(y);
+  if (dtype == Dtype::f32)
+    forward_typed<float>(k.f32, kind, xc, x_strides, yc, y_strides, shape, ndim, axis, static_cast<const float*>(w),
+                         static_cast<const float*>(b), eps);
+  else
+    forward_typed<double>(k.f64, kind, xc, x_strides, yc, y_strides, shape, ndim, axis, static_cast<const double*>(w),
+                          static_cast<const double*>(b), eps);
+}
+
+void backward(Dtype dtype, Kind kind, const void* dy, const std::int64_t* dy_strides, const void* x,
+              const std::int64_t* x_strides, void* dx, const std::int64_t* dx_strides, const std::int64_t* shape,
+              int ndim, int axis, const void* w, void* dw, void* db, double eps) {
+  const Kernels& k = active_kernels();
+  const char* dyc = static_cast<const char*>(dy);
+  const char* xc = static_cast<const char*>(x);
+  char* dxc = static_cast<char*>(dx);
+  if (dtype == Dtype::f32)
+    backward_typed<float>(k.f32, kind, dyc, dy_strides, xc, x_strides, dxc, dx_strides, shape, ndim, axis,
+                          static_cast<const float*>(w), static_cast<float*>(dw), static_cast<float*>(db), eps);
+  else
+    backward_typed<double>(k.f64, kind, dyc, dy_strides, xc, x_strides, dxc, dx_strides, shape, ndim, axis,
+                           static_cast<const double*>(w), static_cast<double*>(dw), static_cast<double*>(db), eps);
+}
+
+bool int8_lut_active() { return lut_available(active_kernels().i8); }
+
+bool set_int8_lut(bool enabled) {
+  const bool old = g_int8_lut_enabled;
+  g_int8_lut_enabled = enabled;
+  return old;
+}
+
+void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8_t* y,
+                  const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, int out_shift) {
+  const Int8Kernels& k8 = active_kernels().i8;
+  const SliceWalker walk{shape, ndim, axis};
+  const std::int64_t n = shape[axis], slices = walk.slices();
+  if (n == 0 || slices == 0) return;
+  const std::int64_t* const strides[2] = {x_strides, y_strides};
+  const char* xc = reinterpret_cast<const char*>(x);
+  char* yc = reinterpret_cast<char*>(y);
+  const bool stream = y_strides[axis] == 1 && slices * n >= kStreamBytes;
+  for_chunks(slices, threads_for(slices, n), [&](std::int64_t a, std::int64_t e) {
+    SliceBuf<std::int8_t> buf;
+    for (std::int64_t s = a; s < e; ++s) {
+      std::int64_t off[2];
+      walk.at(s, strides, off);
+      const std::int8_t* px = buf.in(xc + off[0], x_strides[axis], n, 0);
+      std::int8_t* py = buf.out(yc + off[1], y_strides[axis], n, 1);
+      int8_slice(k8, px, py, n, out_shift, stream);
+      SliceBuf<std::int8_t>::scatter(py, yc + off[1], y_strides[axis], n);
+    }
+    if (stream) __builtin_ia32_sfence();
+  });
+}
+
+}  // namespace numkern::norm

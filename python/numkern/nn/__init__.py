@@ -1,0 +1,26 @@
+"""Small, explicit training layers over numkern kernels (no autograd engine).
+
+Every layer has ``forward(x)``, ``backward(grad) -> grad_input`` and ``parameters()`` (a list of
+:class:`Parameter` whose ``grad`` the last ``backward`` filled). The integer-training pieces follow
+Guo et al., "Towards Accurate and Efficient Sub-8-Bit Integer Training" (2024): ShiftQuant GEMMs in
+:class:`Linear` (``bits=4|6|8``) and L1 normalization (:class:`L1LayerNorm`, :class:`L1BatchNorm`).
+"""
+
+from ._base import Module, Parameter, Sequential
+from .layers import L1BatchNorm, L1LayerNorm, LayerNorm, Linear, ReLU
+from .loss import SoftmaxCrossEntropy
+from .optim import SGD, Adam
+
+__all__ = [
+    "Adam",
+    "L1BatchNorm",
+    "L1LayerNorm",
+    "LayerNorm",
+    "Linear",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "SGD",
+    "Sequential",
+    "SoftmaxCrossEntropy",
+]

@@ -1,0 +1,205 @@
+"""Linear (float or ShiftQuant), ReLU, and the normalization layers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import norm as _norm
+from ._base import Module, Parameter
+from ._quant import qmatmul
+
+_BITS = (None, 4, 6, 8)
+
+
+def _positive_int(v, name):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+def _float_dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _check_2d(x, features, who):
+    if x.ndim != 2 or x.shape[1] != features:
+        raise ValueError(f"{who} expects input of shape (batch, {features}), got {x.shape}")
+
+
+class Linear(Module):
+    """``y = x @ W.T + b`` with ``W`` of shape (out_features, in_features).
+
+    With ``bits`` in {4, 6, 8} the three GEMMs run through ShiftQuant (``numkern.quant``):
+    forward ``Q(x) @ Q(W).T``, input gradient ``Q_s(g) @ Q(W)``, weight gradient
+    ``Q_s(g).T @ Q(x)``, where ``Q`` rounds to nearest and ``Q_s`` rounds stochastically
+    (unbiased). Channel groups: input features for ``x``, output features for ``W`` and ``g``
+    (the paper's choice of the channel axis, as we read it). The bias and its gradient stay in
+    float32. With ``bits=None`` everything is plain float (``dtype``, float32 by default;
+    float64 for gradient checks; quantized layers compute in float32 whatever ``dtype`` is).
+    Initialization: U(-1/sqrt(in), 1/sqrt(in)) for W and b (PyTorch's default).
+    ``grad_bits`` (default: ``bits``) sets the width of the quantized output gradient ``g``
+    separately, for ablations.
+    """
+
+    def __init__(self, in_features, out_features, *, bits=None, rng=None, dtype=np.float32, bias=True, grad_bits=None):
+        if bits not in _BITS:
+            raise ValueError(f"bits must be None, 4, 6 or 8, got {bits!r}")
+        if grad_bits not in _BITS or (grad_bits is not None and bits is None):
+            raise ValueError(f"grad_bits must be None, 4, 6 or 8 (and needs bits), got {grad_bits!r}")
+        self.grad_bits = grad_bits if grad_bits is not None else bits
+        self.in_features = _positive_int(in_features, "in_features")
+        self.out_features = _positive_int(out_features, "out_features")
+        self.bits = bits
+        self.dtype = _float_dtype(dtype)
+        self.rng = np.random.default_rng(rng)
+        bound = 1.0 / np.sqrt(self.in_features)
+        self.weight = Parameter(
+            self.rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(self.dtype), "weight"
+        )
+        self.bias = Parameter(self.rng.uniform(-bound, bound, self.out_features).astype(self.dtype), "bias") if bias else None
+        self._x = None
+
+    def forward(self, x):
+        x = np.asarray(x, dtype=self.dtype)
+        _check_2d(x, self.in_features, "Linear")
+        self._x = x
+        if self.bits is None:
+            y = x @ self.weight.data.T
+        else:
+            b = self.bits
+            y = qmatmul(x, -1, "nearest", b, self.weight.data.T, -1, "nearest", b, self.rng).astype(self.dtype)
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def backward(self, grad):
+        g = np.asarray(grad, dtype=self.dtype)
+        x, w = self._x, self.weight.data
+        if self.bits is None:
+            self.weight.grad = g.T @ x
+            dx = g @ w
+        else:
+            gb, b = self.grad_bits, self.bits
+            self.weight.grad = qmatmul(g.T, 0, "stochastic", gb, x, -1, "nearest", b, self.rng).astype(self.dtype)
+            dx = qmatmul(g, -1, "stochastic", gb, w, 0, "nearest", b, self.rng).astype(self.dtype)
+        if self.bias is not None:
+            self.bias.grad = g.sum(axis=0)
+        return dx
+
+    def parameters(self):
+        return [self.weight] + ([self.bias] if self.bias is not None else [])
+
+
+class ReLU(Module):
+    def forward(self, x):
+        self._mask = x > 0
+        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        return np.where(self._mask, grad, 0).astype(grad.dtype, copy=False)
+
+
+class _FeatureNorm(Module):
+    """Normalization of each sample over its features (the last axis), with an affine map."""
+
+    _forward = staticmethod(_norm.l1_norm)
+    _backward = staticmethod(_norm.l1_norm_backward)
+
+    def __init__(self, features, *, eps=1e-5, affine=True, dtype=np.float32):
+        self.features = _positive_int(features, "features")
+        self.eps = float(eps)
+        dt = _float_dtype(dtype)
+        self.weight = Parameter(np.ones(self.features, dt), "weight") if affine else None
+        self.bias = Parameter(np.zeros(self.features, dt), "bias") if affine else None
+
+    def forward(self, x):
+        x = np.asarray(x)
+        if x.shape[-1:] != (self.features,):
+            raise ValueError(f"{type(self).__name__} expects a last axis of {self.features}, got shape {x.shape}")
+        self._x = x
+        w = self.weight.data if self.weight is not None else None
+        b = self.bias.data if self.bias is not None else None
+        return self._forward(x, -1, weight=w, bias=b, eps=self.eps)
+
+    def backward(self, grad):
+        w = self.weight.data if self.weight is not None else None
+        dx, dw, db = self._backward(grad, self._x, -1, weight=w, eps=self.eps)
+        if self.weight is not None:
+            self.weight.grad = dw.astype(self.weight.data.dtype, copy=False)
+            self.bias.grad = db.astype(self.bias.data.dtype, copy=False)
+        return dx
+
+    def parameters(self):
+        return [self.weight, self.bias] if self.weight is not None else []
+
+
+class L1LayerNorm(_FeatureNorm):
+    """``w * (x - mean) / (mean|x - mean| + eps) + b`` over the features of each sample
+    (:func:`numkern.l1_norm` and :func:`numkern.l1_norm_backward`)."""
+
+
+class LayerNorm(_FeatureNorm):
+    """The L2 LayerNorm, ``w * (x - mean) / sqrt(var + eps) + b`` (:func:`numkern.layer_norm`)."""
+
+    _forward = staticmethod(_norm.layer_norm)
+    _backward = staticmethod(_norm.layer_norm_backward)
+
+
+class L1BatchNorm(Module):
+    """L1 batch normalization: each feature normalized over the batch by its mean absolute
+    deviation, ``gamma * (x - mean_B) / (mean_B|x - mean_B| + eps) + beta``.
+
+    In training the batch statistics are used and the running ones updated,
+    ``running = (1 - momentum) * running + momentum * batch`` (mean and mean absolute
+    deviation); in ``eval()`` mode the running statistics are used, as BatchNorm does.
+    The kernel work (normalize, backward) runs on the transposed batch so each feature is one
+    contiguous slice.
+    """
+
+    def __init__(self, features, *, eps=1e-5, momentum=0.1, affine=True, dtype=np.float32):
+        self.features = _positive_int(features, "features")
+        self.eps = float(eps)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        self.momentum = float(momentum)
+        dt = _float_dtype(dtype)
+        self.weight = Parameter(np.ones(self.features, dt), "weight") if affine else None
+        self.bias = Parameter(np.zeros(self.features, dt), "bias") if affine else None
+        self.running_mean = np.zeros(self.features, dt)
+        self.running_mad = np.ones(self.features, dt)
+
+    def forward(self, x):
+        x = np.asarray(x)
+        _check_2d(x, self.features, "L1BatchNorm")
+        if self.training:
+            xt = np.ascontiguousarray(x.T)
+            self._xt = xt
+            xhat = _norm.l1_norm(xt, -1, eps=self.eps).T
+            mean = xt.mean(axis=1)
+            mad = np.abs(xt - mean[:, None]).mean(axis=1)
+            m = self.momentum
+            self.running_mean = ((1 - m) * self.running_mean + m * mean).astype(self.running_mean.dtype)
+            self.running_mad = ((1 - m) * self.running_mad + m * mad).astype(self.running_mad.dtype)
+        else:
+            xhat = (x - self.running_mean) / (self.running_mad + self.eps)
+        self._xhat = xhat
+        if self.weight is None:
+            return xhat
+        return xhat * self.weight.data + self.bias.data
+
+    def backward(self, grad):
+        if not self.training:
+            raise RuntimeError("L1BatchNorm.backward needs a forward pass in training mode")
+        g = np.asarray(grad)
+        if self.weight is not None:
+            self.weight.grad = (g * self._xhat).sum(axis=0).astype(self.weight.data.dtype)
+            self.bias.grad = g.sum(axis=0).astype(self.bias.data.dtype)
+            g = g * self.weight.data
+        dxt, _, _ = _norm.l1_norm_backward(np.ascontiguousarray(g.T), self._xt, -1, eps=self.eps)
+        return dxt.T
+
+    def parameters(self):
+        return [self.weight, self.bias] if self.weight is not None else []
