@@ -20,7 +20,16 @@ def _entry_points():
     a8 = rng.integers(-128, 128, (37, 300), dtype=np.int8)
     b8 = rng.integers(-128, 128, (300, 45), dtype=np.int8)
     w = rng.standard_normal((300, 300)).astype(np.float32)
+    q8 = rng.integers(-128, 128, (64, 257), dtype=np.int8)
+    X = rng.standard_normal((300, 8))
     return [
+        ("l1_norm f32", lambda a: numkern.l1_norm(a), x32),
+        ("layer_norm f64 axis0", lambda a: numkern.layer_norm(a, axis=0), x64),
+        ("l1_norm_backward", lambda a: numkern.l1_norm_backward(a, a * 0.5)[0], x32),
+        ("layer_norm_backward", lambda a: numkern.layer_norm_backward(a, a * 0.5)[0], x64),
+        ("l1_norm_int8", lambda a: numkern.l1_norm_int8(a), q8),
+        ("kernel_sum gaussian", lambda a: numkern.kernel_sum(X, a[:, :8], kernel="gaussian", bandwidth=2.0), x64),
+        ("distance_sum l1", lambda a: numkern.distance_sum(X, a[:, :8], metric="l1"), x64),
         ("int8_matmul", lambda a: numkern.int8_matmul(a, b8[: a.shape[1]]), a8),
         ("shiftquant 4-bit", lambda a: numkern.shiftquant(a, 4).qdata, x32),
         ("shiftquant stochastic", lambda a: numkern.shiftquant(a, 6, rounding="stochastic", rng=3).qdata, x32),
