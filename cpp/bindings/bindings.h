@@ -23,5 +23,6 @@ struct Layout {
 Layout layout_of(const py::array& a);
 
 void bind_softmax(py::module_& m);
+void bind_sketch(py::module_& m);
 
 }  // namespace numkern::bindings

@@ -67,4 +67,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", [](int n) { set_num_threads(n); }, py::arg("n"));
 
   bind_softmax(m);
+  bind_sketch(m);
 }
