@@ -69,20 +69,29 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
     if (scale != T(1)) K.scale_tile(x, 1, C, C, scale);
     return;
   }
-  int P = 1, s = stot;
-  for (;; ++P) {
-    s = (stot + P - 1) / P;
-    const std::size_t need = std::min<std::size_t>(C, inner ? C : kMinStrip);
-    if ((budget >> s) >= need || s <= 1) break;
+  // Pass 0 works in place on contiguous row blocks, so it takes as many stages as fit a tile; the
+  // remaining stages are split evenly over the fewest passes whose strips are still wide enough.
+  int s0 = 0;
+  while (s0 < stot && (C << (s0 + 1)) <= budget) ++s0;
+  if (s0 == 0) s0 = 1;
+  std::vector<int> plan{s0};
+  const int rest = stot - s0;
+  if (rest > 0) {
+    int P = 1, s = rest;
+    for (;; ++P) {
+      s = (rest + P - 1) / P;
+      if ((budget >> s) >= std::min<std::size_t>(C << s0, kMinStrip) || s <= 1) break;
+    }
+    for (int left = rest; left > 0; left -= s) plan.push_back(std::min(s, left));
   }
-  for (int lo = 0, p = 0; lo < stot; lo += s, ++p) {
-    const int cnt = std::min(s, stot - lo);
+  for (std::size_t p = 0, lo = 0; p < plan.size(); lo += plan[p], ++p) {
+    const int cnt = plan[p];
     const std::size_t rows = std::size_t{1} << cnt;
     const std::size_t Cp = C << lo, Rp = R >> lo;
     std::size_t w = std::min<std::size_t>(Cp, std::max<std::size_t>(budget >> cnt, 1));
     if (w < Cp && w > L) w -= w % L;
     const std::size_t strips = (Cp + w - 1) / w, groups = Rp / rows;
-    const bool last = lo + cnt >= stot, fuse_inner = inner && p == 0;
+    const bool last = p + 1 == plan.size(), fuse_inner = inner && p == 0;
     const bool contiguous = w == Cp;
     parallel_for(static_cast<std::int64_t>(groups * strips), 1, [&](std::int64_t t0, std::int64_t t1) {
       std::vector<T> buf(contiguous ? 0 : rows * w);
