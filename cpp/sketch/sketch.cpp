@@ -29,6 +29,7 @@ constexpr std::size_t kMinStrip = 64;
 // Rows per SRHT block and per residual chunk: fixed, so summation order never depends on threads.
 constexpr std::size_t kSrhtBlockF64 = 512, kSrhtBlockF32 = 1024;
 constexpr std::size_t kResidualChunk = 4096;
+constexpr std::size_t kPrefetchRows = 24;
 
 int ilog2(std::uint64_t v) { return 63 - __builtin_clzll(v); }
 
@@ -171,7 +172,13 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
             std::fill(dst, dst + wc, T(0));
             continue;
           }
-          if (j + 16 < n) __builtin_prefetch(a + static_cast<std::size_t>(perm[j + 16]) * C + c0);
+          if (j + kPrefetchRows < n) {
+            // Rows arrive in random order, so the hardware prefetchers cannot help: request every
+            // line of the strip a few rows ahead to keep many misses in flight.
+            const char* q = reinterpret_cast<const char*>(a + static_cast<std::size_t>(perm[j + kPrefetchRows]) * C + c0);
+            for (std::size_t off = 0; off < wc * sizeof(T); off += 64) __builtin_prefetch(q + off, 0, 3);
+            __builtin_prefetch(q + wc * sizeof(T) - 1, 0, 3);
+          }
           const T* src = a + static_cast<std::size_t>(perm[j]) * C + c0;
           if (neg[j]) {
             for (std::size_t c = 0; c < wc; ++c) dst[c] = -src[c];

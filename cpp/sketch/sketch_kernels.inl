@@ -84,8 +84,7 @@ void fwht_step(typename V::T* x, std::size_t R, std::size_t w, std::size_t ld, s
 }
 
 template <class V>
-void fwht_tile(typename V::T* x, std::size_t R, std::size_t w, std::size_t ld) {
-  std::size_t h = 1;
+void fwht_stages(typename V::T* x, std::size_t R, std::size_t w, std::size_t ld, std::size_t h) {
   while (h * 8 <= R) {
     fwht_step<V, 8>(x, R, w, ld, h);
     h *= 8;
@@ -95,6 +94,21 @@ void fwht_tile(typename V::T* x, std::size_t R, std::size_t w, std::size_t ld) {
     h *= 4;
   }
   if (h * 2 <= R) fwht_step<V, 2>(x, R, w, ld, h);
+}
+
+// Stages on L1-sized sub-blocks first (they are independent there), then the rest on the tile, so
+// the L2-resident tile is swept fewer times.
+template <class V>
+void fwht_tile(typename V::T* x, std::size_t R, std::size_t w, std::size_t ld) {
+  constexpr std::size_t kL1Bytes = 24 * 1024;
+  std::size_t Rs = 1;
+  while (Rs * 2 <= R && Rs * 2 * ld * sizeof(typename V::T) <= kL1Bytes) Rs *= 2;
+  if (Rs >= 64 && Rs < R) {
+    for (std::size_t r0 = 0; r0 < R; r0 += Rs) fwht_stages<V>(x + r0 * ld, Rs, w, ld, 1);
+    fwht_stages<V>(x, R, w, ld, Rs);
+  } else {
+    fwht_stages<V>(x, R, w, ld, 1);
+  }
 }
 
 template <class V>
