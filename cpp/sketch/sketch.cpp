@@ -30,6 +30,14 @@ constexpr std::size_t kMinStrip = 64;
 constexpr std::size_t kSrhtBlockF64 = 512, kSrhtBlockF32 = 1024;
 constexpr std::size_t kResidualChunk = 4096;
 constexpr std::size_t kPrefetchRows = 24;
+// Below this many element operations a call runs on one thread: waking an OpenMP team costs more,
+// and its spinning workers would slow the BLAS calls that follow in lstsq.
+constexpr std::size_t kParallelWork = std::size_t{1} << 20;
+
+// Grain for parallel_for over `items` work units totalling `work` operations.
+std::int64_t grain_for(std::size_t items, std::size_t work) {
+  return work < kParallelWork ? static_cast<std::int64_t>(std::max<std::size_t>(items, 1)) : 1;
+}
 
 int ilog2(std::uint64_t v) { return 63 - __builtin_clzll(v); }
 
@@ -94,7 +102,7 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
     const std::size_t strips = (Cp + w - 1) / w, groups = Rp / rows;
     const bool last = p + 1 == plan.size(), fuse_inner = inner && p == 0;
     const bool contiguous = w == Cp;
-    parallel_for(static_cast<std::int64_t>(groups * strips), 1, [&](std::int64_t t0, std::int64_t t1) {
+    parallel_for(static_cast<std::int64_t>(groups * strips), grain_for(groups * strips, R * C * stot), [&](std::int64_t t0, std::int64_t t1) {
       std::vector<T> buf(contiguous ? 0 : rows * w);
       for (std::int64_t t = t0; t < t1; ++t) {
         const std::size_t g = static_cast<std::size_t>(t) / strips, c0 = (static_cast<std::size_t>(t) % strips) * w;
@@ -152,13 +160,13 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
   }
   // Column strips are independent and every column sees the same operations whatever the strip
   // width, so the width may follow the thread count.
-  const std::size_t nt = static_cast<std::size_t>(std::max(1, num_threads()));
+  const std::size_t nt = n * C * lb < kParallelWork ? 1 : static_cast<std::size_t>(std::max(1, num_threads()));
   const std::size_t cap = std::max<std::size_t>(L, (kTileBytes / sizeof(T) / Lb) / L * L);
   std::size_t w = (C + nt - 1) / nt;
   w = std::min(cap, (w + L - 1) / L * L);
   const std::size_t strips = (C + w - 1) / w;
   const std::size_t nblocks = (n + Lb - 1) / Lb;
-  parallel_for(static_cast<std::int64_t>(strips), 1, [&](std::int64_t s0, std::int64_t s1) {
+  parallel_for(static_cast<std::int64_t>(strips), grain_for(strips, n * C * lb), [&](std::int64_t s0, std::int64_t s1) {
     std::vector<T> buf(Lb * w);
     std::vector<std::uint8_t> sg(m);
     for (std::int64_t s = s0; s < s1; ++s) {
@@ -204,7 +212,7 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
   const std::size_t JB = std::max<std::size_t>(64, std::min<std::size_t>(2048, (256 * 1024 / sizeof(T)) / std::max<std::size_t>(C, 1)) / 16 * 16);
   const std::size_t nq = (m + 3) / 4;
   const std::uint32_t k2 = key2_of(key);
-  parallel_for(static_cast<std::int64_t>(nq), 1, [&](std::int64_t q0, std::int64_t q1) {
+  parallel_for(static_cast<std::int64_t>(nq), grain_for(nq, m * n * (C + 8)), [&](std::int64_t q0, std::int64_t q1) {
     std::vector<float> g(4 * JB);
     for (std::size_t j0 = 0; j0 < n; j0 += JB) {
       const std::size_t nr = std::min(JB, n - j0);
@@ -226,7 +234,7 @@ void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* i
   const std::size_t nt = static_cast<std::size_t>(std::max(1, num_threads()));
   const std::size_t w = std::max<std::size_t>(16, (C + nt - 1) / nt);
   const std::size_t strips = (C + w - 1) / w;
-  parallel_for(static_cast<std::int64_t>(strips), 1, [&](std::int64_t s0, std::int64_t s1) {
+  parallel_for(static_cast<std::int64_t>(strips), grain_for(strips, n * C * s), [&](std::int64_t s0, std::int64_t s1) {
     for (std::int64_t st = s0; st < s1; ++st) {
       const std::size_t c0 = static_cast<std::size_t>(st) * w, wc = std::min(w, C - c0);
       for (std::size_t j = 0; j < n; ++j) {
@@ -247,7 +255,7 @@ double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const
   const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
   std::vector<T> part(g ? nch * C : 0, T(0));
   std::vector<double> ss(nch, 0.0);
-  parallel_for(static_cast<std::int64_t>(nch), 1, [&](std::int64_t c0, std::int64_t c1) {
+  parallel_for(static_cast<std::int64_t>(nch), grain_for(nch, 2 * n * C), [&](std::int64_t c0, std::int64_t c1) {
     for (std::int64_t c = c0; c < c1; ++c) {
       const std::size_t r0 = static_cast<std::size_t>(c) * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
       ss[c] = K.row_residual(a + r0 * C, nr, C, C, u, b ? b + r0 : nullptr, g ? part.data() + c * C : nullptr,
@@ -285,7 +293,7 @@ void fwht_rows(Dtype dt, void* x, std::int64_t rows, std::int64_t n, double scal
       fwht_vector<T>(p, n, static_cast<T>(scale));
       return;
     }
-    parallel_for(rows, 1, [&](std::int64_t r0, std::int64_t r1) {
+    parallel_for(rows, grain_for(rows, rows * n * 4), [&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t r = r0; r < r1; ++r) fwht_vector<T>(p + r * n, n, static_cast<T>(scale));
     });
   };

@@ -105,22 +105,28 @@ def _bootstrap_linf(Q, s, Vt, Sb, x, g, delta):
     if r == 0:
         return np.zeros(Sb.shape[1])
     counts = g.multinomial(m, np.full(m, 1.0 / m), size=BOOTSTRAP_SAMPLES).astype(np.float64)
-    QW = Q[None, :, :] * counts[:, :, None]
-    G = np.einsum("mi,bmj->bij", Q, QW)
-    rhs = np.einsum("bmi,mk->bik", QW, Sb)
+    QW = Q[None, :, :] * counts[:, :, None]  # (B, m, r)
+    QWt = QW.transpose(0, 2, 1)
+    G = QWt @ Q  # (B, r, r), near m * I
+    rhs = QWt @ Sb  # (B, r, k)
     try:
         z = np.linalg.solve(G, rhs)
     except np.linalg.LinAlgError:
         z = np.linalg.pinv(G) @ rhs
-    xb = np.einsum("ri,bik->brk", Vt.T / s, z)
+    xb = (Vt.T / s) @ z  # (B, d, k)
     err = np.abs(xb - x[None]).max(axis=1)  # (B, k)
     return np.quantile(err, 1.0 - delta, axis=0)
 
 
 def _solve_sketch(A, B, kind, m, g, delta):
     S = _make_sketch(kind, A.shape[0], m, g)
-    SA = S.apply(A).astype(np.float64, copy=False)
-    Sb = S.apply(B).astype(np.float64, copy=False)
+    if kind == "gaussian":
+        # Generating S dominates the Gaussian sketch: apply it once to [A b].
+        SAB = S.apply(np.hstack([A, B])).astype(np.float64, copy=False)
+        SA, Sb = SAB[:, : A.shape[1]], SAB[:, A.shape[1] :]
+    else:
+        SA = S.apply(A).astype(np.float64, copy=False)
+        Sb = S.apply(B).astype(np.float64, copy=False)
     if not (np.isfinite(SA).all() and np.isfinite(Sb).all()):
         _finite_or_raise(A, "A")
         raise ValueError("the sketch of A overflowed; scale A and b down")

@@ -3,4 +3,5 @@
 
 FAMILIES = {
     "softmax": "numkern.bench.softmax",
+    "sketch": "numkern.bench.sketch",
 }
