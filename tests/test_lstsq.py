@@ -85,6 +85,8 @@ def test_countsketch_breaks_the_linf_bound_on_the_coherent_matrix():
 def test_row_rule_uses_the_documented_constant():
     assert C_ROWS == 2.0
     assert sketch_rows(8, 0.5, 0.1) == math.ceil(2.0 * 8 * math.log(160) / 0.25)
+    proof = (math.sqrt(8) + math.sqrt(2 * math.log(20)) + math.sqrt(2 * 8 * math.log(160)) / 0.5) ** 2
+    assert sketch_rows(8, 0.5, 0.1, "gaussian") == max(sketch_rows(8, 0.5, 0.1), math.ceil(proof))
 
 
 def test_linf_error_estimate_tracks_the_true_error():

@@ -8,6 +8,10 @@
 #include <type_traits>
 #include <vector>
 
+#include <omp.h>
+
+#include <atomic>
+
 #include "common/isa.h"
 #include "common/parallel.h"
 
@@ -34,9 +38,28 @@ constexpr std::size_t kPrefetchRows = 24;
 // and its spinning workers would slow the BLAS calls that follow in lstsq.
 constexpr std::size_t kParallelWork = std::size_t{1} << 20;
 
-// Grain for parallel_for over `items` work units totalling `work` operations.
-std::int64_t grain_for(std::size_t items, std::size_t work) {
-  return work < kParallelWork ? static_cast<std::int64_t>(std::max<std::size_t>(items, 1)) : 1;
+// Calls f(t0, t1) on consecutive chunks covering [0, items), handed out dynamically: on a shared
+// machine a descheduled thread then delays the call by its current chunk only. Work units are
+// independent and merged in a fixed order by the callers, so results do not depend on which
+// thread ran what. Runs serially below kParallelWork operations.
+template <class F>
+void dynamic_for(std::size_t items, std::size_t work, F&& f) {
+  if (items == 0) return;
+  const int nt = work < kParallelWork ? 1 : static_cast<int>(std::min<std::size_t>(num_threads(), items));
+  if (nt <= 1) {
+    f(std::size_t{0}, items);
+    return;
+  }
+  const std::size_t chunk = std::max<std::size_t>(1, items / (static_cast<std::size_t>(nt) * 8));
+  std::atomic<std::size_t> next{0};
+#pragma omp parallel num_threads(nt)
+  {
+    for (;;) {
+      const std::size_t t0 = next.fetch_add(chunk);
+      if (t0 >= items) break;
+      f(t0, std::min(items, t0 + chunk));
+    }
+  }
 }
 
 int ilog2(std::uint64_t v) { return 63 - __builtin_clzll(v); }
@@ -102,10 +125,10 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
     const std::size_t strips = (Cp + w - 1) / w, groups = Rp / rows;
     const bool last = p + 1 == plan.size(), fuse_inner = inner && p == 0;
     const bool contiguous = w == Cp;
-    parallel_for(static_cast<std::int64_t>(groups * strips), grain_for(groups * strips, R * C * stot), [&](std::int64_t t0, std::int64_t t1) {
+    dynamic_for(groups * strips, R * C * stot, [&](std::size_t t0, std::size_t t1) {
       std::vector<T> buf(contiguous ? 0 : rows * w);
-      for (std::int64_t t = t0; t < t1; ++t) {
-        const std::size_t g = static_cast<std::size_t>(t) / strips, c0 = (static_cast<std::size_t>(t) % strips) * w;
+      for (std::size_t t = t0; t < t1; ++t) {
+        const std::size_t g = t / strips, c0 = (t % strips) * w;
         const std::size_t wc = std::min(w, Cp - c0);
         T* base = x + g * rows * Cp + c0;
         if (contiguous) {
@@ -166,11 +189,11 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
   w = std::min(cap, (w + L - 1) / L * L);
   const std::size_t strips = (C + w - 1) / w;
   const std::size_t nblocks = (n + Lb - 1) / Lb;
-  parallel_for(static_cast<std::int64_t>(strips), grain_for(strips, n * C * lb), [&](std::int64_t s0, std::int64_t s1) {
+  dynamic_for(strips, n * C * lb, [&](std::size_t s0, std::size_t s1) {
     std::vector<T> buf(Lb * w);
     std::vector<std::uint8_t> sg(m);
-    for (std::int64_t s = s0; s < s1; ++s) {
-      const std::size_t c0 = static_cast<std::size_t>(s) * w, wc = std::min(w, C - c0);
+    for (std::size_t s = s0; s < s1; ++s) {
+      const std::size_t c0 = s * w, wc = std::min(w, C - c0);
       for (std::size_t b = 0; b < nblocks; ++b) {
         const std::size_t j0 = b * Lb;
         for (std::size_t r = 0; r < Lb; ++r) {
@@ -212,12 +235,12 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
   const std::size_t JB = std::max<std::size_t>(64, std::min<std::size_t>(2048, (256 * 1024 / sizeof(T)) / std::max<std::size_t>(C, 1)) / 16 * 16);
   const std::size_t nq = (m + 3) / 4;
   const std::uint32_t k2 = key2_of(key);
-  parallel_for(static_cast<std::int64_t>(nq), grain_for(nq, m * n * (C + 8)), [&](std::int64_t q0, std::int64_t q1) {
+  dynamic_for(nq, m * n * (C + 8), [&](std::size_t q0, std::size_t q1) {
     std::vector<float> g(4 * JB);
     for (std::size_t j0 = 0; j0 < n; j0 += JB) {
       const std::size_t nr = std::min(JB, n - j0);
-      for (std::int64_t q = q0; q < q1; ++q) {
-        const std::size_t i0 = static_cast<std::size_t>(q) * 4, mi = std::min<std::size_t>(4, m - i0);
+      for (std::size_t q = q0; q < q1; ++q) {
+        const std::size_t i0 = q * 4, mi = std::min<std::size_t>(4, m - i0);
         for (std::size_t r = 0; r < mi; ++r)
           kern.gauss_fill(g.data() + r * JB, nr, row_key(key, i0 + r), k2, static_cast<std::uint32_t>(j0));
         K.gauss_accum(y + i0 * C, C, a + j0 * C, C, nr, C, g.data(), JB, mi);
@@ -234,9 +257,9 @@ void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* i
   const std::size_t nt = static_cast<std::size_t>(std::max(1, num_threads()));
   const std::size_t w = std::max<std::size_t>(16, (C + nt - 1) / nt);
   const std::size_t strips = (C + w - 1) / w;
-  parallel_for(static_cast<std::int64_t>(strips), grain_for(strips, n * C * s), [&](std::int64_t s0, std::int64_t s1) {
-    for (std::int64_t st = s0; st < s1; ++st) {
-      const std::size_t c0 = static_cast<std::size_t>(st) * w, wc = std::min(w, C - c0);
+  dynamic_for(strips, n * C * s, [&](std::size_t s0, std::size_t s1) {
+    for (std::size_t st = s0; st < s1; ++st) {
+      const std::size_t c0 = st * w, wc = std::min(w, C - c0);
       for (std::size_t j = 0; j < n; ++j) {
         const T* src = a + j * C + c0;
         for (std::size_t t = 0; t < s; ++t) {
@@ -255,9 +278,9 @@ double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const
   const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
   std::vector<T> part(g ? nch * C : 0, T(0));
   std::vector<double> ss(nch, 0.0);
-  parallel_for(static_cast<std::int64_t>(nch), grain_for(nch, 2 * n * C), [&](std::int64_t c0, std::int64_t c1) {
-    for (std::int64_t c = c0; c < c1; ++c) {
-      const std::size_t r0 = static_cast<std::size_t>(c) * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
+  dynamic_for(nch, 2 * n * C, [&](std::size_t c0, std::size_t c1) {
+    for (std::size_t c = c0; c < c1; ++c) {
+      const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
       ss[c] = K.row_residual(a + r0 * C, nr, C, C, u, b ? b + r0 : nullptr, g ? part.data() + c * C : nullptr,
                              t_out ? t_out + r0 : nullptr);
     }
@@ -293,8 +316,8 @@ void fwht_rows(Dtype dt, void* x, std::int64_t rows, std::int64_t n, double scal
       fwht_vector<T>(p, n, static_cast<T>(scale));
       return;
     }
-    parallel_for(rows, grain_for(rows, rows * n * 4), [&](std::int64_t r0, std::int64_t r1) {
-      for (std::int64_t r = r0; r < r1; ++r) fwht_vector<T>(p + r * n, n, static_cast<T>(scale));
+    dynamic_for(static_cast<std::size_t>(rows), static_cast<std::size_t>(rows * n) * 4, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) fwht_vector<T>(p + r * n, n, static_cast<T>(scale));
     });
   };
   if (dt == Dtype::f32) run(static_cast<float*>(x));

@@ -82,10 +82,19 @@ class LstsqResult:
     linf_error_estimate: Union[float, np.ndarray]
 
 
-def sketch_rows(d: int, eps: float, delta: float = 0.1) -> int:
-    """Rows of the eps/delta rule: ``ceil(C_ROWS * d * ln(2 d / delta) / eps**2)``."""
+def sketch_rows(d: int, eps: float, delta: float = 0.1, sketch: str = "srht") -> int:
+    """Sketch rows for the l-infinity bound with probability ``1 - delta``.
+
+    The calibrated rule ``ceil(C_ROWS * d * ln(2d / delta) / eps**2)``; for ``"gaussian"`` at
+    least the rows of the proven sufficient condition (docs/sketch.md)
+    ``sqrt(m) >= sqrt(d) + sqrt(2 ln(2/delta)) + sqrt(2 d ln(2d/delta)) / eps``.
+    """
     _check_eps_delta(eps, delta)
-    return int(math.ceil(C_ROWS * d * math.log(2 * d / delta) / eps**2))
+    m = int(math.ceil(C_ROWS * d * math.log(2 * d / delta) / eps**2))
+    if sketch == "gaussian":
+        root = math.sqrt(d) + math.sqrt(2 * math.log(2 / delta)) + math.sqrt(2 * d * math.log(2 * d / delta)) / eps
+        m = max(m, int(math.ceil(root**2)))
+    return m
 
 
 def _check_eps_delta(eps, delta):
@@ -333,7 +342,7 @@ def lstsq(
         if m > N:
             raise ValueError(f"m={m} exceeds the padded row count {N} of A")
     elif eps is not None:
-        m = sketch_rows(d, eps, delta)
+        m = sketch_rows(d, eps, delta, sketch)
         if m > N:
             raise ValueError(
                 f"eps={eps}, delta={delta} need m={m} sketch rows, more than the padded row count {N}; "
