@@ -145,12 +145,14 @@ def test_srht_matches_dense_operator(rng, n, m, k):
     assert S.shape == (m, n) and S.m == m
 
 
-def test_srht_column_results_are_bit_identical_to_vector_results(rng):
+def test_srht_columns_of_a_matrix_do_not_depend_on_the_other_columns(rng):
     S = SRHT(5000, 300, rng=1)
     A = rng.standard_normal((5000, 9))
     SA = S @ A
     for j in range(9):
-        np.testing.assert_array_equal(SA[:, j], S @ np.ascontiguousarray(A[:, j : j + 1])[:, 0].reshape(-1, 1)[:, 0])
+        np.testing.assert_array_equal(SA[:, j], (S @ np.ascontiguousarray(A[:, [j, 0]]))[:, 0])
+        # a vector goes through the in-register transform: same values up to rounding
+        np.testing.assert_allclose(SA[:, j], S @ A[:, j], rtol=0, atol=1e-12 * np.abs(SA).max())
 
 
 def test_srht_preserves_norms_of_a_subspace(rng):

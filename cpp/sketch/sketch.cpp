@@ -181,6 +181,27 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
     lo[i] = rows[i] & static_cast<std::uint32_t>(Lb - 1);
     hi[i] = rows[i] >> lb;
   }
+  if (C == 1 && L > 1 && Lb >= L) {
+    // A vector: the block is transformed as an (Lb/L, L) tile plus in-register stages, and the
+    // signed row sums are scalar.
+    std::vector<T> buf(Lb);
+    for (std::size_t b = 0; b * Lb < n; ++b) {
+      const std::size_t j0 = b * Lb;
+      for (std::size_t r = 0; r < Lb; ++r) {
+        const std::size_t j = j0 + r;
+        if (j + kPrefetchRows < n) __builtin_prefetch(a + perm[j + kPrefetchRows], 0, 3);
+        buf[r] = j < n ? (neg[j] ? -a[perm[j]] : a[perm[j]]) : T(0);
+      }
+      K.fwht_tile(buf.data(), Lb / L, L, L);
+      K.fwht_inner(buf.data(), Lb / L);
+      for (std::size_t i = 0; i < m; ++i) {
+        const T v = buf[lo[i]];
+        y[i] += (__builtin_popcountll(hi[i] & b) & 1) ? -v : v;
+      }
+    }
+    if (scale != T(1)) K.scale_tile(y, m, 1, 1, scale);
+    return;
+  }
   // Column strips are independent and every column sees the same operations whatever the strip
   // width, so the width may follow the thread count.
   const std::size_t nt = n * C * lb < kParallelWork ? 1 : static_cast<std::size_t>(std::max(1, num_threads()));
@@ -216,6 +237,12 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
           } else {
             std::memcpy(dst, src, wc * sizeof(T));
           }
+        }
+        // Fetch the next block's rows into L2 while this block is transformed and accumulated.
+        for (std::size_t j = j0 + Lb; j < std::min(n, j0 + 2 * Lb); ++j) {
+          const char* q = reinterpret_cast<const char*>(a + static_cast<std::size_t>(perm[j]) * C + c0);
+          for (std::size_t off = 0; off < wc * sizeof(T); off += 64) __builtin_prefetch(q + off, 0, 2);
+          __builtin_prefetch(q + wc * sizeof(T) - 1, 0, 2);
         }
         K.fwht_tile(buf.data(), Lb, wc, wc);
         for (std::size_t i = 0; i < m; ++i) sg[i] = static_cast<std::uint8_t>(__builtin_popcountll(hi[i] & b) & 1);
