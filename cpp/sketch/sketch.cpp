@@ -131,6 +131,14 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
         const std::size_t g = t / strips, c0 = (t % strips) * w;
         const std::size_t wc = std::min(w, Cp - c0);
         T* base = x + g * rows * Cp + c0;
+        if (t + 1 < t1) {
+          // Fetch the next tile into L2 while this one is transformed, so memory and the
+          // butterflies overlap instead of alternating.
+          const std::size_t gn = (t + 1) / strips, cn = ((t + 1) % strips) * w, wn = std::min(w, Cp - cn);
+          const char* nb = reinterpret_cast<const char*>(x + gn * rows * Cp + cn);
+          for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t off = 0; off < wn * sizeof(T); off += 64) __builtin_prefetch(nb + r * Cp * sizeof(T) + off, 1, 2);
+        }
         if (contiguous) {
           K.fwht_tile(base, rows, wc, Cp);
           if (fuse_inner) K.fwht_inner(base, rows * Cp / L);
