@@ -185,7 +185,7 @@ def test_float32_inputs_give_float32_results(rng):
 
 
 def test_results_are_reproducible_across_runs_and_thread_counts(rng):
-    P = incoherent(rng, 5000, 12, 1e3)
+    P = incoherent(rng, 1 << 17, 64, 1e3)  # above the kernels' serial threshold
     before = numkern.get_num_threads()
     out = []
     try:

@@ -198,13 +198,14 @@ def test_sparse_sketches_match_dense_operators(rng):
 
 @pytest.mark.parametrize("kind", ["srht", "gaussian", "sparse", "count"])
 def test_sketches_are_reproducible_across_runs_and_thread_counts(rng, kind):
-    make = {
-        "srht": lambda r: SRHT(6000, 500, rng=r),
-        "gaussian": lambda r: Gaussian(6000, 70, rng=r),
-        "sparse": lambda r: SparseSign(6000, 500, rng=r),
-        "count": lambda r: CountSketch(6000, 500, rng=r),
+    # Sizes above the kernels' serial threshold (2^24 element operations), so two threads run.
+    n, k, make = {
+        "srht": (1 << 16, 40, lambda r: SRHT(1 << 16, 500, rng=r)),
+        "gaussian": (6000, 37, lambda r: Gaussian(6000, 70, rng=r)),
+        "sparse": (1 << 16, 40, lambda r: SparseSign(1 << 16, 500, rng=r)),
+        "count": (1 << 17, 130, lambda r: CountSketch(1 << 17, 500, rng=r)),
     }[kind]
-    A = rng.standard_normal((6000, 37))
+    A = rng.standard_normal((n, k))
     before = numkern.get_num_threads()
     try:
         numkern.set_num_threads(1)
@@ -217,6 +218,21 @@ def test_sketches_are_reproducible_across_runs_and_thread_counts(rng, kind):
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(y1, y3)
     assert not np.array_equal(y1, make(43) @ A)
+
+
+def test_fwht_is_bit_identical_across_thread_counts(rng):
+    x = rng.standard_normal((1 << 20, 3))
+    v = rng.standard_normal(1 << 22)
+    before = numkern.get_num_threads()
+    try:
+        numkern.set_num_threads(1)
+        a, c = numkern.fwht(x), numkern.fwht(v)
+        numkern.set_num_threads(2)
+        b, d = numkern.fwht(x), numkern.fwht(v)
+    finally:
+        numkern.set_num_threads(before)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(c, d)
 
 
 @pytest.mark.isa_independent

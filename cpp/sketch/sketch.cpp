@@ -34,9 +34,10 @@ constexpr std::size_t kMinStrip = 64;
 constexpr std::size_t kSrhtBlockF64 = 512, kSrhtBlockF32 = 1024;
 constexpr std::size_t kResidualChunk = 4096;
 constexpr std::size_t kPrefetchRows = 24;
-// Below this many element operations a call runs on one thread: waking an OpenMP team costs more,
-// and its spinning workers would slow the BLAS calls that follow in lstsq.
-constexpr std::size_t kParallelWork = std::size_t{1} << 20;
+// Below this many element operations (~10 ms) a call runs on one thread: on a busy machine the
+// second thread of a team may wait a scheduler slice before it starts, which costs more; and
+// its spinning workers would slow the BLAS calls that follow in lstsq.
+constexpr std::size_t kParallelWork = std::size_t{1} << 24;
 
 // Calls f(t0, t1) on consecutive chunks covering [0, items), handed out dynamically: on a shared
 // machine a descheduled thread then delays the call by its current chunk only. Work units are
