@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <memory>
 
 #include "common/isa.h"
 #include "common/parallel.h"
@@ -117,41 +118,69 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
     }
     for (int left = rest; left > 0; left -= s) plan.push_back(std::min(s, left));
   }
+  struct Pass {
+    std::size_t rows, Cp, w, strips, items;
+    bool last, fuse_inner, contiguous;
+  };
+  std::vector<Pass> passes;
   for (std::size_t p = 0, lo = 0; p < plan.size(); lo += plan[p], ++p) {
-    const int cnt = plan[p];
-    const std::size_t rows = std::size_t{1} << cnt;
+    const std::size_t rows = std::size_t{1} << plan[p];
     const std::size_t Cp = C << lo, Rp = R >> lo;
-    std::size_t w = std::min<std::size_t>(Cp, std::max<std::size_t>(budget >> cnt, 1));
+    std::size_t w = std::min<std::size_t>(Cp, std::max<std::size_t>(budget >> plan[p], 1));
     if (w < Cp && w > L) w -= w % L;
-    const std::size_t strips = (Cp + w - 1) / w, groups = Rp / rows;
-    const bool last = p + 1 == plan.size(), fuse_inner = inner && p == 0;
-    const bool contiguous = w == Cp;
-    dynamic_for(groups * strips, R * C * stot, [&](std::size_t t0, std::size_t t1) {
-      std::vector<T> buf(contiguous ? 0 : rows * w);
-      for (std::size_t t = t0; t < t1; ++t) {
-        const std::size_t g = t / strips, c0 = (t % strips) * w;
-        const std::size_t wc = std::min(w, Cp - c0);
-        T* base = x + g * rows * Cp + c0;
-        if (t + 1 < t1) {
-          // Fetch the next tile into L2 while this one is transformed, so memory and the
-          // butterflies overlap instead of alternating.
-          const std::size_t gn = (t + 1) / strips, cn = ((t + 1) % strips) * w, wn = std::min(w, Cp - cn);
-          const char* nb = reinterpret_cast<const char*>(x + gn * rows * Cp + cn);
-          for (std::size_t r = 0; r < rows; ++r)
-            for (std::size_t off = 0; off < wn * sizeof(T); off += 64) __builtin_prefetch(nb + r * Cp * sizeof(T) + off, 1, 2);
-        }
-        if (contiguous) {
-          K.fwht_tile(base, rows, wc, Cp);
-          if (fuse_inner) K.fwht_inner(base, rows * Cp / L);
-          if (last && scale != T(1)) K.scale_tile(base, rows, wc, Cp, scale);
-          continue;
-        }
-        for (std::size_t r = 0; r < rows; ++r) std::memcpy(buf.data() + r * wc, base + r * Cp, wc * sizeof(T));
-        K.fwht_tile(buf.data(), rows, wc, wc);
-        if (last && scale != T(1)) K.scale_tile(buf.data(), rows, wc, wc, scale);
-        for (std::size_t r = 0; r < rows; ++r) std::memcpy(base + r * Cp, buf.data() + r * wc, wc * sizeof(T));
+    const std::size_t strips = (Cp + w - 1) / w;
+    passes.push_back({rows, Cp, w, strips, (Rp / rows) * strips, p + 1 == plan.size(), inner && p == 0, w == Cp});
+  }
+  auto run_tiles = [&](const Pass& ps, std::size_t t0, std::size_t t1, std::vector<T>& buf) {
+    const std::size_t rows = ps.rows, Cp = ps.Cp, w = ps.w, strips = ps.strips;
+    if (!ps.contiguous) buf.resize(rows * w);
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t g = t / strips, c0 = (t % strips) * w;
+      const std::size_t wc = std::min(w, Cp - c0);
+      T* base = x + g * rows * Cp + c0;
+      if (t + 1 < t1) {
+        // Fetch the next tile into L2 while this one is transformed, so memory and the
+        // butterflies overlap instead of alternating.
+        const std::size_t gn = (t + 1) / strips, cn = ((t + 1) % strips) * w, wn = std::min(w, Cp - cn);
+        const char* nb = reinterpret_cast<const char*>(x + gn * rows * Cp + cn);
+        for (std::size_t r = 0; r < rows; ++r)
+          for (std::size_t off = 0; off < wn * sizeof(T); off += 64) __builtin_prefetch(nb + r * Cp * sizeof(T) + off, 1, 2);
       }
-    });
+      if (ps.contiguous) {
+        K.fwht_tile(base, rows, wc, Cp);
+        if (ps.fuse_inner) K.fwht_inner(base, rows * Cp / L);
+        if (ps.last && scale != T(1)) K.scale_tile(base, rows, wc, Cp, scale);
+        continue;
+      }
+      for (std::size_t r = 0; r < rows; ++r) std::memcpy(buf.data() + r * wc, base + r * Cp, wc * sizeof(T));
+      K.fwht_tile(buf.data(), rows, wc, wc);
+      if (ps.last && scale != T(1)) K.scale_tile(buf.data(), rows, wc, wc, scale);
+      for (std::size_t r = 0; r < rows; ++r) std::memcpy(base + r * Cp, buf.data() + r * wc, wc * sizeof(T));
+    }
+  };
+  const int nt = R * C * static_cast<std::size_t>(stot) < kParallelWork ? 1 : num_threads();
+  if (nt <= 1) {
+    std::vector<T> buf;
+    for (const Pass& ps : passes) run_tiles(ps, 0, ps.items, buf);
+    return;
+  }
+  // One team for all passes (a barrier between them): waking a team is the expensive part on a
+  // busy machine. Tiles are claimed in chunks, so a descheduled thread delays one chunk only.
+  std::unique_ptr<std::atomic<std::size_t>[]> next(new std::atomic<std::size_t>[passes.size()]);
+  for (std::size_t p = 0; p < passes.size(); ++p) next[p].store(0);
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<T> buf;
+    for (std::size_t p = 0; p < passes.size(); ++p) {
+      const Pass& ps = passes[p];
+      const std::size_t chunk = std::max<std::size_t>(1, ps.items / (static_cast<std::size_t>(nt) * 8));
+      for (;;) {
+        const std::size_t t0 = next[p].fetch_add(chunk);
+        if (t0 >= ps.items) break;
+        run_tiles(ps, t0, std::min(ps.items, t0 + chunk), buf);
+      }
+#pragma omp barrier
+    }
   }
 }
 
