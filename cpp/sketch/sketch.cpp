@@ -147,8 +147,8 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
           for (std::size_t off = 0; off < wn * sizeof(T); off += 64) __builtin_prefetch(nb + r * Cp * sizeof(T) + off, 1, 2);
       }
       if (ps.contiguous) {
-        K.fwht_tile(base, rows, wc, Cp);
-        if (ps.fuse_inner) K.fwht_inner(base, rows * Cp / L);
+        if (ps.fuse_inner) K.fwht_tile_vec(base, rows);  // Cp == L here
+        else K.fwht_tile(base, rows, wc, Cp);
         if (ps.last && scale != T(1)) K.scale_tile(base, rows, wc, Cp, scale);
         continue;
       }

@@ -17,6 +17,8 @@ struct TypedKernels {
   void (*fwht_tile)(T* x, std::size_t R, std::size_t w, std::size_t ld);
   // The Walsh-Hadamard transform of length `lanes` on each of nvec consecutive vectors.
   void (*fwht_inner)(T* x, std::size_t nvec);
+  // fwht_inner on the R vectors of an R x lanes contiguous tile, then fwht_tile on it.
+  void (*fwht_tile_vec)(T* x, std::size_t R);
   // x[r, c] *= s on an R x w tile.
   void (*scale_tile)(T* x, std::size_t R, std::size_t w, std::size_t ld, T s);
   // y[i, :w] +/-= buf[rows[i], :w] for i < cnt, subtracting where neg[i] != 0.

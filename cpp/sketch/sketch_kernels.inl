@@ -96,6 +96,30 @@ void fwht_stages(typename V::T* x, std::size_t R, std::size_t w, std::size_t ld,
   if (h * 2 <= R) fwht_step<V, 2>(x, R, w, ld, h);
 }
 
+template <class V>
+void fwht_inner(typename V::T* x, std::size_t nvec) {
+  for (std::size_t i = 0; i < nvec; ++i) V::store(x + i * V::L, V::inner(V::load(x + i * V::L)));
+}
+
+// A vector viewed as R rows of one register each: the in-register stages run on each L1-sized
+// sub-block right before its axis-0 stages, saving a sweep over the L2-resident tile.
+template <class V>
+void fwht_tile_vec(typename V::T* x, std::size_t R) {
+  constexpr std::size_t L = V::L, kL1Bytes = 24 * 1024;
+  std::size_t Rs = 1;
+  while (Rs * 2 <= R && Rs * 2 * L * sizeof(typename V::T) <= kL1Bytes) Rs *= 2;
+  if (Rs >= 64 && Rs < R) {
+    for (std::size_t r0 = 0; r0 < R; r0 += Rs) {
+      fwht_inner<V>(x + r0 * L, Rs);
+      fwht_stages<V>(x + r0 * L, Rs, L, L, 1);
+    }
+    fwht_stages<V>(x, R, L, L, Rs);
+  } else {
+    fwht_inner<V>(x, R);
+    fwht_stages<V>(x, R, L, L, 1);
+  }
+}
+
 // Stages on L1-sized sub-blocks first (they are independent there), then the rest on the tile, so
 // the L2-resident tile is swept fewer times.
 template <class V>
@@ -111,10 +135,6 @@ void fwht_tile(typename V::T* x, std::size_t R, std::size_t w, std::size_t ld) {
   }
 }
 
-template <class V>
-void fwht_inner(typename V::T* x, std::size_t nvec) {
-  for (std::size_t i = 0; i < nvec; ++i) V::store(x + i * V::L, V::inner(V::load(x + i * V::L)));
-}
 
 template <class V>
 void scale_tile(typename V::T* x, std::size_t R, std::size_t w, std::size_t ld, typename V::T s) {
@@ -225,7 +245,7 @@ double row_residual(const typename V::T* a, std::size_t rows, std::size_t d, std
 
 template <class V>
 constexpr TypedKernels<typename V::T> typed_table() {
-  return {&fwht_tile<V>, &fwht_inner<V>, &scale_tile<V>, &signed_accum<V>, &gauss_accum<V>, &row_residual<V>};
+  return {&fwht_tile<V>, &fwht_inner<V>, &fwht_tile_vec<V>, &scale_tile<V>, &signed_accum<V>, &gauss_accum<V>, &row_residual<V>};
 }
 
 // ---- counter-based normal numbers ----
