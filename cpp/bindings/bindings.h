@@ -31,5 +31,6 @@ void bind_softmax(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_quant(py::module_& m);
 void bind_dp(py::module_& m);
+void bind_sketch(py::module_& m);
 
 }  // namespace numkern::bindings

@@ -70,4 +70,5 @@ PYBIND11_MODULE(_core, m) {
   bind_norm(m);
   bind_quant(m);
   bind_dp(m);
+  bind_sketch(m);
 }

@@ -3,35 +3,40 @@
 The public API is re-exported here; see the submodules for details.
 """
 
+from . import dp, quant, sketch
 from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, use_isa
-from .norm import l1_norm, l1_norm_backward, l1_norm_int8, layer_norm, layer_norm_backward
-from . import quant
-from .quant import ShiftQuantTensor, int8_matmul, shiftquant
-from .softmax import log_softmax, softmax
 from .dp import distance_sum, kernel_sum
-from . import dp
+from .linalg import LstsqResult, lstsq
+from .norm import l1_norm, l1_norm_backward, l1_norm_int8, layer_norm, layer_norm_backward
+from .quant import ShiftQuantTensor, int8_matmul, shiftquant
+from .sketch import fwht
+from .softmax import log_softmax, softmax
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ShiftQuantTensor",
     "cpu_info",
     "distance_sum",
     "dp",
+    "fwht",
     "get_isa",
     "get_num_threads",
+    "int8_matmul",
+    "kernel_sum",
     "l1_norm",
     "l1_norm_backward",
     "l1_norm_int8",
     "layer_norm",
     "layer_norm_backward",
-    "int8_matmul",
-    "kernel_sum",
     "log_softmax",
-    "set_isa",
+    "lstsq",
+    "LstsqResult",
     "quant",
+    "set_isa",
     "set_num_threads",
     "shiftquant",
+    "ShiftQuantTensor",
+    "sketch",
     "softmax",
     "use_isa",
 ]

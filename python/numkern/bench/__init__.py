@@ -6,4 +6,5 @@ FAMILIES = {
     "norm": "numkern.bench.norm",
     "quant": "numkern.bench.quant",
     "dp": "numkern.bench.dp",
+    "sketch": "numkern.bench.sketch",
 }

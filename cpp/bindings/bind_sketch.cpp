@@ -1,0 +1,108 @@
+#include <string>
+
+#include "bindings/bindings.h"
+#include "sketch/sketch.h"
+
+namespace numkern::bindings {
+
+namespace {
+sketch::Dtype dtype_of(const py::array& a) {
+  return a.dtype().is(py::dtype::of<float>()) ? sketch::Dtype::f32 : sketch::Dtype::f64;
+}
+// Python passes C-contiguous 1-d or 2-d arrays; a 1-d array is one column.
+std::int64_t cols_of(const py::array& a) { return a.ndim() == 2 ? a.shape(1) : 1; }
+}  // namespace
+
+void bind_sketch(py::module_& m) {
+  register_kernel_name("sketch", [] { return std::string("f32/f64_fwht_") + sketch::active_kernels().isa; });
+
+  // Python validates: arrays are C-contiguous, aligned, float32/float64, shapes agree, lengths are
+  // powers of two where required, indices are in range.
+  m.def(
+      "fwht_cols",
+      [](py::array& x, double scale) {
+        const auto dt = dtype_of(x);
+        const std::int64_t n = x.shape(0), d = cols_of(x);
+        void* p = x.mutable_data();
+        py::gil_scoped_release release;
+        sketch::fwht_cols(dt, p, n, d, scale);
+      },
+      py::arg("x"), py::arg("scale"));
+  m.def(
+      "fwht_rows",
+      [](py::array& x, double scale) {
+        const auto dt = dtype_of(x);
+        const std::int64_t rows = x.shape(0), n = x.shape(1);
+        void* p = x.mutable_data();
+        py::gil_scoped_release release;
+        sketch::fwht_rows(dt, p, rows, n, scale);
+      },
+      py::arg("x"), py::arg("scale"));
+  m.def(
+      "srht_apply",
+      [](const py::array& a, std::int64_t N, const py::array& perm, const py::array& neg, const py::array& rows,
+         double scale, py::array& y) {
+        const auto dt = dtype_of(a);
+        const std::int64_t n = a.shape(0), d = cols_of(a), mm = rows.shape(0);
+        const void* pa = a.data();
+        const auto* pp = static_cast<const std::int64_t*>(perm.data());
+        const auto* pn = static_cast<const std::uint8_t*>(neg.data());
+        const auto* pr = static_cast<const std::uint32_t*>(rows.data());
+        void* py_ = y.mutable_data();
+        py::gil_scoped_release release;
+        sketch::srht_apply(dt, pa, n, d, N, pp, pn, pr, mm, scale, py_);
+      },
+      py::arg("a"), py::arg("N"), py::arg("perm"), py::arg("neg"), py::arg("rows"), py::arg("scale"), py::arg("y"));
+  m.def(
+      "gaussian_apply",
+      [](const py::array& a, std::uint64_t key, double scale, py::array& y) {
+        const auto dt = dtype_of(a);
+        const std::int64_t n = a.shape(0), d = cols_of(a), mm = y.shape(0);
+        const void* pa = a.data();
+        void* py_ = y.mutable_data();
+        py::gil_scoped_release release;
+        sketch::gaussian_apply(dt, pa, n, d, mm, key, scale, py_);
+      },
+      py::arg("a"), py::arg("key"), py::arg("scale"), py::arg("y"));
+  m.def(
+      "gaussian_rows",
+      [](std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key) {
+        py::array_t<float> out({cnt, len});
+        float* p = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          sketch::gaussian_rows(i0, cnt, j0, len, key, p);
+        }
+        return out;
+      },
+      py::arg("i0"), py::arg("cnt"), py::arg("j0"), py::arg("len"), py::arg("key"));
+  m.def(
+      "sparse_apply",
+      [](const py::array& a, const py::array& idx, const py::array& val, py::array& y) {
+        const auto dt = dtype_of(a);
+        const std::int64_t n = a.shape(0), d = cols_of(a), s = idx.shape(1), mm = y.shape(0);
+        const void* pa = a.data();
+        const auto* pi = static_cast<const std::int64_t*>(idx.data());
+        const void* pv = val.data();
+        void* py_ = y.mutable_data();
+        py::gil_scoped_release release;
+        sketch::sparse_apply(dt, pa, n, d, pi, pv, s, mm, py_);
+      },
+      py::arg("a"), py::arg("idx"), py::arg("val"), py::arg("y"));
+  m.def(
+      "row_residual",
+      [](const py::array& a, const py::array& u, py::object b, py::object g, py::object t) {
+        const auto dt = dtype_of(a);
+        const std::int64_t n = a.shape(0), d = cols_of(a);
+        const void* pa = a.data();
+        const void* pu = u.data();
+        const void* pb = b.is_none() ? nullptr : b.cast<py::array>().data();
+        void* pg = g.is_none() ? nullptr : g.cast<py::array>().mutable_data();
+        void* pt = t.is_none() ? nullptr : t.cast<py::array>().mutable_data();
+        py::gil_scoped_release release;
+        return sketch::row_residual(dt, pa, n, d, pu, pb, pg, pt);
+      },
+      py::arg("a"), py::arg("u"), py::arg("b"), py::arg("g"), py::arg("t"));
+}
+
+}  // namespace numkern::bindings

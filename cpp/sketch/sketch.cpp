@@ -1,0 +1,435 @@
+// Sketch driver: plans the cache-blocked memory passes of the Hadamard transform, gathers tiles,
+// threads, and fixes every summation order (block sizes depend only on the problem, never on the
+// thread count), so each result is bit-identical for any number of threads.
+#include "sketch/sketch.h"
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include <omp.h>
+
+#include <atomic>
+#include <memory>
+
+#include "common/isa.h"
+#include "common/parallel.h"
+
+namespace numkern::sketch {
+
+const Kernels& active_kernels() {
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, &kernels_avx2, &kernels_avx512};
+  return pick(tables);
+}
+
+namespace {
+
+// A tile of at most this many bytes stays in L2 (1 MiB per core on the target) while every
+// butterfly stage of a pass runs over it.
+constexpr std::size_t kTileBytes = 512 * 1024;
+// Narrowest column strip worth gathering from memory (elements); below it rows are too short for
+// the prefetchers, so we add a memory pass instead.
+constexpr std::size_t kMinStrip = 64;
+// Rows per SRHT block and per residual chunk: fixed, so summation order never depends on threads.
+constexpr std::size_t kSrhtBlockF64 = 512, kSrhtBlockF32 = 1024;
+constexpr std::size_t kResidualChunk = 4096;
+constexpr std::size_t kPrefetchRows = 24;
+// Below this many element operations (~10 ms) a call runs on one thread: on a busy machine the
+// second thread of a team may wait a scheduler slice before it starts, which costs more; and
+// its spinning workers would slow the BLAS calls that follow in lstsq.
+constexpr std::size_t kParallelWork = std::size_t{1} << 24;
+
+// Calls f(t0, t1) on consecutive chunks covering [0, items), handed out dynamically: on a shared
+// machine a descheduled thread then delays the call by its current chunk only. Work units are
+// independent and merged in a fixed order by the callers, so results do not depend on which
+// thread ran what. Runs serially below kParallelWork operations.
+template <class F>
+void dynamic_for(std::size_t items, std::size_t work, F&& f) {
+  if (items == 0) return;
+  const int nt = work < kParallelWork ? 1 : static_cast<int>(std::min<std::size_t>(num_threads(), items));
+  if (nt <= 1) {
+    f(std::size_t{0}, items);
+    return;
+  }
+  const std::size_t chunk = std::max<std::size_t>(1, items / (static_cast<std::size_t>(nt) * 8));
+  std::atomic<std::size_t> next{0};
+#pragma omp parallel num_threads(nt)
+  {
+    for (;;) {
+      const std::size_t t0 = next.fetch_add(chunk);
+      if (t0 >= items) break;
+      f(t0, std::min(items, t0 + chunk));
+    }
+  }
+}
+
+int ilog2(std::uint64_t v) { return 63 - __builtin_clzll(v); }
+
+template <class T>
+const TypedKernels<T>& typed(const Kernels& k);
+template <>
+const TypedKernels<float>& typed<float>(const Kernels& k) {
+  return k.f32;
+}
+template <>
+const TypedKernels<double>& typed<double>(const Kernels& k) {
+  return k.f64;
+}
+template <class T>
+std::size_t lanes(const Kernels& k);
+template <>
+std::size_t lanes<float>(const Kernels& k) {
+  return k.lanes_f32;
+}
+template <>
+std::size_t lanes<double>(const Kernels& k) {
+  return k.lanes_f64;
+}
+
+// Transform along axis 0 of the contiguous (R, C) array x, R a power of two. The log2(R) stages are
+// split into P passes of s stages; pass p sees x as (R >> lo, C << lo) and transforms blocks of 2^s
+// consecutive rows, in column strips that fit a tile. With `inner`, C is the vector width and the
+// in-register transform of every row is fused into pass 0.
+template <class T>
+void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
+  const Kernels& kern = active_kernels();
+  const TypedKernels<T>& K = typed<T>(kern);
+  const std::size_t L = lanes<T>(kern);
+  const std::size_t budget = kTileBytes / sizeof(T);
+  const int stot = ilog2(R);
+  if (stot == 0) {
+    if (inner) K.fwht_inner(x, 1);
+    if (scale != T(1)) K.scale_tile(x, 1, C, C, scale);
+    return;
+  }
+  // Pass 0 works in place on contiguous row blocks, so it takes as many stages as fit a tile; the
+  // remaining stages are split evenly over the fewest passes whose strips are still wide enough.
+  int s0 = 0;
+  while (s0 < stot && (C << (s0 + 1)) <= budget) ++s0;
+  if (s0 == 0) s0 = 1;
+  std::vector<int> plan{s0};
+  const int rest = stot - s0;
+  if (rest > 0) {
+    int P = 1, s = rest;
+    for (;; ++P) {
+      s = (rest + P - 1) / P;
+      if ((budget >> s) >= std::min<std::size_t>(C << s0, kMinStrip) || s <= 1) break;
+    }
+    for (int left = rest; left > 0; left -= s) plan.push_back(std::min(s, left));
+  }
+  struct Pass {
+    std::size_t rows, Cp, w, strips, items;
+    bool last, fuse_inner, contiguous;
+  };
+  std::vector<Pass> passes;
+  for (std::size_t p = 0, lo = 0; p < plan.size(); lo += plan[p], ++p) {
+    const std::size_t rows = std::size_t{1} << plan[p];
+    const std::size_t Cp = C << lo, Rp = R >> lo;
+    std::size_t w = std::min<std::size_t>(Cp, std::max<std::size_t>(budget >> plan[p], 1));
+    if (w < Cp && w > L) w -= w % L;
+    const std::size_t strips = (Cp + w - 1) / w;
+    passes.push_back({rows, Cp, w, strips, (Rp / rows) * strips, p + 1 == plan.size(), inner && p == 0, w == Cp});
+  }
+  auto run_tiles = [&](const Pass& ps, std::size_t t0, std::size_t t1, std::vector<T>& buf) {
+    const std::size_t rows = ps.rows, Cp = ps.Cp, w = ps.w, strips = ps.strips;
+    if (!ps.contiguous) buf.resize(rows * w);
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t g = t / strips, c0 = (t % strips) * w;
+      const std::size_t wc = std::min(w, Cp - c0);
+      T* base = x + g * rows * Cp + c0;
+      if (t + 1 < t1) {
+        // Fetch the next tile into L2 while this one is transformed, so memory and the
+        // butterflies overlap instead of alternating.
+        const std::size_t gn = (t + 1) / strips, cn = ((t + 1) % strips) * w, wn = std::min(w, Cp - cn);
+        const char* nb = reinterpret_cast<const char*>(x + gn * rows * Cp + cn);
+        for (std::size_t r = 0; r < rows; ++r)
+          for (std::size_t off = 0; off < wn * sizeof(T); off += 64) __builtin_prefetch(nb + r * Cp * sizeof(T) + off, 1, 2);
+      }
+      if (ps.contiguous) {
+        if (ps.fuse_inner) K.fwht_tile_vec(base, rows);  // Cp == L here
+        else K.fwht_tile(base, rows, wc, Cp);
+        if (ps.last && scale != T(1)) K.scale_tile(base, rows, wc, Cp, scale);
+        continue;
+      }
+      for (std::size_t r = 0; r < rows; ++r) std::memcpy(buf.data() + r * wc, base + r * Cp, wc * sizeof(T));
+      K.fwht_tile(buf.data(), rows, wc, wc);
+      if (ps.last && scale != T(1)) K.scale_tile(buf.data(), rows, wc, wc, scale);
+      for (std::size_t r = 0; r < rows; ++r) std::memcpy(base + r * Cp, buf.data() + r * wc, wc * sizeof(T));
+    }
+  };
+  const int nt = R * C * static_cast<std::size_t>(stot) < kParallelWork ? 1 : num_threads();
+  if (nt <= 1) {
+    std::vector<T> buf;
+    for (const Pass& ps : passes) run_tiles(ps, 0, ps.items, buf);
+    return;
+  }
+  // One team for all passes (a barrier between them): waking a team is the expensive part on a
+  // busy machine. Tiles are claimed in chunks, so a descheduled thread delays one chunk only.
+  std::unique_ptr<std::atomic<std::size_t>[]> next(new std::atomic<std::size_t>[passes.size()]);
+  for (std::size_t p = 0; p < passes.size(); ++p) next[p].store(0);
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<T> buf;
+    for (std::size_t p = 0; p < passes.size(); ++p) {
+      const Pass& ps = passes[p];
+      const std::size_t chunk = std::max<std::size_t>(1, ps.items / (static_cast<std::size_t>(nt) * 8));
+      for (;;) {
+        const std::size_t t0 = next[p].fetch_add(chunk);
+        if (t0 >= ps.items) break;
+        run_tiles(ps, t0, std::min(ps.items, t0 + chunk), buf);
+      }
+#pragma omp barrier
+    }
+  }
+}
+
+template <class T>
+void fwht_vector(T* x, std::size_t n, T scale) {
+  const std::size_t L = lanes<T>(active_kernels());
+  if (L > 1 && n >= L) fwht_axis0<T>(x, n / L, L, true, scale);
+  else fwht_axis0<T>(x, n, 1, false, scale);
+}
+
+std::uint32_t mix32(std::uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+
+std::uint32_t row_key(std::uint64_t key, std::uint64_t i) {
+  return mix32(static_cast<std::uint32_t>(i) * 0x9E3779B9u + static_cast<std::uint32_t>(key));
+}
+std::uint32_t key2_of(std::uint64_t key) { return mix32(static_cast<std::uint32_t>(key >> 32) ^ 0x5bd1e995u); }
+
+template <class T>
+void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const std::int64_t* perm,
+               const std::uint8_t* neg, const std::uint32_t* rows, std::size_t m, T scale, T* y) {
+  const Kernels& kern = active_kernels();
+  const TypedKernels<T>& K = typed<T>(kern);
+  const std::size_t L = lanes<T>(kern);
+  const std::size_t Lb = std::min<std::size_t>(N, sizeof(T) == 8 ? kSrhtBlockF64 : kSrhtBlockF32);
+  const int lb = ilog2(Lb);
+  std::fill(y, y + m * C, T(0));
+  std::vector<std::uint32_t> lo(m), hi(m);
+  for (std::size_t i = 0; i < m; ++i) {
+    lo[i] = rows[i] & static_cast<std::uint32_t>(Lb - 1);
+    hi[i] = rows[i] >> lb;
+  }
+  if (C == 1 && L > 1 && Lb >= L) {
+    // A vector: the block is transformed as an (Lb/L, L) tile plus in-register stages, and the
+    // signed row sums are scalar.
+    std::vector<T> buf(Lb);
+    for (std::size_t b = 0; b * Lb < n; ++b) {
+      const std::size_t j0 = b * Lb;
+      for (std::size_t r = 0; r < Lb; ++r) {
+        const std::size_t j = j0 + r;
+        if (j + kPrefetchRows < n) __builtin_prefetch(a + perm[j + kPrefetchRows], 0, 3);
+        buf[r] = j < n ? (neg[j] ? -a[perm[j]] : a[perm[j]]) : T(0);
+      }
+      K.fwht_tile(buf.data(), Lb / L, L, L);
+      K.fwht_inner(buf.data(), Lb / L);
+      for (std::size_t i = 0; i < m; ++i) {
+        const T v = buf[lo[i]];
+        y[i] += (__builtin_popcountll(hi[i] & b) & 1) ? -v : v;
+      }
+    }
+    if (scale != T(1)) K.scale_tile(y, m, 1, 1, scale);
+    return;
+  }
+  // Column strips are independent and every column sees the same operations whatever the strip
+  // width, so the width may follow the thread count.
+  const std::size_t nt = n * C * lb < kParallelWork ? 1 : static_cast<std::size_t>(std::max(1, num_threads()));
+  const std::size_t cap = std::max<std::size_t>(L, (kTileBytes / sizeof(T) / Lb) / L * L);
+  std::size_t w = (C + nt - 1) / nt;
+  w = std::min(cap, (w + L - 1) / L * L);
+  const std::size_t strips = (C + w - 1) / w;
+  const std::size_t nblocks = (n + Lb - 1) / Lb;
+  dynamic_for(strips, n * C * lb, [&](std::size_t s0, std::size_t s1) {
+    std::vector<T> buf(Lb * w);
+    std::vector<std::uint8_t> sg(m);
+    for (std::size_t s = s0; s < s1; ++s) {
+      const std::size_t c0 = s * w, wc = std::min(w, C - c0);
+      for (std::size_t b = 0; b < nblocks; ++b) {
+        const std::size_t j0 = b * Lb;
+        for (std::size_t r = 0; r < Lb; ++r) {
+          T* dst = buf.data() + r * wc;
+          const std::size_t j = j0 + r;
+          if (j >= n) {
+            std::fill(dst, dst + wc, T(0));
+            continue;
+          }
+          if (j + kPrefetchRows < n) {
+            // Rows arrive in random order, so the hardware prefetchers cannot help: request every
+            // line of the strip a few rows ahead to keep many misses in flight.
+            const char* q = reinterpret_cast<const char*>(a + static_cast<std::size_t>(perm[j + kPrefetchRows]) * C + c0);
+            for (std::size_t off = 0; off < wc * sizeof(T); off += 64) __builtin_prefetch(q + off, 0, 3);
+            __builtin_prefetch(q + wc * sizeof(T) - 1, 0, 3);
+          }
+          const T* src = a + static_cast<std::size_t>(perm[j]) * C + c0;
+          if (neg[j]) {
+            for (std::size_t c = 0; c < wc; ++c) dst[c] = -src[c];
+          } else {
+            std::memcpy(dst, src, wc * sizeof(T));
+          }
+        }
+        // Fetch the next block's rows into L2 while this block is transformed and accumulated.
+        for (std::size_t j = j0 + Lb; j < std::min(n, j0 + 2 * Lb); ++j) {
+          const char* q = reinterpret_cast<const char*>(a + static_cast<std::size_t>(perm[j]) * C + c0);
+          for (std::size_t off = 0; off < wc * sizeof(T); off += 64) __builtin_prefetch(q + off, 0, 2);
+          __builtin_prefetch(q + wc * sizeof(T) - 1, 0, 2);
+        }
+        K.fwht_tile(buf.data(), Lb, wc, wc);
+        for (std::size_t i = 0; i < m; ++i) sg[i] = static_cast<std::uint8_t>(__builtin_popcountll(hi[i] & b) & 1);
+        K.signed_accum(y + c0, C, buf.data(), wc, lo.data(), sg.data(), m, wc);
+      }
+    }
+  });
+  if (scale != T(1)) K.scale_tile(y, m, C, C, scale);
+}
+
+template <class T>
+void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std::uint64_t key, T scale, T* y) {
+  const Kernels& kern = active_kernels();
+  const TypedKernels<T>& K = typed<T>(kern);
+  std::fill(y, y + m * C, T(0));
+  // Rows of a per block: the block is reused by every output row of the thread from L2.
+  const std::size_t JB = std::max<std::size_t>(64, std::min<std::size_t>(2048, (256 * 1024 / sizeof(T)) / std::max<std::size_t>(C, 1)) / 16 * 16);
+  const std::size_t nq = (m + 3) / 4;
+  const std::uint32_t k2 = key2_of(key);
+  dynamic_for(nq, m * n * (C + 8), [&](std::size_t q0, std::size_t q1) {
+    std::vector<float> g(4 * JB);
+    for (std::size_t j0 = 0; j0 < n; j0 += JB) {
+      const std::size_t nr = std::min(JB, n - j0);
+      for (std::size_t q = q0; q < q1; ++q) {
+        const std::size_t i0 = q * 4, mi = std::min<std::size_t>(4, m - i0);
+        for (std::size_t r = 0; r < mi; ++r)
+          kern.gauss_fill(g.data() + r * JB, nr, row_key(key, i0 + r), k2, static_cast<std::uint32_t>(j0));
+        K.gauss_accum(y + i0 * C, C, a + j0 * C, C, nr, C, g.data(), JB, mi);
+      }
+    }
+  });
+  if (scale != T(1)) K.scale_tile(y, m, C, C, scale);
+}
+
+template <class T>
+void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* idx, const T* val, std::size_t s,
+                 std::size_t m, T* y) {
+  std::fill(y, y + m * C, T(0));
+  const std::size_t nt = static_cast<std::size_t>(std::max(1, num_threads()));
+  const std::size_t w = std::max<std::size_t>(16, (C + nt - 1) / nt);
+  const std::size_t strips = (C + w - 1) / w;
+  dynamic_for(strips, n * C * s, [&](std::size_t s0, std::size_t s1) {
+    for (std::size_t st = s0; st < s1; ++st) {
+      const std::size_t c0 = st * w, wc = std::min(w, C - c0);
+      for (std::size_t j = 0; j < n; ++j) {
+        const T* src = a + j * C + c0;
+        for (std::size_t t = 0; t < s; ++t) {
+          T* dst = y + static_cast<std::size_t>(idx[j * s + t]) * C + c0;
+          const T v = val[j * s + t];
+          for (std::size_t c = 0; c < wc; ++c) dst[c] += v * src[c];
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const T* b, T* g, T* t_out) {
+  const TypedKernels<T>& K = typed<T>(active_kernels());
+  const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
+  std::vector<T> part(g ? nch * C : 0, T(0));
+  std::vector<double> ss(nch, 0.0);
+  dynamic_for(nch, 2 * n * C, [&](std::size_t c0, std::size_t c1) {
+    for (std::size_t c = c0; c < c1; ++c) {
+      const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
+      ss[c] = K.row_residual(a + r0 * C, nr, C, C, u, b ? b + r0 : nullptr, g ? part.data() + c * C : nullptr,
+                             t_out ? t_out + r0 : nullptr);
+    }
+  });
+  double total = 0.0;
+  for (std::size_t c = 0; c < nch; ++c) total += ss[c];
+  if (g) {
+    std::fill(g, g + C, T(0));
+    for (std::size_t c = 0; c < nch; ++c)
+      for (std::size_t k = 0; k < C; ++k) g[k] += part[c * C + k];
+  }
+  return total;
+}
+
+}  // namespace
+
+void fwht_cols(Dtype dt, void* x, std::int64_t n, std::int64_t d, double scale) {
+  if (n <= 0 || d <= 0) return;
+  if (dt == Dtype::f32) {
+    if (d == 1) fwht_vector<float>(static_cast<float*>(x), n, static_cast<float>(scale));
+    else fwht_axis0<float>(static_cast<float*>(x), n, d, false, static_cast<float>(scale));
+  } else {
+    if (d == 1) fwht_vector<double>(static_cast<double*>(x), n, scale);
+    else fwht_axis0<double>(static_cast<double*>(x), n, d, false, scale);
+  }
+}
+
+void fwht_rows(Dtype dt, void* x, std::int64_t rows, std::int64_t n, double scale) {
+  if (rows <= 0 || n <= 0) return;
+  auto run = [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    if (rows == 1) {
+      fwht_vector<T>(p, n, static_cast<T>(scale));
+      return;
+    }
+    dynamic_for(static_cast<std::size_t>(rows), static_cast<std::size_t>(rows * n) * 4, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) fwht_vector<T>(p + r * n, n, static_cast<T>(scale));
+    });
+  };
+  if (dt == Dtype::f32) run(static_cast<float*>(x));
+  else run(static_cast<double*>(x));
+}
+
+void srht_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std::int64_t N, const std::int64_t* perm,
+                const std::uint8_t* neg, const std::uint32_t* rows, std::int64_t m, double scale, void* y) {
+  if (dt == Dtype::f32)
+    srht_impl<float>(static_cast<const float*>(a), n, d, N, perm, neg, rows, m, static_cast<float>(scale),
+                     static_cast<float*>(y));
+  else
+    srht_impl<double>(static_cast<const double*>(a), n, d, N, perm, neg, rows, m, scale, static_cast<double*>(y));
+}
+
+void gaussian_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std::int64_t m, std::uint64_t key,
+                    double scale, void* y) {
+  if (dt == Dtype::f32)
+    gaussian_impl<float>(static_cast<const float*>(a), n, d, m, key, static_cast<float>(scale), static_cast<float*>(y));
+  else
+    gaussian_impl<double>(static_cast<const double*>(a), n, d, m, key, scale, static_cast<double*>(y));
+}
+
+void gaussian_rows(std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key,
+                   float* out) {
+  const Kernels& kern = active_kernels();
+  for (std::int64_t r = 0; r < cnt; ++r)
+    kern.gauss_fill(out + r * len, len, row_key(key, i0 + r), key2_of(key), static_cast<std::uint32_t>(j0));
+}
+
+void sparse_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const std::int64_t* idx, const void* val,
+                  std::int64_t s, std::int64_t m, void* y) {
+  if (dt == Dtype::f32)
+    sparse_impl<float>(static_cast<const float*>(a), n, d, idx, static_cast<const float*>(val), s, m,
+                       static_cast<float*>(y));
+  else
+    sparse_impl<double>(static_cast<const double*>(a), n, d, idx, static_cast<const double*>(val), s, m,
+                        static_cast<double*>(y));
+}
+
+double row_residual(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const void* u, const void* b, void* g,
+                    void* t_out) {
+  if (dt == Dtype::f32)
+    return residual_impl<float>(static_cast<const float*>(a), n, d, static_cast<const float*>(u),
+                                static_cast<const float*>(b), static_cast<float*>(g), static_cast<float*>(t_out));
+  return residual_impl<double>(static_cast<const double*>(a), n, d, static_cast<const double*>(u),
+                               static_cast<const double*>(b), static_cast<double*>(g), static_cast<double*>(t_out));
+}
+
+}  // namespace numkern::sketch

@@ -1,0 +1,82 @@
+// The sketch family: fast Walsh-Hadamard transform, sketch operators and the row-block passes of the
+// preconditioned least-squares solver.
+//
+// Kernels work on cache-resident tiles; the driver (sketch.cpp) plans the memory passes, gathers
+// tiles, threads and fixes every summation order so results do not depend on the thread count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace numkern::sketch {
+
+template <class T>
+struct TypedKernels {
+  // All log2(R) butterfly stages along axis 0 of an R x w tile (row stride ld elements), R a power
+  // of two, w arbitrary: x[r] <- sum_r' (-1)^popcount(r & r') x[r'], column by column.
+  void (*fwht_tile)(T* x, std::size_t R, std::size_t w, std::size_t ld);
+  // The Walsh-Hadamard transform of length `lanes` on each of nvec consecutive vectors.
+  void (*fwht_inner)(T* x, std::size_t nvec);
+  // fwht_inner on the R vectors of an R x lanes contiguous tile, then fwht_tile on it.
+  void (*fwht_tile_vec)(T* x, std::size_t R);
+  // x[r, c] *= s on an R x w tile.
+  void (*scale_tile)(T* x, std::size_t R, std::size_t w, std::size_t ld, T s);
+  // y[i, :w] +/-= buf[rows[i], :w] for i < cnt, subtracting where neg[i] != 0.
+  void (*signed_accum)(T* y, std::size_t ldy, const T* buf, std::size_t ldb, const std::uint32_t* rows,
+                       const std::uint8_t* neg, std::size_t cnt, std::size_t w);
+  // y[r, :w] += sum_{j < nrows} g[r * ldg + j] * a[j, :w] for r < mi (mi <= 4), j in ascending order.
+  void (*gauss_accum)(T* y, std::size_t ldy, const T* a, std::size_t lda, std::size_t nrows, std::size_t w,
+                      const float* g, std::size_t ldg, std::size_t mi);
+  // For each of `rows` rows: t = dot(a_i, u) - (b ? b_i : 0); if g, g += t * a_i; if t_out, t_out[i] = t.
+  // Returns sum t^2 (in double).
+  double (*row_residual)(const T* a, std::size_t rows, std::size_t d, std::size_t lda, const T* u, const T* b,
+                         T* g, T* t_out);
+};
+
+struct Kernels {
+  const char* isa;
+  std::size_t lanes_f32, lanes_f64;  // vector width of fwht_inner
+  TypedKernels<float> f32;
+  TypedKernels<double> f64;
+  // out[t] = standard normal number of the counter (row_key, j0 + t), t < cnt: a keyed 32-bit hash
+  // turned into a uniform and mapped through Giles' single-precision inverse error function.
+  void (*gauss_fill)(float* out, std::size_t cnt, std::uint32_t row_key, std::uint32_t key2, std::uint32_t j0);
+};
+
+extern const Kernels kernels_scalar;
+extern const Kernels kernels_avx2;
+extern const Kernels kernels_avx512;
+
+const Kernels& active_kernels();
+
+enum class Dtype : int { f32 = 0, f64 = 1 };
+
+// Walsh-Hadamard transform along axis 0 of a C-contiguous (n, d) array in place, n a power of two;
+// the result is multiplied by `scale`.
+void fwht_cols(Dtype dt, void* x, std::int64_t n, std::int64_t d, double scale);
+// Walsh-Hadamard transform of each row of a C-contiguous (rows, n) array in place.
+void fwht_rows(Dtype dt, void* x, std::int64_t rows, std::int64_t n, double scale);
+
+// Subsampled randomized Hadamard transform of a C-contiguous (n, d) array into (m, d) `y`:
+// y[i] = scale * sum_{j < n} H_N[rows[i], j] * sign_j * a[perm[j]], with H_N of size N = 2^k >= n
+// (positions >= n are zero padding). `neg[j]` != 0 means sign_j = -1.
+void srht_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std::int64_t N, const std::int64_t* perm,
+                const std::uint8_t* neg, const std::uint32_t* rows, std::int64_t m, double scale, void* y);
+
+// y (m, d) = scale * G a, G[i, j] the normal number of counter (hash(i, key), j); G never stored.
+void gaussian_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std::int64_t m, std::uint64_t key,
+                    double scale, void* y);
+// Rows [i0, i0 + cnt) of G for columns [j0, j0 + len) into out (cnt, len), float32 (for tests).
+void gaussian_rows(std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key, float* out);
+
+// y (m, d) = sum_j sum_t val[j, t] * e_{idx[j, t]} a[j]^T: a sparse sketch with s nonzeros per column.
+void sparse_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const std::int64_t* idx, const void* val,
+                  std::int64_t s, std::int64_t m, void* y);
+
+// One pass over a C-contiguous (n, d) array: t = a u - b (b may be null); g = a^T t if g is not null;
+// t written to t_out if not null. Returns ||t||^2. Summation order is fixed (row chunks of constant
+// size, merged in order), so the result does not depend on the thread count.
+double row_residual(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const void* u, const void* b, void* g,
+                    void* t_out);
+
+}  // namespace numkern::sketch

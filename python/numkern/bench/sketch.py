@@ -1,0 +1,75 @@
+"""Sketch peers: fwht against one memory pass (np.copyto) and a NumPy butterfly; lstsq against
+numpy.linalg.lstsq (LAPACK gelsd) and scipy.linalg.lstsq(lapack_driver="gelsy")."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import numkern
+
+from ._harness import Case
+
+
+def _numpy_fwht(x):
+    """In-place radix-2 butterfly along axis 0, vectorized over each stage."""
+    n = x.shape[0]
+    h = 1
+    while h < n:
+        v = x.reshape((n // (2 * h), 2, h) + x.shape[1:])
+        a = v[:, 0].copy()
+        v[:, 0] += v[:, 1]
+        np.subtract(a, v[:, 1], out=v[:, 1])
+        h *= 2
+    return x
+
+
+def _fwht_case(n, d, quick):
+    rng = np.random.default_rng(0)
+    shape = (n,) if d == 1 else (n, d)
+    x = rng.standard_normal(shape)
+    y = x.copy()
+    z = x.copy()
+    impls = {
+        "numkern fwht (in place, normalized)": lambda: numkern.fwht(y, normalize=True, out=y),
+        "np.copyto (one read+write pass)": lambda: np.copyto(z, x),
+    }
+    if n * max(d, 1) <= (1 << 24):
+        w = x.copy()
+        impls["numpy butterfly (in place)"] = lambda: _numpy_fwht(w)
+    label = f"fwht {n}" + ("" if d == 1 else f" x {d}") + " float64"
+    return Case("sketch", label, impls, reference="numkern fwht (in place, normalized)",
+                bound=("np.copyto (one read+write pass)",))
+
+
+def _lstsq_case(n, d, quick):
+    import scipy.linalg
+
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((n, d))
+    A *= np.logspace(0, 3, d)  # condition number ~1e3
+    b = A @ rng.standard_normal(d) + rng.standard_normal(n)
+    impls = {
+        f"numkern lstsq sketch (srht, m={8 * d})": lambda: numkern.lstsq(A, b, method="sketch", m=8 * d, rng=0),
+        "numkern lstsq precondition (tol 1e-10)": lambda: numkern.lstsq(A, b, method="precondition", rng=0),
+        "numpy.linalg.lstsq (gelsd)": lambda: np.linalg.lstsq(A, b, rcond=None),
+        "scipy.linalg.lstsq gelsy": lambda: scipy.linalg.lstsq(A, b, lapack_driver="gelsy", check_finite=False),
+    }
+    x_ref = np.linalg.lstsq(A, b, rcond=None)[0]
+    xp = numkern.lstsq(A, b, method="precondition", rng=0)
+    err = np.linalg.norm(xp.x - x_ref) / np.linalg.norm(x_ref)
+    note = (f"precondition: {xp.iterations} CG passes, rel. difference to numpy {err:.1e}; "
+            f"sketch-and-solve rel. difference "
+            f"{np.linalg.norm(numkern.lstsq(A, b, method='sketch', m=8 * d, rng=0).x - x_ref) / np.linalg.norm(x_ref):.1e}")
+    return Case("sketch", f"lstsq {n} x {d} float64", impls, reference=f"numkern lstsq sketch (srht, m={8 * d})",
+                note=note)
+
+
+def cases(quick: bool) -> list[Case]:
+    if quick:  # the acceptance sizes, with the harness's smaller round budget
+        return [_fwht_case(1 << 24, 1, quick), _fwht_case(1 << 14, 64, quick), _lstsq_case(1 << 20, 100, quick)]
+    return [
+        _fwht_case(1 << 24, 1, quick),
+        _fwht_case(1 << 20, 1, quick),
+        _fwht_case(1 << 16, 256, quick),
+        _lstsq_case(1 << 20, 100, quick),
+    ]
