@@ -22,7 +22,13 @@ def _entry_points():
     w = rng.standard_normal((300, 300)).astype(np.float32)
     q8 = rng.integers(-128, 128, (64, 257), dtype=np.int8)
     X = rng.standard_normal((300, 8))
+    S = numkern.sketch.SRHT(64, 16, rng=5)
+    A = rng.standard_normal((256, 5))
+    y = A @ rng.standard_normal(5) + 0.01 * rng.standard_normal(256)
     return [
+        ("fwht f64 axis0", lambda a: numkern.fwht(a[: 1 << (a.shape[0].bit_length() - 1)], axis=0), x64),
+        ("SRHT apply", lambda a: S.apply(np.resize(a, (64, a.shape[1]))), x64),
+        ("lstsq sketch", lambda a: numkern.lstsq(A, y + a.ravel()[:1], method="sketch", m=64, rng=2).x, x64),
         ("l1_norm f32", lambda a: numkern.l1_norm(a), x32),
         ("layer_norm f64 axis0", lambda a: numkern.layer_norm(a, axis=0), x64),
         ("l1_norm_backward", lambda a: numkern.l1_norm_backward(a, a * 0.5)[0], x32),
