@@ -10,7 +10,7 @@ if ! command -v qemu-x86_64-static >/dev/null; then
 fi
 py=$(python -c "import sys, os; print(os.path.realpath(sys.executable))")
 # Subprocess-spawning tests are left out: their child would run natively, outside the emulator.
-subset=${1:-"random_slices or special_values or every_axis or strided or use_isa or cpu_info or every_level"}
+subset=${1:-"(random_slices or special_values or every_axis or strided or use_isa or cpu_info or every_level) and not concurrency"}
 for spec in Nehalem:scalar Haswell-v4:avx2; do
   cpu=${spec%%:*}
   expect=${spec##*:}
