@@ -398,12 +398,12 @@ void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst,
 }  // namespace
 
 Algorithm auto_algorithm(Dtype dtype, std::int64_t n, bool log) {
-  // Measured crossovers (bench/softmax): the reload variant wins while a slice stays in L2, the
-  // two-pass one once the second read would miss cache. log-softmax has no exp in its last pass,
-  // so two passes are never slower.
+  // Measured crossovers (BENCHMARKS.md): reload wins up to 2^14-2^15 floats per slice; beyond,
+  // and for every row size once the whole array streams from memory (1024 x 32000), two passes.
+  // Up to 64 KiB a slice also goes through the whole-row kernels.
   const std::int64_t bytes = n * (dtype == Dtype::f32 ? 4 : 8);
-  if (log) return bytes <= kRowsKernelMaxBytes ? Algorithm::three_pass_recompute : Algorithm::two_pass;
-  return bytes <= (256 << 10) ? Algorithm::three_pass_reload : Algorithm::two_pass;
+  if (bytes > kRowsKernelMaxBytes) return Algorithm::two_pass;
+  return log ? Algorithm::three_pass_recompute : Algorithm::three_pass_reload;
 }
 
 void run(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,

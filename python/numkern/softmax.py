@@ -62,7 +62,7 @@ def softmax(x, axis=-1, *, out=None, algorithm="auto"):
         so no max pass is needed; pass 2 recomputes ``exp(x)`` and scales it. The three-pass
         variants subtract the maximum first and either store ``exp(x - max)`` and rescale it
         (``reload``) or recompute it (``recompute``). ``"auto"`` picks per slice length from
-        crossovers measured on the benchmark machine (reload while a slice fits in 256 KiB,
+        crossovers measured on the benchmark machine (reload for slices of at most 64 KiB,
         two-pass beyond). All give the same results within the stated accuracy.
 
     Returns
