@@ -1,11 +1,12 @@
 """Timing harness: every implementation of a case is timed in the same process, interleaved
-round by round (in a rotating order) so drift on a noisy machine hits all of them alike; medians
+round by round (in a new seeded random order each round) so drift on a noisy machine hits all of them alike; medians
 are reported."""
 
 from __future__ import annotations
 
 import gc
 import json
+import random
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -50,11 +51,13 @@ def measure(case: Case, quick: bool) -> dict[str, list[float]]:
     gc.disable()
     try:
         items = list(case.impls.items())
+        order = random.Random(len(items))
         while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget):
-            # Rotate the order every round: whoever runs first after another case's call meets
-            # colder caches, and that must not always be the same implementation.
-            shift = rounds % len(items)
-            for label, fn in items[shift:] + items[:shift]:
+            # A new order every round (seeded): an implementation's neighbour leaves caches cold
+            # or its own thread pool still spinning on the second core, and that must not always
+            # hit the same implementation.
+            order.shuffle(items)
+            for label, fn in items:
                 times[label].append(_time_once(fn))
             rounds += 1
     finally:
