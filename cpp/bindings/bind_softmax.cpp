@@ -80,12 +80,6 @@ void bind_softmax(py::module_& m) {
         return std::move(out);
       },
       py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"));
-  m.def(
-      "softmax_auto_algorithm",
-      [](bool is_f64, std::int64_t n, bool log) {
-        return static_cast<int>(softmax::auto_algorithm(is_f64 ? softmax::Dtype::f64 : softmax::Dtype::f32, n, log));
-      },
-      py::arg("is_f64"), py::arg("n"), py::arg("log"));
 }
 
 }  // namespace numkern::bindings

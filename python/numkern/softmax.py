@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._validate import check_out, float_operand, kernel_input, normalize_axis, same_layout
+from ._validate import check_out, float_operand, kernel_input, normalize_axis
 
 ALGORITHMS = ("auto", "two_pass", "three_pass_reload", "three_pass_recompute")
 _ALGORITHM_CODE = {name: code for code, name in enumerate(ALGORITHMS)}
