@@ -1,6 +1,6 @@
-"""Timing harness: every implementation of a case is timed in the same process, interleaved
-round by round (in a new seeded random order each round) so drift on a noisy machine hits all of them alike; medians
-are reported."""
+"""Timing harness: every implementation of a case is timed in the same process, in blocks
+interleaved round by round (a new seeded random order each round) so drift on a noisy machine hits
+all of them alike, each block starting once every thread pool has gone idle; medians are reported."""
 
 from __future__ import annotations
 
@@ -38,12 +38,37 @@ def _time_once(fn) -> float:
     return time.perf_counter() - t0
 
 
+def settle(max_wait: float = 0.5, window: float = 0.01) -> float:
+    """Waits until no thread of this process burns CPU; returns the time waited.
+
+    OpenBLAS, libgomp and oneDNN worker threads busy-wait after a call (OpenBLAS for ~2^28
+    cycles, ~0.1 s here), holding a core that the next implementation timed would otherwise
+    use: measured, int8_matmul on 2 threads ran at half speed right after an sgemm. The
+    process CPU time counts every thread, so a quiet window means every pool has gone to sleep.
+    """
+    start = time.perf_counter()
+    while time.perf_counter() - start < max_wait:
+        c0 = time.process_time()
+        time.sleep(window)
+        if time.process_time() - c0 < 0.2 * window:
+            break
+    return time.perf_counter() - start
+
+
 def measure(case: Case, quick: bool) -> dict[str, list[float]]:
-    """Times each implementation: warm-up, then rounds of one call each until the budget is spent."""
+    """Times each implementation: warm-up, then rounds of one block of calls per implementation.
+
+    Each block starts on a quiet machine (``settle``) and repeats the call for ~20 ms, so every
+    implementation runs as it would in a user's loop of its own; the order of blocks is
+    reshuffled (seeded) every round so slow drift hits all of them alike.
+    """
     budget = 0.6 if quick else 3.0
     min_rounds, max_rounds = (5, 60) if quick else (11, 400)
-    for fn in case.impls.values():
+    reps: dict[str, int] = {}
+    for label, fn in case.impls.items():
         fn()  # warm-up: page faults, lazy init, caches
+        settle()
+        reps[label] = max(1, min(50, int(0.02 / max(_time_once(fn), 1e-7))))
     times: dict[str, list[float]] = {k: [] for k in case.impls}
     start = time.perf_counter()
     rounds = 0
@@ -53,12 +78,11 @@ def measure(case: Case, quick: bool) -> dict[str, list[float]]:
         items = list(case.impls.items())
         order = random.Random(len(items))
         while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget):
-            # A new order every round (seeded): an implementation's neighbour leaves caches cold
-            # or its own thread pool still spinning on the second core, and that must not always
-            # hit the same implementation.
             order.shuffle(items)
             for label, fn in items:
-                times[label].append(_time_once(fn))
+                settle()
+                for _ in range(reps[label]):
+                    times[label].append(_time_once(fn))
             rounds += 1
     finally:
         if gc_was:
