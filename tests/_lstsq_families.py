@@ -109,3 +109,43 @@ FAMILIES = {
     "rank_deficient": rank_deficient,
     "high_leverage": high_leverage,
 }
+
+
+def _as_integers(arrays):
+    """The float64 arrays as Python integers under one common power-of-two scale (exact)."""
+    exps = [np.frexp(a)[1][a != 0] for a in arrays]
+    allexp = np.concatenate(exps) if exps else np.zeros(0, dtype=int)
+    shift = 53 - int(allexp.min()) if allexp.size else 0
+    out = []
+    for a in arrays:
+        m, e = np.frexp(a)
+        mant = (m * 2.0**53).astype(np.int64).ravel().tolist()
+        sh = (e.astype(np.int64) - 53 + shift).ravel().tolist()
+        obj = np.empty(a.size, dtype=object)
+        obj[:] = [v << s if v else 0 for v, s in zip(mant, sh)]
+        out.append(obj.reshape(a.shape))
+    return out
+
+
+def exact_lstsq(A, b):
+    """The exact least-squares solution of the stored float64 (A, b) (full column rank): the
+    normal equations in integers, solved in rationals, rounded once to float64. Independent of
+    any floating-point solver, so it can judge errors far below LAPACK's."""
+    from fractions import Fraction
+
+    Ai, bi = _as_integers([np.asarray(A, np.float64), np.asarray(b, np.float64)])
+    G, c = Ai.T.dot(Ai), Ai.T.dot(bi)
+    d = G.shape[0]
+    M = [[Fraction(int(G[i, j])) for j in range(d)] + [Fraction(int(c[i]))] for i in range(d)]
+    for k in range(d):
+        p = max(range(k, d), key=lambda i: abs(M[i][k]))
+        M[k], M[p] = M[p], M[k]
+        for i in range(k + 1, d):
+            q = M[i][k] / M[k][k]
+            if q:
+                for j in range(k, d + 1):
+                    M[i][j] -= q * M[k][j]
+    x = [Fraction(0)] * d
+    for i in reversed(range(d)):
+        x[i] = (M[i][d] - sum(M[i][j] * x[j] for j in range(i + 1, d))) / M[i][i]
+    return np.array([float(v) for v in x])

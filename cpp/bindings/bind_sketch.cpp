@@ -103,6 +103,26 @@ void bind_sketch(py::module_& m) {
         return sketch::row_residual(dt, pa, n, d, pu, pb, pg, pt);
       },
       py::arg("a"), py::arg("u"), py::arg("b"), py::arg("g"), py::arg("t"));
+  m.def(
+      "ls_refine_residual",
+      [](const py::array_t<double>& a, const py::array_t<double>& x, py::array_t<double>& r, bool init_r,
+         const py::array_t<double>& b, py::array_t<double>& f, py::array_t<double>& h) {
+        // Callers (numkern.linalg) pass C-contiguous float64 arrays; refuse anything else rather than
+        // let pybind11 convert an output into a temporary.
+        const auto contiguous = [](const py::array& v) { return (v.flags() & py::array::c_style) != 0; };
+        if (a.ndim() != 2 || !contiguous(a) || !contiguous(x) || !contiguous(r) || !contiguous(b) || !contiguous(f) ||
+            !contiguous(h))
+          throw py::value_error("ls_refine_residual: C-contiguous float64 arrays expected");
+        const std::int64_t n = a.shape(0), d = a.shape(1);
+        if (x.size() != d || h.size() != d || r.size() != n || b.size() != n || f.size() != n)
+          throw py::value_error("ls_refine_residual: shapes do not match a");
+        const double *pa = a.data(), *px = x.data(), *pb = b.data();
+        double *pr = r.mutable_data(), *pf = f.mutable_data(), *ph = h.mutable_data();
+        py::gil_scoped_release release;
+        sketch::ls_refine_residual(pa, n, d, px, pr, init_r, pb, pf, ph);
+      },
+      py::arg("a"), py::arg("x"), py::arg("r").noconvert(), py::arg("init_r"), py::arg("b"), py::arg("f").noconvert(),
+      py::arg("h").noconvert());
 }
 
 }  // namespace numkern::bindings

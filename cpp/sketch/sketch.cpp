@@ -360,7 +360,44 @@ double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const
   return total;
 }
 
+void ls_refine_impl(const double* a, std::size_t n, std::size_t C, const double* x, double* r, bool init_r,
+                    const double* b, double* f, double* h) {
+  const Kernels& kern = active_kernels();
+  const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
+  std::vector<double> part(3 * nch * C, 0.0);  // per chunk: sr_hi, sr_lo, sf
+  dynamic_for(nch, 8 * n * C, [&](std::size_t c0, std::size_t c1) {
+    for (std::size_t c = c0; c < c1; ++c) {
+      const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
+      double* pc = part.data() + 3 * c * C;
+      kern.ls_refine_rows(a + r0 * C, nr, C, C, x, r + r0, init_r, b + r0, f + r0, pc, pc + C, pc + 2 * C);
+    }
+  });
+  // Chunks merge in order, the double-double sums by TwoSum, so the result is thread-count independent.
+  for (std::size_t k = 0; k < C; ++k) {
+    double hi = 0.0, lo = 0.0, sf = 0.0;
+    for (std::size_t c = 0; c < nch; ++c) {
+      const double* pc = part.data() + 3 * c * C;
+      const double s = hi + pc[k];
+      const double bb = s - hi;
+      lo += ((hi - (s - bb)) + (pc[k] - bb)) + pc[C + k];
+      hi = s;
+      sf += pc[2 * C + k];
+    }
+    h[k] = hi + (lo + sf);
+  }
+}
+
 }  // namespace
+
+void ls_refine_residual(const double* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
+                        const double* b, double* f, double* h) {
+  if (d <= 0) return;
+  if (n <= 0) {
+    std::fill(h, h + d, 0.0);
+    return;
+  }
+  ls_refine_impl(a, static_cast<std::size_t>(n), static_cast<std::size_t>(d), x, r, init_r, b, f, h);
+}
 
 void fwht_cols(Dtype dt, void* x, std::int64_t n, std::int64_t d, double scale) {
   if (n <= 0 || d <= 0) return;

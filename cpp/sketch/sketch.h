@@ -41,6 +41,14 @@ struct Kernels {
   // out[t] = standard normal number of the counter (row_key, j0 + t), t < cnt: a keyed 32-bit hash
   // turned into a uniform and mapped through Giles' single-precision inverse error function.
   void (*gauss_fill)(float* out, std::size_t cnt, std::uint32_t row_key, std::uint32_t key2, std::uint32_t j0);
+  // One row block of a least-squares refinement step (Bjorck's refinement of the augmented system
+  // [I A; A^T 0][r; x] = [b; 0]): f_i = b_i - r_i - dot(a_i, x), accurate as if computed in twice
+  // the working precision and rounded once (Ogita, Rump & Oishi's Dot2, via TwoProd and TwoSum);
+  // per column, the double-double sum (sr_hi, sr_lo) += a_ij r_i and sf += a_ij f_i. With init_r,
+  // r_i is first set to b_i - dot(a_i, x) rounded once (so f_i is its rounding error).
+  void (*ls_refine_rows)(const double* a, std::size_t rows, std::size_t d, std::size_t lda, const double* x,
+                         double* r, bool init_r, const double* b, double* f, double* sr_hi, double* sr_lo,
+                         double* sf);
 };
 
 extern const Kernels kernels_scalar;
@@ -78,5 +86,12 @@ void sparse_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const
 // size, merged in order), so the result does not depend on the thread count.
 double row_residual(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const void* u, const void* b, void* g,
                     void* t_out);
+
+// One pass over a C-contiguous float64 (n, d) array for a refinement step of least squares:
+// f = b - r - a x with every entry as accurate as in twice the working precision (rounded once), and
+// h = a^T f + a^T r with a^T r summed in double-double. Summation order fixed as in row_residual.
+// With init_r, r is an output: b - a x rounded once (first step of a refinement).
+void ls_refine_residual(const double* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
+                        const double* b, double* f, double* h);
 
 }  // namespace numkern::sketch

@@ -27,6 +27,8 @@ struct F64 {
   static Vec sub(Vec a, Vec b) { return _mm256_sub_pd(a, b); }
   static Vec mul(Vec a, Vec b) { return _mm256_mul_pd(a, b); }
   static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_pd(a, b, c); }
+  // a * b - p exactly when p = fl(a * b) (TwoProd by FMA).
+  static Vec prod_err(Vec a, Vec b, Vec p) { return _mm256_fmsub_pd(a, b, p); }
   static Vec set1(T a) { return _mm256_set1_pd(a); }
   static T hsum(Vec v) {
     const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
@@ -109,6 +111,6 @@ struct Gen {
 
 }  // namespace
 
-const Kernels kernels_avx2 = {"avx2", 8, 4, typed_table<F32>(), typed_table<F64>(), &gauss_fill<Gen>};
+const Kernels kernels_avx2 = {"avx2", 8, 4, typed_table<F32>(), typed_table<F64>(), &gauss_fill<Gen>, &ls_refine_rows<F64>};
 
 }  // namespace numkern::sketch

@@ -25,6 +25,8 @@ struct F64 {
   static Vec sub(Vec a, Vec b) { return _mm512_sub_pd(a, b); }
   static Vec mul(Vec a, Vec b) { return _mm512_mul_pd(a, b); }
   static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_pd(a, b, c); }
+  // a * b - p exactly when p = fl(a * b) (TwoProd by FMA).
+  static Vec prod_err(Vec a, Vec b, Vec p) { return _mm512_fmsub_pd(a, b, p); }
   static Vec set1(T a) { return _mm512_set1_pd(a); }
   static T hsum(Vec v) { return _mm512_reduce_add_pd(v); }
   static Vec inner(Vec v) {
@@ -100,6 +102,6 @@ struct Gen {
 
 }  // namespace
 
-const Kernels kernels_avx512 = {"avx512", 16, 8, typed_table<F32>(), typed_table<F64>(), &gauss_fill<Gen>};
+const Kernels kernels_avx512 = {"avx512", 16, 8, typed_table<F32>(), typed_table<F64>(), &gauss_fill<Gen>, &ls_refine_rows<F64>};
 
 }  // namespace numkern::sketch

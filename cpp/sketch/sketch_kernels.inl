@@ -243,6 +243,76 @@ double row_residual(const typename V::T* a, std::size_t rows, std::size_t d, std
   return ss;
 }
 
+// TwoSum (Knuth): s + t == a + b exactly, s = fl(a + b). Needs no FMA contraction (see CMakeLists).
+template <class V>
+void two_sum(typename V::Vec a, typename V::Vec b, typename V::Vec& s, typename V::Vec& t) {
+  s = V::add(a, b);
+  const typename V::Vec bb = V::sub(s, a);
+  t = V::add(V::sub(a, V::sub(s, bb)), V::sub(b, bb));
+}
+
+inline void two_sum1(double a, double b, double& s, double& t) {
+  s = a + b;
+  const double bb = s - a;
+  t = (a - (s - bb)) + (b - bb);
+}
+
+template <class V>
+void ls_refine_rows(const double* a, std::size_t rows, std::size_t d, std::size_t lda, const double* x, double* r,
+                    bool init_r, const double* b, double* f, double* sr_hi, double* sr_lo, double* sf) {
+  using Vec = typename V::Vec;
+  constexpr std::size_t L = V::L;
+  const std::size_t df = d - d % L;
+  for (std::size_t i = 0; i < rows; ++i) {
+    const double* p = a + i * lda;
+    // Lane-wise Dot2 of a_i and x: the products' rounding errors (TwoProd) and the sums' (TwoSum)
+    // are gathered in e, so s + e carries the dot product to about twice the working precision.
+    Vec s = V::set1(0.0), e = V::set1(0.0);
+    for (std::size_t c = 0; c < d; c += L) {
+      const Vec av = c < df ? V::load(p + c) : V::loadn(p + c, d - c);
+      const Vec xv = c < df ? V::load(x + c) : V::loadn(x + c, d - c);
+      const Vec prod = V::mul(av, xv);
+      Vec t;
+      two_sum<V>(s, prod, s, t);
+      e = V::add(e, V::add(V::prod_err(av, xv, prod), t));
+    }
+    double sl[L], el[L];
+    V::store(sl, s);
+    V::store(el, e);
+    double S = b[i], E = 0.0, t;
+    for (std::size_t k = 0; k < L; ++k) {
+      two_sum1(S, -sl[k], S, t);
+      E += t - el[k];
+    }
+    // S + E is b_i - dot(a_i, x) to about twice the working precision. Either r_i is given and
+    // f_i = (S + E) - r_i, or r_i becomes its rounding and f_i what the rounding dropped.
+    if (init_r) r[i] = S + E;
+    two_sum1(S, -r[i], S, t);
+    const double fi = S + (E + t);
+    f[i] = fi;
+    const Vec vr = V::set1(r[i]), vf = V::set1(fi);
+    for (std::size_t c = 0; c < d; c += L) {
+      const std::size_t k = d - c;
+      const bool full = c < df;
+      const Vec av = full ? V::load(p + c) : V::loadn(p + c, k);
+      const Vec prod = V::mul(av, vr);
+      Vec hi, t2;
+      two_sum<V>(full ? V::load(sr_hi + c) : V::loadn(sr_hi + c, k), prod, hi, t2);
+      const Vec lo = V::add(full ? V::load(sr_lo + c) : V::loadn(sr_lo + c, k), V::add(V::prod_err(av, vr, prod), t2));
+      const Vec g = V::fma(av, vf, full ? V::load(sf + c) : V::loadn(sf + c, k));
+      if (full) {
+        V::store(sr_hi + c, hi);
+        V::store(sr_lo + c, lo);
+        V::store(sf + c, g);
+      } else {
+        V::storen(sr_hi + c, hi, k);
+        V::storen(sr_lo + c, lo, k);
+        V::storen(sf + c, g, k);
+      }
+    }
+  }
+}
+
 template <class V>
 constexpr TypedKernels<typename V::T> typed_table() {
   return {&fwht_tile<V>, &fwht_inner<V>, &fwht_tile_vec<V>, &scale_tile<V>, &signed_accum<V>, &gauss_accum<V>, &row_residual<V>};

@@ -22,6 +22,13 @@ struct Scalar {
   static Vec sub(Vec a, Vec b) { return a - b; }
   static Vec mul(Vec a, Vec b) { return a * b; }
   static Vec fma(Vec a, Vec b, Vec c) { return a * b + c; }
+  // a * b - p exactly when p = fl(a * b), without FMA: Dekker's product of Veltkamp halves.
+  static Vec prod_err(Vec a, Vec b, Vec p) {
+    constexpr T split = sizeof(T) == 8 ? T(134217729.0) : T(4097.0);
+    const T ca = split * a, cb = split * b;
+    const T ah = ca - (ca - a), al = a - ah, bh = cb - (cb - b), bl = b - bh;
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+  }
   static Vec set1(T a) { return a; }
   static T hsum(Vec v) { return v; }
   static Vec inner(Vec v) { return v; }
@@ -70,6 +77,6 @@ struct Gen {
 }  // namespace
 
 const Kernels kernels_scalar = {"scalar", 1, 1, typed_table<Scalar<float>>(), typed_table<Scalar<double>>(),
-                                &gauss_fill<Gen>};
+                                &gauss_fill<Gen>, &ls_refine_rows<Scalar<double>>};
 
 }  // namespace numkern::sketch
