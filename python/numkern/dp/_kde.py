@@ -37,13 +37,15 @@ def draw_features(kernel: str, bandwidth: float, d: int, m: int, gen: np.random.
 
 
 def _padded(W, b):
+    """W (d x m) zero-padded to a multiple of 32 features and packed in blocks of 32 as the kernels
+    read it: (m/32, d, 32), block q contiguous (see kBlock in cpp/dp/dp.h)."""
     d, m = W.shape
     mp = -(-m // _PAD) * _PAD
     Wt = np.zeros((d, mp))
     Wt[:, :m] = W
     bp = np.zeros(mp)
     bp[:m] = b
-    return Wt, bp
+    return np.ascontiguousarray(Wt.reshape(d, mp // _PAD, _PAD).transpose(1, 0, 2)), bp
 
 
 # |k(s (1 + delta)) - k(s)| <= c |ln(1 + delta)| for a squared distance s distorted by (1 + delta):
@@ -129,7 +131,7 @@ def check_reduce_dim(reduce_dim, kernel: str, d: int, m: int):
 def feature_sums(X, Wt, bp, projection=None) -> np.ndarray:
     """sum_i round(2^32 cos(W^T x_i + b)) per feature (x_i projected first if a projection is given),
     exactly, in int64 (the SIMD kernel; integer sums do not depend on the chunking)."""
-    acc = np.zeros(Wt.shape[1], dtype=np.int64)
+    acc = np.zeros(Wt.shape[0] * _PAD, dtype=np.int64)
     if X.shape[0] > 2**31 - 1:
         raise ValueError("numkern.dp: at most 2^31 - 1 records per sketch")
     if projection is None:
@@ -147,7 +149,7 @@ def features(Y, Wt, bp, m, projection=None) -> np.ndarray:
     the SIMD kernel."""
     if projection is not None:
         Y = projection(Y)
-    out = np.empty((Y.shape[0], Wt.shape[1]))
+    out = np.empty((Y.shape[0], Wt.shape[0] * _PAD))
     if Y.shape[0]:
         _core.dp_rff_features(Y, Wt, bp, out)
     return out[:, :m]
