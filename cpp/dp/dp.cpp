@@ -153,10 +153,11 @@ void rff_features(const double* Y, std::int64_t ny, std::int64_t d, const double
         k.rff_features(Y + c * d, std::min(rows, y1 - c), d, Wt + q * d * kBlock, kBlock, b + q * kBlock, kBlock,
                        out + c * m + q * kBlock, m);
   };
-  if (ny < 2 * nt && blocks >= 2 * nt && m * (d + 8) >= (1 << 20)) {
-    // One or few large queries: split the feature blocks, not the rows, across threads (below this
-    // size the fork/join costs more than it saves: measured 40 us on one thread vs 59 us on two for
-    // m=4096, d=32).
+  if (ny < 2 * nt && blocks >= 2 * nt && m * (d + 8) >= (1 << 23)) {
+    // One or few large queries: split the feature blocks, not the rows, across threads. Only for
+    // ~1.5 ms of work and more: waking the second thread costs ~20 us on a quiet machine (m=4096,
+    // d=32: 40 us on one thread vs 59 us on two) and up to a scheduler time slice on a loaded one
+    // (d=1024, m=2048: 0.38 ms on one thread, 10-16 ms on two at load average 6).
     parallel_for(blocks, 1, [&](std::int64_t a, std::int64_t e) { run(0, ny, a, e); });
     return;
   }

@@ -79,6 +79,17 @@ def _clustered(rng, n, d, q):
             C[rng.integers(0, 10, q)] + 0.5 * rng.standard_normal((q, d)))
 
 
+def _one_thread(fn, *args):
+    # A single large query splits its feature blocks over both threads; on a loaded machine the second
+    # thread's wake-up can cost milliseconds, so the one-thread time is shown beside it.
+    before = numkern.get_num_threads()
+    numkern.set_num_threads(1)
+    try:
+        return fn(*args)
+    finally:
+        numkern.set_num_threads(before)
+
+
 def _kde_reduce_case(n, d, m, ks=(256, 128), n_accuracy=100_000):
     """KernelDensity with reduce_dim (public Hadamard JL projection before the random features) beside
     the same structure without it: build and query times at n, and in the note the median relative
@@ -97,6 +108,7 @@ def _kde_reduce_case(n, d, m, ks=(256, 128), n_accuracy=100_000):
     for label, k in variants.items():
         fitted[label] = kde = dp.KernelDensity("gaussian", h, 1.0, n_components=m, reduce_dim=k, feature_seed=0).fit(Xb)
         impls[f"query 1, {label}"] = lambda kde=kde: kde.query(y1)
+        impls[f"query 1 (1 thread), {label}"] = lambda kde=kde: _one_thread(kde.query, y1)
         impls[f"query batch 1000, {label}"] = lambda kde=kde: kde.query(Y)
         impls[f"fit n={n:.0e}, {label}"] = (lambda k=k: dp.KernelDensity("gaussian", h, 1.0, n_components=m,
                                                                           reduce_dim=k, feature_seed=0).fit(Xb))
