@@ -85,22 +85,23 @@ class HadamardProjection:
         self.rows = np.sort(gen.choice(self.N, self.k, replace=False)).astype(np.intp)
 
     def __call__(self, X) -> np.ndarray:
+        """``(H D x)[rows]`` for each row of the contiguous float64 array X: (n, k)."""
         out = np.empty((X.shape[0], self.k))
-        step = max(64, (1 << 21) // self.N)  # 16 MB of transform buffer at most
-        for a in range(0, X.shape[0], step):
-            out[a:a + step] = self._chunk(X[a:a + step])
+        a = 0
+        for Z in self.chunks(X):
+            out[a:a + Z.shape[0]] = Z
+            a += Z.shape[0]
         return out
 
-    def _chunk(self, X) -> np.ndarray:
-        T = np.zeros((X.shape[0], self.N))
-        np.multiply(X, self.signs, out=T[:, :self.d])
-        _core.fwht_rows(T, 1.0)
-        return np.ascontiguousarray(T[:, self.rows])
-
     def chunks(self, X):
+        """The images of consecutive row blocks of X (at most 16 MB of transform buffer at a time)."""
         step = max(64, (1 << 21) // self.N)
         for a in range(0, X.shape[0], step):
-            yield self._chunk(X[a:a + step])
+            x = X[a:a + step]
+            T = np.zeros((x.shape[0], self.N))
+            np.multiply(x, self.signs, out=T[:, :self.d])
+            _core.fwht_rows(T, 1.0)  # each row on its own: the same butterflies for every row
+            yield np.ascontiguousarray(T[:, self.rows])
 
 
 def check_reduce_dim(reduce_dim, kernel: str, d: int, m: int):
