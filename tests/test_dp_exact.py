@@ -163,11 +163,11 @@ def _features_setup(rng, d, m, scale=2.0):
     return Wt, b
 
 
-@pytest.mark.parametrize("q,d,m", [(1, 1, 32), (5, 3, 64), (37, 17, 96)])
+@pytest.mark.parametrize("q,d,m", [(1, 1, 32), (5, 3, 64), (37, 17, 96), (150, 300, 64)])  # last: several row passes
 def test_random_feature_kernel_matches_numpy_cos(rng, q, d, m):
     Wt, b = _features_setup(rng, d, m)
-    Y = rng.standard_normal((q, d)) * 3
-    got = _kde.features(Y, Wt, b, m)
+    Y = rng.standard_normal((q, d)) * 3 / max(1.0, np.sqrt(d / 17))  # arguments of similar size for every d
+    got = _kde.features(Y, *_kde._padded(Wt, b), m)
     want = np.cos(Y @ Wt + b)
     assert np.max(np.abs(got - want)) <= 1e-13
 
@@ -176,15 +176,15 @@ def test_cosine_kernel_is_accurate_on_large_arguments(rng):
     Wt = np.ones((1, 32))
     b = np.zeros(32)
     Y = rng.uniform(-1e5, 1e5, (64, 1))
-    got = _kde.features(Y, Wt, b, 32)
+    got = _kde.features(Y, *_kde._padded(Wt, b), 32)
     assert np.max(np.abs(got - np.cos(Y @ Wt))) <= 1e-11
 
 
-@pytest.mark.parametrize("n,d,m", [(1, 1, 32), (7, 3, 64), (1001, 5, 128)])
+@pytest.mark.parametrize("n,d,m", [(1, 1, 32), (7, 3, 64), (1001, 5, 128), (2000, 300, 64)])  # last: several chunks
 def test_fixed_point_feature_sums_are_exact_integers(rng, n, d, m):
     Wt, b = _features_setup(rng, d, m)
     X = np.ascontiguousarray(rng.standard_normal((n, d)))
-    got = _kde.feature_sums(X, Wt, b)
+    got = _kde.feature_sums(X, *_kde._padded(Wt, b))
     vals = np.cos(X @ Wt + b) * 2.0**32
     want = np.rint(vals).astype(np.int64).sum(axis=0)
     # The SIMD cos may differ from libm's in the last ulp, which moves a rounded term by at most 1.
@@ -195,11 +195,11 @@ def test_fixed_point_feature_sums_are_exact_integers(rng, n, d, m):
 def test_feature_sums_do_not_depend_on_thread_count(rng):
     Wt, b = _features_setup(rng, 4, 64)
     X = np.ascontiguousarray(rng.standard_normal((5000, 4)))
-    a = _kde.feature_sums(X, Wt, b)
+    a = _kde.feature_sums(X, *_kde._padded(Wt, b))
     before = numkern.get_num_threads()
     numkern.set_num_threads(1)
     try:
-        c = _kde.feature_sums(X, Wt, b)
+        c = _kde.feature_sums(X, *_kde._padded(Wt, b))
     finally:
         numkern.set_num_threads(before)
     assert np.array_equal(a, c)

@@ -29,7 +29,7 @@ void bind_dp(py::module_& m) {
   m.def(
       "dp_rff_sum",
       [](const DArr& X, const DArr& Wt, const DArr& b, double scale, IArr& acc) {
-        const std::int64_t nx = X.shape(0), d = X.shape(1), mm = Wt.shape(1);
+        const std::int64_t nx = X.shape(0), d = X.shape(1), mm = Wt.shape(0) * dp::kBlock;  // packed (m/32, d, 32)
         const double *px = X.data(), *pw = Wt.data(), *pb = b.data();
         std::int64_t* pa = acc.mutable_data();
         py::gil_scoped_release release;
@@ -39,7 +39,7 @@ void bind_dp(py::module_& m) {
   m.def(
       "dp_rff_features",
       [](const DArr& Y, const DArr& Wt, const DArr& b, DArr& out) {
-        const std::int64_t ny = Y.shape(0), d = Y.shape(1), mm = Wt.shape(1);
+        const std::int64_t ny = Y.shape(0), d = Y.shape(1), mm = Wt.shape(0) * dp::kBlock;  // packed (m/32, d, 32)
         const double *py_ = Y.data(), *pw = Wt.data(), *pb = b.data();
         double* po = out.mutable_data();
         py::gil_scoped_release release;

@@ -107,13 +107,21 @@ void rff_sum(const double* X, std::int64_t nx, std::int64_t d, const double* Wt,
   const Kernels& k = active_kernels();
   std::fill(acc, acc + m, std::int64_t{0});
   if (nx == 0) return;
-  // Rows per chunk: the chunk of X stays in L1/L2 while all m features pass over it.
-  const std::int64_t chunk = std::max<std::int64_t>(4, (32 * 1024) / (8 * std::max<std::int64_t>(1, d)));
+  // Wt is packed in blocks of kBlock features (d x kBlock each, contiguous), so a block is read
+  // sequentially: with one d x m matrix of power-of-two m the kernel's walk down a column strode m * 8
+  // bytes, a new page (and the same cache sets) at every step, and a 1024 x 2048 matrix ran at
+  // DRAM latency. A block (d * 256 bytes) stays in L1/L2 while every row of a chunk passes over it;
+  // the chunk (~2 MB of X) bounds how often all of Wt is streamed.
+  const std::int64_t dd = std::max<std::int64_t>(1, d);
+  const std::int64_t chunk = std::max<std::int64_t>(8, (2 << 20) / (8 * dd));
+  const std::int64_t blocks = m / kBlock;
   const int nt = static_cast<int>(std::min<std::int64_t>(num_threads(), std::max<std::int64_t>(1, nx / 64)));
   std::vector<std::vector<std::int64_t>> parts(std::max(nt, 1));
   auto run = [&](std::int64_t x0, std::int64_t x1, std::int64_t* dst) {
     for (std::int64_t c = x0; c < x1; c += chunk)
-      k.rff_sum(X + c * d, std::min(chunk, x1 - c), d, Wt, m, b, m, scale, dst);
+      for (std::int64_t q = 0; q < blocks; ++q)
+        k.rff_sum(X + c * d, std::min(chunk, x1 - c), d, Wt + q * d * kBlock, kBlock, b + q * kBlock, kBlock, scale,
+                  dst + q * kBlock);
   };
   if (nt <= 1) {
     run(0, nx, acc);
@@ -135,18 +143,26 @@ void rff_features(const double* Y, std::int64_t ny, std::int64_t d, const double
                   std::int64_t m, double* out) {
   const Kernels& k = active_kernels();
   const int nt = num_threads();
-  const std::int64_t G = 32;  // m is a multiple of 32, and of every ISA's tile
-  if (ny < 2 * nt && m >= 2 * G * nt && m * (d + 8) >= (1 << 20)) {
-    // One or few large queries: split the features, not the rows, across threads (below this size the
-    // fork/join costs more than it saves: measured 40 us on one thread vs 59 us on two for m=4096, d=32).
-    const std::int64_t tiles = m / G;
-    parallel_for(tiles, 1, [&](std::int64_t a, std::int64_t e) {
-      k.rff_features(Y, ny, d, Wt + a * G, m, b + a * G, (e - a) * G, out + a * G, m);
-    });
+  const std::int64_t blocks = m / kBlock;
+  const std::int64_t dd = std::max<std::int64_t>(1, d);
+  // Rows of Y per pass over the blocks of Wt: ~256 KB of queries next to one block.
+  const std::int64_t rows = std::max<std::int64_t>(2, (256 * 1024) / (8 * dd));
+  auto run = [&](std::int64_t y0, std::int64_t y1, std::int64_t q0, std::int64_t q1) {
+    for (std::int64_t c = y0; c < y1; c += rows)
+      for (std::int64_t q = q0; q < q1; ++q)
+        k.rff_features(Y + c * d, std::min(rows, y1 - c), d, Wt + q * d * kBlock, kBlock, b + q * kBlock, kBlock,
+                       out + c * m + q * kBlock, m);
+  };
+  if (ny < 2 * nt && blocks >= 2 * nt && m * (d + 8) >= (1 << 23)) {
+    // One or few large queries: split the feature blocks, not the rows, across threads. Only for
+    // ~1.5 ms of work and more: waking the second thread costs ~20 us on a quiet machine (m=4096,
+    // d=32: 40 us on one thread vs 59 us on two) and up to a scheduler time slice on a loaded one
+    // (d=1024, m=2048: 0.38 ms on one thread, 10-16 ms on two at load average 6).
+    parallel_for(blocks, 1, [&](std::int64_t a, std::int64_t e) { run(0, ny, a, e); });
     return;
   }
   const std::int64_t grain = std::max<std::int64_t>(4, (1 << 18) / std::max<std::int64_t>(1, m * (d + 8)));
-  parallel_for(ny, grain, [&](std::int64_t a, std::int64_t e) { k.rff_features(Y + a * d, e - a, d, Wt, m, b, m, out + a * m, m); });
+  parallel_for(ny, grain, [&](std::int64_t a, std::int64_t e) { run(a, e, 0, blocks); });
 }
 
 void l1_histogram(const double* X, std::int64_t n, std::int64_t d, const double* lo, const double* inv_width,

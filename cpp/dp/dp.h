@@ -41,6 +41,11 @@ const Kernels& active_kernels();
 // out[j] = sum_i w_i f(x_i, y_j) (j < ny). X (nx x d) and Y (ny x d) are contiguous float64.
 void pair_sum(const double* X, std::int64_t nx, const double* Y, std::int64_t ny, std::int64_t d, const double* w,
               int kind, double p, double* out);
+// The drivers take the frequencies packed in blocks of kBlock features: block q is the contiguous
+// d x kBlock matrix Wt[q][k][t] = W[k, q * kBlock + t]; m is a multiple of kBlock (and of every
+// ISA's tile, which the per-ISA kernels see as a d x kBlock matrix with row stride kBlock).
+constexpr std::int64_t kBlock = 32;
+
 // acc[j] = sum_i round(scale * cos(x_i . W[:, j] + b[j])) in int64; m a multiple of 32.
 void rff_sum(const double* X, std::int64_t nx, std::int64_t d, const double* Wt, const double* b, std::int64_t m,
              double scale, std::int64_t* acc);

@@ -73,6 +73,62 @@ def _kde_case(n, d, m):
                 reference="KernelDensity.query (1 query)", note="build target <= 10 s; query target <= 50 us")
 
 
+def _clustered(rng, n, d, q):
+    C = rng.standard_normal((10, d))
+    return (C[rng.integers(0, 10, n)] + 0.5 * rng.standard_normal((n, d)),
+            C[rng.integers(0, 10, q)] + 0.5 * rng.standard_normal((q, d)))
+
+
+def _one_thread(fn, *args):
+    # A single large query splits its feature blocks over both threads; on a loaded machine the second
+    # thread's wake-up can cost milliseconds, so the one-thread time is shown beside it.
+    before = numkern.get_num_threads()
+    numkern.set_num_threads(1)
+    try:
+        return fn(*args)
+    finally:
+        numkern.set_num_threads(before)
+
+
+def _kde_reduce_case(n, d, m, ks=(256, 128), n_accuracy=100_000):
+    """KernelDensity with reduce_dim (public Hadamard JL projection before the random features) beside
+    the same structure without it: build and query times at n, and in the note the median relative
+    error against the exact kernel sum (200 queries) at n_accuracy records, at eps = 1 (the
+    release) and eps = 1e6 (the approximation alone), plus one timed build per variant at n_accuracy."""
+    import time
+
+    rng = np.random.default_rng(4)
+    X, Y = _clustered(rng, max(n, n_accuracy), d, 1000)
+    h = float(np.sqrt(d))
+    variants = {"no reduction": None, **{f"reduce_dim={k}": k for k in ks}}
+    auto = dp.KernelDensity("gaussian", h, 1.0, n_components=m, reduce_dim="auto").fit(X[:64]).reduce_dim_
+    variants[f"reduce_dim='auto' (k={auto})"] = "auto"
+    Xb, y1 = X[:n], Y[:1]
+    impls, fitted = {}, {}
+    for label, k in variants.items():
+        fitted[label] = kde = dp.KernelDensity("gaussian", h, 1.0, n_components=m, reduce_dim=k, feature_seed=0).fit(Xb)
+        impls[f"query 1, {label}"] = lambda kde=kde: kde.query(y1)
+        impls[f"query 1 (1 thread), {label}"] = lambda kde=kde: _one_thread(kde.query, y1)
+        impls[f"query batch 1000, {label}"] = lambda kde=kde: kde.query(Y)
+        impls[f"fit n={n:.0e}, {label}"] = (lambda k=k: dp.KernelDensity("gaussian", h, 1.0, n_components=m,
+                                                                          reduce_dim=k, feature_seed=0).fit(Xb))
+    Xa, Yq = X[:n_accuracy], Y[:200]
+    exact = numkern.kernel_sum(Xa, Yq, kernel="gaussian", bandwidth=h)
+    exact_b = numkern.kernel_sum(Xb, Yq, kernel="gaussian", bandwidth=h)
+    parts = []
+    for label, k in variants.items():
+        t0 = time.perf_counter()
+        noisy = dp.KernelDensity("gaussian", h, 1.0, n_components=m, reduce_dim=k, feature_seed=0).fit(Xa)
+        t_fit = time.perf_counter() - t0
+        clean = dp.KernelDensity("gaussian", h, 1e6, n_components=m, reduce_dim=k, feature_seed=0).fit(Xb)
+        e1 = np.median(np.abs(noisy.query(Yq) - exact) / exact)
+        e6 = np.median(np.abs(clean.query(Yq) - exact_b) / exact_b)
+        parts.append(f"{label}: one fit at n={n_accuracy:.0e} {t_fit:.2f} s, median rel. error there at eps=1 "
+                     f"{e1:.4f}; without noise (eps=1e6, n={n:.0e}) {e6:.4f}")
+    return Case("dp", f"KernelDensity reduce_dim gaussian d={d} m={m} (clustered data, h=sqrt(d))", impls,
+                reference="query 1, no reduction", note="; ".join(parts))
+
+
 def accuracy_curve(epsilons=(0.5, 1, 2, 5, 10, 20), seeds=range(3)):
     """Mean test accuracy on digits (unit-norm rows, stratified 1200/597) per epsilon, plus the
     non-private kernel classifier and fit time; None if scikit-learn is missing."""
@@ -127,17 +183,22 @@ def _classifier_case():
 
 def cases(quick: bool) -> list[Case]:
     if quick:
-        out = [_kernel_sum_case(20_000, 200, 32), _l1_case(100_000, 100), _kde_case(100_000, 32, 4096)]
+        out = [_kernel_sum_case(20_000, 200, 32), _l1_case(100_000, 100), _kde_case(100_000, 32, 4096),
+               _kde_reduce_case(2_000, 1024, 2048, n_accuracy=10_000)]
     else:
-        out = [_kernel_sum_case(100_000, 1000, 32), _l1_case(1_000_000, 100), _kde_case(1_000_000, 32, 4096)]
+        out = [_kernel_sum_case(100_000, 1000, 32), _l1_case(1_000_000, 100), _kde_case(1_000_000, 32, 4096),
+               _kde_reduce_case(10_000, 1024, 2048)]
     clf = _classifier_case()
     return out + ([clf] if clf is not None else [])
 
 
-def ring_vs_prefix(n=100_000, d=10, eps=1.0, resolution=1024, seeds=range(4)):
-    """Median relative error of the l1 answer: the prefix form (consistent counts -> CDF prefix arrays,
-    what DistanceSum uses) against a ring estimator on the same noisy tree (per level, the sibling of
-    the node holding y, weighted by its centre's distance to y, as in the paper's decomposition)."""
+def ring_vs_prefix(n=100_000, d=10, eps=1.0, resolution=256, seeds=range(3), alpha=0.05):
+    """Median (over seeds) of the median relative error over 40 queries of the l1 answer: the prefix form
+    (consistent counts -> CDF prefix arrays, what DistanceSum uses) and the paper's ring estimator
+    (_L1Tree.query_ring: geometric rings of ratio 1 + alpha, range counts from the raw noisy nodes) on
+    the same released trees. The comparison is asserted in tests/test_dp_l1_estimators.py."""
+    import warnings as _w
+
     from scipy.spatial.distance import cdist
 
     rng = np.random.default_rng(3)
@@ -145,22 +206,11 @@ def ring_vs_prefix(n=100_000, d=10, eps=1.0, resolution=1024, seeds=range(4)):
     Y = rng.random((40, d))
     exact = cdist(Y, X, "cityblock").sum(axis=1)
     prefix, ring = [], []
-    h = resolution.bit_length() - 1
-    for _ in seeds:
-        s = dp.DistanceSum("l1", eps, (0.0, 1.0), resolution=resolution).fit(X)
+    for seed in seeds:
+        with _w.catch_warnings():
+            _w.simplefilter("ignore", dp.NotPrivateWarning)
+            s = dp.DistanceSum("l1", eps, (0.0, 1.0), resolution=resolution, rng=seed).fit(X)
         prefix.append(np.median(np.abs(s.query(Y) - exact) / exact))
-        t = s._tree
-        nodes = t.release.values.reshape(d, -1)
-        offsets = np.concatenate([[0], np.cumsum([resolution >> lvl for lvl in range(h + 1)])])
-        Yc = Y - s.center_
-        u = (Yc - t.lo) / t.width
-        j = np.minimum(u.astype(np.int64), resolution - 1)
-        f = u - j
-        est = (nodes[np.arange(d), j] * (f * f + (1 - f) ** 2) * 0.5 * t.width).sum(axis=1)
-        for lvl in range(h):
-            sib = (j >> lvl) ^ 1
-            cnt = nodes[np.arange(d)[None, :], offsets[lvl] + sib]
-            centre = t.lo + (sib + 0.5) * (t.width * (1 << lvl))
-            est += (cnt * np.abs(centre - Yc)).sum(axis=1)
+        est, _ = s._tree.query_ring(Y, alpha)
         ring.append(np.median(np.abs(est - exact) / exact))
     return float(np.median(prefix)), float(np.median(ring))

@@ -12,7 +12,7 @@ from . import _noise
 from ._accountant import charge, check_epsilon
 from ._data import private_data, queries
 from ._exact import KERNELS, check_bandwidth
-from ._kde import _padded, check_components, draw_features, features, release_sketch
+from ._kde import _padded, check_components, check_reduce_dim, draw_structure, features, release_sketch
 
 
 def _not_fitted_error(msg):
@@ -47,6 +47,10 @@ class SimilarityClassifier:
     n_components : "auto" or int
         Number of random features; "auto" uses :func:`auto_components` on the noisy class sizes.
     count_fraction : float, default 0.1
+    reduce_dim : None, int or "auto", default None
+        Project the records to ``k`` dimensions first (a public, seeded Hadamard JL map), as in
+        :class:`KernelDensity`; "auto" decides from the kernel, ``n_features`` and the chosen
+        ``n_components`` only.
     classes : array_like, optional
         The label set, public. If None the labels present in ``y`` are used (the label set is then
         treated as public, as scikit-learn-style DP libraries do).
@@ -63,8 +67,9 @@ class SimilarityClassifier:
     """
 
     def __init__(self, kernel="gaussian", bandwidth=1.0, epsilon=1.0, *, n_components="auto", count_fraction=0.1,
-                 classes=None, rng=None, accountant=None):
+                 reduce_dim=None, classes=None, rng=None, accountant=None):
         self.kernel = kernel
+        self.reduce_dim = reduce_dim
         self.bandwidth = bandwidth
         self.epsilon = epsilon
         self.n_components = n_components
@@ -119,6 +124,7 @@ class SimilarityClassifier:
         classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
         if classes.size < 1:
             raise ValueError("need at least one class")
+        check_reduce_dim(self.reduce_dim, self.kernel, X.shape[1], 64)  # validate before charging
         src = _noise.bit_source(self.rng, stacklevel=3)
         gen = _noise.data_independent_rng(self.rng, src)
         charge(self.accountant, eps, "SimilarityClassifier")
@@ -127,9 +133,11 @@ class SimilarityClassifier:
             _noise.release(np.array([part.shape[0]]), 0, 1, cf * eps, src).values[0] for part in members
         ])
         m = auto_components((1 - cf) * eps, sizes) if isinstance(self.n_components, str) else int(self.n_components)
-        W, b = draw_features(self.kernel, h, X.shape[1], m, gen)
+        W, b, proj = draw_structure(self.kernel, h, X.shape[1], m, self.reduce_dim, gen)
         self._Wt, self._bp = _padded(W, b)
-        self.sketches_ = np.stack([release_sketch(part, self._Wt, self._bp, m, (1 - cf) * eps, src).values
+        self.projection_ = proj
+        self.reduce_dim_ = None if proj is None else proj.k
+        self.sketches_ = np.stack([release_sketch(part, self._Wt, self._bp, m, (1 - cf) * eps, src, proj).values
                                    for part in members])
         self.classes_ = classes
         self.class_sizes_ = sizes
@@ -143,7 +151,7 @@ class SimilarityClassifier:
         if not hasattr(self, "sketches_"):
             raise _not_fitted_error("this SimilarityClassifier is not fitted yet; call fit(X, y) first")
         Y, _ = queries(X, self.n_features_in_, "X")
-        Phi = features(Y, self._Wt, self._bp, self.n_components_)
+        Phi = features(Y, self._Wt, self._bp, self.n_components_, self.projection_)
         sums = (2.0 / self.n_components_) * (Phi @ self.sketches_.T)
         return sums / np.maximum(self.class_sizes_, 1.0)
 

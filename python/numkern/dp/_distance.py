@@ -77,12 +77,20 @@ class _L1Tree:
         noisy = rel.values.reshape(d, 2 * L - 1)
         offsets = np.concatenate([[0], np.cumsum([L >> lvl for lvl in range(h + 1)])])
         nodes = [noisy[:, offsets[lvl]:offsets[lvl + 1]] for lvl in range(h + 1)]
-        leaves = _consistent_leaves(nodes)
-        P = np.concatenate([np.zeros((d, 1)), np.cumsum(leaves, axis=1)], axis=1)
-        self.P = P
-        self.I = np.concatenate([np.zeros((d, 1)), np.cumsum(0.5 * (P[:, :-1] + P[:, 1:]), axis=1) * width[:, None]], axis=1)
+        self.P, self.I = self.prefix_arrays(nodes, width)
         self.lo, self.hi, self.width, self.L = lo, hi, width, L
         self.release = rel
+
+    @staticmethod
+    def prefix_arrays(nodes, width):
+        """(P, I) from per-level node counts (leaves first), each (rows, L >> level): consistent leaf
+        counts, their prefix sums P (rows, L + 1) and the integral I of the piecewise-linear CDF.
+        Linear in the counts, so applied to unit vectors it gives the weight of every node."""
+        leaves = _consistent_leaves(nodes)
+        rows = leaves.shape[0]
+        P = np.concatenate([np.zeros((rows, 1)), np.cumsum(leaves, axis=1)], axis=1)
+        I = np.concatenate([np.zeros((rows, 1)), np.cumsum(0.5 * (P[:, :-1] + P[:, 1:]), axis=1)], axis=1)
+        return P, I * np.broadcast_to(width, (rows,))[:, None]
 
     def _tables(self):
         # Per (coordinate, cell): P_j, P_{j+1} - P_j, I_j, so one gather serves a query coordinate.
@@ -95,6 +103,59 @@ class _L1Tree:
         self._inv_width = np.ascontiguousarray(1.0 / self.width)
         self._N = np.ascontiguousarray(self.P[:, -1])
         self._const = float(np.sum(self._N * self.hi - self.I[:, -1]))  # sum_k (N_k hi_k - I_k[L])
+
+    def query_ring(self, Y, alpha=0.05):
+        """The paper's ring estimator on the raw noisy tree (no consistency step), for comparison.
+
+        Backurs et al., Section 4: around y the line is cut into rings whose widths grow
+        geometrically by (1 + alpha); a ring's count is a range count answered from O(log L) noisy
+        dyadic nodes, and every record in it is charged the distance from y to the ring's middle (a
+        relative error <= alpha / 2 for rings far from y). The cell holding y is charged the
+        uniform-within-cell expectation. Returns (estimates, coefficients) where coefficients[i]
+        is (d, 2L - 1): the weight of every released node in the answer to query i, so that the
+        noise of the answer has variance ``release.variance * sum(coefficients[i] ** 2)``."""
+        d, L = self.lo.size, self.L
+        h = L.bit_length() - 1
+        noisy = self.release.values.reshape(d, 2 * L - 1)
+        offsets = np.concatenate([[0], np.cumsum([L >> lvl for lvl in range(h + 1)])]).astype(np.int64)
+        bounds = [1]
+        while bounds[-1] < L:
+            bounds.append(max(bounds[-1] + 1, int(bounds[-1] * (1.0 + alpha))))
+        bounds = np.array(bounds, dtype=np.int64)
+        Y = np.asarray(Y, dtype=np.float64)
+        q = Y.shape[0]
+        est = np.zeros(q)
+        coef = np.zeros((q, d, 2 * L - 1))
+        rows = np.arange(q)
+
+        def add_prefix(k, t, weight):
+            # count of cells [0, t) = sum over the set bits l of t of node (l, (t >> l) - 1)
+            for lvl in range(h + 1):
+                on = ((t >> lvl) & 1).astype(bool)
+                node = offsets[lvl] + np.where(on, (t >> lvl) - 1, 0)
+                w = np.where(on, weight, 0.0)
+                np.add.at(coef, (rows, k, node), w)
+
+        for k in range(d):
+            y = Y[:, k]
+            c = np.clip(y, self.lo[k], self.hi[k])
+            u = (c - self.lo[k]) / self.width[k]
+            j = np.minimum(u.astype(np.int64), L - 1)
+            f = u - j
+            w = self.width[k]
+            np.add.at(coef, (rows, k, offsets[0] + j), w * 0.5 * (f * f + (1 - f) ** 2))
+            np.add.at(coef, (rows, k, np.full(q, offsets[h])), np.abs(y - c))  # outside the box: root count
+            for a_off, b_off in zip(bounds[:-1], bounds[1:]):
+                a, b = np.minimum(j + a_off, L), np.minimum(j + b_off, L)  # right ring: cells [a, b)
+                dist = np.where(b > a, ((a + b) * 0.5 - j - f) * w, 0.0)
+                add_prefix(k, b, dist)
+                add_prefix(k, a, -dist)
+                a, b = np.maximum(j - b_off + 1, 0), np.maximum(j - a_off + 1, 0)  # left ring: cells [a, b)
+                dist = np.where(b > a, (j + f - (a + b) * 0.5) * w, 0.0)
+                add_prefix(k, b, dist)
+                add_prefix(k, a, -dist)
+        est = np.einsum("qkn,kn->q", coef, noisy)
+        return est, coef
 
     def query(self, Y):
         """sum over coordinates of the estimated sum_x |x_k - y_k|, for each row of Y: with c = clip(y),

@@ -37,35 +37,139 @@ def draw_features(kernel: str, bandwidth: float, d: int, m: int, gen: np.random.
 
 
 def _padded(W, b):
+    """W (d x m) zero-padded to a multiple of 32 features and packed in blocks of 32 as the kernels
+    read it: (m/32, d, 32), block q contiguous (see kBlock in cpp/dp/dp.h)."""
     d, m = W.shape
     mp = -(-m // _PAD) * _PAD
     Wt = np.zeros((d, mp))
     Wt[:, :m] = W
     bp = np.zeros(mp)
     bp[:m] = b
-    return Wt, bp
+    return np.ascontiguousarray(Wt.reshape(d, mp // _PAD, _PAD).transpose(1, 0, 2)), bp
 
 
-def feature_sums(X, Wt, bp) -> np.ndarray:
-    """sum_i round(2^32 cos(W^T x_i + b)) per feature, exactly, in int64 (the SIMD kernel)."""
-    acc = np.zeros(Wt.shape[1], dtype=np.int64)
+# |k(s (1 + delta)) - k(s)| <= c |ln(1 + delta)| for a squared distance s distorted by (1 + delta):
+# in t = ln s the kernels are exp(-e^t), exp(-e^(t/2)) and 1 / (1 + e^t), of slopes at most 1/e,
+# 1/(2e) and 1/4.
+LOG_LIPSCHITZ = {"gaussian": 1.0 / math.e, "laplacian": 0.5 / math.e, "cauchy": 0.25}
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+def jl_distortion_std(k: int, d: int) -> float:
+    """Bound on the standard deviation of delta = ||P v||^2 / ||v||^2 - 1 for the projection P of
+    :class:`HadamardProjection` (d -> k) and ANY fixed v: 2(N - k) / (k (N - 1)) with N = 2^ceil(log2 d)
+    (sampling k of the N coordinates of the randomly signed Hadamard transform without replacement;
+    E[u_i^4] <= 3 ||v||^4 / N^2 for its coordinates u). E[delta] = 0 exactly."""
+    N = _next_pow2(d)
+    return math.sqrt(2.0 * (N - k) / (k * (N - 1))) if N > 1 else 0.0
+
+
+class HadamardProjection:
+    """A data-independent Johnson-Lindenstrauss map R^d -> R^k: ``P x = (H D x)[rows] / sqrt(k)``.
+
+    D random signs, H the (unnormalized) Walsh-Hadamard transform of size N = 2^ceil(log2 d) with
+    zero padding, ``rows`` k of the N outputs sampled without replacement (Ailon & Chazelle's fast JL
+    transform, Tropp's SRHT analysis). ``E ||P v||^2 = ||v||^2``; see :func:`jl_distortion_std`.
+    O(N log N) per record through numkern's FWHT. Each record's image is computed on its own row by
+    the same sequence of exact sign flips and butterfly additions, so it is a function of that record
+    alone (never of the rows around it): the per-record sensitivity argument is unchanged. The
+    1/sqrt(k) is folded into the frequencies, so :meth:`__call__` returns ``(H D x)[rows]``.
+    """
+
+    def __init__(self, d: int, k: int, gen: np.random.Generator):
+        self.d, self.k, self.N = int(d), int(k), _next_pow2(d)
+        self.signs = np.where(gen.integers(0, 2, self.d) == 1, -1.0, 1.0)
+        self.rows = np.sort(gen.choice(self.N, self.k, replace=False)).astype(np.intp)
+
+    def __call__(self, X) -> np.ndarray:
+        """``(H D x)[rows]`` for each row of the contiguous float64 array X: (n, k)."""
+        out = np.empty((X.shape[0], self.k))
+        a = 0
+        for Z in self.chunks(X):
+            out[a:a + Z.shape[0]] = Z
+            a += Z.shape[0]
+        return out
+
+    def chunks(self, X):
+        """The images of consecutive row blocks of X (at most 16 MB of transform buffer at a time)."""
+        step = max(64, (1 << 21) // self.N)
+        for a in range(0, X.shape[0], step):
+            x = X[a:a + step]
+            T = np.zeros((x.shape[0], self.N))
+            np.multiply(x, self.signs, out=T[:, :self.d])
+            _core.fwht_rows(T, 1.0)  # each row on its own: the same butterflies for every row
+            yield np.ascontiguousarray(T[:, self.rows])
+
+
+def check_reduce_dim(reduce_dim, kernel: str, d: int, m: int):
+    """The projection dimension k, or None for no projection.
+
+    "auto": the smallest multiple of 8 with ``c_kernel * jl_distortion_std(k, d) <= 1 / sqrt(m)``, i.e.
+    the projection's first-order error per pair (``c |delta|``, :data:`LOG_LIPSCHITZ`) at most the
+    random-feature error per pair the structure already accepts (std <= 1/sqrt(m)); used only when the
+    per-record cost ``k m + N log2 N`` is at most half of ``d m`` (it then at least halves build and
+    query work), else None."""
+    if reduce_dim is None:
+        return None
+    if isinstance(reduce_dim, str):
+        if reduce_dim != "auto":
+            raise ValueError(f"reduce_dim must be None, 'auto' or an integer, got {reduce_dim!r}")
+        c, N = LOG_LIPSCHITZ[kernel], _next_pow2(d)
+        k = 8
+        while k < d and c * jl_distortion_std(k, d) > 1.0 / math.sqrt(m):
+            k += 8
+        if k >= d or k * m + N * max(1, N.bit_length() - 1) > 0.5 * d * m:
+            return None
+        return k
+    if isinstance(reduce_dim, bool) or not isinstance(reduce_dim, numbers.Integral) or not 1 <= reduce_dim < d:
+        raise ValueError(f"reduce_dim must be an integer in [1, n_features={d}), 'auto' or None, got {reduce_dim!r}")
+    return int(reduce_dim)
+
+
+def feature_sums(X, Wt, bp, projection=None) -> np.ndarray:
+    """sum_i round(2^32 cos(W^T x_i + b)) per feature (x_i projected first if a projection is given),
+    exactly, in int64 (the SIMD kernel; integer sums do not depend on the chunking)."""
+    acc = np.zeros(Wt.shape[0] * _PAD, dtype=np.int64)
     if X.shape[0] > 2**31 - 1:
         raise ValueError("numkern.dp: at most 2^31 - 1 records per sketch")
-    _core.dp_rff_sum(X, Wt, bp, float(2**_FIXED_BITS), acc)
+    if projection is None:
+        _core.dp_rff_sum(X, Wt, bp, float(2**_FIXED_BITS), acc)
+        return acc
+    part = np.empty_like(acc)
+    for Z in projection.chunks(X):
+        _core.dp_rff_sum(Z, Wt, bp, float(2**_FIXED_BITS), part)  # overwrites part
+        acc += part  # |sum| <= 2^31 * 2^32 < 2^63: exact
     return acc
 
 
-def features(Y, Wt, bp, m) -> np.ndarray:
-    """cos(W^T y + b) for each row of Y: (q, m), computed by the SIMD kernel."""
-    out = np.empty((Y.shape[0], Wt.shape[1]))
+def features(Y, Wt, bp, m, projection=None) -> np.ndarray:
+    """cos(W^T y + b) for each row of Y (projected first if a projection is given): (q, m), computed by
+    the SIMD kernel."""
+    if projection is not None:
+        Y = projection(Y)
+    out = np.empty((Y.shape[0], Wt.shape[0] * _PAD))
     if Y.shape[0]:
         _core.dp_rff_features(Y, Wt, bp, out)
     return out[:, :m]
 
 
-def release_sketch(X, Wt, bp, m, epsilon, src):
-    """The noisy sum of cos features: L1 sensitivity m * 2^32 in fixed-point units."""
-    return _noise.release(feature_sums(X, Wt, bp)[:m], _FIXED_BITS, m * 2**_FIXED_BITS, epsilon, src)
+def release_sketch(X, Wt, bp, m, epsilon, src, projection=None):
+    """The noisy sum of cos features: L1 sensitivity m * 2^32 in fixed-point units (whatever the
+    projection: it is public and applied to each record alone, and every feature stays in [-1, 1])."""
+    return _noise.release(feature_sums(X, Wt, bp, projection)[:m], _FIXED_BITS, m * 2**_FIXED_BITS, epsilon, src)
+
+
+def draw_structure(kernel, h, d, m, reduce_dim, gen):
+    """Public, data-independent part: frequencies and offsets (in the projected space if reducing,
+    with the projection's 1/sqrt(k) folded in), and the projection or None."""
+    k = check_reduce_dim(reduce_dim, kernel, d, m)
+    W, b = draw_features(kernel, h, d if k is None else k, m, gen)
+    if k is None:
+        return W, b, None
+    return W / math.sqrt(k), b, HadamardProjection(d, k, gen)
 
 
 def check_components(n_components) -> int:
@@ -90,8 +194,18 @@ class KernelDensity:
         Number m of random features.
     count_fraction : float, default 0.05
         Share of epsilon spent on the noisy record count ``n_records_``; the rest on the sketch.
+    reduce_dim : None, int or "auto", default None
+        Project the records (and queries) to ``k`` dimensions with a public, seeded
+        :class:`HadamardProjection` before the random features (the dimension-reduction speed-up of
+        Backurs et al., Section 7): build and query work per record drop from ``d m`` to
+        ``N log2 N + k m``. Each pair's squared distance is distorted by ``1 + delta`` with
+        ``E delta = 0`` and ``std(delta) <= jl_distortion_std(k, d)`` (about ``sqrt(2/k)``), which moves
+        its kernel value by at most ``c |ln(1 + delta)|`` (c = 1/e gaussian, 1/(2e) laplacian, 1/4
+        cauchy). The privacy guarantee and :meth:`query_std` are unchanged. "auto" reduces only when
+        that error stays within the random-feature error and the work at least halves
+        (:func:`check_reduce_dim`).
     feature_seed : int, optional
-        Seeds the data-independent frequencies only (part of the released structure); the noise stays
+        Seeds the data-independent frequencies and projection only (part of the released structure); the noise stays
         from the OS CSPRNG unless ``rng`` is given.
     rng : None, int or numpy.random.Generator
         None: noise from the OS CSPRNG. Otherwise reproducible noise and :class:`NotPrivateWarning`.
@@ -109,13 +223,15 @@ class KernelDensity:
 
     Attributes
     ----------
-    epsilon_, n_records_ (noisy), frequencies_ (d x m), offsets_ (m), sketch_ (m), noise_variance_
-    (per sketch coordinate).
+    epsilon_, n_records_ (noisy), frequencies_ (d x m, or k x m in the projected space with the
+    projection's 1/sqrt(k) folded in), offsets_ (m), sketch_ (m), noise_variance_ (per sketch
+    coordinate), projection_ (:class:`HadamardProjection` or None), reduce_dim_ (k or None).
     """
 
     def __init__(self, kernel="gaussian", bandwidth=1.0, epsilon=1.0, *, n_components=4096, count_fraction=0.05,
-                 feature_seed=None, rng=None, accountant=None):
+                 reduce_dim=None, feature_seed=None, rng=None, accountant=None):
         self.kernel = kernel
+        self.reduce_dim = reduce_dim
         self.bandwidth = bandwidth
         self.epsilon = epsilon
         self.n_components = n_components
@@ -135,13 +251,16 @@ class KernelDensity:
         if isinstance(cf, bool) or not isinstance(cf, numbers.Real) or not 0 < cf < 1:
             raise ValueError(f"count_fraction must be in (0, 1), got {cf!r}")
         X = private_data(X)
+        check_reduce_dim(self.reduce_dim, self.kernel, X.shape[1], m)  # raise before charging
         src = _noise.bit_source(self.rng, stacklevel=3)
         gen = (np.random.default_rng(self.feature_seed) if self.feature_seed is not None
                else _noise.data_independent_rng(self.rng, src))
         charge(self.accountant, eps, f"KernelDensity({self.kernel})")
-        W, b = draw_features(self.kernel, h, X.shape[1], m, gen)
+        W, b, proj = draw_structure(self.kernel, h, X.shape[1], m, self.reduce_dim, gen)
         self._Wt, self._bp = _padded(W, b)
-        rel = release_sketch(X, self._Wt, self._bp, m, (1 - cf) * eps, src)
+        self.projection_ = proj
+        self.reduce_dim_ = None if proj is None else proj.k
+        rel = release_sketch(X, self._Wt, self._bp, m, (1 - cf) * eps, src, proj)
         cnt = _noise.release(np.array([X.shape[0]]), 0, 1, cf * eps, src)
         self.epsilon_ = eps
         self.n_features_in_ = X.shape[1]
@@ -156,7 +275,7 @@ class KernelDensity:
         if not hasattr(self, "sketch_"):
             raise ValueError("this KernelDensity is not fitted yet; call fit(X) first")
         Yc, single = queries(Y, self.n_features_in_)
-        return features(Yc, self._Wt, self._bp, self.sketch_.size), single
+        return features(Yc, self._Wt, self._bp, self.sketch_.size, self.projection_), single
 
     def query(self, Y):
         """Estimates of ``F(y) = sum_x k(x, y)`` for each row of Y (scalar for 1-D Y)."""
