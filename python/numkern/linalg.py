@@ -175,7 +175,7 @@ def _residual_norms(A, X, B):
     return out
 
 
-def _pcg_column(A, b, P, y, tol, maxiter):
+def _pcg_column(A, b, P, y, tol, maxiter, residual=None):
     """CG on the right-preconditioned normal equations (AP)^T (AP) y = (AP)^T b, from y.
 
     Each product A^T (A v) is one fused pass over A (row blocks stay in cache between the two
@@ -183,16 +183,21 @@ def _pcg_column(A, b, P, y, tol, maxiter):
     about ||P g|| for the gradient g = (AP)^T (b - A P y): CG stops when ||P g|| <= tol ||P y||,
     or when restarts from the true gradient stop improving it (the rounding floor, about
     u cond(A) (||x|| + ||b|| / ||A||), reached when cond(A) is large).
+    `residual(u, b, g)` replaces the pass over an in-memory A (numkern.dask: a pass over row
+    blocks): it must return ||A u - b||^2 and write A^T (A u - b) to g, as _core.row_residual.
     Returns y, iterations and the final true gradient."""
-    d = A.shape[1]
+    d = P.shape[0]
     gA = np.empty(d)
+    if residual is None:
+        def residual(u, bv, g):
+            return _core.row_residual(A, u, bv, g, None)
 
     def grad(yv):
-        _core.row_residual(A, np.ascontiguousarray(P @ yv), b, gA, None)
+        residual(np.ascontiguousarray(P @ yv), b, gA)
         return -(P.T @ gA)
 
     def mat(v):
-        _core.row_residual(A, np.ascontiguousarray(P @ v), None, gA, None)
+        residual(np.ascontiguousarray(P @ v), None, gA)
         return P.T @ gA
 
     def fwd(gv, yv):

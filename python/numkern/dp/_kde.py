@@ -68,6 +68,22 @@ def release_sketch(X, Wt, bp, m, epsilon, src):
     return _noise.release(feature_sums(X, Wt, bp)[:m], _FIXED_BITS, m * 2**_FIXED_BITS, epsilon, src)
 
 
+class _SketchPlan:
+    """What a row block needs to compute its exact sums (public: frequencies and offsets)."""
+
+    def __init__(self, Wt, bp, m, private):
+        self.Wt, self.bp, self.m = Wt, bp, m
+        self.private = private  # driver-side state for _finish; not needed by partial
+
+    def __getstate__(self):  # shipped to workers without the noise source
+        return {"Wt": self.Wt, "bp": self.bp, "m": self.m, "private": None}
+
+    def partial(self, X):
+        """Exact int64 sums of the records X (already validated): cos features and the count."""
+        return {"features": feature_sums(X, self.Wt, self.bp)[: self.m],
+                "count": np.array([X.shape[0]], dtype=np.int64)}
+
+
 def check_components(n_components) -> int:
     if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral) or not 1 <= n_components <= 2**20:
         raise ValueError(f"n_components must be an integer in [1, 2^20], got {n_components!r}")
@@ -126,6 +142,15 @@ class KernelDensity:
 
     def fit(self, X):
         """Build the sketch from the private records X (n, d); returns self."""
+        params = self._params()
+        X = private_data(X)
+        plan = self._begin(params, X.shape[1])
+        return self._finish(plan, plan.partial(X))
+
+    # fit in three steps, so that numkern.dask can sum the exact partials of row blocks in between:
+    # _begin (driver: checks, data-independent randomness, accountant), plan.partial (any machine:
+    # exact int64 sums of a block), _finish (driver: the noise, added once).
+    def _params(self):
         if self.kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
         h = check_bandwidth(self.bandwidth)
@@ -134,17 +159,26 @@ class KernelDensity:
         cf = self.count_fraction
         if isinstance(cf, bool) or not isinstance(cf, numbers.Real) or not 0 < cf < 1:
             raise ValueError(f"count_fraction must be in (0, 1), got {cf!r}")
-        X = private_data(X)
-        src = _noise.bit_source(self.rng, stacklevel=3)
+        return h, eps, m, cf
+
+    def _begin(self, params, d):
+        h, eps, m, cf = params
+        src = _noise.bit_source(self.rng, stacklevel=4)
         gen = (np.random.default_rng(self.feature_seed) if self.feature_seed is not None
                else _noise.data_independent_rng(self.rng, src))
         charge(self.accountant, eps, f"KernelDensity({self.kernel})")
-        W, b = draw_features(self.kernel, h, X.shape[1], m, gen)
-        self._Wt, self._bp = _padded(W, b)
-        rel = release_sketch(X, self._Wt, self._bp, m, (1 - cf) * eps, src)
-        cnt = _noise.release(np.array([X.shape[0]]), 0, 1, cf * eps, src)
+        W, b = draw_features(self.kernel, h, d, m, gen)
+        Wt, bp = _padded(W, b)
+        return _SketchPlan(Wt, bp, m, (W, b, eps, cf, src, d))
+
+    def _finish(self, plan, sums):
+        W, b, eps, cf, src, d = plan.private
+        m = plan.m
+        rel = _noise.release(sums["features"], _FIXED_BITS, m * 2**_FIXED_BITS, (1 - cf) * eps, src)
+        cnt = _noise.release(sums["count"], 0, 1, cf * eps, src)
+        self._Wt, self._bp = plan.Wt, plan.bp
         self.epsilon_ = eps
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = d
         self.frequencies_, self.offsets_ = W, b
         self.sketch_ = rel.values
         self.noise_variance_ = rel.variance

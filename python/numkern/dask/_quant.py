@@ -1,0 +1,2 @@
+def matmul(*a, **k):
+    raise NotImplementedError
