@@ -71,9 +71,9 @@ def _merge(p, axis, keepdims=True):
 @task
 def _scale(x, p, axis, log, result_dtype):
     """Pass 2 on one chunk with the merged sums; slices whose exponent is out of the kernels' range
-    are left to the max-based fallback (NaN here, replaced by _fallback_scale)."""
+    are left to the max-based fallback (_fallback_scale)."""
     x = np.asarray(x)
-    y = np.full(x.shape, np.nan, dtype=x.dtype)
+    y = np.empty(x.shape, dtype=x.dtype)
     if x.size:
         p = np.ascontiguousarray(np.squeeze(p, axis))
         _core.softmax_scale_ext(x, y, axis, np.ascontiguousarray(p["m"]), np.ascontiguousarray(p["e"]), log)
@@ -87,8 +87,10 @@ def _needs_fallback(p):
 @task
 def _max_partials(x, p, axis):
     """For slices beyond the two-pass range: (max, sum exp(x - max)) of the chunk in float64."""
-    x = np.asarray(x, dtype=np.float64)
     bad = _needs_fallback(p)
+    if not bad.any():  # the usual case: nothing to read
+        return np.stack([np.full(bad.shape, -np.inf), np.zeros(bad.shape)])
+    x = np.asarray(x, dtype=np.float64)
     mx = np.where(bad, np.max(x, axis=axis, keepdims=True, initial=-np.inf), -np.inf)
     with np.errstate(invalid="ignore", over="ignore"):
         s = np.where(bad, np.sum(np.exp(x - np.where(np.isfinite(mx), mx, 0.0)), axis=axis, keepdims=True), 0.0)
