@@ -108,36 +108,72 @@ class _PeakRss:
 
 
 def _worker_maxrss():
+    """Peak RSS of this process's address space (VmHWM). Not ru_maxrss: that one carries the high
+    water mark of the parent across fork + exec, so a worker would report the driver's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), out=print):
-    """Times numkern.dask.lstsq (sketch) on a generated 2^n_log2 x d float64 A on LocalClusters;
-    returns rows of results (seconds, peak RSS of driver and workers)."""
-    import dask.array as da
+def _on_cluster(nkd, A, b, nw, label, out, persist=False):
     import distributed
+
+    with distributed.LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        client.run(lambda: None)
+        if persist:
+            A, b = client.persist([A, b])
+            distributed.wait([A, b])
+        with _PeakRss() as drv:
+            t0 = time.perf_counter()
+            res = nkd.lstsq(A, b, method="sketch", rng=5)
+            secs = time.perf_counter() - t0
+        wrss = sorted(client.run(_worker_maxrss).values())
+    row = {"family": "dask", "case": label, "impl": f"numkern.dask, LocalCluster {nw} x 1 thread" + (", persisted" if persist else ""), "seconds": secs,
+           "driver_peak_rss_gib": drv.peak / 2**30, "worker_peak_rss_gib": [w / 2**30 for w in wrss]}
+    out(f"  {row['impl']:<50} {secs:8.2f} s   driver peak {row['driver_peak_rss_gib']:.2f} GiB   worker peaks "
+        + ", ".join(f"{w:.2f}" for w in row["worker_peak_rss_gib"]) + " GiB")
+    return row, res
+
+
+def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=21, out=print):
+    """One-shot timings (each run is tens of seconds) of numkern.dask.lstsq (sketch, Gaussian) on a
+    2^n_log2 x d float64 A generated chunkwise on LocalClusters of 1 and 2 worker processes, with
+    the peak RSS of the driver (sampled) and of each worker (ru_maxrss of a fresh process); and at
+    2^in_memory_log2 rows, numkern.lstsq on the array in memory against the same on 2 workers."""
+    import dask.array as da
 
     import numkern.dask as nkd
 
-    n = 1 << n_log2
     results = []
+    n = 1 << in_memory_log2
+    label = f"lstsq sketch 2^{in_memory_log2} x {d} float64"
+    out(f"\n[dask] {label}: in memory vs generated chunkwise on a cluster (one run each)")
+    A, b = _generated(da, n, d, rows)
+    with _PeakRss() as drv:
+        t0 = time.perf_counter()
+        Am, bm = A.compute(scheduler="sync"), b.compute(scheduler="sync")
+        gen = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ref = numkern.lstsq(Am, bm, method="sketch", sketch="gaussian", rng=5)
+        secs = time.perf_counter() - t0
+    del Am, bm
+    out(f"  {'numkern.lstsq in memory (2 threads)':<40} {secs:8.2f} s   process peak {drv.peak / 2**30:.2f} GiB"
+        f"   (generating the data: {gen:.1f} s, not counted)")
+    results.append({"family": "dask", "case": label, "impl": "numkern.lstsq in memory", "seconds": secs,
+                    "driver_peak_rss_gib": drv.peak / 2**30})
+    row, res = _on_cluster(nkd, A, b, 2, label, out, persist=True)
+    out(f"  same answer bit for bit: {bool(np.array_equal(res.x, ref.x))} (A persisted on the workers first)")
+    results.append(row)
+
+    n = 1 << n_log2
+    label = f"lstsq sketch 2^{n_log2} x {d} float64 ({n * d * 8 / 2**30:.0f} GiB) generated chunkwise"
+    out(f"\n[dask] {label}, never held whole; row blocks of {rows} rows; generated twice (sketch pass, residual pass)")
+    A, b = _generated(da, n, d, rows)
     for nw in workers:
-        with distributed.LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                      dashboard_address=None, silence_logs=40) as cluster, \
-                distributed.Client(cluster) as client:
-            A, b = _generated(da, n, d, rows)
-            client.run(lambda: None)
-            with _PeakRss() as drv:
-                t0 = time.perf_counter()
-                res = nkd.lstsq(A, b, method="sketch", rng=5)
-                secs = time.perf_counter() - t0
-            wrss = sorted(client.run(_worker_maxrss).values())
-        row = {"family": "dask", "case": f"lstsq sketch 2^{n_log2} x {d} generated chunkwise ({n * d * 8 / 2**30:.0f} GiB)",
-               "impl": f"LocalCluster {nw} worker(s) x 1 thread", "seconds": secs, "driver_peak_rss_gib": drv.peak / 2**30,
-               "worker_peak_rss_gib": [w / 2**30 for w in wrss], "residual_norm": float(res.residual_norm)}
-        out(f"  {row['impl']:<34} {secs:8.2f} s   driver peak {row['driver_peak_rss_gib']:.2f} GiB   worker peaks "
-            + ", ".join(f"{w:.2f}" for w in row["worker_peak_rss_gib"]) + " GiB")
-        results.append(row)
+        results.append(_on_cluster(nkd, A, b, nw, label, out)[0])
     return results
 
 
@@ -147,6 +183,5 @@ def cases(quick: bool) -> list[Case]:
         return []
     if quick:
         return [_softmax_case(da, nkd, 24, 8), _lstsq_case(da, nkd, 17, 32, 1 << 14)]
-    print("\n[dask] lstsq sketch on a 2^23 x 64 float64 A (4 GiB) generated chunkwise, never held whole")
     big_lstsq()
-    return [_softmax_case(da, nkd, 28, 8), _lstsq_case(da, nkd, 21, 64, 1 << 18)]
+    return [_softmax_case(da, nkd, 28, 8)]
