@@ -269,5 +269,9 @@ def rows_for_column(rows, j):
     """A view of `rows` whose right-hand side is column j of B."""
     view = object.__new__(_Rows)
     view.A, view.starts, view.dtype = rows.A, rows.starts, rows.dtype
-    view.B = [dask.delayed(lambda blk, j=j: np.asarray(blk)[:, j:j + 1], pure=True)(blk) for blk in rows.B]
+    view.B = [dask.delayed(_column, pure=True)(blk, j) for blk in rows.B]
     return view
+
+
+def _column(block, j):
+    return np.asarray(block)[:, j:j + 1]
