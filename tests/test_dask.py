@@ -154,11 +154,40 @@ def test_gaussian_sketch_with_row_offset_is_the_block_of_the_whole_sketch(rng):
                                rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("sketch", ["sparse_sign", "countsketch"])
+def test_row_keyed_sparse_sketches_are_chunking_invariant_and_accurate(rng, sketch):
+    A, b = _ls_problem(rng, n=20000, d=6)
+    x_star = np.linalg.lstsq(A, b, rcond=None)[0]
+    best = np.linalg.norm(A @ x_star - b)
+    for method in ("sketch", "precondition"):
+        res = [nkd.lstsq(da.from_array(A, chunks=(rows, 6)), da.from_array(b, chunks=rows), sketch=sketch,
+                         method=method, rng=4, split_every=3) for rows in (20000, 4096, 3001)]
+        for r in res[1:]:
+            assert np.array_equal(r.x, res[0].x) and r.residual_norm == res[0].residual_norm
+        assert res[0].residual_norm <= (1.3 if method == "sketch" else 1 + 1e-12) * best
+    np.testing.assert_allclose(res[0].x, x_star, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.isa_independent
+def test_sparse_sign_columns_are_keyed_by_global_row_distinct_and_uniform():
+    from numkern.dask._lstsq import sparse_sign_rows
+
+    idx, neg = sparse_sign_rows(77, 0, 40000, 32, 8)
+    tail_idx, tail_neg = sparse_sign_rows(77, 30000, 10000, 32, 8)
+    assert np.array_equal(tail_idx, idx[30000:]) and np.array_equal(tail_neg, neg[30000:])
+    srt = np.sort(idx, axis=1)
+    assert not (srt[:, 1:] == srt[:, :-1]).any() and idx.min() >= 0 and idx.max() < 32
+    counts = np.bincount(idx.ravel(), minlength=32)
+    expected = idx.size / 32
+    assert ((counts - expected) ** 2 / expected).sum() < 70  # chi-square, 31 dof: p ~ 1e-4
+    assert abs(neg.mean() - 0.5) < 0.01
+
+
 @pytest.mark.isa_independent
 def test_lstsq_rejects_bad_input(rng):
     A = da.ones((100, 3), chunks=50)
     with pytest.raises(NotImplementedError):
-        nkd.lstsq(A, da.ones(100, chunks=50), sketch="srht")
+        nkd.lstsq(A, da.ones(100, chunks=50), sketch="srht")  # needs a global permutation: docs/dask.md
     with pytest.raises(ValueError):
         nkd.lstsq(A, da.ones(99, chunks=50))
     with pytest.raises(ValueError):
@@ -298,6 +327,9 @@ def test_every_function_on_a_two_process_local_cluster(client, rng):
         for rows in (12000, 2500):
             r = nkd.lstsq(da.from_array(A, chunks=(rows, 5)), da.from_array(b, chunks=rows), method=method, rng=3)
             assert np.array_equal(r.x, ref.x) and r.residual_norm == ref.residual_norm
+    sparse = [nkd.lstsq(da.from_array(A, chunks=(rows, 5)), da.from_array(b, chunks=rows), sketch="sparse_sign",
+                        rng=3).x for rows in (12000, 2500)]
+    assert np.array_equal(sparse[0], sparse[1])
 
     X = rng.uniform(-1, 1, (1500, 3))
     with warnings.catch_warnings():

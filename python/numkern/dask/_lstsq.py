@@ -29,6 +29,7 @@ from ._common import task, tree_reduce
 #: Rows per tile of the fixed summation tree (the C++ kernel's tile; see _core.gaussian_apply).
 TILE = int(_core.gaussian_tile_rows)
 METHODS = ("sketch", "precondition")
+SKETCHES = ("gaussian", "sparse_sign", "countsketch")
 
 
 def _aligned_row_chunks(chunks, n):
@@ -62,14 +63,55 @@ def _fold(nodes):
     return acc
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(x):
+    """The splitmix64 output function (Steele, Lea & Flood 2014) on uint64 arrays."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def sparse_sign_rows(key, j0, count, m, s):
+    """Columns j0 .. j0+count of a row-keyed sparse sign sketch: for global row j, `s` distinct
+    buckets in [0, m) and signs, from splitmix64 at counter (j, attempt, t) of the stream `key`
+    (a row whose buckets collide is redrawn whole with the next attempt, as SparseSign does).
+    A function of (key, j) only, so any row block draws its own columns."""
+    j = np.arange(j0, j0 + count, dtype=np.uint64)
+    attempt = np.zeros(count, dtype=np.uint64)
+    idx = np.empty((count, s), dtype=np.int64)
+    neg = np.empty((count, s), dtype=bool)
+    todo = np.arange(count)
+    with np.errstate(over="ignore"):
+        while todo.size:
+            base = (j[todo] << np.uint64(24)) + (attempt[todo] << np.uint64(8))  # j < 2^32, attempt < 2^16, t < 2^8
+            for t in range(s):
+                h = _splitmix64(np.uint64(key) + (base + np.uint64(t)) * _GOLDEN)
+                idx[todo, t] = ((h >> np.uint64(32)) * np.uint64(m)) >> np.uint64(32)  # Lemire: bias <= m / 2^32
+                neg[todo, t] = (h & np.uint64(1)) == 1
+            srt = np.sort(idx[todo], axis=1)
+            todo = todo[(srt[:, 1:] == srt[:, :-1]).any(axis=1)] if s > 1 else todo[:0]
+            attempt[todo] += np.uint64(1)
+    return idx, neg
+
+
 @task
-def _sketch_block(a, b, row0, key, m, dtype):
-    """Unscaled Gaussian sketch of [a b] (rows row0.. of the global array), one node per tile."""
+def _sketch_block(a, b, row0, key, m, dtype, kind="gaussian", nnz=8):
+    """Unscaled sketch of [a b] (rows row0.. of the global array), one node per tile."""
     ab = np.ascontiguousarray(np.hstack([np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype).reshape(len(a), -1)]))
     nodes = {}
     for t0 in range(0, ab.shape[0], TILE):
         y = np.empty((m, ab.shape[1]), dtype=dtype)
-        _core.gaussian_apply(ab[t0:t0 + TILE], key, 1.0, y, row0 + t0)
+        tile = ab[t0:t0 + TILE]
+        if kind == "gaussian":
+            _core.gaussian_apply(tile, key, 1.0, y, row0 + t0)
+        else:
+            idx, neg = sparse_sign_rows(key, row0 + t0, tile.shape[0], m, nnz)
+            val = np.where(neg, -1.0, 1.0).astype(dtype) / dtype(np.sqrt(nnz))
+            _core.sparse_apply(tile, idx, np.ascontiguousarray(val), y)
         nodes[(0, (row0 + t0) // TILE)] = y
     return _merge_nodes(nodes)
 
@@ -103,8 +145,8 @@ class _Rows:
         self.starts = np.cumsum((0,) + chunks)[:-1]
         self.dtype = dtype
 
-    def sketch(self, key, m, split_every):
-        parts = [dask.delayed(_sketch_block, pure=True)(a, b, int(r0), key, m, self.dtype)
+    def sketch(self, key, m, split_every, kind, nnz):
+        parts = [dask.delayed(_sketch_block, pure=True)(a, b, int(r0), key, m, self.dtype, kind, nnz)
                  for a, b, r0 in zip(self.A, self.B, self.starts)]
         return _fold(tree_reduce(parts, _merge_nodes, split_every).compute())
 
@@ -141,9 +183,14 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
         gives the preconditioner of conjugate gradients on the normal equations (as
         :func:`numkern.lstsq`), each iteration one pass of blockwise products ``A^T (A u)`` (one
         task per row block); persist ``A`` first if it is recomputed otherwise.
-    sketch : {"gaussian"}
-        Only the Gaussian sketch is keyed by global row index so far (see docs/dask.md for the
-        sparse and blockwise-SRHT variants and what they need).
+    sketch : {"gaussian", "sparse_sign", "countsketch"}
+        ``"gaussian"``: :class:`numkern.sketch.Gaussian`, bit-identical to :func:`numkern.lstsq`.
+        ``"sparse_sign"`` (8 nonzeros per column) and ``"countsketch"`` (1): the same operators as
+        :class:`numkern.sketch.SparseSign` / ``CountSketch`` in distribution, but each column's
+        buckets and signs are drawn from a counter-based hash of the global row
+        (:func:`sparse_sign_rows`), so they are chunking-invariant bit for bit but not the same
+        random draw as the in-memory classes (which draw from a sequential Generator stream).
+        SRHT is not available: see docs/dask.md.
     m, eps, delta, tol, maxiter, rng
         As :func:`numkern.lstsq`. Randomness is drawn on the driver in the same order.
     split_every : int, default 8
@@ -157,7 +204,7 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
     -----
     ``S A`` is formed by the Gaussian sketch of :class:`numkern.sketch.Gaussian`, whose entry
     ``(i, j)`` is a hash of the key and ``(i, j)`` with ``j`` the global row: a row block builds its
-    ``S_i A_i`` alone. Floating-point sums depend on their order, so the order is fixed by the
+    ``S_i A_i`` alone (the sparse sketches: a hash of the key and ``j``). Floating-point sums depend on their order, so the order is fixed by the
     data's row index, not by the chunking: rows are summed within tiles of 4096 rows, tiles in the
     dyadic tree over tile indices (``numkern.lstsq`` uses the same tree in C++). Row chunks are
     realigned to tile boundaries (a cheap rechunk), so every tile is in one block. The result is
@@ -171,12 +218,12 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
     ValueError
         Bad shapes or parameters, NaN/inf in the sketch of ``A`` or ``b`` (checked after the pass).
     NotImplementedError
-        For a sketch other than ``"gaussian"``.
+        For ``sketch="srht"``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if sketch != "gaussian":
-        raise NotImplementedError(f"numkern.dask.lstsq supports sketch='gaussian' only, got {sketch!r}")
+    if sketch not in SKETCHES:
+        raise NotImplementedError(f"numkern.dask.lstsq supports sketch in {SKETCHES}, got {sketch!r}")
     _check_eps_delta(eps, delta)
     if not (isinstance(tol, (int, float, np.floating)) and tol > 0):
         raise ValueError(f"tol must be positive, got {tol!r}")
@@ -219,9 +266,10 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
     key = int(g.integers(0, 2**63, dtype=np.int64))  # as numkern.sketch.Gaussian(n, m, rng=g)
 
     rows = _Rows(A, B, dtype)
-    SAB = rows.sketch(key, m, split_every)
+    nnz = 1 if sketch == "countsketch" else min(8, m)  # SparseSign's default nnz_per_col
+    SAB = rows.sketch(key, m, split_every, sketch, nnz)
     scale = dtype(1.0 / math.sqrt(m))
-    if scale != 1:
+    if sketch == "gaussian" and scale != 1:
         SAB = SAB * scale
     SAB = SAB.astype(np.float64, copy=False)
     SA, Sb = SAB[:, :d], SAB[:, d:]
