@@ -118,7 +118,7 @@ def _worker_maxrss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _on_cluster(nkd, A, b, nw, label, out, persist=False):
+def _on_cluster(nkd, A, b, nw, label, out, persist=False, sketch="gaussian"):
     import distributed
 
     with distributed.LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -129,21 +129,23 @@ def _on_cluster(nkd, A, b, nw, label, out, persist=False):
             distributed.wait([A, b])
         with _PeakRss() as drv:
             t0 = time.perf_counter()
-            res = nkd.lstsq(A, b, method="sketch", rng=5)
+            res = nkd.lstsq(A, b, method="sketch", sketch=sketch, rng=5)
             secs = time.perf_counter() - t0
         wrss = sorted(client.run(_worker_maxrss).values())
-    row = {"family": "dask", "case": label, "impl": f"numkern.dask, LocalCluster {nw} x 1 thread" + (", persisted" if persist else ""), "seconds": secs,
+    row = {"family": "dask", "case": label, "impl": f"numkern.dask {sketch}, LocalCluster {nw} x 1 thread" + (", persisted" if persist else ""),
+           "seconds": secs,
            "driver_peak_rss_gib": drv.peak / 2**30, "worker_peak_rss_gib": [w / 2**30 for w in wrss]}
-    out(f"  {row['impl']:<50} {secs:8.2f} s   driver peak {row['driver_peak_rss_gib']:.2f} GiB   worker peaks "
+    out(f"  {row['impl']:<58} {secs:8.2f} s   driver peak {row['driver_peak_rss_gib']:.2f} GiB   worker peaks "
         + ", ".join(f"{w:.2f}" for w in row["worker_peak_rss_gib"]) + " GiB")
     return row, res
 
 
-def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=21, out=print):
+def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=21, out=print, sparse_workers=(2,)):
     """One-shot timings (each run is tens of seconds) of numkern.dask.lstsq (sketch, Gaussian) on a
     2^n_log2 x d float64 A generated chunkwise on LocalClusters of 1 and 2 worker processes, with
     the peak RSS of the driver (sampled) and of each worker (ru_maxrss of a fresh process); and at
-    2^in_memory_log2 rows, numkern.lstsq on the array in memory against the same on 2 workers."""
+    2^in_memory_log2 rows, numkern.lstsq on the array in memory against the same on 2 workers;
+    then the sparse sign sketch on the big array."""
     import dask.array as da
 
     import numkern.dask as nkd
@@ -175,6 +177,8 @@ def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=21, 
     A, b = _generated(da, n, d, rows)
     for nw in workers:
         results.append(_on_cluster(nkd, A, b, nw, label, out)[0])
+    for nw in sparse_workers:  # the sparse sign sketch: the pass costs little beyond generating A
+        results.append(_on_cluster(nkd, A, b, nw, label, out, sketch="sparse_sign")[0])
     return results
 
 
