@@ -291,6 +291,41 @@ def test_matmul_rejects_bad_chunks(rng):
         nkd.matmul(np.ones((4, 4), np.float32), np.ones((4, 4), np.float32), chunks=(0, None))
 
 
+def _misaligned(a):
+    """A copy of `a` starting one byte past an aligned address, as arrays that arrive at a worker
+    inside a message frame can."""
+    buf = np.zeros(a.nbytes + 1, dtype=np.uint8)[1:]
+    out = buf.view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned or a.dtype.alignment == 1
+    return out
+
+
+def test_tasks_accept_misaligned_blocks(rng):
+    from numkern.dask import _dp, _lstsq, _softmax
+
+    x = rng.standard_normal((3, 100)).astype(np.float32)
+    p = _softmax._partials(x, 1)
+    assert np.array_equal(_softmax._partials(_misaligned(x), 1), p)
+    assert np.array_equal(_softmax._scale(_misaligned(x), _misaligned(p), 1, False, np.float32),
+                          _softmax._scale(x, p, 1, False, np.float32))
+    a, b, u = rng.standard_normal((50, 3)), rng.standard_normal(50), rng.standard_normal((3, 1))
+    got = _lstsq._residual_block(_misaligned(a), _misaligned(b), _misaligned(u), True, np.float64)
+    ref = _lstsq._residual_block(a, b, u, True, np.float64)
+    assert got[0][0][0] == ref[0][0][0] and np.array_equal(got[0][0][1], ref[0][0][1])
+    X = rng.uniform(-1, 1, (40, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotPrivateWarning)
+        for st in _structures(2):
+            plan = st._begin(st._params(), 3) if isinstance(st, KernelDensity) else st._begin(3)
+            skewed = _dp.aligned_plan(plan)
+            for k, v in vars(skewed).items():
+                if isinstance(v, np.ndarray) and v.dtype != np.int64:
+                    setattr(skewed, k, _misaligned(v))
+            got, ref = _dp._block_sums(skewed, _misaligned(X)), plan.partial(X)
+            assert all(np.array_equal(got[k], ref[k]) for k in ref)
+
+
 # -------------------------------------------------------------------------------- threads, imports
 
 

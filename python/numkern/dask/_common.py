@@ -6,6 +6,7 @@ import contextlib
 import functools
 
 import dask
+import numpy as np
 
 _CONTROLLER = None
 
@@ -35,6 +36,19 @@ def task(fn):
             return fn(*args, **kwargs)
 
     return run
+
+
+def aligned(a, dtype=None, contiguous=True):
+    """`a` as an aligned (and by default C-contiguous) ndarray: arrays that come over the network to
+    a worker can start at any byte offset of a message frame, and the kernels need aligned data."""
+    return np.require(a, dtype=dtype, requirements=("C", "A") if contiguous else ("A",))
+
+
+def aligned_plan(plan):
+    """A copy of a plan object whose ndarray attributes are aligned (see `aligned`)."""
+    clone = object.__new__(type(plan))
+    clone.__dict__.update({k: aligned(v) if isinstance(v, np.ndarray) else v for k, v in plan.__dict__.items()})
+    return clone
 
 
 def tree_reduce(parts, merge, split_every):

@@ -10,12 +10,12 @@ import numpy as np
 from ..dp._data import private_data
 from ..dp._distance import DistanceSum
 from ..dp._kde import KernelDensity
-from ._common import task, tree_reduce
+from ._common import aligned, aligned_plan, task, tree_reduce
 
 
 @task
 def _block_sums(plan, block):
-    return plan.partial(private_data(block))
+    return aligned_plan(plan).partial(aligned(private_data(block)))
 
 
 def _add(*parts):

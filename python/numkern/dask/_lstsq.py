@@ -24,7 +24,7 @@ from ..linalg import (
     sketch_rows,
 )
 from ..sketch import _generator, _next_pow2
-from ._common import task, tree_reduce
+from ._common import aligned, task, tree_reduce
 
 #: Rows per tile of the fixed summation tree (the C++ kernel's tile; see _core.gaussian_apply).
 TILE = int(_core.gaussian_tile_rows)
@@ -111,7 +111,7 @@ def _sketch_block(a, b, row0, key, m, dtype, kind="gaussian", nnz=8):
         else:
             idx, neg = sparse_sign_rows(key, row0 + t0, tile.shape[0], m, nnz)
             val = np.where(neg, -1.0, 1.0).astype(dtype) / dtype(np.sqrt(nnz))
-            _core.sparse_apply(tile, idx, np.ascontiguousarray(val), y)
+            _core.sparse_apply(tile, idx, aligned(val), y)
         nodes[(0, (row0 + t0) // TILE)] = y
     return _merge_nodes(nodes)
 
@@ -120,16 +120,16 @@ def _sketch_block(a, b, row0, key, m, dtype, kind="gaussian", nnz=8):
 def _residual_block(a, b, U, want_g, dtype):
     """Per tile and per column of U: ||a u - b||^2 and, if want_g, a^T (a u - b) (the C++ row
     residual on one tile, i.e. one of the in-memory kernel's 4096-row chunks)."""
-    a = np.ascontiguousarray(a, dtype=dtype)
-    b = None if b is None else np.asarray(b, dtype=dtype).reshape(len(a), -1)
+    a = aligned(a, dtype)
+    b = None if b is None else aligned(np.asarray(b).reshape(len(a), -1), dtype)
     out = []
     for t0 in range(0, a.shape[0], TILE):
         at = a[t0:t0 + TILE]
         cols = []
         for j in range(U.shape[1]):
             g = np.empty(a.shape[1], dtype=dtype) if want_g else None
-            bj = None if b is None else np.ascontiguousarray(b[t0:t0 + TILE, j])
-            ss = _core.row_residual(at, np.ascontiguousarray(U[:, j], dtype=dtype), bj, g, None)
+            bj = None if b is None else aligned(b[t0:t0 + TILE, j])
+            ss = _core.row_residual(at, aligned(U[:, j], dtype), bj, g, None)
             cols.append((ss, g))
         out.append(cols)
     return out

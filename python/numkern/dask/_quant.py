@@ -7,14 +7,14 @@ import dask.array as da
 import numpy as np
 
 from ..quant import _gemm, _prepare_matmul
-from ._common import task
+from ._common import aligned, task
 
 
 @task
 def _int_block(qa, qb):
     """Exact int64 qa @ qb of one (M block, K block) pair, with a length-1 K axis for the sum."""
     out = np.empty((qa.shape[0], qb.shape[1]), np.int64)
-    return _gemm(np.ascontiguousarray(qa), np.ascontiguousarray(qb), out)[:, None, :]
+    return _gemm(aligned(qa), aligned(qb), out)[:, None, :]
 
 
 @task

@@ -10,7 +10,7 @@ from .. import _core
 from ..softmax import log_softmax as _nk_log_softmax
 from ..softmax import softmax as _nk_softmax
 from .._validate import normalize_axis
-from ._common import task
+from ._common import aligned, task
 
 #: A per-slice partial sum exp(x) = m * 2**e (m in [1, 2); 0 for none; NaN / +inf flags, see below).
 EXT = np.dtype([("m", "f8"), ("e", "f8")])
@@ -33,7 +33,7 @@ def _dtypes(dtype):
 def _partials(x, axis, keepdims=True):
     """Per-slice (m, e) of one chunk, from the kernels' pass 1 (C++: softmax_ext_partials)."""
     axis = axis[0] if isinstance(axis, tuple) else axis
-    x = np.asarray(x)
+    x = aligned(x, contiguous=False)
     out_shape = x.shape[:axis] + x.shape[axis + 1:]
     m = np.empty(out_shape, dtype=np.float64)
     e = np.empty(out_shape, dtype=np.float64)
@@ -72,11 +72,11 @@ def _merge(p, axis, keepdims=True):
 def _scale(x, p, axis, log, result_dtype):
     """Pass 2 on one chunk with the merged sums; slices whose exponent is out of the kernels' range
     are left to the max-based fallback (_fallback_scale)."""
-    x = np.asarray(x)
+    x = aligned(x, contiguous=False)
     y = np.empty(x.shape, dtype=x.dtype)
     if x.size:
         p = np.ascontiguousarray(np.squeeze(p, axis))
-        _core.softmax_scale_ext(x, y, axis, np.ascontiguousarray(p["m"]), np.ascontiguousarray(p["e"]), log)
+        _core.softmax_scale_ext(x, y, axis, aligned(p["m"]), aligned(p["e"]), log)
     return y.astype(result_dtype, copy=False)
 
 
