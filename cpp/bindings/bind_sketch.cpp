@@ -55,15 +55,16 @@ void bind_sketch(py::module_& m) {
       py::arg("a"), py::arg("N"), py::arg("perm"), py::arg("neg"), py::arg("rows"), py::arg("scale"), py::arg("y"));
   m.def(
       "gaussian_apply",
-      [](const py::array& a, std::uint64_t key, double scale, py::array& y) {
+      [](const py::array& a, std::uint64_t key, double scale, py::array& y, std::uint64_t row0) {
         const auto dt = dtype_of(a);
         const std::int64_t n = a.shape(0), d = cols_of(a), mm = y.shape(0);
         const void* pa = a.data();
         void* py_ = y.mutable_data();
         py::gil_scoped_release release;
-        sketch::gaussian_apply(dt, pa, n, d, mm, key, scale, py_);
+        sketch::gaussian_apply(dt, pa, n, d, mm, key, scale, py_, row0);
       },
-      py::arg("a"), py::arg("key"), py::arg("scale"), py::arg("y"));
+      py::arg("a"), py::arg("key"), py::arg("scale"), py::arg("y"), py::arg("row0") = 0);
+  m.attr("gaussian_tile_rows") = sketch::gaussian_tile_rows;
   m.def(
       "gaussian_rows",
       [](std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key) {

@@ -80,6 +80,35 @@ void bind_softmax(py::module_& m) {
         return std::move(out);
       },
       py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"));
+  // The two passes separately, for reductions across chunks (numkern.dask). Python validates: x
+  // float32/float64, m and e float64 C-contiguous with one entry per slice (C order over the
+  // dimensions other than axis), out like x and not overlapping it.
+  m.def(
+      "softmax_ext_partials",
+      [](const py::array& x, int axis, py::array_t<double>& m, py::array_t<double>& e) {
+        const auto dtype = x.itemsize() == 4 ? softmax::Dtype::f32 : softmax::Dtype::f64;
+        const void* px = x.data();
+        double *pm = m.mutable_data(), *pe = e.mutable_data();
+        const std::int64_t *shape = as_int64(x.shape()), *xs = as_int64(x.strides());
+        const int ndim = static_cast<int>(x.ndim());
+        py::gil_scoped_release release;
+        softmax::ext_partials(dtype, px, xs, shape, ndim, axis, pm, pe);
+      },
+      py::arg("x"), py::arg("axis"), py::arg("m"), py::arg("e"));
+  m.def(
+      "softmax_scale_ext",
+      [](const py::array& x, py::array& out, int axis, const py::array_t<double>& m, const py::array_t<double>& e,
+         bool log) {
+        const auto dtype = x.itemsize() == 4 ? softmax::Dtype::f32 : softmax::Dtype::f64;
+        const void* px = x.data();
+        void* py_ = out.mutable_data();
+        const double *pm = m.data(), *pe = e.data();
+        const std::int64_t *shape = as_int64(x.shape()), *xs = as_int64(x.strides()), *ys = as_int64(out.strides());
+        const int ndim = static_cast<int>(x.ndim());
+        py::gil_scoped_release release;
+        softmax::scale_ext(dtype, px, xs, py_, ys, shape, ndim, axis, pm, pe, log);
+      },
+      py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("m"), py::arg("e"), py::arg("log"));
 }
 
 }  // namespace numkern::bindings

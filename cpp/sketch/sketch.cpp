@@ -292,7 +292,8 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
 }
 
 template <class T>
-void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std::uint64_t key, T scale, T* y) {
+void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std::uint64_t key, T scale, T* y,
+                   std::uint64_t row0) {
   const Kernels& kern = active_kernels();
   const TypedKernels<T>& K = typed<T>(kern);
   std::fill(y, y + m * C, T(0));
@@ -300,17 +301,45 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
   const std::size_t JB = std::max<std::size_t>(64, std::min<std::size_t>(2048, (256 * 1024 / sizeof(T)) / std::max<std::size_t>(C, 1)) / 16 * 16);
   const std::size_t nq = (m + 3) / 4;
   const std::uint32_t k2 = key2_of(key);
+  const std::size_t tile = static_cast<std::size_t>(gaussian_tile_rows);
   dynamic_for(nq, m * n * (C + 8), [&](std::size_t q0, std::size_t q1) {
     std::vector<float> g(4 * JB);
-    for (std::size_t j0 = 0; j0 < n; j0 += JB) {
-      const std::size_t nr = std::min(JB, n - j0);
-      for (std::size_t q = q0; q < q1; ++q) {
-        const std::size_t i0 = q * 4, mi = std::min<std::size_t>(4, m - i0);
-        for (std::size_t r = 0; r < mi; ++r)
-          kern.gauss_fill(g.data() + r * JB, nr, row_key(key, i0 + r), k2, static_cast<std::uint32_t>(j0));
-        K.gauss_accum(y + i0 * C, C, a + j0 * C, C, nr, C, g.data(), JB, mi);
+    const std::size_t r0 = q0 * 4, rows = std::min(m, q1 * 4) - r0;
+    // The sum over the rows of a is a fixed tree: each tile of `tile` rows is summed from zero in
+    // ascending row order, then tiles are added pairwise in the dyadic tree over tile indices
+    // (a stack of complete subtrees; the incomplete right edge folded from the right at the end).
+    // numkern.dask forms the same tiles on row blocks of a distributed A, so both agree bit for bit.
+    std::vector<std::vector<T>> stack;
+    std::vector<int> level;
+    for (std::size_t t0 = 0; t0 < n; t0 += tile) {
+      const std::size_t t1 = std::min(n, t0 + tile);
+      std::vector<T> part(rows * C, T(0));
+      for (std::size_t j0 = t0; j0 < t1; j0 += JB) {
+        const std::size_t nr = std::min(JB, t1 - j0);
+        for (std::size_t q = q0; q < q1; ++q) {
+          const std::size_t i0 = q * 4, mi = std::min<std::size_t>(4, m - i0);
+          for (std::size_t r = 0; r < mi; ++r)
+            kern.gauss_fill(g.data() + r * JB, nr, row_key(key, i0 + r), k2,
+                            static_cast<std::uint32_t>(row0 + j0));
+          K.gauss_accum(part.data() + (i0 - r0) * C, C, a + j0 * C, C, nr, C, g.data(), JB, mi);
+        }
+      }
+      stack.push_back(std::move(part));
+      level.push_back(0);
+      while (level.size() >= 2 && level[level.size() - 1] == level[level.size() - 2]) {
+        std::vector<T>& left = stack[stack.size() - 2];
+        const std::vector<T>& right = stack.back();
+        for (std::size_t i = 0; i < left.size(); ++i) left[i] += right[i];
+        stack.pop_back();
+        level.pop_back();
+        ++level.back();
       }
     }
+    if (stack.empty()) return;
+    std::vector<T> acc = std::move(stack.back());
+    for (std::size_t s2 = stack.size() - 1; s2-- > 0;)
+      for (std::size_t i = 0; i < acc.size(); ++i) acc[i] = stack[s2][i] + acc[i];
+    std::copy(acc.begin(), acc.end(), y + r0 * C);
   });
   if (scale != T(1)) K.scale_tile(y, m, C, C, scale);
 }
@@ -436,11 +465,12 @@ void srht_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std::in
 }
 
 void gaussian_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std::int64_t m, std::uint64_t key,
-                    double scale, void* y) {
+                    double scale, void* y, std::uint64_t row0) {
   if (dt == Dtype::f32)
-    gaussian_impl<float>(static_cast<const float*>(a), n, d, m, key, static_cast<float>(scale), static_cast<float*>(y));
+    gaussian_impl<float>(static_cast<const float*>(a), n, d, m, key, static_cast<float>(scale), static_cast<float*>(y),
+                         row0);
   else
-    gaussian_impl<double>(static_cast<const double*>(a), n, d, m, key, scale, static_cast<double*>(y));
+    gaussian_impl<double>(static_cast<const double*>(a), n, d, m, key, scale, static_cast<double*>(y), row0);
 }
 
 void gaussian_rows(std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key,

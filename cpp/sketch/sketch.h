@@ -71,9 +71,13 @@ void fwht_rows(Dtype dt, void* x, std::int64_t rows, std::int64_t n, double scal
 void srht_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std::int64_t N, const std::int64_t* perm,
                 const std::uint8_t* neg, const std::uint32_t* rows, std::int64_t m, double scale, void* y);
 
-// y (m, d) = scale * G a, G[i, j] the normal number of counter (hash(i, key), j); G never stored.
+// y (m, d) = scale * G a, G[i, j] the normal number of counter (hash(i, key), row0 + j); G never
+// stored. a's rows are summed in tiles of gaussian_tile_rows rows (from row 0 of a), tiles in the
+// dyadic tree over tile indices, so a row block starting at a multiple of the tile size gives
+// partial sums that merge into exactly the whole-array result (numkern.dask).
+constexpr std::int64_t gaussian_tile_rows = 4096;
 void gaussian_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std::int64_t m, std::uint64_t key,
-                    double scale, void* y);
+                    double scale, void* y, std::uint64_t row0 = 0);
 // Rows [i0, i0 + cnt) of G for columns [j0, j0 + len) into out (cnt, len), float32 (for tests).
 void gaussian_rows(std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key, float* out);
 

@@ -31,7 +31,7 @@ constexpr std::int64_t kRowsKernelMaxBytes = 64 << 10;
 constexpr std::int64_t kStreamMinBytes = 8 << 20;
 // The two-pass kernels keep n = round(x*log2e) exact and the reduction accurate while |n| <= 2^20;
 // a sum whose exponent is beyond that (|x| above about 7e5, or -inf/+inf/NaN) goes max-based.
-constexpr double kExtExponentLimit = 1048576.0;
+constexpr double kExtExponentLimit = ext_exponent_limit;
 constexpr double kLn2 = 0.69314718055994530942;
 
 struct Slice {
@@ -225,11 +225,54 @@ class SliceSolver {
     map_x([&](const T* px, T* py, std::int64_t len) { k_.vsubc2(px, py, len, mx, log_sum); });
   }
 
+  // Pass 1 without the range check, in the encoding of ext_partials.
+  void partial(double& m, double& e) {
+    const ExtAcc acc = ext_acc();
+    e = acc.e;
+    if (std::isnan(static_cast<double>(acc.m))) {
+      m = has_nan() ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
+    } else if (acc.m <= 0) {
+      m = 0.0;
+      e = -std::numeric_limits<double>::infinity();
+    } else {
+      int shift = 0;
+      const long double frac = std::frexp(acc.m, &shift);
+      m = static_cast<double>(2.0L * frac);
+      e = acc.e + shift - 1;
+    }
+  }
+
+  // Pass 2 with a sum merged elsewhere (encoding of ext_partials); false if |e| is out of range.
+  bool scale_with(double m, double e, bool log) {
+    if (std::isnan(m) || m <= 0 || (m == std::numeric_limits<double>::infinity() && !log)) {
+      fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
+      return true;
+    }
+    if (m == std::numeric_limits<double>::infinity()) {  // log-softmax with +inf and no NaN, as scipy
+      split_map(s_.n, nt_, [&](std::int64_t a, std::int64_t b) {
+        for (std::int64_t i = a; i < b; ++i) {
+          const T v = *at<T>(s_.x, s_.xs, i);
+          *at<T>(s_.y, s_.ys, i) = v == std::numeric_limits<T>::infinity() ? std::numeric_limits<T>::quiet_NaN()
+                                                                           : -std::numeric_limits<T>::infinity();
+        }
+      });
+      return true;
+    }
+    if (!(std::fabs(e) <= kExtExponentLimit)) return false;
+    if (log) {
+      T hi, lo;
+      split_log_sum(m, e, hi, lo);
+      map_x([&](const T* px, T* py, std::int64_t len) { k_.vsubc2(px, py, len, hi, lo); });
+    } else {
+      const T inv_m = static_cast<T>(1.0 / m), ve = static_cast<T>(e);
+      map_x([&](const T* px, T* py, std::int64_t len) { k_.vscaleextexp(px, py, len, inv_m, ve); });
+    }
+    return true;
+  }
+
  private:
-  // Pass 1 of the two-pass algorithm. Returns false when the slice needs the max-based path;
-  // otherwise sum exp(x) = m * 2^e with m in [1, 2).
-  bool ext_sum(double& m, double& e) {
-    const ExtAcc acc = split_reduce<ExtAcc>(
+  ExtAcc ext_acc() {
+    return split_reduce<ExtAcc>(
         s_.n, nt_,
         [&](std::int64_t a, std::int64_t b) {
           ExtAcc r;
@@ -243,6 +286,12 @@ class SliceSolver {
           a.add(b);
           return a;
         });
+  }
+
+  // Pass 1 of the two-pass algorithm. Returns false when the slice needs the max-based path;
+  // otherwise sum exp(x) = m * 2^e with m in [1, 2).
+  bool ext_sum(double& m, double& e) {
+    const ExtAcc acc = ext_acc();
     if (!std::isfinite(static_cast<double>(acc.m)) || acc.m <= 0 || !(std::fabs(acc.e) <= kExtExponentLimit))
       return false;
     int shift = 0;
@@ -395,7 +444,78 @@ void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst,
   });
 }
 
+// f(slice, index, threads) for every slice: slices split across threads, or, when there are fewer
+// slices than threads and they are long, each slice split across all threads.
+template <class T, class F>
+void for_each_slice(const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst,
+                    const std::int64_t* shape, int ndim, int axis, F&& f) {
+  const std::int64_t n = shape[axis];
+  std::int64_t slices = 1;
+  for (int d = 0; d < ndim; ++d)
+    if (d != axis) slices *= shape[d];
+  if (slices == 0) return;
+  auto slice_at = [&](std::int64_t index) {
+    std::int64_t xo = 0, yo = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+      if (d == axis) continue;
+      const std::int64_t i = index % shape[d];
+      index /= shape[d];
+      xo += i * xst[d];
+      if (y) yo += i * yst[d];
+    }
+    return Slice{x + xo, xst[axis], y ? y + yo : nullptr, y ? yst[axis] : 0, n};
+  };
+  const int threads = num_threads();
+  if (slices < threads && n >= kParallelSliceMin) {
+    for (std::int64_t i = 0; i < slices; ++i) f(slice_at(i), i, threads);
+    return;
+  }
+  parallel_for(slices, std::max<std::int64_t>(1, kParallelWorkMin / std::max<std::int64_t>(1, n)),
+               [&](std::int64_t a, std::int64_t b) {
+                 for (std::int64_t i = a; i < b; ++i) f(slice_at(i), i, 1);
+               });
+}
+
+template <class T>
+void ext_partials_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, const std::int64_t* shape,
+                        int ndim, int axis, double* m, double* e) {
+  for_each_slice<T>(x, xst, nullptr, nullptr, shape, ndim, axis, [&](const Slice& s, std::int64_t i, int nt) {
+    SliceSolver<T>(k, s, nt).partial(m[i], e[i]);
+  });
+}
+
+template <class T>
+void scale_ext_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, char* y,
+                     const std::int64_t* yst, const std::int64_t* shape, int ndim, int axis, const double* m,
+                     const double* e, bool log) {
+  if (shape[axis] == 0) return;
+  for_each_slice<T>(x, xst, y, yst, shape, ndim, axis, [&](const Slice& s, std::int64_t i, int nt) {
+    SliceSolver<T>(k, s, nt).scale_with(m[i], e[i], log);
+  });
+}
+
 }  // namespace
+
+void ext_partials(Dtype dtype, const void* x, const std::int64_t* x_strides, const std::int64_t* shape, int ndim,
+                  int axis, double* m, double* e) {
+  const Kernels& k = active_kernels();
+  const char* xc = static_cast<const char*>(x);
+  if (dtype == Dtype::f32)
+    ext_partials_typed<float>(k.f32, xc, x_strides, shape, ndim, axis, m, e);
+  else
+    ext_partials_typed<double>(k.f64, xc, x_strides, shape, ndim, axis, m, e);
+}
+
+void scale_ext(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,
+               const std::int64_t* shape, int ndim, int axis, const double* m, const double* e, bool log) {
+  const Kernels& k = active_kernels();
+  const char* xc = static_cast<const char*>(x);
+  char* yc = static_cast<char*>(y);
+  if (dtype == Dtype::f32)
+    scale_ext_typed<float>(k.f32, xc, x_strides, yc, y_strides, shape, ndim, axis, m, e, log);
+  else
+    scale_ext_typed<double>(k.f64, xc, x_strides, yc, y_strides, shape, ndim, axis, m, e, log);
+}
 
 Algorithm auto_algorithm(Dtype dtype, std::int64_t n, bool log) {
   // Measured crossovers (BENCHMARKS.md): reload wins up to 2^14-2^15 floats per slice; beyond,

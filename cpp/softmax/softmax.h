@@ -65,6 +65,20 @@ enum class Dtype : int { f32 = 0, f64 = 1 };
 void run(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,
          const std::int64_t* shape, int ndim, int axis, Algorithm algorithm, bool log);
 
+// The two passes of the two-pass algorithm as separate calls, so a slice split across machines can
+// be reduced in a tree (numkern.dask): pass 1 gives each slice's sum exp(x) = m[i] * 2^e[i] with
+// m in [1, 2), exactly as `run` forms it but without the range check; m = 0 (e = -inf) for a slice
+// of only -inf, m = NaN for a slice holding a NaN, m = +inf for one holding +inf and no NaN.
+// Slices are numbered in C order over the dimensions other than `axis`.
+void ext_partials(Dtype dtype, const void* x, const std::int64_t* x_strides, const std::int64_t* shape, int ndim,
+                  int axis, double* m, double* e);
+// Pass 2 given every slice's merged sum: softmax or log-softmax of the slice's part held in x.
+// Slices whose sum is special (m NaN, +inf or 0) get scipy's special values; slices whose exponent
+// exceeds the two-pass range (|e| > ext_exponent_limit) are left unwritten for the caller.
+void scale_ext(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,
+               const std::int64_t* shape, int ndim, int axis, const double* m, const double* e, bool log);
+constexpr double ext_exponent_limit = 1048576.0;
+
 // The algorithm "auto" picks for a slice of n elements of the given dtype.
 Algorithm auto_algorithm(Dtype dtype, std::int64_t n, bool log);
 

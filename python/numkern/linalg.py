@@ -178,7 +178,7 @@ def _residual_norms(A, X, B):
     return out
 
 
-def _pcg_column(A, b, P, y, tol, maxiter):
+def _pcg_column(A, b, P, y, tol, maxiter, residual=None):
     """CG on the right-preconditioned normal equations (AP)^T (AP) y = (AP)^T b, from y.
 
     Each product A^T (A v) is one fused pass over A (row blocks stay in cache between the two
@@ -186,16 +186,21 @@ def _pcg_column(A, b, P, y, tol, maxiter):
     about ||P g|| for the gradient g = (AP)^T (b - A P y): CG stops when ||P g|| <= tol ||P y||,
     or when restarts from the true gradient stop improving it (the rounding floor, about
     u cond(A) (||x|| + ||b|| / ||A||), reached when cond(A) is large).
+    `residual(u, b, g)` replaces the pass over an in-memory A (numkern.dask: a pass over row
+    blocks): it must return ||A u - b||^2 and write A^T (A u - b) to g, as _core.row_residual.
     Returns y, iterations and the final true gradient."""
-    d = A.shape[1]
+    d = P.shape[0]
     gA = np.empty(d)
+    if residual is None:
+        def residual(u, bv, g):
+            return _core.row_residual(A, u, bv, g, None)
 
     def grad(yv):
-        _core.row_residual(A, np.ascontiguousarray(P @ yv), b, gA, None)
+        residual(np.ascontiguousarray(P @ yv), b, gA)
         return -(P.T @ gA)
 
     def mat(v):
-        _core.row_residual(A, np.ascontiguousarray(P @ v), None, gA, None)
+        residual(np.ascontiguousarray(P @ v), None, gA)
         return P.T @ gA
 
     def fwd(gv, yv):
@@ -379,8 +384,8 @@ def lstsq(
     resamples of the sketched rows of ``||x_boot - x'||_inf`` (Lopes, Wang & Mahoney, "Error
     estimation for randomized least-squares algorithms via the bootstrap", ICML 2018); it costs
     no pass over ``A``. For ``"precondition"``: the infinity norm of the last refinement
-    correction, or of ``P P^T h`` (``h`` the double-double gradient, within the factor
-    ``cond(AP)**2``, about 9, of ``x - x*``) when no correction was needed. For ``"direct"``: ``u * cond(A) * ||x||_inf``.
+    correction, or when no correction was needed of ``P g`` (``g`` CG's final gradient, within
+    the factor ``cond(AP)**2``, about 9, of ``x - x*``). For ``"direct"``: ``u * cond(A) * ||x||_inf``.
 
     What is proven and what is measured: see ``docs/sketch.md``. In short, the l-infinity bound
     is proven for the Gaussian sketch with the rows of the rule (for ``C_ROWS`` large enough;
@@ -494,8 +499,9 @@ def lstsq(
             xj = P @ y
             e = P @ gk
             if r:
-                xj, it_ref, e = _refine_column(a, bj, P, xj, float(tol), maxiter)
-                it += it_ref
+                xj, it_ref, e_ref = _refine_column(a, bj, P, xj, float(tol), maxiter)
+                if it_ref:  # corrections ran: their size is the estimate; else CG's own stands
+                    it, e = it + it_ref, e_ref
         X[:, j] = xj
         iters = max(iters, it)
         res[j] = math.sqrt(_core.row_residual(a, np.ascontiguousarray(X[:, j]), bj, None, None))

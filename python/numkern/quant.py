@@ -493,6 +493,38 @@ def _as_tensor(x, name: str, bits: int, axis: int, rounding: str, rng):
     return shiftquant(x, bits, axis=axis, rounding=rounding, rng=rng)
 
 
+def _prepare_matmul(a, b, out_dtype, bits, rounding, rng):
+    """Checks and the integer operands of matmul (also used by numkern.dask.matmul)."""
+    dt = np.dtype(out_dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"out_dtype must be float32 or float64, got {dt}")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)  # one stream for both operands, never the same key twice
+    known = a if isinstance(a, ShiftQuantTensor) else (b if isinstance(b, ShiftQuantTensor) else None)
+    if bits is None:
+        bits = known.bits if known is not None else 8
+    if rounding is None:
+        rounding = known.rounding if known is not None else "nearest"
+    a_shape = a.shape if isinstance(a, ShiftQuantTensor) else np.shape(a)
+    b_shape = b.shape if isinstance(b, ShiftQuantTensor) else np.shape(b)
+    if len(a_shape) < 2 or len(b_shape) != 2:
+        raise ValueError(f"a must be (..., M, K) and b (K, N); got shapes {tuple(a_shape)} and {tuple(b_shape)}")
+    if a_shape[-1] != b_shape[0]:
+        raise ValueError(f"inner dimensions differ: a is {tuple(a_shape)}, b is {tuple(b_shape)}")
+    out_shape = tuple(a_shape[:-1]) + (b_shape[1],)
+    K = a_shape[-1]
+
+    if not isinstance(a, ShiftQuantTensor) and K > 0:
+        # Fast path: quantize a straight into its pre-shifted form (groups along K).
+        q, shift, base, _, n_groups, _ = _quantize(a, bits, -1, None, rounding, "channel", 32, rng, True)
+        opa = _Operand([(q.reshape(_nrows(q.shape), K), float(np.ldexp(1.0, -(n_groups - 1))))], float(base), None)
+    else:
+        opa = _operand_a(_as_tensor(a, "a", bits, -1, rounding, rng))
+    opb = _operand_b(_as_tensor(b, "b", bits, -1, rounding, rng))
+
+    return opa, opb, dt, out_shape
+
+
 def matmul(a, b, *, out_dtype=np.float32, bits: int | None = None, rounding: str | None = None, rng=None):
     """``a @ b`` for ShiftQuantTensors, computed with one exact integer GEMM.
 
@@ -523,35 +555,9 @@ def matmul(a, b, *, out_dtype=np.float32, bits: int | None = None, rounding: str
     ValueError
         If the shapes do not match, `b` is not 2-D or `a` has fewer than 2 dimensions.
     """
-    dt = np.dtype(out_dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"out_dtype must be float32 or float64, got {dt}")
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        rng = np.random.default_rng(rng)  # one stream for both operands, never the same key twice
-    known = a if isinstance(a, ShiftQuantTensor) else (b if isinstance(b, ShiftQuantTensor) else None)
-    if bits is None:
-        bits = known.bits if known is not None else 8
-    if rounding is None:
-        rounding = known.rounding if known is not None else "nearest"
-    a_shape = a.shape if isinstance(a, ShiftQuantTensor) else np.shape(a)
-    b_shape = b.shape if isinstance(b, ShiftQuantTensor) else np.shape(b)
-    if len(a_shape) < 2 or len(b_shape) != 2:
-        raise ValueError(f"a must be (..., M, K) and b (K, N); got shapes {tuple(a_shape)} and {tuple(b_shape)}")
-    if a_shape[-1] != b_shape[0]:
-        raise ValueError(f"inner dimensions differ: a is {tuple(a_shape)}, b is {tuple(b_shape)}")
-    out_shape = tuple(a_shape[:-1]) + (b_shape[1],)
-    K = a_shape[-1]
-
-    if not isinstance(a, ShiftQuantTensor) and K > 0:
-        # Fast path: quantize a straight into its pre-shifted form (groups along K).
-        q, shift, base, _, n_groups, _ = _quantize(a, bits, -1, None, rounding, "channel", 32, rng, True)
-        opa = _Operand([(q.reshape(_nrows(q.shape), K), float(np.ldexp(1.0, -(n_groups - 1))))], float(base), None)
-    else:
-        opa = _operand_a(_as_tensor(a, "a", bits, -1, rounding, rng))
-    opb = _operand_b(_as_tensor(b, "b", bits, -1, rounding, rng))
-
-    M2 = int(np.prod(a_shape[:-1], dtype=np.int64))
-    N = b_shape[1]
+    opa, opb, dt, out_shape = _prepare_matmul(a, b, out_dtype, bits, rounding, rng)
+    M2 = int(np.prod(out_shape[:-1], dtype=np.int64))
+    N = out_shape[-1]
     scale = opa.scale * opb.scale
     if len(opa.chunks) == 1 and len(opb.chunks) == 1:
         (qa, pa), (qb, pb) = opa.chunks[0], opb.chunks[0]

@@ -214,7 +214,9 @@ class Gaussian(_Sketch):
     32-bit integer hash turned into a normal number by Giles' single-precision inverse error
     function (relative error ~4e-7; tails cut at about 5.4 sigma). ``S`` is generated block by
     block next to the rows of ``A`` it multiplies and never stored, and every output is summed
-    in ascending ``j``, so the result does not depend on blocking or on the thread count.
+    in a fixed order keyed by ``j`` (ascending within tiles of 4096 rows, tiles in the dyadic
+    tree over tile indices), so the result does not depend on blocking or on the thread count,
+    and :func:`numkern.dask.lstsq` reproduces it from row blocks.
     Costs ``m n k`` multiply-adds plus ``m n`` normal numbers.
 
     Parameters

@@ -7,4 +7,5 @@ FAMILIES = {
     "quant": "numkern.bench.quant",
     "dp": "numkern.bench.dp",
     "sketch": "numkern.bench.sketch",
+    "dask": "numkern.bench.dask",
 }

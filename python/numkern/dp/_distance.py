@@ -61,13 +61,19 @@ class _L1Tree:
     sum_x |x_k - y| = 2 * int_lo^y CDF - I[k, L] + N * (hi_k - y) costs O(1) per coordinate.
     """
 
-    def __init__(self, Z, lo, hi, h, epsilon, src):
-        n, d = Z.shape
+    @staticmethod
+    def counts(Z, lo, hi, h):
+        """Exact leaf counts (d, 2^h): the cell of each record per coordinate, clamped to the box
+        (= clipping), counted in C++."""
+        L = 1 << h
+        counts = np.empty((Z.shape[1], L), dtype=np.int64)
+        _core.dp_l1_histogram(Z, lo, np.ascontiguousarray(1.0 / ((hi - lo) / L)), L, counts)
+        return counts
+
+    def __init__(self, counts, lo, hi, h, epsilon, src):
+        d = counts.shape[0]
         L = 1 << h
         width = (hi - lo) / L
-        counts = np.empty((d, L), dtype=np.int64)
-        # Cell of each record per coordinate, clamped to the box (= clipping), counted in C++.
-        _core.dp_l1_histogram(Z, lo, np.ascontiguousarray(1.0 / width), L, counts)
         levels = [counts]
         for _ in range(h):
             levels.append(levels[-1].reshape(d, -1, 2).sum(axis=2))
@@ -168,6 +174,41 @@ class _L1Tree:
         return out
 
 
+def _sq_bits(half):
+    return _fixed_bits(float(half.max())), _fixed_bits(float(np.sum(half * half)))
+
+
+class _DistancePlan:
+    """What a row block needs to compute its exact sums (public: bounds and projection)."""
+
+    def __init__(self, metric, lo, hi, h, G, reach, private):
+        self.metric, self.lo, self.hi, self.h, self.G, self.reach = metric, lo, hi, h, G, reach
+        self.private = private  # driver-side state for _finish
+
+    def __getstate__(self):  # shipped to workers without the noise source
+        state = dict(self.__dict__)
+        state["private"] = None
+        return state
+
+    def partial(self, X):
+        """Exact int64 sums of the records X (already validated)."""
+        if self.metric == "l1":
+            return {"counts": _L1Tree.counts(X, self.lo, self.hi, self.h)}  # the histogram clamps
+        center, half = 0.5 * (self.lo + self.hi), 0.5 * (self.hi - self.lo)
+        Xc = np.clip(X, self.lo, self.hi) - center
+        if self.metric == "l2":
+            return {"counts": _L1Tree.counts(_project(Xc, self.G), -self.reach, self.reach, self.h)}
+        fb1, fb2 = _sq_bits(half)
+        r2 = float(np.sum(half * half))
+        s1 = np.rint(np.ldexp(Xc, fb1)).astype(np.int64).sum(axis=0)
+        q = np.zeros(Xc.shape[0])
+        for k in range(Xc.shape[1]):  # elementwise, so a record's value never depends on the others
+            q += Xc[:, k] * Xc[:, k]
+        np.clip(q, 0.0, r2, out=q)
+        s2 = np.array([np.rint(np.ldexp(q, fb2)).astype(np.int64).sum()])
+        return {"count": np.array([Xc.shape[0]], dtype=np.int64), "sum": s1, "sumsq": s2}
+
+
 class DistanceSum:
     """Differentially private distance sums ``F(y) = sum_{x in X} dist(x, y)``.
 
@@ -229,11 +270,21 @@ class DistanceSum:
 
     def fit(self, X):
         """Build the structure from the private records X (n, d); returns self."""
+        self._params()
+        X = private_data(X)
+        plan = self._begin(X.shape[1])
+        return self._finish(plan, plan.partial(X))
+
+    # fit in three steps, so that numkern.dask can sum the exact partials of row blocks in between:
+    # _begin (driver: checks, public projection, accountant), plan.partial (any machine: exact
+    # int64 sums of a block), _finish (driver: the noise, added once).
+    def _params(self):
         if self.metric not in ("l1", "l2", "sqeuclidean"):
             raise ValueError(f"metric must be 'l1', 'l2' or 'sqeuclidean', got {self.metric!r}")
-        eps = check_epsilon(self.epsilon)
-        X = private_data(X)
-        d = X.shape[1]
+        return check_epsilon(self.epsilon)
+
+    def _begin(self, d):
+        eps = self._params()
         lo, hi = _bounds(self.bounds, d)
         h = self._h() if self.metric != "sqeuclidean" else 0
         k = None
@@ -241,44 +292,37 @@ class DistanceSum:
             k = 64 if self.n_projections is None else self.n_projections
             if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
                 raise ValueError(f"n_projections must be a positive integer, got {self.n_projections!r}")
-        src = _noise.bit_source(self.rng, stacklevel=3)
+        src = _noise.bit_source(self.rng, stacklevel=4)
         charge(self.accountant, eps, f"DistanceSum({self.metric})")
+        G = reach = None
+        if self.metric == "l2":
+            G = _noise.data_independent_rng(self.rng, src).standard_normal((k, d))
+            reach = np.abs(G) @ (0.5 * (hi - lo))  # |g . x| <= reach for every clipped record: public
+        return _DistancePlan(self.metric, lo, hi, h, G, reach, (eps, src, d))
+
+    def _finish(self, plan, sums):
+        eps, src, d = plan.private
+        lo, hi, h = plan.lo, plan.hi, plan.h
         self.epsilon_ = eps
         center = 0.5 * (lo + hi)
         half = 0.5 * (hi - lo)
         self.center_, self.n_features_in_ = center, d
-        if self.metric == "l1":
-            self._tree = _L1Tree(X, lo, hi, h, eps, src)  # the histogram clamps: clipping is implicit
-            self.n_records_ = float(self._tree.P[:, -1].mean())
+        if self.metric == "sqeuclidean":
+            fb1, fb2 = _sq_bits(half)
+            sens1 = sum(math.ceil(math.ldexp(float(r), fb1)) for r in half)
+            sens2 = math.ceil(math.ldexp(float(np.sum(half * half)), fb2))
+            self._count = _noise.release(sums["count"], 0, 1, eps / 3, src)
+            self._sum = _noise.release(sums["sum"], fb1, sens1, eps / 3, src)
+            self._sumsq = _noise.release(sums["sumsq"], fb2, sens2, eps / 3, src)
+            self.n_records_ = float(self._count.values[0])
             return self
-        Xc = np.clip(X, lo, hi) - center
-        if self.metric == "l2":
-            G = _noise.data_independent_rng(self.rng, src).standard_normal((k, d))
-            reach = np.abs(G) @ half  # |g . x| <= reach for every clipped record: public
-            self.projection_ = G
-            self._tree = _L1Tree(_project(Xc, G), -reach, reach, h, eps, src)
-            self.n_records_ = float(self._tree.P[:, -1].mean())
+        if self.metric == "l1":
+            self._tree = _L1Tree(sums["counts"], lo, hi, h, eps, src)
         else:
-            self._fit_sq(Xc, half, eps, src)
+            self.projection_ = plan.G
+            self._tree = _L1Tree(sums["counts"], -plan.reach, plan.reach, h, eps, src)
+        self.n_records_ = float(self._tree.P[:, -1].mean())
         return self
-
-    def _fit_sq(self, Xc, half, eps, src):
-        fb1 = _fixed_bits(float(half.max()))
-        s1 = np.rint(np.ldexp(Xc, fb1)).astype(np.int64).sum(axis=0)
-        sens1 = sum(math.ceil(math.ldexp(float(r), fb1)) for r in half)
-        r2 = float(np.sum(half * half))
-        fb2 = _fixed_bits(r2)
-        q = np.zeros(Xc.shape[0])
-        for k in range(Xc.shape[1]):  # elementwise, so a record's value never depends on the others
-            q += Xc[:, k] * Xc[:, k]
-        np.clip(q, 0.0, r2, out=q)
-        s2 = np.array([np.rint(np.ldexp(q, fb2)).astype(np.int64).sum()])
-        sens2 = math.ceil(math.ldexp(r2, fb2))
-        n = np.array([Xc.shape[0]], dtype=np.int64)
-        self._count = _noise.release(n, 0, 1, eps / 3, src)
-        self._sum = _noise.release(s1, fb1, sens1, eps / 3, src)
-        self._sumsq = _noise.release(s2, fb2, sens2, eps / 3, src)
-        self.n_records_ = float(self._count.values[0])
 
     def query(self, Y):
         """Estimates of ``F(y)`` for each row of Y (or a scalar for a 1-D Y). Post-processing: free."""

@@ -172,6 +172,23 @@ def draw_structure(kernel, h, d, m, reduce_dim, gen):
     return W / math.sqrt(k), b, HadamardProjection(d, k, gen)
 
 
+class _SketchPlan:
+    """What a row block needs to compute its exact sums (public: frequencies, offsets and the
+    optional projection)."""
+
+    def __init__(self, Wt, bp, m, projection, private):
+        self.Wt, self.bp, self.m, self.projection = Wt, bp, m, projection
+        self.private = private  # driver-side state for _finish; not needed by partial
+
+    def __getstate__(self):  # shipped to workers without the noise source
+        return {"Wt": self.Wt, "bp": self.bp, "m": self.m, "projection": self.projection, "private": None}
+
+    def partial(self, X):
+        """Exact int64 sums of the records X (already validated): cos features and the count."""
+        return {"features": feature_sums(X, self.Wt, self.bp, self.projection)[: self.m],
+                "count": np.array([X.shape[0]], dtype=np.int64)}
+
+
 def check_components(n_components) -> int:
     if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral) or not 1 <= n_components <= 2**20:
         raise ValueError(f"n_components must be an integer in [1, 2^20], got {n_components!r}")
@@ -242,6 +259,15 @@ class KernelDensity:
 
     def fit(self, X):
         """Build the sketch from the private records X (n, d); returns self."""
+        params = self._params()
+        X = private_data(X)
+        plan = self._begin(params, X.shape[1])
+        return self._finish(plan, plan.partial(X))
+
+    # fit in three steps, so that numkern.dask can sum the exact partials of row blocks in between:
+    # _begin (driver: checks, data-independent randomness, accountant), plan.partial (any machine:
+    # exact int64 sums of a block), _finish (driver: the noise, added once).
+    def _params(self):
         if self.kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
         h = check_bandwidth(self.bandwidth)
@@ -250,20 +276,29 @@ class KernelDensity:
         cf = self.count_fraction
         if isinstance(cf, bool) or not isinstance(cf, numbers.Real) or not 0 < cf < 1:
             raise ValueError(f"count_fraction must be in (0, 1), got {cf!r}")
-        X = private_data(X)
-        check_reduce_dim(self.reduce_dim, self.kernel, X.shape[1], m)  # raise before charging
-        src = _noise.bit_source(self.rng, stacklevel=3)
+        return h, eps, m, cf
+
+    def _begin(self, params, d):
+        h, eps, m, cf = params
+        check_reduce_dim(self.reduce_dim, self.kernel, d, m)  # raise before charging
+        src = _noise.bit_source(self.rng, stacklevel=4)
         gen = (np.random.default_rng(self.feature_seed) if self.feature_seed is not None
                else _noise.data_independent_rng(self.rng, src))
         charge(self.accountant, eps, f"KernelDensity({self.kernel})")
-        W, b, proj = draw_structure(self.kernel, h, X.shape[1], m, self.reduce_dim, gen)
-        self._Wt, self._bp = _padded(W, b)
-        self.projection_ = proj
-        self.reduce_dim_ = None if proj is None else proj.k
-        rel = release_sketch(X, self._Wt, self._bp, m, (1 - cf) * eps, src, proj)
-        cnt = _noise.release(np.array([X.shape[0]]), 0, 1, cf * eps, src)
+        W, b, proj = draw_structure(self.kernel, h, d, m, self.reduce_dim, gen)
+        Wt, bp = _padded(W, b)
+        return _SketchPlan(Wt, bp, m, proj, (W, b, eps, cf, src, d))
+
+    def _finish(self, plan, sums):
+        W, b, eps, cf, src, d = plan.private
+        m = plan.m
+        rel = _noise.release(sums["features"], _FIXED_BITS, m * 2**_FIXED_BITS, (1 - cf) * eps, src)
+        cnt = _noise.release(sums["count"], 0, 1, cf * eps, src)
+        self._Wt, self._bp = plan.Wt, plan.bp
+        self.projection_ = plan.projection
+        self.reduce_dim_ = None if plan.projection is None else plan.projection.k
         self.epsilon_ = eps
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = d
         self.frequencies_, self.offsets_ = W, b
         self.sketch_ = rel.values
         self.noise_variance_ = rel.variance

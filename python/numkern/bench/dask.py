@@ -1,0 +1,192 @@
+"""numkern.dask against the in-memory kernels: softmax over a chunked axis and lstsq on row blocks
+(Dask's threaded scheduler); without --quick also a 4 GB lstsq generated chunkwise on a
+LocalCluster of 1 and 2 worker processes, with peak memory of the driver and of each worker."""
+
+from __future__ import annotations
+
+import resource
+import threading
+import time
+
+import numpy as np
+
+import numkern
+
+from ._harness import Case
+
+
+def _dask_or_none():
+    try:
+        import dask.array as da
+        import distributed  # noqa: F401
+
+        import numkern.dask as nkd
+    except ImportError:
+        print("[dask] skipped: dask[array] and distributed are not installed (pip install 'numkern[dask]')")
+        return None, None
+    return da, nkd
+
+
+def _softmax_case(da, nkd, log2n, chunks):
+    x = np.random.default_rng(0).standard_normal(1 << log2n, dtype=np.float32)
+    out = np.empty_like(x)
+    out.fill(0)
+    xd = da.from_array(x, chunks=(1 << log2n) // chunks)
+    threads = numkern.get_num_threads()
+    impls = {
+        f"dask threads, {chunks} chunks": lambda: da.store(nkd.softmax(xd), out, lock=False, scheduler="threads",
+                                                           num_workers=threads),
+        "numkern.softmax in memory": lambda: numkern.softmax(x, out=out),
+        "numkern.softmax in memory, new output": lambda: numkern.softmax(x),
+    }
+    return Case("dask", f"softmax over a chunked axis, float32 2^{log2n}", impls, reference="numkern.softmax in memory",
+                note="dask and the first in-memory row write into the same preallocated output (dask: a new "
+                     "array per chunk, then copied); dask: two-pass partials per chunk, tree merge, blockwise scaling")
+
+
+def _lstsq_case(da, nkd, log2n, d, chunk_rows):
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((1 << log2n, d))
+    b = A @ rng.standard_normal(d) + rng.standard_normal(1 << log2n)
+    Ad, bd = da.from_array(A, chunks=(chunk_rows, d)), da.from_array(b, chunks=chunk_rows)
+    threads = numkern.get_num_threads()
+
+    def run_dask():
+        import dask
+
+        with dask.config.set(scheduler="threads", num_workers=threads):
+            return nkd.lstsq(Ad, bd, method="sketch", rng=5)
+
+    impls = {
+        f"dask threads, {(1 << log2n) // chunk_rows} row blocks": run_dask,
+        "numkern.lstsq in memory": lambda: numkern.lstsq(A, b, method="sketch", sketch="gaussian", rng=5),
+    }
+    return Case("dask", f"lstsq sketch (gaussian) 2^{log2n} x {d} float64", impls,
+                reference="numkern.lstsq in memory", note="bit-identical answers; dask adds the tile-tree merge "
+                                                          "and a second pass for the residual")
+
+
+# ------------------------------------------------------------------ the 4 GB run, never held whole
+
+
+def _gen_A(block_info=None, d=64, seed=0):
+    (r0, r1), _ = block_info[None]["array-location"]
+    g = np.random.default_rng([seed, r0])
+    return g.standard_normal((r1 - r0, d))
+
+
+def _gen_b(a, r0=0):
+    x = np.linspace(-1, 1, a.shape[1])
+    return a @ x + 0.1 * np.sin(np.arange(a.shape[0]))
+
+
+def _generated(da, n, d, rows):
+    A = da.map_blocks(_gen_A, d=d, dtype=np.float64, chunks=((rows,) * (n // rows), (d,)), meta=np.empty((0, 0)))
+    b = A.map_blocks(_gen_b, drop_axis=1, dtype=np.float64, meta=np.empty((0,)))
+    return A, b
+
+
+class _PeakRss:
+    """Peak resident memory of this process while the block runs (sampled every 20 ms)."""
+
+    def __enter__(self):
+        import psutil
+
+        self._proc, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+        self._t = threading.Thread(target=self._sample, daemon=True)
+        self._t.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            time.sleep(0.02)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+
+def _worker_maxrss():
+    """Peak RSS of this process's address space (VmHWM). Not ru_maxrss: that one carries the high
+    water mark of the parent across fork + exec, so a worker would report the driver's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _on_cluster(nkd, A, b, nw, label, out, persist=False, sketch="gaussian"):
+    import distributed
+
+    with distributed.LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        client.run(lambda: None)
+        if persist:
+            A, b = client.persist([A, b])
+            distributed.wait([A, b])
+        with _PeakRss() as drv:
+            t0 = time.perf_counter()
+            res = nkd.lstsq(A, b, method="sketch", sketch=sketch, rng=5)
+            secs = time.perf_counter() - t0
+        wrss = sorted(client.run(_worker_maxrss).values())
+    row = {"family": "dask", "case": label, "impl": f"numkern.dask {sketch}, LocalCluster {nw} x 1 thread" + (", persisted" if persist else ""),
+           "seconds": secs,
+           "driver_peak_rss_gib": drv.peak / 2**30, "worker_peak_rss_gib": [w / 2**30 for w in wrss]}
+    out(f"  {row['impl']:<58} {secs:8.2f} s   driver peak {row['driver_peak_rss_gib']:.2f} GiB   worker peaks "
+        + ", ".join(f"{w:.2f}" for w in row["worker_peak_rss_gib"]) + " GiB")
+    return row, res
+
+
+def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=21, out=print, sparse_workers=(2,)):
+    """One-shot timings (each run is tens of seconds) of numkern.dask.lstsq (sketch, Gaussian) on a
+    2^n_log2 x d float64 A generated chunkwise on LocalClusters of 1 and 2 worker processes, with
+    the peak RSS of the driver (sampled) and of each worker (ru_maxrss of a fresh process); and at
+    2^in_memory_log2 rows, numkern.lstsq on the array in memory against the same on 2 workers;
+    then the sparse sign sketch on the big array."""
+    import dask.array as da
+
+    import numkern.dask as nkd
+
+    results = []
+    n = 1 << in_memory_log2
+    label = f"lstsq sketch 2^{in_memory_log2} x {d} float64"
+    out(f"\n[dask] {label}: in memory vs generated chunkwise on a cluster (one run each)")
+    A, b = _generated(da, n, d, rows)
+    with _PeakRss() as drv:
+        t0 = time.perf_counter()
+        Am, bm = A.compute(scheduler="sync"), b.compute(scheduler="sync")
+        gen = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ref = numkern.lstsq(Am, bm, method="sketch", sketch="gaussian", rng=5)
+        secs = time.perf_counter() - t0
+    del Am, bm
+    out(f"  {'numkern.lstsq in memory (2 threads)':<40} {secs:8.2f} s   process peak {drv.peak / 2**30:.2f} GiB"
+        f"   (generating the data: {gen:.1f} s, not counted)")
+    results.append({"family": "dask", "case": label, "impl": "numkern.lstsq in memory", "seconds": secs,
+                    "driver_peak_rss_gib": drv.peak / 2**30})
+    row, res = _on_cluster(nkd, A, b, 2, label, out, persist=True)
+    out(f"  same answer bit for bit: {bool(np.array_equal(res.x, ref.x))} (A persisted on the workers first)")
+    results.append(row)
+
+    n = 1 << n_log2
+    label = f"lstsq sketch 2^{n_log2} x {d} float64 ({n * d * 8 / 2**30:.0f} GiB) generated chunkwise"
+    out(f"\n[dask] {label}, never held whole; row blocks of {rows} rows; generated twice (sketch pass, residual pass)")
+    A, b = _generated(da, n, d, rows)
+    for nw in workers:
+        results.append(_on_cluster(nkd, A, b, nw, label, out)[0])
+    for nw in sparse_workers:  # the sparse sign sketch: the pass costs little beyond generating A
+        results.append(_on_cluster(nkd, A, b, nw, label, out, sketch="sparse_sign")[0])
+    return results
+
+
+def cases(quick: bool) -> list[Case]:
+    da, nkd = _dask_or_none()
+    if da is None:
+        return []
+    if quick:
+        return [_softmax_case(da, nkd, 24, 8), _lstsq_case(da, nkd, 17, 32, 1 << 14)]
+    big_lstsq()
+    return [_softmax_case(da, nkd, 28, 8)]

@@ -1,0 +1,325 @@
+"""Least squares on a Dask array chunked by rows: one Gaussian sketch pass (randomness keyed by the
+global row index, summed in a fixed tree), then sketch-and-solve or a preconditioned solver whose
+iterations are passes of blockwise products."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import dask
+import dask.array as da
+import numpy as np
+
+from .. import _core
+from ..linalg import (
+    PRECONDITION_ROWS_PER_COL,
+    SKETCH_ROWS_PER_COL,
+    LstsqResult,
+    _bootstrap_linf,
+    _check_eps_delta,
+    _one_blas_thread,
+    _pcg_column,
+    _small_svd,
+    sketch_rows,
+)
+from ..sketch import _generator, _next_pow2
+from ._common import aligned, task, tree_reduce
+
+#: Rows per tile of the fixed summation tree (the C++ kernel's tile; see _core.gaussian_apply).
+TILE = int(_core.gaussian_tile_rows)
+METHODS = ("sketch", "precondition")
+SKETCHES = ("gaussian", "sparse_sign", "countsketch")
+
+
+def _aligned_row_chunks(chunks, n):
+    """Row chunks whose boundaries are the nearest multiples of TILE to the given ones."""
+    bounds = np.cumsum((0,) + tuple(chunks))[1:-1]
+    cuts = sorted({0, n} | {int(min(n, round(b / TILE) * TILE)) for b in bounds})
+    return tuple(b - a for a, b in zip(cuts[:-1], cuts[1:]) if b > a)
+
+
+def _merge_nodes(*parts):
+    """Union of partial sums keyed (level, k) = tiles [k 2^level, (k+1) 2^level), adding siblings
+    (left + right) into their parent until no two siblings remain: the same dyadic tree as the
+    C++ kernel's stack, so the result does not depend on how the tiles were grouped."""
+    nodes = {}
+    for p in parts:
+        nodes.update(p)
+    while True:
+        pair = next(((lv, k) for lv, k in sorted(nodes) if k % 2 == 0 and (lv, k + 1) in nodes), None)
+        if pair is None:
+            return nodes
+        lv, k = pair
+        nodes[(lv + 1, k // 2)] = nodes.pop((lv, k)) + nodes.pop((lv, k + 1))
+
+
+def _fold(nodes):
+    """The incomplete right edge of the tree: the remaining subtrees added from the right."""
+    order = sorted(nodes, key=lambda key: key[1] << key[0])
+    acc = nodes[order[-1]]
+    for key in reversed(order[:-1]):
+        acc = nodes[key] + acc
+    return acc
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(x):
+    """The splitmix64 output function (Steele, Lea & Flood 2014) on uint64 arrays."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def sparse_sign_rows(key, j0, count, m, s):
+    """Columns j0 .. j0+count of a row-keyed sparse sign sketch: for global row j, `s` distinct
+    buckets in [0, m) and signs, from splitmix64 at counter (j, attempt, t) of the stream `key`
+    (a row whose buckets collide is redrawn whole with the next attempt, as SparseSign does).
+    A function of (key, j) only, so any row block draws its own columns."""
+    j = np.arange(j0, j0 + count, dtype=np.uint64)
+    attempt = np.zeros(count, dtype=np.uint64)
+    idx = np.empty((count, s), dtype=np.int64)
+    neg = np.empty((count, s), dtype=bool)
+    todo = np.arange(count)
+    with np.errstate(over="ignore"):
+        while todo.size:
+            base = (j[todo] << np.uint64(24)) + (attempt[todo] << np.uint64(8))  # j < 2^32, attempt < 2^16, t < 2^8
+            for t in range(s):
+                h = _splitmix64(np.uint64(key) + (base + np.uint64(t)) * _GOLDEN)
+                idx[todo, t] = ((h >> np.uint64(32)) * np.uint64(m)) >> np.uint64(32)  # Lemire: bias <= m / 2^32
+                neg[todo, t] = (h & np.uint64(1)) == 1
+            srt = np.sort(idx[todo], axis=1)
+            todo = todo[(srt[:, 1:] == srt[:, :-1]).any(axis=1)] if s > 1 else todo[:0]
+            attempt[todo] += np.uint64(1)
+    return idx, neg
+
+
+@task
+def _sketch_block(a, b, row0, key, m, dtype, kind="gaussian", nnz=8):
+    """Unscaled sketch of [a b] (rows row0.. of the global array), one node per tile."""
+    ab = np.ascontiguousarray(np.hstack([np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype).reshape(len(a), -1)]))
+    nodes = {}
+    for t0 in range(0, ab.shape[0], TILE):
+        y = np.empty((m, ab.shape[1]), dtype=dtype)
+        tile = ab[t0:t0 + TILE]
+        if kind == "gaussian":
+            _core.gaussian_apply(tile, key, 1.0, y, row0 + t0)
+        else:
+            idx, neg = sparse_sign_rows(key, row0 + t0, tile.shape[0], m, nnz)
+            val = np.where(neg, -1.0, 1.0).astype(dtype) / dtype(np.sqrt(nnz))
+            _core.sparse_apply(tile, idx, aligned(val), y)
+        nodes[(0, (row0 + t0) // TILE)] = y
+    return _merge_nodes(nodes)
+
+
+@task
+def _residual_block(a, b, U, want_g, dtype):
+    """Per tile and per column of U: ||a u - b||^2 and, if want_g, a^T (a u - b) (the C++ row
+    residual on one tile, i.e. one of the in-memory kernel's 4096-row chunks)."""
+    a = aligned(a, dtype)
+    b = None if b is None else aligned(np.asarray(b).reshape(len(a), -1), dtype)
+    out = []
+    for t0 in range(0, a.shape[0], TILE):
+        at = a[t0:t0 + TILE]
+        cols = []
+        for j in range(U.shape[1]):
+            g = np.empty(a.shape[1], dtype=dtype) if want_g else None
+            bj = None if b is None else aligned(b[t0:t0 + TILE, j])
+            ss = _core.row_residual(at, aligned(U[:, j], dtype), bj, g, None)
+            cols.append((ss, g))
+        out.append(cols)
+    return out
+
+
+class _Rows:
+    """A and B as aligned delayed row blocks, with the passes over them."""
+
+    def __init__(self, A, B, dtype):
+        chunks = _aligned_row_chunks(A.chunks[0], A.shape[0])
+        self.A = A.rechunk({0: chunks, 1: -1}).to_delayed().ravel()
+        self.B = B.rechunk({0: chunks, 1: -1}).to_delayed().ravel()
+        self.starts = np.cumsum((0,) + chunks)[:-1]
+        self.dtype = dtype
+
+    def sketch(self, key, m, split_every, kind, nnz):
+        parts = [dask.delayed(_sketch_block, pure=True)(a, b, int(r0), key, m, self.dtype, kind, nnz)
+                 for a, b, r0 in zip(self.A, self.B, self.starts)]
+        return _fold(tree_reduce(parts, _merge_nodes, split_every).compute())
+
+    def residual(self, U, with_b, want_g):
+        """Sums over tiles, in ascending tile order as the in-memory kernel: per column of U,
+        ||A u - b||^2 (or ||A u||^2) and A^T (A u - b)."""
+        U = np.asarray(U).reshape(U.shape[0], -1)
+        parts = [dask.delayed(_residual_block, pure=True)(a, b if with_b else None, U, want_g, self.dtype)
+                 for a, b in zip(self.A, self.B)]
+        tiles = [cols for block in dask.compute(*parts) for cols in block]
+        ss = np.zeros(U.shape[1])
+        g = np.zeros((U.shape[0], U.shape[1]), dtype=self.dtype) if want_g else None
+        for j in range(U.shape[1]):
+            total = 0.0
+            for cols in tiles:
+                total += cols[j][0]
+                if want_g:
+                    g[:, j] += cols[j][1]
+            ss[j] = total
+        return ss, g
+
+
+def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, eps: Optional[float] = None,
+          delta: float = 0.1, tol: float = 1e-10, maxiter: Optional[int] = None, rng=None, split_every: int = 8):
+    """Least squares ``argmin_x ||A x - b||_2`` for Dask arrays chunked by rows.
+
+    Parameters
+    ----------
+    A : dask.array.Array or array_like, shape (n, d)
+    b : dask.array.Array or array_like, shape (n,) or (n, k)
+        Row chunks of any sizes (they are realigned to multiples of 4096 rows, see Notes).
+    method : {"sketch", "precondition"}
+        ``"sketch"``: sketch-and-solve from one pass over the data. ``"precondition"``: the sketch
+        gives the preconditioner of conjugate gradients on the normal equations (as
+        :func:`numkern.lstsq`), each iteration one pass of blockwise products ``A^T (A u)`` (one
+        task per row block); persist ``A`` first if it is recomputed otherwise.
+    sketch : {"gaussian", "sparse_sign", "countsketch"}
+        ``"gaussian"``: :class:`numkern.sketch.Gaussian`, bit-identical to :func:`numkern.lstsq`.
+        ``"sparse_sign"`` (8 nonzeros per column) and ``"countsketch"`` (1): the same operators as
+        :class:`numkern.sketch.SparseSign` / ``CountSketch`` in distribution, but each column's
+        buckets and signs are drawn from a counter-based hash of the global row
+        (:func:`sparse_sign_rows`), so they are chunking-invariant bit for bit but not the same
+        random draw as the in-memory classes (which draw from a sequential Generator stream).
+        SRHT is not available: see docs/dask.md.
+    m, eps, delta, tol, maxiter, rng
+        As :func:`numkern.lstsq`. Randomness is drawn on the driver in the same order.
+    split_every : int, default 8
+        Fan-in of the tree that sums the row blocks' sketches.
+
+    Returns
+    -------
+    numkern.linalg.LstsqResult
+
+    Notes
+    -----
+    ``S A`` is formed by the Gaussian sketch of :class:`numkern.sketch.Gaussian`, whose entry
+    ``(i, j)`` is a hash of the key and ``(i, j)`` with ``j`` the global row: a row block builds its
+    ``S_i A_i`` alone (the sparse sketches: a hash of the key and ``j``). Floating-point sums depend on their order, so the order is fixed by the
+    data's row index, not by the chunking: rows are summed within tiles of 4096 rows, tiles in the
+    dyadic tree over tile indices (``numkern.lstsq`` uses the same tree in C++). Row chunks are
+    realigned to tile boundaries (a cheap rechunk), so every tile is in one block. The result is
+    bit-identical for every chunking, every ``split_every`` and every scheduler, and bit-identical
+    to ``numkern.lstsq(A, b, sketch="gaussian", method=method, rng=rng)`` on the whole array
+    (also the residuals and the preconditioned iterations, whose per-tile sums are added in
+    ascending tile order as the in-memory kernel does).
+
+    Raises
+    ------
+    ValueError
+        Bad shapes or parameters, NaN/inf in the sketch of ``A`` or ``b`` (checked after the pass).
+    NotImplementedError
+        For ``sketch="srht"``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if sketch not in SKETCHES:
+        raise NotImplementedError(f"numkern.dask.lstsq supports sketch in {SKETCHES}, got {sketch!r}")
+    _check_eps_delta(eps, delta)
+    if not (isinstance(tol, (int, float, np.floating)) and tol > 0):
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    if maxiter is not None and (isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1):
+        raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+    A, b = da.asarray(A), da.asarray(b)
+    for arr, name in ((A, "A"), (b, "b")):
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if A.ndim != 2:
+        raise ValueError(f"A must be 2-d (n, d), got shape {A.shape}")
+    n, d = A.shape
+    if n < 1 or d < 1:
+        raise ValueError(f"A must have at least one row and one column, got shape {A.shape}")
+    if b.ndim not in (1, 2) or b.shape[0] != n:
+        raise ValueError(f"b must have shape ({n},) or ({n}, k) to match A {A.shape}, got {b.shape}")
+    if n >= 2**32:
+        raise ValueError("the Gaussian sketch supports n < 2**32 rows")
+    vector = b.ndim == 1
+    B = b.reshape(n, 1) if vector else b
+    k = B.shape[1]
+    if k < 1:
+        raise ValueError("b must have at least one column")
+    N = _next_pow2(n)
+    if m is not None:
+        if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, np.integer)):
+            raise TypeError(f"m must be an integer, got {type(m).__name__}")
+        m = int(m)
+        if m < d or m > N:
+            raise ValueError(f"m={m} must be in [d={d}, {N}] (the columns of A and its padded row count)")
+    elif eps is not None and method == "sketch":
+        m = sketch_rows(d, eps, delta, sketch)
+        if m > N:
+            raise ValueError(f"eps={eps}, delta={delta} need m={m} sketch rows, more than the padded row count {N}")
+    if m is None:
+        m = min(N, max(d, (SKETCH_ROWS_PER_COL if method == "sketch" else PRECONDITION_ROWS_PER_COL) * d))
+    out_dtype = np.float32 if (A.dtype == np.float32 and b.dtype == np.float32) else np.float64
+    dtype = out_dtype if method == "sketch" else np.float64
+    g = _generator(rng)
+    key = int(g.integers(0, 2**63, dtype=np.int64))  # as numkern.sketch.Gaussian(n, m, rng=g)
+
+    rows = _Rows(A, B, dtype)
+    nnz = 1 if sketch == "countsketch" else min(8, m)  # SparseSign's default nnz_per_col
+    SAB = rows.sketch(key, m, split_every, sketch, nnz)
+    scale = dtype(1.0 / math.sqrt(m))
+    if sketch == "gaussian" and scale != 1:
+        SAB = SAB * scale
+    SAB = SAB.astype(np.float64, copy=False)
+    SA, Sb = SAB[:, :d], SAB[:, d:]
+    if not (np.isfinite(SA).all() and np.isfinite(Sb).all()):
+        raise ValueError("the sketch of A or b is not finite: NaN/inf in the data, or overflow (scale A and b down)")
+    with _one_blas_thread():
+        U, s, Vt, r = _small_svd(SA, np.finfo(dtype).eps)
+
+    def pack(v):
+        v = np.asarray(v, dtype=np.float64)
+        return float(v[0]) if vector else v
+
+    if method == "sketch":
+        with _one_blas_thread():
+            x = Vt.T @ ((U.T @ Sb) / s[:, None]) if r else np.zeros((d, k))
+            est = _bootstrap_linf(U, s, Vt, Sb, x, g, delta)
+        ss, _ = rows.residual(x.astype(dtype), True, False)
+        x = x.astype(out_dtype)
+        return LstsqResult(x[:, 0] if vector else x, pack(np.sqrt(ss)), r, 0, "sketch", m, pack(est))
+
+    maxiter = 200 if maxiter is None else int(maxiter)
+    P = np.ascontiguousarray(Vt.T / s)
+    X = np.zeros((d, k))
+    res, est = np.empty(k), np.empty(k)
+    iters = 0
+    for j in range(k):
+        sel = rows_for_column(rows, j) if k > 1 else rows
+
+        def residual(u, bv, gout, sel=sel):
+            ss, gg = sel.residual(u[:, None], bv is not None, True)
+            gout[:] = gg[:, 0]
+            return ss[0]
+
+        with _one_blas_thread():  # b="b": _pcg_column passes it through to residual as "with b"
+            y, it, gk = _pcg_column(None, "b", P, U.T @ Sb[:, j], float(tol), maxiter, residual=residual)
+        X[:, j] = P @ y
+        iters = max(iters, it)
+        res[j] = math.sqrt(sel.residual(X[:, j:j + 1], True, False)[0][0])
+        est[j] = float(np.abs(P @ gk).max()) if r else 0.0
+    X = X.astype(out_dtype)
+    return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est))
+
+
+def rows_for_column(rows, j):
+    """A view of `rows` whose right-hand side is column j of B."""
+    view = object.__new__(_Rows)
+    view.A, view.starts, view.dtype = rows.A, rows.starts, rows.dtype
+    view.B = [dask.delayed(_column, pure=True)(blk, j) for blk in rows.B]
+    return view
+
+
+def _column(block, j):
+    return np.asarray(block)[:, j:j + 1]

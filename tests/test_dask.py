@@ -1,0 +1,383 @@
+"""numkern.dask: equality with the in-memory functions, chunking invariance and the DP noise scale,
+with Dask's threaded scheduler (every ISA level) and a real 2-process LocalCluster (once)."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+import numkern  # noqa: E402
+import numkern.dask as nkd  # noqa: E402
+from numkern import _core, quant  # noqa: E402
+from numkern.dask._common import task  # noqa: E402
+from numkern.dask._softmax import EXT, _merge  # noqa: E402
+from numkern.dp import DistanceSum, KernelDensity, NotPrivateWarning  # noqa: E402
+
+THREADS = {"scheduler": "threads", "num_workers": 2}
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=40)
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _softmax_input(rng, dtype):
+    x = (rng.standard_normal((7, 1500)) * 8).astype(dtype)
+    x[1, 10] = np.nan
+    x[2, 20] = np.inf
+    x[3, :] = -np.inf
+    x[4, ::3] = -np.inf
+    x[5, 100] = 9e5  # beyond the two-pass range: the max-based fallback
+    x[6, :] = -3e5 + np.arange(1500)  # every chunk's sum is tiny, the merged one is not
+    return x
+
+
+def _close(got, ref, dtype):
+    rtol = 2e-6 if dtype == np.float32 else 5e-14
+    assert got.dtype == ref.dtype
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * 1e-3, equal_nan=True)
+
+
+# ------------------------------------------------------------------------------------------ softmax
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_over_a_chunked_axis_matches_the_whole_array_kernel(rng, dtype, log):
+    x = _softmax_input(rng, dtype)
+    ref = (numkern.log_softmax if log else numkern.softmax)(x)
+    fn = nkd.log_softmax if log else nkd.softmax
+    for chunks in [(7, 1500), (3, 400), (7, 60), (2, 777)]:
+        got = fn(da.from_array(x, chunks=chunks), split_every=2).compute(**THREADS)
+        _close(got, ref, dtype)
+
+
+def test_softmax_with_one_element_chunks(rng):
+    x = rng.standard_normal((3, 12)) * 100
+    got = nkd.softmax(da.from_array(x, chunks=(2, 1)), split_every=3).compute(**THREADS)
+    _close(got, numkern.softmax(x), np.float64)
+
+
+def test_softmax_along_axis_0_and_3d(rng):
+    x = rng.standard_normal((300, 4, 5)).astype(np.float32)
+    for axis in (0, 1, -1):
+        ref = numkern.softmax(x, axis=axis)
+        got = nkd.softmax(da.from_array(x, chunks=(70, 3, 2)), axis=axis).compute(**THREADS)
+        _close(got, ref, np.float32)
+
+
+def test_merged_partials_equal_the_whole_slice_partials(rng):
+    x = rng.standard_normal((3, 5000)) * 30
+    m = np.empty(3)
+    e = np.empty(3)
+    _core.softmax_ext_partials(x, 1, m, e)
+    parts = []
+    for a in range(0, 5000, 1300):
+        pm, pe = np.empty(3), np.empty(3)
+        _core.softmax_ext_partials(np.ascontiguousarray(x[:, a:a + 1300]), 1, pm, pe)
+        p = np.empty((3, 1), EXT)
+        p["m"][:, 0], p["e"][:, 0] = pm, pe
+        parts.append(p)
+    merged = _merge(np.concatenate(parts, axis=1), 1)
+    assert np.array_equal(merged["e"][:, 0], e)
+    np.testing.assert_allclose(merged["m"][:, 0], m, rtol=1e-15)
+    assert np.all((m >= 1) & (m < 2))
+
+
+@pytest.mark.isa_independent
+def test_softmax_dtypes_follow_numkern_softmax(rng):
+    for x in (rng.standard_normal((4, 90)).astype(np.float16), rng.integers(-5, 5, (4, 90))):
+        ref = numkern.softmax(x)
+        got = nkd.softmax(da.from_array(x, chunks=(2, 40))).compute(**THREADS)
+        assert got.dtype == ref.dtype
+        np.testing.assert_allclose(got.astype(np.float64), ref.astype(np.float64), rtol=1e-3 if x.dtype == np.float16 else 1e-13)
+
+
+@pytest.mark.isa_independent
+def test_softmax_rejects_bad_input():
+    with pytest.raises(TypeError):
+        nkd.softmax(da.from_array(np.array(["a", "b"])))
+    with pytest.raises(ValueError):
+        nkd.softmax(da.from_array(np.float32(1.0)))
+    with pytest.raises(np.exceptions.AxisError):
+        nkd.softmax(da.ones((3, 4), chunks=2), axis=2)
+
+
+# ------------------------------------------------------------------------------------------- lstsq
+
+
+def _ls_problem(rng, n=9000, d=6, k=None, dtype=np.float64):
+    A = rng.standard_normal((n, d))
+    A[:, 0] *= 50  # some conditioning for the preconditioned solver to fix
+    x = rng.standard_normal((d,) if k is None else (d, k))
+    b = A @ x + 0.01 * rng.standard_normal((n,) if k is None else (n, k))
+    return A.astype(dtype), b.astype(dtype)
+
+
+@pytest.mark.parametrize("method", ["sketch", "precondition"])
+def test_lstsq_is_bit_identical_to_numkern_lstsq_for_any_row_chunking(rng, method):
+    for dtype, k in ((np.float64, None), (np.float32, 2)):
+        A, b = _ls_problem(rng, dtype=dtype, k=k)
+        ref = numkern.lstsq(A, b, method=method, sketch="gaussian", rng=11)
+        for rows in (9000, 4096, 1000, 2501):
+            got = nkd.lstsq(da.from_array(A, chunks=(rows, 3)), da.from_array(b, chunks=rows), method=method,
+                            rng=11, split_every=2)
+            assert got.x.dtype == ref.x.dtype
+            assert np.array_equal(got.x, ref.x)
+            assert np.array_equal(got.residual_norm, ref.residual_norm)
+            assert np.array_equal(got.linf_error_estimate, ref.linf_error_estimate)
+            assert (got.iterations, got.rank, got.sketch_rows, got.method) == (
+                ref.iterations, ref.rank, ref.sketch_rows, ref.method)
+
+
+def test_gaussian_sketch_with_row_offset_is_the_block_of_the_whole_sketch(rng):
+    a = rng.standard_normal((3 * 4096 + 5, 3))
+    whole = np.empty((16, 3))
+    _core.gaussian_apply(a, 99, 1.0, whole)
+    tail = np.empty((16, 3))
+    _core.gaussian_apply(np.ascontiguousarray(a[8192:]), 99, 1.0, tail, 8192)
+    head = np.empty((16, 3))
+    _core.gaussian_apply(np.ascontiguousarray(a[:8192]), 99, 1.0, head)
+    assert np.array_equal(whole, head + tail)  # the dyadic tree: (t0 + t1) + t2...
+    np.testing.assert_allclose(whole, _core.gaussian_rows(0, 16, 0, a.shape[0], 99).astype(np.float64) @ a,
+                               rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("sketch", ["sparse_sign", "countsketch"])
+def test_row_keyed_sparse_sketches_are_chunking_invariant_and_accurate(rng, sketch):
+    A, b = _ls_problem(rng, n=20000, d=6)
+    x_star = np.linalg.lstsq(A, b, rcond=None)[0]
+    best = np.linalg.norm(A @ x_star - b)
+    for method in ("sketch", "precondition"):
+        res = [nkd.lstsq(da.from_array(A, chunks=(rows, 6)), da.from_array(b, chunks=rows), sketch=sketch,
+                         method=method, rng=4, split_every=3) for rows in (20000, 4096, 3001)]
+        for r in res[1:]:
+            assert np.array_equal(r.x, res[0].x) and r.residual_norm == res[0].residual_norm
+        assert res[0].residual_norm <= (1.3 if method == "sketch" else 1 + 1e-12) * best
+    np.testing.assert_allclose(res[0].x, x_star, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.isa_independent
+def test_sparse_sign_columns_are_keyed_by_global_row_distinct_and_uniform():
+    from numkern.dask._lstsq import sparse_sign_rows
+
+    idx, neg = sparse_sign_rows(77, 0, 40000, 32, 8)
+    tail_idx, tail_neg = sparse_sign_rows(77, 30000, 10000, 32, 8)
+    assert np.array_equal(tail_idx, idx[30000:]) and np.array_equal(tail_neg, neg[30000:])
+    srt = np.sort(idx, axis=1)
+    assert not (srt[:, 1:] == srt[:, :-1]).any() and idx.min() >= 0 and idx.max() < 32
+    counts = np.bincount(idx.ravel(), minlength=32)
+    expected = idx.size / 32
+    assert ((counts - expected) ** 2 / expected).sum() < 70  # chi-square, 31 dof: p ~ 1e-4
+    assert abs(neg.mean() - 0.5) < 0.01
+
+
+@pytest.mark.isa_independent
+def test_lstsq_rejects_bad_input(rng):
+    A = da.ones((100, 3), chunks=50)
+    with pytest.raises(NotImplementedError):
+        nkd.lstsq(A, da.ones(100, chunks=50), sketch="srht")  # needs a global permutation: docs/dask.md
+    with pytest.raises(ValueError):
+        nkd.lstsq(A, da.ones(99, chunks=50))
+    with pytest.raises(ValueError):
+        nkd.lstsq(A, da.ones(100, chunks=50), m=2)
+    with pytest.raises(ValueError, match="not finite"):
+        nkd.lstsq(A, da.from_array(np.full(100, np.nan), chunks=50), rng=1)
+
+
+# ---------------------------------------------------------------------------------------------- dp
+
+
+def _structures(seed):
+    return [DistanceSum("l1", 1.0, 1.0, resolution=64, rng=seed), DistanceSum("l2", 1.0, 1.0, resolution=64, rng=seed),
+            DistanceSum("sqeuclidean", 1.0, 1.0, rng=seed),
+            KernelDensity("laplacian", 0.7, 1.0, n_components=128, rng=seed)]
+
+
+@pytest.mark.isa_independent
+def test_dp_fit_equals_the_single_machine_fit_bit_for_bit(rng):
+    X = rng.uniform(-1.2, 1.2, (3000, 3))
+    Y = rng.uniform(-1, 1, (9, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotPrivateWarning)
+        refs = [s.fit(X).query(Y) for s in _structures(5)]
+        for rows in (3000, 1000, 457):
+            got = [nkd.fit(s, da.from_array(X, chunks=(rows, 2)), split_every=2).query(Y) for s in _structures(5)]
+            for g, r in zip(got, refs):
+                assert np.array_equal(g, r)
+
+
+@pytest.mark.isa_independent
+def test_dp_merged_partial_sums_are_the_exact_single_machine_sums(rng):
+    X = rng.uniform(-1, 1, (2000, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotPrivateWarning)
+        for s in _structures(1):
+            plan = s._begin(s._params(), 3) if isinstance(s, KernelDensity) else s._begin(3)
+            whole = plan.partial(X)
+            from numkern.dask._dp import _add
+
+            merged = _add(*[plan.partial(X[a:a + 333]) for a in range(0, 2000, 333)])
+            assert whole.keys() == merged.keys()
+            for key in whole:
+                assert whole[key].dtype == np.int64 and np.array_equal(whole[key], merged[key])
+
+
+@pytest.mark.isa_independent
+def test_dp_noise_scale_is_that_of_a_single_machine_fit(rng):
+    X = rng.uniform(-1, 1, (200, 2))
+    y = np.array([0.1, -0.2])
+    Xd = da.from_array(X, chunks=(60, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotPrivateWarning)
+        ref = KernelDensity("gaussian", 0.5, 1.0, n_components=32, feature_seed=3, rng=0).fit(X)
+        draws = np.array([nkd.fit(KernelDensity("gaussian", 0.5, 1.0, n_components=32, feature_seed=3, rng=seed),
+                                  Xd).query(y) for seed in range(300)])
+        sq = DistanceSum("sqeuclidean", 1.0, 1.0, rng=0)
+        sq_ref = DistanceSum("sqeuclidean", 1.0, 1.0, rng=0).fit(X)
+        nkd.fit(sq, Xd, split_every=2)
+    assert abs(draws.std() / ref.query_std(y) - 1) < 0.15  # the analytic std of one single-machine release
+    for name in ("_count", "_sum", "_sumsq"):
+        a, b = getattr(sq, name), getattr(sq_ref, name)
+        assert (a.scale, a.variance, a.epsilon, a.grid_exponent) == (b.scale, b.variance, b.epsilon, b.grid_exponent)
+
+
+@pytest.mark.isa_independent
+def test_dp_fit_rejects_bad_input():
+    with pytest.raises(TypeError):
+        nkd.fit(object(), da.ones((4, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        nkd.fit(DistanceSum("l1", 1.0, 1.0), da.from_array(np.array([[0.0, np.nan]])))
+    with pytest.raises(ValueError):
+        nkd.fit(DistanceSum("l1", 1.0, 1.0), da.ones(4))
+
+
+# ------------------------------------------------------------------------------------------ matmul
+
+
+def _quant_cases(rng):
+    a = rng.standard_normal((130, 70)).astype(np.float32)
+    b = rng.standard_normal((70, 20)).astype(np.float32)
+    a3 = rng.standard_normal((2, 30, 70)).astype(np.float32)
+    return [(a, b), (quant.shiftquant(a, 4, axis=0), quant.shiftquant(b, 8, axis=1)),
+            (quant.shiftquant(a, 8, axis=-1, n_groups=24), b),  # several pre-shift chunks
+            (quant.shiftquant(a, 4, axis=-1, granularity="block", block_size=32), b), (a3, b)]
+
+
+def test_matmul_is_bit_identical_for_any_m_and_k_chunking(rng):
+    for a, b in _quant_cases(rng):
+        for out_dtype in (np.float32, np.float64):
+            ref = quant.matmul(a, b, out_dtype=out_dtype)
+            for chunks in ((4096, None), (17, 16), (64, 7)):
+                got = nkd.matmul(a, b, out_dtype=out_dtype, chunks=chunks, split_every=2).compute(**THREADS)
+                assert got.dtype == ref.dtype and got.shape == ref.shape
+                assert np.array_equal(got, ref)
+
+
+@pytest.mark.isa_independent
+def test_matmul_rejects_bad_chunks(rng):
+    with pytest.raises(ValueError):
+        nkd.matmul(np.ones((4, 4), np.float32), np.ones((4, 4), np.float32), chunks=(0, None))
+
+
+def _misaligned(a):
+    """A copy of `a` starting one byte past an aligned address, as arrays that arrive at a worker
+    inside a message frame can."""
+    buf = np.zeros(a.nbytes + 1, dtype=np.uint8)[1:]
+    out = buf.view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned or a.dtype.alignment == 1
+    return out
+
+
+def test_tasks_accept_misaligned_blocks(rng):
+    from numkern.dask import _dp, _lstsq, _softmax
+
+    x = rng.standard_normal((3, 100)).astype(np.float32)
+    p = _softmax._partials(x, 1)
+    assert np.array_equal(_softmax._partials(_misaligned(x), 1), p)
+    assert np.array_equal(_softmax._scale(_misaligned(x), _misaligned(p), 1, False, np.float32),
+                          _softmax._scale(x, p, 1, False, np.float32))
+    a, b, u = rng.standard_normal((50, 3)), rng.standard_normal(50), rng.standard_normal((3, 1))
+    got = _lstsq._residual_block(_misaligned(a), _misaligned(b), _misaligned(u), True, np.float64)
+    ref = _lstsq._residual_block(a, b, u, True, np.float64)
+    assert got[0][0][0] == ref[0][0][0] and np.array_equal(got[0][0][1], ref[0][0][1])
+    X = rng.uniform(-1, 1, (40, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotPrivateWarning)
+        for st in _structures(2):
+            plan = st._begin(st._params(), 3) if isinstance(st, KernelDensity) else st._begin(3)
+            skewed = _dp.aligned_plan(plan)
+            for k, v in vars(skewed).items():
+                if isinstance(v, np.ndarray) and v.dtype != np.int64:
+                    setattr(skewed, k, _misaligned(v))
+            got, ref = _dp._block_sums(skewed, _misaligned(X)), plan.partial(X)
+            assert all(np.array_equal(got[k], ref[k]) for k in ref)
+
+
+# -------------------------------------------------------------------------------- threads, imports
+
+
+def test_tasks_run_one_kernel_thread_and_leave_the_caller_alone():
+    before = numkern.get_num_threads()
+    assert task(numkern.get_num_threads)() == 1
+    assert numkern.get_num_threads() == before
+    counts = da.from_array(np.zeros(4), chunks=1).map_blocks(
+        task(lambda blk: np.full(blk.shape, numkern.get_num_threads())), dtype=float).compute(**THREADS)
+    assert np.all(counts == 1)
+
+
+@pytest.mark.isa_independent
+def test_import_numkern_does_not_import_dask():
+    code = "import sys, numkern; assert 'dask' not in sys.modules and 'distributed' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------------------ a real LocalCluster
+
+
+@pytest.mark.isa_independent
+def test_every_function_on_a_two_process_local_cluster(client, rng):
+    assert len(client.scheduler_info()["workers"]) == 2
+    x = _softmax_input(rng, np.float32)
+    got = nkd.softmax(da.from_array(x, chunks=(4, 500))).compute()
+    _close(got, numkern.softmax(x), np.float32)
+    got = nkd.log_softmax(da.from_array(x, chunks=(7, 1500))).compute()
+    _close(got, numkern.log_softmax(x), np.float32)
+
+    A, b = _ls_problem(rng, n=12000, d=5)
+    for method in ("sketch", "precondition"):
+        ref = numkern.lstsq(A, b, method=method, sketch="gaussian", rng=3)
+        for rows in (12000, 2500):
+            r = nkd.lstsq(da.from_array(A, chunks=(rows, 5)), da.from_array(b, chunks=rows), method=method, rng=3)
+            assert np.array_equal(r.x, ref.x) and r.residual_norm == ref.residual_norm
+    sparse = [nkd.lstsq(da.from_array(A, chunks=(rows, 5)), da.from_array(b, chunks=rows), sketch="sparse_sign",
+                        rng=3).x for rows in (12000, 2500)]
+    assert np.array_equal(sparse[0], sparse[1])
+
+    X = rng.uniform(-1, 1, (1500, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotPrivateWarning)
+        for s_ref, s in zip(_structures(8), _structures(8)):
+            ref = s_ref.fit(X)
+            nkd.fit(s, da.from_array(X, chunks=(400, 3)))
+            if isinstance(s, KernelDensity):
+                assert np.array_equal(s.sketch_, ref.sketch_) and s.noise_variance_ == ref.noise_variance_
+            else:
+                assert np.array_equal(s.query(X[:5]), ref.query(X[:5]))
+
+    a, b = _quant_cases(rng)[1]
+    assert np.array_equal(nkd.matmul(a, b, chunks=(40, 32)).compute(), quant.matmul(a, b))
+    # one kernel thread per worker thread inside tasks
+    assert set(client.run(numkern.get_num_threads).values()) == {1}
