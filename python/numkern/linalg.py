@@ -178,6 +178,26 @@ def _residual_norms(A, X, B):
     return out
 
 
+def _cg_steps(mat, y, res, it, maxiter, done):
+    """Conjugate-gradient steps for the SPD operator ``mat`` from ``y`` with residual ``res``, until
+    ``done(res, y)``, ``it`` reaches ``maxiter`` or the recurrence breaks down; returns y, res, it."""
+    rs = float(res @ res)
+    p = res.copy()
+    while it < maxiter and rs > 0.0 and not done(res, y):
+        q = mat(p)
+        pq = float(p @ q)
+        if pq <= 0:
+            break
+        alpha = rs / pq
+        y = y + alpha * p
+        res = res - alpha * q
+        rs_new = float(res @ res)
+        p = res + (rs_new / rs) * p
+        rs = rs_new
+        it += 1
+    return y, res, it
+
+
 def _pcg_column(A, b, P, y, tol, maxiter, residual=None):
     """CG on the right-preconditioned normal equations (AP)^T (AP) y = (AP)^T b, from y.
 
@@ -212,20 +232,7 @@ def _pcg_column(A, b, P, y, tol, maxiter, residual=None):
     best = fwd(gk, y)
     best_y, best_g = y, gk
     while best > tol and it < maxiter:
-        rs = float(gk @ gk)
-        p = gk.copy()
-        while it < maxiter and rs > 0.0 and fwd(gk, y) > 0.1 * tol:
-            q = mat(p)
-            pq = float(p @ q)
-            if pq <= 0:
-                break
-            alpha = rs / pq
-            y = y + alpha * p
-            gk = gk - alpha * q
-            rs_new = float(gk @ gk)
-            p = gk + (rs_new / rs) * p
-            rs = rs_new
-            it += 1
+        y, gk, it = _cg_steps(mat, y, gk, it, maxiter, lambda g, yv: fwd(g, yv) <= 0.1 * tol)
         gk = grad(y)  # the true gradient: the recurrence drifts below the rounding floor
         e = fwd(gk, y)
         if e >= 0.5 * best:
@@ -246,23 +253,8 @@ def _cg_correction(A, P, c, maxiter):
         return P.T @ gA
 
     y = c.copy()
-    res = c - mat(y)
-    p = res.copy()
-    rs = float(res @ res)
     goal = 1e-16 * float(c @ c)
-    it = 1
-    while it < maxiter and rs > goal:
-        q = mat(p)
-        pq = float(p @ q)
-        if pq <= 0:
-            break
-        alpha = rs / pq
-        y = y + alpha * p
-        res = res - alpha * q
-        rs_new = float(res @ res)
-        p = res + (rs_new / rs) * p
-        rs = rs_new
-        it += 1
+    y, _, it = _cg_steps(mat, y, c - mat(y), 1, maxiter, lambda res, _: float(res @ res) <= goal)
     return y, it
 
 
