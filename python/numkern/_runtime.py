@@ -126,3 +126,23 @@ def _apply_environment() -> None:
 
 
 _apply_environment()
+
+
+_THREADPOOL_CONTROLLER = None
+
+
+def limit_threads(user_api: str, limit: int = 1):
+    """Context capping the thread pools of ``user_api`` ("blas" or "openmp") at ``limit`` threads
+    through threadpoolctl (its controller is built once: scanning the loaded libraries is slow);
+    a no-op context when threadpoolctl is not installed (it is an optional dependency)."""
+    global _THREADPOOL_CONTROLLER
+    try:
+        if _THREADPOOL_CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            _THREADPOOL_CONTROLLER = ThreadpoolController()
+        return _THREADPOOL_CONTROLLER.limit(limits=limit, user_api=user_api)
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()

@@ -11,13 +11,11 @@ from typing import Optional, Union
 import numpy as np
 
 from . import _core
+from ._runtime import limit_threads
 from ._validate import float_operand
 from .sketch import SRHT, CountSketch, Gaussian, SparseSign, _generator, _next_pow2
 
 __all__ = ["LstsqResult", "lstsq", "sketch_rows"]
-
-_BLAS_CONTROLLER = None
-
 
 def _one_blas_thread():
     """Context limiting BLAS to one thread while the small m x d factorizations run.
@@ -25,17 +23,7 @@ def _one_blas_thread():
     They make hundreds of tiny BLAS calls; a multi-threaded OpenBLAS synchronizes its threads in
     each, which on a busy machine costs milliseconds per call (an 800 x 100 SVD measured 3.3 s
     with two threads against 12 ms with one). Uses threadpoolctl when it is installed."""
-    global _BLAS_CONTROLLER
-    try:
-        if _BLAS_CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS_CONTROLLER = ThreadpoolController()
-        return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-    except ImportError:
-        import contextlib
-
-        return contextlib.nullcontext()
+    return limit_threads("blas")
 
 METHODS = ("auto", "sketch", "precondition", "direct")
 SKETCHES = ("srht", "gaussian", "sparse_sign", "countsketch")

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import dask
 import numpy as np
 
-_CONTROLLER = None
-
+from .._runtime import limit_threads
 
 def _one_openmp_thread():
     """Caps the calling thread's OpenMP limit at 1 (numkern's kernels take min(numkern's setting,
     that limit)), so N Dask threads run N kernel threads, not N x cores. The limit is per thread,
     so concurrent tasks do not race on it. Without threadpoolctl the kernels keep their setting
     (Dask's worker processes already start with OMP_NUM_THREADS=1)."""
-    global _CONTROLLER
-    try:
-        if _CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-
-            _CONTROLLER = ThreadpoolController()
-        return _CONTROLLER.limit(limits=1, user_api="openmp")
-    except ImportError:
-        return contextlib.nullcontext()
+    return limit_threads("openmp")
 
 
 def task(fn):
