@@ -8,7 +8,7 @@ import pytest
 from hypothesis import strategies as st
 
 import numkern
-from _fuzz_strategies import (ALL_DTYPES, WRONG_DTYPES, all_finite, arrays, assert_raised_for, compute_dtype, fuzz,
+from _fuzz_strategies import (ALL_DTYPES, WRONG_DTYPES, all_finite, arrays, assert_raised_for, checked, compute_dtype, fuzz, pick,
                               snapshot)
 from test_norm import ref_backward, ref_forward, ref_int8
 
@@ -25,7 +25,7 @@ def _eps_problem(eps):
 @st.composite
 def _param(draw, n):
     """A weight/bias: None, right, wrong length or wrong dtype."""
-    kind = draw(st.sampled_from(["none", "none", "ok", "ok", "ok", "short", "complex"]))
+    kind = draw(pick(["none", "ok"], ["short", "complex"], 8))
     if kind == "none":
         return None, None
     length = n if kind != "short" else n + 1
@@ -39,13 +39,13 @@ def _param(draw, n):
 
 @st.composite
 def _forward_case(draw):
-    x = draw(arrays(dtypes=ALL_DTYPES + [np.complex64], max_side=8))
-    axis = draw(st.integers(-4, 3))
+    x = draw(arrays(dtypes=ALL_DTYPES + [np.complex64] * (draw(st.integers(0, 9)) == 0), max_side=8))
+    axis = draw(pick(st.integers(-x.ndim, x.ndim - 1), [-4, 3, x.ndim, -x.ndim - 1]))
     n = x.shape[axis] if -x.ndim <= axis < x.ndim else 3
     weight, wp = draw(_param(n))
     bias, bp = draw(_param(n))
-    eps = draw(st.sampled_from(EPS[:-1]))
-    out_kind = draw(st.sampled_from(["none", "none", "ok", "ok", "in_place", "shape", "dtype", "readonly", "list"]))
+    eps = draw(pick([1e-5, 0.0, 1.0, 0.1], [-1e-5, np.nan, np.inf, "1e-5", True]))
+    out_kind = draw(pick(["none", "none", "ok", "in_place"], ["shape", "dtype", "readonly", "list"]))
     return x, axis, weight, wp, bias, bp, eps, out_kind
 
 
@@ -133,6 +133,7 @@ def test_fuzz_norm_forward(l1, fuzz_settings, isa):
             assert snapshot(x, weight, bias) == before
             return
         assert not problems, f"accepted bad input ({problems})"
+        checked()
         if out is not None:
             assert y is out
         _check_forward(y, x_ref, axis, weight, bias, eps, l1, result_dtype)
@@ -145,7 +146,7 @@ def test_fuzz_norm_forward(l1, fuzz_settings, isa):
 @st.composite
 def _backward_case(draw):
     x = draw(arrays(dtypes=[np.float32, np.float64, np.int32, np.float16], max_side=8, special=False))
-    dy_kind = draw(st.sampled_from(["same", "same", "other_dtype", "shape", "complex"]))
+    dy_kind = draw(pick(["same", "same", "other_dtype"], ["shape", "complex"]))
     if dy_kind == "shape":
         dy = np.ones(x.shape + (2,))
     else:
@@ -153,10 +154,10 @@ def _backward_case(draw):
         dy = draw(arrays(dtypes=[dt], shape=x.shape, special=False))
         if dy_kind == "complex":
             dy = dy.astype(np.complex64)
-    axis = draw(st.integers(-3, 2))
+    axis = draw(pick(st.integers(-x.ndim, x.ndim - 1), [3, -4]))
     n = x.shape[axis] if -x.ndim <= axis < x.ndim else 3
     weight, wp = draw(_param(n))
-    eps = draw(st.sampled_from([1e-5, 0.1, 1.0, -1.0, np.nan, "x"]))
+    eps = draw(pick([1e-5, 0.1, 1.0], [-1.0, np.nan, "x"]))
     special = draw(st.sampled_from([None, np.nan, np.inf]))
     return x, dy, dy_kind, axis, weight, wp, eps, special
 
@@ -182,6 +183,7 @@ def test_fuzz_norm_backward(l1, fuzz_settings, isa):
             assert snapshot(dy, x, weight) == before
             return
         assert not problems, f"accepted bad input ({problems})"
+        checked()
         assert snapshot(dy, x, weight) == before
         rdt = np.result_type(compute_dtype(x), compute_dtype(dy))
         assert dx.dtype == rdt and dx.shape == x.shape
@@ -231,13 +233,13 @@ def test_fuzz_norm_backward(l1, fuzz_settings, isa):
 
 @st.composite
 def _int8_case(draw):
-    dtype = draw(st.sampled_from([np.int8, np.int8, np.int8, np.uint8, np.int16, np.float32]))
+    dtype = draw(pick([np.int8], [np.uint8, np.int16, np.float32]))
     x = draw(arrays(dtypes=[dtype], max_side=9, layouts=("plain", "fortran", "reversed", "strided", "broadcast")))
     if dtype == np.int8 and draw(st.booleans()):
         x = np.clip(x.astype(np.int16) * 200, -128, 127).astype(np.int8)  # saturated extremes
-    axis = draw(st.integers(-4, 3))
-    out_shift = draw(st.sampled_from([5, 0, 7, 3, -1, 8, 5.0, True, np.int64(2)]))
-    out_kind = draw(st.sampled_from(["none", "ok", "shape", "dtype", "readonly"]))
+    axis = draw(pick(st.integers(-x.ndim, x.ndim - 1), [-4, 3]))
+    out_shift = draw(pick([5, 0, 7, 3, np.int64(2)], [-1, 8, 5.0, True]))
+    out_kind = draw(pick(["none", "ok"], ["shape", "dtype", "readonly"]))
     return x, axis, out_shift, out_kind
 
 
@@ -269,6 +271,7 @@ def test_fuzz_l1_norm_int8(fuzz_settings, isa):
                 assert (out == 9).all()
             return
         assert not problems, f"accepted bad input ({problems})"
+        checked()
         assert snapshot(x) == before
         assert y.dtype == np.int8 and y.shape == x.shape
         if out is not None:

@@ -272,3 +272,15 @@ def test_non_finite_and_misshapen_inputs_raise_value_error(method):
     np.testing.assert_array_equal(A_nan, A0)  # inputs are never mutated
     with pytest.raises(TypeError):
         numkern.lstsq(A.astype(np.complex128), b, method=method)
+
+
+@pytest.mark.parametrize("m", [1, 3, 7])
+def test_sparse_sign_sketch_with_fewer_than_8_rows_works(rng, m):
+    # Found by fuzzing: lstsq built SparseSign(nnz_per_col=8) even when m < 8 and raised about an
+    # argument the caller never passed.
+    A = rng.standard_normal((8, 1))
+    b = A[:, 0] * 2.0
+    res = numkern.lstsq(A, b, method="sketch", sketch="sparse_sign", m=m, rng=1)
+    np.testing.assert_allclose(res.x, [2.0], rtol=1e-12)
+    res = numkern.lstsq(A, b, method="precondition", sketch="sparse_sign", m=m, rng=1)
+    np.testing.assert_allclose(res.x, [2.0], rtol=1e-12)

@@ -110,7 +110,8 @@ def _make_sketch(kind, n, m, g):
     if kind == "gaussian":
         return Gaussian(n, m, rng=g)
     if kind == "sparse_sign":
-        return SparseSign(n, m, rng=g)
+        # 8 nonzeros per column, or every row when the sketch has fewer than 8.
+        return SparseSign(n, m, nnz_per_col=min(8, m), rng=g)
     return CountSketch(n, m, rng=g)
 
 
