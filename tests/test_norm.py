@@ -448,3 +448,31 @@ def test_int8_bad_arguments_raise_and_do_not_mutate():
     with pytest.raises(ValueError, match="shape"):
         numkern.l1_norm_int8(q, out=np.empty((4, 3), np.int8))
     np.testing.assert_array_equal(q, keep)
+
+
+@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
+@pytest.mark.parametrize("bwd", [False, True], ids=["forward", "backward"])
+def test_huge_and_denormal_finite_slices_are_normalized_not_zeroed(fn, l1, bwd):
+    # Found by fuzzing: the in-block float sums overflowed on finite slices ([0, 0, 3e38] float32
+    # gave zeros; layer_norm already at |x| ~ 1e20, whose squares overflow float32), and a denormal
+    # slice with eps=0 overflowed the reciprocal spread (outputs +-inf instead of +-1).
+    cases = [(np.array([0, 0, 3e38], np.float32), 1e-5), (np.array([1e20, -1e20, 0, 5e19], np.float32), 1e-5),
+             (np.array([1e308, -1e308, 1e308, 0]), 1e-5), (np.array([0, 1e-45, 0, 3e-45], np.float32), 0.0),
+             (np.tile(np.array([3e38, -3e38, 1e38], np.float32), 700), 1e-5)]
+    for x, eps in cases:
+        x2 = np.stack([x, x[::-1]])
+        # The float64 reference overflows too: it runs on x * 2^-e with eps scaled to match.
+        e = int(np.frexp(np.abs(x).max())[1])
+        xs, es = np.ldexp(x2.astype(np.float64), -e), np.ldexp(eps, -e if l1 else -2 * e)
+        if not bwd:
+            assert_close(fn(x2, eps=eps), ref_forward(xs, eps=es, l1=l1), x.dtype, 4)
+        else:
+            dy = np.linspace(-1, 1, x2.size).reshape(x2.shape).astype(x.dtype)
+            bfn = numkern.l1_norm_backward if l1 else numkern.layer_norm_backward
+            dx, dw, db = bfn(dy, x2, eps=eps, weight=np.full(x.size, 2.0, x.dtype))
+            rdx, rdw, rdb = ref_backward(dy, xs, weight=np.full(x.size, 2.0), eps=es, l1=l1)
+            with np.errstate(over="ignore"):
+                rdx = np.ldexp(rdx, -e).astype(x.dtype)  # dx scales as 1 / spread; may overflow x's type
+            s = np.abs(rdx[np.isfinite(rdx)]).max(initial=1.0)
+            np.testing.assert_allclose(dx, rdx, rtol=1e-4, atol=1e-4 * s)
+            np.testing.assert_allclose(dw, rdw, rtol=1e-4, atol=1e-4)
