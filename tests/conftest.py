@@ -16,8 +16,8 @@ AVAILABLE_ISAS = _ORDER[: _ORDER.index(_core.detected_isa()) + 1]
 # Fuzz profiles (max_examples per fuzz test and ISA level; a test may scale it for costly bodies):
 # the default keeps CI short; --fuzz-long runs >= 10^5 examples over the fuzz suite. The count of
 # examples actually run is printed in the terminal summary.
-settings.register_profile("fuzz-ci", max_examples=25, deadline=None)
-settings.register_profile("fuzz-long", max_examples=1500, deadline=None)
+settings.register_profile("fuzz-ci", max_examples=40, deadline=None)
+settings.register_profile("fuzz-long", max_examples=2000, deadline=None)
 
 
 def pytest_addoption(parser):
