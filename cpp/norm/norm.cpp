@@ -118,7 +118,7 @@ Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64
 // (or the slice holds inf/NaN, whose outputs are NaN as documented).
 template <class T>
 int rescale_if_needed(const TypedKernels<T>& k, Kind kind, const T*& x, std::int64_t n, double eps, Stats<T>& st,
-                      T* scratch) {
+                      SliceBuf<T>& buf) {
   const bool fine = std::isfinite(st.mhi) && st.scale > T(0) && std::isfinite(st.scale);
   if (fine) return 0;
   T big = T(0);
@@ -131,6 +131,7 @@ int rescale_if_needed(const TypedKernels<T>& k, Kind kind, const T*& x, std::int
   int e;
   std::frexp(big, &e);
   if (e == 0) return 0;
+  T* scratch = buf.scratch(n);  // allocated only on this rare path
   for (std::int64_t i = 0; i < n; ++i) scratch[i] = std::ldexp(x[i], -e);
   x = scratch;
   st = slice_stats(k, kind, x, n, std::ldexp(eps, kind == Kind::l1 ? -e : -2 * e));
@@ -196,7 +197,7 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
       const T* px = buf.in(x + off[0], xst[axis], n, 0);
       T* py = buf.out(y + off[1], yst[axis], n, 1);
       Stats<T> st = slice_stats(k, kind, px, n, eps);
-      rescale_if_needed(k, kind, px, n, eps, st, buf.scratch(n));
+      rescale_if_needed(k, kind, px, n, eps, st, buf);
       k.vnormalize(px, py, n, st.mhi, st.mlo, st.scale, w, b, stream);
       SliceBuf<T>::scatter(py, y + off[1], yst[axis], n);
     }
@@ -230,7 +231,7 @@ void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const s
         const T* pdy = buf.in(dy + off[0], dyst[axis], n, 0);
         const T* px = buf.in(x + off[1], xst[axis], n, 1);
         Stats<T> st = slice_stats(k, kind, px, n, eps);
-        const int e = rescale_if_needed(k, kind, px, n, eps, st, buf.scratch(n));
+        const int e = rescale_if_needed(k, kind, px, n, eps, st, buf);
         double sums[3];
         k.rbackward(pdy, px, w, n, st.mhi, st.mlo, sums);
         const double inv_n = 1.0 / static_cast<double>(n), sc = st.scale;
