@@ -68,21 +68,24 @@ def values(dtype, special=True, lo=-100.0, hi=100.0):
     return st.integers(max(info.min, -1000), min(info.max, 1000))
 
 
-def layout(base, shape, kind):
-    """A view of ``shape`` taken from ``base`` (each side ``2 s + 1``) in the given memory layout."""
-    plain = base[tuple(slice(0, s) for s in shape)]
-    if kind == "plain":
+def layout(plain, kind):
+    """The values of ``plain`` in the given memory layout (same shape, same values)."""
+    shape = plain.shape
+    if kind == "plain" or plain.ndim == 0:
         return plain
     if kind == "fortran":
         return np.asfortranarray(plain)
-    if kind == "reversed":
-        return base[tuple(slice(s - 1, None, -1) if s else slice(0, 0) for s in shape)][
-            tuple(slice(0, s) for s in shape)]
-    if kind == "strided":
-        return base[tuple(slice(0, 2 * s, 2) for s in shape)]
-    if kind == "broadcast":
-        row = base[(0,) * (len(shape) - 1) + (slice(0, shape[-1]),)]
-        return np.broadcast_to(row, shape)
+    if kind == "reversed":  # negative strides on every axis
+        axes = tuple(range(plain.ndim))
+        return np.flip(np.ascontiguousarray(np.flip(plain, axes)), axes)
+    if kind == "strided":  # every other element of a twice larger buffer
+        base = np.zeros(tuple(2 * s for s in shape), plain.dtype)
+        view = base[tuple(slice(0, 2 * s, 2) for s in shape)]
+        view[...] = plain
+        return view
+    if kind == "broadcast":  # zero strides: one row repeated
+        row = plain[(0,) * (plain.ndim - 1)] if plain.size else plain.reshape(-1)[: shape[-1]]
+        return np.broadcast_to(row if plain.size else np.zeros(shape[-1], plain.dtype), shape)
     # Unaligned: the same values one byte past an aligned address (read-only frombuffer view).
     arr = np.ascontiguousarray(plain)
     raw = np.zeros(arr.nbytes + 1, np.uint8)
@@ -98,9 +101,9 @@ def arrays(draw, dtypes=tuple(ALL_DTYPES), min_dims=1, max_dims=3, min_side=0, m
     if shape is None:
         shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side))
     shape = tuple(shape)
-    base = draw(hnp.arrays(dtype, tuple(s * 2 + 1 for s in shape), elements=values(dtype, special)))
+    plain = draw(hnp.arrays(dtype, shape, elements=values(dtype, special)))
     kind = draw(st.sampled_from(list(layouts))) if shape else "plain"
-    return layout(base, shape, kind)
+    return layout(plain, kind)
 
 
 def snapshot(*arrays_):

@@ -120,7 +120,9 @@ def test_fuzz_nn_norm_layers(fuzz_settings, isa):
         ref = ref_forward(x, -1, None, None, eps, kind == "l1")
         tol = 2e-5 if x.dtype == np.float32 else 1e-12
         xh = np.abs(ref)
-        assert np.all(np.abs(y.astype(np.float64) - ref) <= 10 * tol * (1 + xh))
+        if np.float32 in (g.dtype, np.dtype(dtype)):  # float32 gradients or parameters
+            tol = 2e-5
+        assert np.all(np.abs(y.astype(np.float64) - ref) <= 10 * (2e-5 if x.dtype == np.float32 else 1e-12) * (1 + xh))
         dx = layer.backward(g)
         rdx, rdw, rdb = ref_backward(g, x, -1, None, eps, kind == "l1")
         scale = (1 + np.abs(g).max(initial=0)) / eps

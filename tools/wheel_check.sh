@@ -19,7 +19,7 @@ if [ ! -s "$commands" ]; then
 fi
 if grep -E -q -- '-m(arch|tune)=native' "$commands"; then
   echo "the wheel was built with -march=native / -mtune=native:" >&2
-  grep -E -o -- '"file": "[^"]*"|-m(arch|tune)=native' "$commands" | grep -B1 native | head -n 6 >&2
+  grep -E -o -- '"file": "[^"]*"|-m(arch|tune)=native' "$commands" | grep -A1 native | head -n 6 >&2
   exit 1
 fi
 auditwheel show "$work"/raw/numkern-*.whl | tail -n 4
