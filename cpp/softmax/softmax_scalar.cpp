@@ -56,6 +56,7 @@ struct F32 : ScalarBase<float> {
   static V scale2(V p, V k) {
     if (k != k) return k;
     if (k < -126.0f) return 0.0f * p;
+    if (k > 127.0f) return __builtin_ldexpf(p, k > 512.0f ? 512 : static_cast<int>(k));  // as wscale2
     const int bits = (static_cast<int>(k) + 127) << 23;
     return p * __builtin_bit_cast(float, bits);
   }
