@@ -11,7 +11,7 @@ from typing import Optional, Union
 import numpy as np
 
 from . import _core
-from ._validate import float_operand
+from ._validate import c_aligned, float_operand
 from .sketch import SRHT, CountSketch, Gaussian, SparseSign, _generator, _next_pow2
 
 __all__ = ["LstsqResult", "lstsq", "sketch_rows"]
@@ -352,8 +352,8 @@ def lstsq(
     if method == "auto":
         method = "precondition" if (n >= 8 * d and n * d >= 2**20) else "direct"
 
-    a = np.ascontiguousarray(a, dtype=dtype if method == "sketch" else np.float64)
-    B = np.ascontiguousarray(B, dtype=a.dtype)
+    a = c_aligned(a, dtype if method == "sketch" else np.float64)
+    B = c_aligned(B, a.dtype)
     if weights is not None:
         w, _ = float_operand(weights, "weights")
         if w.shape != (n,):

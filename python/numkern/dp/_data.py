@@ -18,7 +18,7 @@ def private_data(X, name: str = "X") -> np.ndarray:
         raise ValueError(f"{name} must be a 2-D array (n_records, n_features); got {arr.ndim} dimension(s)")
     if arr.shape[1] < 1:
         raise ValueError(f"{name} must have at least one feature (column); got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = np.require(arr, np.float64, ["C_CONTIGUOUS", "ALIGNED"])
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
@@ -35,8 +35,8 @@ def queries(Y, d: int, name: str = "Y"):
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != d:
         raise ValueError(f"{name} must have shape (n_queries, {d}) or ({d},); got {np.shape(Y)}")
-    if not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr)
+    if not (arr.flags.c_contiguous and arr.flags.aligned):
+        arr = np.require(arr, np.float64, ["C_CONTIGUOUS", "ALIGNED"])
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr, single
