@@ -476,3 +476,21 @@ def test_huge_and_denormal_finite_slices_are_normalized_not_zeroed(fn, l1, bwd):
             s = np.abs(rdx[np.isfinite(rdx)]).max(initial=1.0)
             np.testing.assert_allclose(dx, rdx, rtol=1e-4, atol=1e-4 * s)
             np.testing.assert_allclose(dw, rdw, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("n", [3, 100, 1000, 4099, 100000])
+def test_constant_float32_slices_give_exactly_the_bias_and_a_plain_gradient(n):
+    # Found by fuzzing: float32 sums within blocks left the mean of a constant slice off by its
+    # rounding error, so l1_norm(full(1000, 1.514f)) gave 0.024 instead of the documented 0 (b),
+    # and the L1 backward took sign(d) = +-1 instead of 0 (dx off by 0.4%).
+    x = np.full(n, 1.5140251, np.float32)
+    b = np.full(n, 0.25, np.float32)
+    for fn in (numkern.l1_norm, numkern.layer_norm):
+        np.testing.assert_array_equal(fn(x, bias=b), b)
+        assert np.isnan(fn(x, eps=0.0)).all()
+    dy = np.zeros(n, np.float32)
+    dy[-1] = 1
+    for bfn in (numkern.l1_norm_backward, numkern.layer_norm_backward):
+        dx = bfn(dy, x)[0]
+        want = (dy - dy.mean()) / (1e-5 if bfn is numkern.l1_norm_backward else np.sqrt(1e-5))
+        np.testing.assert_allclose(dx, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
