@@ -370,7 +370,7 @@ def lstsq(
         v = np.asarray(v, dtype=np.float64)
         return float(v[0]) if vector else v
 
-    if method == "direct":
+    def direct():
         _finite_or_raise(a, "A")
         x, _, rank, sv = np.linalg.lstsq(a, B, rcond=None)
         res = _residual_norms(a, x, B)
@@ -378,6 +378,9 @@ def lstsq(
         est = np.finfo(np.float64).eps * cond * np.abs(x).max(axis=0)
         x = x.astype(dtype)
         return LstsqResult(x[:, 0] if vector else x, pack(res), int(rank), 0, "direct", 0, pack(est))
+
+    if method == "direct":
+        return direct()
 
     if method == "sketch":
         if m is None:
@@ -408,5 +411,18 @@ def lstsq(
         iters = max(iters, it)
         res[j] = math.sqrt(_core.row_residual(a, np.ascontiguousarray(X[:, j]), bj, None, None))
         est[j] = float(np.abs(P @ gk).max()) if r else 0.0
+    if r < d:
+        # The preconditioner spans only the sketch's row space. If A has more rank than S A (a small
+        # sketch can lose some: found by fuzzing with SparseSign on 2 x 2 problems), x misses part
+        # of the solution and the full normal-equation gradient A^T (A x - b) is not ~0; then solve
+        # directly. For a rank-deficient A it is ~0 (min-norm solution) and x is kept.
+        gA = np.empty(d)
+        scale = float(np.linalg.norm(a))
+        for j in range(B.shape[1]):
+            bj = np.ascontiguousarray(B[:, j])
+            _core.row_residual(a, np.ascontiguousarray(X[:, j]), bj, gA, None)
+            bound = max(1e-8, 10 * float(tol)) * scale * (scale * np.linalg.norm(X[:, j]) + np.linalg.norm(bj))
+            if not np.linalg.norm(gA) <= bound:
+                return direct()
     X = X.astype(dtype)
     return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est))
