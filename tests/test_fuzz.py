@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import numkern
-from _fuzz_strategies import WRONG_DTYPES, arrays, fuzz
+from _fuzz_strategies import WRONG_DTYPES, arrays, checked, fuzz
 from _reference import log_softmax_ref, softmax_ref
 
 def _check_softmax_result(y, x, axis, log):
@@ -66,6 +66,7 @@ def test_fuzz_softmax(log, fuzz_settings, isa):
                 assert np.all(out == 7), "a raising call must not write into out"
         else:
             assert algorithm != "bogus" and -x.ndim <= axis < x.ndim
+            checked()
             if out is not None:
                 assert y is out
             _check_softmax_result(y, x, axis, log)
@@ -109,6 +110,7 @@ def test_fuzz_int8_matmul(fuzz_settings, isa):
                 numkern.int8_matmul(a.astype(bad_dtype), b)
             return
         c = numkern.int8_matmul(a, b)
+        checked()
         np.testing.assert_array_equal(c, a.astype(np.int64) @ b.astype(np.int64))
         with pytest.raises(ValueError):
             numkern.int8_matmul(a, b[:-1] if b.shape[0] else np.zeros((1, 1), np.int8))
@@ -130,6 +132,7 @@ def test_fuzz_shiftquant(fuzz_settings, isa):
                     or not -x.ndim <= axis < x.ndim or not np.all(np.isfinite(xf)) or x.ndim == 0
                     or np.any(np.abs(xf) > np.finfo(np.float32).max)), f"unexpected {type(exc).__name__}: {exc}"
         else:
+            checked()
             q = t.qdata if not getattr(t, "packed", False) else t.unpack().qdata
             Q = 2 ** (bits - 1) - 1
             assert q.dtype == np.int8 and np.all(np.abs(q.astype(np.int32)) <= Q)
