@@ -13,9 +13,11 @@ _ORDER = ("scalar", "avx2", "avx512")
 AVAILABLE_ISAS = _ORDER[: _ORDER.index(_core.detected_isa()) + 1]
 
 
-# Fuzz profiles: the default keeps CI short; --fuzz-long runs >= 10^5 examples over the fuzz suite.
-settings.register_profile("fuzz-ci", max_examples=150, deadline=None)
-settings.register_profile("fuzz-long", max_examples=12000, deadline=None)
+# Fuzz profiles (max_examples per fuzz test and ISA level; a test may scale it for costly bodies):
+# the default keeps CI short; --fuzz-long runs >= 10^5 examples over the fuzz suite. The count of
+# examples actually run is printed in the terminal summary.
+settings.register_profile("fuzz-ci", max_examples=40, deadline=None)
+settings.register_profile("fuzz-long", max_examples=2000, deadline=None)
 
 
 def pytest_addoption(parser):
@@ -24,6 +26,25 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.fuzz_profile = "fuzz-long" if config.getoption("--fuzz-long") else "fuzz-ci"
+
+
+def pytest_terminal_summary(terminalreporter):
+    import _fuzz_strategies
+
+    total = _fuzz_strategies.EXAMPLES["total"]
+    if total:
+        profile = terminalreporter.config.fuzz_profile
+        terminalreporter.write_sep("-", f"hypothesis fuzz examples run: {total} (profile {profile})")
+        if terminalreporter.verbosity > 0:
+            for name, c in sorted(_fuzz_strategies.OUTCOMES.items()):
+                terminalreporter.write_line(f"  {name}: {c['run']} run, {c['checked']} compared with the "
+                                            f"reference, {c['raised']} raised TypeError/ValueError")
+
+
+@pytest.fixture
+def fuzz_settings(request):
+    """The hypothesis settings of the active fuzz profile (fuzz-ci, or fuzz-long with --fuzz-long)."""
+    return settings.get_profile(request.config.fuzz_profile)
 
 
 def pytest_generate_tests(metafunc):

@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -25,7 +26,21 @@ def _entry_points():
     S = numkern.sketch.SRHT(64, 16, rng=5)
     A = rng.standard_normal((256, 5))
     y = A @ rng.standard_normal(5) + 0.01 * rng.standard_normal(256)
+    G = numkern.sketch.Gaussian(64, 16, rng=6)
+    SS = numkern.sketch.SparseSign(64, 16, nnz_per_col=4, rng=7)
+    CS = numkern.sketch.CountSketch(64, 16, rng=8)
+    packed = numkern.quant.pack_int4(rng.integers(-8, 8, (64, 257), dtype=np.int8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numkern.dp.NotPrivateWarning)
+        kde = numkern.dp.KernelDensity(bandwidth=2.0, n_components=64, rng=9).fit(X)
+        l1sum = numkern.dp.DistanceSum("l1", 1.0, bounds=4.0, rng=10).fit(X)
     return [
+        ("Gaussian apply", lambda a: G.apply(np.resize(a, (64, a.shape[1]))), x64),
+        ("SparseSign apply", lambda a: SS.apply(np.resize(a, (64, a.shape[1]))), x32),
+        ("CountSketch apply", lambda a: CS.apply(np.resize(a, (64, a.shape[1]))), x64),
+        ("unpack_int4", lambda p: numkern.quant.unpack_int4(p), packed),
+        ("KernelDensity query", lambda a: kde.query(a[:, :8]), x64),
+        ("DistanceSum l1 query", lambda a: l1sum.query(a[:, :8]), x64),
         ("fwht f64 axis0", lambda a: numkern.fwht(a[: 1 << (a.shape[0].bit_length() - 1)], axis=0), x64),
         ("SRHT apply", lambda a: S.apply(np.resize(a, (64, a.shape[1]))), x64),
         ("lstsq sketch", lambda a: numkern.lstsq(A, y + a.ravel()[:1], method="sketch", m=64, rng=2).x, x64),

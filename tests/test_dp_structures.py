@@ -170,3 +170,16 @@ def test_fit_does_not_modify_the_private_data():
     dp.DistanceSum("sqeuclidean", 1.0, (0, 1)).fit(X)
     dp.DistanceSum("l1", 1.0, (0, 1)).fit(X)
     assert np.array_equal(X, X0)
+
+
+@pytest.mark.isa_independent
+def test_records_without_features_and_misshapen_bounds_raise_clear_value_errors():
+    # Found by fuzzing: X of shape (n, 0) failed deep inside the l1 tree with a reshape error, and
+    # per-feature bounds of the wrong length with a NumPy broadcasting message.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dp.NotPrivateWarning)
+        for est in (dp.DistanceSum("l1", 1.0, bounds=1.0, rng=1), dp.KernelDensity(n_components=8, rng=1)):
+            with pytest.raises(ValueError, match="at least one feature"):
+                est.fit(np.zeros((5, 0)))
+        with pytest.raises(ValueError, match="one value per feature"):
+            dp.DistanceSum("l1", 1.0, bounds=(np.zeros(3), 1.0), rng=1).fit(np.zeros((5, 2)))

@@ -328,3 +328,28 @@ def test_non_finite_and_misshapen_inputs_raise_value_error(method):
     np.testing.assert_array_equal(A_nan, A0)  # inputs are never mutated
     with pytest.raises(TypeError):
         numkern.lstsq(A.astype(np.complex128), b, method=method)
+
+
+@pytest.mark.parametrize("m", [1, 3, 7])
+def test_sparse_sign_sketch_with_fewer_than_8_rows_works(rng, m):
+    # Found by fuzzing: lstsq built SparseSign(nnz_per_col=8) even when m < 8 and raised about an
+    # argument the caller never passed.
+    A = rng.standard_normal((8, 1))
+    b = A[:, 0] * 2.0
+    res = numkern.lstsq(A, b, method="sketch", sketch="sparse_sign", m=m, rng=1)
+    np.testing.assert_allclose(res.x, [2.0], rtol=1e-12)
+    res = numkern.lstsq(A, b, method="precondition", sketch="sparse_sign", m=m, rng=1)
+    np.testing.assert_allclose(res.x, [2.0], rtol=1e-12)
+
+
+def test_precondition_falls_back_when_the_sketch_loses_rank_of_a_full_rank_A():
+    # Found by fuzzing: a 2 x 2 full-rank A with a 2-row SparseSign sketch whose two columns are
+    # parallel gave S A of rank 1, and the preconditioned solve returned a wrong x.
+    bad = 0
+    for seed in range(40):
+        g = np.random.default_rng(seed)
+        A, b = g.standard_normal((2, 2)), g.standard_normal(2)
+        res = numkern.lstsq(A, b, method="precondition", sketch="sparse_sign", rng=seed)
+        np.testing.assert_allclose(res.x, np.linalg.solve(A, b), rtol=1e-8, atol=1e-8 * np.abs(res.x).max())
+        bad += res.method == "direct"
+    assert bad > 0  # some of these sketches do lose rank: the fallback ran

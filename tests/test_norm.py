@@ -448,3 +448,49 @@ def test_int8_bad_arguments_raise_and_do_not_mutate():
     with pytest.raises(ValueError, match="shape"):
         numkern.l1_norm_int8(q, out=np.empty((4, 3), np.int8))
     np.testing.assert_array_equal(q, keep)
+
+
+@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
+@pytest.mark.parametrize("bwd", [False, True], ids=["forward", "backward"])
+def test_huge_and_denormal_finite_slices_are_normalized_not_zeroed(fn, l1, bwd):
+    # Found by fuzzing: the in-block float sums overflowed on finite slices ([0, 0, 3e38] float32
+    # gave zeros; layer_norm already at |x| ~ 1e20, whose squares overflow float32), and a denormal
+    # slice with eps=0 overflowed the reciprocal spread (outputs +-inf instead of +-1).
+    cases = [(np.array([0, 0, 3e38], np.float32), 1e-5), (np.array([1e20, -1e20, 0, 5e19], np.float32), 1e-5),
+             (np.array([1e308, -1e308, 1e308, 0]), 1e-5), (np.array([0, 1e-45, 0, 3e-45], np.float32), 0.0),
+             (np.tile(np.array([3e38, -3e38, 1e38], np.float32), 700), 1e-5)]
+    for x, eps in cases:
+        x2 = np.stack([x, x[::-1]])
+        # The float64 reference overflows too: it runs on x * 2^-e with eps scaled to match.
+        e = int(np.frexp(np.abs(x).max())[1])
+        xs, es = np.ldexp(x2.astype(np.float64), -e), np.ldexp(eps, -e if l1 else -2 * e)
+        if not bwd:
+            assert_close(fn(x2, eps=eps), ref_forward(xs, eps=es, l1=l1), x.dtype, 4)
+        else:
+            dy = np.linspace(-1, 1, x2.size).reshape(x2.shape).astype(x.dtype)
+            bfn = numkern.l1_norm_backward if l1 else numkern.layer_norm_backward
+            dx, dw, db = bfn(dy, x2, eps=eps, weight=np.full(x.size, 2.0, x.dtype))
+            rdx, rdw, rdb = ref_backward(dy, xs, weight=np.full(x.size, 2.0), eps=es, l1=l1)
+            with np.errstate(over="ignore"):
+                rdx = np.ldexp(rdx, -e).astype(x.dtype)  # dx scales as 1 / spread; may overflow x's type
+            s = np.abs(rdx[np.isfinite(rdx)]).max(initial=1.0)
+            np.testing.assert_allclose(dx, rdx, rtol=1e-4, atol=1e-4 * s)
+            np.testing.assert_allclose(dw, rdw, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("n", [3, 100, 1000, 4099, 100000])
+def test_constant_float32_slices_give_exactly_the_bias_and_a_plain_gradient(n):
+    # Found by fuzzing: float32 sums within blocks left the mean of a constant slice off by its
+    # rounding error, so l1_norm(full(1000, 1.514f)) gave 0.024 instead of the documented 0 (b),
+    # and the L1 backward took sign(d) = +-1 instead of 0 (dx off by 0.4%).
+    x = np.full(n, 1.5140251, np.float32)
+    b = np.full(n, 0.25, np.float32)
+    for fn in (numkern.l1_norm, numkern.layer_norm):
+        np.testing.assert_array_equal(fn(x, bias=b), b)
+        assert np.isnan(fn(x, eps=0.0)).all()
+    dy = np.zeros(n, np.float32)
+    dy[-1] = 1
+    for bfn in (numkern.l1_norm_backward, numkern.layer_norm_backward):
+        dx = bfn(dy, x)[0]
+        want = (dy - dy.mean()) / (1e-5 if bfn is numkern.l1_norm_backward else np.sqrt(1e-5))
+        np.testing.assert_allclose(dx, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())

@@ -82,3 +82,18 @@ def test_every_level_gives_the_same_softmax_within_tolerance():
             results.append(numkern.softmax(x))
     for r in results[1:]:
         np.testing.assert_allclose(r, results[0], rtol=2e-6)
+
+
+@pytest.mark.isa_independent
+def test_set_num_threads_accepts_numpy_integers_and_rejects_huge_counts_with_value_error():
+    # Found by fuzzing: numpy.int64(2) was refused, and 2**31 escaped as pybind11's TypeError.
+    before = numkern.get_num_threads()
+    try:
+        numkern.set_num_threads(np.int64(1))
+        assert numkern.get_num_threads() == 1
+        for bad in (2**31, 2**64, 0, np.int64(-1), True, 2.0):
+            with pytest.raises(ValueError, match="positive integer"):
+                numkern.set_num_threads(bad)
+        assert numkern.get_num_threads() == 1
+    finally:
+        numkern.set_num_threads(before)

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "common/isa.h"
@@ -60,6 +61,11 @@ class SliceBuf {
     if (stride == static_cast<std::int64_t>(sizeof(T))) return reinterpret_cast<T*>(p);
     return buffer(n, which);
   }
+  // A buffer for a rescaled copy of the slice (see rescale_if_needed).
+  T* scratch(std::int64_t n) {
+    if (scratch_.size() < static_cast<std::size_t>(n)) scratch_.resize(n);
+    return scratch_.data();
+  }
   static void scatter(const T* b, char* p, std::int64_t stride, std::int64_t n) {
     if (stride == static_cast<std::int64_t>(sizeof(T))) return;
     for (std::int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p + i * stride) = b[i];
@@ -72,6 +78,7 @@ class SliceBuf {
     return v.data();
   }
   std::vector<T> bufs_[3];
+  std::vector<T> scratch_;
 };
 
 // Mean as hi + lo in T, and the reciprocal of the spread (mean |d| + eps, or sqrt(var + eps)).
@@ -95,12 +102,60 @@ Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64
       mlo = static_cast<T>(mean - static_cast<double>(mhi));
     }
   }
-  double scale;
-  if (kind == Kind::l1)
-    scale = 1.0 / (k.rsumabsdev(x, n, mhi, mlo) / static_cast<double>(n) + eps);
-  else
-    scale = 1.0 / std::sqrt(k.rsumsqdev(x, n, mhi, mlo) / static_cast<double>(n) + eps);
+  auto spread = [&] {  // mean |d| (L1) or the variance (L2), without eps
+    return kind == Kind::l1 ? k.rsumabsdev(x, n, mhi, mlo) / static_cast<double>(n)
+                            : k.rsumsqdev(x, n, mhi, mlo) / static_cast<double>(n);
+  };
+  double sp = spread();
+  if (sizeof(T) == sizeof(float) && n > 1) {
+    // float32 sums the slice in float within blocks: on a (near-)constant slice the mean's rounding
+    // error -mlo is the whole spread, and a constant slice would not give x - mean == 0 (fuzzing
+    // found l1_norm(full(1000, 1.514f)) = 0.024, not 0). Only then, correct the mean as above.
+    // The block sums' error is below ~64 ulp of the mean, so a spread above 2^-12 |mean| is safe.
+    const double level = kind == Kind::l1 ? sp : std::sqrt(sp);
+    if (level <= 0x1p-12 * std::fabs(mean)) {
+      const double c = k.rsumdev(x, n, mhi, mlo) / static_cast<double>(n);
+      if (c == c) {
+        mean += c;
+        mhi = static_cast<T>(mean);
+        mlo = static_cast<T>(mean - static_cast<double>(mhi));
+        // Within 1/64 ulp of a float: the data cannot resolve the rest, and dropping it makes a
+        // constant slice give d == 0 exactly (b for eps > 0, NaN for eps == 0, as documented).
+        if (std::fabs(static_cast<double>(mlo)) <= 0x1p-30 * std::fabs(static_cast<double>(mhi))) mlo = T(0);
+        sp = spread();
+      }
+    }
+  }
+  const double scale = kind == Kind::l1 ? 1.0 / (sp + eps) : 1.0 / std::sqrt(sp + eps);
   return {mhi, mlo, static_cast<T>(scale)};
+}
+
+// The reductions sum in T within blocks, so a finite slice can overflow them (|x| near T's max, or
+// |x - mean| > ~1.8e19 in float32 for the squares of the L2 spread), and a slice of denormals can
+// give a reciprocal spread that overflows T. Such a slice is redone on the exactly scaled copy
+// x * 2^-e (max |x * 2^-e| in [0.5, 1)) with eps scaled alike (2^-e for L1, 2^-2e for L2): x_hat is
+// unchanged, and the true reciprocal spread is scale * 2^-e. Returns e, or 0 when the stats are fine
+// (or the slice holds inf/NaN, whose outputs are NaN as documented).
+template <class T>
+int rescale_if_needed(const TypedKernels<T>& k, Kind kind, const T*& x, std::int64_t n, double eps, Stats<T>& st,
+                      SliceBuf<T>& buf) {
+  const bool fine = std::isfinite(st.mhi) && st.scale > T(0) && std::isfinite(st.scale);
+  if (fine) return 0;
+  T big = T(0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T a = std::fabs(x[i]);
+    if (!(a <= std::numeric_limits<T>::max())) return 0;  // inf or NaN
+    if (a > big) big = a;
+  }
+  if (big == T(0)) return 0;
+  int e;
+  std::frexp(big, &e);
+  if (e == 0) return 0;
+  T* scratch = buf.scratch(n);  // allocated only on this rare path
+  for (std::int64_t i = 0; i < n; ++i) scratch[i] = std::ldexp(x[i], -e);
+  x = scratch;
+  st = slice_stats(k, kind, x, n, std::ldexp(eps, kind == Kind::l1 ? -e : -2 * e));
+  return e;
 }
 
 // Splits [0, slices) into `nt` contiguous ranges (deterministic for a thread count).
@@ -161,7 +216,8 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
       walk.at(s, strides, off);
       const T* px = buf.in(x + off[0], xst[axis], n, 0);
       T* py = buf.out(y + off[1], yst[axis], n, 1);
-      const Stats<T> st = slice_stats(k, kind, px, n, eps);
+      Stats<T> st = slice_stats(k, kind, px, n, eps);
+      rescale_if_needed(k, kind, px, n, eps, st, buf);
       k.vnormalize(px, py, n, st.mhi, st.mlo, st.scale, w, b, stream);
       SliceBuf<T>::scatter(py, y + off[1], yst[axis], n);
     }
@@ -194,7 +250,8 @@ void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const s
         walk.at(s, strides, off);
         const T* pdy = buf.in(dy + off[0], dyst[axis], n, 0);
         const T* px = buf.in(x + off[1], xst[axis], n, 1);
-        const Stats<T> st = slice_stats(k, kind, px, n, eps);
+        Stats<T> st = slice_stats(k, kind, px, n, eps);
+        const int e = rescale_if_needed(k, kind, px, n, eps, st, buf);
         double sums[3];
         k.rbackward(pdy, px, w, n, st.mhi, st.mlo, sums);
         const double inv_n = 1.0 / static_cast<double>(n), sc = st.scale;
@@ -203,11 +260,13 @@ void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const s
         T* pdx = buf.out(dx + off[2], dxst[axis], n, 2);
         // p * (g + q + r f(d)): the bracket is formed at the scale of g, then multiplied by the
         // (possibly huge, ~1/eps) reciprocal spread, so nothing cancels after the scaling.
+        // On a rescaled slice x_hat and the bracket are unchanged; only the final factor is 2^-e.
+        const T outer = static_cast<T>(std::ldexp(sc, -e));
         if (kind == Kind::l1)
-          k.vbackward_l1(pdy, px, w, pdx, n, st.mhi, st.mlo, static_cast<T>(sc),
+          k.vbackward_l1(pdy, px, w, pdx, n, st.mhi, st.mlo, outer,
                          static_cast<T>(mean_gx * mean_sign - mean_g), static_cast<T>(-mean_gx));
         else
-          k.vbackward_l2(pdy, px, w, pdx, n, st.mhi, st.mlo, static_cast<T>(sc), static_cast<T>(-mean_g),
+          k.vbackward_l2(pdy, px, w, pdx, n, st.mhi, st.mlo, outer, static_cast<T>(-mean_g),
                          static_cast<T>(-sc * mean_gx));
         SliceBuf<T>::scatter(pdx, dx + off[2], dxst[axis], n);
       }

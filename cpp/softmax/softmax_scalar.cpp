@@ -33,6 +33,9 @@ struct ScalarBase {
   static W wscale2(W p, W k) {
     if (k != k) return k;
     if (k < -1022.0) return 0.0 * p;
+    // Past the exponent range the shift below would be undefined (UBSan caught k = +inf from the
+    // fuzz tests); ldexp overflows to +-inf as the true product does.
+    if (k > 1023.0) return __builtin_ldexp(p, k > 4096.0 ? 4096 : static_cast<int>(k));
     const long long bits = (static_cast<long long>(k) + 1023) << 52;
     return p * __builtin_bit_cast(double, bits);
   }
@@ -53,6 +56,7 @@ struct F32 : ScalarBase<float> {
   static V scale2(V p, V k) {
     if (k != k) return k;
     if (k < -126.0f) return 0.0f * p;
+    if (k > 127.0f) return __builtin_ldexpf(p, k > 512.0f ? 512 : static_cast<int>(k));  // as wscale2
     const int bits = (static_cast<int>(k) + 127) << 23;
     return p * __builtin_bit_cast(float, bits);
   }

@@ -8,6 +8,8 @@ import threading
 import warnings
 from typing import Iterator
 
+import numpy as np
+
 from . import _core
 
 ISA_LEVELS = ("scalar", "avx2", "avx512")
@@ -85,11 +87,11 @@ def set_num_threads(n: int) -> None:
     Raises
     ------
     ValueError
-        If `n` is not a positive integer.
+        If `n` is not a positive integer (Python or NumPy) below 2**31.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"number of threads must be a positive integer, got {n!r}")
-    _core.set_num_threads(n)
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 2**31 - 1:
+        raise ValueError(f"number of threads must be a positive integer below 2**31, got {n!r}")
+    _core.set_num_threads(int(n))
 
 
 def cpu_info() -> dict:

@@ -57,6 +57,15 @@ def check_out(out, shape, dtype, name: str = "out") -> np.ndarray:
     return out
 
 
+def c_aligned(x, dtype=None) -> np.ndarray:
+    """x as a C-contiguous, aligned array (of `dtype` if given), copied only if needed.
+
+    ``np.ascontiguousarray`` keeps a contiguous array that starts at an odd address (a view one byte
+    into a buffer), and the kernels' loads of such data are undefined behaviour (UBSan reports
+    them); this also copies those."""
+    return np.require(x, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
 def same_layout(a: np.ndarray, b: np.ndarray) -> bool:
     """True if a and b view exactly the same memory, element for element."""
     return (

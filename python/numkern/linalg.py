@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _core
 from ._runtime import limit_threads
-from ._validate import float_operand
+from ._validate import c_aligned, float_operand
 from .sketch import SRHT, CountSketch, Gaussian, SparseSign, _generator, _next_pow2
 
 __all__ = ["LstsqResult", "lstsq", "sketch_rows"]
@@ -101,7 +101,8 @@ def _make_sketch(kind, n, m, g):
     if kind == "gaussian":
         return Gaussian(n, m, rng=g)
     if kind == "sparse_sign":
-        return SparseSign(n, m, rng=g)
+        # 8 nonzeros per column, or every row when the sketch has fewer than 8.
+        return SparseSign(n, m, nnz_per_col=min(8, m), rng=g)
     return CountSketch(n, m, rng=g)
 
 
@@ -424,8 +425,8 @@ def lstsq(
     if method == "auto":
         method = "precondition" if (n >= 8 * d and n * d >= 2**20) else "direct"
 
-    a = np.ascontiguousarray(a, dtype=dtype if method == "sketch" else np.float64)
-    B = np.ascontiguousarray(B, dtype=a.dtype)
+    a = c_aligned(a, dtype if method == "sketch" else np.float64)
+    B = c_aligned(B, a.dtype)
     if weights is not None:
         w, _ = float_operand(weights, "weights")
         if w.shape != (n,):
@@ -442,7 +443,7 @@ def lstsq(
         v = np.asarray(v, dtype=np.float64)
         return float(v[0]) if vector else v
 
-    if method == "direct":
+    def direct():
         _finite_or_raise(a, "A")
         x, _, rank, sv = np.linalg.lstsq(a, B, rcond=None)
         res = _residual_norms(a, x, B)
@@ -450,6 +451,9 @@ def lstsq(
         est = np.finfo(np.float64).eps * cond * np.abs(x).max(axis=0)
         x = x.astype(dtype)
         return LstsqResult(x[:, 0] if vector else x, pack(res), int(rank), 0, "direct", 0, pack(est))
+
+    if method == "direct":
+        return direct()
 
     if method == "sketch":
         if m is None:
@@ -486,5 +490,18 @@ def lstsq(
         iters = max(iters, it)
         res[j] = math.sqrt(_core.row_residual(a, np.ascontiguousarray(X[:, j]), bj, None, None))
         est[j] = float(np.abs(e).max()) if r else 0.0
+    if r < d:
+        # The preconditioner spans only the sketch's row space. If A has more rank than S A (a small
+        # sketch can lose some: found by fuzzing with SparseSign on 2 x 2 problems), x misses part
+        # of the solution and the full normal-equation gradient A^T (A x - b) is not ~0; then solve
+        # directly. For a rank-deficient A it is ~0 (min-norm solution) and x is kept.
+        gA = np.empty(d)
+        scale = float(np.linalg.norm(a))
+        for j in range(B.shape[1]):
+            bj = np.ascontiguousarray(B[:, j])
+            _core.row_residual(a, np.ascontiguousarray(X[:, j]), bj, gA, None)
+            bound = max(1e-8, 10 * float(tol)) * scale * (scale * np.linalg.norm(X[:, j]) + np.linalg.norm(bj))
+            if not np.linalg.norm(gA) <= bound:
+                return direct()
     X = X.astype(dtype)
     return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est))

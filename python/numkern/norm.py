@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._validate import check_out, float_operand, kernel_input, normalize_axis
+from ._validate import c_aligned, check_out, float_operand, kernel_input, normalize_axis
 
 __all__ = ["l1_norm", "layer_norm", "l1_norm_int8", "l1_norm_backward", "layer_norm_backward"]
 
@@ -34,7 +34,7 @@ def _param(p, name, n, dtype):
         raise TypeError(f"{name} must have a real numeric dtype, got {arr.dtype}")
     if arr.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},) (the length of the normalized axis), got {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return c_aligned(arr, dtype)
 
 
 def _prepare(x, axis, out, name="x"):

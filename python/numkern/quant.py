@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from ._validate import float_operand, normalize_axis
+from ._validate import c_aligned, float_operand, normalize_axis
 
 __all__ = [
     "ShiftQuantTensor",
@@ -191,7 +191,7 @@ def _quantize(x, bits, axis, n_groups, rounding, granularity, block_size, rng, p
     block_size = _check_int(block_size, "block_size", 1)
     n_groups = DEFAULT_N_GROUPS[bits] if n_groups is None else _check_int(n_groups, "n_groups", 1, _MAX_GROUPS)
     key = _derive_key(rng) if rounding == "stochastic" else 0
-    x32 = np.ascontiguousarray(arr, dtype=np.float32)
+    x32 = c_aligned(arr, np.float32)
     shape = x32.shape
     L = shape[axis]
     outer = int(np.prod(shape[:axis], dtype=np.int64))

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from . import _core
-from ._validate import check_out, float_operand, normalize_axis
+from ._validate import c_aligned, check_out, float_operand, normalize_axis
 
 __all__ = ["SRHT", "CountSketch", "Gaussian", "SparseSign", "fwht"]
 
@@ -149,7 +149,7 @@ class _Sketch:
         a, _ = float_operand(A, "A")
         if a.ndim not in (1, 2) or a.shape[0] != self.n:
             raise ValueError(f"{type(self).__name__} of shape {self.shape} applies to arrays of shape ({self.n},) or ({self.n}, k); got {a.shape}")
-        return np.ascontiguousarray(a)
+        return c_aligned(a)
 
     def apply(self, A):
         """Return ``S @ A`` for ``A`` of shape ``(n,)`` or ``(n, k)``, in A's compute dtype."""

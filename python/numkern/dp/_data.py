@@ -16,7 +16,9 @@ def private_data(X, name: str = "X") -> np.ndarray:
         raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (n_records, n_features); got {arr.ndim} dimension(s)")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if arr.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one feature (column); got shape {arr.shape}")
+    arr = np.require(arr, np.float64, ["C_CONTIGUOUS", "ALIGNED"])
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
@@ -33,8 +35,8 @@ def queries(Y, d: int, name: str = "Y"):
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != d:
         raise ValueError(f"{name} must have shape (n_queries, {d}) or ({d},); got {np.shape(Y)}")
-    if not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr)
+    if not (arr.flags.c_contiguous and arr.flags.aligned):
+        arr = np.require(arr, np.float64, ["C_CONTIGUOUS", "ALIGNED"])
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr, single
@@ -54,8 +56,12 @@ def bounds(bounds, d: int):
             lo, hi = bounds
         except (TypeError, ValueError):
             raise ValueError(f"bounds must be (lo, hi) or a radius, got {bounds!r}") from None
-    lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), (d,)).copy()
-    hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), (d,)).copy()
+    try:
+        lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), (d,)).copy()
+        hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), (d,)).copy()
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds (lo, hi) must be real scalars or arrays of one value per feature ({d}); "
+                         f"got {bounds!r}") from None
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(hi > lo)):
         raise ValueError("bounds must be finite with hi > lo for every feature")
     return lo, hi

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._validate import float_operand
+from .._validate import c_aligned, float_operand
 
 KERNELS = ("gaussian", "laplacian", "cauchy")
 METRICS = ("l1", "l2", "sqeuclidean")
@@ -18,7 +18,7 @@ def _points(a, name):
     arr, _ = float_operand(a, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (n_points, n_features); got {arr.ndim} dimension(s)")
-    return np.ascontiguousarray(arr, dtype=np.float64)
+    return c_aligned(arr, np.float64)
 
 
 def _queries(Y, d):
@@ -30,7 +30,7 @@ def _queries(Y, d):
         raise ValueError(f"Y must be a 1-D query or a 2-D array of queries; got {arr.ndim} dimensions")
     if arr.shape[1] != d:
         raise ValueError(f"Y has {arr.shape[1]} features but X has {d}")
-    return np.ascontiguousarray(arr, dtype=np.float64), single
+    return c_aligned(arr, np.float64), single
 
 
 def _weights(weights, n):
@@ -39,7 +39,7 @@ def _weights(weights, n):
     w, _ = float_operand(weights, "weights")
     if w.shape != (n,):
         raise ValueError(f"weights must have shape ({n},), one per row of X; got {w.shape}")
-    return np.ascontiguousarray(w, dtype=np.float64)
+    return c_aligned(w, np.float64)
 
 
 def check_bandwidth(bandwidth) -> float:
