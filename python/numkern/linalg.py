@@ -95,6 +95,17 @@ def _check_eps_delta(eps, delta):
         raise ValueError(f"delta must be in (0, 1), got {delta!r}")
 
 
+def _check_solver_options(method, eps, delta, tol, maxiter):
+    """The option checks every lstsq front end shares (numkern.lstsq, numkern.dask.lstsq)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    _check_eps_delta(eps, delta)
+    if not (isinstance(tol, (int, float, np.floating)) and tol > 0):
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    if maxiter is not None and (isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1):
+        raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+
+
 def _make_sketch(kind, n, m, g):
     if kind == "srht":
         return SRHT(n, m, rng=g)
@@ -381,16 +392,9 @@ def lstsq(
         ``m`` larger than the padded ``n``, ``eps <= 0``, ``delta`` outside ``(0, 1)``, an
         unknown method or sketch, ``tol <= 0`` or ``maxiter < 1``.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if sketch not in SKETCHES:
         raise ValueError(f"sketch must be one of {SKETCHES}, got {sketch!r}")
-    _check_eps_delta(eps, delta)
-    if not (isinstance(tol, (int, float, np.floating)) and tol > 0):
-        raise ValueError(f"tol must be positive, got {tol!r}")
-    if maxiter is not None:
-        if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
-            raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+    _check_solver_options(method, eps, delta, tol, maxiter)
     a, _ = float_operand(A, "A")
     bb, _ = float_operand(b, "b")
     if a.ndim != 2:

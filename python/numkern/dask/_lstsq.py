@@ -17,7 +17,7 @@ from ..linalg import (
     SKETCH_ROWS_PER_COL,
     LstsqResult,
     _bootstrap_linf,
-    _check_eps_delta,
+    _check_solver_options,
     _one_blas_thread,
     _pcg_column,
     _small_svd,
@@ -224,11 +224,7 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if sketch not in SKETCHES:
         raise NotImplementedError(f"numkern.dask.lstsq supports sketch in {SKETCHES}, got {sketch!r}")
-    _check_eps_delta(eps, delta)
-    if not (isinstance(tol, (int, float, np.floating)) and tol > 0):
-        raise ValueError(f"tol must be positive, got {tol!r}")
-    if maxiter is not None and (isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1):
-        raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+    _check_solver_options(method, eps, delta, tol, maxiter)
     A, b = da.asarray(A), da.asarray(b)
     for arr, name in ((A, "A"), (b, "b")):
         if arr.dtype.kind not in "biuf":
