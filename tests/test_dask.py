@@ -126,13 +126,14 @@ def _ls_problem(rng, n=9000, d=6, k=None, dtype=np.float64):
 
 
 @pytest.mark.parametrize("method", ["sketch", "precondition"])
-def test_lstsq_is_bit_identical_to_numkern_lstsq_for_any_row_chunking(rng, method):
+@pytest.mark.parametrize("sketch", ["gaussian", "sparse_sign", "countsketch"])
+def test_lstsq_is_bit_identical_to_numkern_lstsq_for_any_row_chunking(rng, method, sketch):
     for dtype, k in ((np.float64, None), (np.float32, 2)):
         A, b = _ls_problem(rng, dtype=dtype, k=k)
-        ref = numkern.lstsq(A, b, method=method, sketch="gaussian", rng=11)
+        ref = numkern.lstsq(A, b, method=method, sketch=sketch, rng=11)
         for rows in (9000, 4096, 1000, 2501):
             got = nkd.lstsq(da.from_array(A, chunks=(rows, 3)), da.from_array(b, chunks=rows), method=method,
-                            rng=11, split_every=2)
+                            sketch=sketch, rng=11, split_every=2)
             assert got.x.dtype == ref.x.dtype
             assert np.array_equal(got.x, ref.x)
             assert np.array_equal(got.residual_norm, ref.residual_norm)

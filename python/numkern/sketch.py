@@ -244,17 +244,72 @@ class Gaussian(_Sketch):
         return _core.gaussian_rows(i0, count, 0, self.n, self.key).astype(np.float64) / math.sqrt(self.m)
 
 
-def _distinct_rows(g: np.random.Generator, n: int, m: int, s: int) -> np.ndarray:
-    """n x s row indices in [0, m), distinct within each row, uniformly among such choices."""
-    idx = g.integers(0, m, size=(n, s), dtype=np.int64)
-    if s == 1:
-        return idx
+#: Rows per tile of the sketches' fixed summation tree (the Gaussian kernel's tile; numkern.dask's
+#: row blocks are aligned to it), so a sketch is the same whatever the row blocking.
+TILE = int(_core.gaussian_tile_rows)
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(x):
+    """The splitmix64 output function (Steele, Lea & Flood 2014) on uint64 arrays."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def sparse_sign_rows(key, j0, count, m, s):
+    """Columns j0 .. j0+count of a row-keyed sparse sign sketch: for global row j, `s` distinct
+    buckets in [0, m) and signs, from splitmix64 at counter (j, attempt, t) of the stream `key`
+    (a row whose buckets collide is redrawn whole with the next attempt). A function of (key, j)
+    only, so any row block draws its own columns (numkern.dask)."""
+    j = np.arange(j0, j0 + count, dtype=np.uint64)
+    attempt = np.zeros(count, dtype=np.uint64)
+    idx = np.empty((count, s), dtype=np.int64)
+    neg = np.empty((count, s), dtype=bool)
+    todo = np.arange(count)
+    with np.errstate(over="ignore"):
+        while todo.size:
+            base = (j[todo] << np.uint64(24)) + (attempt[todo] << np.uint64(8))  # j < 2^32, attempt < 2^16, t < 2^8
+            for t in range(s):
+                h = _splitmix64(np.uint64(key) + (base + np.uint64(t)) * _GOLDEN)
+                idx[todo, t] = ((h >> np.uint64(32)) * np.uint64(m)) >> np.uint64(32)  # Lemire: bias <= m / 2^32
+                neg[todo, t] = (h & np.uint64(1)) == 1
+            srt = np.sort(idx[todo], axis=1)
+            todo = todo[(srt[:, 1:] == srt[:, :-1]).any(axis=1)] if s > 1 else todo[:0]
+            attempt[todo] += np.uint64(1)
+    return idx, neg
+
+
+def sparse_sign_values(neg, s, dtype):
+    """The nonzeros +-1/sqrt(s) in `dtype`, computed the same way wherever the sketch is applied."""
+    return np.where(neg, -1.0, 1.0).astype(dtype) / dtype(np.sqrt(s))
+
+
+def merge_tile_sums(*parts):
+    """Union of partial sums keyed (level, k) = tiles [k 2^level, (k+1) 2^level), adding siblings
+    (left + right) into their parent until no two siblings remain: the same dyadic tree as the
+    Gaussian kernel's stack, so the result does not depend on how the tiles were grouped."""
+    nodes = {}
+    for p in parts:
+        nodes.update(p)
     while True:
-        srt = np.sort(idx, axis=1)
-        dup_rows = np.nonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))[0]
-        if dup_rows.size == 0:
-            return idx
-        idx[dup_rows] = g.integers(0, m, size=(dup_rows.size, s), dtype=np.int64)
+        pair = next(((lv, k) for lv, k in sorted(nodes) if k % 2 == 0 and (lv, k + 1) in nodes), None)
+        if pair is None:
+            return nodes
+        lv, k = pair
+        nodes[(lv + 1, k // 2)] = nodes.pop((lv, k)) + nodes.pop((lv, k + 1))
+
+
+def fold_tile_sums(nodes):
+    """The incomplete right edge of the tree: the remaining subtrees added from the right."""
+    order = sorted(nodes, key=lambda key: key[1] << key[0])
+    acc = nodes[order[-1]]
+    for key in reversed(order[:-1]):
+        acc = nodes[key] + acc
+    return acc
 
 
 class SparseSign(_Sketch):
@@ -281,13 +336,28 @@ class SparseSign(_Sketch):
         s = _check_int(nnz_per_col, "nnz_per_col")
         if s < 1 or s > self.m:
             raise ValueError(f"nnz_per_col must be in [1, m={self.m}], got {s}")
+        if self.n >= 2**32:
+            raise ValueError("SparseSign supports n < 2**32")
         g = _generator(rng)
         self.nnz_per_col = s
-        self._idx = _distinct_rows(g, self.n, self.m, s)
-        self._sign = np.where(g.integers(0, 2, size=(self.n, s)) == 1, -1.0, 1.0) / math.sqrt(s)
+        # Column j is a function of (key, j) and the sum runs over a fixed tree of TILE-row tiles, so
+        # numkern.dask draws and adds the same sketch from any row blocks.
+        self._key = int(g.integers(0, 2**63, dtype=np.int64))
+        self._idx, self._neg = sparse_sign_rows(self._key, 0, self.n, self.m, s)
+
+    @property
+    def _sign(self):
+        """The nonzeros as an (n, nnz_per_col) float64 array (for dense references in tests)."""
+        return sparse_sign_values(self._neg, self.nnz_per_col, np.float64)
 
     def _apply(self, a, y):
-        _core.sparse_apply(a, self._idx, self._sign.astype(a.dtype), y)
+        val = sparse_sign_values(self._neg, self.nnz_per_col, a.dtype.type)
+        nodes = {}
+        for t0 in range(0, a.shape[0], TILE):
+            yt = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
+            _core.sparse_apply(a[t0:t0 + TILE], self._idx[t0:t0 + TILE], val[t0:t0 + TILE], yt)
+            nodes = merge_tile_sums(nodes, {(0, t0 // TILE): yt})
+        y[...] = fold_tile_sums(nodes)
 
 
 class CountSketch(SparseSign):

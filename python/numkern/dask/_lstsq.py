@@ -23,11 +23,10 @@ from ..linalg import (
     _small_svd,
     sketch_rows,
 )
-from ..sketch import _generator, _next_pow2
+from ..sketch import TILE, _generator, _next_pow2, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_values
 from ._common import aligned, task, tree_reduce
 
 #: Rows per tile of the fixed summation tree (the C++ kernel's tile; see _core.gaussian_apply).
-TILE = int(_core.gaussian_tile_rows)
 METHODS = ("sketch", "precondition")
 SKETCHES = ("gaussian", "sparse_sign", "countsketch")
 
@@ -37,65 +36,6 @@ def _aligned_row_chunks(chunks, n):
     bounds = np.cumsum((0,) + tuple(chunks))[1:-1]
     cuts = sorted({0, n} | {int(min(n, round(b / TILE) * TILE)) for b in bounds})
     return tuple(b - a for a, b in zip(cuts[:-1], cuts[1:]) if b > a)
-
-
-def _merge_nodes(*parts):
-    """Union of partial sums keyed (level, k) = tiles [k 2^level, (k+1) 2^level), adding siblings
-    (left + right) into their parent until no two siblings remain: the same dyadic tree as the
-    C++ kernel's stack, so the result does not depend on how the tiles were grouped."""
-    nodes = {}
-    for p in parts:
-        nodes.update(p)
-    while True:
-        pair = next(((lv, k) for lv, k in sorted(nodes) if k % 2 == 0 and (lv, k + 1) in nodes), None)
-        if pair is None:
-            return nodes
-        lv, k = pair
-        nodes[(lv + 1, k // 2)] = nodes.pop((lv, k)) + nodes.pop((lv, k + 1))
-
-
-def _fold(nodes):
-    """The incomplete right edge of the tree: the remaining subtrees added from the right."""
-    order = sorted(nodes, key=lambda key: key[1] << key[0])
-    acc = nodes[order[-1]]
-    for key in reversed(order[:-1]):
-        acc = nodes[key] + acc
-    return acc
-
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _splitmix64(x):
-    """The splitmix64 output function (Steele, Lea & Flood 2014) on uint64 arrays."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def sparse_sign_rows(key, j0, count, m, s):
-    """Columns j0 .. j0+count of a row-keyed sparse sign sketch: for global row j, `s` distinct
-    buckets in [0, m) and signs, from splitmix64 at counter (j, attempt, t) of the stream `key`
-    (a row whose buckets collide is redrawn whole with the next attempt, as SparseSign does).
-    A function of (key, j) only, so any row block draws its own columns."""
-    j = np.arange(j0, j0 + count, dtype=np.uint64)
-    attempt = np.zeros(count, dtype=np.uint64)
-    idx = np.empty((count, s), dtype=np.int64)
-    neg = np.empty((count, s), dtype=bool)
-    todo = np.arange(count)
-    with np.errstate(over="ignore"):
-        while todo.size:
-            base = (j[todo] << np.uint64(24)) + (attempt[todo] << np.uint64(8))  # j < 2^32, attempt < 2^16, t < 2^8
-            for t in range(s):
-                h = _splitmix64(np.uint64(key) + (base + np.uint64(t)) * _GOLDEN)
-                idx[todo, t] = ((h >> np.uint64(32)) * np.uint64(m)) >> np.uint64(32)  # Lemire: bias <= m / 2^32
-                neg[todo, t] = (h & np.uint64(1)) == 1
-            srt = np.sort(idx[todo], axis=1)
-            todo = todo[(srt[:, 1:] == srt[:, :-1]).any(axis=1)] if s > 1 else todo[:0]
-            attempt[todo] += np.uint64(1)
-    return idx, neg
 
 
 @task
@@ -110,10 +50,9 @@ def _sketch_block(a, b, row0, key, m, dtype, kind="gaussian", nnz=8):
             _core.gaussian_apply(tile, key, 1.0, y, row0 + t0)
         else:
             idx, neg = sparse_sign_rows(key, row0 + t0, tile.shape[0], m, nnz)
-            val = np.where(neg, -1.0, 1.0).astype(dtype) / dtype(np.sqrt(nnz))
-            _core.sparse_apply(tile, idx, aligned(val), y)
+            _core.sparse_apply(tile, idx, aligned(sparse_sign_values(neg, nnz, dtype)), y)
         nodes[(0, (row0 + t0) // TILE)] = y
-    return _merge_nodes(nodes)
+    return merge_tile_sums(nodes)
 
 
 @task
@@ -148,7 +87,7 @@ class _Rows:
     def sketch(self, key, m, split_every, kind, nnz):
         parts = [dask.delayed(_sketch_block, pure=True)(a, b, int(r0), key, m, self.dtype, kind, nnz)
                  for a, b, r0 in zip(self.A, self.B, self.starts)]
-        return _fold(tree_reduce(parts, _merge_nodes, split_every).compute())
+        return fold_tile_sums(tree_reduce(parts, merge_tile_sums, split_every).compute())
 
     def residual(self, U, with_b, want_g):
         """Sums over tiles, in ascending tile order as the in-memory kernel: per column of U,
@@ -184,12 +123,10 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
         :func:`numkern.lstsq`), each iteration one pass of blockwise products ``A^T (A u)`` (one
         task per row block); persist ``A`` first if it is recomputed otherwise.
     sketch : {"gaussian", "sparse_sign", "countsketch"}
-        ``"gaussian"``: :class:`numkern.sketch.Gaussian`, bit-identical to :func:`numkern.lstsq`.
-        ``"sparse_sign"`` (8 nonzeros per column) and ``"countsketch"`` (1): the same operators as
-        :class:`numkern.sketch.SparseSign` / ``CountSketch`` in distribution, but each column's
-        buckets and signs are drawn from a counter-based hash of the global row
-        (:func:`sparse_sign_rows`), so they are chunking-invariant bit for bit but not the same
-        random draw as the in-memory classes (which draw from a sequential Generator stream).
+        :class:`numkern.sketch.Gaussian`, ``SparseSign`` (8 nonzeros per column) or
+        ``CountSketch``: each draws column j of ``S`` from a counter-based function of (key, j)
+        and sums over a fixed tree of row tiles, so the result is bit-identical to
+        :func:`numkern.lstsq` with the same ``sketch`` and ``rng``, for any row chunking.
         SRHT is not available: see docs/dask.md.
     m, eps, delta, tol, maxiter, rng
         As :func:`numkern.lstsq`. Randomness is drawn on the driver in the same order.
