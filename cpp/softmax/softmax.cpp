@@ -386,64 +386,6 @@ bool uses_rows_kernel(Algorithm algo, bool log, std::int64_t slice_bytes) {
   return log ? algo != Algorithm::two_pass : algo == Algorithm::three_pass_reload;
 }
 
-template <class T>
-void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst,
-               const std::int64_t* shape, int ndim, int axis, Algorithm algo, bool log) {
-  const std::int64_t n = shape[axis];
-  std::int64_t slices = 1;
-  for (int d = 0; d < ndim; ++d)
-    if (d != axis) slices *= shape[d];
-  if (n == 0 || slices == 0) return;
-  if (algo == Algorithm::auto_select) algo = auto_algorithm(sizeof(T) == 4 ? Dtype::f32 : Dtype::f64, n, log);
-
-  auto slice_at = [&](std::int64_t index) {
-    std::int64_t xo = 0, yo = 0;
-    for (int d = ndim - 1; d >= 0; --d) {
-      if (d == axis) continue;
-      const std::int64_t i = index % shape[d];
-      index /= shape[d];
-      xo += i * xst[d];
-      yo += i * yst[d];
-    }
-    return Slice{x + xo, xst[axis], y + yo, yst[axis], n};
-  };
-  auto solve = [&](const Slice& s, int nt) {
-    if (n == 1) {  // exactly 1 (log: 0) for a finite value; NaN otherwise, as scipy
-      const T v = *at<T>(s.x, s.xs, 0);
-      *at<T>(s.y, s.ys, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
-      return;
-    }
-    SliceSolver<T> solver(k, s, nt);
-    if (log)
-      solver.log_softmax(algo);
-    else
-      solver.softmax(algo);
-  };
-
-  const int threads = num_threads();
-  std::int64_t row_xs = 0, row_ys = 0;
-  if (n >= 2 && xst[axis] == static_cast<std::int64_t>(sizeof(T)) && yst[axis] == xst[axis] &&
-      uses_rows_kernel(algo, log, n * static_cast<std::int64_t>(sizeof(T))) &&
-      uniform_outer_stride(shape, xst, ndim, axis, row_xs) && uniform_outer_stride(shape, yst, ndim, axis, row_ys) &&
-      row_xs % static_cast<std::int64_t>(sizeof(T)) == 0 && row_ys % static_cast<std::int64_t>(sizeof(T)) == 0) {
-    const auto rows_kernel = log ? k.log_softmax_rows : k.softmax_rows;
-    const std::int64_t unit = sizeof(T);
-    parallel_for(slices, std::max<std::int64_t>(1, kParallelWorkMin / n), [&](std::int64_t a, std::int64_t b) {
-      rows_kernel(reinterpret_cast<const T*>(x + a * row_xs), row_xs / unit, reinterpret_cast<T*>(y + a * row_ys),
-                  row_ys / unit, n, b - a);
-    });
-    return;
-  }
-  if (slices < threads && n >= kParallelSliceMin) {
-    for (std::int64_t i = 0; i < slices; ++i) solve(slice_at(i), threads);
-    return;
-  }
-  const std::int64_t grain = std::max<std::int64_t>(1, kParallelWorkMin / n);
-  parallel_for(slices, grain, [&](std::int64_t a, std::int64_t b) {
-    for (std::int64_t i = a; i < b; ++i) solve(slice_at(i), 1);
-  });
-}
-
 // f(slice, index, threads) for every slice: slices split across threads, or, when there are fewer
 // slices than threads and they are long, each slice split across all threads.
 template <class T, class F>
@@ -474,6 +416,45 @@ void for_each_slice(const char* x, const std::int64_t* xst, char* y, const std::
                [&](std::int64_t a, std::int64_t b) {
                  for (std::int64_t i = a; i < b; ++i) f(slice_at(i), i, 1);
                });
+}
+
+template <class T>
+void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst,
+               const std::int64_t* shape, int ndim, int axis, Algorithm algo, bool log) {
+  const std::int64_t n = shape[axis];
+  std::int64_t slices = 1;
+  for (int d = 0; d < ndim; ++d)
+    if (d != axis) slices *= shape[d];
+  if (n == 0 || slices == 0) return;
+  if (algo == Algorithm::auto_select) algo = auto_algorithm(sizeof(T) == 4 ? Dtype::f32 : Dtype::f64, n, log);
+
+  auto solve = [&](const Slice& s, int nt) {
+    if (n == 1) {  // exactly 1 (log: 0) for a finite value; NaN otherwise, as scipy
+      const T v = *at<T>(s.x, s.xs, 0);
+      *at<T>(s.y, s.ys, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
+      return;
+    }
+    SliceSolver<T> solver(k, s, nt);
+    if (log)
+      solver.log_softmax(algo);
+    else
+      solver.softmax(algo);
+  };
+
+  std::int64_t row_xs = 0, row_ys = 0;
+  if (n >= 2 && xst[axis] == static_cast<std::int64_t>(sizeof(T)) && yst[axis] == xst[axis] &&
+      uses_rows_kernel(algo, log, n * static_cast<std::int64_t>(sizeof(T))) &&
+      uniform_outer_stride(shape, xst, ndim, axis, row_xs) && uniform_outer_stride(shape, yst, ndim, axis, row_ys) &&
+      row_xs % static_cast<std::int64_t>(sizeof(T)) == 0 && row_ys % static_cast<std::int64_t>(sizeof(T)) == 0) {
+    const auto rows_kernel = log ? k.log_softmax_rows : k.softmax_rows;
+    const std::int64_t unit = sizeof(T);
+    parallel_for(slices, std::max<std::int64_t>(1, kParallelWorkMin / n), [&](std::int64_t a, std::int64_t b) {
+      rows_kernel(reinterpret_cast<const T*>(x + a * row_xs), row_xs / unit, reinterpret_cast<T*>(y + a * row_ys),
+                  row_ys / unit, n, b - a);
+    });
+    return;
+  }
+  for_each_slice<T>(x, xst, y, yst, shape, ndim, axis, [&](const Slice& s, std::int64_t, int nt) { solve(s, nt); });
 }
 
 template <class T>
