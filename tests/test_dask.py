@@ -142,6 +142,77 @@ def test_lstsq_is_bit_identical_to_numkern_lstsq_for_any_row_chunking(rng, metho
                 ref.iterations, ref.rank, ref.sketch_rows, ref.method)
 
 
+def _ill_conditioned_problem():
+    """cond 1e10 with a residual as large as A x: float64 solvers (LAPACK, CG) stop at an error of
+    order one and only the double-double refinement of numkern.lstsq reaches 1e-10."""
+    from _lstsq_families import exact_lstsq, incoherent
+
+    P = incoherent(np.random.default_rng(8), 3 * 4096 + 77, 8, 1e10)
+    b = P.A @ P.x + (P.b - P.A @ P.x)
+    return P.A, b, exact_lstsq(P.A, b)
+
+
+def test_refinement_partials_of_tile_aligned_pieces_merge_to_the_whole_pass(rng):
+    n, d = 3 * 4096 + 5, 4
+    a = rng.standard_normal((n, d)) * np.logspace(0, 8, d)
+    x, b = rng.standard_normal(d), rng.standard_normal(n)
+    r, f, h = np.empty(n), np.empty(n), np.empty(d)
+    _core.ls_refine_residual(a, x, r, True, b, f, h)
+    pieces, rp, fp = [], np.empty(n), np.empty(n)
+    for lo, hi in ((0, 4096), (4096, n)):
+        parts = np.empty((-(-(hi - lo) // 4096), 3, d))
+        rs, fs = np.empty(hi - lo), np.empty(hi - lo)
+        _core.ls_refine_partials(np.ascontiguousarray(a[lo:hi]), x, rs, True, b[lo:hi].copy(), fs, parts)
+        pieces.append(parts)
+        rp[lo:hi], fp[lo:hi] = rs, fs
+    hp = np.empty(d)
+    _core.ls_refine_merge(np.concatenate(pieces), hp)
+    assert np.array_equal(hp, h) and np.array_equal(rp, r) and np.array_equal(fp, f)
+    with pytest.raises(ValueError, match="shapes"):
+        _core.ls_refine_partials(a, x, r, True, b, f, np.empty((2, 3, d)))
+    with pytest.raises(ValueError, match="parts"):
+        _core.ls_refine_merge(np.empty((2, 2, d)), hp)
+
+
+def test_precondition_refinement_is_bit_identical_to_numkern_lstsq_on_an_ill_conditioned_problem():
+    A, b, x_exact = _ill_conditioned_problem()
+    lapack = np.linalg.lstsq(A, b, rcond=None)[0]
+    assert np.linalg.norm(lapack - x_exact) / np.linalg.norm(x_exact) > 1e-6  # refinement is needed
+    ref = numkern.lstsq(A, b, method="precondition", sketch="gaussian", rng=5)
+    assert np.linalg.norm(ref.x - x_exact) / np.linalg.norm(x_exact) <= 1e-10
+    for rows in (A.shape[0], 4096, 1000, 5000):
+        got = nkd.lstsq(da.from_array(A, chunks=(rows, 8)), da.from_array(b, chunks=rows), method="precondition",
+                        rng=5, split_every=2)
+        assert np.array_equal(got.x, ref.x)
+        assert got.iterations == ref.iterations and got.residual_norm == ref.residual_norm
+        assert got.linf_error_estimate == ref.linf_error_estimate
+    B = np.column_stack([b, 2 * b])  # several right-hand sides: one refinement per column
+    ref2 = numkern.lstsq(A, B, method="precondition", sketch="gaussian", rng=5)
+    got2 = nkd.lstsq(da.from_array(A, chunks=(5000, 8)), da.from_array(B, chunks=(5000, 1)), method="precondition",
+                     rng=5)
+    assert np.array_equal(got2.x, ref2.x) and np.array_equal(got2.linf_error_estimate, ref2.linf_error_estimate)
+
+
+def test_precondition_falls_back_to_a_distributed_qr_when_the_sketch_loses_rank():
+    # As numkern.lstsq: a 2-row SparseSign sketch of a full-rank 2 x 2 A can have rank 1, and the
+    # preconditioned x then misses part of the solution (before the check: silently wrong).
+    fallbacks = 0
+    for seed in range(40):
+        g = np.random.default_rng(seed)
+        A, B = g.standard_normal((2, 2)), g.standard_normal((2, 2))
+        for b in (B[:, 0], B):
+            ref = numkern.lstsq(A, b, method="precondition", sketch="sparse_sign", rng=seed)
+            got = nkd.lstsq(da.from_array(A, chunks=(1, 2)), da.from_array(b, chunks=1), method="precondition",
+                            sketch="sparse_sign", rng=seed)
+            exact = np.linalg.solve(A, b)
+            np.testing.assert_allclose(got.x, exact, rtol=1e-8, atol=1e-8 * np.abs(exact).max())
+            assert got.method == ref.method and got.x.shape == ref.x.shape
+            if got.method == "direct":
+                fallbacks += 1
+                assert got.rank == 2 and np.all(np.asarray(got.residual_norm) <= 1e-12 * np.abs(b).max())
+    assert fallbacks > 0
+
+
 def test_gaussian_sketch_with_row_offset_is_the_block_of_the_whole_sketch(rng):
     a = rng.standard_normal((3 * 4096 + 5, 3))
     whole = np.empty((16, 3))
@@ -363,6 +434,10 @@ def test_every_function_on_a_two_process_local_cluster(client, rng):
         for rows in (12000, 2500):
             r = nkd.lstsq(da.from_array(A, chunks=(rows, 5)), da.from_array(b, chunks=rows), method=method, rng=3)
             assert np.array_equal(r.x, ref.x) and r.residual_norm == ref.residual_norm
+    A2, b2, _ = _ill_conditioned_problem()  # the refinement's state stays on the workers
+    ref = numkern.lstsq(A2, b2, method="precondition", sketch="gaussian", rng=5)
+    r = nkd.lstsq(da.from_array(A2, chunks=(5000, 8)), da.from_array(b2, chunks=5000), method="precondition", rng=5)
+    assert np.array_equal(r.x, ref.x) and r.iterations == ref.iterations
     sparse = [nkd.lstsq(da.from_array(A, chunks=(rows, 5)), da.from_array(b, chunks=rows), sketch="sparse_sign",
                         rng=3).x for rows in (12000, 2500)]
     assert np.array_equal(sparse[0], sparse[1])

@@ -124,6 +124,38 @@ void bind_sketch(py::module_& m) {
       },
       py::arg("a"), py::arg("x"), py::arg("r").noconvert(), py::arg("init_r"), py::arg("b"), py::arg("f").noconvert(),
       py::arg("h").noconvert());
+  m.def(
+      "ls_refine_partials",
+      [](const py::array_t<double>& a, const py::array_t<double>& x, py::array_t<double>& r, bool init_r,
+         const py::array_t<double>& b, py::array_t<double>& f, py::array_t<double>& parts) {
+        const auto contiguous = [](const py::array& v) { return (v.flags() & py::array::c_style) != 0; };
+        if (a.ndim() != 2 || !contiguous(a) || !contiguous(x) || !contiguous(r) || !contiguous(b) || !contiguous(f) ||
+            !contiguous(parts))
+          throw py::value_error("ls_refine_partials: C-contiguous float64 arrays expected");
+        const std::int64_t n = a.shape(0), d = a.shape(1);
+        if (x.size() != d || r.size() != n || b.size() != n || f.size() != n || parts.ndim() != 3 ||
+            parts.shape(0) != sketch::ls_refine_chunks(n) || parts.shape(1) != 3 || parts.shape(2) != d)
+          throw py::value_error("ls_refine_partials: shapes do not match a (parts: (ceil(n / 4096), 3, d))");
+        const double *pa = a.data(), *px = x.data(), *pb = b.data();
+        double *pr = r.mutable_data(), *pf = f.mutable_data(), *pp = parts.mutable_data();
+        py::gil_scoped_release release;
+        sketch::ls_refine_partials(pa, n, d, px, pr, init_r, pb, pf, pp);
+      },
+      py::arg("a"), py::arg("x"), py::arg("r").noconvert(), py::arg("init_r"), py::arg("b"), py::arg("f").noconvert(),
+      py::arg("parts").noconvert());
+  m.def(
+      "ls_refine_merge",
+      [](const py::array_t<double>& parts, py::array_t<double>& h) {
+        if (parts.ndim() != 3 || parts.shape(1) != 3 || !(parts.flags() & py::array::c_style) ||
+            !(h.flags() & py::array::c_style) || h.size() != parts.shape(2))
+          throw py::value_error("ls_refine_merge: C-contiguous parts (chunks, 3, d) and h (d,) expected");
+        const std::int64_t nch = parts.shape(0), d = parts.shape(2);
+        const double* pp = parts.data();
+        double* ph = h.mutable_data();
+        py::gil_scoped_release release;
+        sketch::ls_refine_merge(pp, nch, d, ph);
+      },
+      py::arg("parts"), py::arg("h").noconvert());
 }
 
 }  // namespace numkern::bindings

@@ -33,7 +33,9 @@ constexpr std::size_t kTileBytes = 512 * 1024;
 constexpr std::size_t kMinStrip = 64;
 // Rows per SRHT block and per residual chunk: fixed, so summation order never depends on threads.
 constexpr std::size_t kSrhtBlockF64 = 512, kSrhtBlockF32 = 1024;
-constexpr std::size_t kResidualChunk = 4096;
+// Residual chunks are the Gaussian sketch's tiles: numkern.dask cuts row blocks at tile boundaries
+// and must see the same chunks as the in-memory kernels.
+constexpr std::size_t kResidualChunk = static_cast<std::size_t>(gaussian_tile_rows);
 constexpr std::size_t kPrefetchRows = 24;
 // Below this many element operations (~10 ms) a call runs on one thread: on a busy machine the
 // second thread of a team may wait a scheduler slice before it starts, which costs more; and
@@ -389,23 +391,30 @@ double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const
   return total;
 }
 
-void ls_refine_impl(const double* a, std::size_t n, std::size_t C, const double* x, double* r, bool init_r,
-                    const double* b, double* f, double* h) {
+void ls_refine_partials_impl(const double* a, std::size_t n, std::size_t C, const double* x, double* r, bool init_r,
+                             const double* b, double* f, double* parts) {
   const Kernels& kern = active_kernels();
   const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
-  std::vector<double> part(3 * nch * C, 0.0);  // per chunk: sr_hi, sr_lo, sf
+  std::fill(parts, parts + 3 * nch * C, 0.0);
   dynamic_for(nch, 8 * n * C, [&](std::size_t c0, std::size_t c1) {
     for (std::size_t c = c0; c < c1; ++c) {
       const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
-      double* pc = part.data() + 3 * c * C;
+      double* pc = parts + 3 * c * C;
       kern.ls_refine_rows(a + r0 * C, nr, C, C, x, r + r0, init_r, b + r0, f + r0, pc, pc + C, pc + 2 * C);
     }
   });
-  // Chunks merge in order, the double-double sums by TwoSum, so the result is thread-count independent.
+}
+
+}  // namespace
+
+void ls_refine_merge(const double* parts, std::int64_t nch, std::int64_t d, double* h) {
+  // Chunks merge in order, the double-double sums by TwoSum, so the result depends neither on the
+  // thread count nor on how the chunks were spread over callers (numkern.dask's row blocks).
+  const std::size_t C = static_cast<std::size_t>(d);
   for (std::size_t k = 0; k < C; ++k) {
     double hi = 0.0, lo = 0.0, sf = 0.0;
-    for (std::size_t c = 0; c < nch; ++c) {
-      const double* pc = part.data() + 3 * c * C;
+    for (std::int64_t c = 0; c < nch; ++c) {
+      const double* pc = parts + 3 * static_cast<std::size_t>(c) * C;
       const double s = hi + pc[k];
       const double bb = s - hi;
       lo += ((hi - (s - bb)) + (pc[k] - bb)) + pc[C + k];
@@ -416,7 +425,15 @@ void ls_refine_impl(const double* a, std::size_t n, std::size_t C, const double*
   }
 }
 
-}  // namespace
+std::int64_t ls_refine_chunks(std::int64_t n) {
+  return n <= 0 ? 0 : static_cast<std::int64_t>((static_cast<std::size_t>(n) + kResidualChunk - 1) / kResidualChunk);
+}
+
+void ls_refine_partials(const double* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
+                        const double* b, double* f, double* parts) {
+  if (n <= 0 || d <= 0) return;
+  ls_refine_partials_impl(a, static_cast<std::size_t>(n), static_cast<std::size_t>(d), x, r, init_r, b, f, parts);
+}
 
 void ls_refine_residual(const double* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
                         const double* b, double* f, double* h) {
@@ -425,7 +442,9 @@ void ls_refine_residual(const double* a, std::int64_t n, std::int64_t d, const d
     std::fill(h, h + d, 0.0);
     return;
   }
-  ls_refine_impl(a, static_cast<std::size_t>(n), static_cast<std::size_t>(d), x, r, init_r, b, f, h);
+  std::vector<double> parts(static_cast<std::size_t>(3 * ls_refine_chunks(n) * d));
+  ls_refine_partials(a, n, d, x, r, init_r, b, f, parts.data());
+  ls_refine_merge(parts.data(), ls_refine_chunks(n), d, h);
 }
 
 void fwht_cols(Dtype dt, void* x, std::int64_t n, std::int64_t d, double scale) {

@@ -97,5 +97,13 @@ double row_residual(Dtype dt, const void* a, std::int64_t n, std::int64_t d, con
 // With init_r, r is an output: b - a x rounded once (first step of a refinement).
 void ls_refine_residual(const double* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
                         const double* b, double* f, double* h);
+// The same pass split in two for callers that hold the rows in pieces (numkern.dask): the per-chunk
+// partials (ls_refine_chunks(n) chunks of kResidualChunk rows; per chunk sr_hi, sr_lo, sf, d each),
+// then their merge in chunk order. Pieces cut at multiples of the chunk size and merged in row order
+// give h bit-identical to ls_refine_residual on the whole array.
+std::int64_t ls_refine_chunks(std::int64_t n);
+void ls_refine_partials(const double* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
+                        const double* b, double* f, double* parts);
+void ls_refine_merge(const double* parts, std::int64_t nch, std::int64_t d, double* h);
 
 }  // namespace numkern::sketch

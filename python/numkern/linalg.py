@@ -243,13 +243,13 @@ def _pcg_column(A, b, P, y, tol, maxiter, residual=None):
     return best_y, it, best_g
 
 
-def _cg_correction(A, P, c, maxiter):
-    """CG on (AP)^T (AP) y = c from y = c (AP is near-orthonormal), to 1e-8 relative or a stall."""
-    d = A.shape[1]
-    gA = np.empty(d)
+def _cg_correction(normal, P, c, maxiter):
+    """CG on (AP)^T (AP) y = c from y = c (AP is near-orthonormal), to 1e-8 relative or a stall.
+    ``normal(v, g)`` writes A^T (A v) to g (one pass over A)."""
+    gA = np.empty(P.shape[0])
 
     def mat(v):
-        _core.row_residual(A, np.ascontiguousarray(P @ v), None, gA, None)
+        normal(np.ascontiguousarray(P @ v), gA)
         return P.T @ gA
 
     y = c.copy()
@@ -258,9 +258,33 @@ def _cg_correction(A, P, c, maxiter):
     return y, it
 
 
-def _refine_column(A, b, P, x, tol, maxiter):
+class _RefinementPasses:
+    """The three passes of a refinement over an in-memory A, holding the per-row state r and f.
+    numkern.dask supplies the same three over row blocks (bit-identical, as the sums are merged in
+    the same chunk order)."""
+
+    def __init__(self, A, b):
+        n = A.shape[0]
+        self.A, self.b = A, b
+        self.r, self.f, self.t = np.empty(n), np.empty(n), np.empty(n)
+
+    def residual(self, x, first, h):
+        """h = A^T (b - A x) accurate to a few ulps (r = b - A x rounded once when first)."""
+        _core.ls_refine_residual(self.A, x, self.r, first, self.b, self.f, h)
+
+    def normal(self, v, g):
+        _core.row_residual(self.A, v, None, g, None)
+
+    def update(self, dx):
+        """r <- r + f - A dx, the new residual's leading part."""
+        _core.row_residual(self.A, dx, self.f, None, self.t)  # t = A dx - f
+        np.subtract(self.r, self.t, out=self.r)
+
+
+def _refine_column(passes, P, x, tol, maxiter):
     """Iterative refinement of the augmented system [I A; A^T 0][r; x] = [b; 0] (Bjorck 1967) with
-    its residuals evaluated in double-double (``_core.ls_refine_residual``).
+    its residuals evaluated in double-double (``_core.ls_refine_residual``); ``passes`` holds A, b
+    and the state (see ``_RefinementPasses``).
 
     A float64 solver, LAPACK included, stops at a forward error of about
     ``u cond(A) (1 + cond(A) ||r|| / (||A|| ||x||))``: 1e-6 to 1e+2 at cond(A) = 1e10. Each step
@@ -274,18 +298,14 @@ def _refine_column(A, b, P, x, tol, maxiter):
     ``u ||h|| ||P||^2``; when both are far below ``tol`` (well-conditioned problems) no correction
     is solved and the refinement costs one pass. Otherwise steps run until the correction is below
     ``tol`` or stops shrinking. Returns x, the CG iterations spent, and an estimate of ``x - x*``."""
-    n, d = A.shape
-    t = np.empty(n)
-    r = np.empty(n)
-    f = np.empty(n)
-    h = np.empty(d)
+    h = np.empty(P.shape[0])
     p_norm2 = float(np.linalg.norm(P, 2)) ** 2
     u = np.finfo(np.float64).eps
     iters = 0
     est = None
     prev = math.inf
     for step in range(MAX_REFINEMENT_STEPS):
-        _core.ls_refine_residual(A, np.ascontiguousarray(x), r, step == 0, b, f, h)
+        passes.residual(np.ascontiguousarray(x), step == 0, h)
         c = P.T @ h
         goal = 0.25 * tol * float(np.linalg.norm(x))
         if step == 0:
@@ -295,19 +315,26 @@ def _refine_column(A, b, P, x, tol, maxiter):
                 break
         if iters >= maxiter:
             break
-        y, k = _cg_correction(A, P, c, max(1, maxiter - iters))
+        y, k = _cg_correction(passes.normal, P, c, max(1, maxiter - iters))
         iters += k
         dx = np.ascontiguousarray(P @ y)
         size = float(np.linalg.norm(dx))
         if size > 0.5 * prev:
             break  # no longer contracting: u cond(A) is near 1, the float64 floor of this problem
-        _core.row_residual(A, dx, f, None, t)  # t = A dx - f, so r + f - A dx = r - t
-        np.subtract(r, t, out=r)
+        passes.update(dx)
         x = x + dx
         est, prev = dx, size
         if size <= goal:
             break
     return x, iters, est
+
+
+def _misses_rank(grad_norm, a_norm, x_norm, b_norm, tol):
+    """Whether a preconditioned x (from a sketch of lower rank than d) misses part of the solution:
+    its normal-equation gradient ||A^T (A x - b)|| is far above rounding (else x is the min-norm
+    solution of a rank-deficient A)."""
+    bound = max(1e-8, 10 * float(tol)) * a_norm * (a_norm * x_norm + b_norm)
+    return not grad_norm <= bound
 
 
 def lstsq(
@@ -487,7 +514,7 @@ def lstsq(
             xj = P @ y
             e = P @ gk
             if r:
-                xj, it_ref, e_ref = _refine_column(a, bj, P, xj, float(tol), maxiter)
+                xj, it_ref, e_ref = _refine_column(_RefinementPasses(a, bj), P, xj, float(tol), maxiter)
                 if it_ref:  # corrections ran: their size is the estimate; else CG's own stands
                     it, e = it + it_ref, e_ref
         X[:, j] = xj
@@ -504,8 +531,7 @@ def lstsq(
         for j in range(B.shape[1]):
             bj = np.ascontiguousarray(B[:, j])
             _core.row_residual(a, np.ascontiguousarray(X[:, j]), bj, gA, None)
-            bound = max(1e-8, 10 * float(tol)) * scale * (scale * np.linalg.norm(X[:, j]) + np.linalg.norm(bj))
-            if not np.linalg.norm(gA) <= bound:
+            if _misses_rank(np.linalg.norm(gA), scale, np.linalg.norm(X[:, j]), np.linalg.norm(bj), tol):
                 return direct()
     X = X.astype(dtype)
     return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est))

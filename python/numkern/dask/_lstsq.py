@@ -18,8 +18,10 @@ from ..linalg import (
     LstsqResult,
     _bootstrap_linf,
     _check_solver_options,
+    _misses_rank,
     _one_blas_thread,
     _pcg_column,
+    _refine_column,
     _small_svd,
     sketch_rows,
 )
@@ -72,6 +74,52 @@ def _residual_block(a, b, U, want_g, dtype):
             cols.append((ss, g))
         out.append(cols)
     return out
+
+
+@task
+def _refine_block(a, b, x, r, first):
+    """One row block's share of a refinement residual pass: new (r, f) and the per-tile partials."""
+    a = aligned(a, np.float64)
+    n = a.shape[0]
+    r = np.empty(n) if first else np.array(r, dtype=np.float64, order="C")  # a copy: tasks keep inputs
+    f = np.empty(n)
+    parts = np.empty((-(-n // TILE), 3, a.shape[1]))
+    _core.ls_refine_partials(a, aligned(x, np.float64), r, first, aligned(np.ravel(b), np.float64), f, parts)
+    return r, f, parts
+
+
+@task
+def _update_block(a, dx, f, r):
+    """r + f - a dx for one row block (the in-memory refinement's update, row by row)."""
+    a = aligned(a, np.float64)
+    t = np.empty(a.shape[0])
+    _core.row_residual(a, aligned(dx, np.float64), aligned(f, np.float64), None, t)
+    return np.subtract(r, t)
+
+
+class _BlockRefinement:
+    """The passes of ``numkern.linalg._refine_column`` over row blocks: r and f stay on the workers
+    (persisted per block), only the (tiles, 3, d) partials come back and are merged in tile order."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.r = self.f = None
+
+    def residual(self, x, first, h):
+        prev = [None] * len(self.rows.A) if first else self.r
+        states = dask.persist(*[dask.delayed(_refine_block, pure=True)(a, b, x, r, first)
+                                for a, b, r in zip(self.rows.A, self.rows.B, prev)])
+        self.r = [st[0] for st in states]
+        self.f = [st[1] for st in states]
+        parts = dask.compute(*[st[2] for st in states])
+        _core.ls_refine_merge(np.ascontiguousarray(np.concatenate(parts)), h)
+
+    def normal(self, v, g):
+        g[:] = self.rows.residual(v[:, None], False, True)[1][:, 0]
+
+    def update(self, dx):
+        self.r = list(dask.persist(*[dask.delayed(_update_block, pure=True)(a, dx, f, r)
+                                     for a, f, r in zip(self.rows.A, self.f, self.r)]))
 
 
 class _Rows:
@@ -238,12 +286,41 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
 
         with _one_blas_thread():  # b="b": _pcg_column passes it through to residual as "with b"
             y, it, gk = _pcg_column(None, "b", P, U.T @ Sb[:, j], float(tol), maxiter, residual=residual)
-        X[:, j] = P @ y
+            xj = P @ y
+            e = P @ gk
+            if r:  # as numkern.lstsq: the same refinement, its passes over the row blocks
+                xj, it_ref, e_ref = _refine_column(_BlockRefinement(sel), P, xj, float(tol), maxiter)
+                if it_ref:
+                    it, e = it + it_ref, e_ref
+        X[:, j] = xj
         iters = max(iters, it)
         res[j] = math.sqrt(sel.residual(X[:, j:j + 1], True, False)[0][0])
-        est[j] = float(np.abs(P @ gk).max()) if r else 0.0
+        est[j] = float(np.abs(e).max()) if r else 0.0
+    if r < d:  # the sketch may have lost rank of A: as numkern.lstsq, check the gradient
+        a_norm = float(da.linalg.norm(A.astype(np.float64)).compute())
+        b_norms = np.sqrt(da.sum(B.astype(np.float64) ** 2, axis=0).compute())
+        for j in range(k):
+            sel = rows_for_column(rows, j) if k > 1 else rows
+            gA = sel.residual(X[:, j:j + 1], True, True)[1][:, 0]
+            if _misses_rank(np.linalg.norm(gA), a_norm, np.linalg.norm(X[:, j]), b_norms[j], tol):
+                return _direct(A, B, rows, vector, out_dtype, pack)
     X = X.astype(out_dtype)
     return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est))
+
+
+def _direct(A, B, rows, vector, out_dtype, pack):
+    """The fallback of a sketch that lost rank of A (numkern.lstsq falls back to LAPACK): a
+    distributed QR of A (dask's TSQR), then the minimum-norm solution of the small R x = Q^T b by
+    LAPACK, as A = Q R with orthonormal Q leaves the same problem in R."""
+    A64 = A.astype(np.float64).rechunk({1: -1})
+    q, R = da.linalg.qr(A64)
+    R, qtb = dask.compute(R, q.T @ B.astype(np.float64).rechunk({0: A64.chunks[0], 1: -1}))
+    x, _, rank, sv = np.linalg.lstsq(R, qtb, rcond=None)
+    res = np.sqrt(rows.residual(x, True, False)[0])
+    cond = sv[0] / sv[rank - 1] if rank else 0.0
+    est = np.finfo(np.float64).eps * cond * np.abs(x).max(axis=0)
+    x = x.astype(out_dtype)
+    return LstsqResult(x[:, 0] if vector else x, pack(res), int(rank), 0, "direct", 0, pack(est))
 
 
 def rows_for_column(rows, j):
