@@ -44,10 +44,22 @@ def _softmax_case(da, nkd, log2n, chunks):
                      "array per chunk, then copied); dask: two-pass partials per chunk, tree merge, blockwise scaling")
 
 
-def _lstsq_case(da, nkd, log2n, d, chunk_rows):
+def _ill_conditioned(rng, n, d, cond):
+    """A = G diag(s) V^T with Gaussian G (cond(G) ~ 1 for n >> d) and s from 1 to 1/cond, and a
+    residual about as large as A x: CG stops at an error of order one, the refinement must run."""
+    V = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    A = (rng.standard_normal((n, d)) * np.logspace(0, -np.log10(cond), d)) @ V.T
+    Ax = A @ rng.standard_normal(d)
+    return A, Ax + np.linalg.norm(Ax) / np.sqrt(n) * rng.standard_normal(n)
+
+
+def _lstsq_case(da, nkd, log2n, d, chunk_rows, method="sketch", cond=None):
     rng = np.random.default_rng(1)
-    A = rng.standard_normal((1 << log2n, d))
-    b = A @ rng.standard_normal(d) + rng.standard_normal(1 << log2n)
+    if cond is None:
+        A = rng.standard_normal((1 << log2n, d))
+        b = A @ rng.standard_normal(d) + rng.standard_normal(1 << log2n)
+    else:
+        A, b = _ill_conditioned(rng, 1 << log2n, d, cond)
     Ad, bd = da.from_array(A, chunks=(chunk_rows, d)), da.from_array(b, chunks=chunk_rows)
     threads = numkern.get_num_threads()
 
@@ -55,24 +67,31 @@ def _lstsq_case(da, nkd, log2n, d, chunk_rows):
         import dask
 
         with dask.config.set(scheduler="threads", num_workers=threads):
-            return nkd.lstsq(Ad, bd, method="sketch", rng=5)
+            return nkd.lstsq(Ad, bd, method=method, rng=5)
 
     impls = {
         f"dask threads, {(1 << log2n) // chunk_rows} row blocks": run_dask,
-        "numkern.lstsq in memory": lambda: numkern.lstsq(A, b, method="sketch", sketch="gaussian", rng=5),
+        "numkern.lstsq in memory": lambda: numkern.lstsq(A, b, method=method, sketch="gaussian", rng=5),
     }
-    return Case("dask", f"lstsq sketch (gaussian) 2^{log2n} x {d} float64", impls,
-                reference="numkern.lstsq in memory", note="bit-identical answers; dask adds the tile-tree merge "
-                                                          "and a second pass for the residual")
+    ref, got = impls["numkern.lstsq in memory"](), run_dask()
+    same = bool(np.array_equal(ref.x, got.x)) and ref.iterations == got.iterations
+    title = f"lstsq {method} (gaussian) 2^{log2n} x {d} float64" + (f", cond {cond:.0e}" if cond else "")
+    note = (f"bit-identical answers: {same} ({ref.iterations} CG iterations incl. refinement); dask adds task "
+            "overhead per pass" + ("" if method == "precondition" else ", the tile-tree merge and a residual pass"))
+    return Case("dask", title, impls, reference="numkern.lstsq in memory", note=note)
 
 
 # ------------------------------------------------------------------ the 4 GB run, never held whole
 
 
-def _gen_A(block_info=None, d=64, seed=0):
+def _gen_A(block_info=None, d=64, seed=0, cond=None):
     (r0, r1), _ = block_info[None]["array-location"]
     g = np.random.default_rng([seed, r0])
-    return g.standard_normal((r1 - r0, d))
+    a = g.standard_normal((r1 - r0, d))
+    if cond is None:
+        return a
+    V = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))[0]  # the same for every block
+    return (a * np.logspace(0, -np.log10(cond), d)) @ V.T
 
 
 def _gen_b(a, r0=0):
@@ -80,9 +99,16 @@ def _gen_b(a, r0=0):
     return a @ x + 0.1 * np.sin(np.arange(a.shape[0]))
 
 
-def _generated(da, n, d, rows):
-    A = da.map_blocks(_gen_A, d=d, dtype=np.float64, chunks=((rows,) * (n // rows), (d,)), meta=np.empty((0, 0)))
-    b = A.map_blocks(_gen_b, drop_axis=1, dtype=np.float64, meta=np.empty((0,)))
+def _gen_b_residual(a, r0=0):
+    """b = A x + a residual as large as A x (for the ill-conditioned case: the refinement must run)."""
+    ax = a @ np.linspace(-1, 1, a.shape[1])
+    return ax + np.sqrt(np.mean(ax * ax)) * np.sin(np.arange(a.shape[0]) * 0.7)
+
+
+def _generated(da, n, d, rows, cond=None):
+    A = da.map_blocks(_gen_A, d=d, cond=cond, dtype=np.float64, chunks=((rows,) * (n // rows), (d,)),
+                      meta=np.empty((0, 0)))
+    b = A.map_blocks(_gen_b if cond is None else _gen_b_residual, drop_axis=1, dtype=np.float64, meta=np.empty((0,)))
     return A, b
 
 
@@ -118,7 +144,7 @@ def _worker_maxrss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _on_cluster(nkd, A, b, nw, label, out, persist=False, sketch="gaussian"):
+def _on_cluster(nkd, A, b, nw, label, out, persist=False, sketch="gaussian", method="sketch"):
     import distributed
 
     with distributed.LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -129,15 +155,40 @@ def _on_cluster(nkd, A, b, nw, label, out, persist=False, sketch="gaussian"):
             distributed.wait([A, b])
         with _PeakRss() as drv:
             t0 = time.perf_counter()
-            res = nkd.lstsq(A, b, method="sketch", sketch=sketch, rng=5)
+            res = nkd.lstsq(A, b, method=method, sketch=sketch, rng=5)
             secs = time.perf_counter() - t0
         wrss = sorted(client.run(_worker_maxrss).values())
     row = {"family": "dask", "case": label, "impl": f"numkern.dask {sketch}, LocalCluster {nw} x 1 thread" + (", persisted" if persist else ""),
+           "iterations": res.iterations,
            "seconds": secs,
            "driver_peak_rss_gib": drv.peak / 2**30, "worker_peak_rss_gib": [w / 2**30 for w in wrss]}
     out(f"  {row['impl']:<58} {secs:8.2f} s   driver peak {row['driver_peak_rss_gib']:.2f} GiB   worker peaks "
         + ", ".join(f"{w:.2f}" for w in row["worker_peak_rss_gib"]) + " GiB")
     return row, res
+
+
+def _precondition_in_memory_vs_cluster(da, nkd, n, d, rows, out, cond=1e10):
+    """method="precondition" on an ill-conditioned A (the double-double refinement runs): in memory
+    vs 2 workers with A persisted, the same answer bit for bit."""
+    label = f"lstsq precondition 2^{int(np.log2(n))} x {d} float64, cond {cond:.0e}"
+    out(f"\n[dask] {label}: in memory vs persisted on a cluster (one run each)")
+    A, b = _generated(da, n, d, rows, cond=cond)
+    Am, bm = A.compute(scheduler="sync"), b.compute(scheduler="sync")
+    with _PeakRss() as drv:
+        t0 = time.perf_counter()
+        ref = numkern.lstsq(Am, bm, method="precondition", sketch="gaussian", rng=5)
+        secs = time.perf_counter() - t0
+    lapack = np.linalg.lstsq(Am, bm, rcond=None)[0]
+    del Am, bm
+    out(f"  {'numkern.lstsq in memory (2 threads)':<40} {secs:8.2f} s   process peak {drv.peak / 2**30:.2f} GiB"
+        f"   {ref.iterations} CG iterations incl. refinement")
+    out(f"  numpy.linalg.lstsq differs from it by {np.linalg.norm(lapack - ref.x) / np.linalg.norm(ref.x):.1e} "
+        "(relative; LAPACK's float64 floor at this condition number)")
+    row, res = _on_cluster(nkd, A, b, 2, label, out, persist=True, method="precondition")
+    same = bool(np.array_equal(res.x, ref.x)) and res.iterations == ref.iterations
+    out(f"  same answer bit for bit: {same} ({res.iterations} iterations)")
+    return [{"family": "dask", "case": label, "impl": "numkern.lstsq in memory", "seconds": secs,
+             "driver_peak_rss_gib": drv.peak / 2**30, "iterations": ref.iterations}, row]
 
 
 def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=21, out=print, sparse_workers=(2,)):
@@ -171,6 +222,8 @@ def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=21, 
     out(f"  same answer bit for bit: {bool(np.array_equal(res.x, ref.x))} (A persisted on the workers first)")
     results.append(row)
 
+    results += _precondition_in_memory_vs_cluster(da, nkd, 1 << in_memory_log2, d, rows, out)
+
     n = 1 << n_log2
     label = f"lstsq sketch 2^{n_log2} x {d} float64 ({n * d * 8 / 2**30:.0f} GiB) generated chunkwise"
     out(f"\n[dask] {label}, never held whole; row blocks of {rows} rows; generated twice (sketch pass, residual pass)")
@@ -189,4 +242,4 @@ def cases(quick: bool) -> list[Case]:
     if quick:
         return [_softmax_case(da, nkd, 24, 8), _lstsq_case(da, nkd, 17, 32, 1 << 14)]
     big_lstsq()
-    return [_softmax_case(da, nkd, 28, 8)]
+    return [_softmax_case(da, nkd, 28, 8), _lstsq_case(da, nkd, 20, 32, 1 << 17, "precondition", 1e10)]
