@@ -16,7 +16,7 @@ import numkern.dask as nkd  # noqa: E402
 from numkern import _core, quant  # noqa: E402
 from numkern.dask._common import task  # noqa: E402
 from numkern.dask._softmax import EXT, _merge  # noqa: E402
-from numkern.dp import DistanceSum, KernelDensity, NotPrivateWarning  # noqa: E402
+from numkern.dp import DistanceSum, KernelDensity, NotPrivateWarning, SimilarityClassifier  # noqa: E402
 
 THREADS = {"scheduler": "threads", "num_workers": 2}
 
@@ -290,6 +290,47 @@ def test_dp_fit_equals_the_single_machine_fit_bit_for_bit(rng):
                 assert np.array_equal(g, r)
 
 
+def _classifier_data(rng, n=2400):
+    y = rng.integers(0, 3, n)
+    X = rng.normal(0, 0.6, (n, 4)) + np.eye(4)[y] * 1.5
+    return X, y
+
+
+@pytest.mark.isa_independent
+@pytest.mark.parametrize("kwargs", [{}, {"n_components": 64, "kernel": "laplacian"}, {"reduce_dim": 2},
+                                    {"classes": np.array([2, 0, 1, 7])}])
+def test_dp_classifier_fit_equals_the_single_machine_fit_bit_for_bit(rng, kwargs):
+    X, y = _classifier_data(rng)
+    Y = rng.normal(0, 1, (20, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotPrivateWarning)
+        ref = SimilarityClassifier(epsilon=2.0, rng=9, **kwargs).fit(X, y)
+        for rows in (2400, 700, 333):
+            got = nkd.fit(SimilarityClassifier(epsilon=2.0, rng=9, **kwargs), da.from_array(X, chunks=(rows, 2)),
+                          da.from_array(y, chunks=500), split_every=2)
+            assert np.array_equal(got.sketches_, ref.sketches_)
+            assert np.array_equal(got.class_sizes_, ref.class_sizes_) and np.array_equal(got.classes_, ref.classes_)
+            assert got.n_components_ == ref.n_components_
+            assert np.array_equal(got.decision_function(Y), ref.decision_function(Y))
+    assert ref.score(X, y) > 0.5  # a working classifier (chance: 1/3), not an all-noise one
+
+
+@pytest.mark.isa_independent
+def test_dp_classifier_partial_sums_are_the_exact_per_class_sums(rng):
+    from numkern.dask._dp import _add
+
+    X, y = _classifier_data(rng, 1000)
+    clf = SimilarityClassifier(n_components=64, rng=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotPrivateWarning)
+        state = clf._begin(clf._params(), 4, np.array([0, 1, 2]))
+    plan = clf._plan(state, np.array([300, 300, 400]))
+    whole = plan.partial(X, y)["features"]
+    merged = _add(*[plan.partial(X[a:a + 137], y[a:a + 137]) for a in range(0, 1000, 137)])["features"]
+    assert whole.dtype == np.int64 and whole.shape == (3, 64) and np.array_equal(whole, merged)
+    assert not np.array_equal(whole[0], whole[1])
+
+
 @pytest.mark.isa_independent
 def test_dp_merged_partial_sums_are_the_exact_single_machine_sums(rng):
     X = rng.uniform(-1, 1, (2000, 3))
@@ -333,6 +374,14 @@ def test_dp_fit_rejects_bad_input():
         nkd.fit(DistanceSum("l1", 1.0, 1.0), da.from_array(np.array([[0.0, np.nan]])))
     with pytest.raises(ValueError):
         nkd.fit(DistanceSum("l1", 1.0, 1.0), da.ones(4))
+    with pytest.raises(TypeError, match="pass y"):
+        nkd.fit(SimilarityClassifier(rng=0), da.ones((4, 2)))
+    with pytest.raises(TypeError, match="y must be None"):
+        nkd.fit(DistanceSum("l1", 1.0, 1.0), da.ones((4, 2)), np.zeros(4))
+    with pytest.raises(ValueError, match="one label per row"):
+        nkd.fit(SimilarityClassifier(rng=0), da.ones((4, 2)), np.zeros(3))
+    with pytest.raises(ValueError, match="at least one class"):
+        nkd.fit(SimilarityClassifier(classes=[], rng=0), da.ones((4, 2)), np.zeros(4))
 
 
 # ------------------------------------------------------------------------------------------ matmul
@@ -452,6 +501,11 @@ def test_every_function_on_a_two_process_local_cluster(client, rng):
                 assert np.array_equal(s.sketch_, ref.sketch_) and s.noise_variance_ == ref.noise_variance_
             else:
                 assert np.array_equal(s.query(X[:5]), ref.query(X[:5]))
+
+        Xc, yc = _classifier_data(rng, 900)
+        ref = SimilarityClassifier(rng=4).fit(Xc, yc)
+        got = nkd.fit(SimilarityClassifier(rng=4), da.from_array(Xc, chunks=(250, 4)), da.from_array(yc, chunks=300))
+        assert np.array_equal(got.sketches_, ref.sketches_) and np.array_equal(got.class_sizes_, ref.class_sizes_)
 
     a, b = _quant_cases(rng)[1]
     assert np.array_equal(nkd.matmul(a, b, chunks=(40, 32)).compute(), quant.matmul(a, b))

@@ -7,6 +7,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ..dp._classifier import SimilarityClassifier, class_counts
 from ..dp._data import private_data
 from ..dp._distance import DistanceSum
 from ..dp._kde import KernelDensity
@@ -18,42 +19,60 @@ def _block_sums(plan, block):
     return aligned_plan(plan).partial(aligned(private_data(block)))
 
 
+@task
+def _block_class_sums(plan, block, labels):
+    return aligned_plan(plan).partial(aligned(private_data(block)), np.asarray(labels))
+
+
+def _block_counts(labels, classes):
+    return {"count": class_counts(np.asarray(labels), classes)}
+
+
 def _add(*parts):
     """Key-wise sum of int64 partial sums: exact, so the grouping does not matter."""
     return {key: np.sum([p[key] for p in parts], axis=0, dtype=np.int64) for key in parts[0]}
 
 
-def fit(structure, X, *, split_every: int = 8):
-    """Fit a DP structure (:class:`numkern.dp.DistanceSum` or :class:`numkern.dp.KernelDensity`)
-    on a Dask array of records chunked by rows; returns the fitted structure.
+def fit(structure, X, y=None, *, split_every: int = 8):
+    """Fit a DP structure (:class:`numkern.dp.DistanceSum`, :class:`numkern.dp.KernelDensity` or
+    :class:`numkern.dp.SimilarityClassifier`) on a Dask array of records chunked by rows; returns
+    the fitted structure.
 
     Every row block computes the exact integer (fixed-point) sums the structure releases --
-    histogram counts, fixed-point sums of clipped records, sums of rounded random features, the
-    record count -- with the same code as ``structure.fit``; the blocks' sums are added in a
-    tree (int64 addition is exact, so any chunking and merge order gives the same integers), and
-    the driver adds the noise once, with the same sampler and randomness source as ``fit``. So
-    the privacy guarantee, the sensitivity and the noise scale are exactly those of a
-    single-machine fit, and with a seeded ``rng`` the result equals ``structure.fit(X.compute())``
-    bit for bit. Data-independent randomness (features, projections) is drawn on the driver and
-    shipped to the workers; the noise source never leaves the driver.
+    histogram counts, fixed-point sums of clipped records, sums of rounded random features (per
+    class for the classifier), the record or class counts -- with the same code as
+    ``structure.fit``; the blocks' sums are added in a tree (int64 addition is exact, so any
+    chunking and merge order gives the same integers), and the driver adds the noise once, with the
+    same sampler and randomness source as ``fit``. So the privacy guarantee, the sensitivity and
+    the noise scale are exactly those of a single-machine fit, and with a seeded ``rng`` the result
+    equals ``structure.fit(X.compute())`` (``fit(X, y)`` for the classifier) bit for bit.
+    Data-independent randomness (features, projections) is drawn on the driver and shipped to the
+    workers; the noise source never leaves the driver.
 
     Parameters
     ----------
-    structure : DistanceSum or KernelDensity
+    structure : DistanceSum, KernelDensity or SimilarityClassifier
         Unfitted or fitted (refitting replaces its state; the accountant is charged once).
     X : dask.array.Array or array_like, shape (n, d)
+    y : dask.array.Array or array_like, shape (n,), optional
+        The labels, for a SimilarityClassifier only (rechunked to X's row blocks). The classifier
+        takes two passes: the class counts (from y alone; they set the released sizes and, with
+        ``n_components="auto"``, the number of features), then the per-class feature sums.
     split_every : int, default 8
         Fan-in of the merge tree.
 
     Raises
     ------
     TypeError
-        For another structure type.
+        For another structure type, or y given (missing) for a structure that takes none (needs it).
     ValueError
         As ``structure.fit`` (NaN/inf records are reported when the blocks are computed).
     """
-    if not isinstance(structure, (DistanceSum, KernelDensity)):
-        raise TypeError(f"fit supports DistanceSum and KernelDensity, got {type(structure).__name__}")
+    if not isinstance(structure, (DistanceSum, KernelDensity, SimilarityClassifier)):
+        raise TypeError(f"fit supports DistanceSum, KernelDensity and SimilarityClassifier, got {type(structure).__name__}")
+    labelled = isinstance(structure, SimilarityClassifier)
+    if labelled != (y is not None):
+        raise TypeError(f"{type(structure).__name__} is fitted " + ("on (X, y): pass y" if labelled else "on X alone: y must be None"))
     params = structure._params()
     X = da.asarray(X)
     if X.dtype.kind not in "biuf":
@@ -63,7 +82,25 @@ def fit(structure, X, *, split_every: int = 8):
     if X.shape[0] > 2**31 - 1:
         raise ValueError("numkern.dp: at most 2^31 - 1 records per structure")
     d = X.shape[1]
+    X = X.rechunk({1: -1})
+    blocks = X.to_delayed().ravel()
+    if labelled:
+        return _fit_classifier(structure, params, X, blocks, y, split_every)
     plan = structure._begin(params, d) if isinstance(structure, KernelDensity) else structure._begin(d)
-    blocks = X.rechunk({1: -1}).to_delayed().ravel()
     parts = [dask.delayed(_block_sums, pure=True)(plan, blk) for blk in blocks]
     return structure._finish(plan, tree_reduce(parts, _add, split_every).compute())
+
+
+def _fit_classifier(clf, params, X, blocks, y, split_every):
+    y = da.asarray(y)
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must be 1-D with one label per row of X ({X.shape[0]}); got shape {y.shape}")
+    y = y.rechunk({0: X.chunks[0]})
+    labels = y.to_delayed().ravel()
+    classes = da.unique(y).compute() if clf.classes is None else np.asarray(clf.classes)
+    state = clf._begin(params, X.shape[1], classes)
+    counts = tree_reduce([dask.delayed(_block_counts, pure=True)(lab, classes) for lab in labels], _add,
+                         split_every).compute()["count"]
+    plan = clf._plan(state, counts)
+    parts = [dask.delayed(_block_class_sums, pure=True)(plan, blk, lab) for blk, lab in zip(blocks, labels)]
+    return clf._finish(plan, tree_reduce(parts, _add, split_every).compute())

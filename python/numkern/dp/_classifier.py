@@ -12,7 +12,7 @@ from . import _noise
 from ._accountant import charge, check_epsilon
 from ._data import private_data, queries
 from ._exact import KERNELS, check_bandwidth
-from ._kde import _padded, check_components, check_reduce_dim, draw_structure, features, release_sketch
+from ._kde import _padded, check_components, check_reduce_dim, draw_structure, feature_sums, features, release_sums
 
 
 def _not_fitted_error(msg):
@@ -31,6 +31,27 @@ def auto_components(epsilon: float, noisy_sizes) -> int:
     n = max(1.0, float(np.min(noisy_sizes)))
     m = 0.25 * epsilon * n
     return int(2 ** min(12, max(6, round(math.log2(max(m, 1.0))))))
+
+
+def class_counts(y, classes) -> np.ndarray:
+    """Exact number of labels equal to each class (labels outside `classes` are not counted)."""
+    return np.array([np.count_nonzero(y == c) for c in classes], dtype=np.int64)
+
+
+class _ClassPlan:
+    """What a row block needs for its exact per-class feature sums (public parameters only)."""
+
+    def __init__(self, Wt, bp, m, projection, classes, private):
+        self.Wt, self.bp, self.m, self.projection, self.classes = Wt, bp, m, projection, classes
+        self.private = private  # driver-side state for _finish; not needed by partial
+
+    def __getstate__(self):  # shipped to workers without the noise source
+        return {**self.__dict__, "private": None}
+
+    def partial(self, X, y):
+        """Exact int64 sums of the cos features of the records of each class: (n_classes, m)."""
+        return {"features": np.stack([feature_sums(X[y == c], self.Wt, self.bp, self.projection)[: self.m]
+                                      for c in self.classes])}
 
 
 class SimilarityClassifier:
@@ -108,6 +129,20 @@ class SimilarityClassifier:
 
     def fit(self, X, y):
         """Fit one private sketch per class on (X, y); returns self."""
+        params = self._params()
+        X = private_data(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must be 1-D with one label per row of X ({X.shape[0]}); got shape {y.shape}")
+        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
+        state = self._begin(params, X.shape[1], classes)
+        plan = self._plan(state, class_counts(y, classes))
+        return self._finish(plan, plan.partial(X, y))
+
+    # fit in steps, so numkern.dask can compute the exact per-class sums on row blocks:
+    # _params (checks), _begin (noise source, accountant), class counts (exact, any split),
+    # _plan (noisy sizes, m, the public features), plan.partial (exact feature sums), _finish (noise).
+    def _params(self):
         if self.kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
         h = check_bandwidth(self.bandwidth)
@@ -117,32 +152,39 @@ class SimilarityClassifier:
             raise ValueError(f"count_fraction must be in (0, 1), got {cf!r}")
         if not (isinstance(self.n_components, str) and self.n_components == "auto"):
             check_components(self.n_components)
-        X = private_data(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise ValueError(f"y must be 1-D with one label per row of X ({X.shape[0]}); got shape {y.shape}")
-        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
-        if classes.size < 1:
-            raise ValueError("need at least one class")
-        check_reduce_dim(self.reduce_dim, self.kernel, X.shape[1], 64)  # validate before charging
-        src = _noise.bit_source(self.rng, stacklevel=3)
+        return h, eps, cf
+
+    def _begin(self, params, d, classes):
+        h, eps, cf = params
+        classes = np.asarray(classes)
+        if classes.ndim != 1 or classes.size < 1:
+            raise ValueError(f"need at least one class: classes must be a non-empty 1-D array of labels, got shape {classes.shape}")
+        check_reduce_dim(self.reduce_dim, self.kernel, d, 64)  # validate before charging
+        src = _noise.bit_source(self.rng, stacklevel=4)
         gen = _noise.data_independent_rng(self.rng, src)
         charge(self.accountant, eps, "SimilarityClassifier")
-        members = [X[y == c] for c in classes]
-        sizes = np.array([
-            _noise.release(np.array([part.shape[0]]), 0, 1, cf * eps, src).values[0] for part in members
-        ])
+        return h, eps, cf, d, classes, src, gen
+
+    def _plan(self, state, counts):
+        """Releases the class sizes from the exact counts and draws the public features."""
+        h, eps, cf, d, classes, src, gen = state
+        sizes = np.array([_noise.release(np.array([int(c)]), 0, 1, cf * eps, src).values[0] for c in counts])
         m = auto_components((1 - cf) * eps, sizes) if isinstance(self.n_components, str) else int(self.n_components)
-        W, b, proj = draw_structure(self.kernel, h, X.shape[1], m, self.reduce_dim, gen)
-        self._Wt, self._bp = _padded(W, b)
-        self.projection_ = proj
-        self.reduce_dim_ = None if proj is None else proj.k
-        self.sketches_ = np.stack([release_sketch(part, self._Wt, self._bp, m, (1 - cf) * eps, src, proj).values
-                                   for part in members])
-        self.classes_ = classes
+        W, b, proj = draw_structure(self.kernel, h, d, m, self.reduce_dim, gen)
+        Wt, bp = _padded(W, b)
+        return _ClassPlan(Wt, bp, m, proj, classes, (eps, cf, d, sizes, src))
+
+    def _finish(self, plan, sums):
+        eps, cf, d, sizes, src = plan.private
+        m = plan.m
+        self._Wt, self._bp = plan.Wt, plan.bp
+        self.projection_ = plan.projection
+        self.reduce_dim_ = None if plan.projection is None else plan.projection.k
+        self.sketches_ = np.stack([release_sums(row, m, (1 - cf) * eps, src).values for row in sums["features"]])
+        self.classes_ = plan.classes
         self.class_sizes_ = sizes
         self.n_components_ = m
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = d
         self.epsilon_ = eps
         return self
 

@@ -156,10 +156,11 @@ def features(Y, Wt, bp, m, projection=None) -> np.ndarray:
     return out[:, :m]
 
 
-def release_sketch(X, Wt, bp, m, epsilon, src, projection=None):
-    """The noisy sum of cos features: L1 sensitivity m * 2^32 in fixed-point units (whatever the
-    projection: it is public and applied to each record alone, and every feature stays in [-1, 1])."""
-    return _noise.release(feature_sums(X, Wt, bp, projection)[:m], _FIXED_BITS, m * 2**_FIXED_BITS, epsilon, src)
+def release_sums(sums, m, epsilon, src):
+    """The noisy release of exact cos-feature sums (m of them): L1 sensitivity m * 2^32 in
+    fixed-point units (whatever the projection: it is public and applied to each record alone, and
+    every feature stays in [-1, 1])."""
+    return _noise.release(sums, _FIXED_BITS, m * 2**_FIXED_BITS, epsilon, src)
 
 
 def draw_structure(kernel, h, d, m, reduce_dim, gen):
@@ -292,7 +293,7 @@ class KernelDensity:
     def _finish(self, plan, sums):
         W, b, eps, cf, src, d = plan.private
         m = plan.m
-        rel = _noise.release(sums["features"], _FIXED_BITS, m * 2**_FIXED_BITS, (1 - cf) * eps, src)
+        rel = release_sums(sums["features"], m, (1 - cf) * eps, src)
         cnt = _noise.release(sums["count"], 0, 1, cf * eps, src)
         self._Wt, self._bp = plan.Wt, plan.bp
         self.projection_ = plan.projection
