@@ -11,6 +11,19 @@ sketch::Dtype dtype_of(const py::array& a) {
 }
 // Python passes C-contiguous 1-d or 2-d arrays; a 1-d array is one column.
 std::int64_t cols_of(const py::array& a) { return a.ndim() == 2 ? a.shape(1) : 1; }
+
+bool c_contiguous(const py::array& v) { return (v.flags() & py::array::c_style) != 0; }
+
+// The row arguments of the refinement passes. Callers (numkern.linalg, numkern.dask) pass C-contiguous
+// float64 arrays; refuse anything else rather than let pybind11 convert an output into a temporary.
+void check_refine_rows(const char* name, const py::array& a, const py::array& x, const py::array& r,
+                       const py::array& b, const py::array& f) {
+  if (a.ndim() != 2 || !c_contiguous(a) || !c_contiguous(x) || !c_contiguous(r) || !c_contiguous(b) || !c_contiguous(f))
+    throw py::value_error(std::string(name) + ": C-contiguous float64 arrays expected");
+  const std::int64_t n = a.shape(0), d = a.shape(1);
+  if (x.size() != d || r.size() != n || b.size() != n || f.size() != n)
+    throw py::value_error(std::string(name) + ": shapes do not match a");
+}
 }  // namespace
 
 void bind_sketch(py::module_& m) {
@@ -108,15 +121,10 @@ void bind_sketch(py::module_& m) {
       "ls_refine_residual",
       [](const py::array_t<double>& a, const py::array_t<double>& x, py::array_t<double>& r, bool init_r,
          const py::array_t<double>& b, py::array_t<double>& f, py::array_t<double>& h) {
-        // Callers (numkern.linalg) pass C-contiguous float64 arrays; refuse anything else rather than
-        // let pybind11 convert an output into a temporary.
-        const auto contiguous = [](const py::array& v) { return (v.flags() & py::array::c_style) != 0; };
-        if (a.ndim() != 2 || !contiguous(a) || !contiguous(x) || !contiguous(r) || !contiguous(b) || !contiguous(f) ||
-            !contiguous(h))
-          throw py::value_error("ls_refine_residual: C-contiguous float64 arrays expected");
+        check_refine_rows("ls_refine_residual", a, x, r, b, f);
+        if (!c_contiguous(h) || h.size() != a.shape(1))
+          throw py::value_error("ls_refine_residual: h must be a C-contiguous float64 array of d elements");
         const std::int64_t n = a.shape(0), d = a.shape(1);
-        if (x.size() != d || h.size() != d || r.size() != n || b.size() != n || f.size() != n)
-          throw py::value_error("ls_refine_residual: shapes do not match a");
         const double *pa = a.data(), *px = x.data(), *pb = b.data();
         double *pr = r.mutable_data(), *pf = f.mutable_data(), *ph = h.mutable_data();
         py::gil_scoped_release release;
@@ -128,14 +136,11 @@ void bind_sketch(py::module_& m) {
       "ls_refine_partials",
       [](const py::array_t<double>& a, const py::array_t<double>& x, py::array_t<double>& r, bool init_r,
          const py::array_t<double>& b, py::array_t<double>& f, py::array_t<double>& parts) {
-        const auto contiguous = [](const py::array& v) { return (v.flags() & py::array::c_style) != 0; };
-        if (a.ndim() != 2 || !contiguous(a) || !contiguous(x) || !contiguous(r) || !contiguous(b) || !contiguous(f) ||
-            !contiguous(parts))
-          throw py::value_error("ls_refine_partials: C-contiguous float64 arrays expected");
+        check_refine_rows("ls_refine_partials", a, x, r, b, f);
         const std::int64_t n = a.shape(0), d = a.shape(1);
-        if (x.size() != d || r.size() != n || b.size() != n || f.size() != n || parts.ndim() != 3 ||
-            parts.shape(0) != sketch::ls_refine_chunks(n) || parts.shape(1) != 3 || parts.shape(2) != d)
-          throw py::value_error("ls_refine_partials: shapes do not match a (parts: (ceil(n / 4096), 3, d))");
+        if (!c_contiguous(parts) || parts.ndim() != 3 || parts.shape(0) != sketch::ls_refine_chunks(n) ||
+            parts.shape(1) != 3 || parts.shape(2) != d)
+          throw py::value_error("ls_refine_partials: parts must be C-contiguous float64 of shape (ceil(n / 4096), 3, d)");
         const double *pa = a.data(), *px = x.data(), *pb = b.data();
         double *pr = r.mutable_data(), *pf = f.mutable_data(), *pp = parts.mutable_data();
         py::gil_scoped_release release;
@@ -146,8 +151,8 @@ void bind_sketch(py::module_& m) {
   m.def(
       "ls_refine_merge",
       [](const py::array_t<double>& parts, py::array_t<double>& h) {
-        if (parts.ndim() != 3 || parts.shape(1) != 3 || !(parts.flags() & py::array::c_style) ||
-            !(h.flags() & py::array::c_style) || h.size() != parts.shape(2))
+        if (parts.ndim() != 3 || parts.shape(1) != 3 || !c_contiguous(parts) || !c_contiguous(h) ||
+            h.size() != parts.shape(2))
           throw py::value_error("ls_refine_merge: C-contiguous parts (chunks, 3, d) and h (d,) expected");
         const std::int64_t nch = parts.shape(0), d = parts.shape(2);
         const double* pp = parts.data();

@@ -191,11 +191,14 @@ def _precondition_in_memory_vs_cluster(da, nkd, n, d, rows, out, cond=1e10):
              "driver_peak_rss_gib": drv.peak / 2**30, "iterations": ref.iterations}, row]
 
 
-def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=21, out=print, sparse_workers=(2,)):
+def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=23, out=print, sparse_workers=(2,),
+              precondition_log2=21):
     """One-shot timings (each run is tens of seconds) of numkern.dask.lstsq (sketch, Gaussian) on a
     2^n_log2 x d float64 A generated chunkwise on LocalClusters of 1 and 2 worker processes, with
-    the peak RSS of the driver (sampled) and of each worker (ru_maxrss of a fresh process); and at
-    2^in_memory_log2 rows, numkern.lstsq on the array in memory against the same on 2 workers;
+    the peak RSS of the driver (sampled) and of each worker (VmHWM of a fresh process); at
+    2^in_memory_log2 rows (default: the same 4 GiB, which fits in this machine's memory as one
+    array) numkern.lstsq in memory against the same data persisted on 2 workers; precondition on an
+    ill-conditioned 2^precondition_log2 x d problem (the refinement runs) in memory vs 2 workers;
     then the sparse sign sketch on the big array."""
     import dask.array as da
 
@@ -204,7 +207,7 @@ def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=21, 
     results = []
     n = 1 << in_memory_log2
     label = f"lstsq sketch 2^{in_memory_log2} x {d} float64"
-    out(f"\n[dask] {label}: in memory vs generated chunkwise on a cluster (one run each)")
+    out(f"\n[dask] {label}: in memory vs persisted on a cluster (one run each)")
     A, b = _generated(da, n, d, rows)
     with _PeakRss() as drv:
         t0 = time.perf_counter()
@@ -222,7 +225,7 @@ def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=21, 
     out(f"  same answer bit for bit: {bool(np.array_equal(res.x, ref.x))} (A persisted on the workers first)")
     results.append(row)
 
-    results += _precondition_in_memory_vs_cluster(da, nkd, 1 << in_memory_log2, d, rows, out)
+    results += _precondition_in_memory_vs_cluster(da, nkd, 1 << precondition_log2, d, rows, out)
 
     n = 1 << n_log2
     label = f"lstsq sketch 2^{n_log2} x {d} float64 ({n * d * 8 / 2**30:.0f} GiB) generated chunkwise"
