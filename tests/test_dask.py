@@ -434,6 +434,15 @@ def test_tasks_accept_misaligned_blocks(rng):
     got = _lstsq._residual_block(_misaligned(a), _misaligned(b), _misaligned(u), True, np.float64)
     ref = _lstsq._residual_block(a, b, u, True, np.float64)
     assert got[0][0][0] == ref[0][0][0] and np.array_equal(got[0][0][1], ref[0][0][1])
+    x3 = rng.standard_normal(3)
+    ref = _lstsq._refine_block(a, b, x3, None, True)
+    got = _lstsq._refine_block(_misaligned(a), _misaligned(b), _misaligned(x3), None, True)
+    assert all(np.array_equal(g, r) for g, r in zip(got, ref))
+    got = _lstsq._refine_block(_misaligned(a), _misaligned(b), _misaligned(x3), _misaligned(ref[0]), False)
+    assert np.array_equal(got[0], ref[0])  # r is kept, not overwritten
+    ref_r = _lstsq._update_block(a, x3, ref[1], ref[0])
+    assert np.array_equal(_lstsq._update_block(_misaligned(a), _misaligned(x3), _misaligned(ref[1]),
+                                               _misaligned(ref[0])), ref_r)
     X = rng.uniform(-1, 1, (40, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotPrivateWarning)
@@ -445,6 +454,13 @@ def test_tasks_accept_misaligned_blocks(rng):
                     setattr(skewed, k, _misaligned(v))
             got, ref = _dp._block_sums(skewed, _misaligned(X)), plan.partial(X)
             assert all(np.array_equal(got[k], ref[k]) for k in ref)
+        clf = SimilarityClassifier(n_components=64, rng=2)
+        plan = clf._plan(clf._begin(clf._params(), 3, np.array([0, 1])), np.array([20, 20]))
+        skewed = _dp.aligned_plan(plan)
+        skewed.Wt, skewed.bp = _misaligned(plan.Wt), _misaligned(plan.bp)
+        labels = np.arange(40) % 2
+        got = _dp._block_class_sums(skewed, _misaligned(X), _misaligned(labels))
+        assert np.array_equal(got["features"], plan.partial(X, labels)["features"])
 
 
 # -------------------------------------------------------------------------------- threads, imports
