@@ -211,6 +211,14 @@ def test_precondition_falls_back_to_a_distributed_qr_when_the_sketch_loses_rank(
                 fallbacks += 1
                 assert got.rank == 2 and np.all(np.asarray(got.residual_norm) <= 1e-12 * np.abs(b).max())
     assert fallbacks > 0
+    # fewer rows than columns, in several row blocks (dask's TSQR alone needs n >= d)
+    g = np.random.default_rng(0)
+    A, b = g.standard_normal((3, 4)), g.standard_normal(3)
+    for seed in range(3):
+        got = nkd.lstsq(da.from_array(A, chunks=(1, 4)), da.from_array(b, chunks=1), method="precondition",
+                        sketch="countsketch", rng=seed)
+        np.testing.assert_allclose(A @ got.x, b, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(got.x, np.linalg.lstsq(A, b, rcond=None)[0], rtol=1e-8, atol=1e-12)
 
 
 def test_gaussian_sketch_with_row_offset_is_the_block_of_the_whole_sketch(rng):
@@ -382,6 +390,17 @@ def test_dp_fit_rejects_bad_input():
         nkd.fit(SimilarityClassifier(rng=0), da.ones((4, 2)), np.zeros(3))
     with pytest.raises(ValueError, match="at least one class"):
         nkd.fit(SimilarityClassifier(classes=[], rng=0), da.ones((4, 2)), np.zeros(4))
+    from numkern.dp import Accountant
+
+    acc = Accountant(10.0)
+    for bad in ({"split_every": 1}, {"split_every": 2.5}):
+        with pytest.raises(ValueError, match="split_every"):
+            nkd.fit(SimilarityClassifier(rng=0, accountant=acc), da.ones((4, 2)), np.zeros(4), **bad)
+        with pytest.raises(ValueError, match="split_every"):
+            nkd.fit(KernelDensity(rng=0, accountant=acc), da.ones((4, 2)), **bad)
+    with pytest.raises(ValueError, match="at least one feature"):
+        nkd.fit(SimilarityClassifier(rng=0, accountant=acc), da.ones((4, 0)), np.zeros(4))
+    assert acc.spent == []  # refused before the charge, as structure.fit does
 
 
 # ------------------------------------------------------------------------------------------ matmul
@@ -435,11 +454,16 @@ def test_tasks_accept_misaligned_blocks(rng):
     ref = _lstsq._residual_block(a, b, u, True, np.float64)
     assert got[0][0][0] == ref[0][0][0] and np.array_equal(got[0][0][1], ref[0][0][1])
     x3 = rng.standard_normal(3)
-    ref = _lstsq._refine_block(a, b, x3, None, True)
-    got = _lstsq._refine_block(_misaligned(a), _misaligned(b), _misaligned(x3), None, True)
+    ref = _lstsq._refine_block(a, b, x3, None)
+    got = _lstsq._refine_block(_misaligned(a), _misaligned(b), _misaligned(x3), None)
     assert all(np.array_equal(g, r) for g, r in zip(got, ref))
-    got = _lstsq._refine_block(_misaligned(a), _misaligned(b), _misaligned(x3), _misaligned(ref[0]), False)
-    assert np.array_equal(got[0], ref[0])  # r is kept, not overwritten
+    r_later = ref[0] + 1e-3 * rng.standard_normal(50)  # a later step's r: read, not recomputed
+    want = _lstsq._refine_block(a, b, x3, r_later.copy())
+    r_in = _misaligned(r_later)
+    r_in.flags.writeable = False  # as arrays that arrive over the network can be
+    got = _lstsq._refine_block(_misaligned(a), _misaligned(b), _misaligned(x3), r_in)
+    assert len(got) == 2 and all(np.array_equal(g, w) for g, w in zip(got, want))
+    assert not np.array_equal(got[0], ref[1])  # f follows the given r
     ref_r = _lstsq._update_block(a, x3, ref[1], ref[0])
     assert np.array_equal(_lstsq._update_block(_misaligned(a), _misaligned(x3), _misaligned(ref[1]),
                                                _misaligned(ref[0])), ref_r)

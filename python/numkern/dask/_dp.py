@@ -66,7 +66,8 @@ def fit(structure, X, y=None, *, split_every: int = 8):
     TypeError
         For another structure type, or y given (missing) for a structure that takes none (needs it).
     ValueError
-        As ``structure.fit`` (NaN/inf records are reported when the blocks are computed).
+        As ``structure.fit``. NaN/inf records are reported when the blocks are computed, after
+        the accountant was charged (``structure.fit`` checks before); the other checks come first.
     """
     if not isinstance(structure, (DistanceSum, KernelDensity, SimilarityClassifier)):
         raise TypeError(f"fit supports DistanceSum, KernelDensity and SimilarityClassifier, got {type(structure).__name__}")
@@ -74,11 +75,17 @@ def fit(structure, X, y=None, *, split_every: int = 8):
     if labelled != (y is not None):
         raise TypeError(f"{type(structure).__name__} is fitted " + ("on (X, y): pass y" if labelled else "on X alone: y must be None"))
     params = structure._params()
+    if isinstance(split_every, bool) or not isinstance(split_every, (int, np.integer)) or split_every < 2:
+        raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}")
     X = da.asarray(X)
+    # The checks structure.fit makes before charging the accountant that need no pass over the
+    # data; NaN/inf are found by the sums pass, after the charge (the budget is spent then).
     if X.dtype.kind not in "biuf":
         raise ValueError(f"X must be a real numeric array, got dtype {X.dtype}")
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array (n_records, n_features); got {X.ndim} dimension(s)")
+    if X.shape[1] < 1:
+        raise ValueError(f"X must have at least one feature (column); got shape {X.shape}")
     if X.shape[0] > 2**31 - 1:
         raise ValueError("numkern.dp: at most 2^31 - 1 records per structure")
     d = X.shape[1]
@@ -98,9 +105,9 @@ def _fit_classifier(clf, params, X, blocks, y, split_every):
     y = y.rechunk({0: X.chunks[0]})
     labels = y.to_delayed().ravel()
     classes = da.unique(y).compute() if clf.classes is None else np.asarray(clf.classes)
-    state = clf._begin(params, X.shape[1], classes)
     counts = tree_reduce([dask.delayed(_block_counts, pure=True)(lab, classes) for lab in labels], _add,
-                         split_every).compute()["count"]
+                         split_every).compute()["count"]  # no randomness: before the charge
+    state = clf._begin(params, X.shape[1], classes, stacklevel=5)  # the warning points at the caller of fit
     plan = clf._plan(state, counts)
     parts = [dask.delayed(_block_class_sums, pure=True)(plan, blk, lab) for blk, lab in zip(blocks, labels)]
     return clf._finish(plan, tree_reduce(parts, _add, split_every).compute())

@@ -77,15 +77,17 @@ def _residual_block(a, b, U, want_g, dtype):
 
 
 @task
-def _refine_block(a, b, x, r, first):
-    """One row block's share of a refinement residual pass: new (r, f) and the per-tile partials."""
+def _refine_block(a, b, x, r):
+    """One row block's share of a refinement residual pass: f and the per-tile partials, and with
+    r None (the first pass) also r = b - a x rounded once. The kernel reads a given r only."""
     a = aligned(a, np.float64)
     n = a.shape[0]
-    r = np.empty(n) if first else np.array(r, dtype=np.float64, order="C")  # a copy: tasks keep inputs
+    first = r is None
+    r = np.empty(n) if first else np.require(r, np.float64, ("C", "A", "W"))  # arrays off the network may be read-only
     f = np.empty(n)
     parts = np.empty((-(-n // TILE), 3, a.shape[1]))
     _core.ls_refine_partials(a, aligned(x, np.float64), r, first, aligned(np.ravel(b), np.float64), f, parts)
-    return r, f, parts
+    return (r, f, parts) if first else (f, parts)
 
 
 @task
@@ -99,20 +101,25 @@ def _update_block(a, dx, f, r):
 
 class _BlockRefinement:
     """The passes of ``numkern.linalg._refine_column`` over row blocks: r and f stay on the workers
-    (persisted per block), only the (tiles, 3, d) partials come back and are merged in tile order."""
+    (persisted per block, 16 bytes per row), only the (tiles, 3, d) partials come back and are
+    merged in tile order."""
 
     def __init__(self, rows):
         self.rows = rows
         self.r = self.f = None
 
     def residual(self, x, first, h):
+        self.f = None  # the previous f is not needed again: release it before the pass
+        nout = 3 if first else 2
         prev = [None] * len(self.rows.A) if first else self.r
-        states = [dask.delayed(_refine_block, pure=True, nout=3)(a, b, x, r, first)
+        states = [dask.delayed(_refine_block, pure=True, nout=nout)(a, b, x, r)
                   for a, b, r in zip(self.rows.A, self.rows.B, prev)]
+        kept = dask.persist(*[st[i] for i in range(nout) for st in states])
         nb = len(states)
-        kept = dask.persist(*[st[0] for st in states], *[st[1] for st in states], *[st[2] for st in states])
-        self.r, self.f = list(kept[:nb]), list(kept[nb:2 * nb])  # the previous r is released
-        parts = dask.compute(*kept[2 * nb:])
+        if first:
+            self.r = list(kept[:nb])
+        self.f = list(kept[-2 * nb:-nb])
+        parts = dask.compute(*kept[-nb:])
         _core.ls_refine_merge(np.ascontiguousarray(np.concatenate(parts)), h)
 
     def normal(self, v, g):
@@ -204,7 +211,8 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
     residual and its rounding error stay on the workers, 16 bytes per row, and only ``3 d`` sums
     per tile come back to the driver. If the sketch has lower rank than ``A`` and ``x`` misses
     part of the solution (checked as in memory), the result comes from a distributed QR of ``A``
-    instead (``method == "direct"``).
+    instead (``method == "direct"``; not bit-identical to the in-memory fallback, which is LAPACK's
+    ``gelsd``).
 
     Raises
     ------
@@ -321,6 +329,8 @@ def _direct(A, B, rows, vector, out_dtype, pack):
     distributed QR of A (dask's TSQR), then the minimum-norm solution of the small R x = Q^T b by
     LAPACK, as A = Q R with orthonormal Q leaves the same problem in R."""
     A64 = A.astype(np.float64).rechunk({1: -1})
+    if A64.shape[0] < A64.shape[1]:
+        A64 = A64.rechunk({0: -1})  # dask's TSQR needs n >= d across blocks; such an A is small
     q, R = da.linalg.qr(A64)
     R, qtb = dask.compute(R, q.T @ B.astype(np.float64).rechunk({0: A64.chunks[0], 1: -1}))
     x, _, rank, sv = np.linalg.lstsq(R, qtb, rcond=None)

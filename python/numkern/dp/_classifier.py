@@ -154,13 +154,13 @@ class SimilarityClassifier:
             check_components(self.n_components)
         return h, eps, cf
 
-    def _begin(self, params, d, classes):
+    def _begin(self, params, d, classes, stacklevel=4):
         h, eps, cf = params
         classes = np.asarray(classes)
         if classes.ndim != 1 or classes.size < 1:
             raise ValueError(f"need at least one class: classes must be a non-empty 1-D array of labels, got shape {classes.shape}")
         check_reduce_dim(self.reduce_dim, self.kernel, d, 64)  # validate before charging
-        src = _noise.bit_source(self.rng, stacklevel=4)
+        src = _noise.bit_source(self.rng, stacklevel=stacklevel)
         gen = _noise.data_independent_rng(self.rng, src)
         charge(self.accountant, eps, "SimilarityClassifier")
         return h, eps, cf, d, classes, src, gen
