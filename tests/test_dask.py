@@ -279,6 +279,11 @@ def test_lstsq_rejects_bad_input(rng):
 # ---------------------------------------------------------------------------------------------- dp
 
 
+def _begin(structure, d):
+    """The plan a structure ships to the row blocks (numkern.dask.fit's first step)."""
+    return structure._begin(structure._params(), d) if isinstance(structure, KernelDensity) else structure._begin(d)
+
+
 def _structures(seed):
     return [DistanceSum("l1", 1.0, 1.0, resolution=64, rng=seed), DistanceSum("l2", 1.0, 1.0, resolution=64, rng=seed),
             DistanceSum("sqeuclidean", 1.0, 1.0, rng=seed),
@@ -345,7 +350,7 @@ def test_dp_merged_partial_sums_are_the_exact_single_machine_sums(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotPrivateWarning)
         for s in _structures(1):
-            plan = s._begin(s._params(), 3) if isinstance(s, KernelDensity) else s._begin(3)
+            plan = _begin(s, 3)
             whole = plan.partial(X)
             from numkern.dask._dp import _add
 
@@ -471,7 +476,7 @@ def test_tasks_accept_misaligned_blocks(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotPrivateWarning)
         for st in _structures(2):
-            plan = st._begin(st._params(), 3) if isinstance(st, KernelDensity) else st._begin(3)
+            plan = _begin(st, 3)
             skewed = _dp.aligned_plan(plan)
             for k, v in vars(skewed).items():
                 if isinstance(v, np.ndarray) and v.dtype != np.int64:

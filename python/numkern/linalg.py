@@ -95,6 +95,21 @@ def _check_eps_delta(eps, delta):
         raise ValueError(f"delta must be in (0, 1), got {delta!r}")
 
 
+def _check_shapes(A, b):
+    """Shape checks shared by numkern.lstsq and numkern.dask.lstsq (NumPy or Dask arrays); returns
+    n, d and whether b is a vector."""
+    if A.ndim != 2:
+        raise ValueError(f"A must be 2-d (n, d), got shape {A.shape}")
+    n, d = A.shape
+    if n < 1 or d < 1:
+        raise ValueError(f"A must have at least one row and one column, got shape {A.shape}")
+    if b.ndim not in (1, 2) or b.shape[0] != n:
+        raise ValueError(f"b must have shape ({n},) or ({n}, k) to match A {A.shape}, got {b.shape}")
+    if b.ndim == 2 and b.shape[1] < 1:
+        raise ValueError("b must have at least one column")
+    return n, d, b.ndim == 1
+
+
 def _check_solver_options(method, eps, delta, tol, maxiter):
     """The option checks every lstsq front end shares (numkern.lstsq, numkern.dask.lstsq)."""
     if method not in METHODS:
@@ -424,17 +439,8 @@ def lstsq(
     _check_solver_options(method, eps, delta, tol, maxiter)
     a, _ = float_operand(A, "A")
     bb, _ = float_operand(b, "b")
-    if a.ndim != 2:
-        raise ValueError(f"A must be 2-d (n, d), got shape {a.shape}")
-    n, d = a.shape
-    if n < 1 or d < 1:
-        raise ValueError(f"A must have at least one row and one column, got shape {a.shape}")
-    if bb.ndim not in (1, 2) or bb.shape[0] != n:
-        raise ValueError(f"b must have shape ({n},) or ({n}, k) to match A {a.shape}, got {bb.shape}")
-    vector = bb.ndim == 1
+    n, d, vector = _check_shapes(a, bb)
     B = bb.reshape(n, -1)
-    if B.shape[1] < 1:
-        raise ValueError("b must have at least one column")
     dtype = np.float32 if (a.dtype == np.float32 and bb.dtype == np.float32) else np.float64
     _finite_or_raise(B, "b")
     N = _next_pow2(n)

@@ -8,7 +8,7 @@ import dask.array as da
 import numpy as np
 
 from ..dp._classifier import SimilarityClassifier, class_counts
-from ..dp._data import private_data
+from ..dp._data import check_records_schema, private_data
 from ..dp._distance import DistanceSum
 from ..dp._kde import KernelDensity
 from ._common import aligned, aligned_plan, task, tree_reduce
@@ -80,12 +80,7 @@ def fit(structure, X, y=None, *, split_every: int = 8):
     X = da.asarray(X)
     # The checks structure.fit makes before charging the accountant that need no pass over the
     # data; NaN/inf are found by the sums pass, after the charge (the budget is spent then).
-    if X.dtype.kind not in "biuf":
-        raise ValueError(f"X must be a real numeric array, got dtype {X.dtype}")
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array (n_records, n_features); got {X.ndim} dimension(s)")
-    if X.shape[1] < 1:
-        raise ValueError(f"X must have at least one feature (column); got shape {X.shape}")
+    check_records_schema(X)
     if X.shape[0] > 2**31 - 1:
         raise ValueError("numkern.dp: at most 2^31 - 1 records per structure")
     d = X.shape[1]

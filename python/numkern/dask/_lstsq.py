@@ -17,6 +17,7 @@ from ..linalg import (
     SKETCH_ROWS_PER_COL,
     LstsqResult,
     _bootstrap_linf,
+    _check_shapes,
     _check_solver_options,
     _misses_rank,
     _one_blas_thread,
@@ -230,20 +231,11 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
     for arr, name in ((A, "A"), (b, "b")):
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if A.ndim != 2:
-        raise ValueError(f"A must be 2-d (n, d), got shape {A.shape}")
-    n, d = A.shape
-    if n < 1 or d < 1:
-        raise ValueError(f"A must have at least one row and one column, got shape {A.shape}")
-    if b.ndim not in (1, 2) or b.shape[0] != n:
-        raise ValueError(f"b must have shape ({n},) or ({n}, k) to match A {A.shape}, got {b.shape}")
+    n, d, vector = _check_shapes(A, b)
     if n >= 2**32:
         raise ValueError("the Gaussian sketch supports n < 2**32 rows")
-    vector = b.ndim == 1
     B = b.reshape(n, 1) if vector else b
     k = B.shape[1]
-    if k < 1:
-        raise ValueError("b must have at least one column")
     N = _next_pow2(n)
     if m is not None:
         if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, np.integer)):

@@ -7,17 +7,22 @@ import numbers
 import numpy as np
 
 
-def private_data(X, name: str = "X") -> np.ndarray:
-    try:
-        arr = np.asarray(X)
-    except Exception as exc:  # noqa: BLE001 - ragged lists and the like
-        raise ValueError(f"{name} must be a 2-D numeric array: {exc}") from None
+def check_records_schema(arr, name: str = "X") -> None:
+    """dtype and shape of a records array (NumPy or Dask: no pass over the data)."""
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (n_records, n_features); got {arr.ndim} dimension(s)")
     if arr.shape[1] < 1:
         raise ValueError(f"{name} must have at least one feature (column); got shape {arr.shape}")
+
+
+def private_data(X, name: str = "X") -> np.ndarray:
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # noqa: BLE001 - ragged lists and the like
+        raise ValueError(f"{name} must be a 2-D numeric array: {exc}") from None
+    check_records_schema(arr, name)
     arr = np.require(arr, np.float64, ["C_CONTIGUOUS", "ALIGNED"])
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
