@@ -51,6 +51,7 @@ PYBIND11_MODULE(_core, m) {
         {"bmi1", f.bmi1},            {"bmi2", f.bmi2},             {"lzcnt", f.lzcnt},
         {"avx512f", f.avx512f},      {"avx512bw", f.avx512bw},     {"avx512dq", f.avx512dq},
         {"avx512vl", f.avx512vl},    {"avx512cd", f.avx512cd},     {"avx512vnni", f.avx512vnni},
+        {"avx512vbmi", f.avx512vbmi},
         {"avx512bf16", f.avx512bf16}, {"avxvnni", f.avxvnni},      {"os_saves_ymm", f.os_saves_ymm},
         {"os_saves_zmm", f.os_saves_zmm}};
   });
@@ -63,6 +64,8 @@ PYBIND11_MODULE(_core, m) {
     for (const auto& [family, fn] : kernel_names()) out[family] = fn();
     return out;
   });
+  m.def("target_arch", [] { return std::string(target_arch()); });
+  m.def("threading", [] { return std::string(threads_available() ? "openmp" : "none"); });
   m.def("get_num_threads", [] { return num_threads(); });
   m.def("set_num_threads", [](int n) { set_num_threads(n); }, py::arg("n"));
 

@@ -1,11 +1,18 @@
 #include "common/isa.h"
 
 #include <atomic>
-#include <cpuid.h>
 #include <cstdint>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define NUMKERN_X86_64 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
 
 namespace numkern {
 namespace {
+
+#ifdef NUMKERN_X86_64
 
 std::uint64_t read_xcr0() {
   std::uint32_t lo = 0, hi = 0;
@@ -41,6 +48,7 @@ CpuFeatures detect() {
     f.avx512cd = b & (1u << 28);
     f.avx512bw = b & (1u << 30);
     f.avx512vl = b & (1u << 31);
+    f.avx512vbmi = c & (1u << 1);
     f.avx512vnni = c & (1u << 11);
     __get_cpuid_count(7, 1, &a, &b, &c, &d);
     f.avxvnni = a & (1u << 4);
@@ -49,6 +57,9 @@ CpuFeatures detect() {
   if (__get_cpuid(0x80000001, &a, &b, &c, &d)) f.lzcnt = c & (1u << 5);
   return f;
 }
+#else
+CpuFeatures detect() { return CpuFeatures{}; }
+#endif
 
 Isa best_isa(const CpuFeatures& f) {
   const bool avx2_ok = f.os_saves_ymm && f.avx && f.avx2 && f.fma && f.f16c && f.bmi1 && f.bmi2 &&
@@ -89,6 +100,32 @@ const char* isa_name(Isa isa) {
     case Isa::avx512: return "avx512";
   }
   return "unknown";
+}
+
+const char* target_arch() {
+#if defined(NUMKERN_X86_64)
+  return "x86_64";
+#elif defined(__aarch64__) || defined(_M_ARM64)
+  return "aarch64";
+#elif defined(__arm__)
+  return "arm";
+#elif defined(__powerpc64__)
+  return "ppc64";
+#elif defined(__riscv)
+  return "riscv";
+#elif defined(__s390x__)
+  return "s390x";
+#else
+  return "unknown";
+#endif
+}
+
+void store_fence() {
+#ifdef NUMKERN_X86_64
+  _mm_sfence();
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
 }
 
 }  // namespace numkern

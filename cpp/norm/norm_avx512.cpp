@@ -146,32 +146,38 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
 // A 256-entry byte table applied with two 128-entry VBMI permutes and a select on the sign bit.
 // This one function is compiled for AVX512-VBMI on top of the file's level; the driver calls it only
 // when the CPU has VBMI (every AVX-512 CPU since Ice Lake / Zen 4).
+struct ByteTable {
+  __m512i t0, t1, t2, t3;
+};
+
+// (A function, not a lambda: a lambda does not inherit the enclosing function's target attribute.)
+__attribute__((target("avx512vbmi"))) inline __m512i lut_apply(const ByteTable& t, __m512i v) {
+  const __m512i lo = _mm512_permutex2var_epi8(t.t0, v, t.t1), hi = _mm512_permutex2var_epi8(t.t2, v, t.t3);
+  return _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi);
+}
+
 __attribute__((target("avx512vbmi"))) void i8_vlut(const std::int8_t* x, std::int8_t* y, std::size_t n,
                                                    const std::int8_t* lut, bool stream) {
-  const __m512i t0 = _mm512_loadu_si512(lut), t1 = _mm512_loadu_si512(lut + 64);
-  const __m512i t2 = _mm512_loadu_si512(lut + 128), t3 = _mm512_loadu_si512(lut + 192);
-  auto apply = [&](__m512i v) {
-    const __m512i lo = _mm512_permutex2var_epi8(t0, v, t1), hi = _mm512_permutex2var_epi8(t2, v, t3);
-    return _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi);
-  };
+  const ByteTable t{_mm512_loadu_si512(lut), _mm512_loadu_si512(lut + 64), _mm512_loadu_si512(lut + 128),
+                    _mm512_loadu_si512(lut + 192)};
   std::size_t i = 0;
   if (stream) {
     const std::size_t mis = reinterpret_cast<std::uintptr_t>(y) % 64;
     const std::size_t head = mis ? (64 - mis < n ? 64 - mis : n) : 0;
     if (head) {
       const __mmask64 m = _cvtu64_mask64((~0ULL) >> (64 - head));
-      _mm512_mask_storeu_epi8(y, m, apply(_mm512_maskz_loadu_epi8(m, x)));
+      _mm512_mask_storeu_epi8(y, m, lut_apply(t, _mm512_maskz_loadu_epi8(m, x)));
     }
-    for (i = head; i + 64 <= n; i += 64) _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), apply(_mm512_loadu_si512(x + i)));
+    for (i = head; i + 64 <= n; i += 64) _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), lut_apply(t, _mm512_loadu_si512(x + i)));
   }
   for (; i + 128 <= n; i += 128) {
-    _mm512_storeu_si512(y + i, apply(_mm512_loadu_si512(x + i)));
-    _mm512_storeu_si512(y + i + 64, apply(_mm512_loadu_si512(x + i + 64)));
+    _mm512_storeu_si512(y + i, lut_apply(t, _mm512_loadu_si512(x + i)));
+    _mm512_storeu_si512(y + i + 64, lut_apply(t, _mm512_loadu_si512(x + i + 64)));
   }
-  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(y + i, apply(_mm512_loadu_si512(x + i)));
+  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(y + i, lut_apply(t, _mm512_loadu_si512(x + i)));
   if (i < n) {
     const __mmask64 m = _cvtu64_mask64((~0ULL) >> (64 - (n - i)));
-    _mm512_mask_storeu_epi8(y + i, m, apply(_mm512_maskz_loadu_epi8(m, x + i)));
+    _mm512_mask_storeu_epi8(y + i, m, lut_apply(t, _mm512_maskz_loadu_epi8(m, x + i)));
   }
 }
 

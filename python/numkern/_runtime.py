@@ -102,13 +102,17 @@ def cpu_info() -> dict:
     dict
         ``features`` (CPUID flags and OS register-state support), ``detected`` (best ISA level
         the CPU supports), ``active`` (level in use, after ``NUMKERN_ISA`` / :func:`set_isa`),
-        ``kernels`` (the kernel chosen per family) and ``num_threads``.
+        ``kernels`` (the kernel chosen per family), ``arch`` (the architecture the extension was
+        built for), ``threading`` (``"openmp"``, or ``"none"`` for a build without a threading
+        runtime, which then runs every kernel on the calling thread) and ``num_threads``.
     """
     return {
         "features": dict(_core.cpu_features()),
         "detected": _core.detected_isa(),
         "active": _core.active_isa(),
         "kernels": dict(_core.kernel_names()),
+        "arch": _core.target_arch(),
+        "threading": _core.threading(),
         "num_threads": _core.get_num_threads(),
     }
 
