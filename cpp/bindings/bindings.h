@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/dtype.h"
+
 namespace numkern::bindings {
 
 namespace py = pybind11;
@@ -26,6 +28,11 @@ Layout layout_of(const py::array& a);
 // platform numkern builds for).
 static_assert(sizeof(py::ssize_t) == sizeof(std::int64_t), "numkern needs a 64-bit ssize_t");
 inline const std::int64_t* as_int64(const py::ssize_t* p) { return reinterpret_cast<const std::int64_t*>(p); }
+
+// The float kernels' element type of an array the Python layer has checked to be float32 or float64.
+inline Dtype float_dtype(const py::array& a) {
+  return a.dtype().is(py::dtype::of<float>()) ? Dtype::f32 : Dtype::f64;
+}
 
 void bind_softmax(py::module_& m);
 void bind_norm(py::module_& m);
