@@ -6,9 +6,6 @@
 namespace numkern::bindings {
 
 namespace {
-norm::Dtype dtype_of(const py::array& a) {
-  return a.dtype().is(py::dtype::of<float>()) ? norm::Dtype::f32 : norm::Dtype::f64;
-}
 const void* data_or_null(const py::object& o) {
   return o.is_none() ? nullptr : o.cast<py::array>().data();
 }
@@ -29,7 +26,7 @@ void bind_norm(py::module_& m) {
       "norm_forward",
       [](const py::array& x, py::array& out, int axis, bool l1, const py::object& w, const py::object& b, double eps) {
         const Layout lx = layout_of(x), lo = layout_of(out);
-        const auto dtype = dtype_of(x);
+        const auto dtype = float_dtype(x);
         const void* px = x.data();
         void* po = out.mutable_data();
         const void *pw = data_or_null(w), *pb = data_or_null(b);
@@ -43,7 +40,7 @@ void bind_norm(py::module_& m) {
       [](const py::array& dy, const py::array& x, py::array& dx, int axis, bool l1, const py::object& w,
          const py::object& dw, const py::object& db, double eps) {
         const Layout ldy = layout_of(dy), lx = layout_of(x), ldx = layout_of(dx);
-        const auto dtype = dtype_of(x);
+        const auto dtype = float_dtype(x);
         const void *pdy = dy.data(), *px = x.data(), *pw = data_or_null(w);
         void* pdx = dx.mutable_data();
         void *pdw = mutable_data_or_null(dw), *pdb = mutable_data_or_null(db);

@@ -3,84 +3,25 @@
 // elementwise kernels apply. A slice is read once from memory; the later passes hit cache.
 #include "norm/norm.h"
 
-#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "common/isa.h"
 #include "common/parallel.h"
+#include "common/strided.h"
 
 namespace numkern::norm {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, &kernels_avx2, &kernels_avx512};
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
+                                                    NUMKERN_X86_TABLE(kernels_avx512)};
   return pick(tables);
 }
 
 namespace {
 
 constexpr std::int64_t kParallelWorkMin = 1 << 15;  // elements per thread before threading pays
-// Outputs at least this large are written with non-temporal stores: they cannot stay in cache, and
-// a normal store would first read each line (3 memory passes instead of 2).
-constexpr std::int64_t kStreamBytes = std::int64_t{16} << 20;
-
-// Offsets of slice `index` in up to three arrays sharing `shape`, with the axis skipped.
-struct SliceWalker {
-  const std::int64_t* shape;
-  int ndim, axis;
-  template <int K>
-  void at(std::int64_t index, const std::int64_t* const (&strides)[K], std::int64_t (&off)[K]) const {
-    for (int j = 0; j < K; ++j) off[j] = 0;
-    for (int d = ndim - 1; d >= 0; --d) {
-      if (d == axis) continue;
-      const std::int64_t i = index % shape[d];
-      index /= shape[d];
-      for (int j = 0; j < K; ++j) off[j] += i * strides[j][d];
-    }
-  }
-  std::int64_t slices() const {
-    std::int64_t s = 1;
-    for (int d = 0; d < ndim; ++d)
-      if (d != axis) s *= shape[d];
-    return s;
-  }
-};
-
-// A contiguous view of one strided slice: the data itself when unit-strided, else a buffer.
-template <class T>
-class SliceBuf {
- public:
-  const T* in(const char* p, std::int64_t stride, std::int64_t n, int which) {
-    if (stride == static_cast<std::int64_t>(sizeof(T))) return reinterpret_cast<const T*>(p);
-    T* b = buffer(n, which);
-    for (std::int64_t i = 0; i < n; ++i) b[i] = *reinterpret_cast<const T*>(p + i * stride);
-    return b;
-  }
-  T* out(char* p, std::int64_t stride, std::int64_t n, int which) {
-    if (stride == static_cast<std::int64_t>(sizeof(T))) return reinterpret_cast<T*>(p);
-    return buffer(n, which);
-  }
-  // A buffer for a rescaled copy of the slice (see rescale_if_needed).
-  T* scratch(std::int64_t n) {
-    if (scratch_.size() < static_cast<std::size_t>(n)) scratch_.resize(n);
-    return scratch_.data();
-  }
-  static void scatter(const T* b, char* p, std::int64_t stride, std::int64_t n) {
-    if (stride == static_cast<std::int64_t>(sizeof(T))) return;
-    for (std::int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p + i * stride) = b[i];
-  }
-
- private:
-  T* buffer(std::int64_t n, int which) {
-    auto& v = bufs_[which];
-    if (v.size() < static_cast<std::size_t>(n)) v.resize(n);
-    return v.data();
-  }
-  std::vector<T> bufs_[3];
-  std::vector<T> scratch_;
-};
-
 // Mean as hi + lo in T, and the reciprocal of the spread (mean |d| + eps, or sqrt(var + eps)).
 template <class T>
 struct Stats {
@@ -158,40 +99,10 @@ int rescale_if_needed(const TypedKernels<T>& k, Kind kind, const T*& x, std::int
   return e;
 }
 
-// Splits [0, slices) into `nt` contiguous ranges (deterministic for a thread count).
-template <class F>
-void for_ranges(std::int64_t slices, int nt, F&& f) {
-  if (nt <= 1) {
-    f(0, std::int64_t{0}, slices);
-    return;
-  }
-#pragma omp parallel num_threads(nt)
-  {
-    const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-    const std::int64_t a = slices * t / T, b = slices * (t + 1) / T;
-    if (a < b) f(static_cast<int>(t), a, b);
-  }
-}
-
-// Calls f(begin, end) on chunks of [0, slices) handed out on demand: results do not depend on
-// which thread takes a chunk, and a thread the OS deschedules (the machine is shared) does not
-// hold the others up at the end as a static split would.
-template <class F>
-void for_chunks(std::int64_t slices, int nt, F&& f) {
-  if (nt <= 1) {
-    f(std::int64_t{0}, slices);
-    return;
-  }
-  const std::int64_t chunk = std::max<std::int64_t>(1, slices / (std::int64_t{16} * nt));
-  std::atomic<std::int64_t> next{0};
-#pragma omp parallel num_threads(nt)
-  {
-    for (;;) {
-      const std::int64_t a = next.fetch_add(chunk, std::memory_order_relaxed);
-      if (a >= slices) break;
-      f(a, std::min(a + chunk, slices));
-    }
-  }
+// Slices per chunk of the forward passes: about 16 chunks per thread, so that the chunks handed out
+// last are short.
+std::int64_t chunk_for(std::int64_t slices, int nt) {
+  return std::max<std::int64_t>(1, slices / (std::int64_t{16} * nt));
 }
 
 int threads_for(std::int64_t slices, std::int64_t n) {
@@ -208,8 +119,9 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
   if (n == 0 || slices == 0) return;
   const std::int64_t* const strides[2] = {xst, yst};
   const bool stream = yst[axis] == static_cast<std::int64_t>(sizeof(T)) &&
-                      slices * n * static_cast<std::int64_t>(sizeof(T)) >= kStreamBytes;
-  for_chunks(slices, threads_for(slices, n), [&](std::int64_t a, std::int64_t e) {
+                      slices * n * static_cast<std::int64_t>(sizeof(T)) >= kStreamMinBytes;
+  const int nt = threads_for(slices, n);
+  parallel_chunks(slices, nt, chunk_for(slices, nt), [&](std::int64_t a, std::int64_t e) {
     SliceBuf<T> buf;
     for (std::int64_t s = a; s < e; ++s) {
       std::int64_t off[2];
@@ -221,7 +133,7 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
       k.vnormalize(px, py, n, st.mhi, st.mlo, st.scale, w, b, stream);
       SliceBuf<T>::scatter(py, y + off[1], yst[axis], n);
     }
-    if (stream) __builtin_ia32_sfence();  // once per chunk: a fence waits for the streamed lines
+    if (stream) store_fence();  // once per chunk: a fence waits for the streamed lines
   });
 }
 
@@ -239,7 +151,8 @@ void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const s
   std::vector<std::vector<double>> pdw(params ? nt : 0), pdb(params ? nt : 0);
   const std::int64_t* const strides[3] = {dyst, xst, dxst};
   if (slices > 0)
-    for_ranges(slices, nt, [&](int t, std::int64_t a, std::int64_t e) {
+    parallel_ranges(slices, nt, [&](int t, std::int64_t a, std::int64_t e) {
+      if (a == e) return;  // an empty range leaves its partials empty; the merge skips them
       SliceBuf<T> buf;
       if (params) {
         pdw[t].assign(n, 0.0);
@@ -316,8 +229,7 @@ constexpr std::int64_t kLutMinSlice = 1024;
 bool g_int8_lut_enabled = true;
 
 bool lut_available(const Int8Kernels& k8) {
-  static const bool has_vbmi = __builtin_cpu_supports("avx512vbmi");
-  return k8.vlut != nullptr && has_vbmi && g_int8_lut_enabled;
+  return k8.vlut != nullptr && cpu_features().avx512vbmi && g_int8_lut_enabled;
 }
 
 bool use_lut(const Int8Kernels& k8, std::int64_t n) { return n >= kLutMinSlice && lut_available(k8); }
@@ -408,8 +320,9 @@ void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8
   const std::int64_t* const strides[2] = {x_strides, y_strides};
   const char* xc = reinterpret_cast<const char*>(x);
   char* yc = reinterpret_cast<char*>(y);
-  const bool stream = y_strides[axis] == 1 && slices * n >= kStreamBytes;
-  for_chunks(slices, threads_for(slices, n), [&](std::int64_t a, std::int64_t e) {
+  const bool stream = y_strides[axis] == 1 && slices * n >= kStreamMinBytes;
+  const int nt = threads_for(slices, n);
+  parallel_chunks(slices, nt, chunk_for(slices, nt), [&](std::int64_t a, std::int64_t e) {
     SliceBuf<std::int8_t> buf;
     for (std::int64_t s = a; s < e; ++s) {
       std::int64_t off[2];
@@ -419,7 +332,7 @@ void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8
       int8_slice(k8, px, py, n, out_shift, stream);
       SliceBuf<std::int8_t>::scatter(py, yc + off[1], y_strides[axis], n);
     }
-    if (stream) __builtin_ia32_sfence();
+    if (stream) store_fence();
   });
 }
 

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/dtype.h"
+
 namespace numkern::norm {
 
 template <class T>
@@ -21,7 +23,7 @@ struct TypedKernels {
   double (*rsumdev)(const T* x, std::size_t n, T mhi, T mlo);
   // y_i = ((x_i - mhi) - mlo) * scale, then * w_i and + b_i where w / b are not null. `stream`
   // writes y with non-temporal stores (for outputs far larger than the cache); the caller issues
-  // the store fence (sfence) after its last streaming call.
+  // store_fence() (common/isa.h) after its last streaming call.
   void (*vnormalize)(const T* x, T* y, std::size_t n, T mhi, T mlo, T scale, const T* w, const T* b, bool stream);
   // With g_i = dy_i * w_i (dy_i if w is null) and d_i = (x_i - mhi) - mlo:
   // out[0] = sum g_i, out[1] = sum g_i * d_i, out[2] = sum sign(d_i).
@@ -62,7 +64,6 @@ extern const Kernels kernels_avx512;
 
 const Kernels& active_kernels();
 
-enum class Dtype : int { f32 = 0, f64 = 1 };
 enum class Kind : int { l1 = 0, l2 = 1 };
 
 // Normalizes x along `axis` into y (same shape; byte strides, any sign; y may alias x exactly).

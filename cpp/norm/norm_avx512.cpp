@@ -1,10 +1,9 @@
 // Norm kernels for AVX-512 (F/BW/DQ/VL): 16 float / 8 double lanes; int8 kernels on 64-byte
 // vectors with mask compares, and a saturating down-convert (vpmovsdb) for the int8 output.
-#include <immintrin.h>
-
 #include <cstddef>
 #include <cstdint>
 
+#include "common/simd_avx512.h"
 #include "norm/norm.h"
 
 namespace numkern::norm {
@@ -12,106 +11,72 @@ namespace {
 
 #include "norm/norm_kernels.inl"
 
-struct F32 {
-  using T = float;
-  using V = __m512;
-  static constexpr std::size_t L = 16;
-  static V load(const T* p) { return _mm512_loadu_ps(p); }
-  static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
-  static V set1(T a) { return _mm512_set1_ps(a); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
-  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V acc(V a, V v) { return _mm512_fmadd_ps(v, _mm512_set1_ps(1.0f), a); }
-  static V abs(V a) { return _mm512_abs_ps(a); }
-  static V sign(V a) {
-    const V z = _mm512_setzero_ps();
-    const V pos = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, z, _CMP_GT_OQ), _mm512_set1_ps(1.0f));
-    return _mm512_mask_mov_ps(pos, _mm512_cmp_ps_mask(a, z, _CMP_LT_OQ), _mm512_set1_ps(-1.0f));
-  }
-  static double hsum(V v) {
-    const __m512d d = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
-    return _mm512_reduce_add_pd(d);
-  }
-  static constexpr std::size_t kAlign = 64;
-  static void stream(T* p, V v) { _mm512_stream_ps(p, v); }
-};
+using simd::I32;
+using simd::I64;
 
-struct F64 {
-  using T = double;
-  using V = __m512d;
-  static constexpr std::size_t L = 8;
-  static V load(const T* p) { return _mm512_loadu_pd(p); }
-  static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
-  static V set1(T a) { return _mm512_set1_pd(a); }
-  static V add(V a, V b) { return _mm512_add_pd(a, b); }
-  static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
-  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-  static V acc(V a, V v) { return _mm512_fmadd_pd(v, _mm512_set1_pd(1.0), a); }
-  static V abs(V a) { return _mm512_abs_pd(a); }
-  static V sign(V a) {
-    const V z = _mm512_setzero_pd();
-    const V pos = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, z, _CMP_GT_OQ), _mm512_set1_pd(1.0));
-    return _mm512_mask_mov_pd(pos, _mm512_cmp_pd_mask(a, z, _CMP_LT_OQ), _mm512_set1_pd(-1.0));
-  }
-  static double hsum(V v) { return _mm512_reduce_add_pd(v); }
-  static constexpr std::size_t kAlign = 64;
-  static void stream(T* p, V v) { _mm512_stream_pd(p, v); }
-};
+// The int8 kernels go through the layer for whole-vector loads and stores and 32/64-bit lane
+// arithmetic. The byte-lane instructions (vpsadbw, byte compares and masked byte moves, vpmovsxbd
+// widening, vpmovsdb narrowing, vpackssdw / vpacksswb + vpermd packing, the VBMI byte permutes,
+// 16-byte and streaming integer stores) stay intrinsics: the layer deliberately has no 8-bit lanes.
+I64::V load_bytes(const std::int8_t* p) { return I64::load(reinterpret_cast<const std::int64_t*>(p)); }
+void store_bytes(std::int8_t* p, I64::V v) { I64::store(reinterpret_cast<std::int64_t*>(p), v); }
+I32::V splat(std::int32_t v) { return I32::set1(static_cast<std::uint32_t>(v)); }
 
 // sum(x) = sum(x + 128) - 128 n; vpsadbw sums the biased (unsigned) bytes into 64-bit lanes.
 std::int64_t i8_rsum(const std::int8_t* x, std::size_t n) {
-  const __m512i bias = _mm512_set1_epi8(-128), zero = _mm512_setzero_si512();
-  __m512i a0 = zero, a1 = zero;
+  const I64::V bias = _mm512_set1_epi8(-128), zero = I64::zero();  // a byte broadcast
+  I64::V a0 = zero, a1 = zero;
   std::size_t i = 0;
   for (; i + 128 <= n; i += 128) {
-    a0 = _mm512_add_epi64(a0, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(x + i), bias), zero));
-    a1 = _mm512_add_epi64(a1, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(x + i + 64), bias), zero));
+    a0 = I64::add(a0, _mm512_sad_epu8(I64::bxor(load_bytes(x + i), bias), zero));
+    a1 = I64::add(a1, _mm512_sad_epu8(I64::bxor(load_bytes(x + i + 64), bias), zero));
   }
-  for (; i + 64 <= n; i += 64)
-    a0 = _mm512_add_epi64(a0, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(x + i), bias), zero));
-  std::int64_t s = _mm512_reduce_add_epi64(_mm512_add_epi64(a0, a1)) - 128 * static_cast<std::int64_t>(i);
+  for (; i + 64 <= n; i += 64) a0 = I64::add(a0, _mm512_sad_epu8(I64::bxor(load_bytes(x + i), bias), zero));
+  std::int64_t s = I64::reduce_add(I64::add(a0, a1)) - 128 * static_cast<std::int64_t>(i);
   if (i < n) {
     const __mmask64 m = _cvtu64_mask64((~0ULL) >> (64 - (n - i)));
-    const __m512i v = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + i), bias));
-    s += _mm512_reduce_add_epi64(_mm512_sad_epu8(v, zero)) - 128 * static_cast<std::int64_t>(n - i);
+    const I64::V v = _mm512_maskz_mov_epi8(m, I64::bxor(_mm512_maskz_loadu_epi8(m, x + i), bias));
+    s += I64::reduce_add(_mm512_sad_epu8(v, zero)) - 128 * static_cast<std::int64_t>(n - i);
   }
   return s;
 }
 
 void i8_rsumabove(const std::int8_t* x, std::size_t n, std::int32_t t, std::int64_t* sum, std::int64_t* count) {
-  const __m512i bias = _mm512_set1_epi8(-128), zero = _mm512_setzero_si512();
-  const __m512i vt = _mm512_set1_epi8(static_cast<char>(t));
-  __m512i acc = zero;
+  const I64::V bias = _mm512_set1_epi8(-128), zero = I64::zero();
+  const I64::V vt = _mm512_set1_epi8(static_cast<char>(t));
+  I64::V acc = zero;
   std::int64_t c = 0;
   std::size_t i = 0;
-  auto step = [&](__m512i v, __mmask64 valid) {
+  auto step = [&](I64::V v, __mmask64 valid) {
     const __mmask64 m = _mm512_mask_cmpgt_epi8_mask(valid, v, vt);
     c += __builtin_popcountll(_cvtmask64_u64(m));
-    acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_maskz_mov_epi8(m, _mm512_xor_si512(v, bias)), zero));
+    acc = I64::add(acc, _mm512_sad_epu8(_mm512_maskz_mov_epi8(m, I64::bxor(v, bias)), zero));
   };
-  for (; i + 64 <= n; i += 64) step(_mm512_loadu_si512(x + i), _cvtu64_mask64(~0ULL));
+  for (; i + 64 <= n; i += 64) step(load_bytes(x + i), _cvtu64_mask64(~0ULL));
   if (i < n) {
     const __mmask64 m = _cvtu64_mask64((~0ULL) >> (64 - (n - i)));
     step(_mm512_maskz_loadu_epi8(m, x + i), m);
   }
-  *sum = _mm512_reduce_add_epi64(acc) - 128 * c;
+  *sum = I64::reduce_add(acc) - 128 * c;
   *count = c;
 }
 
-// Sixteen outputs: u = clamp(x - t), (u*g - c) >> k in int32, then a signed-saturating
-// int32 -> int8 convert (vpmovsdb).
-__m128i requant16(__m128i x8, __m512i vt, __m512i vu, __m512i vnu, __m512i vg, __m512i vc, __m128i vk) {
-  const __m512i u = _mm512_max_epi32(_mm512_min_epi32(_mm512_sub_epi32(_mm512_cvtepi8_epi32(x8), vt), vu), vnu);
-  return _mm512_cvtsepi32_epi8(_mm512_sra_epi32(_mm512_sub_epi32(_mm512_mullo_epi32(u, vg), vc), vk));
+// u = clamp(x - t, -u_max, u_max) and (u*g - c) >> k for sixteen int32 lanes. The signed int32
+// min / max (vpminsd / vpmaxsd) and the arithmetic shift by a run-time count (vpsrad) are
+// intrinsics: the layer's I32 lanes are unsigned, and this requantization is their only user.
+I32::V requant_i32(I32::V xi, I32::V vt, I32::V vu, I32::V vnu, I32::V vg, I32::V vc, __m128i vk) {
+  const I32::V u = _mm512_max_epi32(_mm512_min_epi32(I32::sub(xi, vt), vu), vnu);
+  return _mm512_sra_epi32(I32::sub(I32::mul(u, vg), vc), vk);
+}
+
+// Sixteen outputs: requant_i32, then a signed-saturating int32 -> int8 convert (vpmovsdb).
+__m128i requant16(__m128i x8, I32::V vt, I32::V vu, I32::V vnu, I32::V vg, I32::V vc, __m128i vk) {
+  return _mm512_cvtsepi32_epi8(requant_i32(_mm512_cvtepi8_epi32(x8), vt, vu, vnu, vg, vc, vk));
 }
 
 void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32_t t, std::int32_t u_max,
                  std::int32_t g, std::int32_t c, int k, bool stream) {
-  const __m512i vt = _mm512_set1_epi32(t), vu = _mm512_set1_epi32(u_max), vnu = _mm512_set1_epi32(-u_max),
-                vg = _mm512_set1_epi32(g), vc = _mm512_set1_epi32(c);
+  const I32::V vt = splat(t), vu = splat(u_max), vnu = splat(-u_max), vg = splat(g), vc = splat(c);
   const __m128i vk = _mm_cvtsi32_si128(k);
   auto masked = [&](std::size_t i, std::size_t len) {
     const __mmask16 m = static_cast<__mmask16>((1u << len) - 1u);
@@ -120,10 +85,8 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
   };
   // 64 outputs: int32 results packed with signed saturation (in-lane packs, one permute).
   auto calc = [&](const std::int8_t* p) {
-    const __m512i u = _mm512_max_epi32(
-        _mm512_min_epi32(_mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), vt), vu),
-        vnu);
-    return _mm512_sra_epi32(_mm512_sub_epi32(_mm512_mullo_epi32(u, vg), vc), vk);
+    return requant_i32(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), vt, vu, vnu, vg,
+                       vc, vk);
   };
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   auto block = [&](std::size_t i) {
@@ -139,7 +102,7 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
     i = head;
     for (; i + 64 <= n; i += 64) _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), block(i));
   }
-  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(y + i, block(i));
+  for (; i + 64 <= n; i += 64) store_bytes(y + i, block(i));
   for (; i < n; i += 16) masked(i, n - i < 16 ? n - i : 16);
 }
 
@@ -158,8 +121,7 @@ __attribute__((target("avx512vbmi"))) inline __m512i lut_apply(const ByteTable& 
 
 __attribute__((target("avx512vbmi"))) void i8_vlut(const std::int8_t* x, std::int8_t* y, std::size_t n,
                                                    const std::int8_t* lut, bool stream) {
-  const ByteTable t{_mm512_loadu_si512(lut), _mm512_loadu_si512(lut + 64), _mm512_loadu_si512(lut + 128),
-                    _mm512_loadu_si512(lut + 192)};
+  const ByteTable t{load_bytes(lut), load_bytes(lut + 64), load_bytes(lut + 128), load_bytes(lut + 192)};
   std::size_t i = 0;
   if (stream) {
     const std::size_t mis = reinterpret_cast<std::uintptr_t>(y) % 64;
@@ -168,13 +130,13 @@ __attribute__((target("avx512vbmi"))) void i8_vlut(const std::int8_t* x, std::in
       const __mmask64 m = _cvtu64_mask64((~0ULL) >> (64 - head));
       _mm512_mask_storeu_epi8(y, m, lut_apply(t, _mm512_maskz_loadu_epi8(m, x)));
     }
-    for (i = head; i + 64 <= n; i += 64) _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), lut_apply(t, _mm512_loadu_si512(x + i)));
+    for (i = head; i + 64 <= n; i += 64) _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), lut_apply(t, load_bytes(x + i)));
   }
   for (; i + 128 <= n; i += 128) {
-    _mm512_storeu_si512(y + i, lut_apply(t, _mm512_loadu_si512(x + i)));
-    _mm512_storeu_si512(y + i + 64, lut_apply(t, _mm512_loadu_si512(x + i + 64)));
+    store_bytes(y + i, lut_apply(t, load_bytes(x + i)));
+    store_bytes(y + i + 64, lut_apply(t, load_bytes(x + i + 64)));
   }
-  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(y + i, lut_apply(t, _mm512_loadu_si512(x + i)));
+  for (; i + 64 <= n; i += 64) store_bytes(y + i, lut_apply(t, load_bytes(x + i)));
   if (i < n) {
     const __mmask64 m = _cvtu64_mask64((~0ULL) >> (64 - (n - i)));
     _mm512_mask_storeu_epi8(y + i, m, lut_apply(t, _mm512_maskz_loadu_epi8(m, x + i)));
@@ -183,7 +145,7 @@ __attribute__((target("avx512vbmi"))) void i8_vlut(const std::int8_t* x, std::in
 
 }  // namespace
 
-const Kernels kernels_avx512 = {"avx512", NormImpl<F32>::table(), NormImpl<F64>::table(),
+const Kernels kernels_avx512 = {"avx512", NormImpl<simd::F32>::table(), NormImpl<simd::F64>::table(),
                                 {&i8_rsum, &i8_rsumabove, &i8_vrequant, &i8_vlut}};
 
 }  // namespace numkern::norm

@@ -1,11 +1,6 @@
-// The float norm kernels, written once over a vector-traits type D and included by each ISA
-// translation unit inside its own anonymous namespace (internal linkage, that unit's flags only).
-//
-// D provides T, V (L lanes of T), load, store, set1, add, sub, mul, fma(a, b, c) = a*b + c,
-// acc(a, v) = a + v (as fma(v, 1, a) where there is FMA: the sums then run on the FMA ports and
-// leave the adders to the subtractions; the result is the same correctly rounded a + v),
-// abs, sign (-1, 0 or +1; 0 for NaN), hsum (the lane sum, added in double) and stream (a
-// non-temporal store to an address aligned to kAlign bytes; a plain store where there is none).
+// The float norm kernels, written once over an ops type D of the SIMD layer (simd::F32 or simd::F64
+// of common/simd_<isa>.h) and included by each ISA translation unit inside its own anonymous
+// namespace (internal linkage, that unit's flags only).
 //
 // The reductions sum in T over blocks of kBlockVecs vectors in four independent accumulators and
 // add each block's sum in double: a float32 row of 4096 has at most 16 terms per lane and block.
@@ -14,8 +9,8 @@ constexpr std::size_t kBlockVecs = 64;
 
 // No contraction of a separate multiply and add into an FMA: the backward pass relies on g = dy*w
 // being rounded identically in its reduction and in its elementwise pass (a fused product there
-// would leave the product's rounding error times 1/spread, up to 1/eps, in dx).
-#pragma GCC optimize("fp-contract=off")
+// would leave the product's rounding error times 1/spread, up to 1/eps, in dx). The build compiles
+// every cpp/norm file with -ffp-contract=off for this (CMakeLists.txt; a pragma would not reach clang).
 
 template <class D>
 struct NormImpl {
@@ -24,16 +19,12 @@ struct NormImpl {
   static constexpr std::size_t L = D::L;
   static constexpr std::size_t kBlock = kBlockVecs * L;
 
-  static V load_tail(const T* x, std::size_t count, T fill) {
-    T buf[L];
-    for (std::size_t j = 0; j < L; ++j) buf[j] = j < count ? x[j] : fill;
-    return D::load(buf);
-  }
-  static void store_tail(T* y, V v, std::size_t count) {
-    T buf[L];
-    D::store(buf, v);
-    for (std::size_t j = 0; j < count; ++j) y[j] = buf[j];
-  }
+  // a + v as fma(v, 1, a): the sums then run on the FMA ports and leave the adders to the
+  // subtractions; the result is the same correctly rounded a + v (on the scalar level, whose fma
+  // is a multiply and an add, v * 1 is exact).
+  static V acc(V a, V v) { return D::fma(v, D::set1(T(1)), a); }
+  // The lane sum, added in double (float lanes are widened first).
+  static double hsum(V v) { return D::Wide::reduce_add(D::widen(v)); }
 
   // Sums f(i) (a vector for elements i..i+L) over [0, n); tail(i, count) covers the last partial
   // vector and must return zeros in the missing lanes.
@@ -46,17 +37,17 @@ struct NormImpl {
       const std::size_t end = i + kBlock < n ? i + kBlock : n;
       V a0 = zero, a1 = zero, a2 = zero, a3 = zero;
       for (; i + 4 * L <= end; i += 4 * L) {
-        a0 = D::acc(a0, f(i));
-        a1 = D::acc(a1, f(i + L));
-        a2 = D::acc(a2, f(i + 2 * L));
-        a3 = D::acc(a3, f(i + 3 * L));
+        a0 = acc(a0, f(i));
+        a1 = acc(a1, f(i + L));
+        a2 = acc(a2, f(i + 2 * L));
+        a3 = acc(a3, f(i + 3 * L));
       }
-      for (; i + L <= end; i += L) a0 = D::acc(a0, f(i));
+      for (; i + L <= end; i += L) a0 = acc(a0, f(i));
       if (i < end) {
         a1 = D::add(a1, tail(i, end - i));
         i = end;
       }
-      total += D::hsum(D::add(D::add(a0, a1), D::add(a2, a3)));
+      total += hsum(D::add(D::add(a0, a1), D::add(a2, a3)));
     }
     return total;
   }
@@ -64,7 +55,7 @@ struct NormImpl {
   static double rsum(const T* x, std::size_t n) {
     return reduce(
         n, [&](std::size_t i) { return D::load(x + i); },
-        [&](std::size_t i, std::size_t c) { return load_tail(x + i, c, T(0)); });
+        [&](std::size_t i, std::size_t c) { return simd::load_partial<D>(x + i, c, T(0)); });
   }
 
   static V dev(V x, V mhi, V mlo) { return D::sub(D::sub(x, mhi), mlo); }
@@ -76,7 +67,7 @@ struct NormImpl {
         n, [&](std::size_t i) { return D::abs(dev(D::load(x + i), vh, vl)); },
         [&](std::size_t i, std::size_t c) {
           T buf[L];
-          D::store(buf, D::abs(dev(load_tail(x + i, c, mhi), vh, vl)));
+          D::store(buf, D::abs(dev(simd::load_partial<D>(x + i, c, mhi), vh, vl)));
           for (std::size_t j = c; j < L; ++j) buf[j] = T(0);
           return D::load(buf);
         });
@@ -88,7 +79,7 @@ struct NormImpl {
         n, [&](std::size_t i) { return dev(D::load(x + i), vh, vl); },
         [&](std::size_t i, std::size_t c) {
           T buf[L];
-          D::store(buf, dev(load_tail(x + i, c, mhi), vh, vl));
+          D::store(buf, dev(simd::load_partial<D>(x + i, c, mhi), vh, vl));
           for (std::size_t j = c; j < L; ++j) buf[j] = T(0);
           return D::load(buf);
         });
@@ -104,7 +95,7 @@ struct NormImpl {
         },
         [&](std::size_t i, std::size_t c) {
           T buf[L];
-          const V d = dev(load_tail(x + i, c, mhi), vh, vl);
+          const V d = dev(simd::load_partial<D>(x + i, c, mhi), vh, vl);
           D::store(buf, D::mul(d, d));
           for (std::size_t j = c; j < L; ++j) buf[j] = T(0);
           return D::load(buf);
@@ -118,16 +109,17 @@ struct NormImpl {
     auto one = [&](V xv, std::size_t i, bool tail, std::size_t c) {
       V r = D::fma(D::sub(xv, vh), vs, vls);
       if (HasW && HasB)
-        return D::fma(r, tail ? load_tail(w + i, c, T(1)) : D::load(w + i), tail ? load_tail(b + i, c, T(0)) : D::load(b + i));
-      if (HasW) return D::mul(r, tail ? load_tail(w + i, c, T(1)) : D::load(w + i));
-      if (HasB) return D::add(r, tail ? load_tail(b + i, c, T(0)) : D::load(b + i));
+        return D::fma(r, tail ? simd::load_partial<D>(w + i, c, T(1)) : D::load(w + i),
+                      tail ? simd::load_partial<D>(b + i, c, T(0)) : D::load(b + i));
+      if (HasW) return D::mul(r, tail ? simd::load_partial<D>(w + i, c, T(1)) : D::load(w + i));
+      if (HasB) return D::add(r, tail ? simd::load_partial<D>(b + i, c, T(0)) : D::load(b + i));
       return r;
     };
     std::size_t i = 0;
     if (Stream) {  // a partial vector up to the first aligned output address (T-aligned y assumed)
-      const std::size_t mis = (reinterpret_cast<std::uintptr_t>(y) % D::kAlign) / sizeof(T);
+      const std::size_t mis = (reinterpret_cast<std::uintptr_t>(y) % D::kBytes) / sizeof(T);
       const std::size_t head = mis ? (L - mis < n ? L - mis : n) : 0;
-      if (head) store_tail(y, one(load_tail(x, head, mhi), 0, true, head), head);
+      if (head) simd::store_partial<D>(y, one(simd::load_partial<D>(x, head, mhi), 0, true, head), head);
       i = head;
       for (; i + 2 * L <= n; i += 2 * L) {
         const V a = one(D::load(x + i), i, false, 0), c = one(D::load(x + i + L), i + L, false, 0);
@@ -141,7 +133,7 @@ struct NormImpl {
       D::store(y + i + L, c);
     }
     for (; i + L <= n; i += L) D::store(y + i, one(D::load(x + i), i, false, 0));
-    if (i < n) store_tail(y + i, one(load_tail(x + i, n - i, mhi), i, true, n - i), n - i);
+    if (i < n) simd::store_partial<D>(y + i, one(simd::load_partial<D>(x + i, n - i, mhi), i, true, n - i), n - i);
   }
 
   template <bool Stream>
@@ -161,9 +153,9 @@ struct NormImpl {
   }
 
   static V grad_at(const T* dy, const T* w, std::size_t i, bool tail, std::size_t c) {
-    const V g = tail ? load_tail(dy + i, c, T(0)) : D::load(dy + i);
+    const V g = tail ? simd::load_partial<D>(dy + i, c, T(0)) : D::load(dy + i);
     if (!w) return g;
-    return D::mul(g, tail ? load_tail(w + i, c, T(0)) : D::load(w + i));
+    return D::mul(g, tail ? simd::load_partial<D>(w + i, c, T(0)) : D::load(w + i));
   }
 
   static void rbackward(const T* dy, const T* x, const T* w, std::size_t n, T mhi, T mlo, double* out) {
@@ -174,13 +166,13 @@ struct NormImpl {
     out[1] = reduce(
         n, [&](std::size_t i) { return D::mul(grad_at(dy, w, i, false, 0), dev(D::load(x + i), vh, vl)); },
         [&](std::size_t i, std::size_t c) {
-          return D::mul(grad_at(dy, w, i, true, c), dev(load_tail(x + i, c, mhi), vh, vl));
+          return D::mul(grad_at(dy, w, i, true, c), dev(simd::load_partial<D>(x + i, c, mhi), vh, vl));
         });
     out[2] = reduce(
         n, [&](std::size_t i) { return D::sign(dev(D::load(x + i), vh, vl)); },
         [&](std::size_t i, std::size_t c) {
           T buf[L];
-          D::store(buf, D::sign(dev(load_tail(x + i, c, mhi), vh, vl)));
+          D::store(buf, D::sign(dev(simd::load_partial<D>(x + i, c, mhi), vh, vl)));
           for (std::size_t j = c; j < L; ++j) buf[j] = T(0);
           return D::load(buf);
         });
@@ -190,13 +182,13 @@ struct NormImpl {
   static void backward_t(const T* dy, const T* x, const T* w, T* dx, std::size_t n, T mhi, T mlo, T p, T q, T r) {
     const V vh = D::set1(mhi), vl = D::set1(mlo), vp = D::set1(p), vq = D::set1(q), vr = D::set1(r);
     auto one = [&](std::size_t i, bool tail, std::size_t c) {
-      V d = dev(tail ? load_tail(x + i, c, mhi) : D::load(x + i), vh, vl);
+      V d = dev(tail ? simd::load_partial<D>(x + i, c, mhi) : D::load(x + i), vh, vl);
       if (Sign) d = D::sign(d);
       return D::mul(vp, D::add(grad_at(dy, w, i, tail, c), D::fma(vr, d, vq)));
     };
     std::size_t i = 0;
     for (; i + L <= n; i += L) D::store(dx + i, one(i, false, 0));
-    if (i < n) store_tail(dx + i, one(i, true, n - i), n - i);
+    if (i < n) simd::store_partial<D>(dx + i, one(i, true, n - i), n - i);
   }
 
   static void vbackward_l1(const T* dy, const T* x, const T* w, T* dx, std::size_t n, T mhi, T mlo, T p, T q, T r) {

@@ -1,34 +1,15 @@
-// Portable norm kernels (baseline x86-64): the float algorithms one lane wide, no FMA, and the
-// integer-only int8 kernels in plain int64 arithmetic.
+// Portable norm kernels (the baseline of any target): the float algorithms one lane wide, no FMA,
+// and the integer-only int8 kernels in plain int64 arithmetic.
 #include <cstddef>
 #include <cstdint>
 
+#include "common/simd_scalar.h"
 #include "norm/norm.h"
 
 namespace numkern::norm {
 namespace {
 
 #include "norm/norm_kernels.inl"
-
-template <class TT>
-struct Scalar {
-  using T = TT;
-  using V = T;
-  static constexpr std::size_t L = 1;
-  static V load(const T* p) { return *p; }
-  static void store(T* p, V v) { *p = v; }
-  static V set1(T a) { return a; }
-  static V add(V a, V b) { return a + b; }
-  static V sub(V a, V b) { return a - b; }
-  static V mul(V a, V b) { return a * b; }
-  static V fma(V a, V b, V c) { return a * b + c; }
-  static V acc(V a, V v) { return a + v; }
-  static V abs(V a) { return a < T(0) ? -a : (a == T(0) ? T(0) : a); }
-  static V sign(V a) { return T((a > T(0)) - (a < T(0))); }
-  static double hsum(V v) { return static_cast<double>(v); }
-  static constexpr std::size_t kAlign = sizeof(T);
-  static void stream(T* p, V v) { *p = v; }
-};
 
 std::int64_t i8_rsum(const std::int8_t* x, std::size_t n) {
   std::int64_t s = 0;
@@ -60,7 +41,7 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
 
 }  // namespace
 
-const Kernels kernels_scalar = {"scalar", NormImpl<Scalar<float>>::table(), NormImpl<Scalar<double>>::table(),
+const Kernels kernels_scalar = {"scalar", NormImpl<simd::F32>::table(), NormImpl<simd::F64>::table(),
                                 {&i8_rsum, &i8_rsumabove, &i8_vrequant, nullptr}};
 
 }  // namespace numkern::norm
