@@ -20,8 +20,9 @@ const dp::Kernels* table(Isa isa) {
   if (static_cast<int>(isa) > static_cast<int>(numkern::detected_isa())) return nullptr;
   switch (isa) {
     case Isa::scalar: return &dp::kernels_scalar;
-    case Isa::avx2: return &dp::kernels_avx2;
-    case Isa::avx512: return &dp::kernels_avx512;
+    // nullptr (skipped) in builds without the x86 units.
+    case Isa::avx2: return NUMKERN_X86_TABLE(dp::kernels_avx2);
+    case Isa::avx512: return NUMKERN_X86_TABLE(dp::kernels_avx512);
   }
   return nullptr;
 }

@@ -12,7 +12,8 @@
 namespace numkern::dp {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, &kernels_avx2, &kernels_avx512};
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
+                                                   NUMKERN_X86_TABLE(kernels_avx512)};
   return pick(tables);
 }
 
@@ -69,15 +70,7 @@ void pair_sum(const double* X, std::int64_t nx, const double* Y, std::int64_t ny
         }
       }
     };
-    if (ntx <= 1) {
-      run_t(0, xgroups, parts[0].data());
-    } else {
-#pragma omp parallel num_threads(ntx)
-      {
-        const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-        run_t(xgroups * t / T, xgroups * (t + 1) / T, parts[t].data());
-      }
-    }
+    parallel_ranges(xgroups, ntx, [&](int r, std::int64_t g0, std::int64_t g1) { run_t(g0, g1, parts[r].data()); });
     for (const auto& part : parts)
       for (std::int64_t j = 0; j < ny; ++j) out[j] = (&part == &parts[0] ? 0.0 : out[j]) + part[j];
     return;
@@ -87,15 +80,12 @@ void pair_sum(const double* X, std::int64_t nx, const double* Y, std::int64_t ny
   } else if (groups >= 4 * nt) {
     parallel_for(groups, 1, [&](std::int64_t g0, std::int64_t g1) { run(0, nx, g0, g1, acc.data()); });
   } else {
-    // Few queries: each thread sums a contiguous range of X; partial sums merge in thread order.
+    // Few queries: each thread sums a contiguous range of X; partial sums merge in range order.
     std::vector<std::vector<double>> parts(nt);
-#pragma omp parallel num_threads(nt)
-    {
-      const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-      std::vector<double>& mine = parts[t];
-      mine.assign(acc.size(), 0.0);
-      run(nx * t / T, nx * (t + 1) / T, 0, groups, mine.data());
-    }
+    parallel_ranges(nx, nt, [&](int r, std::int64_t x0, std::int64_t x1) {
+      parts[r].assign(acc.size(), 0.0);
+      run(x0, x1, 0, groups, parts[r].data());
+    });
     for (const auto& part : parts)
       for (std::size_t j = 0; j < part.size(); ++j) acc[j] += part[j];
   }
@@ -127,12 +117,10 @@ void rff_sum(const double* X, std::int64_t nx, std::int64_t d, const double* Wt,
     run(0, nx, acc);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-    parts[t].assign(static_cast<std::size_t>(m), 0);
-    run(nx * t / T, nx * (t + 1) / T, parts[t].data());
-  }
+  parallel_ranges(nx, nt, [&](int r, std::int64_t x0, std::int64_t x1) {
+    parts[r].assign(static_cast<std::size_t>(m), 0);
+    run(x0, x1, parts[r].data());
+  });
   // Integer sums: the result is the same for every thread count.
   for (const auto& part : parts)
     for (std::int64_t j = 0; j < m && !part.empty(); ++j)
@@ -184,12 +172,10 @@ void l1_histogram(const double* X, std::int64_t n, std::int64_t d, const double*
     run(0, n, counts);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-    parts[t].assign(size, 0);
-    run(n * t / T, n * (t + 1) / T, parts[t].data());
-  }
+  parallel_ranges(n, nt, [&](int r, std::int64_t a, std::int64_t b) {
+    parts[r].assign(size, 0);
+    run(a, b, parts[r].data());
+  });
   for (const auto& part : parts)
     for (std::size_t j = 0; j < part.size(); ++j) counts[j] += part[j];
 }

@@ -1,14 +1,19 @@
-// Portable dp kernels (baseline x86-64): one lane, libm's exp/cos/sqrt through __builtin_*.
+// Portable dp kernels (the baseline of any target): one lane, libm's exp/cos/sqrt through __builtin_*.
+//
+// It does not instantiate the vector kernels (dp_kernels.inl) over the layer's one-lane F64/I64:
+// those compute exp and cos with their own polynomials and FMA range reductions (the one-lane layer
+// has neither FMA nor the same reduction) and sum two rows per step, so this level's results would
+// change; it keeps libm's exp/cos and the row-by-row sums. The levels agree to rounding, not bit for bit.
 #include <cstddef>
 #include <cstdint>
 
+#include "common/simd_scalar.h"
 #include "dp/dp.h"
 
 namespace numkern::dp {
 namespace {
 
 constexpr std::size_t G = 4;
-constexpr double kMagic = 6755399441055744.0;  // 2^52 + 2^51
 
 template <int K>
 double finish(double s, double p) {
@@ -55,15 +60,11 @@ double project(const double* x, std::size_t d, const double* Wt, std::size_t ldw
   return a;
 }
 
-// round(scale * clamp(c, -1, 1)) exactly: c * scale is exact (scale is a power of two) and adding
-// 2^52 + 2^51 rounds it to an integer.
+// round(scale * clamp(c, -1, 1)) exactly: c * scale is exact (scale is a power of two <= 2^40) and
+// round_to_i64 rounds it to an integer.
 std::int64_t fixed(double c, double scale) {
   c = c < -1.0 ? -1.0 : (c > 1.0 ? 1.0 : c);
-  const double t = c * scale + kMagic, m = kMagic;
-  std::uint64_t bt, bm;
-  __builtin_memcpy(&bt, &t, sizeof t);
-  __builtin_memcpy(&bm, &m, sizeof m);
-  return static_cast<std::int64_t>(bt - bm);
+  return simd::round_to_i64(c * scale);
 }
 
 void rff_sum(const double* X, std::size_t nx, std::size_t d, const double* Wt, std::size_t ldw, const double* b,
