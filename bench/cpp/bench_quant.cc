@@ -21,8 +21,8 @@ const q::GemmKernels* gemm(Isa isa) {
   if (static_cast<int>(isa) > static_cast<int>(numkern::detected_isa())) return nullptr;
   switch (isa) {
     case Isa::scalar: return &q::kernels_scalar_gemm;
-    case Isa::avx2: return &q::kernels_avx2_gemm;
-    case Isa::avx512: return f.avx512vnni ? &q::kernels_avx512vnni_gemm : nullptr;
+    case Isa::avx2: return NUMKERN_X86_TABLE(q::kernels_avx2_gemm);
+    case Isa::avx512: return f.avx512vnni ? NUMKERN_X86_TABLE(q::kernels_avx512vnni_gemm) : nullptr;
   }
   return nullptr;
 }
@@ -31,8 +31,8 @@ const q::QuantKernels* quant(Isa isa) {
   if (static_cast<int>(isa) > static_cast<int>(numkern::detected_isa())) return nullptr;
   switch (isa) {
     case Isa::scalar: return &q::kernels_scalar_quant;
-    case Isa::avx2: return &q::kernels_avx2_quant;
-    case Isa::avx512: return &q::kernels_avx512_quant;
+    case Isa::avx2: return NUMKERN_X86_TABLE(q::kernels_avx2_quant);
+    case Isa::avx512: return NUMKERN_X86_TABLE(q::kernels_avx512_quant);
   }
   return nullptr;
 }

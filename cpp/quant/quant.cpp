@@ -10,23 +10,22 @@
 
 #include "common/isa.h"
 #include "common/parallel.h"
+#include "common/simd_base.h"
 
 namespace numkern::quant {
 
 const GemmKernels& active_gemm() {
-  switch (active_isa()) {
-    case Isa::avx512:
-      // vpdpbusd needs AVX512-VNNI; an AVX-512 CPU without it runs the AVX2 kernel.
-      return cpu_features().avx512vnni ? kernels_avx512vnni_gemm : kernels_avx2_gemm;
-    case Isa::avx2:
-      return kernels_avx2_gemm;
-    default:
-      return kernels_scalar_gemm;
-  }
+  // vpdpbusd needs AVX512-VNNI; an AVX-512 CPU without it has no AVX-512 entry and runs the AVX2 kernel.
+  static const GemmKernels* const vnni[kIsaCount] = {&kernels_scalar_gemm, NUMKERN_X86_TABLE(kernels_avx2_gemm),
+                                                     NUMKERN_X86_TABLE(kernels_avx512vnni_gemm)};
+  static const GemmKernels* const no_vnni[kIsaCount] = {&kernels_scalar_gemm, NUMKERN_X86_TABLE(kernels_avx2_gemm),
+                                                        nullptr};
+  return pick(cpu_features().avx512vnni ? vnni : no_vnni);
 }
 
 const QuantKernels& active_quant() {
-  static const QuantKernels* const tables[kIsaCount] = {&kernels_scalar_quant, &kernels_avx2_quant, &kernels_avx512_quant};
+  static const QuantKernels* const tables[kIsaCount] = {&kernels_scalar_quant, NUMKERN_X86_TABLE(kernels_avx2_quant),
+                                                        NUMKERN_X86_TABLE(kernels_avx512_quant)};
   return pick(tables);
 }
 
@@ -189,28 +188,22 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
     }
   };
 
-  if (nt <= 1) {
-    pack_a_panels(0, p.mp);
-    pack_b_panels(0, p.np);
-    compute_range(0, units);
-    return;
-  }
-  // One parallel region: each thread packs its own panels of the split operand (they stay in its
-  // caches) and a share of the other, then one barrier before the compute.
-#pragma omp parallel num_threads(nt)
-  {
-    const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-    const std::int64_t ub = units * t / T, ue = units * (t + 1) / T;
+  // Pack, then compute: two passes over the same nt ranges. Both hand range r to thread number r
+  // (and the OpenMP runtime keeps its workers between teams), so the panels of the split operand are
+  // packed by the thread that computes with them and are still in its caches; range r of the other
+  // operand is that thread's share of packing it.
+  parallel_ranges(units, nt, [&](int r, std::int64_t ub, std::int64_t ue) {
+    const std::int64_t other = split_rows ? p.np : p.mp;
+    const std::int64_t ob = other * r / nt, oe = other * (r + 1) / nt;
     if (split_rows) {
       pack_a_panels(ub, ue);
-      pack_b_panels(p.np * t / T, p.np * (t + 1) / T);
+      pack_b_panels(ob, oe);
     } else {
       pack_b_panels(ub, ue);
-      pack_a_panels(p.mp * t / T, p.mp * (t + 1) / T);
+      pack_a_panels(ob, oe);
     }
-#pragma omp barrier
-    compute_range(ub, ue);
-  }
+  });
+  parallel_ranges(units, nt, [&](int, std::int64_t ub, std::int64_t ue) { compute_range(ub, ue); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,12 +217,6 @@ int floor_log2_ratio(float R, float r) {
   int eR, er;
   const float mR = std::frexp(R, &eR), mr = std::frexp(r, &er);
   return eR - er - (mR < mr ? 1 : 0);
-}
-
-float bits_to_float(std::uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
 }
 
 // Splits a quantize call at multiples of 2^32 elements so that each kernel call sees one
@@ -258,8 +245,7 @@ bool shiftquant(const float* x, std::int64_t outer, std::int64_t L, std::int64_t
   const std::int64_t nb = block > 0 ? ceil_div(L, block) : 0;
   const std::int64_t ngroups = block > 0 ? outer * nb * inner : L;
   const std::int64_t total = outer * L * inner;
-  // Both passes run in one parallel region (one thread wake-up, not two); a second thread only
-  // for more than 2^18 elements per thread.
+  // A second thread only for more than 2^18 elements per thread.
   const int nt = static_cast<int>(std::min<std::int64_t>(num_threads(), std::max<std::int64_t>(1, total >> 18)));
   const bool rows_mode = block == 0 && inner == 1;  // channels along contiguous rows: per-thread partial maxima
   std::vector<std::uint32_t> r(static_cast<std::size_t>(ngroups), 0u);
@@ -303,10 +289,10 @@ bool shiftquant(const float* x, std::int64_t outer, std::int64_t L, std::int64_t
       finite = false;
       return;
     }
-    const float R = bits_to_float(Rb);
+    const float R = simd::bit_cast<float>(Rb);
     base = R / static_cast<float>(Q);
     for (std::int64_t g = 0; g < ngroups; ++g) {
-      const float rv = bits_to_float(r[g]);
+      const float rv = simd::bit_cast<float>(r[g]);
       int e = n_groups - 1;
       if (rv > 0.0f) e = std::min(e, floor_log2_ratio(R, rv));
       shift[g] = static_cast<std::uint8_t>(e);
@@ -343,21 +329,12 @@ bool shiftquant(const float* x, std::int64_t outer, std::int64_t L, std::int64_t
     }
   };
 
-  if (nt <= 1) {
-    absmax_items(0, n1, 0);
-    exponents();
-    if (finite) quantize_items(0, n3);
-  } else {
-#pragma omp parallel num_threads(nt)
-    {
-      const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-      absmax_items(n1 * t / T, n1 * (t + 1) / T, static_cast<int>(t));
-#pragma omp barrier
-#pragma omp single
-      exponents();
-      if (finite) quantize_items(n3 * t / T, n3 * (t + 1) / T);
-    }
-  }
+  // The passes run one after the other, the exponents on the calling thread; each parallel pass
+  // splits its items into the same nt contiguous ranges whatever the team size, and none of the
+  // results depends on the split (maxima, and element-wise rounding keyed by the element index).
+  parallel_ranges(n1, nt, [&](int t, std::int64_t b, std::int64_t e) { absmax_items(b, e, t); });
+  exponents();
+  if (finite) parallel_ranges(n3, nt, [&](int, std::int64_t b, std::int64_t e) { quantize_items(b, e); });
   if (!finite) return false;
   *base_scale = base;
   return true;

@@ -4,11 +4,17 @@
 //   sum_k (a_k + 128) b_k - 128 sum_k b_k = sum_k a_k b_k.
 // Every step is exact modulo 2^32 (vpdpbusd wraps, never saturates), so the block result is exact
 // whenever the true block sum fits int32: |sum| <= kc * 128 * 128 < 2^31 for kc < 2^17.
+//
+// Raw intrinsics throughout: vpdpbusd (u8 x s8 dot products of byte quads), the byte and word
+// unpacks of the packing and the 32-bit broadcasts of packed byte quads are byte-lane integer work
+// that the SIMD ops layer deliberately does not wrap, and the int32 adds, shifts and stores around
+// them belong to the same packed layout (the offset correction), so they stay with it.
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
 
+#include "common/simd_avx512.h"
 #include "quant/quant.h"
 
 namespace numkern::quant {

@@ -4,6 +4,10 @@
 // range. vpmaddwd on sign-extended bytes forms a0*b0 + a1*b1 in int32 with |.| <= 2^15: it cannot
 // saturate (that needs both pairs at -32768), and has the same MACs per instruction pair as
 // vpmaddubsw + vpmaddwd. The K-block sum |.| <= kc * 2^14 < 2^31 for kc < 2^17.
+//
+// Raw intrinsics throughout: packing and the micro-kernel work on byte and int16 lanes (vpmovsxbw,
+// vpmaddwd, 32-bit broadcasts of int16 pairs), which the SIMD ops layer deliberately does not wrap
+// (it has float lanes and 32/64-bit integer lanes only); the kernel is specific to this packing.
 
 constexpr int MR = 6, NR = 16, KU = 2;
 

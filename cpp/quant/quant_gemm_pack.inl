@@ -1,5 +1,7 @@
 // Shared by the SIMD GEMM TUs, included INSIDE their anonymous namespace: SSE2-level helpers that
-// gather a K-run of up to 16 columns of B (rows of a row-major matrix), zero padded.
+// gather a K-run of up to 16 columns of B (rows of a row-major matrix), zero padded. They hand
+// 128-bit registers of 16 int8 lanes to the byte unpacks of the packing routines: byte-lane work
+// the SIMD ops layer deliberately does not wrap, so these are raw SSE2 intrinsics.
 
 // Copies rows [0, rows) x columns [0, n) of b (row stride ldb) into a dense zeroed tile of
 // 4 x 16 bytes; used for the ragged edges only.

@@ -1,140 +1,116 @@
-// Quantizer kernels over a vector-traits type VT, included INSIDE the anonymous namespace of each
-// ISA TU (so nothing here is shared between levels). The scalar helpers define the results; the
-// vector loops reproduce them bit for bit (IEEE division, exact round/floor, the same hash).
+// Quantizer kernels written once over the ops layer: F = simd::F32, I = simd::I32 (the uint32 lanes
+// of the hash and of the max-abs bit patterns), D = simd::F64. Included INSIDE the anonymous
+// namespace of each ISA TU after its common/simd_<isa>.h, so every instantiation has internal
+// linkage and the unit's own flags. The scalar level instantiates the same templates with one lane,
+// so every level computes each element by the same formula: IEEE division, exact round/floor and the
+// same counter-based hash.
 
-static inline std::uint32_t s_absbits(float x) {
-  std::uint32_t u;
-  __builtin_memcpy(&u, &x, 4);
-  return u & 0x7fffffffu;
+// Clears the sign bit: bits(|x|). As uint32 these keep the order of |x| and put NaN above inf.
+constexpr std::uint32_t kAbsMask = 0x7fffffffu;
+// A 24-bit hash word times 2^-24 is an exact float in [0, 1).
+constexpr float kUniformScale = 0x1p-24f;
+
+inline std::uint32_t abs_bits(float v) { return simd::bit_cast<std::uint32_t>(v) & kAbsMask; }
+
+// bits(|x|) for the L floats at p, as uint32 lanes.
+template <class F, class I>
+inline typename I::V abs_bits(const float* p) {
+  return I::band(F::bits(F::load(p)), I::set1(kAbsMask));
 }
 
-// lowbias32 (C. Wellons' integer hash): a bijection of 32-bit words with good avalanche.
-static inline std::uint32_t s_mix(std::uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352du;
-  x ^= x >> 15;
-  x *= 0x846ca68bu;
-  x ^= x >> 16;
-  return x;
+template <class F, class I>
+void absmax_acc(const float* x, std::uint32_t* acc, std::int64_t n) {
+  constexpr auto L = static_cast<std::int64_t>(F::L);
+  std::int64_t j = 0;
+  for (; j + L <= n; j += L) I::store(acc + j, I::max_u(abs_bits<F, I>(x + j), I::load(acc + j)));
+  for (; j < n; ++j) acc[j] = std::max(acc[j], abs_bits(x[j]));
 }
 
-// Uniform in [0, 1) with 24-bit resolution for element `lo` of the 2^32-element segment whose key
-// word is k1 (the driver folds the segment number into k1).
-static inline float s_uniform(std::uint32_t lo, std::uint32_t k0, std::uint32_t k1) {
-  return static_cast<float>(s_mix(s_mix(lo ^ k0) + k1) >> 8) * 0x1p-24f;
-}
-
-// Round to nearest, ties to even, for |t| <= 2^22 (t is clamped to [-127, 127] before this).
-static inline float s_rne(float t) {
-  const float b = t < 0.0f ? -0x1.8p23f : 0x1.8p23f;  // exact RNE: no -ffast-math here
-  return (t + b) - b;
-}
-
-static inline float s_floor(float t) {
-  const float r = s_rne(t);
-  return r > t ? r - 1.0f : r;
-}
-
-static inline std::int8_t s_quantize_one(float x, float f, float g, float base, float Q, bool stochastic,
-                                         std::uint32_t lo, std::uint32_t k0, std::uint32_t k1) {
-  float t = (x * f) / base;
-  t = t < -Q ? -Q : (t > Q ? Q : t);
-  float r;
-  if (stochastic) {
-    const float fl = s_floor(t);
-    r = fl + (s_uniform(lo, k0, k1) < t - fl ? 1.0f : 0.0f);
-  } else {
-    r = s_rne(t);
+template <class F, class I>
+std::uint32_t absmax(const float* x, std::int64_t n) {
+  constexpr auto L = static_cast<std::int64_t>(F::L);
+  typename I::V m0 = I::zero(), m1 = I::zero();
+  std::int64_t j = 0;
+  for (; j + 2 * L <= n; j += 2 * L) {
+    m0 = I::max_u(m0, abs_bits<F, I>(x + j));
+    m1 = I::max_u(m1, abs_bits<F, I>(x + j + L));
   }
-  return static_cast<std::int8_t>(static_cast<int>(r * g));
-}
-
-static void s_quantize(const float* x, std::int8_t* q, std::int64_t n, const float* f, const float* g, bool vec_f,
-                       float base, int Q, bool stochastic, std::uint64_t index0, std::uint64_t key) {
-  const auto k0 = static_cast<std::uint32_t>(key), k1 = static_cast<std::uint32_t>(key >> 32);
-  const auto lo0 = static_cast<std::uint32_t>(index0);
-  for (std::int64_t j = 0; j < n; ++j)
-    q[j] = s_quantize_one(x[j], vec_f ? f[j] : f[0], vec_f ? g[j] : g[0], base, static_cast<float>(Q), stochastic,
-                          lo0 + static_cast<std::uint32_t>(j), k0, k1);
-}
-
-static void s_absmax_acc(const float* x, std::uint32_t* acc, std::int64_t n) {
-  for (std::int64_t j = 0; j < n; ++j) {
-    const std::uint32_t a = s_absbits(x[j]);
-    acc[j] = a > acc[j] ? a : acc[j];
-  }
-}
-
-static std::uint32_t s_absmax(const float* x, std::int64_t n) {
+  std::uint32_t lanes[F::L];
+  I::store(lanes, I::max_u(m0, m1));
   std::uint32_t m = 0;
-  for (std::int64_t j = 0; j < n; ++j) {
-    const std::uint32_t a = s_absbits(x[j]);
-    m = a > m ? a : m;
-  }
+  for (; j < n; ++j) m = std::max(m, abs_bits(x[j]));
+  for (std::uint32_t v : lanes) m = std::max(m, v);
   return m;
 }
 
-static void s_epilogue_f32(const std::int32_t* c, float* out, std::int64_t n, double s, const double* col) {
-  for (std::int64_t j = 0; j < n; ++j)
-    out[j] = static_cast<float>(static_cast<double>(c[j]) * s * (col ? col[j] : 1.0));
+// Uniform in [0, 1) with 24-bit resolution from a hash word.
+template <class F, class I>
+inline typename F::V uniform(typename I::V h) {
+  return F::mul(F::from_i32(I::template shr<8>(h)), F::set1(kUniformScale));
 }
 
-#ifdef NUMKERN_QUANT_VECTOR
-template <class VT>
-void v_absmax_acc(const float* x, std::uint32_t* acc, std::int64_t n) {
-  using I = typename VT::I;
-  std::int64_t j = 0;
-  for (; j + VT::L <= n; j += VT::L) {
-    const I a = VT::absbits(x + j);
-    VT::storei(acc + j, VT::maxi(a, VT::loadi(acc + j)));
-  }
-  s_absmax_acc(x + j, acc + j, n - j);
-}
+// q = round(clamp(x * f / base, -Q, Q)) * g for the L lanes of element indices lo, lo + 1, ...
+// (mod 2^32) of the key words k0, k1; stochastic: round(t) = floor(t) + (u < t - floor(t)) with
+// u = uniform(lowbias32(lowbias32(index ^ k0) + k1)).
+template <class F, class I>
+struct QuantizeStep {
+  typename F::V base, q, nq;
+  typename I::V k0, k1;
+  bool stochastic;
 
-template <class VT>
-std::uint32_t v_absmax(const float* x, std::int64_t n) {
-  using I = typename VT::I;
-  I m0 = VT::zeroi(), m1 = VT::zeroi();
-  std::int64_t j = 0;
-  for (; j + 2 * VT::L <= n; j += 2 * VT::L) {
-    m0 = VT::maxi(m0, VT::absbits(x + j));
-    m1 = VT::maxi(m1, VT::absbits(x + j + VT::L));
-  }
-  std::uint32_t lanes[VT::L];
-  VT::storei(lanes, VT::maxi(m0, m1));
-  std::uint32_t m = s_absmax(x + j, n - j);
-  for (int l = 0; l < VT::L; ++l) m = lanes[l] > m ? lanes[l] : m;
-  return m;
-}
-
-template <class VT>
-void v_quantize(const float* x, std::int8_t* q, std::int64_t n, const float* f, const float* g, bool vec_f,
-                float base, int Q, bool stochastic, std::uint64_t index0, std::uint64_t key) {
-  using V = typename VT::V;
-  using I = typename VT::I;
-  const auto k0 = static_cast<std::uint32_t>(key), k1 = static_cast<std::uint32_t>(key >> 32);
-  const auto lo0 = static_cast<std::uint32_t>(index0);
-  const V vbase = VT::set1(base), vq = VT::set1(static_cast<float>(Q)), vnq = VT::set1(-static_cast<float>(Q));
-  const V f0 = VT::set1(f[0]), g0 = VT::set1(g[0]);
-  const I vk0 = VT::set1i(k0), vk1 = VT::set1i(k1), lane = VT::lanes();
-  std::int64_t j = 0;
-  for (; j + VT::L <= n; j += VT::L) {
-    const V fv = vec_f ? VT::load(f + j) : f0, gv = vec_f ? VT::load(g + j) : g0;
-    V t = VT::div(VT::mul(VT::load(x + j), fv), vbase);
-    t = VT::min(VT::max(t, vnq), vq);
-    V r;
+  typename F::V operator()(typename F::V x, typename F::V f, typename F::V g, std::uint32_t lo) const {
+    typename F::V t = F::div(F::mul(x, f), base);
+    t = F::min(F::max(t, nq), q);
+    typename F::V r;
     if (stochastic) {
-      const V fl = VT::floor(t);
-      const I idx = VT::addi(VT::set1i(lo0 + static_cast<std::uint32_t>(j)), lane);
-      const V u = VT::uniform(VT::mix(VT::addi(VT::mix(VT::xori(idx, vk0)), vk1)));
-      r = VT::add_one_if_less(fl, u, VT::sub(t, fl));
+      const typename F::V fl = F::floor(t);
+      const typename I::V idx = I::add(I::set1(lo), I::iota());
+      const typename F::V u = uniform<F, I>(simd::lowbias32<I>(I::add(simd::lowbias32<I>(I::bxor(idx, k0)), k1)));
+      r = F::add(fl, F::zero_unless(F::lt(u, F::sub(t, fl)), F::set1(1.0f)));
     } else {
-      r = VT::rne(t);
+      r = F::round(t);
     }
-    VT::store_s8(q + j, VT::mul(r, gv));
+    return F::mul(r, g);
   }
-  if (j < n)
-    s_quantize(x + j, q + j, n - j, vec_f ? f + j : f, vec_f ? g + j : g, vec_f, base, Q, stochastic,
-               index0 + static_cast<std::uint64_t>(j), key);
+};
+
+template <class F, class I>
+void quantize(const float* x, std::int8_t* q, std::int64_t n, const float* f, const float* g, bool vec_f, float base,
+              int Q, bool stochastic, std::uint64_t index0, std::uint64_t key) {
+  constexpr auto L = static_cast<std::int64_t>(F::L);
+  const auto lo0 = static_cast<std::uint32_t>(index0);
+  const QuantizeStep<F, I> step{F::set1(base),
+                                F::set1(static_cast<float>(Q)),
+                                F::set1(-static_cast<float>(Q)),
+                                I::set1(static_cast<std::uint32_t>(key)),
+                                I::set1(static_cast<std::uint32_t>(key >> 32)),
+                                stochastic};
+  const typename F::V f0 = F::set1(f[0]), g0 = F::set1(g[0]);
+  std::int64_t j = 0;
+  for (; j + L <= n; j += L) {
+    const typename F::V fv = vec_f ? F::load(f + j) : f0, gv = vec_f ? F::load(g + j) : g0;
+    F::store_i8(q + j, step(F::load(x + j), fv, gv, lo0 + static_cast<std::uint32_t>(j)));
+  }
+  if (j < n) {
+    // The last n - j < L elements as one vector (the same formula as the loop): the missing lanes
+    // read 0 and are not stored.
+    const auto k = static_cast<std::size_t>(n - j);
+    const typename F::V fv = vec_f ? F::loadn(f + j, k) : f0, gv = vec_f ? F::loadn(g + j, k) : g0;
+    std::int8_t buf[F::L];
+    F::store_i8(buf, step(F::loadn(x + j, k), fv, gv, lo0 + static_cast<std::uint32_t>(j)));
+    std::memcpy(q + j, buf, k);
+  }
 }
-#endif
+
+template <class D>
+void epilogue_f32(const std::int32_t* c, float* out, std::int64_t n, double s, const double* col) {
+  constexpr auto L = static_cast<std::int64_t>(D::L);
+  const typename D::V vs = D::set1(s);
+  std::int64_t j = 0;
+  for (; j + L <= n; j += L) {
+    typename D::V v = D::mul(D::load_i32(c + j), vs);
+    if (col) v = D::mul(v, D::load(col + j));
+    D::store_f32(out + j, v);
+  }
+  for (; j < n; ++j) out[j] = static_cast<float>(static_cast<double>(c[j]) * s * (col ? col[j] : 1.0));
+}

@@ -1,8 +1,10 @@
-// Baseline x86-64 level of the quant family: a plain int8 GEMM (int32 accumulators) and the
-// quantizer's reference definitions.
+// Baseline level of the quant family (any architecture): a plain int8 GEMM (int32 accumulators) and
+// the quantizer's generic kernels over the one-lane ops.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
+#include "common/simd_scalar.h"
 #include "quant/quant.h"
 
 namespace numkern::quant {
@@ -41,6 +43,8 @@ void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, 
 }  // namespace
 
 extern const GemmKernels kernels_scalar_gemm = {"s8gemm_scalar_4x8", MR, NR, KU, 1, 1, false, 1024, pack_a, pack_b, ukernel};
-extern const QuantKernels kernels_scalar_quant = {"shiftquant_scalar", s_absmax_acc, s_absmax, s_quantize, s_epilogue_f32};
+extern const QuantKernels kernels_scalar_quant = {"shiftquant_scalar", absmax_acc<simd::F32, simd::I32>,
+                                                  absmax<simd::F32, simd::I32>, quantize<simd::F32, simd::I32>,
+                                                  epilogue_f32<simd::F64>};
 
 }  // namespace numkern::quant
