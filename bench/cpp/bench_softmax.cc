@@ -17,12 +17,9 @@ namespace sm = numkern::softmax;
 
 const sm::Kernels* table(Isa isa) {
   if (static_cast<int>(isa) > static_cast<int>(numkern::detected_isa())) return nullptr;
-  switch (isa) {
-    case Isa::scalar: return &sm::kernels_scalar;
-    case Isa::avx2: return &sm::kernels_avx2;
-    case Isa::avx512: return &sm::kernels_avx512;
-  }
-  return nullptr;
+  static const sm::Kernels* const tables[numkern::kIsaCount] = {
+      &sm::kernels_scalar, NUMKERN_X86_TABLE(sm::kernels_avx2), NUMKERN_X86_TABLE(sm::kernels_avx512)};
+  return tables[static_cast<int>(isa)];
 }
 
 std::vector<float> inputs(std::size_t n) {

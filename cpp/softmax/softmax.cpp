@@ -3,32 +3,34 @@
 // algorithm must hand a slice to the max-subtracting one.
 #include "softmax/softmax.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
-#include <vector>
 
 #include "common/isa.h"
 #include "common/parallel.h"
+#include "common/simd_base.h"
+#include "common/strided.h"
 
 namespace numkern::softmax {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, &kernels_avx2, &kernels_avx512};
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
+                                                   NUMKERN_X86_TABLE(kernels_avx512)};
   return pick(tables);
 }
 
 namespace {
 
-constexpr std::int64_t kContiguousRun = 1 << 16;  // bounds the terms a kernel sums in one call
-constexpr std::int64_t kStridedRun = 2048;        // gather buffer length for strided slices
 // Below these sizes a fork/join costs more than the second core gives back (and on a loaded
 // machine a descheduled team member stalls every barrier).
 constexpr std::int64_t kParallelSliceMin = 1 << 18;
 constexpr std::int64_t kParallelWorkMin = 1 << 16;
 constexpr std::int64_t kRowsKernelMaxBytes = 64 << 10;
-// Outputs at least this large are written with non-temporal stores by the two-pass kernel.
-constexpr std::int64_t kStreamMinBytes = 8 << 20;
+// A slice split across threads is cut at multiples of this many elements (whole cache lines where
+// the slice is line-aligned); the ranges, and the order their partial results merge in, depend only
+// on the slice length and the thread count.
+constexpr std::int64_t kSplitAlign = 64;
 // The two-pass kernels keep n = round(x*log2e) exact and the reduction accurate while |n| <= 2^20;
 // a sum whose exponent is beyond that (|x| above about 7e5, or -inf/+inf/NaN) goes max-based.
 constexpr double kExtExponentLimit = ext_exponent_limit;
@@ -66,83 +68,6 @@ struct ExtAcc {
 };
 
 template <class T>
-std::vector<T>& scratch(int which) {
-  static thread_local std::vector<T> buffers[2];
-  auto& b = buffers[which];
-  if (b.size() < static_cast<std::size_t>(kStridedRun)) b.resize(kStridedRun);
-  return b;
-}
-
-template <class T>
-const T* at(const char* base, std::int64_t stride, std::int64_t i) {
-  return reinterpret_cast<const T*>(base + stride * i);
-}
-template <class T>
-T* at(char* base, std::int64_t stride, std::int64_t i) {
-  return reinterpret_cast<T*>(base + stride * i);
-}
-
-// f(px, len) over contiguous runs holding src[a:b).
-template <class T, class F>
-void read_runs(const char* src, std::int64_t ss, std::int64_t a, std::int64_t b, F&& f) {
-  if (ss == static_cast<std::int64_t>(sizeof(T))) {
-    for (std::int64_t i = a; i < b; i += kContiguousRun) f(at<T>(src, ss, i), std::min(kContiguousRun, b - i));
-    return;
-  }
-  T* buf = scratch<T>(0).data();
-  for (std::int64_t i = a; i < b; i += kStridedRun) {
-    const std::int64_t len = std::min(kStridedRun, b - i);
-    for (std::int64_t j = 0; j < len; ++j) buf[j] = *at<T>(src, ss, i + j);
-    f(static_cast<const T*>(buf), len);
-  }
-}
-
-// f(px, py, len) reading src[a:b) and writing dst[a:b), through buffers where strided.
-template <class T, class F>
-void map_runs(const char* src, std::int64_t ss, char* dst, std::int64_t ds, std::int64_t a, std::int64_t b, F&& f) {
-  const std::int64_t unit = static_cast<std::int64_t>(sizeof(T));
-  if (ss == unit && ds == unit) {
-    for (std::int64_t i = a; i < b; i += kContiguousRun)
-      f(at<T>(src, ss, i), at<T>(dst, ds, i), std::min(kContiguousRun, b - i));
-    return;
-  }
-  T* in = scratch<T>(0).data();
-  T* out = scratch<T>(1).data();
-  for (std::int64_t i = a; i < b; i += kStridedRun) {
-    const std::int64_t len = std::min(kStridedRun, b - i);
-    const T* px = ss == unit ? at<T>(src, ss, i) : in;
-    T* py = ds == unit ? at<T>(dst, ds, i) : out;
-    if (ss != unit)
-      for (std::int64_t j = 0; j < len; ++j) in[j] = *at<T>(src, ss, i + j);
-    f(px, py, len);
-    if (ds != unit)
-      for (std::int64_t j = 0; j < len; ++j) *at<T>(dst, ds, i + j) = out[j];
-  }
-}
-
-// Runs range_fn over [0, n) split into `nt` cache-line aligned ranges and merges the results.
-template <class R, class F, class M>
-R split_reduce(std::int64_t n, int nt, F&& range_fn, M&& merge) {
-  if (nt <= 1) return range_fn(std::int64_t{0}, n);
-  std::vector<R> parts(nt);
-#pragma omp parallel num_threads(nt)
-  {
-    const std::int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-    const std::int64_t a = (n * t / T) & ~std::int64_t{63}, b = t + 1 == T ? n : (n * (t + 1) / T) & ~std::int64_t{63};
-    parts[t] = range_fn(a, b);
-  }
-  R r = parts[0];
-  for (int t = 1; t < nt; ++t) r = merge(r, parts[t]);
-  return r;
-}
-
-template <class F>
-void split_map(std::int64_t n, int nt, F&& range_fn) {
-  split_reduce<int>(n, nt, [&](std::int64_t a, std::int64_t b) { range_fn(a, b); return 0; },
-                    [](int, int) { return 0; });
-}
-
-template <class T>
 T nan_max(T a, T b) {
   if (std::isnan(a)) return a;
   if (std::isnan(b)) return b;
@@ -151,9 +76,12 @@ T nan_max(T a, T b) {
 
 template <class T>
 void fill(const Slice& s, int nt, T value) {
-  split_map(s.n, nt, [&](std::int64_t a, std::int64_t b) {
-    for (std::int64_t i = a; i < b; ++i) *at<T>(s.y, s.ys, i) = value;
-  });
+  parallel_ranges(
+      s.n, nt,
+      [&](int, std::int64_t a, std::int64_t b) {
+        for (std::int64_t i = a; i < b; ++i) *element<T>(s.y, s.ys, i) = value;
+      },
+      kSplitAlign);
 }
 
 template <class T>
@@ -184,10 +112,13 @@ class SliceSolver {
       });
       if (std::isnan(sum)) return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
       const T scale = static_cast<T>(1.0 / sum);
-      split_map(s_.n, nt_, [&](std::int64_t a, std::int64_t b) {
-        map_runs<T>(s_.y, s_.ys, s_.y, s_.ys, a, b,
-                    [&](const T* py, T* qy, std::int64_t len) { k_.vscale(py, qy, len, scale); });
-      });
+      parallel_ranges(
+          s_.n, nt_,
+          [&](int, std::int64_t a, std::int64_t b) {
+            map_runs<T>(s_.y, s_.ys, s_.y, s_.ys, a, b,
+                        [&](const T* py, T* qy, std::int64_t len) { k_.vscale(py, qy, len, scale); });
+          },
+          kSplitAlign);
       return;
     }
     const double sum = sum_exp_minus(mx);
@@ -211,12 +142,15 @@ class SliceSolver {
       return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
     if (mx == std::numeric_limits<T>::infinity() && !has_nan()) {
       // As scipy: x - log(sum(exp(x))) with an infinite sum: -inf, and NaN at the +inf entries.
-      split_map(s_.n, nt_, [&](std::int64_t a, std::int64_t b) {
-        for (std::int64_t i = a; i < b; ++i) {
-          const T v = *at<T>(s_.x, s_.xs, i);
-          *at<T>(s_.y, s_.ys, i) = v == mx ? std::numeric_limits<T>::quiet_NaN() : -mx;
-        }
-      });
+      parallel_ranges(
+          s_.n, nt_,
+          [&](int, std::int64_t a, std::int64_t b) {
+            for (std::int64_t i = a; i < b; ++i) {
+              const T v = *element<T>(s_.x, s_.xs, i);
+              *element<T>(s_.y, s_.ys, i) = v == mx ? std::numeric_limits<T>::quiet_NaN() : -mx;
+            }
+          },
+          kSplitAlign);
       return;
     }
     const double sum = mx == std::numeric_limits<T>::infinity() ? NAN : sum_exp_minus(mx);
@@ -249,13 +183,17 @@ class SliceSolver {
       return true;
     }
     if (m == std::numeric_limits<double>::infinity()) {  // log-softmax with +inf and no NaN, as scipy
-      split_map(s_.n, nt_, [&](std::int64_t a, std::int64_t b) {
-        for (std::int64_t i = a; i < b; ++i) {
-          const T v = *at<T>(s_.x, s_.xs, i);
-          *at<T>(s_.y, s_.ys, i) = v == std::numeric_limits<T>::infinity() ? std::numeric_limits<T>::quiet_NaN()
-                                                                           : -std::numeric_limits<T>::infinity();
-        }
-      });
+      parallel_ranges(
+          s_.n, nt_,
+          [&](int, std::int64_t a, std::int64_t b) {
+            for (std::int64_t i = a; i < b; ++i) {
+              const T v = *element<T>(s_.x, s_.xs, i);
+              *element<T>(s_.y, s_.ys, i) = v == std::numeric_limits<T>::infinity()
+                                                ? std::numeric_limits<T>::quiet_NaN()
+                                                : -std::numeric_limits<T>::infinity();
+            }
+          },
+          kSplitAlign);
       return true;
     }
     if (!(std::fabs(e) <= kExtExponentLimit)) return false;
@@ -272,7 +210,7 @@ class SliceSolver {
 
  private:
   ExtAcc ext_acc() {
-    return split_reduce<ExtAcc>(
+    return parallel_reduce<ExtAcc>(
         s_.n, nt_,
         [&](std::int64_t a, std::int64_t b) {
           ExtAcc r;
@@ -285,7 +223,8 @@ class SliceSolver {
         [](ExtAcc a, const ExtAcc& b) {
           a.add(b);
           return a;
-        });
+        },
+        kSplitAlign);
   }
 
   // Pass 1 of the two-pass algorithm. Returns false when the slice needs the max-based path;
@@ -309,10 +248,9 @@ class SliceSolver {
       hi = static_cast<T>(lse);
       lo = static_cast<T>(lse - static_cast<double>(hi));
     } else {
-      // ln2 = C1 + C2 with C1 of 32 significant bits: e * C1 is exact for |e| <= 2^20.
-      const double c1 = 0x1.62e42fee00000p-1, c2 = 0x1.a39ef35793c76p-33;
-      hi = static_cast<T>(e * c1);
-      lo = static_cast<T>(e * c2 + std::log(m));
+      // Cody-Waite split of ln2: e * kLn2Hi32 is exact for |e| <= 2^20.
+      hi = static_cast<T>(e * simd::kLn2Hi32);
+      lo = static_cast<T>(e * simd::kLn2Lo32 + std::log(m));
     }
   }
 
@@ -320,25 +258,25 @@ class SliceSolver {
   // slice shows up in the sum of exps instead.
   bool has_nan() const {
     for (std::int64_t i = 0; i < s_.n; ++i)
-      if (std::isnan(*at<T>(s_.x, s_.xs, i))) return true;
+      if (std::isnan(*element<T>(s_.x, s_.xs, i))) return true;
     return false;
   }
 
   // Max of the slice; NaN may or may not be returned when the slice has a NaN.
   T max() {
-    return split_reduce<T>(
+    return parallel_reduce<T>(
         s_.n, nt_,
         [&](std::int64_t a, std::int64_t b) {
           T r = -std::numeric_limits<T>::infinity();
           read_runs<T>(s_.x, s_.xs, a, b, [&](const T* px, std::int64_t len) { r = nan_max(r, k_.rmax(px, len)); });
           return r;
         },
-        [](T a, T b) { return nan_max(a, b); });
+        [](T a, T b) { return nan_max(a, b); }, kSplitAlign);
   }
 
   template <class F>
   double reduce_sum(F&& range_fn) {
-    return split_reduce<double>(s_.n, nt_, range_fn, [](double a, double b) { return a + b; });
+    return parallel_reduce<double>(s_.n, nt_, range_fn, [](double a, double b) { return a + b; }, kSplitAlign);
   }
 
   double sum_exp_minus(T mx) {
@@ -351,7 +289,9 @@ class SliceSolver {
 
   template <class F>
   void map_x(F&& f) {
-    split_map(s_.n, nt_, [&](std::int64_t a, std::int64_t b) { map_runs<T>(s_.x, s_.xs, s_.y, s_.ys, a, b, f); });
+    parallel_ranges(
+        s_.n, nt_, [&](int, std::int64_t a, std::int64_t b) { map_runs<T>(s_.x, s_.xs, s_.y, s_.ys, a, b, f); },
+        kSplitAlign);
   }
 
   const TypedKernels<T>& k_;
@@ -391,21 +331,20 @@ bool uses_rows_kernel(Algorithm algo, bool log, std::int64_t slice_bytes) {
 template <class T, class F>
 void for_each_slice(const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst,
                     const std::int64_t* shape, int ndim, int axis, F&& f) {
-  const std::int64_t n = shape[axis];
-  std::int64_t slices = 1;
-  for (int d = 0; d < ndim; ++d)
-    if (d != axis) slices *= shape[d];
+  const SliceWalker walk{shape, ndim, axis};
+  const std::int64_t n = walk.length(), slices = walk.slices();
   if (slices == 0) return;
   auto slice_at = [&](std::int64_t index) {
-    std::int64_t xo = 0, yo = 0;
-    for (int d = ndim - 1; d >= 0; --d) {
-      if (d == axis) continue;
-      const std::int64_t i = index % shape[d];
-      index /= shape[d];
-      xo += i * xst[d];
-      if (y) yo += i * yst[d];
+    if (!y) {  // ext_partials: input only
+      const std::int64_t* const strides[1] = {xst};
+      std::int64_t off[1];
+      walk.at(index, strides, off);
+      return Slice{x + off[0], xst[axis], nullptr, 0, n};
     }
-    return Slice{x + xo, xst[axis], y ? y + yo : nullptr, y ? yst[axis] : 0, n};
+    const std::int64_t* const strides[2] = {xst, yst};
+    std::int64_t off[2];
+    walk.at(index, strides, off);
+    return Slice{x + off[0], xst[axis], y + off[1], yst[axis], n};
   };
   const int threads = num_threads();
   if (slices < threads && n >= kParallelSliceMin) {
@@ -421,17 +360,15 @@ void for_each_slice(const char* x, const std::int64_t* xst, char* y, const std::
 template <class T>
 void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst,
                const std::int64_t* shape, int ndim, int axis, Algorithm algo, bool log) {
-  const std::int64_t n = shape[axis];
-  std::int64_t slices = 1;
-  for (int d = 0; d < ndim; ++d)
-    if (d != axis) slices *= shape[d];
+  const SliceWalker walk{shape, ndim, axis};
+  const std::int64_t n = walk.length(), slices = walk.slices();
   if (n == 0 || slices == 0) return;
   if (algo == Algorithm::auto_select) algo = auto_algorithm(sizeof(T) == 4 ? Dtype::f32 : Dtype::f64, n, log);
 
   auto solve = [&](const Slice& s, int nt) {
     if (n == 1) {  // exactly 1 (log: 0) for a finite value; NaN otherwise, as scipy
-      const T v = *at<T>(s.x, s.xs, 0);
-      *at<T>(s.y, s.ys, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
+      const T v = *element<T>(s.x, s.xs, 0);
+      *element<T>(s.y, s.ys, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
       return;
     }
     SliceSolver<T> solver(k, s, nt);

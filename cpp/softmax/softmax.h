@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/dtype.h"
+
 namespace numkern::softmax {
 
 // A positive sum held as m * 2^e, so that sum(exp(x)) never overflows (Dukhan & Ablavatski 2020).
@@ -57,8 +59,6 @@ extern const Kernels kernels_avx2;
 extern const Kernels kernels_avx512;
 
 enum class Algorithm : int { auto_select = 0, two_pass = 1, three_pass_reload = 2, three_pass_recompute = 3 };
-
-enum class Dtype : int { f32 = 0, f64 = 1 };
 
 // Softmax (or log-softmax) of x along `axis`, written to y. x and y have the same shape; strides
 // are in bytes and may be negative or zero (x only). y may alias x exactly (same data and strides).

@@ -1,44 +1,68 @@
-// The softmax kernels, written once over a vector-traits type D and included by each ISA
-// translation unit inside its own anonymous namespace, so every instance has internal linkage and
-// is compiled with that unit's flags only (nothing here may be included from a shared header).
+// The softmax kernels, written once over an ops type D of the SIMD layer (simd::F32 or simd::F64 of
+// the including unit's level, see common/simd_scalar.h) and included by each ISA translation unit
+// inside its own anonymous namespace, so every instance has internal linkage and is compiled with
+// that unit's flags only (nothing here may be included from a shared header).
 //
-// D provides: T (float/double), V (vector of L lanes of T), W (L lanes of double) and
-//   load, store, set1, add, sub, mul, fma(a, b, c) = a*b + c, max/min with x86 maxps/minps NaN
-//   rules (the second operand is returned when either is NaN), round (to nearest integer),
-//   scale2(p, k) = p * 2^k for integer-valued k <= 2 (underflow gives 0), reduce(x, n) = x - n*ln2
-//   to within a few ulp of the result, exp_poly(r) = exp(r) on |r| <= ln2/2 * 1.02,
-//   wzero, wset1, widen, wadd, wmax, wsub, wscale2, wstore, hmax(V) (any lane's NaN may be dropped),
-//   whsum(W), stream(p, v) (non-temporal store to a kStreamAlign-aligned p), fence(), and the constants
-//   kLog2e, kClampExt (x is clamped to >= -kClampExt before exp), kClampExp (likewise for x - max;
-//   large enough that exp(-kClampExp) * e rounds to exactly 0, so -inf inputs give 0).
+// Besides plain arithmetic the kernels rely on these documented properties of the layer's ops: max
+// and min return the second operand when either is NaN (exp_minus keeps NaN out of the polynomial
+// that way), mul_pow2 gives 0 below the normal range (terms that small are below the accuracy
+// floor), and reduce_max may drop a NaN (callers detect NaN through the sum instead). Block sums are
+// carried in D::Wide, L lanes of double.
 
 constexpr std::size_t kLanesPerBlock = 32;  // terms each lane sums in T before widening to double
+
+// Coefficients of exp(r) on |r| <= 0.3535 (Chebyshev interpolation, computed for numkern):
+// degree 6 for float (3e-9 relative), degree 11 for double (2.2e-16); both exact at r = 0,
+// so a length-1 or constant slice gives exactly 1/n and log-softmax exactly -log(n).
+constexpr double kExpF32[7] = {1.0, 1.0000000424795916, 0.50000000530672546, 0.16666394781877129,
+                               0.041666327002285450, 0.0083768185024571339, 0.0013943221766582857};
+constexpr double kExpF64[12] = {1.0,
+                                1.0,
+                                0.50000000000000224136,
+                                0.16666666666666683903,
+                                0.041666666666457425822,
+                                0.0083333333333172421768,
+                                0.0013888888960322004823,
+                                0.00019841269896204482968,
+                                0.000024801477081854494297,
+                                2.7557234458834413975e-6,
+                                2.7635686502562534462e-7,
+                                2.5112380558500830529e-8};
 
 template <class D>
 struct SoftmaxImpl {
   using T = typename D::T;
   using V = typename D::V;
-  using W = typename D::W;
+  using DW = typename D::Wide;
+  using W = typename DW::V;
   static constexpr std::size_t L = D::L;
   static constexpr std::size_t kBlock = kLanesPerBlock * L;
   static constexpr double kInitExp = -1073741824.0;  // -2^30: below any exponent a clamped input gives
 
-  static V load_tail(const T* x, std::size_t count, T fill) {
-    T buf[L];
-    for (std::size_t j = 0; j < L; ++j) buf[j] = j < count ? x[j] : fill;
-    return D::load(buf);
-  }
-  static void store_tail(T* y, V v, std::size_t count) {
-    T buf[L];
-    D::store(buf, v);
-    for (std::size_t j = 0; j < count; ++j) y[j] = buf[j];
+  // x is clamped to >= -kClampExt before exp(x) (n = round(x*log2e) stays far inside double's
+  // exponent range); x - max is clamped to >= -kClampExp, large enough that exp(-kClampExp) * e
+  // rounds to exactly 0 in T, so -inf inputs give 0.
+  static constexpr double kClampExt = 2097152.0;
+  static constexpr double kClampExp = sizeof(T) == 4 ? 110.0 : 760.0;
+
+  // exp(r) on |r| <= ln2/2 * 1.02 (Horner).
+  static V exp_poly(V r) {
+    if constexpr (sizeof(T) == 4) {
+      V p = D::set1(float(kExpF32[6]));
+      for (int k = 5; k >= 0; --k) p = D::fma(p, r, D::set1(float(kExpF32[k])));
+      return p;
+    } else {
+      V p = D::set1(kExpF64[11]);
+      for (int k = 10; k >= 0; --k) p = D::fma(p, r, D::set1(kExpF64[k]));
+      return p;
+    }
   }
 
   // exp(x) = p * 2^n, with no overflow for any finite x; NaN/+inf give a NaN p.
   static void exp_ext(V x, V& p, V& n) {
-    x = D::max(D::set1(T(-D::kClampExt)), x);
-    n = D::round(D::mul(x, D::set1(T(D::kLog2e))));
-    p = D::exp_poly(D::reduce(x, n));
+    x = D::max(D::set1(T(-kClampExt)), x);
+    n = D::round(D::mul(x, D::set1(T(simd::kLog2e))));
+    p = exp_poly(D::reduce_ln2(x, n));
   }
 
   // exp(x - mx) for x <= mx, the difference kept exact through its rounding error (TwoSum), so
@@ -51,28 +75,28 @@ struct SoftmaxImpl {
     // max = 1e30 gives err = -1e30) or NaN (x = -inf), and must not reach the polynomial. Clamping
     // to [-1, 1] (max() maps NaN to -1) keeps both harmless: exp(-kClampExp + 1) still rounds to 0.
     const V err = D::min(D::max(D::add(D::sub(x, xr), D::sub(mr, mx)), D::set1(T(-1))), D::set1(T(1)));
-    const V tc = D::max(D::set1(T(-D::kClampExp)), t);
-    const V n = D::round(D::mul(tc, D::set1(T(D::kLog2e))));
-    const V r = D::add(D::reduce(tc, n), err);
-    return D::scale2(D::exp_poly(r), n);
+    const V tc = D::max(D::set1(T(-kClampExp)), t);
+    const V n = D::round(D::mul(tc, D::set1(T(simd::kLog2e))));
+    const V r = D::add(D::reduce_ln2(tc, n), err);
+    return D::mul_pow2(exp_poly(r), n);
   }
 
   static void ext_acc(V& m, V& e, V x) {
     V p, n;
     exp_ext(x, p, n);
     const V e_new = D::max(e, n);
-    m = D::add(D::scale2(m, D::sub(e, e_new)), D::scale2(p, D::sub(n, e_new)));
+    m = D::add(D::mul_pow2(m, D::sub(e, e_new)), D::mul_pow2(p, D::sub(n, e_new)));
     e = e_new;
   }
   static void ext_merge(V& m, V& e, V m2, V e2) {
     const V e_new = D::max(e, e2);
-    m = D::add(D::scale2(m, D::sub(e, e_new)), D::scale2(m2, D::sub(e2, e_new)));
+    m = D::add(D::mul_pow2(m, D::sub(e, e_new)), D::mul_pow2(m2, D::sub(e2, e_new)));
     e = e_new;
   }
 
   static ExtSum raddextexp(const T* x, std::size_t n) {
     const V zero = D::set1(T(0)), init = D::set1(T(kInitExp));
-    W wm = D::wzero(), we = D::wset1(kInitExp);
+    W wm = DW::zero(), we = DW::set1(kInitExp);
     std::size_t i = 0;
     while (i < n) {
       const std::size_t end = i + kBlock < n ? i + kBlock : n;
@@ -85,22 +109,22 @@ struct SoftmaxImpl {
       }
       for (; i + L <= end; i += L) ext_acc(m0, e0, D::load(x + i));
       if (i < end) {
-        ext_acc(m1, e1, load_tail(x + i, end - i, -__builtin_inf()));
+        ext_acc(m1, e1, simd::load_partial<D>(x + i, end - i, -__builtin_inf()));
         i = end;
       }
       ext_merge(m0, e0, m1, e1);
       ext_merge(m2, e2, m3, e3);
       ext_merge(m0, e0, m2, e2);
       const W bm = D::widen(m0), be = D::widen(e0);
-      const W e_new = D::wmax(we, be);
-      wm = D::wadd(D::wscale2(wm, D::wsub(we, e_new)), D::wscale2(bm, D::wsub(be, e_new)));
+      const W e_new = DW::max(we, be);
+      wm = DW::add(DW::mul_pow2(wm, DW::sub(we, e_new)), DW::mul_pow2(bm, DW::sub(be, e_new)));
       we = e_new;
     }
-    double ms[D::kWideLanes], es[D::kWideLanes];
-    D::wstore(ms, wm);
-    D::wstore(es, we);
+    double ms[DW::L], es[DW::L];
+    DW::store(ms, wm);
+    DW::store(es, we);
     ExtSum s{0.0, kInitExp};
-    for (std::size_t j = 0; j < D::kWideLanes; ++j) {
+    for (std::size_t j = 0; j < DW::L; ++j) {
       if (ms[j] != ms[j]) return ExtSum{ms[j], es[j]};
       const double e_new = s.e > es[j] ? s.e : es[j];
       s.m = __builtin_ldexp(s.m, clamp_shift(s.e - e_new)) + __builtin_ldexp(ms[j], clamp_shift(es[j] - e_new));
@@ -116,7 +140,7 @@ struct SoftmaxImpl {
     V operator()(V v) const {
       V p, k;
       exp_ext(v, p, k);
-      return D::scale2(D::mul(p, vinv), D::sub(k, ve));
+      return D::mul_pow2(D::mul(p, vinv), D::sub(k, ve));
     }
   };
   static void vscaleextexp(const T* x, T* y, std::size_t n, T inv_m, T e) {
@@ -128,7 +152,7 @@ struct SoftmaxImpl {
     const ScaleExtExp f{D::set1(inv_m), D::set1(e)};
     const std::size_t addr = reinterpret_cast<std::size_t>(y);
     if (addr % sizeof(T) != 0) return map(x, y, n, f);
-    std::size_t head = (D::kStreamAlign - addr % D::kStreamAlign) % D::kStreamAlign / sizeof(T);
+    std::size_t head = (D::kBytes - addr % D::kBytes) % D::kBytes / sizeof(T);
     if (head > n) head = n;
     map(x, y, head, f);
     std::size_t i = head;
@@ -138,7 +162,7 @@ struct SoftmaxImpl {
       D::stream(y + i + L, b);
     }
     map(x + i, y + i, n - i, f);
-    D::fence();
+    simd::stream_fence();
   }
 
   static T rmax(const T* x, std::size_t n) {
@@ -152,8 +176,8 @@ struct SoftmaxImpl {
       a3 = D::max(a3, D::load(x + i + 3 * L));
     }
     for (; i + L <= n; i += L) a0 = D::max(a0, D::load(x + i));
-    if (i < n) a1 = D::max(a1, load_tail(x + i, n - i, -__builtin_inf()));
-    return D::hmax(D::max(D::max(a0, a1), D::max(a2, a3)));
+    if (i < n) a1 = D::max(a1, simd::load_partial<D>(x + i, n - i, -__builtin_inf()));
+    return D::reduce_max(D::max(D::max(a0, a1), D::max(a2, a3)));
   }
 
   // Sums four accumulators of T per block into double lanes, so rounding error stays at
@@ -161,7 +185,7 @@ struct SoftmaxImpl {
   template <bool kStore>
   static double sum_exp_minus(const T* x, T* y, std::size_t n, T max) {
     const V vmax = D::set1(max), zero = D::set1(T(0));
-    W w = D::wzero();
+    W w = DW::zero();
     std::size_t i = 0;
     while (i < n) {
       const std::size_t end = i + kBlock < n ? i + kBlock : n;
@@ -186,14 +210,14 @@ struct SoftmaxImpl {
         s0 = D::add(s0, a);
       }
       if (i < end) {
-        const V a = exp_minus(load_tail(x + i, end - i, -__builtin_inf()), vmax);
-        if (kStore) store_tail(y + i, a, end - i);
+        const V a = exp_minus(simd::load_partial<D>(x + i, end - i, -__builtin_inf()), vmax);
+        if (kStore) simd::store_partial<D>(y + i, a, end - i);
         s1 = D::add(s1, a);
         i = end;
       }
-      w = D::wadd(w, D::widen(D::add(D::add(s0, s1), D::add(s2, s3))));
+      w = DW::add(w, D::widen(D::add(D::add(s0, s1), D::add(s2, s3))));
     }
-    return D::whsum(w);
+    return DW::reduce_add(w);
   }
 
   static double raddstoreexpminusmax(const T* x, T* y, std::size_t n, T max) {
@@ -212,7 +236,7 @@ struct SoftmaxImpl {
       D::store(y + i + L, b);
     }
     for (; i + L <= n; i += L) D::store(y + i, f(D::load(x + i)));
-    if (i < n) store_tail(y + i, f(load_tail(x + i, n - i, T(0))), n - i);
+    if (i < n) simd::store_partial<D>(y + i, f(simd::load_partial<D>(x + i, n - i, T(0))), n - i);
   }
 
   static void vscaleexpminusmax(const T* x, T* y, std::size_t n, T max, T scale) {
@@ -276,20 +300,3 @@ struct SoftmaxImpl {
   }
 };
 
-// Coefficients of exp(r) on |r| <= 0.3535 (Chebyshev interpolation, computed for numkern):
-// degree 6 for float (3e-9 relative), degree 11 for double (2.2e-16); both exact at r = 0,
-// so a length-1 or constant slice gives exactly 1/n and log-softmax exactly -log(n).
-constexpr double kExpF32[7] = {1.0, 1.0000000424795916, 0.50000000530672546, 0.16666394781877129,
-                               0.041666327002285450, 0.0083768185024571339, 0.0013943221766582857};
-constexpr double kExpF64[12] = {1.0,
-                                1.0,
-                                0.50000000000000224136,
-                                0.16666666666666683903,
-                                0.041666666666457425822,
-                                0.0083333333333172421768,
-                                0.0013888888960322004823,
-                                0.00019841269896204482968,
-                                0.000024801477081854494297,
-                                2.7557234458834413975e-6,
-                                2.7635686502562534462e-7,
-                                2.5112380558500830529e-8};
