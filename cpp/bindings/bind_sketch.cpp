@@ -6,9 +6,6 @@
 namespace numkern::bindings {
 
 namespace {
-sketch::Dtype dtype_of(const py::array& a) {
-  return a.dtype().is(py::dtype::of<float>()) ? sketch::Dtype::f32 : sketch::Dtype::f64;
-}
 // Python passes C-contiguous 1-d or 2-d arrays; a 1-d array is one column.
 std::int64_t cols_of(const py::array& a) { return a.ndim() == 2 ? a.shape(1) : 1; }
 
@@ -34,7 +31,7 @@ void bind_sketch(py::module_& m) {
   m.def(
       "fwht_cols",
       [](py::array& x, double scale) {
-        const auto dt = dtype_of(x);
+        const auto dt = float_dtype(x);
         const std::int64_t n = x.shape(0), d = cols_of(x);
         void* p = x.mutable_data();
         py::gil_scoped_release release;
@@ -44,7 +41,7 @@ void bind_sketch(py::module_& m) {
   m.def(
       "fwht_rows",
       [](py::array& x, double scale) {
-        const auto dt = dtype_of(x);
+        const auto dt = float_dtype(x);
         const std::int64_t rows = x.shape(0), n = x.shape(1);
         void* p = x.mutable_data();
         py::gil_scoped_release release;
@@ -55,7 +52,7 @@ void bind_sketch(py::module_& m) {
       "srht_apply",
       [](const py::array& a, std::int64_t N, const py::array& perm, const py::array& neg, const py::array& rows,
          double scale, py::array& y) {
-        const auto dt = dtype_of(a);
+        const auto dt = float_dtype(a);
         const std::int64_t n = a.shape(0), d = cols_of(a), mm = rows.shape(0);
         const void* pa = a.data();
         const auto* pp = static_cast<const std::int64_t*>(perm.data());
@@ -69,7 +66,7 @@ void bind_sketch(py::module_& m) {
   m.def(
       "gaussian_apply",
       [](const py::array& a, std::uint64_t key, double scale, py::array& y, std::uint64_t row0) {
-        const auto dt = dtype_of(a);
+        const auto dt = float_dtype(a);
         const std::int64_t n = a.shape(0), d = cols_of(a), mm = y.shape(0);
         const void* pa = a.data();
         void* py_ = y.mutable_data();
@@ -93,7 +90,7 @@ void bind_sketch(py::module_& m) {
   m.def(
       "sparse_apply",
       [](const py::array& a, const py::array& idx, const py::array& val, py::array& y) {
-        const auto dt = dtype_of(a);
+        const auto dt = float_dtype(a);
         const std::int64_t n = a.shape(0), d = cols_of(a), s = idx.shape(1), mm = y.shape(0);
         const void* pa = a.data();
         const auto* pi = static_cast<const std::int64_t*>(idx.data());
@@ -106,7 +103,7 @@ void bind_sketch(py::module_& m) {
   m.def(
       "row_residual",
       [](const py::array& a, const py::array& u, py::object b, py::object g, py::object t) {
-        const auto dt = dtype_of(a);
+        const auto dt = float_dtype(a);
         const std::int64_t n = a.shape(0), d = cols_of(a);
         const void* pa = a.data();
         const void* pu = u.data();

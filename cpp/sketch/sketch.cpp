@@ -4,22 +4,20 @@
 #include "sketch/sketch.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <type_traits>
 #include <vector>
 
-#include <omp.h>
-
-#include <atomic>
-#include <memory>
-
 #include "common/isa.h"
 #include "common/parallel.h"
+#include "common/simd_base.h"
 
 namespace numkern::sketch {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, &kernels_avx2, &kernels_avx512};
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
+                                                    NUMKERN_X86_TABLE(kernels_avx512)};
   return pick(tables);
 }
 
@@ -50,20 +48,11 @@ template <class F>
 void dynamic_for(std::size_t items, std::size_t work, F&& f) {
   if (items == 0) return;
   const int nt = work < kParallelWork ? 1 : static_cast<int>(std::min<std::size_t>(num_threads(), items));
-  if (nt <= 1) {
-    f(std::size_t{0}, items);
-    return;
-  }
   const std::size_t chunk = std::max<std::size_t>(1, items / (static_cast<std::size_t>(nt) * 8));
-  std::atomic<std::size_t> next{0};
-#pragma omp parallel num_threads(nt)
-  {
-    for (;;) {
-      const std::size_t t0 = next.fetch_add(chunk);
-      if (t0 >= items) break;
-      f(t0, std::min(items, t0 + chunk));
-    }
-  }
+  parallel_chunks(static_cast<std::int64_t>(items), nt, static_cast<std::int64_t>(chunk),
+                  [&](std::int64_t t0, std::int64_t t1) {
+                    f(static_cast<std::size_t>(t0), static_cast<std::size_t>(t1));
+                  });
 }
 
 int ilog2(std::uint64_t v) { return 63 - __builtin_clzll(v); }
@@ -166,23 +155,20 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
     for (const Pass& ps : passes) run_tiles(ps, 0, ps.items, buf);
     return;
   }
-  // One team for all passes (a barrier between them): waking a team is the expensive part on a
-  // busy machine. Tiles are claimed in chunks, so a descheduled thread delays one chunk only.
-  std::unique_ptr<std::atomic<std::size_t>[]> next(new std::atomic<std::size_t>[passes.size()]);
-  for (std::size_t p = 0; p < passes.size(); ++p) next[p].store(0);
-#pragma omp parallel num_threads(nt)
-  {
-    std::vector<T> buf;
-    for (std::size_t p = 0; p < passes.size(); ++p) {
-      const Pass& ps = passes[p];
-      const std::size_t chunk = std::max<std::size_t>(1, ps.items / (static_cast<std::size_t>(nt) * 8));
+  // One parallel loop per pass (a pass needs all tiles of the one before), each of nt workers with
+  // its own gather buffer, kept from pass to pass. Tiles are claimed in chunks, so a descheduled
+  // thread delays one chunk only.
+  std::vector<std::vector<T>> bufs(static_cast<std::size_t>(nt));
+  for (const Pass& ps : passes) {
+    const std::size_t chunk = std::max<std::size_t>(1, ps.items / (static_cast<std::size_t>(nt) * 8));
+    std::atomic<std::size_t> next{0};
+    parallel_ranges(nt, nt, [&](int worker, std::int64_t, std::int64_t) {
       for (;;) {
-        const std::size_t t0 = next[p].fetch_add(chunk);
+        const std::size_t t0 = next.fetch_add(chunk);
         if (t0 >= ps.items) break;
-        run_tiles(ps, t0, std::min(ps.items, t0 + chunk), buf);
+        run_tiles(ps, t0, std::min(ps.items, t0 + chunk), bufs[static_cast<std::size_t>(worker)]);
       }
-#pragma omp barrier
-    }
+    });
   }
 }
 
@@ -193,19 +179,12 @@ void fwht_vector(T* x, std::size_t n, T scale) {
   else fwht_axis0<T>(x, n, 1, false, scale);
 }
 
-std::uint32_t mix32(std::uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352du;
-  x ^= x >> 15;
-  x *= 0x846ca68bu;
-  x ^= x >> 16;
-  return x;
-}
-
 std::uint32_t row_key(std::uint64_t key, std::uint64_t i) {
-  return mix32(static_cast<std::uint32_t>(i) * 0x9E3779B9u + static_cast<std::uint32_t>(key));
+  return simd::lowbias32(static_cast<std::uint32_t>(i) * 0x9E3779B9u + static_cast<std::uint32_t>(key));
 }
-std::uint32_t key2_of(std::uint64_t key) { return mix32(static_cast<std::uint32_t>(key >> 32) ^ 0x5bd1e995u); }
+std::uint32_t key2_of(std::uint64_t key) {
+  return simd::lowbias32(static_cast<std::uint32_t>(key >> 32) ^ 0x5bd1e995u);
+}
 
 template <class T>
 void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const std::int64_t* perm,

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/dtype.h"
+
 namespace numkern::sketch {
 
 template <class T>
@@ -56,8 +58,6 @@ extern const Kernels kernels_avx2;
 extern const Kernels kernels_avx512;
 
 const Kernels& active_kernels();
-
-enum class Dtype : int { f32 = 0, f64 = 1 };
 
 // Walsh-Hadamard transform along axis 0 of a C-contiguous (n, d) array in place, n a power of two;
 // the result is multiplied by `scale`.
