@@ -11,11 +11,6 @@ namespace {
 
 constexpr int kNpyFloat = 11, kNpyDouble = 12;  // NumPy type numbers of float32 / float64
 
-// The kernels' element type of an array checked to be float32 or float64, by item size: a dtype
-// equal to float32 need not be NumPy's float32 descriptor object (an unpickled array, as a dask
-// worker receives it, carries its own), so comparing descriptors by identity would be wrong.
-Dtype dtype_of(const py::array& a) { return a.itemsize() == 4 ? Dtype::f32 : Dtype::f64; }
-
 // [lowest, highest] byte addresses an array touches.
 std::pair<std::intptr_t, std::intptr_t> byte_extent(const py::array& a) {
   std::intptr_t lo = reinterpret_cast<std::intptr_t>(a.data()), hi = lo;
@@ -27,7 +22,7 @@ std::pair<std::intptr_t, std::intptr_t> byte_extent(const py::array& a) {
 }
 
 void run_softmax(const py::array& x, py::array& out, int axis, int algorithm, bool log) {
-  const Dtype dtype = dtype_of(x);
+  const Dtype dtype = float_dtype(x);
   const void* px = x.data();
   void* py_ = out.mutable_data();
   const std::int64_t* shape = as_int64(x.shape());
@@ -91,7 +86,7 @@ void bind_softmax(py::module_& m) {
   m.def(
       "softmax_ext_partials",
       [](const py::array& x, int axis, py::array_t<double>& m, py::array_t<double>& e) {
-        const Dtype dtype = dtype_of(x);
+        const Dtype dtype = float_dtype(x);
         const void* px = x.data();
         double *pm = m.mutable_data(), *pe = e.mutable_data();
         const std::int64_t *shape = as_int64(x.shape()), *xs = as_int64(x.strides());
@@ -104,7 +99,7 @@ void bind_softmax(py::module_& m) {
       "softmax_scale_ext",
       [](const py::array& x, py::array& out, int axis, const py::array_t<double>& m, const py::array_t<double>& e,
          bool log) {
-        const Dtype dtype = dtype_of(x);
+        const Dtype dtype = float_dtype(x);
         const void* px = x.data();
         void* py_ = out.mutable_data();
         const double *pm = m.data(), *pe = e.data();

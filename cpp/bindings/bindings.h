@@ -29,10 +29,10 @@ Layout layout_of(const py::array& a);
 static_assert(sizeof(py::ssize_t) == sizeof(std::int64_t), "numkern needs a 64-bit ssize_t");
 inline const std::int64_t* as_int64(const py::ssize_t* p) { return reinterpret_cast<const std::int64_t*>(p); }
 
-// The float kernels' element type of an array the Python layer has checked to be float32 or float64.
-inline Dtype float_dtype(const py::array& a) {
-  return a.dtype().is(py::dtype::of<float>()) ? Dtype::f32 : Dtype::f64;
-}
+// The float kernels' element type of an array the Python layer has checked to be float32 or float64,
+// by item size: a dtype identity test (dtype().is(...)) misses float32 dtypes that are equal but not
+// the same object (unpickled on a dask worker, or carrying metadata) and would read them as float64.
+inline Dtype float_dtype(const py::array& a) { return a.itemsize() == 4 ? Dtype::f32 : Dtype::f64; }
 
 void bind_softmax(py::module_& m);
 void bind_norm(py::module_& m);
