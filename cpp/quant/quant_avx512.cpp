@@ -13,8 +13,6 @@ namespace {
 
 }  // namespace
 
-extern const QuantKernels kernels_avx512_quant = {"shiftquant_avx512", absmax_acc<simd::F32, simd::I32>,
-                                                  absmax<simd::F32, simd::I32>, quantize<simd::F32, simd::I32>,
-                                                  epilogue_f32<simd::F64>};
+extern const QuantKernels kernels_avx512_quant = quant_table("shiftquant_avx512");
 
 }  // namespace numkern::quant

@@ -114,3 +114,9 @@ void epilogue_f32(const std::int32_t* c, float* out, std::int64_t n, double s, c
   }
   for (; j < n; ++j) out[j] = static_cast<float>(static_cast<double>(c[j]) * s * (col ? col[j] : 1.0));
 }
+
+// The quantizer table of the including unit's level.
+constexpr QuantKernels quant_table(const char* name) {
+  return {name, absmax_acc<simd::F32, simd::I32>, absmax<simd::F32, simd::I32>, quantize<simd::F32, simd::I32>,
+          epilogue_f32<simd::F64>};
+}
