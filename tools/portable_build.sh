@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Builds that the release (x86-64, GCC, OpenMP) never exercises, so that they do not rot:
+#   no-openmp  numkern._core configured with OpenMP hidden from CMake (a compiler or platform
+#              without it): no <omp.h> include outside #ifdef _OPENMP, no OpenMP symbol in the
+#              extension, and a test subset passes with cpu_info() reporting threading "none" and
+#              one thread.
+#   aarch64    the kernel library alone (NUMKERN_BUILD_EXTENSION=OFF) cross-compiled with Debian's
+#              aarch64-linux-gnu-g++: only the portable scalar units are built, and
+#              tools/portable_smoke.cpp linked against it reports scalar/aarch64 and correct softmax
+#              results under qemu-aarch64-static.
+# Usage: tools/portable_build.sh [no-openmp] [aarch64]   (default: both)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(no-openmp aarch64)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+no_openmp() {
+  echo "== build without OpenMP"
+  # Every #include <omp.h> must sit inside a conditional on _OPENMP: GCC ships omp.h even when
+  # -fopenmp is off, so an unguarded include compiles and fails only when the module is imported.
+  python - <<'EOF'
+import pathlib, re, sys
+bad = []
+for path in sorted(p for d in ("cpp", "bench/cpp", "tools") for p in pathlib.Path(d).rglob("*")):
+    if path.suffix not in (".h", ".hpp", ".cpp", ".cc", ".inl"):
+        continue
+    stack = []  # one flag per open #if: whether its condition names _OPENMP
+    for no, line in enumerate(path.read_text().splitlines(), 1):
+        d = re.match(r"\s*#\s*(\w+)(.*)", line)
+        if not d:
+            continue
+        word, rest = d.groups()
+        if word in ("if", "ifdef", "ifndef"):
+            stack.append(word != "ifndef" and "_OPENMP" in rest and "!" not in rest)
+        elif word in ("elif", "else") and stack:
+            stack[-1] = False  # the other branch of an _OPENMP test does not have OpenMP
+        elif word == "endif" and stack:
+            stack.pop()
+        elif word == "include" and re.search(r"[<\"]omp\.h[>\"]", rest) and not any(stack):
+            bad.append(f"{path}:{no}: {line.strip()}")
+for b in bad:
+    print("unguarded omp.h include:", b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+EOF
+  local build=build/no-openmp pkg="$tmp/no-openmp"
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=ON \
+    -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" >/dev/null
+  cmake --build "$build" -j 2 --target _core >/dev/null
+  local so
+  so=$(ls "$build"/_core*.so)
+  if nm -D --undefined-only "$so" | grep -E -w -q 'omp_[a-z_]+|GOMP_[A-Za-z_]+|__kmpc_[a-z_]+'; then
+    echo "$so references the OpenMP runtime without OpenMP:" >&2
+    nm -D --undefined-only "$so" | grep -E -w 'omp_[a-z_]+|GOMP_[A-Za-z_]+|__kmpc_[a-z_]+' >&2
+    exit 1
+  fi
+  mkdir -p "$pkg"
+  cp -r python/numkern "$pkg/numkern"
+  rm -f "$pkg"/numkern/_core*.so
+  cp "$so" "$pkg/numkern/"
+  PYTHONPATH="$pkg" python - "$pkg/numkern/$(basename "$so")" <<'EOF'
+import os, sys
+import numkern
+from numkern import _core
+assert os.path.samefile(_core.__file__, sys.argv[1]), f"imported {_core.__file__}, expected {sys.argv[1]}"
+info = numkern.cpu_info()
+assert info["threading"] == "none", info["threading"]
+assert info["num_threads"] == 1 and numkern.get_num_threads() == 1, info["num_threads"]
+numkern.set_num_threads(4)  # accepted, but there is nothing to run more threads on
+assert numkern.get_num_threads() == 1, numkern.get_num_threads()
+print(f"no-OpenMP build imported: threading {info['threading']}, {info['num_threads']} thread")
+EOF
+  # Kernels on every ISA level, plus concurrent calls from Python threads (the GIL is released, so
+  # the single-threaded loops run in parallel on the callers' threads).
+  PYTHONPATH="$pkg" python -m pytest -p no:cacheprovider -q -x tests \
+    -k "(cpu_info or every_axis or random_slices or concurrent_calls) and not fuzz"
+  echo "no-OpenMP build: built without omp.h, tests passed single-threaded"
+}
+
+aarch64() {
+  echo "== aarch64 cross build"
+  if ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq g++-aarch64-linux-gnu qemu-user-static) >/dev/null
+  fi
+  local build=build/aarch64
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNUMKERN_BUILD_EXTENSION=OFF \
+    -DCMAKE_TOOLCHAIN_FILE="$PWD/tools/cmake/aarch64-linux-gnu.cmake" >/dev/null
+  cmake --build "$build" -j 2 --target numkern_kernels >/dev/null
+  # Only scalar ISA units, one per family, all of them AArch64 code.
+  local objects x86 scalar families
+  objects=$(find "$build/CMakeFiles/numkern_kernels.dir" -name '*.o' | sort)
+  x86=$(grep -E '_(avx2|avx512|avx512vnni)\.cpp\.o$' <<<"$objects" || true)
+  if [ -n "$x86" ]; then
+    echo "x86 ISA units were built for aarch64:" >&2
+    echo "$x86" >&2
+    exit 1
+  fi
+  scalar=$(grep -c '_scalar\.cpp\.o$' <<<"$objects" || true)
+  families=$(find cpp -name '*_scalar.cpp' | wc -l)
+  if [ "$scalar" -ne "$families" ]; then
+    echo "expected $families scalar units, found $scalar" >&2
+    exit 1
+  fi
+  while read -r obj; do
+    if ! readelf -h "$obj" | grep -q 'Machine:.*AArch64'; then
+      echo "$obj is not an AArch64 object" >&2
+      exit 1
+    fi
+  done <<<"$objects"
+  echo "$(wc -l <<<"$objects") objects, $scalar scalar units, no x86 unit"
+  # Link the smoke driver the way a C++ user of the library would, with OpenMP if the library has it.
+  # --whole-archive links every object, not just softmax's, so a family driver that still names an
+  # x86 kernel table (instead of NUMKERN_X86_TABLE) fails here with an undefined reference.
+  local omp
+  omp=$(sed -n 's/^OpenMP_CXX_FLAGS:[A-Z]*=//p' "$build/CMakeCache.txt")
+  aarch64-linux-gnu-g++ -std=c++17 -O2 -Wall -Wextra -Werror $omp -Icpp tools/portable_smoke.cpp \
+    -Wl,--whole-archive "$build/libnumkern_kernels.a" -Wl,--no-whole-archive -o "$build/portable_smoke"
+  local out
+  out=$(qemu-aarch64-static -L /usr/aarch64-linux-gnu "$build/portable_smoke")
+  echo "$out"
+  for want in "arch: aarch64" "detected: scalar" "active: scalar" "softmax kernels: scalar" "smoke: ok"; do
+    if ! grep -q -x "$want" <<<"$out"; then
+      echo "aarch64 smoke run: missing '$want'" >&2
+      exit 1
+    fi
+  done
+  echo "aarch64 build: scalar kernels only, smoke run correct under qemu"
+}
+
+for step in "${steps[@]}"; do
+  case "$step" in
+    no-openmp) no_openmp ;;
+    aarch64) aarch64 ;;
+    *)
+      echo "unknown step '$step' (expected no-openmp or aarch64)" >&2
+      exit 2
+      ;;
+  esac
+done
