@@ -15,7 +15,7 @@
 namespace {
 
 using numkern::softmax::Algorithm;
-using numkern::softmax::Dtype;
+using numkern::Dtype;
 
 // Largest relative error of softmax (absolute error of log-softmax) over `rows` slices of n
 // elements along axis 1 of a rows x n array, stored row-major (contiguous slices) or column-major
