@@ -1,5 +1,9 @@
 """numkern.kernel_sum / numkern.distance_sum and the random-feature kernels against NumPy/SciPy
-float64 references, on every ISA level (conftest runs each test per level)."""
+float64 references, on every ISA level (conftest runs each test per level).
+
+The references never go through BLAS: sums over records and projections are formed by NumPy's own
+long-double loops (_reference.dot_rows / matmul_wide), so they are the same under every BLAS
+(OpenBLAS kernels, MKL, Accelerate, BLIS), and the tolerances only have to cover numkern's error."""
 
 import numpy as np
 import pytest
@@ -8,6 +12,8 @@ from scipy.spatial.distance import cdist
 import numkern
 from numkern import _core
 from numkern.dp import _kde
+
+from _reference import U_WIDE, WIDE, dot_rows, matmul_wide
 
 H = 0.7
 
@@ -19,14 +25,14 @@ def ref_kernel(X, Y, kernel, h, w=None):
     K = {"gaussian": lambda: np.exp(-D2 / h**2), "laplacian": lambda: np.exp(-np.sqrt(D2) / h),
          "cauchy": lambda: 1.0 / (1.0 + D2 / h**2)}[kernel]()
     w = np.ones(X.shape[0]) if w is None else np.asarray(w, np.float64)
-    return K @ w, np.abs(K) @ np.abs(w)
+    return dot_rows(K, w), dot_rows(np.abs(K), np.abs(w))
 
 
 def ref_distance(X, Y, metric, w=None):
     name = {"l1": "cityblock", "l2": "euclidean", "sqeuclidean": "sqeuclidean"}[metric]
     D = cdist(np.asarray(Y, np.float64), np.asarray(X, np.float64), name)
     w = np.ones(D.shape[1]) if w is None else np.asarray(w, np.float64)
-    return D @ w, D @ np.abs(w)
+    return dot_rows(D, w), dot_rows(D, np.abs(w))
 
 
 @pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "cauchy"])
@@ -163,13 +169,49 @@ def _features_setup(rng, d, m, scale=2.0):
     return Wt, b
 
 
+U = 2.0**-53
+
+
+def _projection_reference(X, Wt, b):
+    """(t, E): the arguments t = X Wt + b in long double (NumPy's own loop, no BLAS) and, per
+    (row, feature), a bound E on |cos computed by the kernel - cos(t)|.
+
+    The kernel forms each argument in one chain per (row, feature): s_0 = b_j, then
+    s_k = s_(k-1) + x_k w_kj for k = 1..d, with one fused multiply-add per term (AVX2, AVX-512) or a
+    multiply and an add (scalar level). Each step rounds with relative error <= u = 2^-53, so
+    |t_kernel - t| <= u * sum_k (|s_k| + |x_k w_kj|) to first order (running error bound,
+    Higham, Accuracy and Stability of Numerical Algorithms, sec. 3.1). The partial sums here come from
+    a float64 evaluation in the same order; both they and the kernel's are within d u S of the exact
+    partial sums (S = |b_j| + sum_k |x_k w_kj|), which the second-order term 3 d^2 u^2 S covers.
+    The cosine (1-Lipschitz) then adds its own error: the quadrant reduction subtracts k pi/2 in
+    three parts; on the scalar level (no FMA) k pi/2 is rounded, within u (|t| + pi/4), and so is
+    the reduced argument, within u pi/4; fdlibm's kernels on [-pi/4, pi/4] add under 2 ulp of 1,
+    4 u: u (|t| + 6) in all. The reference's own error (a sequential long-double sum, then cosl)
+    is below 2 (d + 2) U_WIDE (S + 1)."""
+    d = X.shape[1]
+    t = matmul_wide(X, Wt) + b.astype(WIDE)
+    s = np.broadcast_to(b, (X.shape[0], b.size)).copy()
+    run = np.abs(s)
+    S = np.abs(s)
+    for k in range(d):
+        p = np.multiply.outer(X[:, k], Wt[k])
+        s += p
+        run += np.abs(s) + np.abs(p)
+        S += np.abs(p)
+    E = U * (run + 3 * d * d * U * S) + U * (np.abs(s) + 6) + 2 * (d + 2) * U_WIDE * (S + 1)
+    return t, E
+
+
 @pytest.mark.parametrize("q,d,m", [(1, 1, 32), (5, 3, 64), (37, 17, 96), (150, 300, 64)])  # last: several row passes
 def test_random_feature_kernel_matches_numpy_cos(rng, q, d, m):
+    """Each feature cos(w_j^T y + b_j) is within the kernel's own rounding bound of the cosine of
+    the exact argument. (A float64 reference, e.g. cos(Y @ Wt + b), carries a rounding error of
+    the same size that depends on the BLAS kernel NumPy runs, so it could not judge this.)"""
     Wt, b = _features_setup(rng, d, m)
     Y = rng.standard_normal((q, d)) * 3 / max(1.0, np.sqrt(d / 17))  # arguments of similar size for every d
     got = _kde.features(Y, *_kde._padded(Wt, b), m)
-    want = np.cos(Y @ Wt + b)
-    assert np.max(np.abs(got - want)) <= 1e-13
+    t, E = _projection_reference(Y, Wt, b)
+    assert np.all(np.abs(got - np.cos(t)) <= E)
 
 
 def test_cosine_kernel_is_accurate_on_large_arguments(rng):
@@ -177,19 +219,40 @@ def test_cosine_kernel_is_accurate_on_large_arguments(rng):
     b = np.zeros(32)
     Y = rng.uniform(-1e5, 1e5, (64, 1))
     got = _kde.features(Y, *_kde._padded(Wt, b), 32)
+    # Y @ Wt is Y itself (one product by 1: exact under any BLAS), so only the cosines are compared.
     assert np.max(np.abs(got - np.cos(Y @ Wt))) <= 1e-11
+
+
+_FIXED_REFERENCE = {}
 
 
 @pytest.mark.parametrize("n,d,m", [(1, 1, 32), (7, 3, 64), (1001, 5, 128), (2000, 300, 64)])  # last: several chunks
 def test_fixed_point_feature_sums_are_exact_integers(rng, n, d, m):
+    """feature_sums returns sum_i rint(2^32 cos(w_j^T x_i + b_j)) exactly, in int64.
+
+    Exactness: the sums equal, to the unit, the sums of the kernel's own rounded terms (the feature
+    kernel shares the projection and the cosine with the summing kernel), whatever the chunking.
+    Accuracy: against the terms rounded from the exact arguments (long double, no BLAS), a term can
+    round the other way only where 2^32 cos(t) lies within 2^32 E of a half-integer (E from
+    _projection_reference), and then moves the sum by 1; so each feature's sum is off by at most the
+    number of such terms."""
     Wt, b = _features_setup(rng, d, m)
     X = np.ascontiguousarray(rng.standard_normal((n, d)))
     got = _kde.feature_sums(X, *_kde._padded(Wt, b))
-    vals = np.cos(X @ Wt + b) * 2.0**32
-    want = np.rint(vals).astype(np.int64).sum(axis=0)
-    # The SIMD cos may differ from libm's in the last ulp, which moves a rounded term by at most 1.
-    assert np.all(np.abs(got - want) <= np.sum(np.abs(vals - np.rint(vals)) > 0.4999, axis=0))
-    assert got.dtype == np.int64
+    assert got.dtype == np.int64 and got.shape == (m,)  # m is a multiple of 32: no padding features
+    terms = np.rint(np.clip(_kde.features(X, *_kde._padded(Wt, b), m), -1.0, 1.0) * 2.0**32).astype(np.int64)
+    np.testing.assert_array_equal(got, terms.sum(axis=0))
+    key = (n, d, m)
+    cached = _FIXED_REFERENCE.get(key)
+    if cached is None or not all(np.array_equal(c, v) for c, v in zip(cached[:3], (X, Wt, b))):
+        t, E = _projection_reference(X, Wt, b)  # the same data on every ISA level: computed once
+        vals = np.cos(t) * WIDE(2.0**32)
+        near = np.rint(vals)
+        want = near.astype(np.int64).sum(axis=0)
+        ambiguous = (np.abs(np.abs(vals - near) - WIDE(0.5)) <= WIDE(2.0**32) * E.astype(WIDE)).sum(axis=0)
+        cached = _FIXED_REFERENCE[key] = (X.copy(), Wt.copy(), b.copy(), want, ambiguous)
+    want, ambiguous = cached[3], cached[4]
+    assert np.all(np.abs(got - want) <= ambiguous)
 
 
 def test_feature_sums_do_not_depend_on_thread_count(rng):

@@ -8,6 +8,8 @@ import scipy.linalg
 import numkern
 from numkern.sketch import SRHT, CountSketch, Gaussian, SparseSign
 
+from _reference import matmul_wide
+
 
 def _np_fwht(x, axis=0):
     """Reference butterfly in float64 NumPy (natural / Sylvester order)."""
@@ -137,11 +139,12 @@ def test_srht_matches_dense_operator(rng, n, m, k):
     S = SRHT(n, m, rng=rng)
     A = rng.standard_normal((n, k))
     D = _dense_srht(S)
-    np.testing.assert_allclose(S @ A, D @ A, rtol=0, atol=1e-12 * np.sqrt(n))
-    np.testing.assert_allclose(S.apply(A[:, 0]), D @ A[:, 0], rtol=0, atol=1e-12 * np.sqrt(n))
+    ref = matmul_wide(D, A)  # no BLAS: the reference does not depend on NumPy's BLAS kernel
+    np.testing.assert_allclose(S @ A, ref, rtol=0, atol=1e-12 * np.sqrt(n))
+    np.testing.assert_allclose(S.apply(A[:, 0]), ref[:, 0], rtol=0, atol=1e-12 * np.sqrt(n))
     Af = A.astype(np.float32)
     assert (S @ Af).dtype == np.float32
-    np.testing.assert_allclose(S @ Af, D @ Af.astype(np.float64), rtol=0, atol=1e-5 * np.sqrt(n))
+    np.testing.assert_allclose(S @ Af, matmul_wide(D, Af), rtol=0, atol=1e-5 * np.sqrt(n))
     assert S.shape == (m, n) and S.m == m
 
 
@@ -169,8 +172,9 @@ def test_gaussian_matches_its_dense_rows(rng):
     G = Gaussian(n, m, rng=7)
     A = rng.standard_normal((n, 5))
     Gd = G.rows()
-    np.testing.assert_allclose(G @ A, Gd @ A, rtol=0, atol=1e-11)
-    np.testing.assert_allclose(G @ A[:, 2], Gd @ A[:, 2], rtol=0, atol=1e-11)
+    ref = matmul_wide(Gd, A)  # no BLAS
+    np.testing.assert_allclose(G @ A, ref, rtol=0, atol=1e-11)
+    np.testing.assert_allclose(G @ A[:, 2], ref[:, 2], rtol=0, atol=1e-11)
     assert (G @ A.astype(np.float32)).dtype == np.float32
 
 
@@ -193,7 +197,7 @@ def test_sparse_sketches_match_dense_operators(rng):
         for t in range(S._idx.shape[1]):
             D[S._idx[:, t], np.arange(n)] += S._sign[:, t]
         assert (np.count_nonzero(D, axis=0) == S._idx.shape[1]).all()  # distinct rows per column
-        np.testing.assert_allclose(S @ A, D @ A, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(S @ A, matmul_wide(D, A), rtol=0, atol=1e-12)  # reference without BLAS
 
 
 @pytest.mark.parametrize("kind", ["srht", "gaussian", "sparse", "count"])
