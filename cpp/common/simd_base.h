@@ -1,5 +1,5 @@
-// What every level of the SIMD ops layer shares: numeric constants, scalar helpers and the generic
-// templates written over an ops type. Included by simd_<isa>.h and, for the scalar helpers, by drivers.
+// What every level of the SIMD ops layer shares: numeric constants, scalar functions and the generic
+// templates written over an ops type. Included by simd_<isa>.h and, for the scalar functions, by drivers.
 //
 // Everything here has internal linkage (an unnamed namespace): an ISA translation unit's copy is
 // compiled with that unit's flags and can never be picked by the linker for another unit (the ODR
@@ -31,7 +31,7 @@ constexpr double kPio2A = 0x1.921fb54442d18p+0, kPio2B = 0x1.1a62633145c07p-54, 
 constexpr double kRoundMagic = 6755399441055744.0;
 constexpr float kRoundMagicF32 = 12582912.0f;
 
-// ---- scalar helpers ----------------------------------------------------------------------------
+// ---- scalar functions ---------------------------------------------------------------------------
 
 template <class To, class From>
 inline To bit_cast(From v) {
