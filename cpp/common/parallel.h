@@ -86,23 +86,24 @@ R parallel_reduce(std::int64_t n, int parts, F&& range_fn, M&& merge, std::int64
   return result;
 }
 
-// Calls f(begin, end) on chunks of [0, n) of `chunk` items handed out on demand to up to `nt`
-// threads: for work whose result does not depend on which thread runs a chunk, so that a thread the
-// OS deschedules (the machine is shared) does not hold the others up as a static split would.
+// Calls f(worker, begin, end) on chunks of [0, n) of `chunk` items handed out on demand to up to
+// `nt` threads (worker < nt numbers the thread, for per-thread scratch): for work whose result does
+// not depend on which thread runs a chunk, so that a thread the OS deschedules (the machine is
+// shared) does not hold the others up as a static split would.
 template <class F>
 void parallel_chunks(std::int64_t n, int nt, std::int64_t chunk, F&& f) {
   if (n <= 0) return;
   chunk = std::max<std::int64_t>(1, chunk);
   if (nt <= 1 || chunk >= n) {
-    f(std::int64_t{0}, n);
+    f(0, std::int64_t{0}, n);
     return;
   }
   std::atomic<std::int64_t> next{0};
-  detail::team(nt, [&](int, int) {
+  detail::team(nt, [&](int worker, int) {
     for (;;) {
       const std::int64_t a = next.fetch_add(chunk, std::memory_order_relaxed);
       if (a >= n) break;
-      f(a, std::min(a + chunk, n));
+      f(worker, a, std::min(a + chunk, n));
     }
   });
 }

@@ -34,7 +34,6 @@ struct F64 {
   static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
   static V div(V a, V b) { return _mm256_div_pd(a, b); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static V fms(V a, V b, V c) { return _mm256_fmsub_pd(a, b, c); }
   static V fnma(V a, V b, V c) { return _mm256_fnmadd_pd(a, b, c); }
   static V mul_error(V a, V b, V p) { return _mm256_fmsub_pd(a, b, p); }
   static V min(V a, V b) { return _mm256_min_pd(a, b); }
@@ -122,7 +121,6 @@ struct F32 {
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V div(V a, V b) { return _mm256_div_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V fms(V a, V b, V c) { return _mm256_fmsub_ps(a, b, c); }
   static V fnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
   static V mul_error(V a, V b, V p) { return _mm256_fmsub_ps(a, b, p); }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
@@ -165,7 +163,6 @@ struct F32 {
   // Integer lanes.
   static __m256i bits(V v) { return _mm256_castps_si256(v); }
   static V from_bits(__m256i i) { return _mm256_castsi256_ps(i); }
-  static __m256i to_i32(V v) { return _mm256_cvtps_epi32(v); }
   static V from_i32(__m256i i) { return _mm256_cvtepi32_ps(i); }
   // Rounds to int32 and stores the L low bytes: the values must fit int8.
   static void store_i8(std::int8_t* q, V v) {

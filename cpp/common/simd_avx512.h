@@ -33,7 +33,6 @@ struct F64 {
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
   static V div(V a, V b) { return _mm512_div_pd(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-  static V fms(V a, V b, V c) { return _mm512_fmsub_pd(a, b, c); }
   static V fnma(V a, V b, V c) { return _mm512_fnmadd_pd(a, b, c); }
   static V mul_error(V a, V b, V p) { return _mm512_fmsub_pd(a, b, p); }
   static V min(V a, V b) { return _mm512_min_pd(a, b); }
@@ -89,7 +88,6 @@ struct F32 {
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V div(V a, V b) { return _mm512_div_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V fms(V a, V b, V c) { return _mm512_fmsub_ps(a, b, c); }
   static V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
   static V mul_error(V a, V b, V p) { return _mm512_fmsub_ps(a, b, p); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
@@ -120,7 +118,6 @@ struct F32 {
   // Integer lanes.
   static __m512i bits(V v) { return _mm512_castps_si512(v); }
   static V from_bits(__m512i i) { return _mm512_castsi512_ps(i); }
-  static __m512i to_i32(V v) { return _mm512_cvtps_epi32(v); }
   static V from_i32(__m512i i) { return _mm512_cvtepi32_ps(i); }
   // Rounds to int32 and stores the L low bytes: the values must fit int8.
   static void store_i8(std::int8_t* q, V v) {

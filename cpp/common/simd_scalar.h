@@ -10,7 +10,7 @@
 //     zero, set1, load, store (unaligned), loadn(p, k) / storen(p, v, k) (the first k < L lanes; others
 //     read as 0 / left alone, never touched in memory), stream (non-temporal store to a kBytes-aligned
 //     p; stream_fence() orders them), add, sub, mul, div, sqrt (correctly rounded), fma(a, b, c) =
-//     a*b + c, fms = a*b - c, fnma = c - a*b (one rounding where the level has FMA, two here),
+//     a*b + c, fnma = c - a*b (one rounding where the level has FMA, two here),
 //     mul_error(a, b, p) = a*b - p exactly when p = fl(a*b) (TwoProd: FMA, or Dekker's split here),
 //     min / max (x86 rule: the second operand when either is NaN), abs, sign (-1, 0 or +1; 0 for NaN),
 //     round (to nearest, ties to even), floor, lt / gt (ordered compares), select(m, a, b) = m ? a : b,
@@ -20,7 +20,7 @@
 //     k <= 127 / 1023 (results below the normal range may flush to 0), butterfly<D> (lane i gets
 //     v[i] + v[i^D] where bit D of i is clear, else v[i^D] - v[i]; D = 1, 2, .., L/2 make the L-point
 //     Walsh-Hadamard transform), bits / from_bits (reinterpretation as I32 / I64 lanes).
-//   F32 only: to_i32 / from_i32 (round-to-nearest conversion / exact), store_i8 (the L lanes, which
+//   F32 only: from_i32 (exact conversion of int32 lanes), store_i8 (the L lanes, which
 //     must hold integers that fit int8, as bytes).
 //   F64 only: mul_pow2_subnormal(p, k) = p * 2^k for integer-valued k in [-2044, 0] with gradual
 //     underflow, load_i32 (L int32, converted), store_f32 (L lanes rounded to float).
@@ -61,7 +61,6 @@ struct ScalarFloat {
   static V div(V a, V b) { return a / b; }
   // Two roundings: the kernels are compiled with -ffp-contract=off, so these never fuse.
   static V fma(V a, V b, V c) { return a * b + c; }
-  static V fms(V a, V b, V c) { return a * b - c; }
   static V fnma(V a, V b, V c) { return c - a * b; }
   // Dekker's product of Veltkamp halves: exact without FMA.
   static V mul_error(V a, V b, V p) {
@@ -140,7 +139,6 @@ struct F32 : ScalarFloat<float> {
   static double widen(V v) { return v; }
   static std::uint32_t bits(V v) { return bit_cast<std::uint32_t>(v); }
   static V from_bits(std::uint32_t i) { return bit_cast<float>(i); }
-  static std::uint32_t to_i32(V v) { return static_cast<std::uint32_t>(static_cast<std::int32_t>(round_even(v))); }
   static V from_i32(std::uint32_t i) { return static_cast<float>(static_cast<std::int32_t>(i)); }
   static void store_i8(std::int8_t* q, V v) { *q = static_cast<std::int8_t>(static_cast<int>(v)); }
 };

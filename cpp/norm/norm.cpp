@@ -121,7 +121,7 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
   const bool stream = yst[axis] == static_cast<std::int64_t>(sizeof(T)) &&
                       slices * n * static_cast<std::int64_t>(sizeof(T)) >= kStreamMinBytes;
   const int nt = threads_for(slices, n);
-  parallel_chunks(slices, nt, chunk_for(slices, nt), [&](std::int64_t a, std::int64_t e) {
+  parallel_chunks(slices, nt, chunk_for(slices, nt), [&](int, std::int64_t a, std::int64_t e) {
     SliceBuf<T> buf;
     for (std::int64_t s = a; s < e; ++s) {
       std::int64_t off[2];
@@ -322,7 +322,7 @@ void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8
   char* yc = reinterpret_cast<char*>(y);
   const bool stream = y_strides[axis] == 1 && slices * n >= kStreamMinBytes;
   const int nt = threads_for(slices, n);
-  parallel_chunks(slices, nt, chunk_for(slices, nt), [&](std::int64_t a, std::int64_t e) {
+  parallel_chunks(slices, nt, chunk_for(slices, nt), [&](int, std::int64_t a, std::int64_t e) {
     SliceBuf<std::int8_t> buf;
     for (std::int64_t s = a; s < e; ++s) {
       std::int64_t off[2];

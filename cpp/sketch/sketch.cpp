@@ -4,7 +4,6 @@
 #include "sketch/sketch.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -50,7 +49,7 @@ void dynamic_for(std::size_t items, std::size_t work, F&& f) {
   const int nt = work < kParallelWork ? 1 : static_cast<int>(std::min<std::size_t>(num_threads(), items));
   const std::size_t chunk = std::max<std::size_t>(1, items / (static_cast<std::size_t>(nt) * 8));
   parallel_chunks(static_cast<std::int64_t>(items), nt, static_cast<std::int64_t>(chunk),
-                  [&](std::int64_t t0, std::int64_t t1) {
+                  [&](int, std::int64_t t0, std::int64_t t1) {
                     f(static_cast<std::size_t>(t0), static_cast<std::size_t>(t1));
                   });
 }
@@ -150,25 +149,17 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
     }
   };
   const int nt = R * C * static_cast<std::size_t>(stot) < kParallelWork ? 1 : num_threads();
-  if (nt <= 1) {
-    std::vector<T> buf;
-    for (const Pass& ps : passes) run_tiles(ps, 0, ps.items, buf);
-    return;
-  }
-  // One parallel loop per pass (a pass needs all tiles of the one before), each of nt workers with
-  // its own gather buffer, kept from pass to pass. Tiles are claimed in chunks, so a descheduled
-  // thread delays one chunk only.
+  // One parallel loop per pass (a pass needs all tiles of the one before), each worker with its own
+  // gather buffer, kept from pass to pass. Tiles are claimed in chunks, so a descheduled thread
+  // delays one chunk only.
   std::vector<std::vector<T>> bufs(static_cast<std::size_t>(nt));
   for (const Pass& ps : passes) {
     const std::size_t chunk = std::max<std::size_t>(1, ps.items / (static_cast<std::size_t>(nt) * 8));
-    std::atomic<std::size_t> next{0};
-    parallel_ranges(nt, nt, [&](int worker, std::int64_t, std::int64_t) {
-      for (;;) {
-        const std::size_t t0 = next.fetch_add(chunk);
-        if (t0 >= ps.items) break;
-        run_tiles(ps, t0, std::min(ps.items, t0 + chunk), bufs[static_cast<std::size_t>(worker)]);
-      }
-    });
+    parallel_chunks(static_cast<std::int64_t>(ps.items), nt, static_cast<std::int64_t>(chunk),
+                    [&](int worker, std::int64_t t0, std::int64_t t1) {
+                      run_tiles(ps, static_cast<std::size_t>(t0), static_cast<std::size_t>(t1),
+                                bufs[static_cast<std::size_t>(worker)]);
+                    });
   }
 }
 
