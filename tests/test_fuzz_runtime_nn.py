@@ -71,7 +71,7 @@ def test_fuzz_isa_and_thread_controls(fuzz_settings):
 def test_fuzz_cpu_info_is_consistent(fuzz_settings):
     def run(_):
         info = numkern.cpu_info()
-        assert set(info) == {"features", "detected", "active", "kernels", "arch", "threading", "num_threads"}
+        assert set(info) == {"features", "detected", "active", "kernels", "arch", "threading", "num_threads", "cpus"}
         assert info["detected"] in ISA_LEVELS and info["active"] in ISA_LEVELS
         assert ISA_LEVELS.index(info["active"]) <= ISA_LEVELS.index(info["detected"])
         assert all(isinstance(v, bool) for v in info["features"].values())

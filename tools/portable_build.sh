@@ -1,58 +1,32 @@
 #!/usr/bin/env bash
-# Builds that the release (x86-64, GCC, OpenMP) never exercises, so that they do not rot:
-#   no-openmp  numkern._core configured with OpenMP hidden from CMake (a compiler or platform
-#              without it): no <omp.h> include outside #ifdef _OPENMP, no OpenMP symbol in the
-#              extension, and a test subset passes with cpu_info() reporting threading "none" and
+# Builds that the release (x86-64, GCC, threads) never exercises, so that they do not rot:
+#   no-threads numkern._core configured with NUMKERN_THREADS=OFF (a platform without threads):
+#              warning-free, no thread is ever started (no pthread_create or OpenMP symbol in the
+#              extension), and a test subset passes with cpu_info() reporting threading "none" and
 #              one thread.
 #   aarch64    the kernel library alone (NUMKERN_BUILD_EXTENSION=OFF) cross-compiled with Debian's
 #              aarch64-linux-gnu-g++: only the portable scalar units are built, and
 #              tools/portable_smoke.cpp linked against it reports scalar/aarch64 and correct softmax
 #              results under qemu-aarch64-static.
-# Usage: tools/portable_build.sh [no-openmp] [aarch64]   (default: both)
+# Usage: tools/portable_build.sh [no-threads] [aarch64]   (default: both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(no-openmp aarch64)
+[ ${#steps[@]} -gt 0 ] || steps=(no-threads aarch64)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-no_openmp() {
-  echo "== build without OpenMP"
-  # Every #include <omp.h> must sit inside a conditional on _OPENMP: GCC ships omp.h even when
-  # -fopenmp is off, so an unguarded include compiles and fails only when the module is imported.
-  python - <<'EOF'
-import pathlib, re, sys
-bad = []
-for path in sorted(p for d in ("cpp", "bench/cpp", "tools") for p in pathlib.Path(d).rglob("*")):
-    if path.suffix not in (".h", ".hpp", ".cpp", ".cc", ".inl"):
-        continue
-    stack = []  # one flag per open #if: whether its condition names _OPENMP
-    for no, line in enumerate(path.read_text().splitlines(), 1):
-        d = re.match(r"\s*#\s*(\w+)(.*)", line)
-        if not d:
-            continue
-        word, rest = d.groups()
-        if word in ("if", "ifdef", "ifndef"):
-            stack.append(word != "ifndef" and "_OPENMP" in rest and "!" not in rest)
-        elif word in ("elif", "else") and stack:
-            stack[-1] = False  # the other branch of an _OPENMP test does not have OpenMP
-        elif word == "endif" and stack:
-            stack.pop()
-        elif word == "include" and re.search(r"[<\"]omp\.h[>\"]", rest) and not any(stack):
-            bad.append(f"{path}:{no}: {line.strip()}")
-for b in bad:
-    print("unguarded omp.h include:", b, file=sys.stderr)
-sys.exit(1 if bad else 0)
-EOF
-  local build=build/no-openmp pkg="$tmp/no-openmp"
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=ON \
+no_threads() {
+  echo "== build without threads"
+  local build=build/no-threads pkg="$tmp/no-threads"
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNUMKERN_THREADS=OFF -DNUMKERN_WERROR=ON \
     -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" >/dev/null
   cmake --build "$build" -j 2 --target _core >/dev/null
   local so
   so=$(ls "$build"/_core*.so)
-  if nm -D --undefined-only "$so" | grep -E -w -q 'omp_[a-z_]+|GOMP_[A-Za-z_]+|__kmpc_[a-z_]+'; then
-    echo "$so references the OpenMP runtime without OpenMP:" >&2
-    nm -D --undefined-only "$so" | grep -E -w 'omp_[a-z_]+|GOMP_[A-Za-z_]+|__kmpc_[a-z_]+' >&2
+  if nm -D --undefined-only "$so" | grep -E -w -q 'pthread_create|omp_[a-z_]+|GOMP_[A-Za-z_]+|__kmpc_[a-z_]+'; then
+    echo "$so starts threads although built without them:" >&2
+    nm -D --undefined-only "$so" | grep -E -w 'pthread_create|omp_[a-z_]+|GOMP_[A-Za-z_]+|__kmpc_[a-z_]+' >&2
     exit 1
   fi
   mkdir -p "$pkg"
@@ -69,13 +43,13 @@ assert info["threading"] == "none", info["threading"]
 assert info["num_threads"] == 1 and numkern.get_num_threads() == 1, info["num_threads"]
 numkern.set_num_threads(4)  # accepted, but there is nothing to run more threads on
 assert numkern.get_num_threads() == 1, numkern.get_num_threads()
-print(f"no-OpenMP build imported: threading {info['threading']}, {info['num_threads']} thread")
+print(f"build without threads imported: threading {info['threading']}, {info['num_threads']} thread")
 EOF
   # Kernels on every ISA level, plus concurrent calls from Python threads (the GIL is released, so
   # the single-threaded loops run in parallel on the callers' threads).
   PYTHONPATH="$pkg" python -m pytest -p no:cacheprovider -q -x tests \
     -k "(cpu_info or every_axis or random_slices or concurrent_calls) and not fuzz"
-  echo "no-OpenMP build: built without omp.h, tests passed single-threaded"
+  echo "build without threads: no thread started, tests passed single-threaded"
 }
 
 aarch64() {
@@ -130,10 +104,10 @@ aarch64() {
 
 for step in "${steps[@]}"; do
   case "$step" in
-    no-openmp) no_openmp ;;
+    no-threads) no_threads ;;
     aarch64) aarch64 ;;
     *)
-      echo "unknown step '$step' (expected no-openmp or aarch64)" >&2
+      echo "unknown step '$step' (expected no-threads or aarch64)" >&2
       exit 2
       ;;
   esac

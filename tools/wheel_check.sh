@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Release step: build a wheel, repair it into a manylinux wheel with auditwheel (bundling libgomp),
+# Release step: build a wheel, repair it into a manylinux wheel with auditwheel,
 # install it into a fresh virtual environment and run the test suite against it there.
 # Usage: tools/wheel_check.sh [pytest args...]
 set -euo pipefail

@@ -4,8 +4,11 @@
 
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <cstring>
 #include <map>
 
+#include "common/convert.h"
 #include "common/isa.h"
 #include "common/parallel.h"
 
@@ -65,9 +68,87 @@ PYBIND11_MODULE(_core, m) {
     return out;
   });
   m.def("target_arch", [] { return std::string(target_arch()); });
-  m.def("threading", [] { return std::string(threads_available() ? "openmp" : "none"); });
+  m.def("threading", [] { return std::string(threads_available() ? "pool" : "none"); });
   m.def("get_num_threads", [] { return num_threads(); });
   m.def("set_num_threads", [](int n) { set_num_threads(n); }, py::arg("n"));
+  m.def("get_max_threads", [] { return max_threads(); });
+  m.def("get_thread_limit", [] { return thread_limit(); });
+  m.def("set_thread_limit", [](int n) { set_thread_limit(n); }, py::arg("n"));
+  m.def("available_cpus", [] { return available_cpus(); });
+  m.def("pool_threads_started", [] { return pool_threads_started(); });
+  // A threaded copy and sum over the pool: the memory-bandwidth bound the benchmarks set beside a
+  // kernel at the same thread count.
+  m.def(
+      "bandwidth_copy",
+      [](py::array dst, py::array src) {
+        if (!(dst.flags() & py::array::c_style) || !(src.flags() & py::array::c_style) || !dst.writeable() ||
+            dst.nbytes() != src.nbytes())
+          throw py::value_error("bandwidth_copy: expected two C-contiguous arrays of the same size, dst writeable");
+        auto* d = static_cast<char*>(dst.mutable_data());
+        const auto* s = static_cast<const char*>(src.data());
+        const std::int64_t n = static_cast<std::int64_t>(src.nbytes());
+        py::gil_scoped_release nogil;
+        parallel_for(n, std::int64_t{1} << 16, [&](std::int64_t a, std::int64_t b) { std::memcpy(d + a, s + a, b - a); });
+      },
+      py::arg("dst"), py::arg("src"));
+  m.def(
+      "convert",
+      [](py::array dst, py::array src) {
+        auto elem = [](const py::dtype& dt, const char* what) {
+          if (!dt.attr("isnative").cast<bool>())
+            throw py::type_error(std::string("convert: ") + what + " must be in native byte order");
+          const char k = dt.kind();
+          const auto size = dt.itemsize();
+          if (k == 'f' && size == 2) return Elem::f16;
+          if (k == 'f' && size == 4) return Elem::f32;
+          if (k == 'f' && size == 8) return Elem::f64;
+          if (k == 'b' && size == 1) return Elem::b1;
+          if (k == 'i' && size == 1) return Elem::i8;
+          if (k == 'i' && size == 2) return Elem::i16;
+          if (k == 'i' && size == 4) return Elem::i32;
+          if (k == 'i' && size == 8) return Elem::i64;
+          if (k == 'u' && size == 1) return Elem::u8;
+          if (k == 'u' && size == 2) return Elem::u16;
+          if (k == 'u' && size == 4) return Elem::u32;
+          if (k == 'u' && size == 8) return Elem::u64;
+          throw py::type_error(std::string("convert: unsupported ") + what + " dtype");
+        };
+        const Elem from = elem(src.dtype(), "source"), to = elem(dst.dtype(), "target");
+        if (!(dst.flags() & py::array::c_style) || !(src.flags() & py::array::c_style) || !dst.writeable() ||
+            dst.size() != src.size() || !(dst.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) ||
+            !(src.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+          throw py::value_error("convert: expected two aligned C-contiguous arrays of one size, the target writeable");
+        if (to != from && to != Elem::f32 && to != Elem::f64 && !(from == Elem::f32 && to == Elem::f16))
+          throw py::type_error("convert: the target must be float32, float64, the source's dtype, or float16 from float32");
+        const void* s = src.data();
+        void* d = dst.mutable_data();
+        const std::int64_t n = static_cast<std::int64_t>(src.size());
+        py::gil_scoped_release nogil;
+        convert(s, from, d, to, n);
+      },
+      py::arg("dst"), py::arg("src"));
+  m.def(
+      "bandwidth_read",
+      [](py::array src) {
+        if (!(src.flags() & py::array::c_style)) throw py::value_error("bandwidth_read: expected a C-contiguous array");
+        const auto* s = static_cast<const unsigned char*>(src.data());
+        const std::int64_t n = static_cast<std::int64_t>(src.nbytes()) / 8;
+        std::atomic<std::uint64_t> total{0};
+        {
+          py::gil_scoped_release nogil;
+          parallel_for(n, std::int64_t{1} << 13, [&](std::int64_t a, std::int64_t b) {
+            std::uint64_t acc = 0;
+            for (std::int64_t i = a; i < b; ++i) {
+              std::uint64_t w;
+              std::memcpy(&w, s + 8 * i, 8);
+              acc += w;
+            }
+            total.fetch_add(acc, std::memory_order_relaxed);
+          });
+        }
+        return total.load();
+      },
+      py::arg("src"));
 
   bind_softmax(m);
   bind_norm(m);

@@ -1,86 +1,131 @@
 // The parallel loops of every driver: the one place numkern starts threads (never included by an ISA
-// translation unit). Built on OpenMP when the compiler has it; without it every loop runs on the
-// calling thread and num_threads() is 1.
+// translation unit). They run on numkern's own pool (parallel.cpp), built for machines that are busy:
 //
-// Splits are deterministic: the ranges a loop hands out depend only on n, the thread count and the
+// - A loop is a set of tasks claimed one at a time from a shared counter. The calling thread claims
+//   and runs tasks itself; pool workers join when they get a core. The call returns when every task
+//   is done, waiting only for tasks that some thread has claimed, never for a worker that has not
+//   started: a worker the OS schedules late finds nothing left and goes back to sleep. (An OpenMP
+//   region instead ends in a barrier that waits for every thread of the team, so one descheduled
+//   thread costs the whole call a scheduler time slice.)
+// - One loop owns the pool at a time. A loop started while another runs (a second Python thread, or
+//   a loop inside a task) runs on its calling thread alone, so concurrent callers never start more
+//   than num_threads() - 1 pool threads in total.
+//
+// Splits are deterministic: the ranges a loop hands out depend only on n, the part count and the
 // alignment, never on which thread runs them, so results merged in range order are reproducible.
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 namespace numkern {
 
-// Threads a kernel may use now: min(set_num_threads value, the OpenMP limit of the calling thread),
-// so threadpoolctl's limit (which sets the OpenMP limit) also caps numkern. 1 without OpenMP.
+// Threads a kernel may use now: min(set_num_threads value, the calling thread's limit). 1 in a
+// build without threads.
 int num_threads();
+// Process-wide thread count (at least 1, at most 1024).
+int max_threads();
 void set_num_threads(int n);
-// Whether the build has a threading runtime (OpenMP); cpu_info() reports it.
+// The calling thread's own cap (threadpoolctl's limit and numkern.dask's per-task limit use it);
+// 0 means none.
+int thread_limit();
+void set_thread_limit(int n);
+// CPUs this process may run on (its affinity mask where the OS has one).
+int available_cpus();
+// Whether the build runs loops on several threads; cpu_info() reports it.
 bool threads_available();
+// Pool threads started so far (tests check that concurrent callers do not start more).
+int pool_threads_started();
 
 namespace detail {
-// Runs body(t, T) on nt threads of one team (t < T <= nt; T < nt when the runtime gives fewer).
+using TaskFn = void (*)(void* ctx, int worker, std::int64_t task);
+
+// Runs fn(ctx, worker, t) for every t < ntasks on the calling thread (worker 0) and up to nt - 1
+// pool threads (workers 1 .. nt - 1), each task exactly once; returns when all are done. An
+// exception thrown by a task is rethrown here once every claimed task has finished.
+void run_tasks(std::int64_t ntasks, int nt, TaskFn fn, void* ctx);
+constexpr std::int64_t kMaxTasks = std::int64_t{1} << 30;
+
 template <class F>
-void team(int nt, F&& body) {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-  body(omp_get_thread_num(), omp_get_num_threads());
-#else
-  (void)nt;
-  body(0, 1);
-#endif
+void run(std::int64_t ntasks, int nt, F& f) {
+  if (ntasks <= 0) return;
+  if (nt <= 1 || ntasks == 1) {
+    for (std::int64_t t = 0; t < ntasks; ++t) f(0, t);
+    return;
+  }
+  if (ntasks > kMaxTasks) {  // the pool counts tasks in 32 bits: hand out blocks of tasks instead
+    const std::int64_t per = (ntasks + kMaxTasks - 1) / kMaxTasks;
+    auto block = [&](int worker, std::int64_t b) {
+      for (std::int64_t t = b * per, e = std::min(ntasks, t + per); t < e; ++t) f(worker, t);
+    };
+    using B = decltype(block);
+    run_tasks(
+        (ntasks + per - 1) / per, nt, [](void* c, int worker, std::int64_t b) { (*static_cast<B*>(c))(worker, b); },
+        &block);
+    return;
+  }
+  run_tasks(
+      ntasks, nt, [](void* c, int worker, std::int64_t t) { (*static_cast<F*>(c))(worker, t); }, &f);
 }
 
-inline std::int64_t split_point(std::int64_t n, int parts, int r, std::int64_t align) {
+inline std::int64_t split_point(std::int64_t n, std::int64_t parts, std::int64_t r, std::int64_t align) {
   if (r >= parts) return n;
-  const std::int64_t p = n * r / parts;
+  const std::int64_t p = n / parts * r + n % parts * r / parts;  // n * r / parts without overflow
   return align > 1 ? p / align * align : p;
 }
+
+// Tasks per thread for loops whose results do not depend on the split: small enough that a thread
+// the OS preempts in the middle of a task holds up little of the work.
+constexpr std::int64_t kTasksPerThread = 8;
 }  // namespace detail
 
 // Calls f(r, begin, end) for every r < parts on the ranges [n*r/parts, n*(r+1)/parts) (boundaries
-// rounded down to multiples of `align`; the last range ends at n), on up to `parts` threads. Every r
-// is called, with begin == end when its range is empty, so per-range partials can be indexed by r.
+// rounded down to multiples of `align`; the last range ends at n), on up to min(parts,
+// num_threads(), max_threads) threads. Every r is called, with begin == end when its range is
+// empty, so per-range partials can be indexed by r. The ranges are handed out on demand, so more
+// parts than threads balance the load (and a part count that depends on n only makes a reduction
+// independent of the thread count).
 template <class F>
-void parallel_ranges(std::int64_t n, int parts, F&& f, std::int64_t align = 1) {
+void parallel_ranges(std::int64_t n, int parts, F&& f, std::int64_t align = 1, int max_threads = 1 << 30) {
   parts = std::max(parts, 1);
-  auto range = [&](int r) { f(r, detail::split_point(n, parts, r, align), detail::split_point(n, parts, r + 1, align)); };
-  if (parts == 1) {
-    range(0);
-    return;
-  }
-  detail::team(parts, [&](int t, int T) {
-    for (int r = t; r < parts; r += T) range(r);
-  });
+  auto range = [&](int, std::int64_t r) {
+    f(static_cast<int>(r), detail::split_point(n, parts, r, align), detail::split_point(n, parts, r + 1, align));
+  };
+  detail::run(parts, std::min({parts, num_threads(), max_threads}), range);
 }
 
-// Calls f(begin, end) on disjoint ranges covering [0, n), on up to num_threads() threads, with at
-// least `grain` items per thread. Ranges are contiguous and depend only on n and the thread count.
+// Calls f(begin, end) on disjoint contiguous ranges covering [0, n), on up to num_threads()
+// threads, with at least `grain` items per range. For work whose results do not depend on where
+// the ranges split: the ranges are handed out on demand, several per thread.
 template <class F>
 void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
   if (n <= 0) return;
   const std::int64_t by_grain = std::max<std::int64_t>(1, n / std::max<std::int64_t>(1, grain));
   const int nt = static_cast<int>(std::min<std::int64_t>(num_threads(), by_grain));
-  parallel_ranges(n, nt, [&](int, std::int64_t begin, std::int64_t end) {
-    if (begin < end) f(begin, end);
-  });
+  if (nt <= 1) {
+    f(std::int64_t{0}, n);
+    return;
+  }
+  const std::int64_t tasks = std::min<std::int64_t>(by_grain, nt * detail::kTasksPerThread);
+  auto range = [&](int, std::int64_t r) {
+    const std::int64_t b = detail::split_point(n, tasks, r, 1), e = detail::split_point(n, tasks, r + 1, 1);
+    if (b < e) f(b, e);
+  };
+  detail::run(tasks, nt, range);
 }
 
 // range_fn(begin, end) -> R over the `parts` ranges of parallel_ranges, merged in range order:
 // merge(merge(r0, r1), r2)... The result depends on n, parts and align only.
 template <class R, class F, class M>
-R parallel_reduce(std::int64_t n, int parts, F&& range_fn, M&& merge, std::int64_t align = 1) {
+R parallel_reduce(std::int64_t n, int parts, F&& range_fn, M&& merge, std::int64_t align = 1,
+                  int max_threads = 1 << 30) {
   parts = std::max(parts, 1);
   if (parts == 1) return range_fn(std::int64_t{0}, n);
   std::vector<R> partial(static_cast<std::size_t>(parts));
   parallel_ranges(
-      n, parts, [&](int r, std::int64_t begin, std::int64_t end) { partial[r] = range_fn(begin, end); }, align);
+      n, parts, [&](int r, std::int64_t begin, std::int64_t end) { partial[r] = range_fn(begin, end); }, align,
+      max_threads);
   R result = partial[0];
   for (int r = 1; r < parts; ++r) result = merge(result, partial[r]);
   return result;
@@ -88,24 +133,19 @@ R parallel_reduce(std::int64_t n, int parts, F&& range_fn, M&& merge, std::int64
 
 // Calls f(worker, begin, end) on chunks of [0, n) of `chunk` items handed out on demand to up to
 // `nt` threads (worker < nt numbers the thread, for per-thread scratch): for work whose result does
-// not depend on which thread runs a chunk, so that a thread the OS deschedules (the machine is
-// shared) does not hold the others up as a static split would.
+// not depend on which thread runs a chunk.
 template <class F>
 void parallel_chunks(std::int64_t n, int nt, std::int64_t chunk, F&& f) {
   if (n <= 0) return;
   chunk = std::max<std::int64_t>(1, chunk);
-  if (nt <= 1 || chunk >= n) {
+  const std::int64_t tasks = (n + chunk - 1) / chunk;
+  nt = static_cast<int>(std::min<std::int64_t>({nt, num_threads(), tasks}));
+  if (nt <= 1) {
     f(0, std::int64_t{0}, n);
     return;
   }
-  std::atomic<std::int64_t> next{0};
-  detail::team(nt, [&](int worker, int) {
-    for (;;) {
-      const std::int64_t a = next.fetch_add(chunk, std::memory_order_relaxed);
-      if (a >= n) break;
-      f(worker, a, std::min(a + chunk, n));
-    }
-  });
+  auto task = [&](int worker, std::int64_t t) { f(worker, t * chunk, std::min(n, (t + 1) * chunk)); };
+  detail::run(tasks, nt, task);
 }
 
 }  // namespace numkern

@@ -32,8 +32,12 @@ void pair_sum(const double* X, std::int64_t nx, const double* Y, std::int64_t ny
   const std::int64_t groups = (ny + G - 1) / G;
   if (groups == 0) return;
   std::vector<double> Yp(static_cast<std::size_t>(groups * G * std::max<std::int64_t>(d, 1)), 0.0);
-  for (std::int64_t j = 0; j < ny; ++j)
-    for (std::int64_t c = 0; c < d; ++c) Yp[(j / G) * G * d + c * G + j % G] = Y[j * d + c];
+  // Packing a large query set is a full pass over it: on the pool, not in front of it.
+  parallel_for(groups, std::max<std::int64_t>(1, (1 << 16) / std::max<std::int64_t>(1, G * d)),
+               [&](std::int64_t g0, std::int64_t g1) {
+                 for (std::int64_t j = g0 * G; j < std::min(ny, g1 * G); ++j)
+                   for (std::int64_t c = 0; c < d; ++c) Yp[(j / G) * G * d + c * G + j % G] = Y[j * d + c];
+               });
   const std::int64_t chunk = chunk_rows(d);
   const int nt = num_threads();
   const std::int64_t work = nx * ny * std::max<std::int64_t>(d, 1);

@@ -188,22 +188,26 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
     }
   };
 
-  // Pack, then compute: two passes over the same nt ranges. Both hand range r to thread number r
-  // (and the OpenMP runtime keeps its workers between teams), so the panels of the split operand are
-  // packed by the thread that computes with them and are still in its caches; range r of the other
-  // operand is that thread's share of packing it.
-  parallel_ranges(units, nt, [&](int r, std::int64_t ub, std::int64_t ue) {
-    const std::int64_t other = split_rows ? p.np : p.mp;
-    const std::int64_t ob = other * r / nt, oe = other * (r + 1) / nt;
-    if (split_rows) {
-      pack_a_panels(ub, ue);
-      pack_b_panels(ob, oe);
-    } else {
-      pack_b_panels(ub, ue);
-      pack_a_panels(ob, oe);
-    }
-  });
-  parallel_ranges(units, nt, [&](int, std::int64_t ub, std::int64_t ue) { compute_range(ub, ue); });
+  // Pack, then compute: two passes over the same ranges, several per thread, claimed on demand so
+  // that a thread the OS preempts holds up a small share (the sums are exact, so the split does not
+  // change the result). Range r of the other operand is that range's share of packing it.
+  const int parts = static_cast<int>(std::min<std::int64_t>(units, nt > 1 ? 4 * nt : 1));
+  parallel_ranges(
+      units, parts,
+      [&](int r, std::int64_t ub, std::int64_t ue) {
+        const std::int64_t other = split_rows ? p.np : p.mp;
+        const std::int64_t ob = other * r / parts, oe = other * (r + 1) / parts;
+        if (split_rows) {
+          pack_a_panels(ub, ue);
+          pack_b_panels(ob, oe);
+        } else {
+          pack_b_panels(ub, ue);
+          pack_a_panels(ob, oe);
+        }
+      },
+      1, nt);
+  parallel_ranges(
+      units, parts, [&](int, std::int64_t ub, std::int64_t ue) { compute_range(ub, ue); }, 1, nt);
 }
 
 // ---------------------------------------------------------------------------------------------

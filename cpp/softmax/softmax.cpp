@@ -22,15 +22,15 @@ const Kernels& active_kernels() {
 
 namespace {
 
-// Below these sizes a fork/join costs more than the second core gives back (and on a loaded
-// machine a descheduled team member stalls every barrier).
+// Below these sizes waking a second thread costs more than the second core gives back.
 constexpr std::int64_t kParallelSliceMin = 1 << 18;
 constexpr std::int64_t kParallelWorkMin = 1 << 16;
 constexpr std::int64_t kRowsKernelMaxBytes = 64 << 10;
-// A slice split across threads is cut at multiples of this many elements (whole cache lines where
-// the slice is line-aligned); the ranges, and the order their partial results merge in, depend only
-// on the slice length and the thread count.
+// A long slice is split in parts of about kPartBytes, cut at multiples of kSplitAlign elements
+// (whole cache lines where the slice is line-aligned); the parts, and the order their partial
+// results merge in, depend only on the slice length.
 constexpr std::int64_t kSplitAlign = 64;
+constexpr std::int64_t kPartBytes = 256 * 1024;
 // The two-pass kernels keep n = round(x*log2e) exact and the reduction accurate while |n| <= 2^20;
 // a sum whose exponent is beyond that (|x| above about 7e5, or -inf/+inf/NaN) goes max-based.
 constexpr double kExtExponentLimit = ext_exponent_limit;
@@ -75,19 +75,29 @@ T nan_max(T a, T b) {
 }
 
 template <class T>
-void fill(const Slice& s, int nt, T value) {
+void fill(const Slice& s, int parts, int nt, T value) {
   parallel_ranges(
-      s.n, nt,
+      s.n, parts,
       [&](int, std::int64_t a, std::int64_t b) {
         for (std::int64_t i = a; i < b; ++i) *element<T>(s.y, s.ys, i) = value;
       },
-      kSplitAlign);
+      kSplitAlign, nt);
+}
+
+// Parts of one long slice: a function of its length only, a few hundred KiB each, so that a thread
+// the OS preempts holds up little of the work and the result does not depend on the thread count.
+inline int slice_parts(std::int64_t n, std::size_t item) {
+  if (n < kParallelSliceMin) return 1;
+  return static_cast<int>(std::clamp<std::int64_t>(n * static_cast<std::int64_t>(item) / kPartBytes, 1, 256));
 }
 
 template <class T>
 class SliceSolver {
  public:
-  SliceSolver(const TypedKernels<T>& k, const Slice& s, int nt) : k_(k), s_(s), nt_(nt) {}
+  // nt: threads for this slice. The slice is split in parts by its length alone (slice_parts), so
+  // its merged sums, and so its results, are the same at any thread count.
+  SliceSolver(const TypedKernels<T>& k, const Slice& s, int nt)
+      : k_(k), s_(s), nt_(nt), parts_(slice_parts(s.n, sizeof(T))) {}
 
   void softmax(Algorithm algo) {
     if (algo == Algorithm::two_pass) {
@@ -102,7 +112,7 @@ class SliceSolver {
       algo = Algorithm::three_pass_recompute;
     }
     const T mx = max();
-    if (!std::isfinite(mx)) return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
+    if (!std::isfinite(mx)) return fill<T>(s_, parts_, nt_, std::numeric_limits<T>::quiet_NaN());
     if (algo == Algorithm::three_pass_reload) {
       const double sum = reduce_sum([&](std::int64_t a, std::int64_t b) {
         double acc = 0.0;
@@ -110,19 +120,19 @@ class SliceSolver {
                     [&](const T* px, T* py, std::int64_t len) { acc += k_.raddstoreexpminusmax(px, py, len, mx); });
         return acc;
       });
-      if (std::isnan(sum)) return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
+      if (std::isnan(sum)) return fill<T>(s_, parts_, nt_, std::numeric_limits<T>::quiet_NaN());
       const T scale = static_cast<T>(1.0 / sum);
       parallel_ranges(
-          s_.n, nt_,
+          s_.n, parts_,
           [&](int, std::int64_t a, std::int64_t b) {
             map_runs<T>(s_.y, s_.ys, s_.y, s_.ys, a, b,
                         [&](const T* py, T* qy, std::int64_t len) { k_.vscale(py, qy, len, scale); });
           },
-          kSplitAlign);
+          kSplitAlign, nt_);
       return;
     }
     const double sum = sum_exp_minus(mx);
-    if (std::isnan(sum)) return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
+    if (std::isnan(sum)) return fill<T>(s_, parts_, nt_, std::numeric_limits<T>::quiet_NaN());
     const T scale = static_cast<T>(1.0 / sum);
     map_x([&](const T* px, T* py, std::int64_t len) { k_.vscaleexpminusmax(px, py, len, mx, scale); });
   }
@@ -139,22 +149,22 @@ class SliceSolver {
     }
     const T mx = max();
     if (std::isnan(mx) || mx == -std::numeric_limits<T>::infinity())
-      return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
+      return fill<T>(s_, parts_, nt_, std::numeric_limits<T>::quiet_NaN());
     if (mx == std::numeric_limits<T>::infinity() && !has_nan()) {
       // As scipy: x - log(sum(exp(x))) with an infinite sum: -inf, and NaN at the +inf entries.
       parallel_ranges(
-          s_.n, nt_,
+          s_.n, parts_,
           [&](int, std::int64_t a, std::int64_t b) {
             for (std::int64_t i = a; i < b; ++i) {
               const T v = *element<T>(s_.x, s_.xs, i);
               *element<T>(s_.y, s_.ys, i) = v == mx ? std::numeric_limits<T>::quiet_NaN() : -mx;
             }
           },
-          kSplitAlign);
+          kSplitAlign, nt_);
       return;
     }
     const double sum = mx == std::numeric_limits<T>::infinity() ? NAN : sum_exp_minus(mx);
-    if (std::isnan(sum)) return fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
+    if (std::isnan(sum)) return fill<T>(s_, parts_, nt_, std::numeric_limits<T>::quiet_NaN());
     const T log_sum = static_cast<T>(std::log(sum));
     map_x([&](const T* px, T* py, std::int64_t len) { k_.vsubc2(px, py, len, mx, log_sum); });
   }
@@ -179,12 +189,12 @@ class SliceSolver {
   // Pass 2 with a sum merged elsewhere (encoding of ext_partials); false if |e| is out of range.
   bool scale_with(double m, double e, bool log) {
     if (std::isnan(m) || m <= 0 || (m == std::numeric_limits<double>::infinity() && !log)) {
-      fill<T>(s_, nt_, std::numeric_limits<T>::quiet_NaN());
+      fill<T>(s_, parts_, nt_, std::numeric_limits<T>::quiet_NaN());
       return true;
     }
     if (m == std::numeric_limits<double>::infinity()) {  // log-softmax with +inf and no NaN, as scipy
       parallel_ranges(
-          s_.n, nt_,
+          s_.n, parts_,
           [&](int, std::int64_t a, std::int64_t b) {
             for (std::int64_t i = a; i < b; ++i) {
               const T v = *element<T>(s_.x, s_.xs, i);
@@ -193,7 +203,7 @@ class SliceSolver {
                                                 : -std::numeric_limits<T>::infinity();
             }
           },
-          kSplitAlign);
+          kSplitAlign, nt_);
       return true;
     }
     if (!(std::fabs(e) <= kExtExponentLimit)) return false;
@@ -211,7 +221,7 @@ class SliceSolver {
  private:
   ExtAcc ext_acc() {
     return parallel_reduce<ExtAcc>(
-        s_.n, nt_,
+        s_.n, parts_,
         [&](std::int64_t a, std::int64_t b) {
           ExtAcc r;
           read_runs<T>(s_.x, s_.xs, a, b, [&](const T* px, std::int64_t len) {
@@ -224,7 +234,7 @@ class SliceSolver {
           a.add(b);
           return a;
         },
-        kSplitAlign);
+        kSplitAlign, nt_);
   }
 
   // Pass 1 of the two-pass algorithm. Returns false when the slice needs the max-based path;
@@ -265,18 +275,18 @@ class SliceSolver {
   // Max of the slice; NaN may or may not be returned when the slice has a NaN.
   T max() {
     return parallel_reduce<T>(
-        s_.n, nt_,
+        s_.n, parts_,
         [&](std::int64_t a, std::int64_t b) {
           T r = -std::numeric_limits<T>::infinity();
           read_runs<T>(s_.x, s_.xs, a, b, [&](const T* px, std::int64_t len) { r = nan_max(r, k_.rmax(px, len)); });
           return r;
         },
-        [](T a, T b) { return nan_max(a, b); }, kSplitAlign);
+        [](T a, T b) { return nan_max(a, b); }, kSplitAlign, nt_);
   }
 
   template <class F>
   double reduce_sum(F&& range_fn) {
-    return parallel_reduce<double>(s_.n, nt_, range_fn, [](double a, double b) { return a + b; }, kSplitAlign);
+    return parallel_reduce<double>(s_.n, parts_, range_fn, [](double a, double b) { return a + b; }, kSplitAlign, nt_);
   }
 
   double sum_exp_minus(T mx) {
@@ -290,13 +300,14 @@ class SliceSolver {
   template <class F>
   void map_x(F&& f) {
     parallel_ranges(
-        s_.n, nt_, [&](int, std::int64_t a, std::int64_t b) { map_runs<T>(s_.x, s_.xs, s_.y, s_.ys, a, b, f); },
-        kSplitAlign);
+        s_.n, parts_, [&](int, std::int64_t a, std::int64_t b) { map_runs<T>(s_.x, s_.xs, s_.y, s_.ys, a, b, f); },
+        kSplitAlign, nt_);
   }
 
   const TypedKernels<T>& k_;
   Slice s_;
   int nt_;
+  int parts_;
 };
 
 // True if the slices of an array start at base + i * stride for one stride (the dimensions other

@@ -4,7 +4,7 @@ The public API is re-exported here; see the submodules for details.
 """
 
 from . import dp, quant, sketch
-from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, use_isa
+from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, thread_limit, use_isa
 from .dp import distance_sum, kernel_sum
 from .linalg import LstsqResult, lstsq
 from .norm import l1_norm, l1_norm_backward, l1_norm_int8, layer_norm, layer_norm_backward
@@ -38,5 +38,6 @@ __all__ = [
     "ShiftQuantTensor",
     "sketch",
     "softmax",
+    "thread_limit",
     "use_isa",
 ]

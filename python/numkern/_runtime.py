@@ -72,26 +72,64 @@ def use_isa(name: str) -> Iterator[str]:
 
 
 def get_num_threads() -> int:
-    """Return how many threads a kernel may use now.
+    """Return how many threads a kernel called from this thread may use now.
 
-    This is the value given to :func:`set_num_threads` (by default the OpenMP limit at import),
-    further capped by the calling thread's OpenMP limit, so ``threadpoolctl.threadpool_limits``
-    also limits numkern.
+    This is the value given to :func:`set_num_threads` (by default ``NUMKERN_NUM_THREADS``, else
+    ``OMP_NUM_THREADS``, else the CPUs this process may run on, read at import), further capped by
+    the calling thread's own limit, which ``threadpoolctl.threadpool_limits`` sets.
+
+    Examples
+    --------
+    >>> import numkern
+    >>> numkern.get_num_threads() >= 1
+    True
     """
     return _core.get_num_threads()
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads numkern's kernels use (at least 1).
+    """Set the number of threads numkern's kernels use (at least 1), for the whole process.
+
+    Every kernel runs on numkern's own thread pool, whose threads start on first use. The calling
+    thread takes part in the work, so ``n`` counts it: ``set_num_threads(1)`` starts no thread.
 
     Raises
     ------
     ValueError
         If `n` is not a positive integer (Python or NumPy) below 2**31.
+
+    Examples
+    --------
+    >>> import numkern
+    >>> before = numkern.get_num_threads()
+    >>> numkern.set_num_threads(1)
+    >>> numkern.get_num_threads()
+    1
+    >>> numkern.set_num_threads(before)
     """
+    _core.set_num_threads(_check_thread_count(n))
+
+
+def _check_thread_count(n) -> int:
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 2**31 - 1:
         raise ValueError(f"number of threads must be a positive integer below 2**31, got {n!r}")
-    _core.set_num_threads(int(n))
+    return int(n)
+
+
+@contextlib.contextmanager
+def thread_limit(n: int) -> Iterator[int]:
+    """Context manager: cap the threads of kernels called from *this* thread at `n` in the block.
+
+    Other threads are not affected, so concurrent tasks (Dask's threaded scheduler, a web server's
+    request threads) can each run numkern on one thread without racing on the process-wide
+    setting. ``threadpoolctl.threadpool_limits`` uses the same per-thread limit.
+    """
+    previous = _core.get_thread_limit()
+    _core.set_thread_limit(_check_thread_count(n))
+    try:
+        yield _core.get_num_threads()
+    finally:
+        _core.set_thread_limit(previous)
 
 
 def cpu_info() -> dict:
@@ -103,8 +141,9 @@ def cpu_info() -> dict:
         ``features`` (CPUID flags and OS register-state support), ``detected`` (best ISA level
         the CPU supports), ``active`` (level in use, after ``NUMKERN_ISA`` / :func:`set_isa`),
         ``kernels`` (the kernel chosen per family), ``arch`` (the architecture the extension was
-        built for), ``threading`` (``"openmp"``, or ``"none"`` for a build without a threading
-        runtime, which then runs every kernel on the calling thread) and ``num_threads``.
+        built for), ``threading`` (``"pool"``, numkern's own thread pool, or ``"none"`` for a build
+        without threads, which runs every kernel on the calling thread), ``num_threads`` and
+        ``cpus`` (the CPUs this process may run on).
     """
     return {
         "features": dict(_core.cpu_features()),
@@ -114,10 +153,28 @@ def cpu_info() -> dict:
         "arch": _core.target_arch(),
         "threading": _core.threading(),
         "num_threads": _core.get_num_threads(),
+        "cpus": _core.available_cpus(),
     }
 
 
+def _threads_from_environment() -> int | None:
+    """The thread count NUMKERN_NUM_THREADS (else OMP_NUM_THREADS, whose first entry is the outer
+    level's) asks for, or None; a value that is not a positive integer is ignored with a warning."""
+    for var in ("NUMKERN_NUM_THREADS", "OMP_NUM_THREADS"):
+        raw = os.environ.get(var, "").strip()
+        if not raw:
+            continue
+        first = raw.split(",")[0].strip()
+        if first.isdigit() and 1 <= int(first) <= 2**31 - 1:
+            return int(first)
+        warnings.warn(f"numkern: ignoring {var}={raw!r}; expected a positive integer", RuntimeWarning, stacklevel=3)
+    return None
+
+
 def _apply_environment() -> None:
+    threads = _threads_from_environment()
+    if threads is not None:
+        _core.set_num_threads(threads)
     requested = os.environ.get("NUMKERN_ISA")
     if requested:
         requested = requested.strip().lower()
@@ -132,6 +189,50 @@ def _apply_environment() -> None:
 
 
 _apply_environment()
+
+
+def _register_threadpoolctl() -> None:
+    """Make numkern's pool visible to threadpoolctl (``threadpool_info()`` lists it with user_api
+    ``"numkern"``; ``threadpool_limits`` caps it for the calling thread, as it does OpenMP), when
+    threadpoolctl is installed and new enough to take third-party controllers (3.5+)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return
+    register = getattr(threadpoolctl, "register", None)
+    core_file = getattr(_core, "__file__", None)
+    if register is None or core_file is None:
+        return
+    core_path = os.path.realpath(core_file)
+
+    class NumkernController(threadpoolctl.LibController):
+        user_api = "numkern"
+        internal_api = "numkern"
+        # threadpoolctl matches loaded libraries by file-name prefix; the whole name of numkern's
+        # extension keeps another package's "_core" module from matching.
+        filename_prefixes = (os.path.basename(core_path).lower(),)
+
+        def _ours(self) -> bool:
+            return os.path.realpath(self.filepath) == core_path
+
+        def get_num_threads(self):
+            return _core.get_num_threads() if self._ours() else None
+
+        def set_num_threads(self, num_threads):
+            if self._ours():
+                # At or above the process-wide count the per-thread cap is lifted, so leaving
+                # threadpool_limits restores "no cap" rather than a fixed number.
+                _core.set_thread_limit(0 if num_threads >= _core.get_max_threads() else int(num_threads))
+
+        def get_version(self):
+            from . import __version__
+
+            return __version__
+
+    register(NumkernController)
+
+
+_register_threadpoolctl()
 
 
 _THREADPOOL_CONTROLLER = None

@@ -13,6 +13,54 @@ AxisError = np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisErr
 
 _COMPUTE_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+# Above this many bytes a conversion or copy runs on numkern's thread pool (NumPy's astype and copy
+# use one thread, and would be a serial pass in front of a parallel kernel).
+PARALLEL_COPY_BYTES = 1 << 21
+
+
+def parallel_astype(arr: np.ndarray, dtype) -> np.ndarray:
+    """``arr.astype(dtype)`` (always a new C-contiguous array), on the thread pool when large."""
+    dtype = np.dtype(dtype)
+    if (
+        max(arr.nbytes, arr.size * dtype.itemsize) >= PARALLEL_COPY_BYTES
+        and arr.flags.c_contiguous
+        and arr.flags.aligned
+        and arr.dtype.isnative
+        and (dtype == arr.dtype or dtype in _COMPUTE_TYPES or (dtype == np.float16 and arr.dtype == np.float32))
+    ):
+        from . import _core
+
+        out = np.empty(arr.shape, dtype=dtype)
+        _core.convert(out, arr)
+        return out
+    return arr.astype(dtype, order="C")
+
+
+def parallel_copyto(dst: np.ndarray, src: np.ndarray) -> None:
+    """``np.copyto(dst, src, casting="unsafe")`` for arrays of one shape, on the thread pool when
+    large and both are aligned C-contiguous native arrays of a pair it converts."""
+    if (
+        dst.nbytes >= PARALLEL_COPY_BYTES
+        and dst.shape == src.shape
+        and dst.flags.c_contiguous
+        and src.flags.c_contiguous
+        and dst.flags.aligned
+        and src.flags.aligned
+        and src.dtype.isnative
+        and dst.dtype.isnative
+        and (dst.dtype == src.dtype or dst.dtype in _COMPUTE_TYPES or (dst.dtype == np.float16 and src.dtype == np.float32))
+    ):
+        from . import _core
+
+        _core.convert(dst, src)
+    else:
+        np.copyto(dst, src, casting="unsafe")
+
+
+def parallel_copy(arr: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of `arr`, on the thread pool when large."""
+    return parallel_astype(arr, arr.dtype)
+
 
 def float_operand(x, name: str = "x"):
     """Return (array in a compute dtype, dtype of the result) for a float kernel.
@@ -28,9 +76,9 @@ def float_operand(x, name: str = "x"):
     if dt in _COMPUTE_TYPES:
         return arr, dt
     if dt == np.float16:
-        return arr.astype(np.float32), dt
+        return parallel_astype(arr, np.float32), dt
     if dt.kind in "biu":
-        return arr.astype(np.float64), np.dtype(np.float64)
+        return parallel_astype(arr, np.float64), np.dtype(np.float64)
     raise TypeError(
         f"{name} must have a real floating-point, integer or bool dtype "
         f"(float16, float32, float64, int*, uint*, bool); got {dt}"
@@ -84,5 +132,5 @@ def kernel_input(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if not x.flags.aligned:
         return x.copy()
     if out is not None and not same_layout(x, out) and np.shares_memory(x, out):
-        return x.copy()
+        return parallel_copy(x)
     return x

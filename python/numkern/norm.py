@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._validate import c_aligned, check_out, float_operand, kernel_input, normalize_axis
+from ._validate import c_aligned, check_out, float_operand, kernel_input, normalize_axis, parallel_astype, parallel_copyto
 
 __all__ = ["l1_norm", "layer_norm", "l1_norm_int8", "l1_norm_backward", "layer_norm_backward"]
 
@@ -49,9 +49,9 @@ def _prepare(x, axis, out, name="x"):
 
 def _finish(target, out, result_dtype):
     if out is None:
-        return target if target.dtype == result_dtype else target.astype(result_dtype)
+        return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
     if target is not out:
-        np.copyto(out, target, casting="unsafe")
+        parallel_copyto(out, target)
     return out
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from . import _core
-from ._validate import c_aligned, check_out, float_operand, normalize_axis
+from ._validate import c_aligned, check_out, float_operand, normalize_axis, parallel_astype, parallel_copyto, parallel_copy
 
 __all__ = ["SRHT", "CountSketch", "Gaussian", "SparseSign", "fwht"]
 
@@ -101,15 +101,15 @@ def fwht(x, axis=0, *, normalize=False, out=None):
     )
     if direct:
         if not (out.__array_interface__["data"][0] == xc.__array_interface__["data"][0] and out.strides == xc.strides):
-            np.copyto(out, xc)
+            _core.convert(out, xc) if xc.flags.c_contiguous and xc.flags.aligned else np.copyto(out, xc)
         target = out
     else:
-        target = np.array(xc, dtype=xc.dtype, order="C", copy=True)
+        target = parallel_copy(xc)
     _transform_c_contiguous(target, axis, scale)
     if out is None:
-        return target if target.dtype == result_dtype else target.astype(result_dtype)
+        return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
     if target is not out:
-        np.copyto(out, target, casting="unsafe")
+        parallel_copyto(out, target)
     return out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._validate import check_out, float_operand, kernel_input, normalize_axis
+from ._validate import check_out, float_operand, kernel_input, normalize_axis, parallel_astype, parallel_copyto
 
 ALGORITHMS = ("auto", "two_pass", "three_pass_reload", "three_pass_recompute")
 _ALGORITHM_CODE = {name: code for code, name in enumerate(ALGORITHMS)}
@@ -35,9 +35,9 @@ def _run(x, axis, out, algorithm, log):
         xk = kernel_input(xc, target)
         _core.softmax(xk, target, axis, _ALGORITHM_CODE[algorithm], log)
     if out is None:
-        return target if target.dtype == result_dtype else target.astype(result_dtype)
+        return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
     if target is not out:
-        np.copyto(out, target, casting="unsafe")
+        parallel_copyto(out, target)
     return out
 
 

@@ -29,6 +29,9 @@ class Case:
     note: str = ""
     bound: tuple[str, ...] = ()
     work: Optional[float] = None  # operations per call, for a GOP/s column
+    # The memory traffic of one call on numkern's pool (so it follows the thread count): the
+    # bandwidth bound that ``--threads`` sets beside the case at each thread count.
+    threaded_bound: Optional[Callable[[], object]] = None
     extra: dict = field(default_factory=dict)
 
 

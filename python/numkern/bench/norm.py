@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import numkern
+from numkern import _core
 
 from ._harness import Case
 from ._peers import torch_or_none
@@ -71,6 +72,7 @@ def _case(shape, quick):
         impls,
         reference="numkern l1_norm f32 (out=)",
         bound=bound,
+        threaded_bound=lambda: _core.bandwidth_copy(out, x),
         note="bounds: one read and one write of the array (what any norm must move); the lower one counts",
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import numkern
+from numkern import _core
 from numkern import quant as Q
 
 from ._harness import Case
@@ -139,6 +140,7 @@ def _quantizer_case(shape, quick):
     return Case(
         "quant", f"quantizer {shape[0]}x{shape[1]} float32", impls, reference=next(iter(impls)),
         bound=("bandwidth bound (copy float32 -> int8 cast)",),
+        threaded_bound=lambda: _core.bandwidth_read(x),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import numkern
+from numkern import _core
 
 from ._harness import Case
 
@@ -38,7 +39,7 @@ def _fwht_case(n, d, quick):
         impls["numpy butterfly (in place)"] = lambda: _numpy_fwht(w)
     label = f"fwht {n}" + ("" if d == 1 else f" x {d}") + " float64"
     return Case("sketch", label, impls, reference="numkern fwht (in place, normalized)",
-                bound=("np.copyto (one read+write pass)",))
+                bound=("np.copyto (one read+write pass)",), threaded_bound=lambda: _core.bandwidth_copy(z, x))
 
 
 def _lstsq_case(n, d, quick):

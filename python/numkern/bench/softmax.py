@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import numkern
+from numkern import _core
 
 from ._harness import Case
 from ._peers import scipy_special_or_none, torch_or_none
@@ -44,7 +45,8 @@ def _case(name, shape, with_algorithms, with_bound, quick):
         # One read pass plus one read-write pass over the same bytes: what two passes must move.
         impls["bandwidth bound (sum + copyto)"] = lambda: (x.sum(), np.copyto(out, x))
         bound = ("bandwidth bound (sum + copyto)",)
-    return Case("softmax", name, impls, reference="numkern auto", bound=bound)
+    threaded = (lambda: (_core.bandwidth_read(x), _core.bandwidth_copy(out, x))) if with_bound else None
+    return Case("softmax", name, impls, reference="numkern auto", bound=bound, threaded_bound=threaded)
 
 
 def cases(quick: bool) -> list[Case]:

@@ -7,14 +7,13 @@ import functools
 import dask
 import numpy as np
 
-from .._runtime import limit_threads
+from .._runtime import thread_limit
 
-def _one_openmp_thread():
-    """Caps the calling thread's OpenMP limit at 1 (numkern's kernels take min(numkern's setting,
-    that limit)), so N Dask threads run N kernel threads, not N x cores. The limit is per thread,
-    so concurrent tasks do not race on it. Without threadpoolctl the kernels keep their setting
-    (Dask's worker processes already start with OMP_NUM_THREADS=1)."""
-    return limit_threads("openmp")
+
+def _one_kernel_thread():
+    """Caps the kernels called from this thread at one thread, so N Dask threads run N kernel
+    threads, not N x cores. The limit is per thread, so concurrent tasks do not race on it."""
+    return thread_limit(1)
 
 
 def task(fn):
@@ -22,7 +21,7 @@ def task(fn):
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        with _one_openmp_thread():
+        with _one_kernel_thread():
             return fn(*args, **kwargs)
 
     return run

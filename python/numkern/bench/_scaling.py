@@ -1,0 +1,217 @@
+"""The bench's scaling modes.
+
+``--threads 1,2,...`` times numkern's implementations of every case at each thread count in one
+process and prints the speed-up over one thread, the parallel efficiency, and, for cases that move
+more memory than they compute, the memory-bandwidth bound at the same thread count (a copy of the
+same bytes on numkern's pool).
+
+``--under-load`` times every case at the default thread count and at one thread, interleaved, while
+another process runs parallel kernels in a loop beside it: first a second numkern process, then a
+PyTorch one (if torch is installed). Each sibling is bounded in time and stopped when the
+measurement ends. torch's own implementations of a case are timed the same way, side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Iterator
+
+import numkern
+
+from ._harness import Case, measure
+
+# Cases with at least this much one-thread work are expected to scale (or sit at their bound).
+SCALING_MIN_WORK_S = 0.010
+SCALING_MIN_SPEEDUP = 1.7
+BOUND_SLACK = 1.15
+LOAD_MAX_RATIO = 1.2
+
+
+def _pinned(label: str, case: Case) -> bool:
+    """Implementations that fix their own thread count (or are peers) are not scaled."""
+    text = f"{case.name} {label}".lower()
+    return "thread" in text or label in case.bound
+
+
+def scaled_impls(case: Case) -> dict[str, Callable[[], object]]:
+    impls = {case.reference: case.impls[case.reference]}
+    for label, fn in case.impls.items():
+        if label.startswith("numkern") and not _pinned(label, case):
+            impls[label] = fn
+    return impls
+
+
+def _with_threads(n: int, fn: Callable[[], object]) -> Callable[[], object]:
+    def run():
+        with numkern.thread_limit(n):
+            return fn()
+
+    return run
+
+
+def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) -> list[dict]:
+    """Times each case's numkern implementations at every thread count; returns JSON rows."""
+    before = numkern.get_num_threads()
+    rows = []
+    try:
+        numkern.set_num_threads(max(counts))
+        for case in cases:
+            if case.name.lower().startswith(("1 thread", "one thread")):
+                continue
+            impls = {}
+            for label, fn in scaled_impls(case).items():
+                for t in counts:
+                    impls[(label, t)] = _with_threads(t, fn)
+            if case.threaded_bound is not None:
+                for t in counts:
+                    impls[("bandwidth bound (threaded copy)", t)] = _with_threads(t, case.threaded_bound)
+            keyed = {f"{label} @{t}": fn for (label, t), fn in impls.items()}
+            times = measure(Case(case.family, case.name, keyed, reference=next(iter(keyed))), quick)
+            med = {key: statistics.median(times[f"{key[0]} @{key[1]}"]) for key in impls}
+            out(f"\n[{case.family}] {case.name}")
+            out(f"  {'implementation':<46} {'threads':>7} {'median':>12} {'speed-up':>9} {'efficiency':>10} "
+                f"{'/ bound':>8}  verdict")
+            for label in dict.fromkeys(k[0] for k in impls):
+                if label == "bandwidth bound (threaded copy)":
+                    continue
+                t1 = med[(label, counts[0])]
+                for t in counts:
+                    m = med[(label, t)]
+                    speedup = med[(label, counts[0])] / m
+                    bound = med.get(("bandwidth bound (threaded copy)", t))
+                    to_bound = m / bound if bound else None
+                    verdict = ""
+                    if t > counts[0] and t1 >= SCALING_MIN_WORK_S:
+                        wanted = SCALING_MIN_SPEEDUP / 2 * t / counts[0]  # 1.7x at 2 threads over 1
+                        ok = speedup >= wanted or (to_bound is not None and to_bound <= BOUND_SLACK)
+                        verdict = "ok" if ok else "below"
+                    elif t > counts[0]:
+                        verdict = "small"
+                    out(f"  {label:<46} {t:>7} {_fmt(m):>12} {speedup:>9.2f} {speedup / t * counts[0]:>10.2f} "
+                        f"{(f'{to_bound:.2f}' if to_bound else '-'):>8}  {verdict}")
+                    rows.append({"mode": "threads", "family": case.family, "case": case.name, "impl": label,
+                                 "threads": t, "median_s": m, "speedup": speedup, "bound_s": bound,
+                                 "ratio_to_bound": to_bound, "verdict": verdict})
+            if case.threaded_bound is not None:
+                out("  bandwidth bound (threaded copy): " + ", ".join(
+                    f"{t}: {_fmt(med[('bandwidth bound (threaded copy)', t)]).strip()}" for t in counts))
+    finally:
+        numkern.set_num_threads(before)
+    return rows
+
+
+def _fmt(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.3f} s"
+
+
+_SIBLINGS = {
+    "numkern": (
+        "import numpy as np, numkern\n"
+        "x = np.random.default_rng(0).standard_normal((512, 4096), dtype=np.float32)\n"
+        "out = np.empty_like(x)\n"
+        "while {alive}:\n"
+        "    for _ in range(50):\n"
+        "        numkern.l1_norm(x, out=out)\n"
+    ),
+    "torch": (
+        "import torch\n"
+        "x = torch.randn(512, 4096)\n"
+        "while {alive}:\n"
+        "    for _ in range(50):\n"
+        "        torch.nn.functional.layer_norm(x, (4096,))\n"
+    ),
+}
+
+
+@contextlib.contextmanager
+def sibling(kind: str, max_seconds: float) -> Iterator[subprocess.Popen]:
+    """Runs another process that loops parallel kernels until the block ends (at most
+    `max_seconds`, and never past this process: it exits when its parent does)."""
+    deadline = time.time() + max_seconds
+    alive = f"time.time() < {deadline!r} and os.getppid() == {os.getpid()}"
+    code = "import os, time\n" + _SIBLINGS[kind].format(alive=alive)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)  # imports done, loop running
+        if proc.poll() is not None:
+            raise RuntimeError(f"the {kind} sibling process exited: {proc.stderr.read().decode()[-500:]}")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _torch_impls(case: Case) -> dict[str, Callable[[], object]]:
+    return {label: fn for label, fn in case.impls.items() if label.startswith("torch") and "1 thread" not in label}
+
+
+def _torch_one(fn):
+    import torch
+
+    def run():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn()
+        finally:
+            torch.set_num_threads(threads)
+
+    return run
+
+
+def run_under_load(cases: list[Case], quick: bool, siblings: list[str], max_seconds: float, out=print) -> list[dict]:
+    """For each sibling kind: every case's reference at the default thread count and at one thread
+    (and torch's implementations likewise), interleaved, while the sibling runs."""
+    rows = []
+    threads = numkern.get_num_threads()
+    for kind in siblings:
+        if kind == "torch":
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                out("\ntorch is not installed: no torch sibling")
+                continue
+        out(f"\n== under load: a {kind} process loops parallel kernels beside this one "
+            f"(numkern default {threads} threads vs 1 thread)")
+        with sibling(kind, max_seconds) as proc:
+            for case in cases:
+                if case.name.lower().startswith(("1 thread", "one thread")):
+                    continue
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the {kind} sibling process stopped early")
+                ref = case.impls[case.reference]
+                impls = {"numkern default": ref, "numkern 1 thread": _with_threads(1, ref)}
+                for label, fn in list(_torch_impls(case).items())[:1]:
+                    impls["torch default"] = fn
+                    impls["torch 1 thread"] = _torch_one(fn)
+                    torch_label = label
+                times = measure(Case(case.family, case.name, impls, reference="numkern default"), quick)
+                med = {k: statistics.median(v) for k, v in times.items()}
+                ratio = med["numkern default"] / med["numkern 1 thread"]
+                line = (f"  [{case.family}] {case.name:<44} {case.reference[:40]:<40} "
+                        f"default {_fmt(med['numkern default']):>10}  1 thread {_fmt(med['numkern 1 thread']):>10}  "
+                        f"ratio {ratio:5.2f} {'ok' if ratio <= LOAD_MAX_RATIO else 'ABOVE'}")
+                row = {"mode": "under_load", "sibling": kind, "family": case.family, "case": case.name,
+                       "impl": case.reference, "default_s": med["numkern default"],
+                       "one_thread_s": med["numkern 1 thread"], "ratio": ratio}
+                if "torch default" in med:
+                    tr = med["torch default"] / med["torch 1 thread"]
+                    line += f"   | torch ({torch_label[:28]}) ratio {tr:5.2f}"
+                    row.update(torch_impl=torch_label, torch_default_s=med["torch default"],
+                               torch_one_thread_s=med["torch 1 thread"], torch_ratio=tr)
+                out(line)
+                rows.append(row)
+    return rows
