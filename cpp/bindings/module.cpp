@@ -41,6 +41,16 @@ Layout layout_of(const py::array& a) {
 
 }  // namespace numkern::bindings
 
+#if defined(_WIN32)
+#define NUMKERN_EXPORT __declspec(dllexport)
+#else
+#define NUMKERN_EXPORT __attribute__((visibility("default")))
+#endif
+
+// threadpoolctl tells numkern's extension from other modules named "_core" by this exported
+// symbol (the controller in python/numkern/_runtime.py lists it as check_symbols).
+extern "C" NUMKERN_EXPORT int numkern_get_num_threads() { return numkern::num_threads(); }
+
 PYBIND11_MODULE(_core, m) {
   using namespace numkern;
   using namespace numkern::bindings;

@@ -34,6 +34,10 @@ constexpr std::size_t kSrhtBlockF64 = 512, kSrhtBlockF32 = 1024;
 // and must see the same chunks as the in-memory kernels.
 constexpr std::size_t kResidualChunk = static_cast<std::size_t>(gaussian_tile_rows);
 constexpr std::size_t kPrefetchRows = 24;
+// Row groups of the SRHT's strip path: at most this many, and their partial sums at most this many
+// bytes in all.
+constexpr std::size_t kSrhtGroups = 16;
+constexpr std::size_t kSrhtPartialBytes = std::size_t{64} << 20;
 // Below this many element operations (~10 ms) a call runs on one thread: on a busy machine the
 // second thread of a team may wait a scheduler slice before it starts, which costs more; and
 // its spinning workers would slow the BLAS calls that follow in lstsq.
@@ -213,19 +217,30 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
     return;
   }
   // Column strips are independent and every column sees the same operations whatever the strip
-  // width, so the width may follow the thread count.
+  // width, so the width may follow the thread count. The blocks are also split into row groups,
+  // each summed into its own partial and the partials added in group order at the end: threads then
+  // share the rows too (long row reads, as many tasks as the machine needs) while the group count
+  // depends on n, m and C only, so the result is the same at any thread count.
   const std::size_t nt = n * C * lb < kParallelWork ? 1 : static_cast<std::size_t>(std::max(1, num_threads()));
   const std::size_t cap = std::max<std::size_t>(L, (kTileBytes / sizeof(T) / Lb) / L * L);
   std::size_t w = (C + nt - 1) / nt;
   w = std::min(cap, (w + L - 1) / L * L);
   const std::size_t strips = (C + w - 1) / w;
   const std::size_t nblocks = (n + Lb - 1) / Lb;
-  dynamic_for(strips, n * C * lb, [&](std::size_t s0, std::size_t s1) {
+  const std::size_t groups =
+      n * C * lb < kParallelWork
+          ? 1
+          : std::min<std::size_t>({nblocks, kSrhtGroups, std::max<std::size_t>(1, kSrhtPartialBytes / (m * C * sizeof(T)))});
+  std::vector<T> partials((groups - 1) * m * C, T(0));
+  dynamic_for(groups * strips, n * C * lb, [&](std::size_t t0, std::size_t t1) {
     std::vector<T> buf(Lb * w);
     std::vector<std::uint8_t> sg(m);
-    for (std::size_t s = s0; s < s1; ++s) {
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t g = t / strips, s = t % strips;
+      T* yg = g == 0 ? y : partials.data() + (g - 1) * m * C;
       const std::size_t c0 = s * w, wc = std::min(w, C - c0);
-      for (std::size_t b = 0; b < nblocks; ++b) {
+      const std::size_t b_end = nblocks * (g + 1) / groups;
+      for (std::size_t b = nblocks * g / groups; b < b_end; ++b) {
         const std::size_t j0 = b * Lb;
         for (std::size_t r = 0; r < Lb; ++r) {
           T* dst = buf.data() + r * wc;
@@ -256,10 +271,18 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
         }
         K.fwht_tile(buf.data(), Lb, wc, wc);
         for (std::size_t i = 0; i < m; ++i) sg[i] = static_cast<std::uint8_t>(__builtin_popcountll(hi[i] & b) & 1);
-        K.signed_accum(y + c0, C, buf.data(), wc, lo.data(), sg.data(), m, wc);
+        K.signed_accum(yg + c0, C, buf.data(), wc, lo.data(), sg.data(), m, wc);
       }
     }
   });
+  // Partials added in group order, each element on its own: the same sums at any thread count.
+  if (groups > 1)
+    parallel_for(static_cast<std::int64_t>(m * C), std::int64_t{1} << 14, [&](std::int64_t e0, std::int64_t e1) {
+      for (std::size_t g = 1; g < groups; ++g) {
+        const T* p = partials.data() + (g - 1) * m * C;
+        for (std::int64_t e = e0; e < e1; ++e) y[e] += p[e];
+      }
+    });
   if (scale != T(1)) K.scale_tile(y, m, C, C, scale);
 }
 

@@ -211,6 +211,8 @@ def _register_threadpoolctl() -> None:
         # threadpoolctl matches loaded libraries by file-name prefix; the whole name of numkern's
         # extension keeps another package's "_core" module from matching.
         filename_prefixes = (os.path.basename(core_path).lower(),)
+        # Another package's module of the same file name lacks this symbol and is skipped.
+        check_symbols = ("numkern_get_num_threads",)
 
         def _ours(self) -> bool:
             return os.path.realpath(self.filepath) == core_path
