@@ -158,12 +158,14 @@ def _torch_impls(case: Case) -> dict[str, Callable[[], object]]:
     return {label: fn for label, fn in case.impls.items() if label.startswith("torch") and "1 thread" not in label}
 
 
-def _torch_one(fn):
+def _torch_threads(n: int, fn):
+    """fn with torch at n threads; the default and the one-thread call both go through this, so
+    the setting's own cost is in both."""
     import torch
 
     def run():
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+        torch.set_num_threads(n)
         try:
             return fn()
         finally:
@@ -193,10 +195,13 @@ def run_under_load(cases: list[Case], quick: bool, siblings: list[str], max_seco
                 if proc.poll() is not None:
                     raise RuntimeError(f"the {kind} sibling process stopped early")
                 ref = case.impls[case.reference]
-                impls = {"numkern default": ref, "numkern 1 thread": _with_threads(1, ref)}
+                # Both through the same wrapper, so its cost (about a microsecond) is in both.
+                impls = {"numkern default": _with_threads(threads, ref), "numkern 1 thread": _with_threads(1, ref)}
                 for label, fn in list(_torch_impls(case).items())[:1]:
-                    impls["torch default"] = fn
-                    impls["torch 1 thread"] = _torch_one(fn)
+                    import torch
+
+                    impls["torch default"] = _torch_threads(torch.get_num_threads(), fn)
+                    impls["torch 1 thread"] = _torch_threads(1, fn)
                     torch_label = label
                 times = measure(Case(case.family, case.name, impls, reference="numkern default"), quick)
                 med = {k: statistics.median(v) for k, v in times.items()}
