@@ -61,8 +61,9 @@ def _lstsq_case(n, d, quick):
     note = (f"precondition: {xp.iterations} CG passes, rel. difference to numpy {err:.1e}; "
             f"sketch-and-solve rel. difference "
             f"{np.linalg.norm(numkern.lstsq(A, b, method='sketch', m=8 * d, rng=0).x - x_ref) / np.linalg.norm(x_ref):.1e}")
+    # Sketch-and-solve reads A twice (the sketch, then the residual): two threaded reads bound it.
     return Case("sketch", f"lstsq {n} x {d} float64", impls, reference=f"numkern lstsq sketch (srht, m={8 * d})",
-                note=note)
+                note=note, threaded_bound=lambda: (_core.bandwidth_read(A), _core.bandwidth_read(A)))
 
 
 def cases(quick: bool) -> list[Case]:
