@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the forward-error table of docs/sketch.md: numkern.lstsq(method="precondition") and
+"""Prints the forward-error table of docs/design/sketch.md: numkern.lstsq(method="precondition") and
 numpy.linalg.lstsq against the exact least-squares solution of the stored float64 problem.
 Usage: python tools/lstsq_accuracy_table.py (needs numkern importable; the test helpers are read
 from tests/)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib
 import json
 import platform
@@ -14,6 +15,18 @@ def _info(_args) -> int:
 
     print(json.dumps(numkern.cpu_info(), indent=2, sort_keys=True))
     return 0
+
+
+def _processor_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), or platform.processor() elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def _bench(args) -> int:
@@ -34,7 +47,18 @@ def _bench(args) -> int:
     for fam in families:
         module = importlib.import_module(FAMILIES[fam])
         rows += run_cases(module.cases(args.quick), args.quick)
-    meta = {"cpu_info": info, "python": platform.python_version(), "numpy": np.__version__, "quick": args.quick}
+    command = "python -m numkern bench" + "".join(f" {f}" for f in args.families) + (" --quick" if args.quick else "")
+    meta = {
+        "numkern": numkern.__version__,
+        "date": datetime.date.today().isoformat(),
+        "command": command,
+        "machine": platform.machine(),
+        "processor": _processor_name(),
+        "cpu_info": info,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "quick": args.quick,
+    }
     if args.json:
         write_json(rows, args.json, meta)
         print(f"\nwrote {args.json}")

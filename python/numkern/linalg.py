@@ -29,7 +29,7 @@ METHODS = ("auto", "sketch", "precondition", "direct")
 SKETCHES = ("srht", "gaussian", "sparse_sign", "countsketch")
 
 #: Calibrated constant of the row-count rule m = ceil(C_ROWS * d * ln(2d/delta) / eps**2); see
-#: docs/sketch.md for the calibration and for what is proven (Gaussian) vs measured (SRHT).
+#: docs/design/sketch.md for the calibration and for what is proven (Gaussian) vs measured (SRHT).
 C_ROWS = 2.0
 #: Sketch rows per column of A for sketch-and-precondition (Blendenpik uses 4).
 PRECONDITION_ROWS_PER_COL = 4
@@ -77,7 +77,7 @@ def sketch_rows(d: int, eps: float, delta: float = 0.1, sketch: str = "srht") ->
     """Sketch rows for the l-infinity bound with probability ``1 - delta``.
 
     The calibrated rule ``ceil(C_ROWS * d * ln(2d / delta) / eps**2)``; for ``"gaussian"`` at
-    least the rows of the proven sufficient condition (docs/sketch.md)
+    least the rows of the proven sufficient condition (docs/design/sketch.md)
     ``sqrt(m) >= sqrt(d) + sqrt(2 ln(2/delta)) + sqrt(2 d ln(2d/delta)) / eps``.
     """
     _check_eps_delta(eps, delta)
@@ -421,7 +421,7 @@ def lstsq(
     correction, or when no correction was needed of ``P g`` (``g`` CG's final gradient, within
     the factor ``cond(AP)**2``, about 9, of ``x - x*``). For ``"direct"``: ``u * cond(A) * ||x||_inf``.
 
-    What is proven and what is measured: see ``docs/sketch.md``. In short, the l-infinity bound
+    What is proven and what is measured: see ``docs/design/sketch.md``. In short, the l-infinity bound
     is proven for the Gaussian sketch with the rows of the rule (for ``C_ROWS`` large enough;
     the docs give the exact sufficient condition) and measured for SRHT on the test families.
 

@@ -150,8 +150,8 @@ def layer_norm(x, axis=-1, *, weight=None, bias=None, eps=1e-5, out=None):
 _ACC = """
     Notes
     -----
-    Accuracy against a float64 reference: absolute error <= 2e-5 * (1 + |x_hat|) * max(1, |w|)
-    (float32) and <= 1e-12 * (1 + |x_hat|) * max(1, |w|) (float64) for data whose mean is within
+    Accuracy against a float64 reference: absolute error ``<= 2e-5 * (1 + |x_hat|) * max(1, |w|)``
+    (float32) and ``<= 1e-12 * (1 + |x_hat|) * max(1, |w|)`` (float64) for data whose mean is within
     1e3 standard deviations of 0 (offset data loses the digits its input lacks). A slice with a
     NaN or an infinity is all NaN. A constant slice gives ``b`` (``x - mean`` is exactly 0) when
     eps > 0 and NaN when eps == 0.

@@ -104,8 +104,8 @@ def log_softmax(x, axis=-1, *, out=None, algorithm="auto"):
 
     Notes
     -----
-    Absolute error against a float64 reference <= 2e-6 * max(1, |ref|) (float32) and
-    <= 4e-15 * max(1, |ref|) (float64). Special values follow :func:`scipy.special.log_softmax`:
+    Absolute error against a float64 reference ``<= 2e-6 * max(1, |ref|)`` (float32) and
+    ``<= 4e-15 * max(1, |ref|)`` (float64). Special values follow :func:`scipy.special.log_softmax`:
     NaN anywhere, or only -inf, gives an all-NaN slice; -inf entries give -inf; with a +inf entry
     the +inf entries give NaN and the others -inf.
 

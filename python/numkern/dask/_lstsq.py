@@ -184,7 +184,7 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
         ``CountSketch``: each draws column j of ``S`` from a counter-based function of (key, j)
         and sums over a fixed tree of row tiles, so the result is bit-identical to
         :func:`numkern.lstsq` with the same ``sketch`` and ``rng``, for any row chunking.
-        SRHT is not available: see docs/dask.md.
+        SRHT is not available: see docs/design/dask.md.
     m, eps, delta, tol, maxiter, rng
         As :func:`numkern.lstsq`. Randomness is drawn on the driver in the same order.
     split_every : int, default 8

@@ -225,7 +225,7 @@ def release(sums, frac_bits: int, sensitivity: int, epsilon: float, src, noise_m
     grid units per coordinate; when the grid is coarser than the fixed-point unit the sums are rounded (each coordinate's rounding can move by one
     more grid unit, so the sensitivity in grid units is ceil(sensitivity / grid) + n_coords), and the
     integer noise scale is t = ceil(sensitivity_grid / epsilon), so the epsilon spent, returned,
-    is sensitivity_grid / t <= epsilon (proved in docs/dp.md). `noise_multiplier` exists for the
+    is sensitivity_grid / t <= epsilon (proved in docs/design/dp.md). `noise_multiplier` exists for the
     privacy audit's deliberately broken variants only.
     """
     sums = np.asarray(sums, dtype=np.int64).ravel()
