@@ -40,6 +40,16 @@ def set_isa(name: str) -> str:
     ------
     ValueError
         If `name` is not a known level.
+
+    Examples
+    --------
+    >>> import numkern
+    >>> previous = numkern.get_isa()
+    >>> numkern.set_isa("scalar")
+    'scalar'
+    >>> numkern.get_isa()
+    'scalar'
+    >>> _ = numkern.set_isa(previous)
     """
     _check_level(name)
     with _isa_lock:
@@ -54,7 +64,14 @@ def set_isa(name: str) -> str:
 
 
 def get_isa() -> str:
-    """Return the instruction-set level the kernels use now."""
+    """Return the instruction-set level the kernels use now.
+
+    Examples
+    --------
+    >>> import numkern
+    >>> numkern.get_isa() in ("scalar", "avx2", "avx512")
+    True
+    """
     return _core.active_isa()
 
 
@@ -63,6 +80,15 @@ def use_isa(name: str) -> Iterator[str]:
     """Context manager: run the block with the ISA level capped at `name`, then restore it.
 
     The level is process-wide, so this is meant for tests and benchmarks, not for concurrent use.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> with numkern.use_isa("scalar"):
+    ...     y = numkern.softmax(np.array([0.0, 1.0]))
+    ...     print(numkern.get_isa(), y.round(4))
+    scalar [0.2689 0.7311]
     """
     previous = get_isa()
     try:
@@ -77,6 +103,12 @@ def get_num_threads() -> int:
     This is the value given to :func:`set_num_threads` (by default the OpenMP limit at import),
     further capped by the calling thread's OpenMP limit, so ``threadpoolctl.threadpool_limits``
     also limits numkern.
+
+    Examples
+    --------
+    >>> import numkern
+    >>> numkern.get_num_threads() >= 1
+    True
     """
     return _core.get_num_threads()
 
@@ -88,6 +120,15 @@ def set_num_threads(n: int) -> None:
     ------
     ValueError
         If `n` is not a positive integer (Python or NumPy) below 2**31.
+
+    Examples
+    --------
+    >>> import numkern
+    >>> previous = numkern.get_num_threads()
+    >>> numkern.set_num_threads(1)
+    >>> numkern.get_num_threads()
+    1
+    >>> numkern.set_num_threads(previous)
     """
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 2**31 - 1:
         raise ValueError(f"number of threads must be a positive integer below 2**31, got {n!r}")
@@ -105,6 +146,15 @@ def cpu_info() -> dict:
         ``kernels`` (the kernel chosen per family), ``arch`` (the architecture the extension was
         built for), ``threading`` (``"openmp"``, or ``"none"`` for a build without a threading
         runtime, which then runs every kernel on the calling thread) and ``num_threads``.
+
+    Examples
+    --------
+    >>> import numkern
+    >>> info = numkern.cpu_info()
+    >>> sorted(info)
+    ['active', 'arch', 'detected', 'features', 'kernels', 'num_threads', 'threading']
+    >>> info["active"] == numkern.get_isa()
+    True
     """
     return {
         "features": dict(_core.cpu_features()),

@@ -62,6 +62,15 @@ class LstsqResult:
         Rows of the sketch (0 for ``"direct"``).
     linf_error_estimate : float or ndarray
         Estimate of ``||x - x*||_inf`` per column (see :func:`lstsq`, Notes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> A = np.vander(np.linspace(0, 1, 100), 3)
+    >>> res = numkern.lstsq(A, A @ np.array([1.0, -2.0, 0.5]), method="direct")
+    >>> print(res.method, res.rank, res.x.round(6) + 0.0, res.iterations, res.sketch_rows)
+    direct 3 [ 1.  -2.   0.5] 0 0
     """
 
     x: np.ndarray
@@ -433,6 +442,23 @@ def lstsq(
         For bad shapes, NaN/inf in ``A``, ``b`` or ``weights``, negative weights, ``m < d``,
         ``m`` larger than the padded ``n``, ``eps <= 0``, ``delta`` outside ``(0, 1)``, an
         unknown method or sketch, ``tol <= 0`` or ``maxiter < 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((5000, 4))
+    >>> b = A @ np.array([1.0, 2.0, 3.0, 4.0]) + 0.01 * rng.standard_normal(5000)
+    >>> res = numkern.lstsq(A, b, method="precondition", rng=0)
+    >>> print(res.method, res.rank, res.x.round(2))
+    precondition 4 [1. 2. 3. 4.]
+    >>> ref = np.linalg.lstsq(A, b, rcond=None)[0]
+    >>> print(np.allclose(res.x, ref, rtol=1e-10, atol=0))
+    True
+    >>> fast = numkern.lstsq(A, b, method="sketch", eps=0.5, rng=0)
+    >>> print(fast.sketch_rows, bool(np.abs(fast.x - ref).max() < 0.01))
+    141 True
     """
     if sketch not in SKETCHES:
         raise ValueError(f"sketch must be one of {SKETCHES}, got {sketch!r}")

@@ -156,8 +156,30 @@ _ACC = """
     NaN or an infinity is all NaN. A constant slice gives ``b`` (``x - mean`` is exactly 0) when
     eps > 0 and NaN when eps == 0.
 """
-l1_norm.__doc__ += _COMMON_DOC + _ACC
-layer_norm.__doc__ += _COMMON_DOC + _ACC
+_L1_EXAMPLES = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[1.0, 3.0, 5.0, 7.0], [2.0, 2.0, 2.0, 6.0]])
+    >>> print(numkern.l1_norm(x, eps=0.0))
+    [[-1.5        -0.5         0.5         1.5       ]
+     [-0.66666667 -0.66666667 -0.66666667  2.        ]]
+    >>> print(numkern.l1_norm(x, weight=np.full(4, 2.0), bias=np.ones(4), eps=0.0))
+    [[-2.          0.          2.          4.        ]
+     [-0.33333333 -0.33333333 -0.33333333  5.        ]]
+"""
+_LAYER_EXAMPLES = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[1.0, 3.0, 5.0, 7.0]], dtype=np.float32)
+    >>> print(numkern.layer_norm(x, eps=0.0).round(4))
+    [[-1.3416 -0.4472  0.4472  1.3416]]
+"""
+l1_norm.__doc__ = (l1_norm.__doc__ or "") + _COMMON_DOC + _ACC + _L1_EXAMPLES
+layer_norm.__doc__ = (layer_norm.__doc__ or "") + _COMMON_DOC + _ACC + _LAYER_EXAMPLES
 
 
 def l1_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
@@ -178,6 +200,16 @@ def l1_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
     ------
     TypeError, ValueError, numpy.exceptions.AxisError
         As :func:`l1_norm`, and ValueError if ``dy`` and ``x`` differ in shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[1.0, 3.0, 5.0, 7.0]])
+    >>> dy = np.array([[1.0, 0.0, 0.0, 0.0]])
+    >>> dx, dweight, dbias = numkern.l1_norm_backward(dy, x, eps=0.0)
+    >>> print(dx.round(4), dweight, dbias)
+    [[ 0.1875 -0.3125  0.0625  0.0625]] [-1.5  0.   0.   0. ] [1. 0. 0. 0.]
     """
     return _backward(dy, x, axis, weight, eps, out, True)
 
@@ -195,6 +227,15 @@ def layer_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
     ------
     TypeError, ValueError, numpy.exceptions.AxisError
         As :func:`l1_norm_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[1.0, 3.0, 5.0, 7.0]])
+    >>> dx, dweight, dbias = numkern.layer_norm_backward(np.ones_like(x), x)
+    >>> print(np.abs(dx).max() < 1e-12, dbias)
+    True [1. 1. 1. 1.]
     """
     return _backward(dy, x, axis, weight, eps, out, False)
 
@@ -237,6 +278,15 @@ def l1_norm_int8(q, axis=-1, *, out_shift=5, out=None):
         shape or read-only.
     numpy.exceptions.AxisError
         If ``axis`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> q = np.array([[-100, -20, 20, 100], [0, 0, 0, 64]], dtype=np.int8)
+    >>> print(numkern.l1_norm_int8(q, out_shift=5))
+    [[-53 -11  11  53]
+     [-21 -21 -21  64]]
     """
     qa = np.asarray(q)
     if qa.dtype != np.int8:

@@ -82,6 +82,18 @@ class ShiftQuantTensor:
         shape with ``axis`` replaced by the number of blocks (granularity ``"block"``).
     axis, bits, n_groups, rounding, granularity, block_size, shape, packed
         The parameters it was made with.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> t = numkern.shiftquant(np.array([[8.0, -4.0, 1.0, 0.5]], dtype=np.float32), bits=4)
+    >>> print(t.qdata, t.shift, t.bits, t.n_groups)
+    [[ 7 -7  7  7]] [0 1 3 4] 4 5
+    >>> print(t.dequantize())
+    [[ 8.  -4.   1.   0.5]]
+    >>> t.nbytes
+    12
     """
 
     qdata: np.ndarray
@@ -270,6 +282,21 @@ def shiftquant(
         `block_size` are out of range.
     numpy.exceptions.AxisError
         If `axis` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[8.0, -4.0, 1.0, 0.5], [2.0, 1.0, -0.25, 0.125]], dtype=np.float32)
+    >>> t = numkern.shiftquant(x, bits=4)                       # one channel per column
+    >>> print(t.qdata)
+    [[ 7 -7  7  7]
+     [ 2  2 -2  2]]
+    >>> print(t.shift, round(float(t.base_scale), 6))           # exponents, R / Q = 8 / 7
+    [0 1 3 4] 1.142857
+    >>> g = numkern.shiftquant(x, bits=4, rounding="stochastic", rng=0)
+    >>> print(np.abs(g.dequantize() - x).max() < 2 * 8 / 7)
+    True
     """
     q, shift, base, axis, n_groups, block_size = _quantize(
         x, bits, axis, n_groups, rounding, granularity, block_size, rng, False
@@ -292,6 +319,17 @@ def pack_int4(q) -> np.ndarray:
         If `q` is not an integer array.
     ValueError
         If `q` is 0-d or holds values outside [-8, 7].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import quant
+    >>> q = np.array([-7, 7, 1, -1, 3], dtype=np.int8)
+    >>> p = quant.pack_int4(q)
+    >>> p.dtype, p.shape
+    (dtype('uint8'), (3,))
+    >>> print(quant.unpack_int4(p, 5))
+    [-7  7  1 -1  3]
     """
     q = np.asarray(q)
     if q.dtype.kind not in "iu":
@@ -322,6 +360,14 @@ def unpack_int4(p, n: int | None = None) -> np.ndarray:
         If `p` is not uint8.
     ValueError
         If `p` is 0-d or `n` does not match.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import quant
+    >>> p = quant.pack_int4(np.array([[1, -2, 3, -4]], dtype=np.int8))
+    >>> print(quant.unpack_int4(p))
+    [[ 1 -2  3 -4]]
     """
     p = np.asarray(p)
     if p.dtype != np.uint8:
@@ -396,6 +442,19 @@ def int8_matmul(a, b, *, out_dtype=None) -> np.ndarray:
         If the shapes do not match.
     OverflowError
         If ``out_dtype=int32`` was forced and a result does not fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> a = np.array([[1, -2, 3], [-128, 127, 0]], dtype=np.int8)
+    >>> b = np.array([[1, 0], [0, 1], [127, -128]], dtype=np.int8)
+    >>> c = numkern.int8_matmul(a, b)
+    >>> print(c, c.dtype)
+    [[ 382 -386]
+     [-128  127]] int32
+    >>> print(np.array_equal(c, a.astype(np.int64) @ b.astype(np.int64)))
+    True
     """
     a = _int8_operand(a, "a")
     b = _int8_operand(b, "b")
@@ -554,6 +613,22 @@ def matmul(a, b, *, out_dtype=np.float32, bits: int | None = None, rounding: str
         If `out_dtype` is not float32/float64 or an operand is not numeric.
     ValueError
         If the shapes do not match, `b` is not 2-D or `a` has fewer than 2 dimensions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import quant
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.standard_normal((32, 64)).astype(np.float32)
+    >>> b = rng.standard_normal((64, 16)).astype(np.float32)
+    >>> qa, qb = quant.shiftquant(a, 8), quant.shiftquant(b, 8, axis=0)
+    >>> y = quant.matmul(qa, qb)
+    >>> exact = qa.dequantize().astype(np.float64) @ qb.dequantize()
+    >>> print(y.dtype, np.allclose(y, exact, rtol=1e-5, atol=1e-5))
+    float32 True
+    >>> y4 = quant.matmul(a, b, bits=4)                  # float operands quantized on the fly
+    >>> y4.shape
+    (32, 16)
     """
     opa, opb, dt, out_shape = _prepare_matmul(a, b, out_dtype, bits, rounding, rng)
     M2 = int(np.prod(out_shape[:-1], dtype=np.int64))

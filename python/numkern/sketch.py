@@ -82,6 +82,19 @@ def fwht(x, axis=0, *, normalize=False, out=None):
     ValueError
         For a 0-d input, an axis length that is not a power of two, or an ``out`` of the wrong
         shape or read-only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> print(numkern.fwht(np.array([1.0, 2.0, 3.0, 4.0])))
+    [10. -2. -4.  0.]
+    >>> A = np.arange(8.0).reshape(4, 2)
+    >>> print(numkern.fwht(A, axis=0, normalize=True))
+    [[ 6.  8.]
+     [-2. -2.]
+     [-4. -4.]
+     [ 0.  0.]]
     """
     xc, result_dtype = float_operand(x)
     if xc.ndim == 0:
@@ -188,6 +201,19 @@ class SRHT(_Sketch):
         Input length and number of sketch rows, ``1 <= m <= N``.
     rng : None, int or numpy.random.Generator
         Source of the permutation, signs and sampled rows (drawn at construction).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern.sketch import SRHT
+    >>> A = np.random.default_rng(0).standard_normal((1000, 5))
+    >>> S = SRHT(1000, 64, rng=0)
+    >>> SA = S @ A
+    >>> SA.shape, S.shape
+    ((64, 5), (64, 1000))
+    >>> ratio = np.linalg.norm(SA, axis=0) / np.linalg.norm(A, axis=0)   # column norms kept
+    >>> print(bool(np.all(np.abs(ratio - 1) < 0.5)))
+    True
     """
 
     kind = "srht"
@@ -225,6 +251,15 @@ class Gaussian(_Sketch):
         Input length (``< 2**32``) and sketch rows, ``1 <= m <= 2**ceil(log2 n)``.
     rng : None, int or numpy.random.Generator
         Source of the key.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern.sketch import Gaussian
+    >>> S = Gaussian(1000, 64, rng=0)
+    >>> b = np.ones(1000)
+    >>> print(S.apply(b).shape, np.array_equal(S @ b, Gaussian(1000, 64, rng=0) @ b))
+    (64,) True
     """
 
     kind = "gaussian"
@@ -327,6 +362,16 @@ class SparseSign(_Sketch):
     nnz_per_col : int, default 8
         Nonzeros per column, ``1 <= nnz_per_col <= m``.
     rng : None, int or numpy.random.Generator
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern.sketch import SparseSign
+    >>> S = SparseSign(1000, 64, nnz_per_col=4, rng=0)
+    >>> print((S @ np.eye(1000)).shape)
+    (64, 1000)
+    >>> print(np.count_nonzero(S @ np.eye(1000), axis=0)[:5])   # 4 nonzeros per column
+    [4 4 4 4 4]
     """
 
     kind = "sparse_sign"
@@ -363,7 +408,17 @@ class SparseSign(_Sketch):
 class CountSketch(SparseSign):
     """CountSketch (Charikar, Chen & Farach-Colton 2002; Clarkson & Woodruff 2013): one ``+-1``
     per column of ``S`` in a uniformly random row. A sparse sketch: fast, but no l-infinity
-    guarantee on coherent inputs (heavy rows collide in one bucket)."""
+    guarantee on coherent inputs (heavy rows collide in one bucket).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern.sketch import CountSketch
+    >>> S = CountSketch(1000, 64, rng=0)
+    >>> dense = S @ np.eye(1000)
+    >>> print(dense.shape, np.count_nonzero(dense, axis=0).max(), np.unique(np.abs(dense[dense != 0])))
+    (64, 1000) 1 [1.]
+    """
 
     kind = "countsketch"
 

@@ -88,6 +88,20 @@ def softmax(x, axis=-1, *, out=None, algorithm="auto"):
         For a 0-d input, an ``out`` of the wrong shape or read-only, or an unknown algorithm.
     numpy.exceptions.AxisError
         If ``axis`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, -np.inf]], dtype=np.float32)
+    >>> y = numkern.softmax(x, axis=-1)
+    >>> print(y.round(4))
+    [[0.09   0.2447 0.6652]
+     [0.5    0.5    0.    ]]
+    >>> y.dtype
+    dtype('float32')
+    >>> numkern.softmax(x, axis=-1, out=x) is x   # in place
+    True
     """
     return _run(x, axis, out, algorithm, False)
 
@@ -113,5 +127,14 @@ def log_softmax(x, axis=-1, *, out=None, algorithm="auto"):
     ------
     TypeError, ValueError, numpy.exceptions.AxisError
         As :func:`softmax`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> print(numkern.log_softmax(np.array([0.0, 1.0, 2.0])).round(4))
+    [-2.4076 -1.4076 -0.4076]
+    >>> print(numkern.log_softmax(np.array([1000.0, 1000.0])).round(4))   # no overflow
+    [-0.6931 -0.6931]
     """
     return _run(x, axis, out, algorithm, True)

@@ -68,6 +68,17 @@ def fit(structure, X, y=None, *, split_every: int = 8):
     ValueError
         As ``structure.fit``. NaN/inf records are reported when the blocks are computed, after
         the accountant was charged (``structure.fit`` checks before); the other checks come first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> from numkern import dp
+    >>> import numkern.dask as nkd
+    >>> X = np.random.default_rng(0).uniform(-1, 1, size=(5000, 2))
+    >>> s = nkd.fit(dp.DistanceSum("l1", 1.0, bounds=(-1.0, 1.0)), da.from_array(X, chunks=(1000, 2)))
+    >>> print(s.query(np.zeros((1, 2))).shape, bool(s.n_records_ > 4900))
+    (1,) True
     """
     if not isinstance(structure, (DistanceSum, KernelDensity, SimilarityClassifier)):
         raise TypeError(f"fit supports DistanceSum, KernelDensity and SimilarityClassifier, got {type(structure).__name__}")

@@ -53,6 +53,19 @@ def matmul(a, b, *, out_dtype=np.float32, bits=None, rounding=None, rng=None, ch
     Raises
     ------
     As :func:`numkern.quant.matmul`; ValueError for non-positive chunk sizes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> from numkern import quant
+    >>> import numkern.dask as nkd
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.standard_normal((300, 200)).astype(np.float32)
+    >>> b = rng.standard_normal((200, 50)).astype(np.float32)
+    >>> c = nkd.matmul(da.from_array(a, chunks=(100, 200)), b, bits=8, chunks=(100, 64)).compute()
+    >>> print(np.array_equal(c, quant.matmul(a, b, bits=8)))   # bit-identical
+    True
     """
     opa, opb, dt, out_shape = _prepare_matmul(a, b, out_dtype, bits, rounding, rng)
     M2, K = opa.chunks[0][0].shape

@@ -85,6 +85,19 @@ class SimilarityClassifier:
     Backurs et al. (ICLR 2024), Section 6: private classification by similarity to private class
     sketches, far cheaper than DP-SGD. Follows the scikit-learn estimator API (get_params,
     set_params, ``sklearn.base.clone``) without importing scikit-learn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import dp
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-1, 0.3, (500, 2)), rng.normal(1, 0.3, (500, 2))])
+    >>> y = np.repeat([0, 1], 500)
+    >>> clf = dp.SimilarityClassifier(bandwidth=1.0, epsilon=5.0).fit(X, y)
+    >>> print(clf.predict(np.array([[-1.0, -1.0], [1.0, 1.0]])))
+    [0 1]
+    >>> print(clf.score(X, y) > 0.9)
+    True
     """
 
     def __init__(self, kernel="gaussian", bandwidth=1.0, epsilon=1.0, *, n_components="auto", count_fraction=0.1,

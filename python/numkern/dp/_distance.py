@@ -250,6 +250,21 @@ class DistanceSum:
         The noisy record count.
     projection_ : ndarray (l2 only)
         The public projection matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> from numkern import dp
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, size=(20000, 3))
+    >>> Y = np.array([[0.0, 0.0, 0.0], [0.5, -0.5, 0.25]])
+    >>> s = dp.DistanceSum("l1", epsilon=1.0, bounds=(-1.0, 1.0)).fit(X)
+    >>> exact = numkern.distance_sum(X, Y, metric="l1")
+    >>> print(s.query(Y).shape, bool(np.all(np.abs(s.query(Y) - exact) < 0.01 * exact)))
+    (2,) True
+    >>> s.epsilon_
+    1.0
     """
 
     def __init__(self, metric="l1", epsilon=1.0, bounds=None, *, resolution=None, n_projections=None, rng=None,

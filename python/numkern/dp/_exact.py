@@ -98,6 +98,17 @@ def kernel_sum(X, Y, *, kernel="gaussian", bandwidth, weights=None):
         Unknown kernel, bandwidth not positive and finite, wrong shapes.
     TypeError
         Non-numeric dtypes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    >>> Y = np.array([[0.0, 0.0], [1.0, 1.0]])
+    >>> print(numkern.kernel_sum(X, Y, kernel="gaussian", bandwidth=1.0).round(6))
+    [1.386195 0.63855 ]
+    >>> print(numkern.kernel_sum(X, Y, kernel="cauchy", bandwidth=1.0, weights=[1.0, 2.0, 0.5]).round(6))
+    [2.1 1.5]
     """
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
@@ -130,6 +141,19 @@ def distance_sum(X, Y, *, metric="l2", weights=None):
     ------
     ValueError
         Unknown metric, wrong shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    >>> Y = np.array([[0.0, 0.0], [1.0, 1.0]])
+    >>> print(numkern.distance_sum(X, Y, metric="l1"))
+    [3. 5.]
+    >>> print(numkern.distance_sum(X, Y, metric="sqeuclidean"))
+    [5. 5.]
+    >>> print(numkern.distance_sum(X, Y, metric="l2").round(6))
+    [3.       3.828427]
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")

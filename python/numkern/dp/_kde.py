@@ -244,6 +244,20 @@ class KernelDensity:
     epsilon_, n_records_ (noisy), frequencies_ (d x m, or k x m in the projected space with the
     projection's 1/sqrt(k) folded in), offsets_ (m), sketch_ (m), noise_variance_ (per sketch
     coordinate), projection_ (:class:`HadamardProjection` or None), reduce_dim_ (k or None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> from numkern import dp
+    >>> X = np.random.default_rng(0).uniform(-1, 1, size=(20000, 3))
+    >>> Y = np.zeros((1, 3))
+    >>> kde = dp.KernelDensity("gaussian", 1.0, epsilon=1.0, n_components=1024, feature_seed=0).fit(X)
+    >>> truth = numkern.kernel_sum(X, Y, kernel="gaussian", bandwidth=1.0)
+    >>> print(bool(abs(kde.query(Y)[0] - truth[0]) < 0.1 * truth[0]))
+    True
+    >>> print(bool(kde.query_std(Y)[0] < 0.02 * truth[0]))   # the DP noise's standard deviation
+    True
     """
 
     def __init__(self, kernel="gaussian", bandwidth=1.0, epsilon=1.0, *, n_components=4096, count_fraction=0.05,

@@ -23,6 +23,18 @@ class NotPrivateWarning(UserWarning):
 
     Results are then reproducible, which is what tests and demos want, and not private: anyone
     who knows the seed can subtract the noise.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from numkern import dp
+    >>> X = np.zeros((10, 1))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = dp.DistanceSum("l1", 1.0, bounds=(-1.0, 1.0), rng=0).fit(X)
+    >>> print([w.category.__name__ for w in caught])
+    ['NotPrivateWarning']
     """
 
 

@@ -6,7 +6,16 @@ import numpy as np
 
 
 class Parameter:
-    """A trainable array and the gradient the last backward pass left for it."""
+    """A trainable array and the gradient the last backward pass left for it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> p = nn.Parameter(np.zeros(3, dtype=np.float32))
+    >>> print(p.data, p.grad)
+    [0. 0. 0.] [0. 0. 0.]
+    """
 
     def __init__(self, data: np.ndarray, name: str = ""):
         self.data = data
@@ -19,7 +28,19 @@ class Parameter:
 
 class Module:
     """Base layer: ``forward`` caches what ``backward`` needs; ``training`` selects batch
-    statistics (True) or running statistics (False) where a layer has them."""
+    statistics (True) or running statistics (False) where a layer has them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> layer = nn.Linear(4, 2, rng=0)
+    >>> isinstance(layer, nn.Module), [p.data.shape for p in layer.parameters()]
+    (True, [(2, 4), (2,)])
+    >>> _ = layer.eval()
+    >>> layer.training
+    False
+    """
 
     training = True
 
@@ -44,7 +65,19 @@ class Module:
 
 
 class Sequential(Module):
-    """Layers applied in order; backward runs them in reverse."""
+    """Layers applied in order; backward runs them in reverse.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.Linear(8, 2, rng=1))
+    >>> y = model.forward(np.ones((3, 4), dtype=np.float32))
+    >>> y.shape
+    (3, 2)
+    >>> model.backward(np.ones_like(y)).shape
+    (3, 4)
+    """
 
     def __init__(self, *layers: Module):
         self.layers = list(layers)

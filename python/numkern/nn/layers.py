@@ -42,6 +42,20 @@ class Linear(Module):
     Initialization: U(-1/sqrt(in), 1/sqrt(in)) for W and b (PyTorch's default).
     ``grad_bits`` (default: ``bits``) sets the width of the quantized output gradient ``g``
     separately, for ablations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> x = np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)
+    >>> fp = nn.Linear(8, 4, rng=0)
+    >>> q4 = nn.Linear(8, 4, bits=4, rng=0)     # same initial weights, 4-bit ShiftQuant GEMMs
+    >>> y, y4 = fp.forward(x), q4.forward(x)
+    >>> print(y.shape, bool(np.linalg.norm(y4 - y) < 0.3 * np.linalg.norm(y)))
+    (16, 4) True
+    >>> gx = q4.backward(np.ones_like(y4))
+    >>> gx.shape, q4.weight.grad.shape
+    ((16, 8), (4, 8))
     """
 
     def __init__(self, in_features, out_features, *, bits=None, rng=None, dtype=np.float32, bias=True, grad_bits=None):
@@ -94,6 +108,17 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    """``max(x, 0)``; the backward pass lets the gradient through where the input was positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> r = nn.ReLU()
+    >>> print(r.forward(np.array([[-1.0, 2.0]])), r.backward(np.array([[5.0, 5.0]])))
+    [[0. 2.]] [[0. 5.]]
+    """
+
     def forward(self, x):
         self._mask = x > 0
         return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
@@ -138,11 +163,29 @@ class _FeatureNorm(Module):
 
 class L1LayerNorm(_FeatureNorm):
     """``w * (x - mean) / (mean|x - mean| + eps) + b`` over the features of each sample
-    (:func:`numkern.l1_norm` and :func:`numkern.l1_norm_backward`)."""
+    (:func:`numkern.l1_norm` and :func:`numkern.l1_norm_backward`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> norm = nn.L1LayerNorm(4, eps=0.0)
+    >>> print(norm.forward(np.array([[1.0, 3.0, 5.0, 7.0]], dtype=np.float32)))
+    [[-1.5 -0.5  0.5  1.5]]
+    """
 
 
 class LayerNorm(_FeatureNorm):
-    """The L2 LayerNorm, ``w * (x - mean) / sqrt(var + eps) + b`` (:func:`numkern.layer_norm`)."""
+    """The L2 LayerNorm, ``w * (x - mean) / sqrt(var + eps) + b`` (:func:`numkern.layer_norm`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> norm = nn.LayerNorm(4, eps=0.0)
+    >>> print(norm.forward(np.array([[1.0, 3.0, 5.0, 7.0]], dtype=np.float32)).round(4))
+    [[-1.3416 -0.4472  0.4472  1.3416]]
+    """
 
     _forward = staticmethod(_norm.layer_norm)
     _backward = staticmethod(_norm.layer_norm_backward)
@@ -157,6 +200,19 @@ class L1BatchNorm(Module):
     deviation); in ``eval()`` mode the running statistics are used, as BatchNorm does.
     The kernel work (normalize, backward) runs on the transposed batch so each feature is one
     contiguous slice.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> bn = nn.L1BatchNorm(2, eps=0.0)
+    >>> x = np.array([[1.0, 10.0], [3.0, 30.0]], dtype=np.float32)
+    >>> print(bn.forward(x))
+    [[-1. -1.]
+     [ 1.  1.]]
+    >>> _ = bn.eval()
+    >>> bn.forward(x).shape
+    (2, 2)
     """
 
     def __init__(self, features, *, eps=1e-5, momentum=0.1, affine=True, dtype=np.float32):

@@ -13,6 +13,18 @@ class SoftmaxCrossEntropy:
     ``forward(logits, labels) -> float`` computes ``-mean(log_softmax(logits)[i, labels[i]])``
     with :func:`numkern.log_softmax`; ``backward(grad=1.0)`` returns
     ``grad * (softmax(logits) - onehot(labels)) / batch``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> loss_fn = nn.SoftmaxCrossEntropy()
+    >>> logits = np.array([[2.0, 0.0], [0.0, 2.0]], dtype=np.float32)
+    >>> print(round(float(loss_fn.forward(logits, np.array([0, 1]))), 4))
+    0.1269
+    >>> print(loss_fn.backward().round(4))
+    [[-0.0596  0.0596]
+     [ 0.0596 -0.0596]]
     """
 
     def forward(self, logits, labels):

@@ -18,7 +18,19 @@ class _Optimizer:
 
 
 class SGD(_Optimizer):
-    """``v = momentum * v + (grad + weight_decay * w)``; ``w -= lr * v`` (PyTorch's form)."""
+    """``v = momentum * v + (grad + weight_decay * w)``; ``w -= lr * v`` (PyTorch's form).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> p = nn.Parameter(np.array([1.0, -1.0]))
+    >>> opt = nn.SGD([p], lr=0.1)
+    >>> p.grad = np.array([1.0, 1.0])
+    >>> opt.step()
+    >>> print(p.data)
+    [ 0.9 -1.1]
+    """
 
     def __init__(self, params, lr=0.01, *, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr)
@@ -36,7 +48,19 @@ class SGD(_Optimizer):
 
 
 class Adam(_Optimizer):
-    """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is decoupled (AdamW)."""
+    """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is decoupled (AdamW).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> p = nn.Parameter(np.array([1.0, -1.0]))
+    >>> opt = nn.Adam([p], lr=0.1)
+    >>> p.grad = np.array([1.0, -1.0])
+    >>> opt.step()
+    >>> print(p.data.round(4))
+    [ 0.9 -0.9]
+    """
 
     def __init__(self, params, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
