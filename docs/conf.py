@@ -53,7 +53,7 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": [],
 }
-html_sidebars = {"index": []}
+html_sidebars = {"index": [], "benchmarks": [], "getting-started": []}
 html_show_sourcelink = False
 
 

@@ -108,15 +108,51 @@ def render(paths: Sequence[Path], *, heading: str, plots: dict[str, str] | None 
     return "\n".join(out)
 
 
-def write_plots(paths: Sequence[Path], plot_dir: Path) -> dict[str, Path]:
-    """One bar chart per family (speed relative to each case's reference) as PNG files."""
-    from numkern.bench._harness import plot
+def plot_family(fam: str, rows: Sequence[dict[str, Any]], target: Path) -> None:
+    """Horizontal bars, one per implementation, grouped by case: time relative to the case's
+    reference row on a log scale (left of 1: faster than the reference, right: slower)."""
+    import matplotlib
 
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels: list[str] = []
+    values: list[float] = []
+    colors: list[str] = []
+    separators: list[float] = []
+    for case in dict.fromkeys(r["case"] for r in rows):
+        if labels:
+            separators.append(len(labels) - 0.5)
+        for r in (r for r in rows if r["case"] == case):
+            short = case if len(case) <= 48 else case[:47] + "..."
+            labels.append(f"{short}: {r['impl']}" if r["impl"] == r["reference"] else f"    {r['impl']}")
+            values.append(r["ratio_to_reference"])
+            colors.append("tab:gray" if r.get("is_bound") else "tab:blue" if r["impl"] == r["reference"] else "tab:orange")
+    fig, ax = plt.subplots(figsize=(7.5, 0.22 * len(labels) + 1.2))
+    ys = list(range(len(labels)))
+    ax.barh(ys, values, color=colors, height=0.7)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="k", lw=0.6)
+    for y in separators:
+        ax.axhline(y, color="0.8", lw=0.6)
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time / reference (numkern's row of the case; log scale, right of 1 is slower)", fontsize=8)
+    ax.set_title(f"{fam} (blue: reference row, gray: bandwidth bound)", fontsize=9)
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+
+
+def write_plots(paths: Sequence[Path], plot_dir: Path) -> dict[str, Path]:
+    """One chart per family as ``plot_dir/<family>.png`` (needs matplotlib)."""
     plot_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for fam, (_meta, rows) in load_runs(paths).items():
         target = plot_dir / f"{fam}.png"
-        plot(rows, str(target))
+        plot_family(fam, rows, target)
         written[fam] = target
     return written
 
