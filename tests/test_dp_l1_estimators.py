@@ -35,7 +35,7 @@ def _prefix_node_weights(tree, Y):
 
 @pytest.mark.isa_independent  # the l1 structure is driver code (no ISA tables)
 def test_prefix_form_is_at_least_as_accurate_as_the_ring_estimator_and_both_meet_their_bounds():
-    # The setting: n = 1e5, d = 10, eps = 1, median relative error over queries, a few seeds.
+    # The paper's setting: n = 1e5, d = 10, eps = 1, median relative error over queries, a few seeds.
     rng = np.random.default_rng(3)
     n, d, alpha = 100_000, 10, 0.05
     X = np.clip(rng.normal(0.5, 0.2, (n, d)), 0, 1)  # not uniform within the ring estimator's rings

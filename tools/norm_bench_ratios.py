@@ -1,4 +1,4 @@
-"""Acceptance ratios of the norm issue from `python -m numkern bench norm --json F` output.
+"""The norm benchmark ratios (l1_norm vs layer_norm, torch and the bandwidth bound) from `python -m numkern bench norm --json F` output.
 
     PYTHONPATH=python python tools/norm_bench_ratios.py F [F ...]
 """

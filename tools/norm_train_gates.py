@@ -1,4 +1,4 @@
-"""Runs the accuracy gates of the norm issue: every configuration with the same epochs and
+"""Runs the low-bit training accuracy comparisons of docs/design/norm.md: every configuration with the same epochs and
 hyper-parameters, seeds 0, 1, 2, and prints mean test accuracies and the gate verdicts.
 
     PYTHONPATH=python python tools/norm_train_gates.py [--digits-epochs N] [--mnist1d-epochs N] [--json F]
