@@ -8,7 +8,7 @@ import pytest
 from hypothesis import strategies as st
 
 import numkern
-from _fuzz_strategies import (ALL_DTYPES, WRONG_DTYPES, all_finite, arrays, assert_raised_for, checked, compute_dtype, fuzz, pick,
+from _fuzz_strategies import (ALL_DTYPES, WRONG_DTYPES, arrays, assert_raised_for, checked, compute_dtype, fuzz, pick,
                               snapshot)
 from test_norm import ref_backward, ref_forward, ref_int8
 

@@ -24,7 +24,7 @@ def main() -> None:
         b = P.A @ P.x + r_scale * (P.b - P.A @ P.x)
         x_exact = exact_lstsq(P.A, b)
 
-        def err(x):
+        def err(x, x_exact=x_exact):
             return np.linalg.norm(x - x_exact) / np.linalg.norm(x_exact)
 
         res = numkern.lstsq(P.A, b, method="precondition", rng=0)

@@ -22,7 +22,7 @@ def run(dataset, bits, norm, epochs, results):
         accs.append(100 * r["final_test_acc"])
         results.append({k: r[k] for k in ("dataset", "bits", "norm", "epochs", "seed", "final_test_acc", "seconds")})
     mean = statistics.mean(accs)
-    print(f"{dataset:8s} bits={bits:2d} norm={norm}: mean {mean:6.2f}%  seeds {['%.2f' % a for a in accs]}", flush=True)
+    print(f"{dataset:8s} bits={bits:2d} norm={norm}: mean {mean:6.2f}%  seeds {[f'{a:.2f}' for a in accs]}", flush=True)
     return mean
 
 

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Union
+
 import numpy as np
+import numpy.typing as npt
 
 try:  # NumPy >= 2
     from numpy.lib.array_utils import normalize_axis_index as _normalize_axis_index
 except ImportError:  # pragma: no cover - NumPy 1.x
-    from numpy.core.multiarray import normalize_axis_index as _normalize_axis_index
+    from numpy.core.multiarray import normalize_axis_index as _normalize_axis_index  # type: ignore[no-redef]
 
-AxisError = np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError
+try:  # NumPy >= 1.25
+    from numpy.exceptions import AxisError
+except ImportError:  # pragma: no cover - NumPy 1.23 and 1.24
+    AxisError = np.AxisError  # type: ignore[attr-defined,misc]  # noqa: NPY201 (the only name there)
+
+#: What an ``rng=`` argument accepts: anything :func:`numpy.random.default_rng` takes.
+RngLike = Union[None, int, np.integer, np.random.SeedSequence, np.random.BitGenerator, np.random.Generator]
+#: Public data bounds of the dp structures: a radius ``r`` for ``(-r, r)``, or ``(lo, hi)`` with
+#: scalars or one value per feature.
+BoundsLike = Union[float, tuple[npt.ArrayLike, npt.ArrayLike]]
 
 _COMPUTE_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

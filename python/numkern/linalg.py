@@ -4,9 +4,10 @@ LAPACK fallback."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 from dataclasses import dataclass
-from typing import Optional, Union
 
 import numpy as np
 
@@ -14,6 +15,10 @@ from . import _core
 from ._runtime import limit_threads
 from ._validate import c_aligned, float_operand
 from .sketch import SRHT, CountSketch, Gaussian, SparseSign, _generator, _next_pow2
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from ._validate import RngLike
 
 __all__ = ["LstsqResult", "lstsq", "sketch_rows"]
 
@@ -74,12 +79,12 @@ class LstsqResult:
     """
 
     x: np.ndarray
-    residual_norm: Union[float, np.ndarray]
+    residual_norm: float | np.ndarray
     rank: int
     iterations: int
     method: str
     sketch_rows: int
-    linf_error_estimate: Union[float, np.ndarray]
+    linf_error_estimate: float | np.ndarray
 
 
 def sketch_rows(d: int, eps: float, delta: float = 0.1, sketch: str = "srht") -> int:
@@ -362,18 +367,18 @@ def _misses_rank(grad_norm, a_norm, x_norm, b_norm, tol):
 
 
 def lstsq(
-    A,
-    b,
+    A: ArrayLike,
+    b: ArrayLike,
     *,
     method: str = "auto",
     sketch: str = "srht",
-    m: Optional[int] = None,
-    eps: Optional[float] = None,
+    m: int | None = None,
+    eps: float | None = None,
     delta: float = 0.1,
     tol: float = 1e-10,
-    maxiter: Optional[int] = None,
-    weights=None,
-    rng=None,
+    maxiter: int | None = None,
+    weights: ArrayLike | None = None,
+    rng: RngLike = None,
 ) -> LstsqResult:
     """Least squares ``argmin_x ||A x - b||_2`` by sketching.
 

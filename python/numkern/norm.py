@@ -4,12 +4,17 @@ Integer Training" (2024), on any axis of any strided array."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numbers
 
 import numpy as np
 
 from . import _core
 from ._validate import c_aligned, check_out, float_operand, kernel_input, normalize_axis
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["l1_norm", "layer_norm", "l1_norm_int8", "l1_norm_backward", "layer_norm_backward"]
 
@@ -125,7 +130,7 @@ _COMMON_DOC = """
 """
 
 
-def l1_norm(x, axis=-1, *, weight=None, bias=None, eps=1e-5, out=None):
+def l1_norm(x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, bias: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> np.ndarray:
     """L1 normalization: ``w * (x - mean) / (mean(|x - mean|) + eps) + b`` along an axis.
 
     The normalization of Guo et al. (2024), "Towards Accurate and Efficient Sub-8-Bit Integer
@@ -137,7 +142,7 @@ def l1_norm(x, axis=-1, *, weight=None, bias=None, eps=1e-5, out=None):
     return _forward(x, axis, weight, bias, eps, out, True)
 
 
-def layer_norm(x, axis=-1, *, weight=None, bias=None, eps=1e-5, out=None):
+def layer_norm(x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, bias: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> np.ndarray:
     """L2 layer normalization: ``w * (x - mean) / sqrt(var + eps) + b`` along an axis.
 
     The standard LayerNorm (biased variance, eps inside the square root, as
@@ -182,7 +187,7 @@ l1_norm.__doc__ = (l1_norm.__doc__ or "") + _COMMON_DOC + _ACC + _L1_EXAMPLES
 layer_norm.__doc__ = (layer_norm.__doc__ or "") + _COMMON_DOC + _ACC + _LAYER_EXAMPLES
 
 
-def l1_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
+def l1_norm_backward(dy: ArrayLike, x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradient of :func:`l1_norm`: returns ``(dx, dweight, dbias)``.
 
     With ``d = x - mean``, ``D = mean|d| + eps``, ``x_hat = d / D`` and ``g = dy * w``, the exact
@@ -214,7 +219,7 @@ def l1_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
     return _backward(dy, x, axis, weight, eps, out, True)
 
 
-def layer_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
+def layer_norm_backward(dy: ArrayLike, x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradient of :func:`layer_norm`: returns ``(dx, dweight, dbias)``.
 
     With ``s = sqrt(var + eps)``, ``x_hat = (x - mean) / s`` and ``g = dy * w``::
@@ -240,7 +245,7 @@ def layer_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
     return _backward(dy, x, axis, weight, eps, out, False)
 
 
-def l1_norm_int8(q, axis=-1, *, out_shift=5, out=None):
+def l1_norm_int8(q: ArrayLike, axis: int = -1, *, out_shift: int = 5, out: np.ndarray | None = None) -> np.ndarray:
     """Integer-only L1 normalization of int8 data, int8 out.
 
     For a slice ``x`` of length ``n``: ``d = n*x - sum(x)`` and ``T = sum|d|`` are exact integers

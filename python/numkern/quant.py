@@ -22,12 +22,18 @@ rows or columns of the int32 product; so :func:`matmul` runs one integer GEMM.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _core
 from ._validate import c_aligned, float_operand, normalize_axis
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+    from ._validate import RngLike
 
 __all__ = [
     "ShiftQuantTensor",
@@ -136,7 +142,7 @@ class ShiftQuantTensor:
         """Per-element scales ``base_scale * 2**-e`` as float64 (exact), broadcastable to ``shape``."""
         return np.ldexp(np.float64(self.base_scale), -self.exponents().astype(np.int32))
 
-    def dequantize(self, dtype=np.float32) -> np.ndarray:
+    def dequantize(self, dtype: DTypeLike = np.float32) -> np.ndarray:
         """Return ``q * base_scale * 2**-e``, computed exactly in float64 and rounded once to `dtype`.
 
         Raises
@@ -149,7 +155,7 @@ class ShiftQuantTensor:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         return (self.values().astype(np.float64) * self.scales()).astype(dtype, copy=False)
 
-    def pack(self) -> "ShiftQuantTensor":
+    def pack(self) -> ShiftQuantTensor:
         """Return the same tensor with 4-bit values stored two per byte (see :func:`pack_int4`)."""
         if self.bits != 4:
             raise ValueError(f"only 4-bit tensors can be packed, this one has bits={self.bits}")
@@ -157,7 +163,7 @@ class ShiftQuantTensor:
             return self
         return _replace(self, qdata=pack_int4(self.qdata), packed=True)
 
-    def unpack(self) -> "ShiftQuantTensor":
+    def unpack(self) -> ShiftQuantTensor:
         """Return the same tensor with int8 values, one per byte."""
         if not self.packed:
             return self
@@ -228,7 +234,7 @@ def _quantize(x, bits, axis, n_groups, rounding, granularity, block_size, rng, p
 
 
 def shiftquant(
-    x,
+    x: ArrayLike,
     bits: int = 4,
     *,
     axis: int = -1,
@@ -236,7 +242,7 @@ def shiftquant(
     rounding: str = "nearest",
     granularity: str = "channel",
     block_size: int = 32,
-    rng=None,
+    rng: RngLike = None,
 ) -> ShiftQuantTensor:
     """ShiftQuant a tensor: symmetric integers with per-group power-of-two scales.
 
@@ -307,7 +313,7 @@ def shiftquant(
 # --------------------------------------------------------------------------------------------- int4
 
 
-def pack_int4(q) -> np.ndarray:
+def pack_int4(q: ArrayLike) -> np.ndarray:
     """Pack int8 values in [-8, 7] two per byte along the last axis.
 
     Byte ``j`` holds element ``2j`` in its low nibble and ``2j + 1`` in its high nibble (two's
@@ -345,7 +351,7 @@ def pack_int4(q) -> np.ndarray:
     return ((u[..., 0::2] & 0x0F) | (u[..., 1::2] << 4)).astype(np.uint8)
 
 
-def unpack_int4(p, n: int | None = None) -> np.ndarray:
+def unpack_int4(p: ArrayLike, n: int | None = None) -> np.ndarray:
     """Inverse of :func:`pack_int4`: uint8 bytes to int8 values in [-8, 7] along the last axis.
 
     Parameters
@@ -411,7 +417,7 @@ def _int8_operand(x, name: str) -> np.ndarray:
     return arr
 
 
-def int8_matmul(a, b, *, out_dtype=None) -> np.ndarray:
+def int8_matmul(a: ArrayLike, b: ArrayLike, *, out_dtype: DTypeLike | None = None) -> np.ndarray:
     """Exact int8 x int8 matrix product with integer accumulation (the kernel NumPy lacks:
     ``int8 @ int8`` in NumPy wraps around in int8).
 
@@ -463,6 +469,7 @@ def int8_matmul(a, b, *, out_dtype=None) -> np.ndarray:
     if a.shape[-1] != b.shape[0]:
         raise ValueError(f"inner dimensions differ: a is {a.shape}, b is {b.shape}")
     K = a.shape[-1]
+    dt: np.dtype
     if out_dtype is None:
         dt = np.dtype(np.int32) if K <= MAX_K_INT32 else np.dtype(np.int64)
     else:
@@ -584,7 +591,7 @@ def _prepare_matmul(a, b, out_dtype, bits, rounding, rng):
     return opa, opb, dt, out_shape
 
 
-def matmul(a, b, *, out_dtype=np.float32, bits: int | None = None, rounding: str | None = None, rng=None):
+def matmul(a: ShiftQuantTensor | ArrayLike, b: ShiftQuantTensor | ArrayLike, *, out_dtype: DTypeLike = np.float32, bits: int | None = None, rounding: str | None = None, rng: RngLike = None) -> np.ndarray:
     """``a @ b`` for ShiftQuantTensors, computed with one exact integer GEMM.
 
     The result equals the float64 product of the dequantized operands, rounded once to

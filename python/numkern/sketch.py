@@ -8,12 +8,18 @@ bit-identical output across runs and thread counts (the kernels fix every summat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
 
 from . import _core
 from ._validate import c_aligned, check_out, float_operand, normalize_axis
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from ._validate import RngLike
 
 __all__ = ["SRHT", "CountSketch", "Gaussian", "SparseSign", "fwht"]
 
@@ -42,7 +48,7 @@ def _transform_c_contiguous(t: np.ndarray, axis: int, scale: float) -> None:
             _core.fwht_cols(v[i], scale)
 
 
-def fwht(x, axis=0, *, normalize=False, out=None):
+def fwht(x: ArrayLike, axis: int = 0, *, normalize: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """Fast Walsh-Hadamard transform along one axis.
 
     Computes ``H_n @ x`` along ``axis`` with ``H_n[i, j] = (-1)**popcount(i & j)`` (Sylvester,
@@ -113,6 +119,7 @@ def fwht(x, axis=0, *, normalize=False, out=None):
         and out.flags.aligned
     )
     if direct:
+        assert out is not None
         if not (out.__array_interface__["data"][0] == xc.__array_interface__["data"][0] and out.strides == xc.strides):
             np.copyto(out, xc)
         target = out
@@ -145,7 +152,7 @@ class _Sketch:
 
     kind = "sketch"
 
-    def __init__(self, n, m, max_m):
+    def __init__(self, n: int, m: int, max_m: int) -> None:
         n = _check_int(n, "n")
         m = _check_int(m, "m")
         if n < 1:
@@ -164,7 +171,7 @@ class _Sketch:
             raise ValueError(f"{type(self).__name__} of shape {self.shape} applies to arrays of shape ({self.n},) or ({self.n}, k); got {a.shape}")
         return c_aligned(a)
 
-    def apply(self, A):
+    def apply(self, A: ArrayLike) -> np.ndarray:
         """Return ``S @ A`` for ``A`` of shape ``(n,)`` or ``(n, k)``, in A's compute dtype."""
         a = self._operand(A)
         y = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
@@ -174,8 +181,11 @@ class _Sketch:
         self._apply(a, y)
         return y
 
-    def __matmul__(self, A):
+    def __matmul__(self, A: ArrayLike) -> np.ndarray:
         return self.apply(A)
+
+    def _apply(self, a: np.ndarray, y: np.ndarray) -> None:
+        raise NotImplementedError
 
     def __repr__(self):
         return f"{type(self).__name__}(n={self.n}, m={self.m})"
@@ -218,7 +228,7 @@ class SRHT(_Sketch):
 
     kind = "srht"
 
-    def __init__(self, n, m, rng=None):
+    def __init__(self, n: int, m: int, rng: RngLike = None) -> None:
         N = _next_pow2(_check_int(n, "n")) if _check_int(n, "n") >= 1 else 1
         super().__init__(n, m, N)
         if n >= 2**32:
@@ -264,7 +274,7 @@ class Gaussian(_Sketch):
 
     kind = "gaussian"
 
-    def __init__(self, n, m, rng=None):
+    def __init__(self, n: int, m: int, rng: RngLike = None) -> None:
         super().__init__(n, m, _next_pow2(_check_int(n, "n")) if _check_int(n, "n") >= 1 else 1)
         if self.n >= 2**32:
             raise ValueError("Gaussian supports n < 2**32")
@@ -273,7 +283,7 @@ class Gaussian(_Sketch):
     def _apply(self, a, y):
         _core.gaussian_apply(a, self.key, 1.0 / math.sqrt(self.m), y)
 
-    def rows(self, i0=0, count=None):
+    def rows(self, i0: int = 0, count: int | None = None) -> np.ndarray:
         """The rows ``i0 .. i0 + count`` of ``S`` as a dense float64 array (for inspection)."""
         count = self.m - i0 if count is None else count
         return _core.gaussian_rows(i0, count, 0, self.n, self.key).astype(np.float64) / math.sqrt(self.m)
@@ -376,7 +386,7 @@ class SparseSign(_Sketch):
 
     kind = "sparse_sign"
 
-    def __init__(self, n, m, nnz_per_col=8, rng=None):
+    def __init__(self, n: int, m: int, nnz_per_col: int = 8, rng: RngLike = None) -> None:
         super().__init__(n, m, _next_pow2(_check_int(n, "n")) if _check_int(n, "n") >= 1 else 1)
         s = _check_int(nnz_per_col, "nnz_per_col")
         if s < 1 or s > self.m:
@@ -397,7 +407,7 @@ class SparseSign(_Sketch):
 
     def _apply(self, a, y):
         val = sparse_sign_values(self._neg, self.nnz_per_col, a.dtype.type)
-        nodes = {}
+        nodes: dict[tuple[int, int], np.ndarray] = {}
         for t0 in range(0, a.shape[0], TILE):
             yt = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
             _core.sparse_apply(a[t0:t0 + TILE], self._idx[t0:t0 + TILE], val[t0:t0 + TILE], yt)
@@ -422,5 +432,5 @@ class CountSketch(SparseSign):
 
     kind = "countsketch"
 
-    def __init__(self, n, m, rng=None):
+    def __init__(self, n: int, m: int, rng: RngLike = None) -> None:
         super().__init__(n, m, nnz_per_col=1, rng=rng)

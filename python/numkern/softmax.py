@@ -3,10 +3,15 @@ classic three-pass variants, on any axis of any strided array."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import _core
 from ._validate import check_out, float_operand, kernel_input, normalize_axis
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 ALGORITHMS = ("auto", "two_pass", "three_pass_reload", "three_pass_recompute")
 _ALGORITHM_CODE = {name: code for code, name in enumerate(ALGORITHMS)}
@@ -41,7 +46,7 @@ def _run(x, axis, out, algorithm, log):
     return out
 
 
-def softmax(x, axis=-1, *, out=None, algorithm="auto"):
+def softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None, algorithm: str = "auto") -> np.ndarray:
     """Softmax along an axis: ``exp(x) / sum(exp(x), axis)``.
 
     Parameters
@@ -106,7 +111,7 @@ def softmax(x, axis=-1, *, out=None, algorithm="auto"):
     return _run(x, axis, out, algorithm, False)
 
 
-def log_softmax(x, axis=-1, *, out=None, algorithm="auto"):
+def log_softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None, algorithm: str = "auto") -> np.ndarray:
     """Log-softmax along an axis: ``x - log(sum(exp(x), axis))``.
 
     Parameters are as for :func:`softmax`. ``"two_pass"`` reads the input twice: pass 1 is the

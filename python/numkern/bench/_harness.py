@@ -10,7 +10,7 @@ import random
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from collections.abc import Callable, Mapping
 
 
 @dataclass
@@ -24,11 +24,11 @@ class Case:
 
     family: str
     name: str
-    impls: dict[str, Callable[[], object]]
+    impls: Mapping[str, Callable[[], object]]
     reference: str
     note: str = ""
     bound: tuple[str, ...] = ()
-    work: Optional[float] = None  # operations per call, for a GOP/s column
+    work: float | None = None  # operations per call, for a GOP/s column
     extra: dict = field(default_factory=dict)
 
 

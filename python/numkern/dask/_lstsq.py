@@ -4,8 +4,9 @@ iterations, refinement steps included, are passes of blockwise products."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
-from typing import Optional
 
 import dask
 import dask.array as da
@@ -28,6 +29,10 @@ from ..linalg import (
 )
 from ..sketch import TILE, _generator, _next_pow2, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_values
 from ._common import aligned, task, tree_reduce
+
+if TYPE_CHECKING:
+    from .._validate import RngLike
+    from ..linalg import LstsqResult
 
 #: Rows per tile of the fixed summation tree (the C++ kernel's tile; see _core.gaussian_apply).
 METHODS = ("sketch", "precondition")
@@ -105,12 +110,13 @@ class _BlockRefinement:
     (persisted per block, 16 bytes per row), only the (tiles, 3, d) partials come back and are
     merged in tile order."""
 
-    def __init__(self, rows):
+    def __init__(self, rows: _Rows) -> None:
         self.rows = rows
-        self.r = self.f = None
+        self.r: list = []  # per row block: the persisted residual r and its rounding error f
+        self.f: list = []
 
     def residual(self, x, first, h):
-        self.f = None  # the previous f is not needed again: release it before the pass
+        self.f = []  # the previous f is not needed again: release it before the pass
         nout = 3 if first else 2
         prev = [None] * len(self.rows.A) if first else self.r
         states = [dask.delayed(_refine_block, pure=True, nout=nout)(a, b, x, r)
@@ -159,14 +165,14 @@ class _Rows:
             total = 0.0
             for cols in tiles:
                 total += cols[j][0]
-                if want_g:
+                if g is not None:
                     g[:, j] += cols[j][1]
             ss[j] = total
         return ss, g
 
 
-def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, eps: Optional[float] = None,
-          delta: float = 0.1, tol: float = 1e-10, maxiter: Optional[int] = None, rng=None, split_every: int = 8):
+def lstsq(A: da.Array, b: da.Array, *, method: str = "sketch", sketch: str = "gaussian", m: int | None = None, eps: float | None = None,
+          delta: float = 0.1, tol: float = 1e-10, maxiter: int | None = None, rng: RngLike = None, split_every: int = 8) -> LstsqResult:
     """Least squares ``argmin_x ||A x - b||_2`` for Dask arrays chunked by rows.
 
     Parameters

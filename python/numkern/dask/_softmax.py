@@ -3,6 +3,8 @@ tree, then one blockwise scaling pass."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dask.array as da
 import numpy as np
 
@@ -11,6 +13,9 @@ from ..softmax import log_softmax as _nk_log_softmax
 from ..softmax import softmax as _nk_softmax
 from .._validate import normalize_axis
 from ._common import aligned, task
+
+if TYPE_CHECKING:
+    pass
 
 #: A per-slice partial sum exp(x) = m * 2**e (m in [1, 2); 0 for none; NaN / +inf flags, see below).
 EXT = np.dtype([("m", "f8"), ("e", "f8")])
@@ -149,7 +154,7 @@ def _run(x, axis, log, split_every):
                          meta=np.empty((0,) * x.ndim, result_dtype))
 
 
-def softmax(x, axis=-1, *, split_every=None):
+def softmax(x: da.Array, axis: int = -1, *, split_every: int | None = None) -> da.Array:
     """Softmax of a Dask array along `axis`, lazily (a Dask array; call ``.compute()``).
 
     If `axis` is a single chunk, every block is computed by :func:`numkern.softmax` (blockwise,
@@ -196,7 +201,7 @@ def softmax(x, axis=-1, *, split_every=None):
     return _run(x, axis, False, split_every)
 
 
-def log_softmax(x, axis=-1, *, split_every=None):
+def log_softmax(x: da.Array, axis: int = -1, *, split_every: int | None = None) -> da.Array:
     """Log-softmax of a Dask array along `axis`: as :func:`softmax`, the second pass subtracting
     ``log(m) + e log 2``. Equal to ``numkern.log_softmax`` within its stated accuracy (absolute
     2e-6 float32, 4e-15 float64, times ``max(1, |result|)``).

@@ -60,9 +60,9 @@ class Accountant:
     refused: nothing was released
     """
 
-    def __init__(self, total_epsilon: float):
+    def __init__(self, total_epsilon: float) -> None:
         self.total_epsilon = check_epsilon(total_epsilon, "total_epsilon")
-        self.spent = []  # (label, epsilon)
+        self.spent: list[tuple[str, float]] = []  # (label, epsilon)
 
     @property
     def spent_epsilon(self) -> float:

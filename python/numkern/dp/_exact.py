@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numbers
 
 import numpy as np
 
 from .. import _core
 from .._validate import c_aligned, float_operand
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 KERNELS = ("gaussian", "laplacian", "cauchy")
 METRICS = ("l1", "l2", "sqeuclidean")
@@ -61,7 +66,7 @@ def _run(X, Y, kind, p, weights):
     return out[0] if single else out
 
 
-def kernel_sum(X, Y, *, kernel="gaussian", bandwidth, weights=None):
+def kernel_sum(X: ArrayLike, Y: ArrayLike, *, kernel: str = "gaussian", bandwidth: float, weights: ArrayLike | None = None) -> np.ndarray:
     """Exact kernel sums ``F(y) = sum_i w_i k(x_i, y)`` for every query ``y``.
 
     Parameters
@@ -117,7 +122,7 @@ def kernel_sum(X, Y, *, kernel="gaussian", bandwidth, weights=None):
     return _run(X, Y, kernel, p, weights)
 
 
-def distance_sum(X, Y, *, metric="l2", weights=None):
+def distance_sum(X: ArrayLike, Y: ArrayLike, *, metric: str = "l2", weights: ArrayLike | None = None) -> np.ndarray:
     """Exact distance sums ``F(y) = sum_i w_i dist(x_i, y)`` for every query ``y``.
 
     Parameters

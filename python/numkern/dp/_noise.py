@@ -41,6 +41,11 @@ class NotPrivateWarning(UserWarning):
 class _Words:
     """Single 64-bit words as Python ints, served from a buffer refilled in blocks."""
 
+    _buf: list[int]
+
+    def u64(self, n: int) -> np.ndarray:
+        raise NotImplementedError
+
     def word(self) -> int:
         buf = self._buf
         if not buf:

@@ -17,7 +17,7 @@ class Parameter:
     [0. 0. 0.] [0. 0. 0.]
     """
 
-    def __init__(self, data: np.ndarray, name: str = ""):
+    def __init__(self, data: np.ndarray, name: str = "") -> None:
         self.data = data
         self.grad = np.zeros_like(data)
         self.name = name
@@ -44,23 +44,23 @@ class Module:
 
     training = True
 
-    def forward(self, x):  # pragma: no cover - interface
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def backward(self, grad):  # pragma: no cover - interface
+    def backward(self, grad: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
     def parameters(self) -> list[Parameter]:
         return []
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> Module:
         self.training = mode
         return self
 
-    def eval(self):
+    def eval(self) -> Module:
         return self.train(False)
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
 
@@ -79,23 +79,23 @@ class Sequential(Module):
     (3, 4)
     """
 
-    def __init__(self, *layers: Module):
+    def __init__(self, *layers: Module) -> None:
         self.layers = list(layers)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
             x = layer.forward(x)
         return x
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
         return grad
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return [p for layer in self.layers for p in layer.parameters()]
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> Sequential:
         self.training = mode
         for layer in self.layers:
             layer.train(mode)

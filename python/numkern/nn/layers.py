@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import norm as _norm
 from ._base import Module, Parameter
 from ._quant import qmatmul
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+    from .._validate import RngLike
 
 _BITS = (None, 4, 6, 8)
 
@@ -58,7 +64,7 @@ class Linear(Module):
     ((16, 8), (4, 8))
     """
 
-    def __init__(self, in_features, out_features, *, bits=None, rng=None, dtype=np.float32, bias=True, grad_bits=None):
+    def __init__(self, in_features: int, out_features: int, *, bits: int | None = None, rng: RngLike = None, dtype: DTypeLike = np.float32, bias: bool = True, grad_bits: int | None = None) -> None:
         if bits not in _BITS:
             raise ValueError(f"bits must be None, 4, 6 or 8, got {bits!r}")
         if grad_bits not in _BITS or (grad_bits is not None and bits is None):
@@ -74,9 +80,9 @@ class Linear(Module):
             self.rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(self.dtype), "weight"
         )
         self.bias = Parameter(self.rng.uniform(-bound, bound, self.out_features).astype(self.dtype), "bias") if bias else None
-        self._x = None
+        self._x: np.ndarray | None = None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=self.dtype)
         _check_2d(x, self.in_features, "Linear")
         self._x = x
@@ -89,7 +95,7 @@ class Linear(Module):
             y += self.bias.data
         return y
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         g = np.asarray(grad, dtype=self.dtype)
         x, w = self._x, self.weight.data
         if self.bits is None:
@@ -103,7 +109,7 @@ class Linear(Module):
             self.bias.grad = g.sum(axis=0)
         return dx
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return [self.weight] + ([self.bias] if self.bias is not None else [])
 
 
@@ -119,11 +125,11 @@ class ReLU(Module):
     [[0. 2.]] [[0. 5.]]
     """
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         self._mask = x > 0
         return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         return np.where(self._mask, grad, 0).astype(grad.dtype, copy=False)
 
 
@@ -133,14 +139,14 @@ class _FeatureNorm(Module):
     _forward = staticmethod(_norm.l1_norm)
     _backward = staticmethod(_norm.l1_norm_backward)
 
-    def __init__(self, features, *, eps=1e-5, affine=True, dtype=np.float32):
+    def __init__(self, features: int, *, eps: float = 1e-5, affine: bool = True, dtype: DTypeLike = np.float32) -> None:
         self.features = _positive_int(features, "features")
         self.eps = float(eps)
         dt = _float_dtype(dtype)
         self.weight = Parameter(np.ones(self.features, dt), "weight") if affine else None
         self.bias = Parameter(np.zeros(self.features, dt), "bias") if affine else None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if x.shape[-1:] != (self.features,):
             raise ValueError(f"{type(self).__name__} expects a last axis of {self.features}, got shape {x.shape}")
@@ -149,16 +155,16 @@ class _FeatureNorm(Module):
         b = self.bias.data if self.bias is not None else None
         return self._forward(x, -1, weight=w, bias=b, eps=self.eps)
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         w = self.weight.data if self.weight is not None else None
         dx, dw, db = self._backward(grad, self._x, -1, weight=w, eps=self.eps)
-        if self.weight is not None:
+        if self.weight is not None and self.bias is not None:
             self.weight.grad = dw.astype(self.weight.data.dtype, copy=False)
             self.bias.grad = db.astype(self.bias.data.dtype, copy=False)
         return dx
 
-    def parameters(self):
-        return [self.weight, self.bias] if self.weight is not None else []
+    def parameters(self) -> list[Parameter]:
+        return [p for p in (self.weight, self.bias) if p is not None]
 
 
 class L1LayerNorm(_FeatureNorm):
@@ -215,7 +221,7 @@ class L1BatchNorm(Module):
     (2, 2)
     """
 
-    def __init__(self, features, *, eps=1e-5, momentum=0.1, affine=True, dtype=np.float32):
+    def __init__(self, features: int, *, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True, dtype: DTypeLike = np.float32) -> None:
         self.features = _positive_int(features, "features")
         self.eps = float(eps)
         if not 0.0 <= momentum <= 1.0:
@@ -227,7 +233,7 @@ class L1BatchNorm(Module):
         self.running_mean = np.zeros(self.features, dt)
         self.running_mad = np.ones(self.features, dt)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         _check_2d(x, self.features, "L1BatchNorm")
         if self.training:
@@ -242,20 +248,20 @@ class L1BatchNorm(Module):
         else:
             xhat = (x - self.running_mean) / (self.running_mad + self.eps)
         self._xhat = xhat
-        if self.weight is None:
+        if self.weight is None or self.bias is None:
             return xhat
         return xhat * self.weight.data + self.bias.data
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         if not self.training:
             raise RuntimeError("L1BatchNorm.backward needs a forward pass in training mode")
         g = np.asarray(grad)
-        if self.weight is not None:
+        if self.weight is not None and self.bias is not None:
             self.weight.grad = (g * self._xhat).sum(axis=0).astype(self.weight.data.dtype)
             self.bias.grad = g.sum(axis=0).astype(self.bias.data.dtype)
             g = g * self.weight.data
         dxt, _, _ = _norm.l1_norm_backward(np.ascontiguousarray(g.T), self._xt, -1, eps=self.eps)
         return dxt.T
 
-    def parameters(self):
-        return [self.weight, self.bias] if self.weight is not None else []
+    def parameters(self) -> list[Parameter]:
+        return [p for p in (self.weight, self.bias) if p is not None]

@@ -27,7 +27,7 @@ class SoftmaxCrossEntropy:
      [ 0.0596 -0.0596]]
     """
 
-    def forward(self, logits, labels):
+    def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
         logits = np.asarray(logits)
         labels = np.asarray(labels)
         if logits.ndim != 2 or labels.shape != (logits.shape[0],):
@@ -40,7 +40,7 @@ class SoftmaxCrossEntropy:
 
     __call__ = forward
 
-    def backward(self, grad=1.0):
+    def backward(self, grad: float = 1.0) -> np.ndarray:
         p = np.exp(self._logp)
         p[np.arange(self._labels.size), self._labels] -= 1.0
         return p * (grad / self._labels.size)
