@@ -49,6 +49,41 @@ def float_operand(x, name: str = "x"):
     )
 
 
+def check_int(value: object, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    """`value` as a Python int: TypeError unless it is an int or a NumPy integer (bools are not),
+    ValueError outside ``[lo, hi]`` (either bound may be None)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    v = int(value)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        if hi is None:
+            allowed = f">= {lo}"
+        elif lo is None:
+            allowed = f"<= {hi}"
+        else:
+            allowed = f"in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be {allowed}, got {v}")
+    return v
+
+
+def generator(rng: RngLike, name: str = "rng") -> np.random.Generator:
+    """The Generator an ``rng=`` argument stands for: :func:`numpy.random.default_rng` of None, an
+    integer seed, a SeedSequence or a BitGenerator; a Generator is used as it is (its stream is
+    shared with the caller). Anything else, bools included, raises TypeError."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (np.random.SeedSequence, np.random.BitGenerator)):
+        return np.random.default_rng(rng)
+    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be None, an integer seed, a numpy.random.SeedSequence, BitGenerator or Generator, "
+            f"got {type(rng).__name__}"
+        )
+    if rng < 0:
+        raise ValueError(f"{name} must be a non-negative integer seed, got {int(rng)}")
+    return np.random.default_rng(int(rng))
+
+
 def normalize_axis(axis, ndim: int) -> int:
     """Normalize a possibly negative axis, raising numpy's AxisError if it is out of range."""
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):

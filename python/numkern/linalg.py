@@ -14,7 +14,8 @@ import numpy as np
 from . import _core
 from ._runtime import limit_threads
 from ._validate import c_aligned, float_operand
-from .sketch import SRHT, CountSketch, Gaussian, SparseSign, _generator, _next_pow2
+from ._validate import generator
+from .sketch import SRHT, CountSketch, Gaussian, SparseSign, _next_pow2
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -505,7 +506,7 @@ def lstsq(
         sw = np.sqrt(w.astype(np.float64)).astype(a.dtype)
         a = a * sw[:, None]
         B = B * sw[:, None]
-    g = _generator(rng)
+    g = generator(rng)
 
     def pack(v):
         v = np.asarray(v, dtype=np.float64)

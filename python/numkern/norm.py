@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._validate import c_aligned, check_out, float_operand, kernel_input, normalize_axis
+from ._validate import c_aligned, check_int, check_out, float_operand, kernel_input, normalize_axis
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -296,10 +296,7 @@ def l1_norm_int8(q: ArrayLike, axis: int = -1, *, out_shift: int = 5, out: np.nd
     qa = np.asarray(q)
     if qa.dtype != np.int8:
         raise TypeError(f"q must have dtype int8, got {qa.dtype}")
-    if isinstance(out_shift, (bool, np.bool_)) or not isinstance(out_shift, (int, np.integer)):
-        raise TypeError(f"out_shift must be an integer, got {type(out_shift).__name__}")
-    if not 0 <= int(out_shift) <= 7:
-        raise ValueError(f"out_shift must be in [0, 7], got {out_shift}")
+    out_shift = check_int(out_shift, "out_shift", 0, 7)
     if qa.ndim == 0:
         raise ValueError("q must have at least one dimension; got a 0-d array")
     axis = normalize_axis(axis, qa.ndim)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from ._validate import c_aligned, float_operand, normalize_axis
+from ._validate import c_aligned, check_int, float_operand, generator, normalize_axis
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, DTypeLike
@@ -60,16 +60,6 @@ _KIND = {np.dtype(np.int32): 0, np.dtype(np.int64): 1, np.dtype(np.float32): 2, 
 
 def _qmax(bits: int) -> int:
     return (1 << (bits - 1)) - 1
-
-
-def _check_int(value, name: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    value = int(value)
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-    return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,12 +174,7 @@ def _replace(t: ShiftQuantTensor, **kw) -> ShiftQuantTensor:
 
 
 def _derive_key(rng) -> int:
-    if isinstance(rng, (bool, np.bool_)):
-        raise TypeError("rng must be None, an integer seed or a numpy.random.Generator, got bool")
-    try:
-        gen = np.random.default_rng(rng)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"rng must be None, an integer seed or a numpy.random.Generator: {exc}") from None
+    gen = generator(rng)
     return int(gen.integers(0, np.iinfo(np.uint64).max, dtype=np.uint64, endpoint=True))
 
 
@@ -206,8 +191,8 @@ def _quantize(x, bits, axis, n_groups, rounding, granularity, block_size, rng, p
         raise ValueError(f"rounding must be 'nearest' or 'stochastic', got {rounding!r}")
     if granularity not in ("channel", "block"):
         raise ValueError(f"granularity must be 'channel' or 'block', got {granularity!r}")
-    block_size = _check_int(block_size, "block_size", 1)
-    n_groups = DEFAULT_N_GROUPS[bits] if n_groups is None else _check_int(n_groups, "n_groups", 1, _MAX_GROUPS)
+    block_size = check_int(block_size, "block_size", 1)
+    n_groups = DEFAULT_N_GROUPS[bits] if n_groups is None else check_int(n_groups, "n_groups", 1, _MAX_GROUPS)
     key = _derive_key(rng) if rounding == "stochastic" else 0
     x32 = c_aligned(arr, np.float32)
     shape = x32.shape
@@ -383,7 +368,7 @@ def unpack_int4(p: ArrayLike, n: int | None = None) -> np.ndarray:
     full = 2 * p.shape[-1]
     if n is None:
         n = full
-    n = _check_int(n, "n", max(0, full - 1), full)
+    n = check_int(n, "n", max(0, full - 1), full)
     pc = np.ascontiguousarray(p)
     out = np.empty(p.shape[:-1] + (n,), np.int8)
     if out.size:
@@ -565,7 +550,7 @@ def _prepare_matmul(a, b, out_dtype, bits, rounding, rng):
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"out_dtype must be float32 or float64, got {dt}")
     if rng is not None and not isinstance(rng, np.random.Generator):
-        rng = np.random.default_rng(rng)  # one stream for both operands, never the same key twice
+        rng = generator(rng)  # one stream for both operands, never the same key twice
     known = a if isinstance(a, ShiftQuantTensor) else (b if isinstance(b, ShiftQuantTensor) else None)
     if bits is None:
         bits = known.bits if known is not None else 8

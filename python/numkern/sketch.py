@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from . import _core
-from ._validate import c_aligned, check_out, float_operand, normalize_axis
+from ._validate import c_aligned, check_int, check_out, float_operand, generator, normalize_axis
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -133,28 +133,14 @@ def fwht(x: ArrayLike, axis: int = 0, *, normalize: bool = False, out: np.ndarra
     return out
 
 
-def _generator(rng) -> np.random.Generator:
-    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
-        return np.random.default_rng(None if rng is None else int(rng))
-    if isinstance(rng, np.random.Generator):
-        return rng
-    raise TypeError(f"rng must be None, an int or a numpy.random.Generator, got {type(rng).__name__}")
-
-
-def _check_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    return int(value)
-
-
 class _Sketch:
     """Common part: shape checks and the (n,) / (n, k) handling of apply."""
 
     kind = "sketch"
 
     def __init__(self, n: int, m: int, max_m: int) -> None:
-        n = _check_int(n, "n")
-        m = _check_int(m, "m")
+        n = check_int(n, "n")
+        m = check_int(m, "m")
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         if m < 1 or m > max_m:
@@ -229,11 +215,11 @@ class SRHT(_Sketch):
     kind = "srht"
 
     def __init__(self, n: int, m: int, rng: RngLike = None) -> None:
-        N = _next_pow2(_check_int(n, "n")) if _check_int(n, "n") >= 1 else 1
+        N = _next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1
         super().__init__(n, m, N)
         if n >= 2**32:
             raise ValueError("SRHT supports n < 2**32")
-        g = _generator(rng)
+        g = generator(rng)
         self.N = N
         self._perm = g.permutation(self.n).astype(np.int64)
         self._neg = g.integers(0, 2, size=self.n, dtype=np.uint8)
@@ -275,10 +261,10 @@ class Gaussian(_Sketch):
     kind = "gaussian"
 
     def __init__(self, n: int, m: int, rng: RngLike = None) -> None:
-        super().__init__(n, m, _next_pow2(_check_int(n, "n")) if _check_int(n, "n") >= 1 else 1)
+        super().__init__(n, m, _next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1)
         if self.n >= 2**32:
             raise ValueError("Gaussian supports n < 2**32")
-        self.key = int(_generator(rng).integers(0, 2**63, dtype=np.int64))
+        self.key = int(generator(rng).integers(0, 2**63, dtype=np.int64))
 
     def _apply(self, a, y):
         _core.gaussian_apply(a, self.key, 1.0 / math.sqrt(self.m), y)
@@ -387,13 +373,13 @@ class SparseSign(_Sketch):
     kind = "sparse_sign"
 
     def __init__(self, n: int, m: int, nnz_per_col: int = 8, rng: RngLike = None) -> None:
-        super().__init__(n, m, _next_pow2(_check_int(n, "n")) if _check_int(n, "n") >= 1 else 1)
-        s = _check_int(nnz_per_col, "nnz_per_col")
+        super().__init__(n, m, _next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1)
+        s = check_int(nnz_per_col, "nnz_per_col")
         if s < 1 or s > self.m:
             raise ValueError(f"nnz_per_col must be in [1, m={self.m}], got {s}")
         if self.n >= 2**32:
             raise ValueError("SparseSign supports n < 2**32")
-        g = _generator(rng)
+        g = generator(rng)
         self.nnz_per_col = s
         # Column j is a function of (key, j) and the sum runs over a fixed tree of TILE-row tiles, so
         # numkern.dask draws and adds the same sketch from any row blocks.

@@ -27,7 +27,8 @@ from ..linalg import (
     _small_svd,
     sketch_rows,
 )
-from ..sketch import TILE, _generator, _next_pow2, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_values
+from .._validate import generator
+from ..sketch import TILE, _next_pow2, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_values
 from ._common import aligned, task, tree_reduce
 
 if TYPE_CHECKING:
@@ -271,7 +272,7 @@ def lstsq(A: da.Array, b: da.Array, *, method: str = "sketch", sketch: str = "ga
         m = min(N, max(d, (SKETCH_ROWS_PER_COL if method == "sketch" else PRECONDITION_ROWS_PER_COL) * d))
     out_dtype = np.float32 if (A.dtype == np.float32 and b.dtype == np.float32) else np.float64
     dtype = out_dtype if method == "sketch" else np.float64
-    g = _generator(rng)
+    g = generator(rng)
     key = int(g.integers(0, 2**63, dtype=np.int64))  # as numkern.sketch.Gaussian(n, m, rng=g)
 
     rows = _Rows(A, B, dtype)

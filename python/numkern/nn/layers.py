@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import norm as _norm
+from .._validate import check_int, generator
 from ._base import Module, Parameter
 from ._quant import qmatmul
 
@@ -15,12 +16,6 @@ if TYPE_CHECKING:
     from .._validate import RngLike
 
 _BITS = (None, 4, 6, 8)
-
-
-def _positive_int(v, name):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
 
 
 def _float_dtype(dtype):
@@ -70,11 +65,11 @@ class Linear(Module):
         if grad_bits not in _BITS or (grad_bits is not None and bits is None):
             raise ValueError(f"grad_bits must be None, 4, 6 or 8 (and needs bits), got {grad_bits!r}")
         self.grad_bits = grad_bits if grad_bits is not None else bits
-        self.in_features = _positive_int(in_features, "in_features")
-        self.out_features = _positive_int(out_features, "out_features")
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.out_features = check_int(out_features, "out_features", 1)
         self.bits = bits
         self.dtype = _float_dtype(dtype)
-        self.rng = np.random.default_rng(rng)
+        self.rng = generator(rng)
         bound = 1.0 / np.sqrt(self.in_features)
         self.weight = Parameter(
             self.rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(self.dtype), "weight"
@@ -140,7 +135,7 @@ class _FeatureNorm(Module):
     _backward = staticmethod(_norm.l1_norm_backward)
 
     def __init__(self, features: int, *, eps: float = 1e-5, affine: bool = True, dtype: DTypeLike = np.float32) -> None:
-        self.features = _positive_int(features, "features")
+        self.features = check_int(features, "features", 1)
         self.eps = float(eps)
         dt = _float_dtype(dtype)
         self.weight = Parameter(np.ones(self.features, dt), "weight") if affine else None
@@ -222,7 +217,7 @@ class L1BatchNorm(Module):
     """
 
     def __init__(self, features: int, *, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True, dtype: DTypeLike = np.float32) -> None:
-        self.features = _positive_int(features, "features")
+        self.features = check_int(features, "features", 1)
         self.eps = float(eps)
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
