@@ -53,10 +53,13 @@ def _prepare(x, axis, out, name="x"):
 
 
 def _finish(target, out, result_dtype):
-    if out is None:
-        return target if target.dtype == result_dtype else target.astype(result_dtype)
-    if target is not out:
-        np.copyto(out, target, casting="unsafe")
+    # A float16 result is computed in float32; values beyond float16's range become infinities of
+    # their sign, by design, so the cast does not warn about them.
+    with np.errstate(over="ignore"):
+        if out is None:
+            return target if target.dtype == result_dtype else target.astype(result_dtype)
+        if target is not out:
+            np.copyto(out, target, casting="unsafe")
     return out
 
 
@@ -104,8 +107,9 @@ _COMMON_DOC = """
     ----------
     x : array_like
         Input. float32 and float64 are computed and returned in their own type; float16 is
-        computed in float32 and returned as float16; integer and bool inputs are computed and
-        returned in float64. Other dtypes raise TypeError.
+        computed in float32 and returned as float16 (results beyond its range as infinities);
+        integer and bool inputs are computed and returned in float64. Other dtypes raise
+        TypeError.
     axis : int, default -1
         The axis normalized; may be negative. Any layout (C, F, strided, negative strides) is
         read in place; a strided slice is gathered into a per-thread buffer.
