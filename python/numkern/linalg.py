@@ -419,7 +419,7 @@ def lstsq(
         Iteration cap of the preconditioned solver (default 200).
     weights : array_like, shape (n,), optional
         Nonnegative finite weights: minimizes ``sum_i w_i (A x - b)_i^2``.
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
         Randomness of the sketch and of the bootstrap; fixed ``rng`` gives identical results for
         any thread count.
 

@@ -255,7 +255,7 @@ def shiftquant(
         "block": consecutive runs of `block_size` elements along `axis` (for each index of the other
         axes) share an exponent, OCP-MX style; the base scale is still one per tensor.
     block_size : int
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
         Source of randomness for stochastic rounding, following NumPy's conventions
         (``numpy.random.default_rng(rng)``); one 64-bit key is drawn from it and the kernel expands
         it with a counter-based hash, so results are the same on every ISA level and thread count.

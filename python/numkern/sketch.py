@@ -195,7 +195,7 @@ class SRHT(_Sketch):
     ----------
     n, m : int
         Input length and number of sketch rows, ``1 <= m <= N``.
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
         Source of the permutation, signs and sampled rows (drawn at construction).
 
     Examples
@@ -245,7 +245,7 @@ class Gaussian(_Sketch):
     ----------
     n, m : int
         Input length (``< 2**32``) and sketch rows, ``1 <= m <= 2**ceil(log2 n)``.
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
         Source of the key.
 
     Examples
@@ -357,7 +357,7 @@ class SparseSign(_Sketch):
         Input length and sketch rows, ``1 <= m <= 2**ceil(log2 n)``.
     nnz_per_col : int, default 8
         Nonzeros per column, ``1 <= nnz_per_col <= m``.
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
 
     Examples
     --------
