@@ -14,12 +14,12 @@ from hypothesis.extra import numpy as hnp
 #: Examples run in this process, over every fuzz test (printed by conftest.py): in total, and per
 #: fuzz body how many reached the reference comparison ("checked") or raised TypeError/ValueError.
 EXAMPLES = {"total": 0}
-OUTCOMES: dict = {}
+TALLIES: dict = {}
 _current = ["?"]
 
 
-def _outcome(kind):
-    per = OUTCOMES.setdefault(_current[0], {"run": 0, "checked": 0, "raised": 0})
+def _tally(kind):
+    per = TALLIES.setdefault(_current[0], {"run": 0, "checked": 0, "raised": 0})
     per[kind] += 1
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 1e30, -1e30, 3e38, -3e38, 7e5, -7e5, 1e-40, 5e-324, 88.0, -104.0]
@@ -42,7 +42,7 @@ def fuzz(fuzz_settings, body, *, scale=1.0, **strategies):
     def counted(**kw):
         EXAMPLES["total"] += 1
         _current[0] = name
-        _outcome("run")
+        _tally("run")
         body(**kw)
 
     counted.__qualname__ = getattr(body, "__qualname__", "body")
@@ -123,14 +123,14 @@ def all_finite(*arrays_):
 
 def assert_raised_for(exc, problems):
     """A TypeError/ValueError is right only if the inputs had a problem, and it must say something."""
-    _outcome("raised")
+    _tally("raised")
     assert str(exc), f"{type(exc).__name__} without a message"
     assert problems, f"unexpected {type(exc).__name__}: {exc}"
 
 
 def checked(what="value"):
     """Record (for --hypothesis-show-statistics) that an example reached the reference comparison."""
-    _outcome("checked")
+    _tally("checked")
 
 
 def pick(good, bad, bad_percent=12):

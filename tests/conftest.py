@@ -36,7 +36,7 @@ def pytest_terminal_summary(terminalreporter):
         profile = terminalreporter.config.fuzz_profile
         terminalreporter.write_sep("-", f"hypothesis fuzz examples run: {total} (profile {profile})")
         if terminalreporter.verbosity > 0:
-            for name, c in sorted(_fuzz_strategies.OUTCOMES.items()):
+            for name, c in sorted(_fuzz_strategies.TALLIES.items()):
                 terminalreporter.write_line(f"  {name}: {c['run']} run, {c['checked']} compared with the "
                                             f"reference, {c['raised']} raised TypeError/ValueError")
 

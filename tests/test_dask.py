@@ -267,7 +267,7 @@ def test_sparse_sign_columns_are_keyed_by_global_row_distinct_and_uniform():
 def test_lstsq_rejects_bad_input(rng):
     A = da.ones((100, 3), chunks=50)
     with pytest.raises(NotImplementedError):
-        nkd.lstsq(A, da.ones(100, chunks=50), sketch="srht")  # needs a global permutation: docs/dask.md
+        nkd.lstsq(A, da.ones(100, chunks=50), sketch="srht")  # needs a global permutation: docs/design/dask.md
     with pytest.raises(ValueError):
         nkd.lstsq(A, da.ones(99, chunks=50))
     with pytest.raises(ValueError):

@@ -10,7 +10,6 @@ import pytest
 from scipy.spatial.distance import cdist
 
 import numkern
-from numkern import _core
 from numkern.dp import _kde
 
 from _reference import U_WIDE, WIDE, dot_rows, matmul_wide

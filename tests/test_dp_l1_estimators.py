@@ -22,20 +22,20 @@ def _prefix_node_weights(tree, Y):
     coef = np.empty((Y.shape[0], d, 2 * L - 1))
     for k in range(d):
         nodes = [basis[:, offsets[lvl]:offsets[lvl + 1]] for lvl in range(h + 1)]
-        P, I = _L1Tree.prefix_arrays(nodes, tree.width[k])  # one row per unit node
+        P, integral = _L1Tree.prefix_arrays(nodes, tree.width[k])  # one row per unit node
         c = np.clip(Y[:, k], tree.lo[k], tree.hi[k])
         u = (c - tree.lo[k]) / tree.width[k]
         j = np.minimum(u.astype(np.int64), L - 1)
         f = (u - j)[:, None]
-        area = I[:, j].T + tree.width[k] * f * (P[:, j].T + 0.5 * f * (P[:, j + 1] - P[:, j]).T)
+        area = integral[:, j].T + tree.width[k] * f * (P[:, j].T + 0.5 * f * (P[:, j + 1] - P[:, j]).T)
         N = P[:, L][None, :]
-        coef[:, k] = 2 * area - I[:, L][None, :] + N * (tree.hi[k] - c)[:, None] + N * np.abs(Y[:, k] - c)[:, None]
+        coef[:, k] = 2 * area - integral[:, L][None, :] + N * (tree.hi[k] - c)[:, None] + N * np.abs(Y[:, k] - c)[:, None]
     return coef
 
 
 @pytest.mark.isa_independent  # the l1 structure is driver code (no ISA tables)
 def test_prefix_form_is_at_least_as_accurate_as_the_ring_estimator_and_both_meet_their_bounds():
-    # The setting: n = 1e5, d = 10, eps = 1, median relative error over queries, a few seeds.
+    # The paper's setting: n = 1e5, d = 10, eps = 1, median relative error over queries, a few seeds.
     rng = np.random.default_rng(3)
     n, d, alpha = 100_000, 10, 0.05
     X = np.clip(rng.normal(0.5, 0.2, (n, d)), 0, 1)  # not uniform within the ring estimator's rings

@@ -1,4 +1,4 @@
-"""Fuzzing the rest of numkern.quant (issue 7): shiftquant's granularity/block/n_groups arguments,
+"""Fuzzing the rest of numkern.quant: shiftquant's granularity/block/n_groups arguments,
 ShiftQuantTensor.dequantize/pack/unpack, pack_int4/unpack_int4, quant.matmul on float and
 quantized operands, and int8_matmul's batch dimensions and out_dtype. References: exact integer /
 float64 NumPy; bad inputs raise TypeError/ValueError; inputs are never mutated."""

@@ -1,5 +1,5 @@
 """Fuzzing the runtime controls (set_isa/get_isa/use_isa, set_num_threads/get_num_threads,
-cpu_info) and the public numkern.nn layers (issue 7): each call returns the documented answer or
+cpu_info) and the public numkern.nn layers: each call returns the documented answer or
 raises TypeError/ValueError naming the problem; the process-wide settings are always restored."""
 
 import warnings

@@ -1,4 +1,4 @@
-"""Fuzzing fwht, the sketch operators (SRHT, Gaussian, SparseSign, CountSketch) and lstsq (issue 7):
+"""Fuzzing fwht, the sketch operators (SRHT, Gaussian, SparseSign, CountSketch) and lstsq:
 each call matches a dense float64 NumPy reference within the documented error bound, or raises
 TypeError/ValueError for inputs that are wrong; inputs are never mutated."""
 

@@ -1,4 +1,4 @@
-"""64-bit indexing (issue 7): kernels on arrays of more than 2**31 elements, where an int32 index
+"""64-bit indexing: kernels on arrays of more than 2**31 elements, where an int32 index
 or byte offset would wrap. Each test needs several GiB and skips cleanly when /proc/meminfo's
 MemAvailable is short; only one big array is alive at a time. Names contain ``2_pow`` so a run can
 deselect them (``-k "not 2_pow"``, as the sanitizer run in .ci/run does). Softmax's test of this

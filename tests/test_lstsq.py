@@ -1,4 +1,4 @@
-"""numkern.lstsq: the l-infinity guarantee of sketch-and-solve on the issue's matrix families,
+"""numkern.lstsq: the l-infinity guarantee of sketch-and-solve on the test matrix families,
 accuracy of sketch-and-precondition, the minimum-norm solution, and argument checking."""
 
 import math

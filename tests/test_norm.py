@@ -494,3 +494,13 @@ def test_constant_float32_slices_give_exactly_the_bias_and_a_plain_gradient(n):
         dx = bfn(dy, x)[0]
         want = (dy - dy.mean()) / (1e-5 if bfn is numkern.l1_norm_backward else np.sqrt(1e-5))
         np.testing.assert_allclose(dx, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("fn", [numkern.l1_norm_backward, numkern.layer_norm_backward])
+def test_float16_results_beyond_its_range_are_infinities_without_a_warning(fn, isa):
+    # Computed in float32 and cast: |dx| is 2.5e7 (L1) or 7.9e4 (L2) here, beyond float16's 65504.
+    x = np.zeros(2, dtype=np.float16)
+    dy = np.array([0.0, 500.0], dtype=np.float16)
+    dx, _, _ = fn(dy, x, 0)  # pytest turns a warning into an error
+    assert dx.dtype == np.float16
+    assert np.isinf(dx).all() and dx[0] < 0 < dx[1]

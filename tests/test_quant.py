@@ -12,7 +12,7 @@ from numkern.quant import MAX_K_INT32, ShiftQuantTensor
 
 from _reference import matmul_exact
 
-AXES_ERROR = np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError
+from numkern._validate import AxisError as AXES_ERROR  # numpy.exceptions.AxisError (np.AxisError before 1.25)
 
 
 def ref_i64(a, b):

@@ -1,12 +1,48 @@
 #!/usr/bin/env python3
-"""Prints the rows of a `python -m numkern bench --json FILE` run as Markdown tables (one per case),
-for BENCHMARKS.md. Usage: tools/bench_table.py FILE.json"""
+"""Turns ``python -m numkern bench --json FILE`` runs into BENCHMARKS.md and the docs' benchmarks page.
 
+Usage::
+
+    python tools/bench_table.py RUN.json [RUN.json ...] [--output BENCHMARKS.md] [--plots DIR]
+
+Each family gets one table (every case of the run, every implementation, its median and its time
+relative to the case's reference row) under a line naming the machine, the command, the numkern
+version and the date recorded in the JSON. When several runs hold the same family, the last one
+given wins. ``--plots DIR`` also writes one bar chart per family (needs matplotlib). The Sphinx
+build calls :func:`write_docs_page` on the JSON files committed under ``docs/bench/``.
+"""
+
+from __future__ import annotations
+
+import argparse
 import json
-import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+FAMILY_ORDER = ("softmax", "quant", "norm", "sketch", "dp", "dask")
+
+REPRODUCE = """\
+## How to reproduce
+
+```
+pip install ".[bench]"
+python -m numkern bench --quick --json run.json          # all families, small sizes (a few minutes)
+python -m numkern bench softmax quant --json run.json     # chosen families at full size
+python tools/bench_table.py run.json --output BENCHMARKS.md --plots docs/_static/bench
+```
+
+Every implementation of a case is timed in the same process, in blocks interleaved round by round
+(a new seeded order each round), each block starting once every thread pool of the process has
+gone idle; the figures are medians. Read the ratios rather than the absolute times: on a shared
+machine repeated runs of one case differ by 10-25 %. A ratio above 1 means the implementation took
+longer than the reference row (numkern's, unless the case says otherwise); rows marked "(bound)"
+are memory-bandwidth bounds measured in the same run, not implementations.
+"""
 
 
-def fmt(seconds: float) -> str:
+def fmt_time(seconds: float) -> str:
+    """A median in the unit that keeps three or four significant digits."""
     if seconds < 1e-3:
         return f"{seconds * 1e6:.1f} us"
     if seconds < 1:
@@ -14,20 +50,151 @@ def fmt(seconds: float) -> str:
     return f"{seconds:.3f} s"
 
 
-def main(path: str) -> None:
-    with open(path) as f:
-        rows = json.load(f)["rows"]
-    cases = list(dict.fromkeys((r["family"], r["case"]) for r in rows))
-    for fam, case in cases:
-        sel = [r for r in rows if (r["family"], r["case"]) == (fam, case)]
-        ref = sel[0]["reference"]
-        print(f"\n**[{fam}] {case}**\n")
-        print(f"| implementation | median | time / {ref} (= {ref}'s speed-up) |")
-        print("|---|---:|---:|")
-        for r in sel:
+def load_runs(paths: Iterable[Path]) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Maps each family to the (meta, rows) of the last run that measured it."""
+    families: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    for path in paths:
+        with open(path) as f:
+            run = json.load(f)
+        meta = run.get("meta", {})
+        for fam in dict.fromkeys(r["family"] for r in run["rows"]):
+            families[fam] = (meta, [r for r in run["rows"] if r["family"] == fam])
+    order = [f for f in FAMILY_ORDER if f in families] + sorted(set(families) - set(FAMILY_ORDER))
+    return {f: families[f] for f in order}
+
+
+def describe_run(meta: dict[str, Any]) -> str:
+    """One line: machine, command, numkern version and date of a run."""
+    info = meta.get("cpu_info", {})
+    machine = meta.get("processor") or meta.get("machine") or info.get("arch", "unknown CPU")
+    isa = info.get("active", "?")
+    threads = info.get("num_threads", "?")
+    parts = [
+        f"Machine: {machine}, ISA level {isa}, {threads} threads",
+        f"command `{meta.get('command', 'python -m numkern bench')}`",
+        f"numkern {meta.get('numkern', '?')}, NumPy {meta.get('numpy', '?')}, Python {meta.get('python', '?')}",
+        f"date {meta.get('date', '?')}",
+    ]
+    return "; ".join(parts) + "."
+
+
+def family_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The Markdown table of one family: one line per (case, implementation)."""
+    lines = [
+        "| case | implementation | median | time / reference |",
+        "|---|---|---:|---:|",
+    ]
+    for case in dict.fromkeys(r["case"] for r in rows):
+        sel = [r for r in rows if r["case"] == case]
+        for i, r in enumerate(sel):
             label = r["impl"] + (" (bound)" if r.get("is_bound") else "")
-            print(f"| {label} | {fmt(r['median_s'])} | {r['ratio_to_reference']:.2f} |")
+            if r["impl"] == r["reference"]:
+                label = f"**{label}** (reference)"
+            shown_case = case if i == 0 else ""
+            lines.append(f"| {shown_case} | {label} | {fmt_time(r['median_s'])} | {r['ratio_to_reference']:.2f} |")
+    return lines
+
+
+def render(paths: Sequence[Path], *, heading: str, plots: dict[str, str] | None = None, level: int = 2) -> str:
+    """The Markdown text: a heading, then per family (a heading of ``level``) the run's description,
+    its plot and its table."""
+    out = [heading, ""]
+    for fam, (meta, rows) in load_runs(paths).items():
+        out += [f"{'#' * level} {fam}", "", describe_run(meta), ""]
+        if plots and fam in plots:
+            out += [f"![{fam}: speed relative to each case's reference]({plots[fam]})", ""]
+        out += family_table(rows) + [""]
+    out.append(REPRODUCE.replace("## ", "#" * level + " ", 1))
+    return "\n".join(out)
+
+
+def plot_family(fam: str, rows: Sequence[dict[str, Any]], target: Path) -> None:
+    """Horizontal bars, one per implementation, grouped by case: time relative to the case's
+    reference row on a log scale (left of 1: faster than the reference, right: slower)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels: list[str] = []
+    values: list[float] = []
+    colors: list[str] = []
+    separators: list[float] = []
+    for case in dict.fromkeys(r["case"] for r in rows):
+        if labels:
+            separators.append(len(labels) - 0.5)
+        for r in (r for r in rows if r["case"] == case):
+            short = case if len(case) <= 48 else case[:47] + "..."
+            labels.append(f"{short}: {r['impl']}" if r["impl"] == r["reference"] else f"    {r['impl']}")
+            values.append(r["ratio_to_reference"])
+            colors.append("tab:gray" if r.get("is_bound") else "tab:blue" if r["impl"] == r["reference"] else "tab:orange")
+    fig, ax = plt.subplots(figsize=(7.5, 0.22 * len(labels) + 1.2))
+    ys = list(range(len(labels)))
+    ax.barh(ys, values, color=colors, height=0.7)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="k", lw=0.6)
+    for y in separators:
+        ax.axhline(y, color="0.8", lw=0.6)
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time / reference (numkern's row of the case; log scale, right of 1 is slower)", fontsize=8)
+    ax.set_title(f"{fam} (blue: reference row, gray: bandwidth bound)", fontsize=9)
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+
+
+def write_plots(paths: Sequence[Path], plot_dir: Path) -> dict[str, Path]:
+    """One chart per family as ``plot_dir/<family>.png`` (needs matplotlib)."""
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for fam, (_meta, rows) in load_runs(paths).items():
+        target = plot_dir / f"{fam}.png"
+        plot_family(fam, rows, target)
+        written[fam] = target
+    return written
+
+
+BENCHMARKS_HEADING = """\
+# numkern benchmarks
+
+One table per kernel family, generated by `tools/bench_table.py` from the JSON file that
+`python -m numkern bench --json` writes (the run's machine, command, numkern version and date are
+given per family). The committed runs are under `docs/bench/`; the documentation's benchmarks page
+is built from the same files."""
+
+DOCS_HEADING = """\
+<!-- Generated by tools/bench_table.py from docs/bench/*.json during the docs build; do not edit. -->"""
+
+
+def write_docs_page(paths: Sequence[Path], target: Path, plot_dir: Path) -> None:
+    """The tables of the docs' benchmarks page; shows the committed plots found in ``plot_dir``."""
+    plots = {}
+    for fam in load_runs(paths):
+        png = plot_dir / f"{fam}.png"
+        if png.exists():
+            plots[fam] = "/" + str(png.relative_to(target.parent.parent)).replace("\\", "/")
+    text = render(paths, heading=DOCS_HEADING, plots=plots, level=1)
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="JSON files written by `python -m numkern bench --json`")
+    parser.add_argument("--output", type=Path, help="write this Markdown file (default: print it)")
+    parser.add_argument("--plots", type=Path, metavar="DIR", help="also write DIR/<family>.png")
+    args = parser.parse_args(argv)
+    if args.plots:
+        write_plots(args.runs, args.plots)
+    text = render(args.runs, heading=BENCHMARKS_HEADING)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        print(text)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the tests whose outcome could depend on the BLAS kernel NumPy uses, once per OpenBLAS core
+# Runs the tests whose result could depend on the BLAS kernel NumPy uses, once per OpenBLAS core
 # type, against the installed numkern (CI runs `pip install .` first; this script sets no
 # PYTHONPATH). NumPy's bundled OpenBLAS otherwise picks one kernel for the CPU, and a test whose
 # reference or assertion depends on the last bits of a BLAS product passes on one machine and fails

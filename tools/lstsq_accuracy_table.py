@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the forward-error table of docs/sketch.md: numkern.lstsq(method="precondition") and
+"""Prints the forward-error table of docs/design/sketch.md: numkern.lstsq(method="precondition") and
 numpy.linalg.lstsq against the exact least-squares solution of the stored float64 problem.
 Usage: python tools/lstsq_accuracy_table.py (needs numkern importable; the test helpers are read
 from tests/)."""
@@ -24,7 +24,7 @@ def main() -> None:
         b = P.A @ P.x + r_scale * (P.b - P.A @ P.x)
         x_exact = exact_lstsq(P.A, b)
 
-        def err(x):
+        def err(x, x_exact=x_exact):
             return np.linalg.norm(x - x_exact) / np.linalg.norm(x_exact)
 
         res = numkern.lstsq(P.A, b, method="precondition", rng=0)

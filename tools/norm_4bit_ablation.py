@@ -48,7 +48,7 @@ def main():
             _train.build_model = model_factory(fb, gb, eb)
             accs = [100 * _train.train("mnist1d", 4, a.norm, a.epochs, s, progress=False, out=lambda *_: None)["final_test_acc"]
                     for s in (0, 1, 2)]
-            print(f"{name:40s} mean {statistics.mean(accs):6.2f}%  seeds {['%.1f' % x for x in accs]}", flush=True)
+            print(f"{name:40s} mean {statistics.mean(accs):6.2f}%  seeds {[f'{x:.1f}' for x in accs]}", flush=True)
     finally:
         _train.build_model = original
 

@@ -1,4 +1,4 @@
-"""Acceptance ratios of the norm issue from `python -m numkern bench norm --json F` output.
+"""The norm benchmark ratios (l1_norm vs layer_norm, torch and the bandwidth bound) from `python -m numkern bench norm --json F` output.
 
     PYTHONPATH=python python tools/norm_bench_ratios.py F [F ...]
 """
@@ -45,7 +45,7 @@ def main(paths):
     per = [ratios(p) for p in paths]
     for key in per[0]:
         vals = [r[key] for r in per]
-        print(f"{key:50s} median {statistics.median(vals):6.3f}   runs {' '.join('%.3f' % v for v in vals)}")
+        print(f"{key:50s} median {statistics.median(vals):6.3f}   runs {' '.join(f'{v:.3f}' for v in vals)}")
 
 
 if __name__ == "__main__":

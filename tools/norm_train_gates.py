@@ -1,4 +1,4 @@
-"""Runs the accuracy gates of the norm issue: every configuration with the same epochs and
+"""Runs the low-bit training accuracy comparisons of docs/design/norm.md: every configuration with the same epochs and
 hyper-parameters, seeds 0, 1, 2, and prints mean test accuracies and the gate verdicts.
 
     PYTHONPATH=python python tools/norm_train_gates.py [--digits-epochs N] [--mnist1d-epochs N] [--json F]
@@ -22,7 +22,7 @@ def run(dataset, bits, norm, epochs, results):
         accs.append(100 * r["final_test_acc"])
         results.append({k: r[k] for k in ("dataset", "bits", "norm", "epochs", "seed", "final_test_acc", "seconds")})
     mean = statistics.mean(accs)
-    print(f"{dataset:8s} bits={bits:2d} norm={norm}: mean {mean:6.2f}%  seeds {['%.2f' % a for a in accs]}", flush=True)
+    print(f"{dataset:8s} bits={bits:2d} norm={norm}: mean {mean:6.2f}%  seeds {[f'{a:.2f}' for a in accs]}", flush=True)
     return mean
 
 

@@ -3,6 +3,8 @@
 The public API is re-exported here; see the submodules for details.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from . import dp, quant, sketch
 from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, thread_limit, use_isa
 from .dp import distance_sum, kernel_sum
@@ -12,7 +14,11 @@ from .quant import ShiftQuantTensor, int8_matmul, shiftquant
 from .sketch import fwht
 from .softmax import log_softmax, softmax
 
-__version__ = "0.1.0"
+try:
+    # The one version source is pyproject.toml; the installed distribution's metadata carries it.
+    __version__: str = version("numkern")
+except PackageNotFoundError:  # a source tree on sys.path without an installed distribution
+    __version__ = "0+unknown"
 
 __all__ = [
     "cpu_info",

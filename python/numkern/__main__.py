@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib
 import json
 import platform
@@ -25,6 +26,18 @@ def _thread_counts(text: str) -> list[int]:
     if not counts or counts[0] < 1:
         raise SystemExit(f"--threads expects a comma-separated list of positive integers, got {text!r}")
     return counts
+
+
+def _processor_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), or platform.processor() elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def _bench(args) -> int:
@@ -53,8 +66,23 @@ def _bench(args) -> int:
             rows += run_under_load(cases, args.quick, ["numkern", "torch"], args.load_seconds)
         if not counts and not args.under_load:
             rows += run_cases(cases, args.quick)
-    meta = {"cpu_info": info, "python": platform.python_version(), "numpy": np.__version__, "quick": args.quick,
-            "mode": "threads" if counts else "under_load" if args.under_load else "peers"}
+    command = "python -m numkern bench" + "".join(f" {f}" for f in args.families) + (" --quick" if args.quick else "")
+    if counts:
+        command += f" --threads {args.threads}"
+    if args.under_load:
+        command += " --under-load"
+    meta = {
+        "numkern": numkern.__version__,
+        "date": datetime.date.today().isoformat(),
+        "command": command,
+        "machine": platform.machine(),
+        "processor": _processor_name(),
+        "cpu_info": info,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "quick": args.quick,
+        "mode": "threads" if counts else "under_load" if args.under_load else "peers",
+    }
     if args.json:
         write_json(rows, args.json, meta)
         print(f"\nwrote {args.json}")

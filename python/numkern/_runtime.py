@@ -6,7 +6,7 @@ import contextlib
 import os
 import threading
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -40,6 +40,16 @@ def set_isa(name: str) -> str:
     ------
     ValueError
         If `name` is not a known level.
+
+    Examples
+    --------
+    >>> import numkern
+    >>> previous = numkern.get_isa()
+    >>> numkern.set_isa("scalar")
+    'scalar'
+    >>> numkern.get_isa()
+    'scalar'
+    >>> _ = numkern.set_isa(previous)
     """
     _check_level(name)
     with _isa_lock:
@@ -54,7 +64,14 @@ def set_isa(name: str) -> str:
 
 
 def get_isa() -> str:
-    """Return the instruction-set level the kernels use now."""
+    """Return the instruction-set level the kernels use now.
+
+    Examples
+    --------
+    >>> import numkern
+    >>> numkern.get_isa() in ("scalar", "avx2", "avx512")
+    True
+    """
     return _core.active_isa()
 
 
@@ -63,6 +80,15 @@ def use_isa(name: str) -> Iterator[str]:
     """Context manager: run the block with the ISA level capped at `name`, then restore it.
 
     The level is process-wide, so this is meant for tests and benchmarks, not for concurrent use.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> with numkern.use_isa("scalar"):
+    ...     y = numkern.softmax(np.array([0.0, 1.0]))
+    ...     print(numkern.get_isa(), y.round(4))
+    scalar [0.2689 0.7311]
     """
     previous = get_isa()
     try:
@@ -101,11 +127,11 @@ def set_num_threads(n: int) -> None:
     Examples
     --------
     >>> import numkern
-    >>> before = numkern.get_num_threads()
+    >>> previous = numkern.get_num_threads()
     >>> numkern.set_num_threads(1)
     >>> numkern.get_num_threads()
     1
-    >>> numkern.set_num_threads(before)
+    >>> numkern.set_num_threads(previous)
     """
     _core.set_num_threads(_check_thread_count(n))
 
@@ -123,6 +149,28 @@ def thread_limit(n: int) -> Iterator[int]:
     Other threads are not affected, so concurrent tasks (Dask's threaded scheduler, a web server's
     request threads) can each run numkern on one thread without racing on the process-wide
     setting. ``threadpoolctl.threadpool_limits`` uses the same per-thread limit.
+
+    Parameters
+    ----------
+    n : int
+        The most threads a kernel called from this thread may use in the block (at least 1).
+
+    Yields
+    ------
+    int
+        The thread count in effect in the block.
+
+    Raises
+    ------
+    ValueError
+        If `n` is not a positive integer below 2**31.
+
+    Examples
+    --------
+    >>> import numkern
+    >>> with numkern.thread_limit(1) as n:
+    ...     print(n, numkern.get_num_threads())
+    1 1
     """
     previous = _core.get_thread_limit()
     _core.set_thread_limit(_check_thread_count(n))
@@ -144,6 +192,15 @@ def cpu_info() -> dict:
         built for), ``threading`` (``"pool"``, numkern's own thread pool, or ``"none"`` for a build
         without threads, which runs every kernel on the calling thread), ``num_threads`` and
         ``cpus`` (the CPUs this process may run on).
+
+    Examples
+    --------
+    >>> import numkern
+    >>> info = numkern.cpu_info()
+    >>> sorted(info)
+    ['active', 'arch', 'cpus', 'detected', 'features', 'kernels', 'num_threads', 'threading']
+    >>> info["active"] == numkern.get_isa()
+    True
     """
     return {
         "features": dict(_core.cpu_features()),

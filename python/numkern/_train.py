@@ -38,7 +38,7 @@ def _single_thread():
         set_num_threads(before)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_dataset(name: str):
     """(x_train, y_train, x_test, y_test) as float32 / int64, standardized on the train split."""
     if name == "digits":
@@ -56,11 +56,12 @@ def load_dataset(name: str):
             from mnist1d.data import get_dataset_args, make_dataset
         except ImportError as e:  # pragma: no cover - optional extra
             raise SystemExit("the mnist1d dataset needs the mnist1d package: pip install 'numkern[train]'") from e
-        state = np.random.get_state()  # make_dataset reseeds NumPy's global generator
+        # make_dataset reseeds NumPy's legacy global generator: keep the caller's state around it.
+        state = np.random.get_state()  # noqa: NPY002
         try:
             d = make_dataset(get_dataset_args())  # generated locally (seed 42, 4000 / 1000), no download
         finally:
-            np.random.set_state(state)
+            np.random.set_state(state)  # noqa: NPY002
         xtr, ytr = d["x"].astype(np.float32), d["y"].astype(np.int64)
         xte, yte = d["x_test"].astype(np.float32), d["y_test"].astype(np.int64)
     else:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Union
+
 import numpy as np
+import numpy.typing as npt
 
 try:  # NumPy >= 2
     from numpy.lib.array_utils import normalize_axis_index as _normalize_axis_index
 except ImportError:  # pragma: no cover - NumPy 1.x
-    from numpy.core.multiarray import normalize_axis_index as _normalize_axis_index
+    from numpy.core.multiarray import normalize_axis_index as _normalize_axis_index  # type: ignore[no-redef]
 
-AxisError = np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError
+try:  # NumPy >= 1.25
+    from numpy.exceptions import AxisError
+except ImportError:  # pragma: no cover - NumPy 1.23 and 1.24
+    AxisError = np.AxisError  # type: ignore[attr-defined,misc]  # noqa: NPY201 (the only name there)
+
+#: What an ``rng=`` argument accepts: anything :func:`numpy.random.default_rng` takes.
+RngLike = Union[None, int, np.integer, np.random.SeedSequence, np.random.BitGenerator, np.random.Generator]
+#: Public data bounds of the dp structures: a radius ``r`` for ``(-r, r)``, or ``(lo, hi)`` with
+#: scalars or one value per feature.
+BoundsLike = Union[float, tuple[npt.ArrayLike, npt.ArrayLike]]
 
 _COMPUTE_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -83,6 +95,41 @@ def float_operand(x, name: str = "x"):
         f"{name} must have a real floating-point, integer or bool dtype "
         f"(float16, float32, float64, int*, uint*, bool); got {dt}"
     )
+
+
+def check_int(value: object, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    """`value` as a Python int: TypeError unless it is an int or a NumPy integer (bools are not),
+    ValueError outside ``[lo, hi]`` (either bound may be None)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    v = int(value)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        if hi is None:
+            allowed = f">= {lo}"
+        elif lo is None:
+            allowed = f"<= {hi}"
+        else:
+            allowed = f"in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be {allowed}, got {v}")
+    return v
+
+
+def generator(rng: RngLike, name: str = "rng") -> np.random.Generator:
+    """The Generator an ``rng=`` argument stands for: :func:`numpy.random.default_rng` of None, an
+    integer seed, a SeedSequence or a BitGenerator; a Generator is used as it is (its stream is
+    shared with the caller). Anything else, bools included, raises TypeError."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (np.random.SeedSequence, np.random.BitGenerator)):
+        return np.random.default_rng(rng)
+    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be None, an integer seed, a numpy.random.SeedSequence, BitGenerator or Generator, "
+            f"got {type(rng).__name__}"
+        )
+    if rng < 0:
+        raise ValueError(f"{name} must be a non-negative integer seed, got {int(rng)}")
+    return np.random.default_rng(int(rng))
 
 
 def normalize_axis(axis, ndim: int) -> int:

@@ -4,16 +4,22 @@ LAPACK fallback."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 from dataclasses import dataclass
-from typing import Optional, Union
 
 import numpy as np
 
 from . import _core
 from ._runtime import limit_threads
 from ._validate import c_aligned, float_operand
-from .sketch import SRHT, CountSketch, Gaussian, SparseSign, _generator, _next_pow2
+from ._validate import generator
+from .sketch import SRHT, CountSketch, Gaussian, SparseSign, _next_pow2
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from ._validate import RngLike
 
 __all__ = ["LstsqResult", "lstsq", "sketch_rows"]
 
@@ -29,7 +35,7 @@ METHODS = ("auto", "sketch", "precondition", "direct")
 SKETCHES = ("srht", "gaussian", "sparse_sign", "countsketch")
 
 #: Calibrated constant of the row-count rule m = ceil(C_ROWS * d * ln(2d/delta) / eps**2); see
-#: docs/sketch.md for the calibration and for what is proven (Gaussian) vs measured (SRHT).
+#: docs/design/sketch.md for the calibration and for what is proven (Gaussian) vs measured (SRHT).
 C_ROWS = 2.0
 #: Sketch rows per column of A for sketch-and-precondition (Blendenpik uses 4).
 PRECONDITION_ROWS_PER_COL = 4
@@ -62,22 +68,31 @@ class LstsqResult:
         Rows of the sketch (0 for ``"direct"``).
     linf_error_estimate : float or ndarray
         Estimate of ``||x - x*||_inf`` per column (see :func:`lstsq`, Notes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> A = np.vander(np.linspace(0, 1, 100), 3)
+    >>> res = numkern.lstsq(A, A @ np.array([1.0, -2.0, 0.5]), method="direct")
+    >>> print(res.method, res.rank, res.x.round(6) + 0.0, res.iterations, res.sketch_rows)
+    direct 3 [ 1.  -2.   0.5] 0 0
     """
 
     x: np.ndarray
-    residual_norm: Union[float, np.ndarray]
+    residual_norm: float | np.ndarray
     rank: int
     iterations: int
     method: str
     sketch_rows: int
-    linf_error_estimate: Union[float, np.ndarray]
+    linf_error_estimate: float | np.ndarray
 
 
 def sketch_rows(d: int, eps: float, delta: float = 0.1, sketch: str = "srht") -> int:
     """Sketch rows for the l-infinity bound with probability ``1 - delta``.
 
     The calibrated rule ``ceil(C_ROWS * d * ln(2d / delta) / eps**2)``; for ``"gaussian"`` at
-    least the rows of the proven sufficient condition (docs/sketch.md)
+    least the rows of the proven sufficient condition (docs/design/sketch.md)
     ``sqrt(m) >= sqrt(d) + sqrt(2 ln(2/delta)) + sqrt(2 d ln(2d/delta)) / eps``.
     """
     _check_eps_delta(eps, delta)
@@ -353,18 +368,18 @@ def _misses_rank(grad_norm, a_norm, x_norm, b_norm, tol):
 
 
 def lstsq(
-    A,
-    b,
+    A: ArrayLike,
+    b: ArrayLike,
     *,
     method: str = "auto",
     sketch: str = "srht",
-    m: Optional[int] = None,
-    eps: Optional[float] = None,
+    m: int | None = None,
+    eps: float | None = None,
     delta: float = 0.1,
     tol: float = 1e-10,
-    maxiter: Optional[int] = None,
-    weights=None,
-    rng=None,
+    maxiter: int | None = None,
+    weights: ArrayLike | None = None,
+    rng: RngLike = None,
 ) -> LstsqResult:
     """Least squares ``argmin_x ||A x - b||_2`` by sketching.
 
@@ -404,7 +419,7 @@ def lstsq(
         Iteration cap of the preconditioned solver (default 200).
     weights : array_like, shape (n,), optional
         Nonnegative finite weights: minimizes ``sum_i w_i (A x - b)_i^2``.
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
         Randomness of the sketch and of the bootstrap; fixed ``rng`` gives identical results for
         any thread count.
 
@@ -421,7 +436,7 @@ def lstsq(
     correction, or when no correction was needed of ``P g`` (``g`` CG's final gradient, within
     the factor ``cond(AP)**2``, about 9, of ``x - x*``). For ``"direct"``: ``u * cond(A) * ||x||_inf``.
 
-    What is proven and what is measured: see ``docs/sketch.md``. In short, the l-infinity bound
+    What is proven and what is measured: see ``docs/design/sketch.md``. In short, the l-infinity bound
     is proven for the Gaussian sketch with the rows of the rule (for ``C_ROWS`` large enough;
     the docs give the exact sufficient condition) and measured for SRHT on the test families.
 
@@ -433,6 +448,23 @@ def lstsq(
         For bad shapes, NaN/inf in ``A``, ``b`` or ``weights``, negative weights, ``m < d``,
         ``m`` larger than the padded ``n``, ``eps <= 0``, ``delta`` outside ``(0, 1)``, an
         unknown method or sketch, ``tol <= 0`` or ``maxiter < 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((5000, 4))
+    >>> b = A @ np.array([1.0, 2.0, 3.0, 4.0]) + 0.01 * rng.standard_normal(5000)
+    >>> res = numkern.lstsq(A, b, method="precondition", rng=0)
+    >>> print(res.method, res.rank, res.x.round(2))
+    precondition 4 [1. 2. 3. 4.]
+    >>> ref = np.linalg.lstsq(A, b, rcond=None)[0]
+    >>> print(np.allclose(res.x, ref, rtol=1e-10, atol=0))
+    True
+    >>> fast = numkern.lstsq(A, b, method="sketch", eps=0.5, rng=0)
+    >>> print(fast.sketch_rows, bool(np.abs(fast.x - ref).max() < 0.01))
+    141 True
     """
     if sketch not in SKETCHES:
         raise ValueError(f"sketch must be one of {SKETCHES}, got {sketch!r}")
@@ -474,7 +506,7 @@ def lstsq(
         sw = np.sqrt(w.astype(np.float64)).astype(a.dtype)
         a = a * sw[:, None]
         B = B * sw[:, None]
-    g = _generator(rng)
+    g = generator(rng)
 
     def pack(v):
         v = np.asarray(v, dtype=np.float64)

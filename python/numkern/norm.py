@@ -4,12 +4,26 @@ Integer Training" (2024), on any axis of any strided array."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numbers
 
 import numpy as np
 
 from . import _core
-from ._validate import c_aligned, check_out, float_operand, kernel_input, normalize_axis, parallel_astype, parallel_copyto
+from ._validate import (
+    c_aligned,
+    check_int,
+    check_out,
+    float_operand,
+    kernel_input,
+    normalize_axis,
+    parallel_astype,
+    parallel_copyto,
+)
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["l1_norm", "layer_norm", "l1_norm_int8", "l1_norm_backward", "layer_norm_backward"]
 
@@ -48,10 +62,13 @@ def _prepare(x, axis, out, name="x"):
 
 
 def _finish(target, out, result_dtype):
-    if out is None:
-        return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
-    if target is not out:
-        parallel_copyto(out, target)
+    # A float16 result is computed in float32; values beyond float16's range become infinities of
+    # their sign, by design, so the cast does not warn about them.
+    with np.errstate(over="ignore"):
+        if out is None:
+            return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
+        if target is not out:
+            parallel_copyto(out, target)
     return out
 
 
@@ -99,8 +116,9 @@ _COMMON_DOC = """
     ----------
     x : array_like
         Input. float32 and float64 are computed and returned in their own type; float16 is
-        computed in float32 and returned as float16; integer and bool inputs are computed and
-        returned in float64. Other dtypes raise TypeError.
+        computed in float32 and returned as float16 (results beyond its range as infinities);
+        integer and bool inputs are computed and returned in float64. Other dtypes raise
+        TypeError.
     axis : int, default -1
         The axis normalized; may be negative. Any layout (C, F, strided, negative strides) is
         read in place; a strided slice is gathered into a per-thread buffer.
@@ -125,7 +143,7 @@ _COMMON_DOC = """
 """
 
 
-def l1_norm(x, axis=-1, *, weight=None, bias=None, eps=1e-5, out=None):
+def l1_norm(x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, bias: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> np.ndarray:
     """L1 normalization: ``w * (x - mean) / (mean(|x - mean|) + eps) + b`` along an axis.
 
     The normalization of Guo et al. (2024), "Towards Accurate and Efficient Sub-8-Bit Integer
@@ -137,7 +155,7 @@ def l1_norm(x, axis=-1, *, weight=None, bias=None, eps=1e-5, out=None):
     return _forward(x, axis, weight, bias, eps, out, True)
 
 
-def layer_norm(x, axis=-1, *, weight=None, bias=None, eps=1e-5, out=None):
+def layer_norm(x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, bias: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> np.ndarray:
     """L2 layer normalization: ``w * (x - mean) / sqrt(var + eps) + b`` along an axis.
 
     The standard LayerNorm (biased variance, eps inside the square root, as
@@ -150,17 +168,39 @@ def layer_norm(x, axis=-1, *, weight=None, bias=None, eps=1e-5, out=None):
 _ACC = """
     Notes
     -----
-    Accuracy against a float64 reference: absolute error <= 2e-5 * (1 + |x_hat|) * max(1, |w|)
-    (float32) and <= 1e-12 * (1 + |x_hat|) * max(1, |w|) (float64) for data whose mean is within
+    Accuracy against a float64 reference: absolute error ``<= 2e-5 * (1 + |x_hat|) * max(1, |w|)``
+    (float32) and ``<= 1e-12 * (1 + |x_hat|) * max(1, |w|)`` (float64) for data whose mean is within
     1e3 standard deviations of 0 (offset data loses the digits its input lacks). A slice with a
     NaN or an infinity is all NaN. A constant slice gives ``b`` (``x - mean`` is exactly 0) when
     eps > 0 and NaN when eps == 0.
 """
-l1_norm.__doc__ += _COMMON_DOC + _ACC
-layer_norm.__doc__ += _COMMON_DOC + _ACC
+_L1_EXAMPLES = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[1.0, 3.0, 5.0, 7.0], [2.0, 2.0, 2.0, 6.0]])
+    >>> print(numkern.l1_norm(x, eps=0.0))
+    [[-1.5        -0.5         0.5         1.5       ]
+     [-0.66666667 -0.66666667 -0.66666667  2.        ]]
+    >>> print(numkern.l1_norm(x, weight=np.full(4, 2.0), bias=np.ones(4), eps=0.0))
+    [[-2.          0.          2.          4.        ]
+     [-0.33333333 -0.33333333 -0.33333333  5.        ]]
+"""
+_LAYER_EXAMPLES = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[1.0, 3.0, 5.0, 7.0]], dtype=np.float32)
+    >>> print(numkern.layer_norm(x, eps=0.0).round(4))
+    [[-1.3416 -0.4472  0.4472  1.3416]]
+"""
+l1_norm.__doc__ = (l1_norm.__doc__ or "") + _COMMON_DOC + _ACC + _L1_EXAMPLES
+layer_norm.__doc__ = (layer_norm.__doc__ or "") + _COMMON_DOC + _ACC + _LAYER_EXAMPLES
 
 
-def l1_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
+def l1_norm_backward(dy: ArrayLike, x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradient of :func:`l1_norm`: returns ``(dx, dweight, dbias)``.
 
     With ``d = x - mean``, ``D = mean|d| + eps``, ``x_hat = d / D`` and ``g = dy * w``, the exact
@@ -178,11 +218,21 @@ def l1_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
     ------
     TypeError, ValueError, numpy.exceptions.AxisError
         As :func:`l1_norm`, and ValueError if ``dy`` and ``x`` differ in shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[1.0, 3.0, 5.0, 7.0]])
+    >>> dy = np.array([[1.0, 0.0, 0.0, 0.0]])
+    >>> dx, dweight, dbias = numkern.l1_norm_backward(dy, x, eps=0.0)
+    >>> print(dx.round(4), dweight, dbias)
+    [[ 0.1875 -0.3125  0.0625  0.0625]] [-1.5  0.   0.   0. ] [1. 0. 0. 0.]
     """
     return _backward(dy, x, axis, weight, eps, out, True)
 
 
-def layer_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
+def layer_norm_backward(dy: ArrayLike, x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradient of :func:`layer_norm`: returns ``(dx, dweight, dbias)``.
 
     With ``s = sqrt(var + eps)``, ``x_hat = (x - mean) / s`` and ``g = dy * w``::
@@ -195,11 +245,20 @@ def layer_norm_backward(dy, x, axis=-1, *, weight=None, eps=1e-5, out=None):
     ------
     TypeError, ValueError, numpy.exceptions.AxisError
         As :func:`l1_norm_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[1.0, 3.0, 5.0, 7.0]])
+    >>> dx, dweight, dbias = numkern.layer_norm_backward(np.ones_like(x), x)
+    >>> print(np.abs(dx).max() < 1e-12, dbias)
+    True [1. 1. 1. 1.]
     """
     return _backward(dy, x, axis, weight, eps, out, False)
 
 
-def l1_norm_int8(q, axis=-1, *, out_shift=5, out=None):
+def l1_norm_int8(q: ArrayLike, axis: int = -1, *, out_shift: int = 5, out: np.ndarray | None = None) -> np.ndarray:
     """Integer-only L1 normalization of int8 data, int8 out.
 
     For a slice ``x`` of length ``n``: ``d = n*x - sum(x)`` and ``T = sum|d|`` are exact integers
@@ -237,14 +296,20 @@ def l1_norm_int8(q, axis=-1, *, out_shift=5, out=None):
         shape or read-only.
     numpy.exceptions.AxisError
         If ``axis`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> q = np.array([[-100, -20, 20, 100], [0, 0, 0, 64]], dtype=np.int8)
+    >>> print(numkern.l1_norm_int8(q, out_shift=5))
+    [[-53 -11  11  53]
+     [-21 -21 -21  64]]
     """
     qa = np.asarray(q)
     if qa.dtype != np.int8:
         raise TypeError(f"q must have dtype int8, got {qa.dtype}")
-    if isinstance(out_shift, (bool, np.bool_)) or not isinstance(out_shift, (int, np.integer)):
-        raise TypeError(f"out_shift must be an integer, got {type(out_shift).__name__}")
-    if not 0 <= int(out_shift) <= 7:
-        raise ValueError(f"out_shift must be in [0, 7], got {out_shift}")
+    out_shift = check_int(out_shift, "out_shift", 0, 7)
     if qa.ndim == 0:
         raise ValueError("q must have at least one dimension; got a 0-d array")
     axis = normalize_axis(axis, qa.ndim)

@@ -22,12 +22,18 @@ rows or columns of the int32 product; so :func:`matmul` runs one integer GEMM.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _core
-from ._validate import c_aligned, float_operand, normalize_axis
+from ._validate import c_aligned, check_int, float_operand, generator, normalize_axis
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+    from ._validate import RngLike
 
 __all__ = [
     "ShiftQuantTensor",
@@ -56,16 +62,6 @@ def _qmax(bits: int) -> int:
     return (1 << (bits - 1)) - 1
 
 
-def _check_int(value, name: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    value = int(value)
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-    return value
-
-
 @dataclass(frozen=True, eq=False)
 class ShiftQuantTensor:
     """A tensor quantized by :func:`shiftquant`.
@@ -82,6 +78,18 @@ class ShiftQuantTensor:
         shape with ``axis`` replaced by the number of blocks (granularity ``"block"``).
     axis, bits, n_groups, rounding, granularity, block_size, shape, packed
         The parameters it was made with.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> t = numkern.shiftquant(np.array([[8.0, -4.0, 1.0, 0.5]], dtype=np.float32), bits=4)
+    >>> print(t.qdata, t.shift, t.bits, t.n_groups)
+    [[ 7 -7  7  7]] [0 1 3 4] 4 5
+    >>> print(t.dequantize())
+    [[ 8.  -4.   1.   0.5]]
+    >>> t.nbytes
+    12
     """
 
     qdata: np.ndarray
@@ -124,7 +132,7 @@ class ShiftQuantTensor:
         """Per-element scales ``base_scale * 2**-e`` as float64 (exact), broadcastable to ``shape``."""
         return np.ldexp(np.float64(self.base_scale), -self.exponents().astype(np.int32))
 
-    def dequantize(self, dtype=np.float32) -> np.ndarray:
+    def dequantize(self, dtype: DTypeLike = np.float32) -> np.ndarray:
         """Return ``q * base_scale * 2**-e``, computed exactly in float64 and rounded once to `dtype`.
 
         Raises
@@ -137,7 +145,7 @@ class ShiftQuantTensor:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         return (self.values().astype(np.float64) * self.scales()).astype(dtype, copy=False)
 
-    def pack(self) -> "ShiftQuantTensor":
+    def pack(self) -> ShiftQuantTensor:
         """Return the same tensor with 4-bit values stored two per byte (see :func:`pack_int4`)."""
         if self.bits != 4:
             raise ValueError(f"only 4-bit tensors can be packed, this one has bits={self.bits}")
@@ -145,7 +153,7 @@ class ShiftQuantTensor:
             return self
         return _replace(self, qdata=pack_int4(self.qdata), packed=True)
 
-    def unpack(self) -> "ShiftQuantTensor":
+    def unpack(self) -> ShiftQuantTensor:
         """Return the same tensor with int8 values, one per byte."""
         if not self.packed:
             return self
@@ -166,12 +174,7 @@ def _replace(t: ShiftQuantTensor, **kw) -> ShiftQuantTensor:
 
 
 def _derive_key(rng) -> int:
-    if isinstance(rng, (bool, np.bool_)):
-        raise TypeError("rng must be None, an integer seed or a numpy.random.Generator, got bool")
-    try:
-        gen = np.random.default_rng(rng)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"rng must be None, an integer seed or a numpy.random.Generator: {exc}") from None
+    gen = generator(rng)
     return int(gen.integers(0, np.iinfo(np.uint64).max, dtype=np.uint64, endpoint=True))
 
 
@@ -188,8 +191,8 @@ def _quantize(x, bits, axis, n_groups, rounding, granularity, block_size, rng, p
         raise ValueError(f"rounding must be 'nearest' or 'stochastic', got {rounding!r}")
     if granularity not in ("channel", "block"):
         raise ValueError(f"granularity must be 'channel' or 'block', got {granularity!r}")
-    block_size = _check_int(block_size, "block_size", 1)
-    n_groups = DEFAULT_N_GROUPS[bits] if n_groups is None else _check_int(n_groups, "n_groups", 1, _MAX_GROUPS)
+    block_size = check_int(block_size, "block_size", 1)
+    n_groups = DEFAULT_N_GROUPS[bits] if n_groups is None else check_int(n_groups, "n_groups", 1, _MAX_GROUPS)
     key = _derive_key(rng) if rounding == "stochastic" else 0
     x32 = c_aligned(arr, np.float32)
     shape = x32.shape
@@ -216,7 +219,7 @@ def _quantize(x, bits, axis, n_groups, rounding, granularity, block_size, rng, p
 
 
 def shiftquant(
-    x,
+    x: ArrayLike,
     bits: int = 4,
     *,
     axis: int = -1,
@@ -224,7 +227,7 @@ def shiftquant(
     rounding: str = "nearest",
     granularity: str = "channel",
     block_size: int = 32,
-    rng=None,
+    rng: RngLike = None,
 ) -> ShiftQuantTensor:
     """ShiftQuant a tensor: symmetric integers with per-group power-of-two scales.
 
@@ -252,7 +255,7 @@ def shiftquant(
         "block": consecutive runs of `block_size` elements along `axis` (for each index of the other
         axes) share an exponent, OCP-MX style; the base scale is still one per tensor.
     block_size : int
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
         Source of randomness for stochastic rounding, following NumPy's conventions
         (``numpy.random.default_rng(rng)``); one 64-bit key is drawn from it and the kernel expands
         it with a counter-based hash, so results are the same on every ISA level and thread count.
@@ -270,6 +273,21 @@ def shiftquant(
         `block_size` are out of range.
     numpy.exceptions.AxisError
         If `axis` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[8.0, -4.0, 1.0, 0.5], [2.0, 1.0, -0.25, 0.125]], dtype=np.float32)
+    >>> t = numkern.shiftquant(x, bits=4)                       # one channel per column
+    >>> print(t.qdata)
+    [[ 7 -7  7  7]
+     [ 2  2 -2  2]]
+    >>> print(t.shift, round(float(t.base_scale), 6))           # exponents, R / Q = 8 / 7
+    [0 1 3 4] 1.142857
+    >>> g = numkern.shiftquant(x, bits=4, rounding="stochastic", rng=0)
+    >>> print(np.abs(g.dequantize() - x).max() < 2 * 8 / 7)
+    True
     """
     q, shift, base, axis, n_groups, block_size = _quantize(
         x, bits, axis, n_groups, rounding, granularity, block_size, rng, False
@@ -280,7 +298,7 @@ def shiftquant(
 # --------------------------------------------------------------------------------------------- int4
 
 
-def pack_int4(q) -> np.ndarray:
+def pack_int4(q: ArrayLike) -> np.ndarray:
     """Pack int8 values in [-8, 7] two per byte along the last axis.
 
     Byte ``j`` holds element ``2j`` in its low nibble and ``2j + 1`` in its high nibble (two's
@@ -292,6 +310,17 @@ def pack_int4(q) -> np.ndarray:
         If `q` is not an integer array.
     ValueError
         If `q` is 0-d or holds values outside [-8, 7].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import quant
+    >>> q = np.array([-7, 7, 1, -1, 3], dtype=np.int8)
+    >>> p = quant.pack_int4(q)
+    >>> p.dtype, p.shape
+    (dtype('uint8'), (3,))
+    >>> print(quant.unpack_int4(p, 5))
+    [-7  7  1 -1  3]
     """
     q = np.asarray(q)
     if q.dtype.kind not in "iu":
@@ -307,7 +336,7 @@ def pack_int4(q) -> np.ndarray:
     return ((u[..., 0::2] & 0x0F) | (u[..., 1::2] << 4)).astype(np.uint8)
 
 
-def unpack_int4(p, n: int | None = None) -> np.ndarray:
+def unpack_int4(p: ArrayLike, n: int | None = None) -> np.ndarray:
     """Inverse of :func:`pack_int4`: uint8 bytes to int8 values in [-8, 7] along the last axis.
 
     Parameters
@@ -322,6 +351,14 @@ def unpack_int4(p, n: int | None = None) -> np.ndarray:
         If `p` is not uint8.
     ValueError
         If `p` is 0-d or `n` does not match.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import quant
+    >>> p = quant.pack_int4(np.array([[1, -2, 3, -4]], dtype=np.int8))
+    >>> print(quant.unpack_int4(p))
+    [[ 1 -2  3 -4]]
     """
     p = np.asarray(p)
     if p.dtype != np.uint8:
@@ -331,7 +368,7 @@ def unpack_int4(p, n: int | None = None) -> np.ndarray:
     full = 2 * p.shape[-1]
     if n is None:
         n = full
-    n = _check_int(n, "n", max(0, full - 1), full)
+    n = check_int(n, "n", max(0, full - 1), full)
     pc = np.ascontiguousarray(p)
     out = np.empty(p.shape[:-1] + (n,), np.int8)
     if out.size:
@@ -365,7 +402,7 @@ def _int8_operand(x, name: str) -> np.ndarray:
     return arr
 
 
-def int8_matmul(a, b, *, out_dtype=None) -> np.ndarray:
+def int8_matmul(a: ArrayLike, b: ArrayLike, *, out_dtype: DTypeLike | None = None) -> np.ndarray:
     """Exact int8 x int8 matrix product with integer accumulation (the kernel NumPy lacks:
     ``int8 @ int8`` in NumPy wraps around in int8).
 
@@ -396,6 +433,19 @@ def int8_matmul(a, b, *, out_dtype=None) -> np.ndarray:
         If the shapes do not match.
     OverflowError
         If ``out_dtype=int32`` was forced and a result does not fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> a = np.array([[1, -2, 3], [-128, 127, 0]], dtype=np.int8)
+    >>> b = np.array([[1, 0], [0, 1], [127, -128]], dtype=np.int8)
+    >>> c = numkern.int8_matmul(a, b)
+    >>> print(c, c.dtype)
+    [[ 382 -386]
+     [-128  127]] int32
+    >>> print(np.array_equal(c, a.astype(np.int64) @ b.astype(np.int64)))
+    True
     """
     a = _int8_operand(a, "a")
     b = _int8_operand(b, "b")
@@ -404,6 +454,7 @@ def int8_matmul(a, b, *, out_dtype=None) -> np.ndarray:
     if a.shape[-1] != b.shape[0]:
         raise ValueError(f"inner dimensions differ: a is {a.shape}, b is {b.shape}")
     K = a.shape[-1]
+    dt: np.dtype
     if out_dtype is None:
         dt = np.dtype(np.int32) if K <= MAX_K_INT32 else np.dtype(np.int64)
     else:
@@ -499,7 +550,7 @@ def _prepare_matmul(a, b, out_dtype, bits, rounding, rng):
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"out_dtype must be float32 or float64, got {dt}")
     if rng is not None and not isinstance(rng, np.random.Generator):
-        rng = np.random.default_rng(rng)  # one stream for both operands, never the same key twice
+        rng = generator(rng)  # one stream for both operands, never the same key twice
     known = a if isinstance(a, ShiftQuantTensor) else (b if isinstance(b, ShiftQuantTensor) else None)
     if bits is None:
         bits = known.bits if known is not None else 8
@@ -525,7 +576,7 @@ def _prepare_matmul(a, b, out_dtype, bits, rounding, rng):
     return opa, opb, dt, out_shape
 
 
-def matmul(a, b, *, out_dtype=np.float32, bits: int | None = None, rounding: str | None = None, rng=None):
+def matmul(a: ShiftQuantTensor | ArrayLike, b: ShiftQuantTensor | ArrayLike, *, out_dtype: DTypeLike = np.float32, bits: int | None = None, rounding: str | None = None, rng: RngLike = None) -> np.ndarray:
     """``a @ b`` for ShiftQuantTensors, computed with one exact integer GEMM.
 
     The result equals the float64 product of the dequantized operands, rounded once to
@@ -554,6 +605,22 @@ def matmul(a, b, *, out_dtype=np.float32, bits: int | None = None, rounding: str
         If `out_dtype` is not float32/float64 or an operand is not numeric.
     ValueError
         If the shapes do not match, `b` is not 2-D or `a` has fewer than 2 dimensions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import quant
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.standard_normal((32, 64)).astype(np.float32)
+    >>> b = rng.standard_normal((64, 16)).astype(np.float32)
+    >>> qa, qb = quant.shiftquant(a, 8), quant.shiftquant(b, 8, axis=0)
+    >>> y = quant.matmul(qa, qb)
+    >>> exact = qa.dequantize().astype(np.float64) @ qb.dequantize()
+    >>> print(y.dtype, np.allclose(y, exact, rtol=1e-5, atol=1e-5))
+    float32 True
+    >>> y4 = quant.matmul(a, b, bits=4)                  # float operands quantized on the fly
+    >>> y4.shape
+    (32, 16)
     """
     opa, opb, dt, out_shape = _prepare_matmul(a, b, out_dtype, bits, rounding, rng)
     M2 = int(np.prod(out_shape[:-1], dtype=np.int64))

@@ -8,12 +8,29 @@ bit-identical output across runs and thread counts (the kernels fix every summat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
 
 from . import _core
-from ._validate import c_aligned, check_out, float_operand, normalize_axis, parallel_astype, parallel_copyto, parallel_copy
+from ._validate import (
+    c_aligned,
+    check_int,
+    check_out,
+    float_operand,
+    generator,
+    normalize_axis,
+    parallel_astype,
+    parallel_copy,
+    parallel_copyto,
+)
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ._validate import RngLike
 
 __all__ = ["SRHT", "CountSketch", "Gaussian", "SparseSign", "fwht"]
 
@@ -42,7 +59,7 @@ def _transform_c_contiguous(t: np.ndarray, axis: int, scale: float) -> None:
             _core.fwht_cols(v[i], scale)
 
 
-def fwht(x, axis=0, *, normalize=False, out=None):
+def fwht(x: ArrayLike, axis: int = 0, *, normalize: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """Fast Walsh-Hadamard transform along one axis.
 
     Computes ``H_n @ x`` along ``axis`` with ``H_n[i, j] = (-1)**popcount(i & j)`` (Sylvester,
@@ -82,6 +99,19 @@ def fwht(x, axis=0, *, normalize=False, out=None):
     ValueError
         For a 0-d input, an axis length that is not a power of two, or an ``out`` of the wrong
         shape or read-only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> print(numkern.fwht(np.array([1.0, 2.0, 3.0, 4.0])))
+    [10. -2. -4.  0.]
+    >>> A = np.arange(8.0).reshape(4, 2)
+    >>> print(numkern.fwht(A, axis=0, normalize=True))
+    [[ 6.  8.]
+     [-2. -2.]
+     [-4. -4.]
+     [ 0.  0.]]
     """
     xc, result_dtype = float_operand(x)
     if xc.ndim == 0:
@@ -100,6 +130,7 @@ def fwht(x, axis=0, *, normalize=False, out=None):
         and out.flags.aligned
     )
     if direct:
+        assert out is not None
         if not (out.__array_interface__["data"][0] == xc.__array_interface__["data"][0] and out.strides == xc.strides):
             _core.convert(out, xc) if xc.flags.c_contiguous and xc.flags.aligned else np.copyto(out, xc)
         target = out
@@ -113,28 +144,14 @@ def fwht(x, axis=0, *, normalize=False, out=None):
     return out
 
 
-def _generator(rng) -> np.random.Generator:
-    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
-        return np.random.default_rng(None if rng is None else int(rng))
-    if isinstance(rng, np.random.Generator):
-        return rng
-    raise TypeError(f"rng must be None, an int or a numpy.random.Generator, got {type(rng).__name__}")
-
-
-def _check_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    return int(value)
-
-
 class _Sketch:
     """Common part: shape checks and the (n,) / (n, k) handling of apply."""
 
     kind = "sketch"
 
-    def __init__(self, n, m, max_m):
-        n = _check_int(n, "n")
-        m = _check_int(m, "m")
+    def __init__(self, n: int, m: int, max_m: int) -> None:
+        n = check_int(n, "n")
+        m = check_int(m, "m")
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         if m < 1 or m > max_m:
@@ -151,7 +168,7 @@ class _Sketch:
             raise ValueError(f"{type(self).__name__} of shape {self.shape} applies to arrays of shape ({self.n},) or ({self.n}, k); got {a.shape}")
         return c_aligned(a)
 
-    def apply(self, A):
+    def apply(self, A: ArrayLike) -> np.ndarray:
         """Return ``S @ A`` for ``A`` of shape ``(n,)`` or ``(n, k)``, in A's compute dtype."""
         a = self._operand(A)
         y = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
@@ -161,8 +178,11 @@ class _Sketch:
         self._apply(a, y)
         return y
 
-    def __matmul__(self, A):
+    def __matmul__(self, A: ArrayLike) -> np.ndarray:
         return self.apply(A)
+
+    def _apply(self, a: np.ndarray, y: np.ndarray) -> None:
+        raise NotImplementedError
 
     def __repr__(self):
         return f"{type(self).__name__}(n={self.n}, m={self.m})"
@@ -186,18 +206,31 @@ class SRHT(_Sketch):
     ----------
     n, m : int
         Input length and number of sketch rows, ``1 <= m <= N``.
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
         Source of the permutation, signs and sampled rows (drawn at construction).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern.sketch import SRHT
+    >>> A = np.random.default_rng(0).standard_normal((1000, 5))
+    >>> S = SRHT(1000, 64, rng=0)
+    >>> SA = S @ A
+    >>> SA.shape, S.shape
+    ((64, 5), (64, 1000))
+    >>> ratio = np.linalg.norm(SA, axis=0) / np.linalg.norm(A, axis=0)   # column norms kept
+    >>> print(bool(np.all(np.abs(ratio - 1) < 0.5)))
+    True
     """
 
     kind = "srht"
 
-    def __init__(self, n, m, rng=None):
-        N = _next_pow2(_check_int(n, "n")) if _check_int(n, "n") >= 1 else 1
+    def __init__(self, n: int, m: int, rng: RngLike = None) -> None:
+        N = _next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1
         super().__init__(n, m, N)
         if n >= 2**32:
             raise ValueError("SRHT supports n < 2**32")
-        g = _generator(rng)
+        g = generator(rng)
         self.N = N
         self._perm = g.permutation(self.n).astype(np.int64)
         self._neg = g.integers(0, 2, size=self.n, dtype=np.uint8)
@@ -223,22 +256,31 @@ class Gaussian(_Sketch):
     ----------
     n, m : int
         Input length (``< 2**32``) and sketch rows, ``1 <= m <= 2**ceil(log2 n)``.
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
         Source of the key.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern.sketch import Gaussian
+    >>> S = Gaussian(1000, 64, rng=0)
+    >>> b = np.ones(1000)
+    >>> print(S.apply(b).shape, np.array_equal(S @ b, Gaussian(1000, 64, rng=0) @ b))
+    (64,) True
     """
 
     kind = "gaussian"
 
-    def __init__(self, n, m, rng=None):
-        super().__init__(n, m, _next_pow2(_check_int(n, "n")) if _check_int(n, "n") >= 1 else 1)
+    def __init__(self, n: int, m: int, rng: RngLike = None) -> None:
+        super().__init__(n, m, _next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1)
         if self.n >= 2**32:
             raise ValueError("Gaussian supports n < 2**32")
-        self.key = int(_generator(rng).integers(0, 2**63, dtype=np.int64))
+        self.key = int(generator(rng).integers(0, 2**63, dtype=np.int64))
 
     def _apply(self, a, y):
         _core.gaussian_apply(a, self.key, 1.0 / math.sqrt(self.m), y)
 
-    def rows(self, i0=0, count=None):
+    def rows(self, i0: int = 0, count: int | None = None) -> np.ndarray:
         """The rows ``i0 .. i0 + count`` of ``S`` as a dense float64 array (for inspection)."""
         count = self.m - i0 if count is None else count
         return _core.gaussian_rows(i0, count, 0, self.n, self.key).astype(np.float64) / math.sqrt(self.m)
@@ -326,19 +368,29 @@ class SparseSign(_Sketch):
         Input length and sketch rows, ``1 <= m <= 2**ceil(log2 n)``.
     nnz_per_col : int, default 8
         Nonzeros per column, ``1 <= nnz_per_col <= m``.
-    rng : None, int or numpy.random.Generator
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern.sketch import SparseSign
+    >>> S = SparseSign(1000, 64, nnz_per_col=4, rng=0)
+    >>> print((S @ np.eye(1000)).shape)
+    (64, 1000)
+    >>> print(np.count_nonzero(S @ np.eye(1000), axis=0)[:5])   # 4 nonzeros per column
+    [4 4 4 4 4]
     """
 
     kind = "sparse_sign"
 
-    def __init__(self, n, m, nnz_per_col=8, rng=None):
-        super().__init__(n, m, _next_pow2(_check_int(n, "n")) if _check_int(n, "n") >= 1 else 1)
-        s = _check_int(nnz_per_col, "nnz_per_col")
+    def __init__(self, n: int, m: int, nnz_per_col: int = 8, rng: RngLike = None) -> None:
+        super().__init__(n, m, _next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1)
+        s = check_int(nnz_per_col, "nnz_per_col")
         if s < 1 or s > self.m:
             raise ValueError(f"nnz_per_col must be in [1, m={self.m}], got {s}")
         if self.n >= 2**32:
             raise ValueError("SparseSign supports n < 2**32")
-        g = _generator(rng)
+        g = generator(rng)
         self.nnz_per_col = s
         # Column j is a function of (key, j) and the sum runs over a fixed tree of TILE-row tiles, so
         # numkern.dask draws and adds the same sketch from any row blocks.
@@ -352,7 +404,7 @@ class SparseSign(_Sketch):
 
     def _apply(self, a, y):
         val = sparse_sign_values(self._neg, self.nnz_per_col, a.dtype.type)
-        nodes = {}
+        nodes: dict[tuple[int, int], np.ndarray] = {}
         for t0 in range(0, a.shape[0], TILE):
             yt = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
             _core.sparse_apply(a[t0:t0 + TILE], self._idx[t0:t0 + TILE], val[t0:t0 + TILE], yt)
@@ -363,9 +415,19 @@ class SparseSign(_Sketch):
 class CountSketch(SparseSign):
     """CountSketch (Charikar, Chen & Farach-Colton 2002; Clarkson & Woodruff 2013): one ``+-1``
     per column of ``S`` in a uniformly random row. A sparse sketch: fast, but no l-infinity
-    guarantee on coherent inputs (heavy rows collide in one bucket)."""
+    guarantee on coherent inputs (heavy rows collide in one bucket).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern.sketch import CountSketch
+    >>> S = CountSketch(1000, 64, rng=0)
+    >>> dense = S @ np.eye(1000)
+    >>> print(dense.shape, np.count_nonzero(dense, axis=0).max(), np.unique(np.abs(dense[dense != 0])))
+    (64, 1000) 1 [1.]
+    """
 
     kind = "countsketch"
 
-    def __init__(self, n, m, rng=None):
+    def __init__(self, n: int, m: int, rng: RngLike = None) -> None:
         super().__init__(n, m, nnz_per_col=1, rng=rng)

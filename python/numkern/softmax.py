@@ -3,10 +3,15 @@ classic three-pass variants, on any axis of any strided array."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import _core
 from ._validate import check_out, float_operand, kernel_input, normalize_axis, parallel_astype, parallel_copyto
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 ALGORITHMS = ("auto", "two_pass", "three_pass_reload", "three_pass_recompute")
 _ALGORITHM_CODE = {name: code for code, name in enumerate(ALGORITHMS)}
@@ -41,7 +46,7 @@ def _run(x, axis, out, algorithm, log):
     return out
 
 
-def softmax(x, axis=-1, *, out=None, algorithm="auto"):
+def softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None, algorithm: str = "auto") -> np.ndarray:
     """Softmax along an axis: ``exp(x) / sum(exp(x), axis)``.
 
     Parameters
@@ -88,11 +93,25 @@ def softmax(x, axis=-1, *, out=None, algorithm="auto"):
         For a 0-d input, an ``out`` of the wrong shape or read-only, or an unknown algorithm.
     numpy.exceptions.AxisError
         If ``axis`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, -np.inf]], dtype=np.float32)
+    >>> y = numkern.softmax(x, axis=-1)
+    >>> print(y.round(4))
+    [[0.09   0.2447 0.6652]
+     [0.5    0.5    0.    ]]
+    >>> y.dtype
+    dtype('float32')
+    >>> numkern.softmax(x, axis=-1, out=x) is x   # in place
+    True
     """
     return _run(x, axis, out, algorithm, False)
 
 
-def log_softmax(x, axis=-1, *, out=None, algorithm="auto"):
+def log_softmax(x: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None, algorithm: str = "auto") -> np.ndarray:
     """Log-softmax along an axis: ``x - log(sum(exp(x), axis))``.
 
     Parameters are as for :func:`softmax`. ``"two_pass"`` reads the input twice: pass 1 is the
@@ -104,8 +123,8 @@ def log_softmax(x, axis=-1, *, out=None, algorithm="auto"):
 
     Notes
     -----
-    Absolute error against a float64 reference <= 2e-6 * max(1, |ref|) (float32) and
-    <= 4e-15 * max(1, |ref|) (float64). Special values follow :func:`scipy.special.log_softmax`:
+    Absolute error against a float64 reference ``<= 2e-6 * max(1, |ref|)`` (float32) and
+    ``<= 4e-15 * max(1, |ref|)`` (float64). Special values follow :func:`scipy.special.log_softmax`:
     NaN anywhere, or only -inf, gives an all-NaN slice; -inf entries give -inf; with a +inf entry
     the +inf entries give NaN and the others -inf.
 
@@ -113,5 +132,14 @@ def log_softmax(x, axis=-1, *, out=None, algorithm="auto"):
     ------
     TypeError, ValueError, numpy.exceptions.AxisError
         As :func:`softmax`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> print(numkern.log_softmax(np.array([0.0, 1.0, 2.0])).round(4))
+    [-2.4076 -1.4076 -0.4076]
+    >>> print(numkern.log_softmax(np.array([1000.0, 1000.0])).round(4))   # no overflow
+    [-0.6931 -0.6931]
     """
     return _run(x, axis, out, algorithm, True)

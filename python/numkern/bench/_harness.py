@@ -10,7 +10,7 @@ import random
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from collections.abc import Callable, Mapping
 
 
 @dataclass
@@ -24,14 +24,14 @@ class Case:
 
     family: str
     name: str
-    impls: dict[str, Callable[[], object]]
+    impls: Mapping[str, Callable[[], object]]
     reference: str
     note: str = ""
     bound: tuple[str, ...] = ()
-    work: Optional[float] = None  # operations per call, for a GOP/s column
+    work: float | None = None  # operations per call, for a GOP/s column
     # The memory traffic of one call on numkern's pool (so it follows the thread count): the
     # bandwidth bound that ``--threads`` sets beside the case at each thread count.
-    threaded_bound: Optional[Callable[[], object]] = None
+    threaded_bound: Callable[[], object] | None = None
     extra: dict = field(default_factory=dict)
 
 

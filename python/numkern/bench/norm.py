@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 import numkern
@@ -43,7 +45,7 @@ def _case(shape, quick):
     w = rng.standard_normal(n).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)
     threads = numkern.get_num_threads()
-    impls = {
+    impls: dict[str, Callable[[], object]] = {
         "numkern l1_norm f32 (out=)": lambda: numkern.l1_norm(x, out=out),
         "numkern layer_norm f32 (out=)": lambda: numkern.layer_norm(x, out=out),
         "numkern l1_norm f32 w,b (out=)": lambda: numkern.l1_norm(x, weight=w, bias=b, out=out),
@@ -62,7 +64,7 @@ def _case(shape, quick):
         impls["numpy l1 (reference)"] = lambda: _numpy_l1(x, out)
     impls["bandwidth bound f32 (copyto)"] = lambda: np.copyto(out, x)
     impls["bandwidth bound int8 (copyto)"] = lambda: np.copyto(qout, q)
-    bound = ("bandwidth bound f32 (copyto)", "bandwidth bound int8 (copyto)")
+    bound: tuple[str, ...] = ("bandwidth bound f32 (copyto)", "bandwidth bound int8 (copyto)")
     if torch is not None:  # a threaded copy: one thread may not saturate the memory bus
         impls["bandwidth bound f32 (torch copy_, threaded)"] = lambda: tout.copy_(tx)
         bound += ("bandwidth bound f32 (torch copy_, threaded)",)
@@ -79,13 +81,13 @@ def _case(shape, quick):
 
 def one_thread_case(shape):
     """numkern on one thread against NumPy's (one-thread) copy, in rounds of their own: a threaded
-    call just before leaves an OpenMP worker spinning that a one-thread call would compete with."""
+    call just before leaves a pool worker spinning that a one-thread call would compete with."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32)
     out = np.zeros_like(x)
     q = rng.integers(-128, 128, size=shape, dtype=np.int8)
     qout = np.zeros_like(q)
-    impls = {
+    impls: dict[str, Callable[[], object]] = {
         "numkern l1_norm f32 (out=, 1 thread)": _one_thread(lambda: numkern.l1_norm(x, out=out)),
         "numkern layer_norm f32 (out=, 1 thread)": _one_thread(lambda: numkern.layer_norm(x, out=out)),
         "numkern l1_norm_int8 (out=, 1 thread)": _one_thread(lambda: numkern.l1_norm_int8(q, out=qout)),
@@ -102,7 +104,7 @@ def backward_case(shape):
     dy = rng.standard_normal(shape, dtype=np.float32)
     out = np.zeros_like(x)
     n = shape[-1]
-    impls = {
+    impls: dict[str, Callable[[], object]] = {
         "numkern l1_norm_backward f32": lambda: numkern.l1_norm_backward(dy, x, out=out),
         "numkern layer_norm_backward f32": lambda: numkern.layer_norm_backward(dy, x, out=out),
     }

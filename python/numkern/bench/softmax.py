@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 import numkern
@@ -9,6 +12,12 @@ from numkern import _core
 
 from ._harness import Case
 from ._peers import scipy_special_or_none, torch_or_none
+
+
+def _sum_and_copy(x: np.ndarray, out: np.ndarray) -> None:
+    """One read pass plus one read-write pass over the same bytes: what two passes must move."""
+    x.sum()
+    np.copyto(out, x)
 
 
 def _numpy_softmax(x, out):
@@ -25,10 +34,10 @@ def _case(name, shape, with_algorithms, with_bound, quick):
     out = np.empty_like(x)
     out.fill(0)  # fault the pages in once, as every peer below writes into reused memory too
     threads = numkern.get_num_threads()
-    impls = {"numkern auto": lambda: numkern.softmax(x, out=out)}
+    impls: dict[str, Callable[[], object]] = {"numkern auto": lambda: numkern.softmax(x, out=out)}
     if with_algorithms:
         for alg in ("two_pass", "three_pass_reload", "three_pass_recompute"):
-            impls[f"numkern {alg}"] = lambda alg=alg: numkern.softmax(x, out=out, algorithm=alg)
+            impls[f"numkern {alg}"] = functools.partial(numkern.softmax, x, out=out, algorithm=alg)
     impls["numkern auto (new output)"] = lambda: numkern.softmax(x)
     sp = scipy_special_or_none()
     if sp is not None:
@@ -40,10 +49,10 @@ def _case(name, shape, with_algorithms, with_bound, quick):
         impls["torch.softmax (out=)"] = lambda: torch.softmax(tx, dim=-1, out=tout)
         impls["torch.softmax"] = lambda: torch.softmax(tx, dim=-1)
     impls["numpy (max, exp, sum, div)"] = lambda: _numpy_softmax(x, out)
-    bound = ()
+    bound: tuple[str, ...] = ()
     if with_bound:
         # One read pass plus one read-write pass over the same bytes: what two passes must move.
-        impls["bandwidth bound (sum + copyto)"] = lambda: (x.sum(), np.copyto(out, x))
+        impls["bandwidth bound (sum + copyto)"] = lambda: _sum_and_copy(x, out)
         bound = ("bandwidth bound (sum + copyto)",)
     threaded = (lambda: (_core.bandwidth_read(x), _core.bandwidth_copy(out, x))) if with_bound else None
     return Case("softmax", name, impls, reference="numkern auto", bound=bound, threaded_bound=threaded)

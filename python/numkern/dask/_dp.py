@@ -3,6 +3,8 @@ per row block, tree-merged, and the noise added once on the driver."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dask
 import dask.array as da
 import numpy as np
@@ -12,6 +14,9 @@ from ..dp._data import check_records_schema, private_data
 from ..dp._distance import DistanceSum
 from ..dp._kde import KernelDensity
 from ._common import aligned, aligned_plan, task, tree_reduce
+
+if TYPE_CHECKING:
+    pass
 
 
 @task
@@ -33,7 +38,7 @@ def _add(*parts):
     return {key: np.sum([p[key] for p in parts], axis=0, dtype=np.int64) for key in parts[0]}
 
 
-def fit(structure, X, y=None, *, split_every: int = 8):
+def fit(structure: DistanceSum | KernelDensity | SimilarityClassifier, X: da.Array, y: da.Array | None = None, *, split_every: int = 8) -> DistanceSum | KernelDensity | SimilarityClassifier:
     """Fit a DP structure (:class:`numkern.dp.DistanceSum`, :class:`numkern.dp.KernelDensity` or
     :class:`numkern.dp.SimilarityClassifier`) on a Dask array of records chunked by rows; returns
     the fitted structure.
@@ -68,6 +73,17 @@ def fit(structure, X, y=None, *, split_every: int = 8):
     ValueError
         As ``structure.fit``. NaN/inf records are reported when the blocks are computed, after
         the accountant was charged (``structure.fit`` checks before); the other checks come first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> from numkern import dp
+    >>> import numkern.dask as nkd
+    >>> X = np.random.default_rng(0).uniform(-1, 1, size=(5000, 2))
+    >>> s = nkd.fit(dp.DistanceSum("l1", 1.0, bounds=(-1.0, 1.0)), da.from_array(X, chunks=(1000, 2)))
+    >>> print(s.query(np.zeros((1, 2))).shape, bool(s.n_records_ > 4900))
+    (1,) True
     """
     if not isinstance(structure, (DistanceSum, KernelDensity, SimilarityClassifier)):
         raise TypeError(f"fit supports DistanceSum, KernelDensity and SimilarityClassifier, got {type(structure).__name__}")
@@ -88,6 +104,7 @@ def fit(structure, X, y=None, *, split_every: int = 8):
     blocks = X.to_delayed().ravel()
     if labelled:
         return _fit_classifier(structure, params, X, blocks, y, split_every)
+    assert not isinstance(structure, SimilarityClassifier)  # handled above
     plan = structure._begin(params, d) if isinstance(structure, KernelDensity) else structure._begin(d)
     parts = [dask.delayed(_block_sums, pure=True)(plan, blk) for blk in blocks]
     return structure._finish(plan, tree_reduce(parts, _add, split_every).compute())

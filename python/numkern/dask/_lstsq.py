@@ -4,8 +4,9 @@ iterations, refinement steps included, are passes of blockwise products."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
-from typing import Optional
 
 import dask
 import dask.array as da
@@ -26,8 +27,13 @@ from ..linalg import (
     _small_svd,
     sketch_rows,
 )
-from ..sketch import TILE, _generator, _next_pow2, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_values
+from .._validate import generator
+from ..sketch import TILE, _next_pow2, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_values
 from ._common import aligned, task, tree_reduce
+
+if TYPE_CHECKING:
+    from .._validate import RngLike
+    from ..linalg import LstsqResult
 
 #: Rows per tile of the fixed summation tree (the C++ kernel's tile; see _core.gaussian_apply).
 METHODS = ("sketch", "precondition")
@@ -105,12 +111,13 @@ class _BlockRefinement:
     (persisted per block, 16 bytes per row), only the (tiles, 3, d) partials come back and are
     merged in tile order."""
 
-    def __init__(self, rows):
+    def __init__(self, rows: _Rows) -> None:
         self.rows = rows
-        self.r = self.f = None
+        self.r: list = []  # per row block: the persisted residual r and its rounding error f
+        self.f: list = []
 
     def residual(self, x, first, h):
-        self.f = None  # the previous f is not needed again: release it before the pass
+        self.f = []  # the previous f is not needed again: release it before the pass
         nout = 3 if first else 2
         prev = [None] * len(self.rows.A) if first else self.r
         states = [dask.delayed(_refine_block, pure=True, nout=nout)(a, b, x, r)
@@ -159,14 +166,14 @@ class _Rows:
             total = 0.0
             for cols in tiles:
                 total += cols[j][0]
-                if want_g:
+                if g is not None:
                     g[:, j] += cols[j][1]
             ss[j] = total
         return ss, g
 
 
-def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, eps: Optional[float] = None,
-          delta: float = 0.1, tol: float = 1e-10, maxiter: Optional[int] = None, rng=None, split_every: int = 8):
+def lstsq(A: da.Array, b: da.Array, *, method: str = "sketch", sketch: str = "gaussian", m: int | None = None, eps: float | None = None,
+          delta: float = 0.1, tol: float = 1e-10, maxiter: int | None = None, rng: RngLike = None, split_every: int = 8) -> LstsqResult:
     """Least squares ``argmin_x ||A x - b||_2`` for Dask arrays chunked by rows.
 
     Parameters
@@ -184,7 +191,7 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
         ``CountSketch``: each draws column j of ``S`` from a counter-based function of (key, j)
         and sums over a fixed tree of row tiles, so the result is bit-identical to
         :func:`numkern.lstsq` with the same ``sketch`` and ``rng``, for any row chunking.
-        SRHT is not available: see docs/dask.md.
+        SRHT is not available: see docs/design/dask.md.
     m, eps, delta, tol, maxiter, rng
         As :func:`numkern.lstsq`. Randomness is drawn on the driver in the same order.
     split_every : int, default 8
@@ -221,6 +228,20 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
         Bad shapes or parameters, NaN/inf in the sketch of ``A`` or ``b`` (checked after the pass).
     NotImplementedError
         For ``sketch="srht"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import numkern
+    >>> import numkern.dask as nkd
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((10000, 5))
+    >>> b = A @ np.arange(5.0) + rng.standard_normal(10000)
+    >>> res = nkd.lstsq(da.from_array(A, chunks=(3000, 5)), da.from_array(b, chunks=3000), rng=0)
+    >>> ref = numkern.lstsq(A, b, method="sketch", sketch="gaussian", rng=0)
+    >>> print(res.method, np.array_equal(res.x, ref.x))       # bit-identical for any chunking
+    sketch True
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -251,7 +272,7 @@ def lstsq(A, b, *, method="sketch", sketch="gaussian", m: Optional[int] = None, 
         m = min(N, max(d, (SKETCH_ROWS_PER_COL if method == "sketch" else PRECONDITION_ROWS_PER_COL) * d))
     out_dtype = np.float32 if (A.dtype == np.float32 and b.dtype == np.float32) else np.float64
     dtype = out_dtype if method == "sketch" else np.float64
-    g = _generator(rng)
+    g = generator(rng)
     key = int(g.integers(0, 2**63, dtype=np.int64))  # as numkern.sketch.Gaussian(n, m, rng=g)
 
     rows = _Rows(A, B, dtype)

@@ -3,11 +3,18 @@ partial products per K block, summed in a tree, then the float epilogue once."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dask.array as da
 import numpy as np
 
 from ..quant import _gemm, _prepare_matmul
 from ._common import aligned, task
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+    from .._validate import RngLike
+    from ..quant import ShiftQuantTensor
 
 
 @task
@@ -26,8 +33,8 @@ def _epilogue(acc, row, col, scale, out_dtype):
     return v.astype(out_dtype, copy=False)
 
 
-def matmul(a, b, *, out_dtype=np.float32, bits=None, rounding=None, rng=None, chunks=(4096, None),
-           split_every=None):
+def matmul(a: da.Array | ShiftQuantTensor | ArrayLike, b: da.Array | ShiftQuantTensor | ArrayLike, *, out_dtype: DTypeLike = np.float32, bits: int | None = None, rounding: str | None = None, rng: RngLike = None, chunks: tuple[int, int | None] = (4096, None),
+           split_every: int | None = None) -> da.Array:
     """``a @ b`` for ShiftQuant operands as :func:`numkern.quant.matmul`, as a Dask array whose
     blocks are computed in parallel: ``a``'s rows in chunks of ``chunks[0]`` and the contracted
     axis K in chunks of ``chunks[1]`` (None: one chunk).
@@ -53,6 +60,19 @@ def matmul(a, b, *, out_dtype=np.float32, bits=None, rounding=None, rng=None, ch
     Raises
     ------
     As :func:`numkern.quant.matmul`; ValueError for non-positive chunk sizes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> from numkern import quant
+    >>> import numkern.dask as nkd
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.standard_normal((300, 200)).astype(np.float32)
+    >>> b = rng.standard_normal((200, 50)).astype(np.float32)
+    >>> c = nkd.matmul(da.from_array(a, chunks=(100, 200)), b, bits=8, chunks=(100, 64)).compute()
+    >>> print(np.array_equal(c, quant.matmul(a, b, bits=8)))   # bit-identical
+    True
     """
     opa, opb, dt, out_shape = _prepare_matmul(a, b, out_dtype, bits, rounding, rng)
     M2, K = opa.chunks[0][0].shape
@@ -81,4 +101,5 @@ def matmul(a, b, *, out_dtype=np.float32, bits=None, rounding=None, rng=None, ch
                                  meta=np.empty((0, 0), part_dtype))
             # numkern.quant.matmul adds the chunk pairs' products into zeros, in this order
             total = part if single else (part + 0.0 if total is None else total + part)
+    assert total is not None  # at least one chunk of groups
     return (total if single else total.astype(dt)).reshape(out_shape)

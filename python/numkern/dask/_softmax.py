@@ -3,6 +3,8 @@ tree, then one blockwise scaling pass."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dask.array as da
 import numpy as np
 
@@ -11,6 +13,9 @@ from ..softmax import log_softmax as _nk_log_softmax
 from ..softmax import softmax as _nk_softmax
 from .._validate import normalize_axis
 from ._common import aligned, task
+
+if TYPE_CHECKING:
+    pass
 
 #: A per-slice partial sum exp(x) = m * 2**e (m in [1, 2); 0 for none; NaN / +inf flags, see below).
 EXT = np.dtype([("m", "f8"), ("e", "f8")])
@@ -149,7 +154,7 @@ def _run(x, axis, log, split_every):
                          meta=np.empty((0,) * x.ndim, result_dtype))
 
 
-def softmax(x, axis=-1, *, split_every=None):
+def softmax(x: da.Array, axis: int = -1, *, split_every: int | None = None) -> da.Array:
     """Softmax of a Dask array along `axis`, lazily (a Dask array; call ``.compute()``).
 
     If `axis` is a single chunk, every block is computed by :func:`numkern.softmax` (blockwise,
@@ -181,12 +186,35 @@ def softmax(x, axis=-1, *, split_every=None):
         For a non-numeric dtype.
     ValueError
         For a 0-d array. numpy.exceptions.AxisError for a bad axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import numkern
+    >>> import numkern.dask as nkd
+    >>> x = np.random.default_rng(0).standard_normal((4, 1000))
+    >>> y = nkd.softmax(da.from_array(x, chunks=(2, 300)), axis=-1)   # the axis in 4 chunks
+    >>> print(np.allclose(y.compute(), numkern.softmax(x), rtol=1e-14, atol=0))
+    True
     """
     return _run(x, axis, False, split_every)
 
 
-def log_softmax(x, axis=-1, *, split_every=None):
+def log_softmax(x: da.Array, axis: int = -1, *, split_every: int | None = None) -> da.Array:
     """Log-softmax of a Dask array along `axis`: as :func:`softmax`, the second pass subtracting
     ``log(m) + e log 2``. Equal to ``numkern.log_softmax`` within its stated accuracy (absolute
-    2e-6 float32, 4e-15 float64, times ``max(1, |result|)``)."""
+    2e-6 float32, 4e-15 float64, times ``max(1, |result|)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import numkern
+    >>> import numkern.dask as nkd
+    >>> x = np.random.default_rng(0).standard_normal((4, 1000))
+    >>> y = nkd.log_softmax(da.from_array(x, chunks=(2, 300)), axis=-1)
+    >>> print(np.allclose(y.compute(), numkern.log_softmax(x), rtol=0, atol=1e-13))
+    True
+    """
     return _run(x, axis, True, split_every)

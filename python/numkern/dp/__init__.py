@@ -32,7 +32,7 @@ record's contribution remains a function of that record alone and the sensitivit
 
 What is proven and what is measured
 -----------------------------------
-Proven (docs/dp.md): each release is epsilon-DP given the stated per-record bounds, the exactness
+Proven (docs/design/dp.md): each release is epsilon-DP given the stated per-record bounds, the exactness
 of the sampler and of the integer sums; composition across a structure's releases sums to its
 ``epsilon``. Measured in the test suite: the sampler's pmf (chi-square, 10^6 draws), the values on
 the grid, accuracy (l1 median relative error <= 1e-3 at n=1e5, d=10, eps=1), the honesty of

@@ -7,7 +7,19 @@ import numbers
 
 
 class BudgetExceededError(RuntimeError):
-    """A fit would spend more epsilon than the Accountant has left; nothing was released."""
+    """A fit would spend more epsilon than the Accountant has left; nothing was released.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import dp
+    >>> acc = dp.Accountant(1.0)
+    >>> try:
+    ...     dp.DistanceSum("l1", 2.0, bounds=(-1.0, 1.0), accountant=acc).fit(np.zeros((10, 1)))
+    ... except dp.BudgetExceededError as e:
+    ...     print(type(e).__name__, isinstance(e, ValueError))
+    BudgetExceededError False
+    """
 
 
 def check_epsilon(epsilon, name: str = "epsilon") -> float:
@@ -31,11 +43,26 @@ class Accountant:
     ----------
     total_epsilon : float
         The budget, > 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import dp
+    >>> X = np.random.default_rng(0).uniform(-1, 1, size=(1000, 2))
+    >>> acc = dp.Accountant(1.0)
+    >>> s = dp.DistanceSum("l1", 0.75, bounds=(-1.0, 1.0), accountant=acc).fit(X)
+    >>> print(round(acc.spent_epsilon, 6), round(acc.remaining_epsilon, 6))
+    0.75 0.25
+    >>> try:
+    ...     dp.DistanceSum("l1", 0.5, bounds=(-1.0, 1.0), accountant=acc).fit(X)
+    ... except dp.BudgetExceededError:
+    ...     print("refused: nothing was released")
+    refused: nothing was released
     """
 
-    def __init__(self, total_epsilon: float):
+    def __init__(self, total_epsilon: float) -> None:
         self.total_epsilon = check_epsilon(total_epsilon, "total_epsilon")
-        self.spent = []  # (label, epsilon)
+        self.spent: list[tuple[str, float]] = []  # (label, epsilon)
 
     @property
     def spent_epsilon(self) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import inspect
 import math
 import numbers
@@ -13,6 +15,12 @@ from ._accountant import charge, check_epsilon
 from ._data import private_data, queries
 from ._exact import KERNELS, check_bandwidth
 from ._kde import _padded, check_components, check_reduce_dim, draw_structure, feature_sums, features, release_sums
+
+if TYPE_CHECKING:
+    from typing import Any
+    from numpy.typing import ArrayLike
+    from .._validate import RngLike
+    from ._accountant import Accountant
 
 
 def _not_fitted_error(msg):
@@ -85,10 +93,23 @@ class SimilarityClassifier:
     Backurs et al. (ICLR 2024), Section 6: private classification by similarity to private class
     sketches, far cheaper than DP-SGD. Follows the scikit-learn estimator API (get_params,
     set_params, ``sklearn.base.clone``) without importing scikit-learn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import dp
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-1, 0.3, (500, 2)), rng.normal(1, 0.3, (500, 2))])
+    >>> y = np.repeat([0, 1], 500)
+    >>> clf = dp.SimilarityClassifier(bandwidth=1.0, epsilon=5.0).fit(X, y)
+    >>> print(clf.predict(np.array([[-1.0, -1.0], [1.0, 1.0]])))
+    [0 1]
+    >>> print(clf.score(X, y) > 0.9)
+    True
     """
 
-    def __init__(self, kernel="gaussian", bandwidth=1.0, epsilon=1.0, *, n_components="auto", count_fraction=0.1,
-                 reduce_dim=None, classes=None, rng=None, accountant=None):
+    def __init__(self, kernel: str = "gaussian", bandwidth: float = 1.0, epsilon: float = 1.0, *, n_components: int | str = "auto", count_fraction: float = 0.1,
+                 reduce_dim: int | str | None = None, classes: ArrayLike | None = None, rng: RngLike = None, accountant: Accountant | None = None) -> None:
         self.kernel = kernel
         self.reduce_dim = reduce_dim
         self.bandwidth = bandwidth
@@ -104,11 +125,11 @@ class SimilarityClassifier:
         sig = inspect.signature(cls.__init__)
         return sorted(p for p in sig.parameters if p != "self")
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Parameters of this estimator (scikit-learn convention)."""
         return {name: getattr(self, name) for name in self._get_param_names()}
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> SimilarityClassifier:
         """Set parameters (scikit-learn convention); returns self."""
         valid = self._get_param_names()
         for key, value in params.items():
@@ -127,7 +148,7 @@ class SimilarityClassifier:
     def __repr__(self):
         return f"SimilarityClassifier({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> SimilarityClassifier:
         """Fit one private sketch per class on (X, y); returns self."""
         params = self._params()
         X = private_data(X)
@@ -148,7 +169,7 @@ class SimilarityClassifier:
         h = check_bandwidth(self.bandwidth)
         eps = check_epsilon(self.epsilon)
         cf = self.count_fraction
-        if isinstance(cf, bool) or not isinstance(cf, numbers.Real) or not 0 < cf < 1:
+        if isinstance(cf, bool) or not isinstance(cf, numbers.Real) or not 0 < float(cf) < 1:
             raise ValueError(f"count_fraction must be in (0, 1), got {cf!r}")
         if not (isinstance(self.n_components, str) and self.n_components == "auto"):
             check_components(self.n_components)
@@ -188,7 +209,7 @@ class SimilarityClassifier:
         self.epsilon_ = eps
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Estimated average similarity of each row of X to each class: (n, n_classes)."""
         if not hasattr(self, "sketches_"):
             raise _not_fitted_error("this SimilarityClassifier is not fitted yet; call fit(X, y) first")
@@ -197,18 +218,18 @@ class SimilarityClassifier:
         sums = (2.0 / self.n_components_) * (Phi @ self.sketches_.T)
         return sums / np.maximum(self.class_sizes_, 1.0)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The class of highest average similarity for each row of X."""
         scores = self.decision_function(X)
         return self.classes_[np.argmax(scores, axis=1)]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Average similarities clipped at 0 and normalized per row (uniform where all are <= 0)."""
         s = np.maximum(self.decision_function(X), 0.0)
         tot = s.sum(axis=1, keepdims=True)
         k = s.shape[1]
         return np.where(tot > 0, s / np.where(tot > 0, tot, 1.0), 1.0 / k)
 
-    def score(self, X, y):
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """Mean accuracy on (X, y)."""
         return float(np.mean(self.predict(X) == np.asarray(y)))

@@ -1,4 +1,5 @@
-"""Input checks of the private structures (bad input raises ValueError naming the problem)."""
+"""Input checks of the private structures: a bad dtype raises TypeError, other bad input ValueError,
+naming the problem."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 def check_records_schema(arr, name: str = "X") -> None:
     """dtype and shape of a records array (NumPy or Dask: no pass over the data)."""
     if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (n_records, n_features); got {arr.ndim} dimension(s)")
     if arr.shape[1] < 1:
@@ -33,7 +34,7 @@ def queries(Y, d: int, name: str = "Y"):
     arr = np.asarray(Y)
     if arr.dtype != np.float64:
         if arr.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+            raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
         arr = arr.astype(np.float64)
     single = arr.ndim == 1
     if single:

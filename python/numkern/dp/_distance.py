@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 import numbers
 
@@ -12,6 +14,11 @@ from . import _noise
 from ._accountant import charge, check_epsilon
 from ._data import bounds as _bounds
 from ._data import private_data, queries
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from .._validate import BoundsLike, RngLike
+    from ._accountant import Accountant
 
 _FRAC_BITS = 31  # per-record fixed-point magnitude <= 2^31, so 2^31 records sum exactly in int64
 
@@ -95,8 +102,8 @@ class _L1Tree:
         leaves = _consistent_leaves(nodes)
         rows = leaves.shape[0]
         P = np.concatenate([np.zeros((rows, 1)), np.cumsum(leaves, axis=1)], axis=1)
-        I = np.concatenate([np.zeros((rows, 1)), np.cumsum(0.5 * (P[:, :-1] + P[:, 1:]), axis=1)], axis=1)
-        return P, I * np.broadcast_to(width, (rows,))[:, None]
+        integral = np.concatenate([np.zeros((rows, 1)), np.cumsum(0.5 * (P[:, :-1] + P[:, 1:]), axis=1)], axis=1)
+        return P, integral * np.broadcast_to(width, (rows,))[:, None]
 
     def _tables(self):
         # Per (coordinate, cell): P_j, P_{j+1} - P_j, I_j, so one gather serves a query coordinate.
@@ -127,7 +134,6 @@ class _L1Tree:
         bounds = [1]
         while bounds[-1] < L:
             bounds.append(max(bounds[-1] + 1, int(bounds[-1] * (1.0 + alpha))))
-        bounds = np.array(bounds, dtype=np.int64)
         Y = np.asarray(Y, dtype=np.float64)
         q = Y.shape[0]
         est = np.zeros(q)
@@ -149,8 +155,8 @@ class _L1Tree:
             j = np.minimum(u.astype(np.int64), L - 1)
             f = u - j
             w = self.width[k]
-            np.add.at(coef, (rows, k, offsets[0] + j), w * 0.5 * (f * f + (1 - f) ** 2))
-            np.add.at(coef, (rows, k, np.full(q, offsets[h])), np.abs(y - c))  # outside the box: root count
+            np.add.at(coef, (rows, k, offsets[0] + j), w * 0.5 * (f * f + (1 - f) ** 2))  # type: ignore[arg-type]
+            np.add.at(coef, (rows, k, np.full(q, offsets[h])), np.abs(y - c))  # type: ignore[arg-type]  # outside the box: root count
             for a_off, b_off in zip(bounds[:-1], bounds[1:]):
                 a, b = np.minimum(j + a_off, L), np.minimum(j + b_off, L)  # right ring: cells [a, b)
                 dist = np.where(b > a, ((a + b) * 0.5 - j - f) * w, 0.0)
@@ -250,10 +256,25 @@ class DistanceSum:
         The noisy record count.
     projection_ : ndarray (l2 only)
         The public projection matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> from numkern import dp
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, size=(20000, 3))
+    >>> Y = np.array([[0.0, 0.0, 0.0], [0.5, -0.5, 0.25]])
+    >>> s = dp.DistanceSum("l1", epsilon=1.0, bounds=(-1.0, 1.0)).fit(X)
+    >>> exact = numkern.distance_sum(X, Y, metric="l1")
+    >>> print(s.query(Y).shape, bool(np.all(np.abs(s.query(Y) - exact) < 0.01 * exact)))
+    (2,) True
+    >>> s.epsilon_
+    1.0
     """
 
-    def __init__(self, metric="l1", epsilon=1.0, bounds=None, *, resolution=None, n_projections=None, rng=None,
-                 accountant=None):
+    def __init__(self, metric: str = "l1", epsilon: float = 1.0, bounds: BoundsLike | None = None, *, resolution: int | None = None, n_projections: int | None = None, rng: RngLike = None,
+                 accountant: Accountant | None = None) -> None:
         self.metric = metric
         self.epsilon = epsilon
         self.bounds = bounds
@@ -264,11 +285,11 @@ class DistanceSum:
 
     def _h(self):
         res = 256 if self.resolution is None else self.resolution
-        if isinstance(res, bool) or not isinstance(res, numbers.Integral) or res < 1 or res & (res - 1) or res > 2**20:
+        if isinstance(res, bool) or not isinstance(res, numbers.Integral) or not 1 <= int(res) <= 2**20 or int(res) & (int(res) - 1):
             raise ValueError(f"resolution must be a power of two in [1, 2^20], got {self.resolution!r}")
         return int(res).bit_length() - 1
 
-    def fit(self, X):
+    def fit(self, X: ArrayLike) -> DistanceSum:
         """Build the structure from the private records X (n, d); returns self."""
         self._params()
         X = private_data(X)
@@ -324,7 +345,7 @@ class DistanceSum:
         self.n_records_ = float(self._tree.P[:, -1].mean())
         return self
 
-    def query(self, Y):
+    def query(self, Y: ArrayLike) -> np.ndarray:
         """Estimates of ``F(y)`` for each row of Y (or a scalar for a 1-D Y). Post-processing: free."""
         if not hasattr(self, "epsilon_"):
             raise ValueError("this DistanceSum is not fitted yet; call fit(X) first")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numbers
 
 import numpy as np
 
 from .. import _core
 from .._validate import c_aligned, float_operand
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 KERNELS = ("gaussian", "laplacian", "cauchy")
 METRICS = ("l1", "l2", "sqeuclidean")
@@ -61,7 +66,7 @@ def _run(X, Y, kind, p, weights):
     return out[0] if single else out
 
 
-def kernel_sum(X, Y, *, kernel="gaussian", bandwidth, weights=None):
+def kernel_sum(X: ArrayLike, Y: ArrayLike, *, kernel: str = "gaussian", bandwidth: float, weights: ArrayLike | None = None) -> np.ndarray:
     """Exact kernel sums ``F(y) = sum_i w_i k(x_i, y)`` for every query ``y``.
 
     Parameters
@@ -98,6 +103,17 @@ def kernel_sum(X, Y, *, kernel="gaussian", bandwidth, weights=None):
         Unknown kernel, bandwidth not positive and finite, wrong shapes.
     TypeError
         Non-numeric dtypes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    >>> Y = np.array([[0.0, 0.0], [1.0, 1.0]])
+    >>> print(numkern.kernel_sum(X, Y, kernel="gaussian", bandwidth=1.0).round(6))
+    [1.386195 0.63855 ]
+    >>> print(numkern.kernel_sum(X, Y, kernel="cauchy", bandwidth=1.0, weights=[1.0, 2.0, 0.5]).round(6))
+    [2.1 1.5]
     """
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
@@ -106,7 +122,7 @@ def kernel_sum(X, Y, *, kernel="gaussian", bandwidth, weights=None):
     return _run(X, Y, kernel, p, weights)
 
 
-def distance_sum(X, Y, *, metric="l2", weights=None):
+def distance_sum(X: ArrayLike, Y: ArrayLike, *, metric: str = "l2", weights: ArrayLike | None = None) -> np.ndarray:
     """Exact distance sums ``F(y) = sum_i w_i dist(x_i, y)`` for every query ``y``.
 
     Parameters
@@ -130,6 +146,19 @@ def distance_sum(X, Y, *, metric="l2", weights=None):
     ------
     ValueError
         Unknown metric, wrong shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    >>> Y = np.array([[0.0, 0.0], [1.0, 1.0]])
+    >>> print(numkern.distance_sum(X, Y, metric="l1"))
+    [3. 5.]
+    >>> print(numkern.distance_sum(X, Y, metric="sqeuclidean"))
+    [5. 5.]
+    >>> print(numkern.distance_sum(X, Y, metric="l2").round(6))
+    [3.       3.828427]
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 import numbers
 
@@ -12,6 +14,11 @@ from . import _noise
 from ._accountant import charge, check_epsilon
 from ._data import private_data, queries
 from ._exact import KERNELS, check_bandwidth
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from .._validate import RngLike
+    from ._accountant import Accountant
 
 _FIXED_BITS = 32  # each feature value rounds to an integer in [-2^32, 2^32]: 2^31 records sum exactly
 _PAD = 32  # the SIMD kernels take feature counts in multiples of 32
@@ -124,7 +131,7 @@ def check_reduce_dim(reduce_dim, kernel: str, d: int, m: int):
         if k >= d or k * m + N * max(1, N.bit_length() - 1) > 0.5 * d * m:
             return None
         return k
-    if isinstance(reduce_dim, bool) or not isinstance(reduce_dim, numbers.Integral) or not 1 <= reduce_dim < d:
+    if isinstance(reduce_dim, bool) or not isinstance(reduce_dim, numbers.Integral) or not 1 <= int(reduce_dim) < d:
         raise ValueError(f"reduce_dim must be an integer in [1, n_features={d}), 'auto' or None, got {reduce_dim!r}")
     return int(reduce_dim)
 
@@ -191,7 +198,7 @@ class _SketchPlan:
 
 
 def check_components(n_components) -> int:
-    if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral) or not 1 <= n_components <= 2**20:
+    if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral) or not 1 <= int(n_components) <= 2**20:
         raise ValueError(f"n_components must be an integer in [1, 2^20], got {n_components!r}")
     return int(n_components)
 
@@ -244,10 +251,24 @@ class KernelDensity:
     epsilon_, n_records_ (noisy), frequencies_ (d x m, or k x m in the projected space with the
     projection's 1/sqrt(k) folded in), offsets_ (m), sketch_ (m), noise_variance_ (per sketch
     coordinate), projection_ (:class:`HadamardProjection` or None), reduce_dim_ (k or None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numkern
+    >>> from numkern import dp
+    >>> X = np.random.default_rng(0).uniform(-1, 1, size=(20000, 3))
+    >>> Y = np.zeros((1, 3))
+    >>> kde = dp.KernelDensity("gaussian", 1.0, epsilon=1.0, n_components=1024, feature_seed=0).fit(X)
+    >>> truth = numkern.kernel_sum(X, Y, kernel="gaussian", bandwidth=1.0)
+    >>> print(bool(abs(kde.query(Y)[0] - truth[0]) < 0.1 * truth[0]))
+    True
+    >>> print(bool(kde.query_std(Y)[0] < 0.02 * truth[0]))   # the DP noise's standard deviation
+    True
     """
 
-    def __init__(self, kernel="gaussian", bandwidth=1.0, epsilon=1.0, *, n_components=4096, count_fraction=0.05,
-                 reduce_dim=None, feature_seed=None, rng=None, accountant=None):
+    def __init__(self, kernel: str = "gaussian", bandwidth: float = 1.0, epsilon: float = 1.0, *, n_components: int = 4096, count_fraction: float = 0.05,
+                 reduce_dim: int | str | None = None, feature_seed: RngLike = None, rng: RngLike = None, accountant: Accountant | None = None) -> None:
         self.kernel = kernel
         self.reduce_dim = reduce_dim
         self.bandwidth = bandwidth
@@ -258,7 +279,7 @@ class KernelDensity:
         self.rng = rng
         self.accountant = accountant
 
-    def fit(self, X):
+    def fit(self, X: ArrayLike) -> KernelDensity:
         """Build the sketch from the private records X (n, d); returns self."""
         params = self._params()
         X = private_data(X)
@@ -275,7 +296,7 @@ class KernelDensity:
         eps = check_epsilon(self.epsilon)
         m = check_components(self.n_components)
         cf = self.count_fraction
-        if isinstance(cf, bool) or not isinstance(cf, numbers.Real) or not 0 < cf < 1:
+        if isinstance(cf, bool) or not isinstance(cf, numbers.Real) or not 0 < float(cf) < 1:
             raise ValueError(f"count_fraction must be in (0, 1), got {cf!r}")
         return h, eps, m, cf
 
@@ -313,13 +334,13 @@ class KernelDensity:
         Yc, single = queries(Y, self.n_features_in_)
         return features(Yc, self._Wt, self._bp, self.sketch_.size, self.projection_), single
 
-    def query(self, Y):
+    def query(self, Y: ArrayLike) -> np.ndarray:
         """Estimates of ``F(y) = sum_x k(x, y)`` for each row of Y (scalar for 1-D Y)."""
         Phi, single = self._features(Y)
         out = (2.0 / self.sketch_.size) * (Phi @ self.sketch_)
         return out[0] if single else out
 
-    def query_std(self, Y):
+    def query_std(self, Y: ArrayLike) -> np.ndarray:
         """Analytic standard deviation of the DP noise in :meth:`query` at each query (exact for the
         discrete Laplace noise: ``(2/m) sqrt(var * sum_j cos^2(w_j.y + b_j))``)."""
         Phi, single = self._features(Y)

@@ -23,11 +23,28 @@ class NotPrivateWarning(UserWarning):
 
     Results are then reproducible, which is what tests and demos want, and not private: anyone
     who knows the seed can subtract the noise.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from numkern import dp
+    >>> X = np.zeros((10, 1))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = dp.DistanceSum("l1", 1.0, bounds=(-1.0, 1.0), rng=0).fit(X)
+    >>> print([w.category.__name__ for w in caught])
+    ['NotPrivateWarning']
     """
 
 
 class _Words:
     """Single 64-bit words as Python ints, served from a buffer refilled in blocks."""
+
+    _buf: list[int]
+
+    def u64(self, n: int) -> np.ndarray:
+        raise NotImplementedError
 
     def word(self) -> int:
         buf = self._buf
@@ -225,7 +242,7 @@ def release(sums, frac_bits: int, sensitivity: int, epsilon: float, src, noise_m
     grid units per coordinate; when the grid is coarser than the fixed-point unit the sums are rounded (each coordinate's rounding can move by one
     more grid unit, so the sensitivity in grid units is ceil(sensitivity / grid) + n_coords), and the
     integer noise scale is t = ceil(sensitivity_grid / epsilon), so the epsilon spent, returned,
-    is sensitivity_grid / t <= epsilon (proved in docs/dp.md). `noise_multiplier` exists for the
+    is sensitivity_grid / t <= epsilon (proved in docs/design/dp.md). `noise_multiplier` exists for the
     privacy audit's deliberately broken variants only.
     """
     sums = np.asarray(sums, dtype=np.int64).ravel()

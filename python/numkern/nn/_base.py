@@ -6,9 +6,18 @@ import numpy as np
 
 
 class Parameter:
-    """A trainable array and the gradient the last backward pass left for it."""
+    """A trainable array and the gradient the last backward pass left for it.
 
-    def __init__(self, data: np.ndarray, name: str = ""):
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> p = nn.Parameter(np.zeros(3, dtype=np.float32))
+    >>> print(p.data, p.grad)
+    [0. 0. 0.] [0. 0. 0.]
+    """
+
+    def __init__(self, data: np.ndarray, name: str = "") -> None:
         self.data = data
         self.grad = np.zeros_like(data)
         self.name = name
@@ -19,50 +28,74 @@ class Parameter:
 
 class Module:
     """Base layer: ``forward`` caches what ``backward`` needs; ``training`` selects batch
-    statistics (True) or running statistics (False) where a layer has them."""
+    statistics (True) or running statistics (False) where a layer has them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> layer = nn.Linear(4, 2, rng=0)
+    >>> isinstance(layer, nn.Module), [p.data.shape for p in layer.parameters()]
+    (True, [(2, 4), (2,)])
+    >>> _ = layer.eval()
+    >>> layer.training
+    False
+    """
 
     training = True
 
-    def forward(self, x):  # pragma: no cover - interface
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def backward(self, grad):  # pragma: no cover - interface
+    def backward(self, grad: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
     def parameters(self) -> list[Parameter]:
         return []
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> Module:
         self.training = mode
         return self
 
-    def eval(self):
+    def eval(self) -> Module:
         return self.train(False)
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
 
 class Sequential(Module):
-    """Layers applied in order; backward runs them in reverse."""
+    """Layers applied in order; backward runs them in reverse.
 
-    def __init__(self, *layers: Module):
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.Linear(8, 2, rng=1))
+    >>> y = model.forward(np.ones((3, 4), dtype=np.float32))
+    >>> y.shape
+    (3, 2)
+    >>> model.backward(np.ones_like(y)).shape
+    (3, 4)
+    """
+
+    def __init__(self, *layers: Module) -> None:
         self.layers = list(layers)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
             x = layer.forward(x)
         return x
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
         return grad
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return [p for layer in self.layers for p in layer.parameters()]
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> Sequential:
         self.training = mode
         for layer in self.layers:
             layer.train(mode)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import norm as _norm
+from .._validate import check_int, generator
 from ._base import Module, Parameter
 from ._quant import qmatmul
 
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+    from .._validate import RngLike
+
 _BITS = (None, 4, 6, 8)
-
-
-def _positive_int(v, name):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
 
 
 def _float_dtype(dtype):
@@ -42,27 +43,41 @@ class Linear(Module):
     Initialization: U(-1/sqrt(in), 1/sqrt(in)) for W and b (PyTorch's default).
     ``grad_bits`` (default: ``bits``) sets the width of the quantized output gradient ``g``
     separately, for ablations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> x = np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)
+    >>> fp = nn.Linear(8, 4, rng=0)
+    >>> q4 = nn.Linear(8, 4, bits=4, rng=0)     # same initial weights, 4-bit ShiftQuant GEMMs
+    >>> y, y4 = fp.forward(x), q4.forward(x)
+    >>> print(y.shape, bool(np.linalg.norm(y4 - y) < 0.3 * np.linalg.norm(y)))
+    (16, 4) True
+    >>> gx = q4.backward(np.ones_like(y4))
+    >>> gx.shape, q4.weight.grad.shape
+    ((16, 8), (4, 8))
     """
 
-    def __init__(self, in_features, out_features, *, bits=None, rng=None, dtype=np.float32, bias=True, grad_bits=None):
+    def __init__(self, in_features: int, out_features: int, *, bits: int | None = None, rng: RngLike = None, dtype: DTypeLike = np.float32, bias: bool = True, grad_bits: int | None = None) -> None:
         if bits not in _BITS:
             raise ValueError(f"bits must be None, 4, 6 or 8, got {bits!r}")
         if grad_bits not in _BITS or (grad_bits is not None and bits is None):
             raise ValueError(f"grad_bits must be None, 4, 6 or 8 (and needs bits), got {grad_bits!r}")
         self.grad_bits = grad_bits if grad_bits is not None else bits
-        self.in_features = _positive_int(in_features, "in_features")
-        self.out_features = _positive_int(out_features, "out_features")
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.out_features = check_int(out_features, "out_features", 1)
         self.bits = bits
         self.dtype = _float_dtype(dtype)
-        self.rng = np.random.default_rng(rng)
+        self.rng = generator(rng)
         bound = 1.0 / np.sqrt(self.in_features)
         self.weight = Parameter(
             self.rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(self.dtype), "weight"
         )
         self.bias = Parameter(self.rng.uniform(-bound, bound, self.out_features).astype(self.dtype), "bias") if bias else None
-        self._x = None
+        self._x: np.ndarray | None = None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=self.dtype)
         _check_2d(x, self.in_features, "Linear")
         self._x = x
@@ -75,7 +90,7 @@ class Linear(Module):
             y += self.bias.data
         return y
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         g = np.asarray(grad, dtype=self.dtype)
         x, w = self._x, self.weight.data
         if self.bits is None:
@@ -89,16 +104,27 @@ class Linear(Module):
             self.bias.grad = g.sum(axis=0)
         return dx
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return [self.weight] + ([self.bias] if self.bias is not None else [])
 
 
 class ReLU(Module):
-    def forward(self, x):
+    """``max(x, 0)``; the backward pass lets the gradient through where the input was positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> r = nn.ReLU()
+    >>> print(r.forward(np.array([[-1.0, 2.0]])), r.backward(np.array([[5.0, 5.0]])))
+    [[0. 2.]] [[0. 5.]]
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
         self._mask = x > 0
         return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         return np.where(self._mask, grad, 0).astype(grad.dtype, copy=False)
 
 
@@ -108,14 +134,14 @@ class _FeatureNorm(Module):
     _forward = staticmethod(_norm.l1_norm)
     _backward = staticmethod(_norm.l1_norm_backward)
 
-    def __init__(self, features, *, eps=1e-5, affine=True, dtype=np.float32):
-        self.features = _positive_int(features, "features")
+    def __init__(self, features: int, *, eps: float = 1e-5, affine: bool = True, dtype: DTypeLike = np.float32) -> None:
+        self.features = check_int(features, "features", 1)
         self.eps = float(eps)
         dt = _float_dtype(dtype)
         self.weight = Parameter(np.ones(self.features, dt), "weight") if affine else None
         self.bias = Parameter(np.zeros(self.features, dt), "bias") if affine else None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if x.shape[-1:] != (self.features,):
             raise ValueError(f"{type(self).__name__} expects a last axis of {self.features}, got shape {x.shape}")
@@ -124,25 +150,43 @@ class _FeatureNorm(Module):
         b = self.bias.data if self.bias is not None else None
         return self._forward(x, -1, weight=w, bias=b, eps=self.eps)
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         w = self.weight.data if self.weight is not None else None
         dx, dw, db = self._backward(grad, self._x, -1, weight=w, eps=self.eps)
-        if self.weight is not None:
+        if self.weight is not None and self.bias is not None:
             self.weight.grad = dw.astype(self.weight.data.dtype, copy=False)
             self.bias.grad = db.astype(self.bias.data.dtype, copy=False)
         return dx
 
-    def parameters(self):
-        return [self.weight, self.bias] if self.weight is not None else []
+    def parameters(self) -> list[Parameter]:
+        return [p for p in (self.weight, self.bias) if p is not None]
 
 
 class L1LayerNorm(_FeatureNorm):
     """``w * (x - mean) / (mean|x - mean| + eps) + b`` over the features of each sample
-    (:func:`numkern.l1_norm` and :func:`numkern.l1_norm_backward`)."""
+    (:func:`numkern.l1_norm` and :func:`numkern.l1_norm_backward`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> norm = nn.L1LayerNorm(4, eps=0.0)
+    >>> print(norm.forward(np.array([[1.0, 3.0, 5.0, 7.0]], dtype=np.float32)))
+    [[-1.5 -0.5  0.5  1.5]]
+    """
 
 
 class LayerNorm(_FeatureNorm):
-    """The L2 LayerNorm, ``w * (x - mean) / sqrt(var + eps) + b`` (:func:`numkern.layer_norm`)."""
+    """The L2 LayerNorm, ``w * (x - mean) / sqrt(var + eps) + b`` (:func:`numkern.layer_norm`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> norm = nn.LayerNorm(4, eps=0.0)
+    >>> print(norm.forward(np.array([[1.0, 3.0, 5.0, 7.0]], dtype=np.float32)).round(4))
+    [[-1.3416 -0.4472  0.4472  1.3416]]
+    """
 
     _forward = staticmethod(_norm.layer_norm)
     _backward = staticmethod(_norm.layer_norm_backward)
@@ -157,10 +201,23 @@ class L1BatchNorm(Module):
     deviation); in ``eval()`` mode the running statistics are used, as BatchNorm does.
     The kernel work (normalize, backward) runs on the transposed batch so each feature is one
     contiguous slice.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> bn = nn.L1BatchNorm(2, eps=0.0)
+    >>> x = np.array([[1.0, 10.0], [3.0, 30.0]], dtype=np.float32)
+    >>> print(bn.forward(x))
+    [[-1. -1.]
+     [ 1.  1.]]
+    >>> _ = bn.eval()
+    >>> bn.forward(x).shape
+    (2, 2)
     """
 
-    def __init__(self, features, *, eps=1e-5, momentum=0.1, affine=True, dtype=np.float32):
-        self.features = _positive_int(features, "features")
+    def __init__(self, features: int, *, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True, dtype: DTypeLike = np.float32) -> None:
+        self.features = check_int(features, "features", 1)
         self.eps = float(eps)
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
@@ -171,7 +228,7 @@ class L1BatchNorm(Module):
         self.running_mean = np.zeros(self.features, dt)
         self.running_mad = np.ones(self.features, dt)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         _check_2d(x, self.features, "L1BatchNorm")
         if self.training:
@@ -186,20 +243,20 @@ class L1BatchNorm(Module):
         else:
             xhat = (x - self.running_mean) / (self.running_mad + self.eps)
         self._xhat = xhat
-        if self.weight is None:
+        if self.weight is None or self.bias is None:
             return xhat
         return xhat * self.weight.data + self.bias.data
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         if not self.training:
             raise RuntimeError("L1BatchNorm.backward needs a forward pass in training mode")
         g = np.asarray(grad)
-        if self.weight is not None:
+        if self.weight is not None and self.bias is not None:
             self.weight.grad = (g * self._xhat).sum(axis=0).astype(self.weight.data.dtype)
             self.bias.grad = g.sum(axis=0).astype(self.bias.data.dtype)
             g = g * self.weight.data
         dxt, _, _ = _norm.l1_norm_backward(np.ascontiguousarray(g.T), self._xt, -1, eps=self.eps)
         return dxt.T
 
-    def parameters(self):
-        return [self.weight, self.bias] if self.weight is not None else []
+    def parameters(self) -> list[Parameter]:
+        return [p for p in (self.weight, self.bias) if p is not None]

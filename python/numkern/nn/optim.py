@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from ._base import Parameter
 
 
 class _Optimizer:
-    def __init__(self, params, lr):
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
         self.params = list(params)
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
         self.lr = float(lr)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for p in self.params:
             p.grad = np.zeros_like(p.data)
 
 
 class SGD(_Optimizer):
-    """``v = momentum * v + (grad + weight_decay * w)``; ``w -= lr * v`` (PyTorch's form)."""
+    """``v = momentum * v + (grad + weight_decay * w)``; ``w -= lr * v`` (PyTorch's form).
 
-    def __init__(self, params, lr=0.01, *, momentum=0.0, weight_decay=0.0):
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> p = nn.Parameter(np.array([1.0, -1.0]))
+    >>> opt = nn.SGD([p], lr=0.1)
+    >>> p.grad = np.array([1.0, 1.0])
+    >>> opt.step()
+    >>> print(p.data)
+    [ 0.9 -1.1]
+    """
+
+    def __init__(self, params: Iterable[Parameter], lr: float = 0.01, *, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
         self._v = [np.zeros_like(p.data) for p in self.params]
 
-    def step(self):
+    def step(self) -> None:
         for p, v in zip(self.params, self._v):
             g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if self.momentum:
@@ -36,9 +54,21 @@ class SGD(_Optimizer):
 
 
 class Adam(_Optimizer):
-    """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is decoupled (AdamW)."""
+    """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is decoupled (AdamW).
 
-    def __init__(self, params, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> p = nn.Parameter(np.array([1.0, -1.0]))
+    >>> opt = nn.Adam([p], lr=0.1)
+    >>> p.grad = np.array([1.0, -1.0])
+    >>> opt.step()
+    >>> print(p.data.round(4))
+    [ 0.9 -0.9]
+    """
+
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3, *, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         self.b1, self.b2 = map(float, betas)
         self.eps, self.weight_decay = float(eps), float(weight_decay)
@@ -46,7 +76,7 @@ class Adam(_Optimizer):
         self._v = [np.zeros_like(p.data) for p in self.params]
         self._t = 0
 
-    def step(self):
+    def step(self) -> None:
         self._t += 1
         c1, c2 = 1 - self.b1**self._t, 1 - self.b2**self._t
         for p, m, v in zip(self.params, self._m, self._v):
