@@ -64,7 +64,9 @@ def _generate_benchmarks(app) -> None:
     bench_table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench_table)
     out = Path(app.srcdir) / "bench"
-    bench_table.write_docs_page(sorted(out.glob("*.json")), out / "_generated.md", plot_dir=Path(app.srcdir) / "_static" / "bench")
+    bench_table.write_docs_page(
+        sorted(out.glob("*.json")), out / "_generated.md", plot_dir=Path(app.srcdir) / "_static" / "bench"
+    )
 
 
 def setup(app):

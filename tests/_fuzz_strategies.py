@@ -22,7 +22,26 @@ def _tally(kind):
     per = TALLIES.setdefault(_current[0], {"run": 0, "checked": 0, "raised": 0})
     per[kind] += 1
 
-SPECIAL = [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 1e30, -1e30, 3e38, -3e38, 7e5, -7e5, 1e-40, 5e-324, 88.0, -104.0]
+
+SPECIAL = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    np.inf,
+    -np.inf,
+    np.nan,
+    1e30,
+    -1e30,
+    3e38,
+    -3e38,
+    7e5,
+    -7e5,
+    1e-40,
+    5e-324,
+    88.0,
+    -104.0,
+]
 FLOAT_DTYPES = [np.float32, np.float64, np.float16]
 ALL_DTYPES = [np.float32, np.float64, np.float16, np.int32, np.uint8, np.bool_]
 #: Dtypes every float entry point must reject with TypeError.
@@ -46,8 +65,12 @@ def fuzz(fuzz_settings, body, *, scale=1.0, **strategies):
         body(**kw)
 
     counted.__qualname__ = getattr(body, "__qualname__", "body")
-    s = settings(fuzz_settings, max_examples=n, database=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    s = settings(
+        fuzz_settings,
+        max_examples=n,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
     given(**strategies)(s(counted))()
 
 
@@ -94,8 +117,17 @@ def layout(plain, kind):
 
 
 @st.composite
-def arrays(draw, dtypes=tuple(ALL_DTYPES), min_dims=1, max_dims=3, min_side=0, max_side=9, shape=None,
-           special=True, layouts=tuple(LAYOUTS)):
+def arrays(
+    draw,
+    dtypes=tuple(ALL_DTYPES),
+    min_dims=1,
+    max_dims=3,
+    min_side=0,
+    max_side=9,
+    shape=None,
+    special=True,
+    layouts=tuple(LAYOUTS),
+):
     """An array of a drawn dtype, shape and memory layout (0- and 1-sized axes included)."""
     dtype = np.dtype(draw(st.sampled_from(list(dtypes))))
     if shape is None:

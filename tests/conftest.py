@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-
 import numkern
 from numkern import _core
 
@@ -37,8 +36,10 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_sep("-", f"hypothesis fuzz examples run: {total} (profile {profile})")
         if terminalreporter.verbosity > 0:
             for name, c in sorted(_fuzz_strategies.TALLIES.items()):
-                terminalreporter.write_line(f"  {name}: {c['run']} run, {c['checked']} compared with the "
-                                            f"reference, {c['raised']} raised TypeError/ValueError")
+                terminalreporter.write_line(
+                    f"  {name}: {c['run']} run, {c['checked']} compared with the "
+                    f"reference, {c['raised']} raised TypeError/ValueError"
+                )
 
 
 @pytest.fixture

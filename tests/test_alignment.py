@@ -51,8 +51,12 @@ def test_misaligned_inputs_reach_the_kernels_aligned(checked_core, dtype, rng):
     ref = numkern.kernel_sum(np.array(X), np.array(Y), bandwidth=1.5, weights=np.array(w))
     np.testing.assert_allclose(numkern.kernel_sum(X, Y, bandwidth=1.5, weights=w), ref, rtol=1e-13)
     numkern.distance_sum(X, Y, metric="l1", weights=w)
-    for S in (numkern.sketch.SRHT(40, 8, rng=1), numkern.sketch.Gaussian(40, 8, rng=1),
-              numkern.sketch.SparseSign(40, 8, nnz_per_col=2, rng=1), numkern.sketch.CountSketch(40, 8, rng=1)):
+    for S in (
+        numkern.sketch.SRHT(40, 8, rng=1),
+        numkern.sketch.Gaussian(40, 8, rng=1),
+        numkern.sketch.SparseSign(40, 8, nnz_per_col=2, rng=1),
+        numkern.sketch.CountSketch(40, 8, rng=1),
+    ):
         np.testing.assert_array_equal(S @ X, S @ np.array(X))
     b = _misaligned(rng.standard_normal(40).astype(dtype))
     for method in ("sketch", "precondition", "direct"):

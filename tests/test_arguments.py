@@ -47,7 +47,9 @@ def test_shiftquant_and_nn_accept_a_seed_sequence():
     a = numkern.shiftquant(x, 4, rounding="stochastic", rng=np.random.SeedSequence(3))
     b = numkern.shiftquant(x, 4, rounding="stochastic", rng=3)
     np.testing.assert_array_equal(a.qdata, b.qdata)
-    np.testing.assert_array_equal(nn.Linear(3, 2, rng=np.random.SeedSequence(3)).weight.data, nn.Linear(3, 2, rng=3).weight.data)
+    np.testing.assert_array_equal(
+        nn.Linear(3, 2, rng=np.random.SeedSequence(3)).weight.data, nn.Linear(3, 2, rng=3).weight.data
+    )
 
 
 @pytest.mark.isa_independent

@@ -32,5 +32,7 @@ def test_unpickled_float32_dtype_runs_the_float32_kernels(rng):
 
     h = numkern.fwht(x[:4], axis=0)
     r = ref[:4]
-    had = np.stack([r[0] + r[1] + r[2] + r[3], r[0] - r[1] + r[2] - r[3], r[0] + r[1] - r[2] - r[3], r[0] - r[1] - r[2] + r[3]])
+    had = np.stack(
+        [r[0] + r[1] + r[2] + r[3], r[0] - r[1] + r[2] - r[3], r[0] + r[1] - r[2] - r[3], r[0] - r[1] - r[2] + r[3]]
+    )
     np.testing.assert_allclose(h, had, rtol=1e-5, atol=1e-5)

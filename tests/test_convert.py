@@ -15,9 +15,25 @@ def _special_floats():
     bits = halves.view(np.uint32)
     # Every half, the floats just around it and half-way to the next (ties of the rounding).
     around = np.concatenate([bits - 1, bits, bits + 1, bits + (1 << 12), bits + (1 << 12) - 1, bits + (1 << 12) + 1])
-    extra = np.array([0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001, 0x7F800001, 0x7FBFFFFF, 0x477FF000,
-                      0x477FEFFF, 0x477FF001, 0x33000000, 0x33000001, 0x32FFFFFF, 0x38800000, 0x387FFFFF],
-                     dtype=np.uint32)
+    extra = np.array(
+        [
+            0x7F800000,
+            0xFF800000,
+            0x7FC00000,
+            0xFFC00001,
+            0x7F800001,
+            0x7FBFFFFF,
+            0x477FF000,
+            0x477FEFFF,
+            0x477FF001,
+            0x33000000,
+            0x33000001,
+            0x32FFFFFF,
+            0x38800000,
+            0x387FFFFF,
+        ],
+        dtype=np.uint32,
+    )
     rand = np.random.default_rng(0).integers(0, 1 << 32, 1 << 20, dtype=np.uint64).astype(np.uint32)
     return np.concatenate([around, extra, rand]).view(f32)
 
@@ -31,8 +47,10 @@ def test_float32_to_float16_matches_numpy():
     np.testing.assert_array_equal(out.view(np.uint16), expected.view(np.uint16))
 
 
-@pytest.mark.parametrize("src", ["float16", "float32", "float64", "bool", "int8", "int16", "int32", "int64",
-                                 "uint8", "uint16", "uint32", "uint64"])
+@pytest.mark.parametrize(
+    "src",
+    ["float16", "float32", "float64", "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"],
+)
 @pytest.mark.parametrize("dst", ["float32", "float64"])
 def test_conversions_match_numpy(src, dst):
     rng = np.random.default_rng(1)

@@ -23,8 +23,9 @@ THREADS = {"scheduler": "threads", "num_workers": 2}
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40
+    )
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -85,7 +86,7 @@ def test_merged_partials_equal_the_whole_slice_partials(rng):
     parts = []
     for a in range(0, 5000, 1300):
         pm, pe = np.empty(3), np.empty(3)
-        _core.softmax_ext_partials(np.ascontiguousarray(x[:, a:a + 1300]), 1, pm, pe)
+        _core.softmax_ext_partials(np.ascontiguousarray(x[:, a : a + 1300]), 1, pm, pe)
         p = np.empty((3, 1), EXT)
         p["m"][:, 0], p["e"][:, 0] = pm, pe
         parts.append(p)
@@ -101,7 +102,9 @@ def test_softmax_dtypes_follow_numkern_softmax(rng):
         ref = numkern.softmax(x)
         got = nkd.softmax(da.from_array(x, chunks=(2, 40))).compute(**THREADS)
         assert got.dtype == ref.dtype
-        np.testing.assert_allclose(got.astype(np.float64), ref.astype(np.float64), rtol=1e-3 if x.dtype == np.float16 else 1e-13)
+        np.testing.assert_allclose(
+            got.astype(np.float64), ref.astype(np.float64), rtol=1e-3 if x.dtype == np.float16 else 1e-13
+        )
 
 
 @pytest.mark.isa_independent
@@ -132,14 +135,24 @@ def test_lstsq_is_bit_identical_to_numkern_lstsq_for_any_row_chunking(rng, metho
         A, b = _ls_problem(rng, dtype=dtype, k=k)
         ref = numkern.lstsq(A, b, method=method, sketch=sketch, rng=11)
         for rows in (9000, 4096, 1000, 2501):
-            got = nkd.lstsq(da.from_array(A, chunks=(rows, 3)), da.from_array(b, chunks=rows), method=method,
-                            sketch=sketch, rng=11, split_every=2)
+            got = nkd.lstsq(
+                da.from_array(A, chunks=(rows, 3)),
+                da.from_array(b, chunks=rows),
+                method=method,
+                sketch=sketch,
+                rng=11,
+                split_every=2,
+            )
             assert got.x.dtype == ref.x.dtype
             assert np.array_equal(got.x, ref.x)
             assert np.array_equal(got.residual_norm, ref.residual_norm)
             assert np.array_equal(got.linf_error_estimate, ref.linf_error_estimate)
             assert (got.iterations, got.rank, got.sketch_rows, got.method) == (
-                ref.iterations, ref.rank, ref.sketch_rows, ref.method)
+                ref.iterations,
+                ref.rank,
+                ref.sketch_rows,
+                ref.method,
+            )
 
 
 def _ill_conditioned_problem():
@@ -181,15 +194,21 @@ def test_precondition_refinement_is_bit_identical_to_numkern_lstsq_on_an_ill_con
     ref = numkern.lstsq(A, b, method="precondition", sketch="gaussian", rng=5)
     assert np.linalg.norm(ref.x - x_exact) / np.linalg.norm(x_exact) <= 1e-10
     for rows in (A.shape[0], 4096, 1000, 5000):
-        got = nkd.lstsq(da.from_array(A, chunks=(rows, 8)), da.from_array(b, chunks=rows), method="precondition",
-                        rng=5, split_every=2)
+        got = nkd.lstsq(
+            da.from_array(A, chunks=(rows, 8)),
+            da.from_array(b, chunks=rows),
+            method="precondition",
+            rng=5,
+            split_every=2,
+        )
         assert np.array_equal(got.x, ref.x)
         assert got.iterations == ref.iterations and got.residual_norm == ref.residual_norm
         assert got.linf_error_estimate == ref.linf_error_estimate
     B = np.column_stack([b, 2 * b])  # several right-hand sides: one refinement per column
     ref2 = numkern.lstsq(A, B, method="precondition", sketch="gaussian", rng=5)
-    got2 = nkd.lstsq(da.from_array(A, chunks=(5000, 8)), da.from_array(B, chunks=(5000, 1)), method="precondition",
-                     rng=5)
+    got2 = nkd.lstsq(
+        da.from_array(A, chunks=(5000, 8)), da.from_array(B, chunks=(5000, 1)), method="precondition", rng=5
+    )
     assert np.array_equal(got2.x, ref2.x) and np.array_equal(got2.linf_error_estimate, ref2.linf_error_estimate)
 
 
@@ -202,8 +221,13 @@ def test_precondition_falls_back_to_a_distributed_qr_when_the_sketch_loses_rank(
         A, B = g.standard_normal((2, 2)), g.standard_normal((2, 2))
         for b in (B[:, 0], B):
             ref = numkern.lstsq(A, b, method="precondition", sketch="sparse_sign", rng=seed)
-            got = nkd.lstsq(da.from_array(A, chunks=(1, 2)), da.from_array(b, chunks=1), method="precondition",
-                            sketch="sparse_sign", rng=seed)
+            got = nkd.lstsq(
+                da.from_array(A, chunks=(1, 2)),
+                da.from_array(b, chunks=1),
+                method="precondition",
+                sketch="sparse_sign",
+                rng=seed,
+            )
             exact = np.linalg.solve(A, b)
             np.testing.assert_allclose(got.x, exact, rtol=1e-8, atol=1e-8 * np.abs(exact).max())
             assert got.method == ref.method and got.x.shape == ref.x.shape
@@ -215,8 +239,13 @@ def test_precondition_falls_back_to_a_distributed_qr_when_the_sketch_loses_rank(
     g = np.random.default_rng(0)
     A, b = g.standard_normal((3, 4)), g.standard_normal(3)
     for seed in range(3):
-        got = nkd.lstsq(da.from_array(A, chunks=(1, 4)), da.from_array(b, chunks=1), method="precondition",
-                        sketch="countsketch", rng=seed)
+        got = nkd.lstsq(
+            da.from_array(A, chunks=(1, 4)),
+            da.from_array(b, chunks=1),
+            method="precondition",
+            sketch="countsketch",
+            rng=seed,
+        )
         np.testing.assert_allclose(A @ got.x, b, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(got.x, np.linalg.lstsq(A, b, rcond=None)[0], rtol=1e-8, atol=1e-12)
 
@@ -230,8 +259,9 @@ def test_gaussian_sketch_with_row_offset_is_the_block_of_the_whole_sketch(rng):
     head = np.empty((16, 3))
     _core.gaussian_apply(np.ascontiguousarray(a[:8192]), 99, 1.0, head)
     assert np.array_equal(whole, head + tail)  # the dyadic tree: (t0 + t1) + t2...
-    np.testing.assert_allclose(whole, _core.gaussian_rows(0, 16, 0, a.shape[0], 99).astype(np.float64) @ a,
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        whole, _core.gaussian_rows(0, 16, 0, a.shape[0], 99).astype(np.float64) @ a, rtol=1e-5, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("sketch", ["sparse_sign", "countsketch"])
@@ -240,8 +270,17 @@ def test_row_keyed_sparse_sketches_are_chunking_invariant_and_accurate(rng, sket
     x_star = np.linalg.lstsq(A, b, rcond=None)[0]
     best = np.linalg.norm(A @ x_star - b)
     for method in ("sketch", "precondition"):
-        res = [nkd.lstsq(da.from_array(A, chunks=(rows, 6)), da.from_array(b, chunks=rows), sketch=sketch,
-                         method=method, rng=4, split_every=3) for rows in (20000, 4096, 3001)]
+        res = [
+            nkd.lstsq(
+                da.from_array(A, chunks=(rows, 6)),
+                da.from_array(b, chunks=rows),
+                sketch=sketch,
+                method=method,
+                rng=4,
+                split_every=3,
+            )
+            for rows in (20000, 4096, 3001)
+        ]
         for r in res[1:]:
             assert np.array_equal(r.x, res[0].x) and r.residual_norm == res[0].residual_norm
         assert res[0].residual_norm <= (1.3 if method == "sketch" else 1 + 1e-12) * best
@@ -285,9 +324,12 @@ def _begin(structure, d):
 
 
 def _structures(seed):
-    return [DistanceSum("l1", 1.0, 1.0, resolution=64, rng=seed), DistanceSum("l2", 1.0, 1.0, resolution=64, rng=seed),
-            DistanceSum("sqeuclidean", 1.0, 1.0, rng=seed),
-            KernelDensity("laplacian", 0.7, 1.0, n_components=128, rng=seed)]
+    return [
+        DistanceSum("l1", 1.0, 1.0, resolution=64, rng=seed),
+        DistanceSum("l2", 1.0, 1.0, resolution=64, rng=seed),
+        DistanceSum("sqeuclidean", 1.0, 1.0, rng=seed),
+        KernelDensity("laplacian", 0.7, 1.0, n_components=128, rng=seed),
+    ]
 
 
 @pytest.mark.isa_independent
@@ -310,8 +352,9 @@ def _classifier_data(rng, n=2400):
 
 
 @pytest.mark.isa_independent
-@pytest.mark.parametrize("kwargs", [{}, {"n_components": 64, "kernel": "laplacian"}, {"reduce_dim": 2},
-                                    {"classes": np.array([2, 0, 1, 7])}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"n_components": 64, "kernel": "laplacian"}, {"reduce_dim": 2}, {"classes": np.array([2, 0, 1, 7])}]
+)
 def test_dp_classifier_fit_equals_the_single_machine_fit_bit_for_bit(rng, kwargs):
     X, y = _classifier_data(rng)
     Y = rng.normal(0, 1, (20, 4))
@@ -319,8 +362,12 @@ def test_dp_classifier_fit_equals_the_single_machine_fit_bit_for_bit(rng, kwargs
         warnings.simplefilter("ignore", NotPrivateWarning)
         ref = SimilarityClassifier(epsilon=2.0, rng=9, **kwargs).fit(X, y)
         for rows in (2400, 700, 333):
-            got = nkd.fit(SimilarityClassifier(epsilon=2.0, rng=9, **kwargs), da.from_array(X, chunks=(rows, 2)),
-                          da.from_array(y, chunks=500), split_every=2)
+            got = nkd.fit(
+                SimilarityClassifier(epsilon=2.0, rng=9, **kwargs),
+                da.from_array(X, chunks=(rows, 2)),
+                da.from_array(y, chunks=500),
+                split_every=2,
+            )
             assert np.array_equal(got.sketches_, ref.sketches_)
             assert np.array_equal(got.class_sizes_, ref.class_sizes_) and np.array_equal(got.classes_, ref.classes_)
             assert got.n_components_ == ref.n_components_
@@ -339,7 +386,7 @@ def test_dp_classifier_partial_sums_are_the_exact_per_class_sums(rng):
         state = clf._begin(clf._params(), 4, np.array([0, 1, 2]))
     plan = clf._plan(state, np.array([300, 300, 400]))
     whole = plan.partial(X, y)["features"]
-    merged = _add(*[plan.partial(X[a:a + 137], y[a:a + 137]) for a in range(0, 1000, 137)])["features"]
+    merged = _add(*[plan.partial(X[a : a + 137], y[a : a + 137]) for a in range(0, 1000, 137)])["features"]
     assert whole.dtype == np.int64 and whole.shape == (3, 64) and np.array_equal(whole, merged)
     assert not np.array_equal(whole[0], whole[1])
 
@@ -354,7 +401,7 @@ def test_dp_merged_partial_sums_are_the_exact_single_machine_sums(rng):
             whole = plan.partial(X)
             from numkern.dask._dp import _add
 
-            merged = _add(*[plan.partial(X[a:a + 333]) for a in range(0, 2000, 333)])
+            merged = _add(*[plan.partial(X[a : a + 333]) for a in range(0, 2000, 333)])
             assert whole.keys() == merged.keys()
             for key in whole:
                 assert whole[key].dtype == np.int64 and np.array_equal(whole[key], merged[key])
@@ -368,8 +415,12 @@ def test_dp_noise_scale_is_that_of_a_single_machine_fit(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotPrivateWarning)
         ref = KernelDensity("gaussian", 0.5, 1.0, n_components=32, feature_seed=3, rng=0).fit(X)
-        draws = np.array([nkd.fit(KernelDensity("gaussian", 0.5, 1.0, n_components=32, feature_seed=3, rng=seed),
-                                  Xd).query(y) for seed in range(300)])
+        draws = np.array(
+            [
+                nkd.fit(KernelDensity("gaussian", 0.5, 1.0, n_components=32, feature_seed=3, rng=seed), Xd).query(y)
+                for seed in range(300)
+            ]
+        )
         sq = DistanceSum("sqeuclidean", 1.0, 1.0, rng=0)
         sq_ref = DistanceSum("sqeuclidean", 1.0, 1.0, rng=0).fit(X)
         nkd.fit(sq, Xd, split_every=2)
@@ -415,9 +466,13 @@ def _quant_cases(rng):
     a = rng.standard_normal((130, 70)).astype(np.float32)
     b = rng.standard_normal((70, 20)).astype(np.float32)
     a3 = rng.standard_normal((2, 30, 70)).astype(np.float32)
-    return [(a, b), (quant.shiftquant(a, 4, axis=0), quant.shiftquant(b, 8, axis=1)),
-            (quant.shiftquant(a, 8, axis=-1, n_groups=24), b),  # several pre-shift chunks
-            (quant.shiftquant(a, 4, axis=-1, granularity="block", block_size=32), b), (a3, b)]
+    return [
+        (a, b),
+        (quant.shiftquant(a, 4, axis=0), quant.shiftquant(b, 8, axis=1)),
+        (quant.shiftquant(a, 8, axis=-1, n_groups=24), b),  # several pre-shift chunks
+        (quant.shiftquant(a, 4, axis=-1, granularity="block", block_size=32), b),
+        (a3, b),
+    ]
 
 
 def test_matmul_is_bit_identical_for_any_m_and_k_chunking(rng):
@@ -452,8 +507,10 @@ def test_tasks_accept_misaligned_blocks(rng):
     x = rng.standard_normal((3, 100)).astype(np.float32)
     p = _softmax._partials(x, 1)
     assert np.array_equal(_softmax._partials(_misaligned(x), 1), p)
-    assert np.array_equal(_softmax._scale(_misaligned(x), _misaligned(p), 1, False, np.float32),
-                          _softmax._scale(x, p, 1, False, np.float32))
+    assert np.array_equal(
+        _softmax._scale(_misaligned(x), _misaligned(p), 1, False, np.float32),
+        _softmax._scale(x, p, 1, False, np.float32),
+    )
     a, b, u = rng.standard_normal((50, 3)), rng.standard_normal(50), rng.standard_normal((3, 1))
     got = _lstsq._residual_block(_misaligned(a), _misaligned(b), _misaligned(u), True, np.float64)
     ref = _lstsq._residual_block(a, b, u, True, np.float64)
@@ -470,8 +527,9 @@ def test_tasks_accept_misaligned_blocks(rng):
     assert len(got) == 2 and all(np.array_equal(g, w) for g, w in zip(got, want))
     assert not np.array_equal(got[0], ref[1])  # f follows the given r
     ref_r = _lstsq._update_block(a, x3, ref[1], ref[0])
-    assert np.array_equal(_lstsq._update_block(_misaligned(a), _misaligned(x3), _misaligned(ref[1]),
-                                               _misaligned(ref[0])), ref_r)
+    assert np.array_equal(
+        _lstsq._update_block(_misaligned(a), _misaligned(x3), _misaligned(ref[1]), _misaligned(ref[0])), ref_r
+    )
     X = rng.uniform(-1, 1, (40, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotPrivateWarning)
@@ -499,8 +557,11 @@ def test_tasks_run_one_kernel_thread_and_leave_the_caller_alone():
     before = numkern.get_num_threads()
     assert task(numkern.get_num_threads)() == 1
     assert numkern.get_num_threads() == before
-    counts = da.from_array(np.zeros(4), chunks=1).map_blocks(
-        task(lambda blk: np.full(blk.shape, numkern.get_num_threads())), dtype=float).compute(**THREADS)
+    counts = (
+        da.from_array(np.zeros(4), chunks=1)
+        .map_blocks(task(lambda blk: np.full(blk.shape, numkern.get_num_threads())), dtype=float)
+        .compute(**THREADS)
+    )
     assert np.all(counts == 1)
 
 
@@ -532,8 +593,10 @@ def test_every_function_on_a_two_process_local_cluster(client, rng):
     ref = numkern.lstsq(A2, b2, method="precondition", sketch="gaussian", rng=5)
     r = nkd.lstsq(da.from_array(A2, chunks=(5000, 8)), da.from_array(b2, chunks=5000), method="precondition", rng=5)
     assert np.array_equal(r.x, ref.x) and r.iterations == ref.iterations
-    sparse = [nkd.lstsq(da.from_array(A, chunks=(rows, 5)), da.from_array(b, chunks=rows), sketch="sparse_sign",
-                        rng=3).x for rows in (12000, 2500)]
+    sparse = [
+        nkd.lstsq(da.from_array(A, chunks=(rows, 5)), da.from_array(b, chunks=rows), sketch="sparse_sign", rng=3).x
+        for rows in (12000, 2500)
+    ]
     assert np.array_equal(sparse[0], sparse[1])
 
     X = rng.uniform(-1, 1, (1500, 3))

@@ -108,11 +108,7 @@ def test_every_public_function_and_class_has_an_example() -> None:
     missing = [name for name, obj in _public_objects() if ">>>" not in (inspect.getdoc(obj) or "")]
     assert not missing, f"no Examples section with a doctest: {missing}"
     collected = {t.name for t in DOCSTRING_TESTS}
-    not_run = [
-        name
-        for name, obj in _public_objects()
-        if f"{obj.__module__}.{obj.__qualname__}" not in collected
-    ]
+    not_run = [name for name, obj in _public_objects() if f"{obj.__module__}.{obj.__qualname__}" not in collected]
     assert not not_run, f"examples not collected (the object's module must define it): {not_run}"
 
 

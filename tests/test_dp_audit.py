@@ -41,6 +41,7 @@ def _audit(make, X0, X1, queries, pairs=()):
 
 # --- configurations: small n, one structure per fit, public queries at the corners -------------
 
+
 def _l1_single():
     X0 = np.full((3, 1), 0.5)
     X1 = np.vstack([X0, [[1.0]]])
@@ -82,7 +83,9 @@ def _kde_reduced_config():
     # record's single feature, seen through the projection, is near +-1, the largest shift it can make.
     x = np.array([[1.0, -0.5, 0.25]])
     for seed in range(1000):
-        probe = dp.KernelDensity("gaussian", 1.0, EPS, n_components=1, reduce_dim=1, feature_seed=seed).fit(np.empty((0, 3)))
+        probe = dp.KernelDensity("gaussian", 1.0, EPS, n_components=1, reduce_dim=1, feature_seed=seed).fit(
+            np.empty((0, 3))
+        )
         z = probe.projection_(x) @ probe.frequencies_ + probe.offsets_
         if abs(math.cos(z[0, 0])) > 0.97:
             break
@@ -90,8 +93,13 @@ def _kde_reduced_config():
     return make, np.empty((0, 3)), x, np.vstack([x, np.zeros((1, 3))]), ()
 
 
-CONFIGS = {"l1": _l1_single, "l1_2d": _l1_two_coords, "sqeuclidean": _sq, "kde": _kde_config,
-           "kde_reduced": _kde_reduced_config}
+CONFIGS = {
+    "l1": _l1_single,
+    "l1_2d": _l1_two_coords,
+    "sqeuclidean": _sq,
+    "kde": _kde_config,
+    "kde_reduced": _kde_reduced_config,
+}
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -101,6 +109,7 @@ def test_audit_does_not_catch_a_correct_structure(name):
 
 
 # --- broken variants ---------------------------------------------------------------------------
+
 
 def _halved_noise(monkeypatch):
     real = _noise.release

@@ -106,10 +106,18 @@ def test_bad_input_raises_value_error(rng):
 
 
 SKLEARN_CHECKS = [
-    "check_get_params_invariance", "check_set_params", "check_no_attributes_set_in_init",
-    "check_parameters_default_constructible", "check_dont_overwrite_parameters", "check_fit_score_takes_y",
-    "check_estimators_unfitted", "check_classifiers_one_label", "check_fit2d_1sample", "check_n_features_in",
-    "check_estimators_dtypes", "check_fit_check_is_fitted",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_dont_overwrite_parameters",
+    "check_fit_score_takes_y",
+    "check_estimators_unfitted",
+    "check_classifiers_one_label",
+    "check_fit2d_1sample",
+    "check_n_features_in",
+    "check_estimators_dtypes",
+    "check_fit_check_is_fitted",
 ]
 
 

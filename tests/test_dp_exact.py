@@ -7,12 +7,11 @@ long-double loops (_reference.dot_rows / matmul_wide), so they are the same unde
 
 import numpy as np
 import pytest
+from _reference import U_WIDE, WIDE, dot_rows, matmul_wide
 from scipy.spatial.distance import cdist
 
 import numkern
 from numkern.dp import _kde
-
-from _reference import U_WIDE, WIDE, dot_rows, matmul_wide
 
 H = 0.7
 
@@ -21,8 +20,11 @@ def ref_kernel(X, Y, kernel, h, w=None):
     X = np.asarray(X, np.float64)
     Y = np.asarray(Y, np.float64)
     D2 = cdist(Y, X, "sqeuclidean")
-    K = {"gaussian": lambda: np.exp(-D2 / h**2), "laplacian": lambda: np.exp(-np.sqrt(D2) / h),
-         "cauchy": lambda: 1.0 / (1.0 + D2 / h**2)}[kernel]()
+    K = {
+        "gaussian": lambda: np.exp(-D2 / h**2),
+        "laplacian": lambda: np.exp(-np.sqrt(D2) / h),
+        "cauchy": lambda: 1.0 / (1.0 + D2 / h**2),
+    }[kernel]()
     w = np.ones(X.shape[0]) if w is None else np.asarray(w, np.float64)
     return dot_rows(K, w), dot_rows(np.abs(K), np.abs(w))
 
@@ -108,7 +110,7 @@ def test_far_points_underflow_to_zero_and_subnormal_values_are_kept():
     Xs = np.array([[0.0]])
     Ys = np.array([[27.25]])  # exp(-742.56) ~ 1e-322.5
     tiny = numkern.kernel_sum(Xs, Ys, kernel="gaussian", bandwidth=1.0)
-    assert tiny > 0 and abs(tiny - np.exp(-27.25**2)) <= 2 * 5e-324
+    assert tiny > 0 and abs(tiny - np.exp(-(27.25**2))) <= 2 * 5e-324
 
 
 def test_nan_propagates_and_infinite_distance_gives_zero_kernel():

@@ -21,7 +21,7 @@ def _prefix_node_weights(tree, Y):
     offsets = np.concatenate([[0], np.cumsum([L >> lvl for lvl in range(h + 1)])])
     coef = np.empty((Y.shape[0], d, 2 * L - 1))
     for k in range(d):
-        nodes = [basis[:, offsets[lvl]:offsets[lvl + 1]] for lvl in range(h + 1)]
+        nodes = [basis[:, offsets[lvl] : offsets[lvl + 1]] for lvl in range(h + 1)]
         P, integral = _L1Tree.prefix_arrays(nodes, tree.width[k])  # one row per unit node
         c = np.clip(Y[:, k], tree.lo[k], tree.hi[k])
         u = (c - tree.lo[k]) / tree.width[k]
@@ -29,7 +29,9 @@ def _prefix_node_weights(tree, Y):
         f = (u - j)[:, None]
         area = integral[:, j].T + tree.width[k] * f * (P[:, j].T + 0.5 * f * (P[:, j + 1] - P[:, j]).T)
         N = P[:, L][None, :]
-        coef[:, k] = 2 * area - integral[:, L][None, :] + N * (tree.hi[k] - c)[:, None] + N * np.abs(Y[:, k] - c)[:, None]
+        coef[:, k] = (
+            2 * area - integral[:, L][None, :] + N * (tree.hi[k] - c)[:, None] + N * np.abs(Y[:, k] - c)[:, None]
+        )
     return coef
 
 
@@ -52,7 +54,7 @@ def test_prefix_form_is_at_least_as_accurate_as_the_ring_estimator_and_both_meet
         prefix = s.query(Y)
         ring, ring_coef = tree.query_ring(Y, alpha)
         sd_p = np.sqrt(var * np.sum(_prefix_node_weights(tree, Y) ** 2, axis=(1, 2)))
-        sd_r = np.sqrt(var * np.sum(ring_coef ** 2, axis=(1, 2)))
+        sd_r = np.sqrt(var * np.sum(ring_coef**2, axis=(1, 2)))
         # Discretization (what is left with exact counts): the prefix form charges each record the
         # distance to a uniform spread over its cell, off by <= w/2 per record and coordinate; the
         # ring estimator charges the ring's middle, off by <= (w/2)(1 + alpha) + (alpha/2)|x - y|.

@@ -64,7 +64,7 @@ def test_released_values_lie_on_the_power_of_two_grid():
     for frac_bits, sens, eps in [(32, 2**33, 0.5), (0, 7, 3.0), (10, 1, 1e-3)]:
         rel = _noise.release(sums, frac_bits, sens, eps, _noise._OsBits())
         grid = rel.grid
-        assert grid == 2.0 ** rel.grid_exponent
+        assert grid == 2.0**rel.grid_exponent
         assert np.all(rel.values / grid == np.round(rel.values / grid))
         assert rel.epsilon <= eps
 

@@ -23,7 +23,9 @@ from numkern.dp._kde import (
 
 def _clusters(rng, n, d, centres):
     C = rng.standard_normal((10, d))
-    return C[rng.integers(0, 10, n)] + 0.5 * rng.standard_normal((n, d)), C[rng.integers(0, 10, centres)] + 0.5 * rng.standard_normal((centres, d))
+    return C[rng.integers(0, 10, n)] + 0.5 * rng.standard_normal((n, d)), C[
+        rng.integers(0, 10, centres)
+    ] + 0.5 * rng.standard_normal((centres, d))
 
 
 def test_a_records_projection_does_not_depend_on_the_other_rows(rng):
@@ -33,7 +35,7 @@ def test_a_records_projection_does_not_depend_on_the_other_rows(rng):
     X = rng.standard_normal((1100, 3000)) * np.exp(rng.uniform(-30, 30, (1100, 1)))
     Z = P(X)
     for i in (0, 1, 511, 512, 1023, 1099):
-        assert np.array_equal(Z[i], P(X[i:i + 1])[0])
+        assert np.array_equal(Z[i], P(X[i : i + 1])[0])
 
 
 def test_sketch_of_a_neighbour_differs_by_one_records_features_only(rng):
@@ -50,7 +52,9 @@ def test_sketch_of_a_neighbour_differs_by_one_records_features_only(rng):
 @pytest.mark.parametrize("d,k", [(200, 32), (256, 64), (1000, 100)])
 def test_projection_distortion_is_unbiased_and_within_its_std_bound(d, k):
     rng = np.random.default_rng(d)
-    V = np.vstack([rng.standard_normal(d), np.eye(d)[0], np.ones(d), rng.standard_normal(d) ** 9])  # spread, sparse, coherent, heavy-tailed
+    V = np.vstack(
+        [rng.standard_normal(d), np.eye(d)[0], np.ones(d), rng.standard_normal(d) ** 9]
+    )  # spread, sparse, coherent, heavy-tailed
     deltas = []
     for s in range(400):
         Z = HadamardProjection(d, k, np.random.default_rng(s))(V) / math.sqrt(k)
@@ -114,8 +118,10 @@ def test_reduce_dim_is_reproducible_from_the_seeds():
     X = np.random.default_rng(0).standard_normal((50, 40))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dp.NotPrivateWarning)
-        a, b, c = (dp.KernelDensity("gaussian", 4.0, 1.0, n_components=64, reduce_dim=8, feature_seed=fs, rng=7).fit(X)
-                   for fs in (1, 1, 2))
+        a, b, c = (
+            dp.KernelDensity("gaussian", 4.0, 1.0, n_components=64, reduce_dim=8, feature_seed=fs, rng=7).fit(X)
+            for fs in (1, 1, 2)
+        )
     assert np.array_equal(a.sketch_, b.sketch_) and np.array_equal(a.projection_.rows, b.projection_.rows)
     assert np.array_equal(a.projection_.signs, b.projection_.signs)
     assert not np.array_equal(a.projection_.rows, c.projection_.rows)

@@ -8,12 +8,13 @@ Run long: ``python -m pytest tests -k fuzz --fuzz-long`` (>= 10^5 examples in to
 
 import numpy as np
 import pytest
+from _fuzz_strategies import WRONG_DTYPES, arrays, checked, fuzz
+from _reference import log_softmax_ref, softmax_ref
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import numkern
-from _fuzz_strategies import WRONG_DTYPES, arrays, checked, fuzz
-from _reference import log_softmax_ref, softmax_ref
+
 
 def _check_softmax_result(y, x, axis, log):
     result_dtype = np.float64 if x.dtype.kind in "biu" else x.dtype
@@ -72,8 +73,14 @@ def test_fuzz_softmax(log, fuzz_settings, isa):
             _check_softmax_result(y, x, axis, log)
         np.testing.assert_array_equal(x, before)
 
-    fuzz(fuzz_settings, run, x=arrays(), axis=st.integers(-4, 3), algorithm=st.sampled_from(
-        ["auto", "two_pass", "three_pass_reload", "three_pass_recompute", "bogus"]), use_out=st.booleans())
+    fuzz(
+        fuzz_settings,
+        run,
+        x=arrays(),
+        axis=st.integers(-4, 3),
+        algorithm=st.sampled_from(["auto", "two_pass", "three_pass_reload", "three_pass_recompute", "bogus"]),
+        use_out=st.booleans(),
+    )
 
 
 def test_fuzz_wrong_dtypes_raise_type_error(fuzz_settings):
@@ -83,8 +90,12 @@ def test_fuzz_wrong_dtypes_raise_type_error(fuzz_settings):
             with pytest.raises(TypeError):
                 fn(x)
 
-    fuzz(fuzz_settings, run, dtype=st.sampled_from(WRONG_DTYPES),
-         shape=hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=4))
+    fuzz(
+        fuzz_settings,
+        run,
+        dtype=st.sampled_from(WRONG_DTYPES),
+        shape=hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=4),
+    )
 
 
 @st.composite
@@ -95,8 +106,12 @@ def int8_operands(draw):
     a = draw(hnp.arrays(np.int8, (m + 1, 2 * k + 1), elements=elements))
     b = draw(hnp.arrays(np.int8, (2 * k + 1, n + 1), elements=elements))
     a_kind = draw(st.sampled_from(["plain", "strided", "fortran", "reversed"]))
-    a = {"plain": a[:m, :k], "strided": a[:m, : 2 * k : 2], "fortran": np.asfortranarray(a[:m, :k]),
-         "reversed": a[m - 1 :: -1, :k] if m else a[:0, :k]}[a_kind]
+    a = {
+        "plain": a[:m, :k],
+        "strided": a[:m, : 2 * k : 2],
+        "fortran": np.asfortranarray(a[:m, :k]),
+        "reversed": a[m - 1 :: -1, :k] if m else a[:0, :k],
+    }[a_kind]
     b = b[:k, ::-1][:, :n] if draw(st.booleans()) else b[:k, :n]
     return a, b
 
@@ -128,9 +143,14 @@ def test_fuzz_shiftquant(fuzz_settings, isa):
         except (TypeError, ValueError) as exc:
             assert str(exc)
             xf = np.asarray(x, dtype=np.float64)
-            assert (bits not in (4, 6, 8) or rounding not in ("nearest", "stochastic")
-                    or not -x.ndim <= axis < x.ndim or not np.all(np.isfinite(xf)) or x.ndim == 0
-                    or np.any(np.abs(xf) > np.finfo(np.float32).max)), f"unexpected {type(exc).__name__}: {exc}"
+            assert (
+                bits not in (4, 6, 8)
+                or rounding not in ("nearest", "stochastic")
+                or not -x.ndim <= axis < x.ndim
+                or not np.all(np.isfinite(xf))
+                or x.ndim == 0
+                or np.any(np.abs(xf) > np.finfo(np.float32).max)
+            ), f"unexpected {type(exc).__name__}: {exc}"
         else:
             checked()
             q = t.qdata if not getattr(t, "packed", False) else t.unpack().qdata
@@ -142,5 +162,11 @@ def test_fuzz_shiftquant(fuzz_settings, isa):
             assert np.all(err <= limit * scale * (1 + 1e-6) + 2.0**-149)  # a float32 base scale can underflow
         np.testing.assert_array_equal(x, before)
 
-    fuzz(fuzz_settings, run, x=arrays(), bits=st.sampled_from([4, 6, 8, 3, 16]), axis=st.integers(-4, 3),
-         rounding=st.sampled_from(["nearest", "stochastic", "up"]))
+    fuzz(
+        fuzz_settings,
+        run,
+        x=arrays(),
+        bits=st.sampled_from([4, 6, 8, 3, 16]),
+        axis=st.integers(-4, 3),
+        rounding=st.sampled_from(["nearest", "stochastic", "up"]),
+    )

@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
+from _fuzz_strategies import WRONG_DTYPES, arrays, assert_raised_for, checked, fuzz, pick, snapshot
 from hypothesis import strategies as st
 
 import numkern
-from _fuzz_strategies import WRONG_DTYPES, arrays, assert_raised_for, checked, fuzz, pick, snapshot
 from numkern.dp import DistanceSum, KernelDensity, NotPrivateWarning, SimilarityClassifier
 
 DTYPES = [np.float32, np.float64, np.float16, np.int32, np.uint8, np.bool_]
@@ -103,8 +103,13 @@ def test_fuzz_kernel_and_distance_sums(fuzz_settings, isa):
 def _private_case(draw):
     cls = draw(st.sampled_from(["distance", "kde", "classifier"]))
     n, d = draw(st.integers(0, 20)), draw(pick(st.integers(1, 4), [0], 5))
-    X = draw(arrays(dtypes=DTYPES + [np.complex64] * (draw(st.integers(0, 19)) == 0), shape=(n, d),
-                    special=draw(pick([False], [True], 10))))
+    X = draw(
+        arrays(
+            dtypes=DTYPES + [np.complex64] * (draw(st.integers(0, 19)) == 0),
+            shape=(n, d),
+            special=draw(pick([False], [True], 10)),
+        )
+    )
     if draw(pick([False], [True], 5)):
         X = X.reshape(-1)
     kinds = {"distance": ["l1", "l2", "sqeuclidean"], "kde": ["gaussian", "laplacian", "cauchy"]}
@@ -139,9 +144,16 @@ def test_fuzz_private_structures(fuzz_settings, isa):
         if cls == "distance":
             if metric not in ("l1", "l2", "sqeuclidean"):
                 problems.append("metric")
-            if not (isinstance(bounds, float) or (isinstance(bounds, tuple) and isinstance(bounds[0], float)
-                                                  and bounds[0] == -1.0 and bounds[1] == 1.0)
-                    or (isinstance(bounds, tuple) and isinstance(bounds[0], np.ndarray) and d == 3)):
+            if not (
+                isinstance(bounds, float)
+                or (
+                    isinstance(bounds, tuple)
+                    and isinstance(bounds[0], float)
+                    and bounds[0] == -1.0
+                    and bounds[1] == 1.0
+                )
+                or (isinstance(bounds, tuple) and isinstance(bounds[0], np.ndarray) and d == 3)
+            ):
                 problems.append("bounds")
             if metric != "sqeuclidean" and resolution is not None and resolution not in (16, 1):
                 problems.append("resolution")
@@ -156,8 +168,11 @@ def test_fuzz_private_structures(fuzz_settings, isa):
             if n_comp is not None and n_comp not in (64, 1):
                 problems.append("n_components")
             comps = n_comp if n_comp is not None else (4096 if cls == "kde" else "auto")
-            est = (KernelDensity(metric, bandwidth, epsilon, n_components=comps, rng=1) if cls == "kde"
-                   else SimilarityClassifier(metric, bandwidth, epsilon, n_components=comps, rng=1))
+            est = (
+                KernelDensity(metric, bandwidth, epsilon, n_components=comps, rng=1)
+                if cls == "kde"
+                else SimilarityClassifier(metric, bandwidth, epsilon, n_components=comps, rng=1)
+            )
         y = None
         if cls == "classifier":
             rows = X.shape[0] if X.ndim == 2 else X.size
@@ -229,5 +244,10 @@ def test_fuzz_dp_wrong_dtypes_raise(fuzz_settings, isa):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotPrivateWarning)
-        fuzz(fuzz_settings, run, scale=0.3, dtype=st.sampled_from([d for d in WRONG_DTYPES if d != np.longdouble]),
-             which=st.sampled_from(["kernel_sum", "distance_sum", "kde"]))
+        fuzz(
+            fuzz_settings,
+            run,
+            scale=0.3,
+            dtype=st.sampled_from([d for d in WRONG_DTYPES if d != np.longdouble]),
+            which=st.sampled_from(["kernel_sum", "distance_sum", "kde"]),
+        )

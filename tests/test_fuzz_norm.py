@@ -5,12 +5,21 @@ raises TypeError/ValueError for inputs that are wrong; inputs are never mutated.
 
 import numpy as np
 import pytest
+from _fuzz_strategies import (
+    ALL_DTYPES,
+    WRONG_DTYPES,
+    arrays,
+    assert_raised_for,
+    checked,
+    compute_dtype,
+    fuzz,
+    pick,
+    snapshot,
+)
 from hypothesis import strategies as st
+from test_norm import ref_backward, ref_forward, ref_int8
 
 import numkern
-from _fuzz_strategies import (ALL_DTYPES, WRONG_DTYPES, arrays, assert_raised_for, checked, compute_dtype, fuzz, pick,
-                              snapshot)
-from test_norm import ref_backward, ref_forward, ref_int8
 
 TOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-12, np.dtype(np.float16): 2e-5}
 EPS = [1e-5, 0.0, 1.0, 0.1, -1e-5, np.nan, np.inf, "1e-5", True, None]
@@ -100,7 +109,8 @@ def _check_forward(y, x, axis, weight, bias, eps, l1, result_dtype):
     err = np.abs(yf - ref)
     bad = ok & ~(err <= bound)
     assert not bad.any(), (
-        f"max error {err[bad].max()} vs bound {bound[bad].min()}: x={x[bad][:4]}, y={yf[bad][:4]}, ref={ref[bad][:4]}")
+        f"max error {err[bad].max()} vs bound {bound[bad].min()}: x={x[bad][:4]}, y={yf[bad][:4]}, ref={ref[bad][:4]}"
+    )
 
 
 @pytest.mark.parametrize("l1", [True, False], ids=["l1", "l2"])
@@ -203,7 +213,8 @@ def test_fuzz_norm_backward(l1, fuzz_settings, isa):
             xd = np.moveaxis(xf, axis, -1)
             d = xd - xd.mean(axis=-1, keepdims=True)
             D = (np.abs(d).mean(axis=-1, keepdims=True) if l1 else np.sqrt((d * d).mean(axis=-1, keepdims=True))) + (
-                eps if l1 else 0)
+                eps if l1 else 0
+            )
             if not l1:
                 D = np.sqrt(D * D + eps)
             w = 1.0 if weight is None else max(1.0, float(np.abs(weight).max()))
@@ -255,8 +266,11 @@ def test_fuzz_l1_norm_int8(fuzz_settings, isa):
             problems.append("axis")
         out = None
         if out_kind != "none":
-            out = np.full(x.shape if out_kind != "shape" else x.shape + (1,), 9,
-                          dtype=np.int8 if out_kind != "dtype" else np.int16)
+            out = np.full(
+                x.shape if out_kind != "shape" else x.shape + (1,),
+                9,
+                dtype=np.int8 if out_kind != "dtype" else np.int16,
+            )
             if out_kind == "readonly":
                 out.flags.writeable = False
             if out_kind != "ok":
@@ -286,12 +300,20 @@ def test_fuzz_l1_norm_int8(fuzz_settings, isa):
 def test_fuzz_norm_wrong_dtypes_raise_type_error(fuzz_settings, isa):
     def run(dtype, which):
         x = np.zeros((3, 4), dtype=dtype)
-        fn = {"l1": numkern.l1_norm, "l2": numkern.layer_norm,
-              "l1b": lambda a: numkern.l1_norm_backward(np.ones((3, 4)), a),
-              "l2b": lambda a: numkern.layer_norm_backward(a, np.ones((3, 4))),
-              "int8": numkern.l1_norm_int8}[which]
+        fn = {
+            "l1": numkern.l1_norm,
+            "l2": numkern.layer_norm,
+            "l1b": lambda a: numkern.l1_norm_backward(np.ones((3, 4)), a),
+            "l2b": lambda a: numkern.layer_norm_backward(a, np.ones((3, 4))),
+            "int8": numkern.l1_norm_int8,
+        }[which]
         with pytest.raises(TypeError, match="dtype"):
             fn(x)
 
-    fuzz(fuzz_settings, run, scale=0.3, dtype=st.sampled_from(WRONG_DTYPES),
-         which=st.sampled_from(["l1", "l2", "l1b", "l2b", "int8"]))
+    fuzz(
+        fuzz_settings,
+        run,
+        scale=0.3,
+        dtype=st.sampled_from(WRONG_DTYPES),
+        which=st.sampled_from(["l1", "l2", "l1b", "l2b", "int8"]),
+    )

@@ -5,18 +5,21 @@ float64 NumPy; bad inputs raise TypeError/ValueError; inputs are never mutated."
 
 import numpy as np
 import pytest
+from _fuzz_strategies import arrays, assert_raised_for, checked, fuzz, pick, snapshot
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import numkern
-from _fuzz_strategies import arrays, assert_raised_for, checked, fuzz, pick, snapshot
 from numkern import quant
 
 
 @st.composite
 def _sq_case(draw):
-    x = draw(arrays(dtypes=[np.float32, np.float64, np.int32, np.float16], max_side=8,
-                    special=draw(pick([False], [True], 20))))
+    x = draw(
+        arrays(
+            dtypes=[np.float32, np.float64, np.int32, np.float16], max_side=8, special=draw(pick([False], [True], 20))
+        )
+    )
     bits = draw(pick([4, 6, 8], [3, 16, True], 6))
     axis = draw(pick(st.integers(-x.ndim, x.ndim - 1), [x.ndim, -4], 6))
     n_groups = draw(pick([None, 1, 2, 5, 32], [0, 33, 2.0], 8))
@@ -50,8 +53,16 @@ def test_fuzz_shiftquant_arguments_and_tensor_methods(fuzz_settings, isa):
             problems.append("non-finite")
         before = snapshot(x)
         try:
-            t = numkern.shiftquant(x, bits, axis=axis, n_groups=n_groups, rounding=rounding,
-                                   granularity=granularity, block_size=block_size, rng=rng)
+            t = numkern.shiftquant(
+                x,
+                bits,
+                axis=axis,
+                n_groups=n_groups,
+                rounding=rounding,
+                granularity=granularity,
+                block_size=block_size,
+                rng=rng,
+            )
         except (TypeError, ValueError) as exc:
             assert_raised_for(exc, problems)
             assert snapshot(x) == before
@@ -97,8 +108,13 @@ def _pack_case(draw):
         lo = 0
     if np.dtype(dtype).kind == "b":
         lo, hi = 0, 1
-    x = draw(hnp.arrays(dtype, shape, elements=st.integers(lo, hi) if np.dtype(dtype).kind != "f"
-                        else st.integers(lo, hi).map(float)))
+    x = draw(
+        hnp.arrays(
+            dtype,
+            shape,
+            elements=st.integers(lo, hi) if np.dtype(dtype).kind != "f" else st.integers(lo, hi).map(float),
+        )
+    )
     n = draw(pick([None, "full", "odd"], ["short", "long", 2.0], 8))
     return x, n
 
@@ -162,18 +178,35 @@ def test_fuzz_unpack_int4_rejects_bad_input(fuzz_settings, isa):
         else:
             assert quant.unpack_int4(p).shape == (2, 6)
 
-    fuzz(fuzz_settings, run, scale=0.3, dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.float32]),
-         zero_d=st.booleans())
+    fuzz(
+        fuzz_settings,
+        run,
+        scale=0.3,
+        dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.float32]),
+        zero_d=st.booleans(),
+    )
 
 
 @st.composite
 def _matmul_case(draw):
     batch = draw(st.sampled_from([(), (), (2,), (1, 2)]))
     M, K, N = draw(st.integers(0, 6)), draw(st.integers(0, 40)), draw(st.integers(0, 6))
-    a = draw(arrays(dtypes=[np.float32, np.float64, np.int32], shape=batch + (M, K), special=False,
-                    layouts=("plain", "fortran", "reversed", "strided", "unaligned")))
-    b = draw(arrays(dtypes=[np.float32, np.float64], shape=(K, N), special=False,
-                    layouts=("plain", "fortran", "reversed", "strided", "unaligned")))
+    a = draw(
+        arrays(
+            dtypes=[np.float32, np.float64, np.int32],
+            shape=batch + (M, K),
+            special=False,
+            layouts=("plain", "fortran", "reversed", "strided", "unaligned"),
+        )
+    )
+    b = draw(
+        arrays(
+            dtypes=[np.float32, np.float64],
+            shape=(K, N),
+            special=False,
+            layouts=("plain", "fortran", "reversed", "strided", "unaligned"),
+        )
+    )
     a_q = draw(st.sampled_from([None, "channel_k", "block", "channel_m"]))
     b_q = draw(st.sampled_from([None, "channel_n", "channel_k", "block"]))
     bits = draw(st.sampled_from([None, 4, 6, 8]))
@@ -205,12 +238,14 @@ def test_fuzz_quant_matmul(fuzz_settings, isa):
         if not problems:
             if a_q is not None and a.ndim >= 2:
                 axis = {"channel_k": -1, "block": -1, "channel_m": -2}[a_q]
-                A = numkern.shiftquant(a, qbits, axis=axis, n_groups=ng,
-                                       granularity="block" if a_q == "block" else "channel", block_size=8)
+                A = numkern.shiftquant(
+                    a, qbits, axis=axis, n_groups=ng, granularity="block" if a_q == "block" else "channel", block_size=8
+                )
             if b_q is not None and b.ndim == 2:
                 axis = {"channel_n": -1, "channel_k": 0, "block": 0}[b_q]
-                B = numkern.shiftquant(b, qbits, axis=axis, n_groups=ng,
-                                       granularity="block" if b_q == "block" else "channel", block_size=8)
+                B = numkern.shiftquant(
+                    b, qbits, axis=axis, n_groups=ng, granularity="block" if b_q == "block" else "channel", block_size=8
+                )
         before = snapshot(a, b)
         try:
             c = quant.matmul(A, B, out_dtype=out_dtype, bits=bits)

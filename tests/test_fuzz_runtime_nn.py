@@ -6,14 +6,14 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import strategies as st
-
-import numkern
 from _fuzz_strategies import arrays, assert_raised_for, checked, fuzz, pick
 from _reference import WIDE, matmul_wide
+from hypothesis import strategies as st
+from test_norm import ref_backward, ref_forward
+
+import numkern
 from numkern import nn
 from numkern._runtime import ISA_LEVELS
-from test_norm import ref_backward, ref_forward
 
 pytestmark = pytest.mark.isa_independent  # the runtime test walks the levels itself
 
@@ -61,11 +61,18 @@ def test_fuzz_isa_and_thread_controls(fuzz_settings):
             numkern.set_num_threads(start_threads)
             numkern.set_isa(start_isa)
 
-    fuzz(fuzz_settings, run, scale=2,
-         level=pick(list(ISA_LEVELS), ["avx1024", "", None, 2, "AVX2"], 15),
-         threads=pick(st.one_of(st.integers(1, 8), st.just(np.int64(2)), st.just(2**31 - 1)),
-                      [0, -1, 2.0, True, "2", 2**31, 2**64], 15),
-         nested=st.sampled_from([None] + list(ISA_LEVELS)))
+    fuzz(
+        fuzz_settings,
+        run,
+        scale=2,
+        level=pick(list(ISA_LEVELS), ["avx1024", "", None, 2, "AVX2"], 15),
+        threads=pick(
+            st.one_of(st.integers(1, 8), st.just(np.int64(2)), st.just(2**31 - 1)),
+            [0, -1, 2.0, True, "2", 2**31, 2**64],
+            15,
+        ),
+        nested=st.sampled_from([None] + list(ISA_LEVELS)),
+    )
 
 
 def test_fuzz_cpu_info_is_consistent(fuzz_settings):
@@ -88,8 +95,11 @@ def _norm_layer_case(draw):
     dtype = draw(pick([np.float32, np.float64], [np.float16, np.int32], 6))
     shape_ok = draw(pick([True], [False], 10))
     f = features if isinstance(features, int) and features > 0 else 3
-    x = draw(arrays(dtypes=[np.float32, np.float64], shape=(draw(st.integers(0, 5)), f if shape_ok else f + 1),
-                    special=False))
+    x = draw(
+        arrays(
+            dtypes=[np.float32, np.float64], shape=(draw(st.integers(0, 5)), f if shape_ok else f + 1), special=False
+        )
+    )
     g = draw(arrays(dtypes=[np.float32, np.float64], shape=x.shape, special=False))
     affine = draw(st.booleans())
     return kind, features, dtype, shape_ok, x, g, affine

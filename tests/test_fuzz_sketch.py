@@ -7,12 +7,22 @@ import math
 import numpy as np
 import pytest
 import scipy.linalg
+from _fuzz_strategies import (
+    ALL_DTYPES,
+    WRONG_DTYPES,
+    arrays,
+    assert_raised_for,
+    checked,
+    compute_dtype,
+    fuzz,
+    pick,
+    snapshot,
+)
 from hypothesis import strategies as st
+from test_sketch import _np_fwht
 
 import numkern
-from _fuzz_strategies import (ALL_DTYPES, WRONG_DTYPES, arrays, assert_raised_for, checked, compute_dtype, fuzz, pick, snapshot)
 from numkern.sketch import SRHT, CountSketch, Gaussian, SparseSign
-from test_sketch import _np_fwht
 
 UNIT = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
 
@@ -47,8 +57,11 @@ def test_fuzz_fwht(fuzz_settings, isa):
         if out_kind == "in_place" and x.dtype == rdt and x.flags.writeable:
             out = x
         elif out_kind != "none":
-            out = np.full(x.shape if out_kind != "shape" else x.shape + (2,), 7,
-                          dtype=rdt if out_kind != "dtype" else (np.float32 if rdt != np.float32 else np.float64))
+            out = np.full(
+                x.shape if out_kind != "shape" else x.shape + (2,),
+                7,
+                dtype=rdt if out_kind != "dtype" else (np.float32 if rdt != np.float32 else np.float64),
+            )
             if out_kind == "readonly":
                 out.flags.writeable = False
             if out_kind in ("shape", "dtype", "readonly"):
@@ -157,7 +170,9 @@ def test_fuzz_sketch_operators(fuzz_settings, isa):
             ctor_problems.append("m type")
         elif not ctor_problems and not 1 <= m <= (1 << max(0, (n - 1).bit_length())):
             ctor_problems.append("m range")
-        if kind == "sparse" and (not isinstance(nnz, int) or not 1 <= nnz <= (m if isinstance(m, (int, np.integer)) else 0)):
+        if kind == "sparse" and (
+            not isinstance(nnz, int) or not 1 <= nnz <= (m if isinstance(m, (int, np.integer)) else 0)
+        ):
             ctor_problems.append("nnz")
         if isinstance(rng, (str, float)):
             ctor_problems.append("rng")
@@ -281,8 +296,19 @@ def test_fuzz_lstsq(fuzz_settings, isa):
         # eps gives m by the row rule when m is None (method "sketch"): may exceed the padded n.
         before = snapshot(A, B, w)
         try:
-            res = numkern.lstsq(A, B, method=method, sketch=sketch, m=m, eps=eps, delta=delta, tol=tol,
-                                maxiter=maxiter, weights=w, rng=seed)
+            res = numkern.lstsq(
+                A,
+                B,
+                method=method,
+                sketch=sketch,
+                m=m,
+                eps=eps,
+                delta=delta,
+                tol=tol,
+                maxiter=maxiter,
+                weights=w,
+                rng=seed,
+            )
         except (TypeError, ValueError) as exc:
             msg = str(exc)
             if not problems and eps is not None and m is None and "sketch rows" in msg:
@@ -323,11 +349,22 @@ def test_fuzz_lstsq(fuzz_settings, isa):
 def test_fuzz_sketch_wrong_dtypes_raise_type_error(fuzz_settings, isa):
     def run(dtype, which):
         x = np.zeros((4, 2), dtype=dtype)
-        fn = {"fwht": numkern.fwht, "srht": SRHT(4, 2, rng=0).apply, "gauss": Gaussian(4, 2, rng=0).apply,
-              "sparse": SparseSign(4, 2, nnz_per_col=2, rng=0).apply, "count": CountSketch(4, 2, rng=0).apply,
-              "lstsq": lambda a: numkern.lstsq(a, np.ones(4)), "lstsq_b": lambda a: numkern.lstsq(np.eye(4), a)}[which]
+        fn = {
+            "fwht": numkern.fwht,
+            "srht": SRHT(4, 2, rng=0).apply,
+            "gauss": Gaussian(4, 2, rng=0).apply,
+            "sparse": SparseSign(4, 2, nnz_per_col=2, rng=0).apply,
+            "count": CountSketch(4, 2, rng=0).apply,
+            "lstsq": lambda a: numkern.lstsq(a, np.ones(4)),
+            "lstsq_b": lambda a: numkern.lstsq(np.eye(4), a),
+        }[which]
         with pytest.raises(TypeError, match="dtype"):
             fn(x)
 
-    fuzz(fuzz_settings, run, scale=0.3, dtype=st.sampled_from(WRONG_DTYPES),
-         which=st.sampled_from(["fwht", "srht", "gauss", "sparse", "count", "lstsq", "lstsq_b"]))
+    fuzz(
+        fuzz_settings,
+        run,
+        scale=0.3,
+        dtype=st.sampled_from(WRONG_DTYPES),
+        which=st.sampled_from(["fwht", "srht", "gauss", "sparse", "count", "lstsq", "lstsq_b"]),
+    )

@@ -8,10 +8,10 @@ import gc
 
 import numpy as np
 import pytest
-
-import numkern
 from conftest import AVAILABLE_ISAS
 from test_norm import ref_int8
+
+import numkern
 
 pytestmark = [pytest.mark.slow, pytest.mark.isa_independent]  # each test walks the ISA levels itself
 

@@ -6,13 +6,11 @@ import math
 import numpy as np
 import pytest
 import scipy.stats
-
-import numkern
-from numkern.linalg import C_ROWS, sketch_rows
-
 from _lstsq_families import FAMILIES, Problem, exact_lstsq, incoherent, rank_deficient
 from _reference import matmul_wide
 
+import numkern
+from numkern.linalg import C_ROWS, sketch_rows
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -171,12 +169,15 @@ def test_refinement_residual_kernel_is_as_accurate_as_twice_the_precision(rng):
             scale = [sum(abs(Af[i][k] * Fraction(x[k])) for k in range(d)) + abs(Fraction(b[i])) for i in range(n)]
             for i in range(n):
                 # Dot2's bound: u |f| + gamma_{2d+2}^2 sum |terms|, with room to spare.
-                assert abs(Fraction(f[i]) - f_exact[i]) <= 2.3e-16 * abs(f_exact[i]) + 1e-30 * (2 * d + 2) ** 2 * scale[i]
+                assert (
+                    abs(Fraction(f[i]) - f_exact[i]) <= 2.3e-16 * abs(f_exact[i]) + 1e-30 * (2 * d + 2) ** 2 * scale[i]
+                )
             h_exact = [sum(Af[i][j] * (Fraction(f[i]) + Fraction(r[i])) for i in range(n)) for j in range(d)]
             h_scale = [sum(abs(Af[i][j] * Fraction(f[i])) for i in range(n)) for j in range(d)]
             for j in range(d):
-                assert abs(Fraction(h[j]) - h_exact[j]) <= 2.3e-16 * abs(h_exact[j]) + 1e-15 * n * h_scale[j] + 1e-30 * n * n * sum(
-                    abs(Af[i][j] * Fraction(r[i])) for i in range(n))
+                assert abs(Fraction(h[j]) - h_exact[j]) <= 2.3e-16 * abs(h_exact[j]) + 1e-15 * n * h_scale[
+                    j
+                ] + 1e-30 * n * n * sum(abs(Af[i][j] * Fraction(r[i])) for i in range(n))
 
 
 @pytest.mark.parametrize("family", ["semi_coherent", "coherent", "GA", "T3", "T1", "high_leverage"])
@@ -283,8 +284,12 @@ def test_results_are_reproducible_across_runs_and_thread_counts(rng):
     try:
         for nt in (1, 2, 1):
             numkern.set_num_threads(nt)
-            out.append([numkern.lstsq(P.A, P.b, method=mth, sketch=sk, rng=7).x
-                        for mth, sk in (("sketch", "srht"), ("sketch", "gaussian"), ("precondition", "srht"))])
+            out.append(
+                [
+                    numkern.lstsq(P.A, P.b, method=mth, sketch=sk, rng=7).x
+                    for mth, sk in (("sketch", "srht"), ("sketch", "gaussian"), ("precondition", "srht"))
+                ]
+            )
     finally:
         numkern.set_num_threads(before)
     for a, b in zip(out[0], out[1]):

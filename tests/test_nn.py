@@ -90,7 +90,9 @@ def test_softmax_cross_entropy_gradient(rng):
 @pytest.mark.parametrize("norm", [nn.L1LayerNorm, nn.LayerNorm])
 def test_sequential_mlp_gradients(norm, rng):
     model = nn.Sequential(
-        nn.Linear(6, 8, rng=2, dtype=np.float64), norm(8, dtype=np.float64), nn.ReLU(),
+        nn.Linear(6, 8, rng=2, dtype=np.float64),
+        norm(8, dtype=np.float64),
+        nn.ReLU(),
         nn.Linear(8, 3, rng=3, dtype=np.float64),
     )
     x = rng.standard_normal((4, 6))
@@ -199,8 +201,25 @@ def test_train_command_learns_digits(bits, tmp_path):
     from numkern.__main__ import main
 
     out = tmp_path / "r.json"
-    assert main(["train", "--dataset", "digits", "--bits", str(bits), "--epochs", "2", "--seed", "1",
-                 "--no-progress", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--bits",
+                str(bits),
+                "--epochs",
+                "2",
+                "--seed",
+                "1",
+                "--no-progress",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     import json
 
     r = json.loads(out.read_text())

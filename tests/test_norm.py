@@ -277,8 +277,11 @@ def test_backward_matches_float64_reference(fn, l1, dtype, n, rng):
         assert_close(db, rdb, dtype, 10)
 
 
-@pytest.mark.parametrize("fwd,bwd,l1", [(numkern.l1_norm, numkern.l1_norm_backward, True),
-                                         (numkern.layer_norm, numkern.layer_norm_backward, False)], ids=FWD_IDS)
+@pytest.mark.parametrize(
+    "fwd,bwd,l1",
+    [(numkern.l1_norm, numkern.l1_norm_backward, True), (numkern.layer_norm, numkern.layer_norm_backward, False)],
+    ids=FWD_IDS,
+)
 def test_backward_matches_finite_differences(fwd, bwd, l1, rng):
     x = rng.standard_normal((3, 9))
     w = rng.standard_normal(9)
@@ -456,9 +459,13 @@ def test_huge_and_denormal_finite_slices_are_normalized_not_zeroed(fn, l1, bwd):
     # Found by fuzzing: the in-block float sums overflowed on finite slices ([0, 0, 3e38] float32
     # gave zeros; layer_norm already at |x| ~ 1e20, whose squares overflow float32), and a denormal
     # slice with eps=0 overflowed the reciprocal spread (outputs +-inf instead of +-1).
-    cases = [(np.array([0, 0, 3e38], np.float32), 1e-5), (np.array([1e20, -1e20, 0, 5e19], np.float32), 1e-5),
-             (np.array([1e308, -1e308, 1e308, 0]), 1e-5), (np.array([0, 1e-45, 0, 3e-45], np.float32), 0.0),
-             (np.tile(np.array([3e38, -3e38, 1e38], np.float32), 700), 1e-5)]
+    cases = [
+        (np.array([0, 0, 3e38], np.float32), 1e-5),
+        (np.array([1e20, -1e20, 0, 5e19], np.float32), 1e-5),
+        (np.array([1e308, -1e308, 1e308, 0]), 1e-5),
+        (np.array([0, 1e-45, 0, 3e-45], np.float32), 0.0),
+        (np.tile(np.array([3e38, -3e38, 1e38], np.float32), 700), 1e-5),
+    ]
     for x, eps in cases:
         x2 = np.stack([x, x[::-1]])
         # The float64 reference overflows too: it runs on x * 2^-e with eps scaled to match.

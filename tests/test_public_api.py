@@ -39,7 +39,9 @@ def test_every_public_function_and_method_is_annotated():
     missing = []
     for qualname, fn in _public_callables():
         sig = inspect.signature(fn)
-        params = [p.name for p in sig.parameters.values() if p.annotation is inspect.Parameter.empty and p.name != "self"]
+        params = [
+            p.name for p in sig.parameters.values() if p.annotation is inspect.Parameter.empty and p.name != "self"
+        ]
         if sig.return_annotation is inspect.Signature.empty:
             params.append("return")
         if params:

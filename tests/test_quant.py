@@ -3,16 +3,14 @@ steps reproduced in NumPy, exact products of dequantized operands rounded once t
 
 import numpy as np
 import pytest
+from _reference import matmul_exact
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numkern
 from numkern import quant as Q
-from numkern.quant import MAX_K_INT32, ShiftQuantTensor
-
-from _reference import matmul_exact
-
 from numkern._validate import AxisError as AXES_ERROR  # numpy.exceptions.AxisError (np.AxisError before 1.25)
+from numkern.quant import MAX_K_INT32, ShiftQuantTensor
 
 
 def ref_i64(a, b):
@@ -234,7 +232,9 @@ def test_shiftquant_block_granularity_matches_the_definition(rng, shape, axis, b
 
 def test_stochastic_rounding_is_unbiased_with_bounded_variance():
     # 2^16 draws for each of 16 values (one per channel): 2^20 draws in all.
-    vals = np.array([1.0, -0.37, 0.123, -0.5, 0.051, 0.999, -0.0033, 0.25, 0.71, -0.9, 0.013, 0.4, -0.61, 0.077, 0.3, -0.2])
+    vals = np.array(
+        [1.0, -0.37, 0.123, -0.5, 0.051, 0.999, -0.0033, 0.25, 0.71, -0.9, 0.013, 0.4, -0.61, 0.077, 0.3, -0.2]
+    )
     x = np.tile(vals.astype(np.float32), (1 << 16, 1))
     t = Q.shiftquant(x, 4, rounding="stochastic", rng=12345)
     err = t.dequantize(np.float64) - x.astype(np.float64)
@@ -302,8 +302,15 @@ def test_shiftquant_accepts_float64_strided_and_does_not_mutate(rng):
 @pytest.mark.isa_independent
 def test_shiftquant_rejects_bad_arguments():
     x = np.ones((4, 4), np.float32)
-    for kw in ({"bits": 5}, {"bits": True}, {"n_groups": 0}, {"n_groups": 33}, {"rounding": "up"},
-               {"granularity": "row"}, {"block_size": 0}):
+    for kw in (
+        {"bits": 5},
+        {"bits": True},
+        {"n_groups": 0},
+        {"n_groups": 33},
+        {"rounding": "up"},
+        {"granularity": "row"},
+        {"block_size": 0},
+    ):
         with pytest.raises(ValueError):
             Q.shiftquant(x, **kw)
     with pytest.raises(TypeError):

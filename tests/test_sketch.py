@@ -4,11 +4,10 @@ and thread counts, and argument checking."""
 import numpy as np
 import pytest
 import scipy.linalg
+from _reference import matmul_wide
 
 import numkern
 from numkern.sketch import SRHT, CountSketch, Gaussian, SparseSign
-
-from _reference import matmul_wide
 
 
 def _np_fwht(x, axis=0):
@@ -35,8 +34,12 @@ def test_fwht_matches_explicit_hadamard_for_every_length_up_to_4096(rng, dtype):
         X = rng.standard_normal((n, 5)).astype(dtype)
         scale = np.sqrt(n) * max(1.0, np.abs(x).max())
         np.testing.assert_allclose(numkern.fwht(x), H @ x.astype(np.float64), rtol=0, atol=tol * scale * k + tol)
-        np.testing.assert_allclose(numkern.fwht(X, axis=0), H @ X.astype(np.float64), rtol=0,
-                                   atol=tol * np.sqrt(n) * max(1.0, np.abs(X).max()) * k + tol)
+        np.testing.assert_allclose(
+            numkern.fwht(X, axis=0),
+            H @ X.astype(np.float64),
+            rtol=0,
+            atol=tol * np.sqrt(n) * max(1.0, np.abs(X).max()) * k + tol,
+        )
         assert numkern.fwht(x).dtype == dtype
 
 

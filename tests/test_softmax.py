@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import scipy.special
+from _reference import log_softmax_ref, softmax_ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import numkern
-from _reference import log_softmax_ref, softmax_ref
 
 ALGORITHMS = ["auto", "two_pass", "three_pass_reload", "three_pass_recompute"]
 FLOATS = [np.float32, np.float64]
@@ -389,17 +389,25 @@ def test_property_sums_to_one_and_matches_reference(x, algorithm, data):
 
 
 @settings(max_examples=40, deadline=None)
-@given(x=hnp.arrays(np.float64, st.integers(1, 300), elements=st.floats(-50, 50)), shift=st.floats(-100, 100),
-       algorithm=st.sampled_from(ALGORITHMS))
+@given(
+    x=hnp.arrays(np.float64, st.integers(1, 300), elements=st.floats(-50, 50)),
+    shift=st.floats(-100, 100),
+    algorithm=st.sampled_from(ALGORITHMS),
+)
 def test_property_shift_invariance(x, shift, algorithm):
     np.testing.assert_allclose(
-        numkern.softmax(x + shift, algorithm=algorithm), numkern.softmax(x, algorithm=algorithm), rtol=1e-11, atol=1e-300
+        numkern.softmax(x + shift, algorithm=algorithm),
+        numkern.softmax(x, algorithm=algorithm),
+        rtol=1e-11,
+        atol=1e-300,
     )
 
 
 @settings(max_examples=40, deadline=None)
-@given(x=hnp.arrays(np.float32, st.integers(2, 300), elements=st.floats(-30, 30, width=32)),
-       algorithm=st.sampled_from(ALGORITHMS))
+@given(
+    x=hnp.arrays(np.float32, st.integers(2, 300), elements=st.floats(-30, 30, width=32)),
+    algorithm=st.sampled_from(ALGORITHMS),
+)
 def test_property_monotone_in_the_input(x, algorithm):
     y = numkern.softmax(x, algorithm=algorithm)
     order = np.argsort(x, kind="stable")

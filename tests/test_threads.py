@@ -29,8 +29,9 @@ def threads():
 def _run(code: str, env_extra: dict, timeout: float = 120) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("NUMKERN_NUM_THREADS", "OMP_NUM_THREADS")}
     env.update(env_extra)
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
@@ -201,13 +202,17 @@ def test_long_call_beside_a_busy_process_finishes():
     """A parallel kernel loop beside another process that loops parallel kernels too completes (no
     deadlock, no lost wake-up); generous timeout, and the sibling is always stopped."""
     sibling = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent("""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
             import time, numpy as np, numkern
             x = np.random.default_rng(0).standard_normal((512, 4096), dtype=np.float32)
             end = time.time() + 60
             while time.time() < end:
                 numkern.l1_norm(x)
-        """)],
+        """),
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:

@@ -127,7 +127,9 @@ def plot_family(fam: str, rows: Sequence[dict[str, Any]], target: Path) -> None:
             short = case if len(case) <= 48 else case[:47] + "..."
             labels.append(f"{short}: {r['impl']}" if r["impl"] == r["reference"] else f"    {r['impl']}")
             values.append(r["ratio_to_reference"])
-            colors.append("tab:gray" if r.get("is_bound") else "tab:blue" if r["impl"] == r["reference"] else "tab:orange")
+            colors.append(
+                "tab:gray" if r.get("is_bound") else "tab:blue" if r["impl"] == r["reference"] else "tab:orange"
+            )
     fig, ax = plt.subplots(figsize=(7.5, 0.22 * len(labels) + 1.2))
     ys = list(range(len(labels)))
     ax.barh(ys, values, color=colors, height=0.7)

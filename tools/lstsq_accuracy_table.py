@@ -17,7 +17,9 @@ import numkern  # noqa: E402
 
 def main() -> None:
     rng = np.random.default_rng(1)
-    print("| cond | `||r|| / ||A x*||` | numkern precondition (srht) | CG iterations | numpy.linalg.lstsq (gelsd) | `x*` of the construction |")
+    print(
+        "| cond | `||r|| / ||A x*||` | numkern precondition (srht) | CG iterations | numpy.linalg.lstsq (gelsd) | `x*` of the construction |"
+    )
     print("|---|---|---|---|---|---|")
     for cond, r_scale in [(1, 1.0), (1e3, 1.0), (1e6, 1.0), (1e10, 0.0), (1e10, 1.0), (1e10, 1e3), (1e12, 1.0)]:
         P = incoherent(rng, 4096, 16, cond)

@@ -22,8 +22,9 @@ def model_factory(fwd_bits, grad_bits, edge_bits):
 
         norm_cls = nn.L1LayerNorm if norm == "l1" else nn.LayerNorm
         h = _train.HIDDEN
-        return nn.Sequential(lin(n_in, h, True), norm_cls(h), nn.ReLU(), lin(h, h, False), norm_cls(h), nn.ReLU(),
-                             lin(h, n_out, True))
+        return nn.Sequential(
+            lin(n_in, h, True), norm_cls(h), nn.ReLU(), lin(h, h, False), norm_cls(h), nn.ReLU(), lin(h, n_out, True)
+        )
 
     return build
 
@@ -46,8 +47,11 @@ def main():
     try:
         for name, (fb, gb, eb) in CONFIGS.items():
             _train.build_model = model_factory(fb, gb, eb)
-            accs = [100 * _train.train("mnist1d", 4, a.norm, a.epochs, s, progress=False, out=lambda *_: None)["final_test_acc"]
-                    for s in (0, 1, 2)]
+            accs = [
+                100
+                * _train.train("mnist1d", 4, a.norm, a.epochs, s, progress=False, out=lambda *_: None)["final_test_acc"]
+                for s in (0, 1, 2)
+            ]
             print(f"{name:40s} mean {statistics.mean(accs):6.2f}%  seeds {[f'{x:.1f}' for x in accs]}", flush=True)
     finally:
         _train.build_model = original

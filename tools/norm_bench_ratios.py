@@ -1,6 +1,6 @@
 """The norm benchmark ratios (l1_norm vs layer_norm, torch and the bandwidth bound) from `python -m numkern bench norm --json F` output.
 
-    PYTHONPATH=python python tools/norm_bench_ratios.py F [F ...]
+PYTHONPATH=python python tools/norm_bench_ratios.py F [F ...]
 """
 
 import json
@@ -14,7 +14,11 @@ def ratios(path):
     data = json.load(open(path))["rows"]
     rows = {r["impl"]: r["median_s"] for r in data if r["case"] == CASE}
     one = {r["impl"]: r["median_s"] for r in data if r["case"] == "one thread " + CASE}
-    l1, l2, i8 = rows["numkern l1_norm f32 (out=)"], rows["numkern layer_norm f32 (out=)"], rows["numkern l1_norm_int8 (out=)"]
+    l1, l2, i8 = (
+        rows["numkern l1_norm f32 (out=)"],
+        rows["numkern layer_norm f32 (out=)"],
+        rows["numkern l1_norm_int8 (out=)"],
+    )
     torch = rows.get("torch layer_norm f32")
     bound = min(v for k, v in rows.items() if k.startswith("bandwidth bound f32"))
     out = {

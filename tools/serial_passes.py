@@ -75,10 +75,17 @@ def main() -> None:
         prof = cProfile.Profile()
         prof.runcall(fn)
         stats = pstats.Stats(prof).stats
-        kernel = sum(tt for (file, _, func), (_, _, tt, _, _) in stats.items()
-                     if file == "~" and "numkern._core" in func)
-        others = sorted(((tt, f"{func}") for (file, _, func), (_, _, tt, _, _) in stats.items()
-                         if not (file == "~" and "numkern._core" in func)), reverse=True)[:3]
+        kernel = sum(
+            tt for (file, _, func), (_, _, tt, _, _) in stats.items() if file == "~" and "numkern._core" in func
+        )
+        others = sorted(
+            (
+                (tt, f"{func}")
+                for (file, _, func), (_, _, tt, _, _) in stats.items()
+                if not (file == "~" and "numkern._core" in func)
+            ),
+            reverse=True,
+        )[:3]
         prof_total = sum(tt for (_, _, tt, _, _) in stats.values())
         rest = max(0.0, prof_total - kernel)
         top = ", ".join(f"{f} {t * 1e3:.1f} ms" for t, f in others if t > 1e-4)

@@ -19,10 +19,13 @@ namespace dp = numkern::dp;
 const dp::Kernels* table(Isa isa) {
   if (static_cast<int>(isa) > static_cast<int>(numkern::detected_isa())) return nullptr;
   switch (isa) {
-    case Isa::scalar: return &dp::kernels_scalar;
+    case Isa::scalar:
+      return &dp::kernels_scalar;
     // nullptr (skipped) in builds without the x86 units.
-    case Isa::avx2: return NUMKERN_X86_TABLE(dp::kernels_avx2);
-    case Isa::avx512: return NUMKERN_X86_TABLE(dp::kernels_avx512);
+    case Isa::avx2:
+      return NUMKERN_X86_TABLE(dp::kernels_avx2);
+    case Isa::avx512:
+      return NUMKERN_X86_TABLE(dp::kernels_avx512);
   }
   return nullptr;
 }
@@ -78,9 +81,12 @@ void rff_features_bench(benchmark::State& state, Isa isa) {
 
 void register_all() {
   const std::pair<const char*, Isa> isas[] = {{"scalar", Isa::scalar}, {"avx2", Isa::avx2}, {"avx512", Isa::avx512}};
-  const std::pair<const char*, int> kinds[] = {{"gaussian", dp::gaussian}, {"laplacian", dp::laplacian},
-                                               {"cauchy", dp::cauchy},     {"l1", dp::l1},
-                                               {"l2", dp::l2},             {"sqeuclidean", dp::sqeuclidean}};
+  const std::pair<const char*, int> kinds[] = {{"gaussian", dp::gaussian},
+                                               {"laplacian", dp::laplacian},
+                                               {"cauchy", dp::cauchy},
+                                               {"l1", dp::l1},
+                                               {"l2", dp::l2},
+                                               {"sqeuclidean", dp::sqeuclidean}};
   for (const auto& [name, isa] : isas) {
     const std::string suffix = std::string("/") + name;
     for (const auto& [kind_name, kind] : kinds)
@@ -88,7 +94,9 @@ void register_all() {
                                    kind)
           ->RangeMultiplier(16)
           ->Range(256, 1 << 16);
-    benchmark::RegisterBenchmark(("f64_rff_sum" + suffix).c_str(), rff_sum_bench, isa)->RangeMultiplier(16)->Range(16, 4096);
+    benchmark::RegisterBenchmark(("f64_rff_sum" + suffix).c_str(), rff_sum_bench, isa)
+        ->RangeMultiplier(16)
+        ->Range(16, 4096);
     benchmark::RegisterBenchmark(("f64_rff_features_1query" + suffix).c_str(), rff_features_bench, isa)
         ->RangeMultiplier(4)
         ->Range(256, 4096);

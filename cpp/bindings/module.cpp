@@ -58,20 +58,32 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("cpu_features", [] {
     const CpuFeatures& f = cpu_features();
-    return std::map<std::string, bool>{
-        {"sse4.2", f.sse42},         {"popcnt", f.popcnt},         {"avx", f.avx},
-        {"avx2", f.avx2},            {"fma", f.fma},               {"f16c", f.f16c},
-        {"bmi1", f.bmi1},            {"bmi2", f.bmi2},             {"lzcnt", f.lzcnt},
-        {"avx512f", f.avx512f},      {"avx512bw", f.avx512bw},     {"avx512dq", f.avx512dq},
-        {"avx512vl", f.avx512vl},    {"avx512cd", f.avx512cd},     {"avx512vnni", f.avx512vnni},
-        {"avx512vbmi", f.avx512vbmi},
-        {"avx512bf16", f.avx512bf16}, {"avxvnni", f.avxvnni},      {"os_saves_ymm", f.os_saves_ymm},
-        {"os_saves_zmm", f.os_saves_zmm}};
+    return std::map<std::string, bool>{{"sse4.2", f.sse42},
+                                       {"popcnt", f.popcnt},
+                                       {"avx", f.avx},
+                                       {"avx2", f.avx2},
+                                       {"fma", f.fma},
+                                       {"f16c", f.f16c},
+                                       {"bmi1", f.bmi1},
+                                       {"bmi2", f.bmi2},
+                                       {"lzcnt", f.lzcnt},
+                                       {"avx512f", f.avx512f},
+                                       {"avx512bw", f.avx512bw},
+                                       {"avx512dq", f.avx512dq},
+                                       {"avx512vl", f.avx512vl},
+                                       {"avx512cd", f.avx512cd},
+                                       {"avx512vnni", f.avx512vnni},
+                                       {"avx512vbmi", f.avx512vbmi},
+                                       {"avx512bf16", f.avx512bf16},
+                                       {"avxvnni", f.avxvnni},
+                                       {"os_saves_ymm", f.os_saves_ymm},
+                                       {"os_saves_zmm", f.os_saves_zmm}};
   });
   m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); });
   m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
-  m.def("set_isa", [](const std::string& name) { return std::string(isa_name(set_active_isa(isa_from_name(name)))); },
-        py::arg("name"));
+  m.def(
+      "set_isa", [](const std::string& name) { return std::string(isa_name(set_active_isa(isa_from_name(name)))); },
+      py::arg("name"));
   m.def("kernel_names", [] {
     std::map<std::string, std::string> out;
     for (const auto& [family, fn] : kernel_names()) out[family] = fn();
@@ -98,7 +110,8 @@ PYBIND11_MODULE(_core, m) {
         const auto* s = static_cast<const char*>(src.data());
         const std::int64_t n = static_cast<std::int64_t>(src.nbytes());
         py::gil_scoped_release nogil;
-        parallel_for(n, std::int64_t{1} << 16, [&](std::int64_t a, std::int64_t b) { std::memcpy(d + a, s + a, b - a); });
+        parallel_for(n, std::int64_t{1} << 16,
+                     [&](std::int64_t a, std::int64_t b) { std::memcpy(d + a, s + a, b - a); });
       },
       py::arg("dst"), py::arg("src"));
   m.def(
@@ -129,7 +142,8 @@ PYBIND11_MODULE(_core, m) {
             !(src.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
           throw py::value_error("convert: expected two aligned C-contiguous arrays of one size, the target writeable");
         if (to != from && to != Elem::f32 && to != Elem::f64 && !(from == Elem::f32 && to == Elem::f16))
-          throw py::type_error("convert: the target must be float32, float64, the source's dtype, or float16 from float32");
+          throw py::type_error(
+              "convert: the target must be float32, float64, the source's dtype, or float16 from float32");
         const void* s = src.data();
         void* d = dst.mutable_data();
         const std::int64_t n = static_cast<std::int64_t>(src.size());

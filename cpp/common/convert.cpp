@@ -35,7 +35,8 @@ double half_to_double(std::uint16_t h) {
     const double d = static_cast<double>(mant) * 0x1p-24;
     return sign ? -d : d;
   }
-  const std::uint64_t bits = exp == 31 ? sign | 0x7ff0000000000000ull | (mant << 42) : sign | ((exp + 1008) << 52) | (mant << 42);
+  const std::uint64_t bits =
+      exp == 31 ? sign | 0x7ff0000000000000ull | (mant << 42) : sign | ((exp + 1008) << 52) | (mant << 42);
   double d;
   std::memcpy(&d, &bits, sizeof d);
   return d;
@@ -88,26 +89,47 @@ void cast_from(Elem from, const void* src, void* dst, std::int64_t b, std::int64
         d[i] = sizeof(D) == 8 ? static_cast<D>(half_to_double(s[i])) : static_cast<D>(half_to_float(s[i]));
       return;
     }
-    case Elem::f32: return cast_range<float, D>(src, dst, b, e);
-    case Elem::f64: return cast_range<double, D>(src, dst, b, e);
-    case Elem::b1: return cast_range<std::uint8_t, D>(src, dst, b, e);  // NumPy bools are bytes 0/1
-    case Elem::i8: return cast_range<std::int8_t, D>(src, dst, b, e);
-    case Elem::i16: return cast_range<std::int16_t, D>(src, dst, b, e);
-    case Elem::i32: return cast_range<std::int32_t, D>(src, dst, b, e);
-    case Elem::i64: return cast_range<std::int64_t, D>(src, dst, b, e);
-    case Elem::u8: return cast_range<std::uint8_t, D>(src, dst, b, e);
-    case Elem::u16: return cast_range<std::uint16_t, D>(src, dst, b, e);
-    case Elem::u32: return cast_range<std::uint32_t, D>(src, dst, b, e);
-    case Elem::u64: return cast_range<std::uint64_t, D>(src, dst, b, e);
+    case Elem::f32:
+      return cast_range<float, D>(src, dst, b, e);
+    case Elem::f64:
+      return cast_range<double, D>(src, dst, b, e);
+    case Elem::b1:
+      return cast_range<std::uint8_t, D>(src, dst, b, e);  // NumPy bools are bytes 0/1
+    case Elem::i8:
+      return cast_range<std::int8_t, D>(src, dst, b, e);
+    case Elem::i16:
+      return cast_range<std::int16_t, D>(src, dst, b, e);
+    case Elem::i32:
+      return cast_range<std::int32_t, D>(src, dst, b, e);
+    case Elem::i64:
+      return cast_range<std::int64_t, D>(src, dst, b, e);
+    case Elem::u8:
+      return cast_range<std::uint8_t, D>(src, dst, b, e);
+    case Elem::u16:
+      return cast_range<std::uint16_t, D>(src, dst, b, e);
+    case Elem::u32:
+      return cast_range<std::uint32_t, D>(src, dst, b, e);
+    case Elem::u64:
+      return cast_range<std::uint64_t, D>(src, dst, b, e);
   }
 }
 
 std::int64_t size_of(Elem t) {
   switch (t) {
-    case Elem::f16: case Elem::i16: case Elem::u16: return 2;
-    case Elem::f32: case Elem::i32: case Elem::u32: return 4;
-    case Elem::f64: case Elem::i64: case Elem::u64: return 8;
-    default: return 1;
+    case Elem::f16:
+    case Elem::i16:
+    case Elem::u16:
+      return 2;
+    case Elem::f32:
+    case Elem::i32:
+    case Elem::u32:
+      return 4;
+    case Elem::f64:
+    case Elem::i64:
+    case Elem::u64:
+      return 8;
+    default:
+      return 1;
   }
 }
 
@@ -133,7 +155,8 @@ void convert(const void* src, Elem from, void* dst, Elem to, std::int64_t n) {
   } else if (to == Elem::f32) {
     parallel_for(n, grain, [&](std::int64_t b, std::int64_t e) { cast_from<float>(from, src, dst, b, e); });
   } else {
-    throw std::invalid_argument("convert: the target type must be float32, float64, the source type, or float16 from float32");
+    throw std::invalid_argument(
+        "convert: the target type must be float32, float64, the source type, or float16 from float32");
   }
 }
 

@@ -62,10 +62,8 @@ CpuFeatures detect() { return CpuFeatures{}; }
 #endif
 
 Isa best_isa(const CpuFeatures& f) {
-  const bool avx2_ok = f.os_saves_ymm && f.avx && f.avx2 && f.fma && f.f16c && f.bmi1 && f.bmi2 &&
-                       f.lzcnt && f.popcnt;
-  const bool avx512_ok = avx2_ok && f.os_saves_zmm && f.avx512f && f.avx512bw && f.avx512dq &&
-                         f.avx512vl && f.avx512cd;
+  const bool avx2_ok = f.os_saves_ymm && f.avx && f.avx2 && f.fma && f.f16c && f.bmi1 && f.bmi2 && f.lzcnt && f.popcnt;
+  const bool avx512_ok = avx2_ok && f.os_saves_zmm && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.avx512cd;
   return avx512_ok ? Isa::avx512 : avx2_ok ? Isa::avx2 : Isa::scalar;
 }
 
@@ -86,18 +84,20 @@ Isa detected_isa() { return best_isa(features_once()); }
 Isa active_isa() { return static_cast<Isa>(active_level().load(std::memory_order_relaxed)); }
 
 Isa set_active_isa(Isa requested) {
-  const int level = static_cast<int>(requested) < static_cast<int>(detected_isa())
-                        ? static_cast<int>(requested)
-                        : static_cast<int>(detected_isa());
+  const int level = static_cast<int>(requested) < static_cast<int>(detected_isa()) ? static_cast<int>(requested)
+                                                                                   : static_cast<int>(detected_isa());
   active_level().store(level < 0 ? 0 : level, std::memory_order_relaxed);
   return active_isa();
 }
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::scalar: return "scalar";
-    case Isa::avx2: return "avx2";
-    case Isa::avx512: return "avx512";
+    case Isa::scalar:
+      return "scalar";
+    case Isa::avx2:
+      return "avx2";
+    case Isa::avx512:
+      return "avx512";
   }
   return "unknown";
 }

@@ -37,7 +37,7 @@
 namespace numkern {
 namespace {
 
-constexpr int kMaxThreads = 1024;  // workers' indices fit the 12-bit joined field
+constexpr int kMaxThreads = 1024;      // workers' indices fit the 12-bit joined field
 thread_local bool tl_in_loop = false;  // running a loop's task (pool workers always are)
 thread_local int tl_limit = 0;
 
@@ -217,7 +217,9 @@ int num_threads() {
 
 int max_threads() { return configured_threads().load(std::memory_order_relaxed); }
 
-void set_num_threads(int n) { configured_threads().store(std::min(std::max(1, n), kMaxThreads), std::memory_order_relaxed); }
+void set_num_threads(int n) {
+  configured_threads().store(std::min(std::max(1, n), kMaxThreads), std::memory_order_relaxed);
+}
 
 int thread_limit() { return tl_limit; }
 
@@ -277,7 +279,9 @@ void run_tasks(std::int64_t ntasks, int nt, TaskFn fn, void* ctx) {
   p.width.store(nt, std::memory_order_release);
   p.ticket.store(make_ticket(gen, 0, 0), std::memory_order_seq_cst);
   if (p.sleepers.load(std::memory_order_seq_cst) > 0) {
-    { std::lock_guard<std::mutex> lock(p.sleep_mutex); }
+    {
+      std::lock_guard<std::mutex> lock(p.sleep_mutex);
+    }
     p.wake.notify_all();
   }
 

@@ -60,13 +60,11 @@ void run(std::int64_t ntasks, int nt, F& f) {
       for (std::int64_t t = b * per, e = std::min(ntasks, t + per); t < e; ++t) f(worker, t);
     };
     using B = decltype(block);
-    run_tasks(
-        (ntasks + per - 1) / per, nt, [](void* c, int worker, std::int64_t b) { (*static_cast<B*>(c))(worker, b); },
-        &block);
+    run_tasks((ntasks + per - 1) / per, nt,
+              [](void* c, int worker, std::int64_t b) { (*static_cast<B*>(c))(worker, b); }, &block);
     return;
   }
-  run_tasks(
-      ntasks, nt, [](void* c, int worker, std::int64_t t) { (*static_cast<F*>(c))(worker, t); }, &f);
+  run_tasks(ntasks, nt, [](void* c, int worker, std::int64_t t) { (*static_cast<F*>(c))(worker, t); }, &f);
 }
 
 inline std::int64_t split_point(std::int64_t n, std::int64_t parts, std::int64_t r, std::int64_t align) {

@@ -107,13 +107,23 @@ def main(argv=None) -> int:
     p_bench.add_argument("--quick", action="store_true", help="smaller sizes and shorter timing")
     p_bench.add_argument("--json", metavar="FILE", help="write all rows as JSON")
     p_bench.add_argument("--plot", metavar="FILE.png", help="bar chart of the ratios (needs matplotlib)")
-    p_bench.add_argument("--threads", metavar="N,N,...",
-                         help="scaling mode: numkern at each thread count, speed-up, efficiency and bandwidth bound")
-    p_bench.add_argument("--under-load", action="store_true",
-                         help="numkern (and torch) at the default thread count vs 1 thread while another process "
-                              "loops parallel kernels (a numkern one, then a torch one)")
-    p_bench.add_argument("--load-seconds", type=float, default=1800.0,
-                         help="longest time a sibling process of --under-load may run (default 1800)")
+    p_bench.add_argument(
+        "--threads",
+        metavar="N,N,...",
+        help="scaling mode: numkern at each thread count, speed-up, efficiency and bandwidth bound",
+    )
+    p_bench.add_argument(
+        "--under-load",
+        action="store_true",
+        help="numkern (and torch) at the default thread count vs 1 thread while another process "
+        "loops parallel kernels (a numkern one, then a torch one)",
+    )
+    p_bench.add_argument(
+        "--load-seconds",
+        type=float,
+        default=1800.0,
+        help="longest time a sibling process of --under-load may run (default 1800)",
+    )
     p_bench.set_defaults(func=_bench)
     from numkern._train import add_parser as _add_train_parser
 

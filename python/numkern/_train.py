@@ -115,8 +115,10 @@ def _train(dataset, bits, norm, epochs, seed, progress, out, edge_bits):
     opt = nn.Adam(model.parameters(), lr=LR)
     steps = (len(ytr) + BATCH - 1) // BATCH
     history = []
-    out(f"train {dataset}: {len(ytr)} train / {len(yte)} test, MLP {xtr.shape[1]}-{HIDDEN}-{HIDDEN}-{int(ytr.max()) + 1}, "
-        f"bits={bits}{'' if edge_bits is None else f' (first/last layer {edge_bits})'}, norm={norm}, epochs={epochs}, seed={seed}, Adam lr={LR} (cosine), batch={BATCH}")
+    out(
+        f"train {dataset}: {len(ytr)} train / {len(yte)} test, MLP {xtr.shape[1]}-{HIDDEN}-{HIDDEN}-{int(ytr.max()) + 1}, "
+        f"bits={bits}{'' if edge_bits is None else f' (first/last layer {edge_bits})'}, norm={norm}, epochs={epochs}, seed={seed}, Adam lr={LR} (cosine), batch={BATCH}"
+    )
     t_start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         opt.lr = LR * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / epochs))
@@ -142,11 +144,20 @@ def _train(dataset, bits, norm, epochs, seed, progress, out, edge_bits):
             "seconds": time.perf_counter() - t0,
         }
         history.append(row)
-        out(f"  epoch {epoch:3d}/{epochs} {_bar(epoch, epochs, 10)}  loss {row['loss']:.4f}  "
-            f"train {100 * row['train_acc']:5.1f}%  test {100 * row['test_acc']:5.1f}%  ({row['seconds']:.2f} s)")
+        out(
+            f"  epoch {epoch:3d}/{epochs} {_bar(epoch, epochs, 10)}  loss {row['loss']:.4f}  "
+            f"train {100 * row['train_acc']:5.1f}%  test {100 * row['test_acc']:5.1f}%  ({row['seconds']:.2f} s)"
+        )
     result = {
-        "dataset": dataset, "bits": bits, "edge_bits": edge_bits, "norm": norm, "epochs": epochs, "seed": seed,
-        "hidden": HIDDEN, "batch": BATCH, "lr": LR,
+        "dataset": dataset,
+        "bits": bits,
+        "edge_bits": edge_bits,
+        "norm": norm,
+        "epochs": epochs,
+        "seed": seed,
+        "hidden": HIDDEN,
+        "batch": BATCH,
+        "lr": LR,
         "final_test_acc": history[-1]["test_acc"] if history else accuracy(model, xte, yte),
         "final_train_acc": history[-1]["train_acc"] if history else None,
         "seconds": time.perf_counter() - t_start,
@@ -157,8 +168,15 @@ def _train(dataset, bits, norm, epochs, seed, progress, out, edge_bits):
 
 
 def main(args) -> int:
-    result = train(args.dataset, args.bits, args.norm, args.epochs, args.seed, progress=not args.no_progress,
-                   edge_bits=args.edge_bits)
+    result = train(
+        args.dataset,
+        args.bits,
+        args.norm,
+        args.epochs,
+        args.seed,
+        progress=not args.no_progress,
+        edge_bits=args.edge_bits,
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
@@ -171,8 +189,13 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", choices=("digits", "mnist1d"), default="digits")
     p.add_argument("--bits", type=int, choices=(32, 8, 6, 4), default=32, help="32 = float32 GEMMs")
     p.add_argument("--norm", choices=("l1", "l2"), default="l1")
-    p.add_argument("--edge-bits", type=int, choices=(32, 8), default=None,
-                   help="bits of the first and last layer (default: --bits, every layer alike)")
+    p.add_argument(
+        "--edge-bits",
+        type=int,
+        choices=(32, 8),
+        default=None,
+        help="bits of the first and last layer (default: --bits, every layer alike)",
+    )
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE", help="write the configuration, per-epoch history and result")

@@ -60,7 +60,11 @@ def parallel_copyto(dst: np.ndarray, src: np.ndarray) -> None:
         and src.flags.aligned
         and src.dtype.isnative
         and dst.dtype.isnative
-        and (dst.dtype == src.dtype or dst.dtype in _COMPUTE_TYPES or (dst.dtype == np.float16 and src.dtype == np.float32))
+        and (
+            dst.dtype == src.dtype
+            or dst.dtype in _COMPUTE_TYPES
+            or (dst.dtype == np.float16 and src.dtype == np.float32)
+        )
     ):
         from . import _core
 

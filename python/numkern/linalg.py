@@ -4,24 +4,24 @@ LAPACK fallback."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _core
 from ._runtime import limit_threads
-from ._validate import c_aligned, float_operand
-from ._validate import generator
+from ._validate import c_aligned, float_operand, generator
 from .sketch import SRHT, CountSketch, Gaussian, SparseSign, _next_pow2
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+
     from ._validate import RngLike
 
 __all__ = ["LstsqResult", "lstsq", "sketch_rows"]
+
 
 def _one_blas_thread():
     """Context limiting BLAS to one thread while the small m x d factorizations run.
@@ -30,6 +30,7 @@ def _one_blas_thread():
     each, which on a busy machine costs milliseconds per call (an 800 x 100 SVD measured 3.3 s
     with two threads against 12 ms with one). Uses threadpoolctl when it is installed."""
     return limit_threads("blas")
+
 
 METHODS = ("auto", "sketch", "precondition", "direct")
 SKETCHES = ("srht", "gaussian", "sparse_sign", "countsketch")
@@ -104,7 +105,9 @@ def sketch_rows(d: int, eps: float, delta: float = 0.1, sketch: str = "srht") ->
 
 
 def _check_eps_delta(eps, delta):
-    if eps is not None and not (isinstance(eps, (int, float, np.floating, np.integer)) and math.isfinite(eps) and eps > 0):
+    if eps is not None and not (
+        isinstance(eps, (int, float, np.floating, np.integer)) and math.isfinite(eps) and eps > 0
+    ):
         raise ValueError(f"eps must be a positive finite number, got {eps!r}")
     if not (isinstance(delta, (int, float, np.floating, np.integer)) and 0 < delta < 1):
         raise ValueError(f"delta must be in (0, 1), got {delta!r}")
@@ -242,6 +245,7 @@ def _pcg_column(A, b, P, y, tol, maxiter, residual=None):
     d = P.shape[0]
     gA = np.empty(d)
     if residual is None:
+
         def residual(u, bv, g):
             return _core.row_residual(A, u, bv, g, None)
 

@@ -4,9 +4,8 @@ Integer Training" (2024), on any axis of any strided array."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -143,7 +142,15 @@ _COMMON_DOC = """
 """
 
 
-def l1_norm(x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, bias: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> np.ndarray:
+def l1_norm(
+    x: ArrayLike,
+    axis: int = -1,
+    *,
+    weight: ArrayLike | None = None,
+    bias: ArrayLike | None = None,
+    eps: float = 1e-5,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """L1 normalization: ``w * (x - mean) / (mean(|x - mean|) + eps) + b`` along an axis.
 
     The normalization of Guo et al. (2024), "Towards Accurate and Efficient Sub-8-Bit Integer
@@ -155,7 +162,15 @@ def l1_norm(x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, bi
     return _forward(x, axis, weight, bias, eps, out, True)
 
 
-def layer_norm(x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, bias: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> np.ndarray:
+def layer_norm(
+    x: ArrayLike,
+    axis: int = -1,
+    *,
+    weight: ArrayLike | None = None,
+    bias: ArrayLike | None = None,
+    eps: float = 1e-5,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """L2 layer normalization: ``w * (x - mean) / sqrt(var + eps) + b`` along an axis.
 
     The standard LayerNorm (biased variance, eps inside the square root, as
@@ -200,7 +215,15 @@ l1_norm.__doc__ = (l1_norm.__doc__ or "") + _COMMON_DOC + _ACC + _L1_EXAMPLES
 layer_norm.__doc__ = (layer_norm.__doc__ or "") + _COMMON_DOC + _ACC + _LAYER_EXAMPLES
 
 
-def l1_norm_backward(dy: ArrayLike, x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def l1_norm_backward(
+    dy: ArrayLike,
+    x: ArrayLike,
+    axis: int = -1,
+    *,
+    weight: ArrayLike | None = None,
+    eps: float = 1e-5,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradient of :func:`l1_norm`: returns ``(dx, dweight, dbias)``.
 
     With ``d = x - mean``, ``D = mean|d| + eps``, ``x_hat = d / D`` and ``g = dy * w``, the exact
@@ -232,7 +255,15 @@ def l1_norm_backward(dy: ArrayLike, x: ArrayLike, axis: int = -1, *, weight: Arr
     return _backward(dy, x, axis, weight, eps, out, True)
 
 
-def layer_norm_backward(dy: ArrayLike, x: ArrayLike, axis: int = -1, *, weight: ArrayLike | None = None, eps: float = 1e-5, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def layer_norm_backward(
+    dy: ArrayLike,
+    x: ArrayLike,
+    axis: int = -1,
+    *,
+    weight: ArrayLike | None = None,
+    eps: float = 1e-5,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradient of :func:`layer_norm`: returns ``(dx, dweight, dbias)``.
 
     With ``s = sqrt(var + eps)``, ``x_hat = (x - mean) / s`` and ``g = dy * w``::

@@ -22,9 +22,8 @@ rows or columns of the int32 product; so :func:`matmul` runs one integer GEMM.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from ._validate import c_aligned, check_int, float_operand, generator, normalize
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, DTypeLike
+
     from ._validate import RngLike
 
 __all__ = [
@@ -576,7 +576,15 @@ def _prepare_matmul(a, b, out_dtype, bits, rounding, rng):
     return opa, opb, dt, out_shape
 
 
-def matmul(a: ShiftQuantTensor | ArrayLike, b: ShiftQuantTensor | ArrayLike, *, out_dtype: DTypeLike = np.float32, bits: int | None = None, rounding: str | None = None, rng: RngLike = None) -> np.ndarray:
+def matmul(
+    a: ShiftQuantTensor | ArrayLike,
+    b: ShiftQuantTensor | ArrayLike,
+    *,
+    out_dtype: DTypeLike = np.float32,
+    bits: int | None = None,
+    rounding: str | None = None,
+    rng: RngLike = None,
+) -> np.ndarray:
     """``a @ b`` for ShiftQuantTensors, computed with one exact integer GEMM.
 
     The result equals the float64 product of the dequantized operands, rounded once to

@@ -8,9 +8,8 @@ bit-identical output across runs and thread counts (the kernels fix every summat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -123,12 +122,7 @@ def fwht(x: ArrayLike, axis: int = 0, *, normalize: bool = False, out: np.ndarra
     if out is not None:
         check_out(out, xc.shape, result_dtype)
     scale = 1.0 / math.sqrt(n) if normalize else 1.0
-    direct = (
-        out is not None
-        and out.dtype == xc.dtype
-        and out.flags.c_contiguous
-        and out.flags.aligned
-    )
+    direct = out is not None and out.dtype == xc.dtype and out.flags.c_contiguous and out.flags.aligned
     if direct:
         assert out is not None
         if not (out.__array_interface__["data"][0] == xc.__array_interface__["data"][0] and out.strides == xc.strides):
@@ -165,7 +159,9 @@ class _Sketch:
     def _operand(self, A):
         a, _ = float_operand(A, "A")
         if a.ndim not in (1, 2) or a.shape[0] != self.n:
-            raise ValueError(f"{type(self).__name__} of shape {self.shape} applies to arrays of shape ({self.n},) or ({self.n}, k); got {a.shape}")
+            raise ValueError(
+                f"{type(self).__name__} of shape {self.shape} applies to arrays of shape ({self.n},) or ({self.n}, k); got {a.shape}"
+            )
         return c_aligned(a)
 
     def apply(self, A: ArrayLike) -> np.ndarray:
@@ -407,7 +403,7 @@ class SparseSign(_Sketch):
         nodes: dict[tuple[int, int], np.ndarray] = {}
         for t0 in range(0, a.shape[0], TILE):
             yt = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
-            _core.sparse_apply(a[t0:t0 + TILE], self._idx[t0:t0 + TILE], val[t0:t0 + TILE], yt)
+            _core.sparse_apply(a[t0 : t0 + TILE], self._idx[t0 : t0 + TILE], val[t0 : t0 + TILE], yt)
             nodes = merge_tile_sums(nodes, {(0, t0 // TILE): yt})
         y[...] = fold_tile_sums(nodes)
 

@@ -9,8 +9,8 @@ import json
 import random
 import statistics
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -108,7 +108,10 @@ def run_cases(cases: list[Case], quick: bool, out=print) -> list[dict]:
         med = {k: statistics.median(v) for k, v in times.items()}
         ref = med[case.reference]
         out(f"\n[{case.family}] {case.name}")
-        out(f"  {'implementation':<34} {'median':>12}  {'time / ' + case.reference:>22}" + ("     GOP/s" if case.work else ""))
+        out(
+            f"  {'implementation':<34} {'median':>12}  {'time / ' + case.reference:>22}"
+            + ("     GOP/s" if case.work else "")
+        )
         for label, t in med.items():
             ratio = t / ref
             tag = " (bound)" if label in case.bound else ""

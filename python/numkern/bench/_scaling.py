@@ -74,8 +74,10 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
             times = measure(Case(case.family, case.name, keyed, reference=next(iter(keyed))), quick)
             med = {key: statistics.median(times[f"{key[0]} @{key[1]}"]) for key in impls}
             out(f"\n[{case.family}] {case.name}")
-            out(f"  {'implementation':<46} {'threads':>7} {'median':>12} {'speed-up':>9} {'efficiency':>10} "
-                f"{'/ bound':>8}  verdict")
+            out(
+                f"  {'implementation':<46} {'threads':>7} {'median':>12} {'speed-up':>9} {'efficiency':>10} "
+                f"{'/ bound':>8}  verdict"
+            )
             for label in dict.fromkeys(k[0] for k in impls):
                 if label == "bandwidth bound (threaded copy)":
                     continue
@@ -92,14 +94,29 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                         verdict = "ok" if ok else "below"
                     elif t > counts[0]:
                         verdict = "small"
-                    out(f"  {label:<46} {t:>7} {_fmt(m):>12} {speedup:>9.2f} {speedup / t * counts[0]:>10.2f} "
-                        f"{(f'{to_bound:.2f}' if to_bound else '-'):>8}  {verdict}")
-                    rows.append({"mode": "threads", "family": case.family, "case": case.name, "impl": label,
-                                 "threads": t, "median_s": m, "speedup": speedup, "bound_s": bound,
-                                 "ratio_to_bound": to_bound, "verdict": verdict})
+                    out(
+                        f"  {label:<46} {t:>7} {_fmt(m):>12} {speedup:>9.2f} {speedup / t * counts[0]:>10.2f} "
+                        f"{(f'{to_bound:.2f}' if to_bound else '-'):>8}  {verdict}"
+                    )
+                    rows.append(
+                        {
+                            "mode": "threads",
+                            "family": case.family,
+                            "case": case.name,
+                            "impl": label,
+                            "threads": t,
+                            "median_s": m,
+                            "speedup": speedup,
+                            "bound_s": bound,
+                            "ratio_to_bound": to_bound,
+                            "verdict": verdict,
+                        }
+                    )
             if case.threaded_bound is not None:
-                out("  bandwidth bound (threaded copy): " + ", ".join(
-                    f"{t}: {_fmt(med[('bandwidth bound (threaded copy)', t)]).strip()}" for t in counts))
+                out(
+                    "  bandwidth bound (threaded copy): "
+                    + ", ".join(f"{t}: {_fmt(med[('bandwidth bound (threaded copy)', t)]).strip()}" for t in counts)
+                )
     finally:
         numkern.set_num_threads(before)
     return rows
@@ -186,8 +203,10 @@ def run_under_load(cases: list[Case], quick: bool, siblings: list[str], max_seco
             except ImportError:
                 out("\ntorch is not installed: no torch sibling")
                 continue
-        out(f"\n== under load: a {kind} process loops parallel kernels beside this one "
-            f"(numkern default {threads} threads vs 1 thread)")
+        out(
+            f"\n== under load: a {kind} process loops parallel kernels beside this one "
+            f"(numkern default {threads} threads vs 1 thread)"
+        )
         with sibling(kind, max_seconds) as proc:
             for case in cases:
                 if case.name.lower().startswith(("1 thread", "one thread")):
@@ -206,17 +225,30 @@ def run_under_load(cases: list[Case], quick: bool, siblings: list[str], max_seco
                 times = measure(Case(case.family, case.name, impls, reference="numkern default"), quick)
                 med = {k: statistics.median(v) for k, v in times.items()}
                 ratio = med["numkern default"] / med["numkern 1 thread"]
-                line = (f"  [{case.family}] {case.name:<44} {case.reference[:40]:<40} "
-                        f"default {_fmt(med['numkern default']):>10}  1 thread {_fmt(med['numkern 1 thread']):>10}  "
-                        f"ratio {ratio:5.2f} {'ok' if ratio <= LOAD_MAX_RATIO else 'ABOVE'}")
-                row = {"mode": "under_load", "sibling": kind, "family": case.family, "case": case.name,
-                       "impl": case.reference, "default_s": med["numkern default"],
-                       "one_thread_s": med["numkern 1 thread"], "ratio": ratio}
+                line = (
+                    f"  [{case.family}] {case.name:<44} {case.reference[:40]:<40} "
+                    f"default {_fmt(med['numkern default']):>10}  1 thread {_fmt(med['numkern 1 thread']):>10}  "
+                    f"ratio {ratio:5.2f} {'ok' if ratio <= LOAD_MAX_RATIO else 'ABOVE'}"
+                )
+                row = {
+                    "mode": "under_load",
+                    "sibling": kind,
+                    "family": case.family,
+                    "case": case.name,
+                    "impl": case.reference,
+                    "default_s": med["numkern default"],
+                    "one_thread_s": med["numkern 1 thread"],
+                    "ratio": ratio,
+                }
                 if "torch default" in med:
                     tr = med["torch default"] / med["torch 1 thread"]
                     line += f"   | torch ({torch_label[:28]}) ratio {tr:5.2f}"
-                    row.update(torch_impl=torch_label, torch_default_s=med["torch default"],
-                               torch_one_thread_s=med["torch 1 thread"], torch_ratio=tr)
+                    row.update(
+                        torch_impl=torch_label,
+                        torch_default_s=med["torch default"],
+                        torch_one_thread_s=med["torch 1 thread"],
+                        torch_ratio=tr,
+                    )
                 out(line)
                 rows.append(row)
     return rows

@@ -34,14 +34,20 @@ def _softmax_case(da, nkd, log2n, chunks):
     xd = da.from_array(x, chunks=(1 << log2n) // chunks)
     threads = numkern.get_num_threads()
     impls = {
-        f"dask threads, {chunks} chunks": lambda: da.store(nkd.softmax(xd), out, lock=False, scheduler="threads",
-                                                           num_workers=threads),
+        f"dask threads, {chunks} chunks": lambda: da.store(
+            nkd.softmax(xd), out, lock=False, scheduler="threads", num_workers=threads
+        ),
         "numkern.softmax in memory": lambda: numkern.softmax(x, out=out),
         "numkern.softmax in memory, new output": lambda: numkern.softmax(x),
     }
-    return Case("dask", f"softmax over a chunked axis, float32 2^{log2n}", impls, reference="numkern.softmax in memory",
-                note="dask and the first in-memory row write into the same preallocated output (dask: a new "
-                     "array per chunk, then copied); dask: two-pass partials per chunk, tree merge, blockwise scaling")
+    return Case(
+        "dask",
+        f"softmax over a chunked axis, float32 2^{log2n}",
+        impls,
+        reference="numkern.softmax in memory",
+        note="dask and the first in-memory row write into the same preallocated output (dask: a new "
+        "array per chunk, then copied); dask: two-pass partials per chunk, tree merge, blockwise scaling",
+    )
 
 
 def _ill_conditioned(rng, n, d, cond):
@@ -76,8 +82,10 @@ def _lstsq_case(da, nkd, log2n, d, chunk_rows, method="sketch", cond=None):
     ref, got = impls["numkern.lstsq in memory"](), run_dask()
     same = bool(np.array_equal(ref.x, got.x)) and ref.iterations == got.iterations
     title = f"lstsq {method} (gaussian) 2^{log2n} x {d} float64" + (f", cond {cond:.0e}" if cond else "")
-    note = (f"bit-identical answers: {same} ({ref.iterations} CG iterations incl. refinement); dask adds task "
-            "overhead per pass" + ("" if method == "precondition" else ", the tile-tree merge and a residual pass"))
+    note = (
+        f"bit-identical answers: {same} ({ref.iterations} CG iterations incl. refinement); dask adds task "
+        "overhead per pass" + ("" if method == "precondition" else ", the tile-tree merge and a residual pass")
+    )
     return Case("dask", title, impls, reference="numkern.lstsq in memory", note=note)
 
 
@@ -106,8 +114,9 @@ def _gen_b_residual(a, r0=0):
 
 
 def _generated(da, n, d, rows, cond=None):
-    A = da.map_blocks(_gen_A, d=d, cond=cond, dtype=np.float64, chunks=((rows,) * (n // rows), (d,)),
-                      meta=np.empty((0, 0)))
+    A = da.map_blocks(
+        _gen_A, d=d, cond=cond, dtype=np.float64, chunks=((rows,) * (n // rows), (d,)), meta=np.empty((0, 0))
+    )
     b = A.map_blocks(_gen_b if cond is None else _gen_b_residual, drop_axis=1, dtype=np.float64, meta=np.empty((0,)))
     return A, b
 
@@ -147,8 +156,17 @@ def _worker_maxrss():
 def _on_cluster(nkd, A, b, nw, label, out, persist=False, sketch="gaussian", method="sketch"):
     import distributed
 
-    with distributed.LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=40) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=nw,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=40,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         client.run(lambda: None)
         if persist:
             A, b = client.persist([A, b])
@@ -158,12 +176,20 @@ def _on_cluster(nkd, A, b, nw, label, out, persist=False, sketch="gaussian", met
             res = nkd.lstsq(A, b, method=method, sketch=sketch, rng=5)
             secs = time.perf_counter() - t0
         wrss = sorted(client.run(_worker_maxrss).values())
-    row = {"family": "dask", "case": label, "impl": f"numkern.dask {sketch}, LocalCluster {nw} x 1 thread" + (", persisted" if persist else ""),
-           "iterations": res.iterations,
-           "seconds": secs,
-           "driver_peak_rss_gib": drv.peak / 2**30, "worker_peak_rss_gib": [w / 2**30 for w in wrss]}
-    out(f"  {row['impl']:<58} {secs:8.2f} s   driver peak {row['driver_peak_rss_gib']:.2f} GiB   worker peaks "
-        + ", ".join(f"{w:.2f}" for w in row["worker_peak_rss_gib"]) + " GiB")
+    row = {
+        "family": "dask",
+        "case": label,
+        "impl": f"numkern.dask {sketch}, LocalCluster {nw} x 1 thread" + (", persisted" if persist else ""),
+        "iterations": res.iterations,
+        "seconds": secs,
+        "driver_peak_rss_gib": drv.peak / 2**30,
+        "worker_peak_rss_gib": [w / 2**30 for w in wrss],
+    }
+    out(
+        f"  {row['impl']:<58} {secs:8.2f} s   driver peak {row['driver_peak_rss_gib']:.2f} GiB   worker peaks "
+        + ", ".join(f"{w:.2f}" for w in row["worker_peak_rss_gib"])
+        + " GiB"
+    )
     return row, res
 
 
@@ -180,19 +206,40 @@ def _precondition_in_memory_vs_cluster(da, nkd, n, d, rows, out, cond=1e10):
         secs = time.perf_counter() - t0
     lapack = np.linalg.lstsq(Am, bm, rcond=None)[0]
     del Am, bm
-    out(f"  {'numkern.lstsq in memory (2 threads)':<40} {secs:8.2f} s   process peak {drv.peak / 2**30:.2f} GiB"
-        f"   {ref.iterations} CG iterations incl. refinement")
-    out(f"  numpy.linalg.lstsq differs from it by {np.linalg.norm(lapack - ref.x) / np.linalg.norm(ref.x):.1e} "
-        "(relative; LAPACK's float64 floor at this condition number)")
+    out(
+        f"  {'numkern.lstsq in memory (2 threads)':<40} {secs:8.2f} s   process peak {drv.peak / 2**30:.2f} GiB"
+        f"   {ref.iterations} CG iterations incl. refinement"
+    )
+    out(
+        f"  numpy.linalg.lstsq differs from it by {np.linalg.norm(lapack - ref.x) / np.linalg.norm(ref.x):.1e} "
+        "(relative; LAPACK's float64 floor at this condition number)"
+    )
     row, res = _on_cluster(nkd, A, b, 2, label, out, persist=True, method="precondition")
     same = bool(np.array_equal(res.x, ref.x)) and res.iterations == ref.iterations
     out(f"  same answer bit for bit: {same} ({res.iterations} iterations)")
-    return [{"family": "dask", "case": label, "impl": "numkern.lstsq in memory", "seconds": secs,
-             "driver_peak_rss_gib": drv.peak / 2**30, "iterations": ref.iterations}, row]
+    return [
+        {
+            "family": "dask",
+            "case": label,
+            "impl": "numkern.lstsq in memory",
+            "seconds": secs,
+            "driver_peak_rss_gib": drv.peak / 2**30,
+            "iterations": ref.iterations,
+        },
+        row,
+    ]
 
 
-def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=23, out=print, sparse_workers=(2,),
-              precondition_log2=21):
+def big_lstsq(
+    n_log2=23,
+    d=64,
+    rows=1 << 18,
+    workers=(1, 2),
+    in_memory_log2=23,
+    out=print,
+    sparse_workers=(2,),
+    precondition_log2=21,
+):
     """One-shot timings (each run is tens of seconds) of numkern.dask.lstsq (sketch, Gaussian) on a
     2^n_log2 x d float64 A generated chunkwise on LocalClusters of 1 and 2 worker processes, with
     the peak RSS of the driver (sampled) and of each worker (VmHWM of a fresh process); at
@@ -217,10 +264,19 @@ def big_lstsq(n_log2=23, d=64, rows=1 << 18, workers=(1, 2), in_memory_log2=23, 
         ref = numkern.lstsq(Am, bm, method="sketch", sketch="gaussian", rng=5)
         secs = time.perf_counter() - t0
     del Am, bm
-    out(f"  {'numkern.lstsq in memory (2 threads)':<40} {secs:8.2f} s   process peak {drv.peak / 2**30:.2f} GiB"
-        f"   (generating the data: {gen:.1f} s, not counted)")
-    results.append({"family": "dask", "case": label, "impl": "numkern.lstsq in memory", "seconds": secs,
-                    "driver_peak_rss_gib": drv.peak / 2**30})
+    out(
+        f"  {'numkern.lstsq in memory (2 threads)':<40} {secs:8.2f} s   process peak {drv.peak / 2**30:.2f} GiB"
+        f"   (generating the data: {gen:.1f} s, not counted)"
+    )
+    results.append(
+        {
+            "family": "dask",
+            "case": label,
+            "impl": "numkern.lstsq in memory",
+            "seconds": secs,
+            "driver_peak_rss_gib": drv.peak / 2**30,
+        }
+    )
     row, res = _on_cluster(nkd, A, b, 2, label, out, persist=True)
     out(f"  same answer bit for bit: {bool(np.array_equal(res.x, ref.x))} (A persisted on the workers first)")
     results.append(row)

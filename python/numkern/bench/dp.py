@@ -28,13 +28,14 @@ def _kernel_sum_case(n, q, d):
     torch = torch_or_none(numkern.get_num_threads())
     if torch is not None:
         tx, ty = torch.from_numpy(X), torch.from_numpy(Y)
-        impls["torch.cdist + exp + sum (f64)"] = lambda: torch.exp(-torch.cdist(ty, tx) ** 2 / h**2).sum(dim=1)
-    return Case("dp", f"kernel_sum gaussian n={n:.0e} q={q} d={d}", impls, reference="numkern.kernel_sum",
-                work=2.0 * n * q * d)
+        impls["torch.cdist + exp + sum (f64)"] = lambda: torch.exp(-(torch.cdist(ty, tx) ** 2) / h**2).sum(dim=1)
+    return Case(
+        "dp", f"kernel_sum gaussian n={n:.0e} q={q} d={d}", impls, reference="numkern.kernel_sum", work=2.0 * n * q * d
+    )
 
 
 def _exact_l1_query(X, y, chunk=100_000):
-    return sum(float(np.abs(X[i:i + chunk] - y).sum()) for i in range(0, X.shape[0], chunk))
+    return sum(float(np.abs(X[i : i + chunk] - y).sum()) for i in range(0, X.shape[0], chunk))
 
 
 def _l1_case(n, d):
@@ -51,9 +52,14 @@ def _l1_case(n, d):
         "DistanceSum.fit (build)": lambda: dp.DistanceSum("l1", 1.0, (0.0, 1.0)).fit(X),
     }
     pre, ring = ring_vs_prefix()
-    return Case("dp", f"DistanceSum l1 n={n:.0e} d={d} eps=1", impls, reference="DistanceSum.query (1 query)",
-                note="build target <= 2 s; query target >= 1e4x faster than exact numpy; median relative "
-                     f"error at n=1e5, d=10, eps=1: prefix form {pre:.2e}, ring estimator {ring:.2e}")
+    return Case(
+        "dp",
+        f"DistanceSum l1 n={n:.0e} d={d} eps=1",
+        impls,
+        reference="DistanceSum.query (1 query)",
+        note="build target <= 2 s; query target >= 1e4x faster than exact numpy; median relative "
+        f"error at n=1e5, d=10, eps=1: prefix form {pre:.2e}, ring estimator {ring:.2e}",
+    )
 
 
 def _kde_case(n, d, m):
@@ -69,14 +75,21 @@ def _kde_case(n, d, m):
         "numkern.kernel_sum exact (1 query)": lambda: numkern.kernel_sum(X, y1, kernel="gaussian", bandwidth=h),
         "KernelDensity.fit (build)": lambda: dp.KernelDensity("gaussian", h, 1.0, n_components=m).fit(X),
     }
-    return Case("dp", f"KernelDensity gaussian n={n:.0e} d={d} m={m}", impls,
-                reference="KernelDensity.query (1 query)", note="build target <= 10 s; query target <= 50 us")
+    return Case(
+        "dp",
+        f"KernelDensity gaussian n={n:.0e} d={d} m={m}",
+        impls,
+        reference="KernelDensity.query (1 query)",
+        note="build target <= 10 s; query target <= 50 us",
+    )
 
 
 def _clustered(rng, n, d, q):
     C = rng.standard_normal((10, d))
-    return (C[rng.integers(0, 10, n)] + 0.5 * rng.standard_normal((n, d)),
-            C[rng.integers(0, 10, q)] + 0.5 * rng.standard_normal((q, d)))
+    return (
+        C[rng.integers(0, 10, n)] + 0.5 * rng.standard_normal((n, d)),
+        C[rng.integers(0, 10, q)] + 0.5 * rng.standard_normal((q, d)),
+    )
 
 
 def _one_thread(fn, *args):
@@ -110,8 +123,9 @@ def _kde_reduce_case(n, d, m, ks=(256, 128), n_accuracy=100_000):
         impls[f"query 1, {label}"] = lambda kde=kde: kde.query(y1)
         impls[f"query 1 (1 thread), {label}"] = lambda kde=kde: _one_thread(kde.query, y1)
         impls[f"query batch 1000, {label}"] = lambda kde=kde: kde.query(Y)
-        impls[f"fit n={n:.0e}, {label}"] = (lambda k=k: dp.KernelDensity("gaussian", h, 1.0, n_components=m,
-                                                                          reduce_dim=k, feature_seed=0).fit(Xb))
+        impls[f"fit n={n:.0e}, {label}"] = lambda k=k: dp.KernelDensity(
+            "gaussian", h, 1.0, n_components=m, reduce_dim=k, feature_seed=0
+        ).fit(Xb)
     Xa, Yq = X[:n_accuracy], Y[:200]
     exact = numkern.kernel_sum(Xa, Yq, kernel="gaussian", bandwidth=h)
     exact_b = numkern.kernel_sum(Xb, Yq, kernel="gaussian", bandwidth=h)
@@ -123,10 +137,17 @@ def _kde_reduce_case(n, d, m, ks=(256, 128), n_accuracy=100_000):
         clean = dp.KernelDensity("gaussian", h, 1e6, n_components=m, reduce_dim=k, feature_seed=0).fit(Xb)
         e1 = np.median(np.abs(noisy.query(Yq) - exact) / exact)
         e6 = np.median(np.abs(clean.query(Yq) - exact_b) / exact_b)
-        parts.append(f"{label}: one fit at n={n_accuracy:.0e} {t_fit:.2f} s, median rel. error there at eps=1 "
-                     f"{e1:.4f}; without noise (eps=1e6, n={n:.0e}) {e6:.4f}")
-    return Case("dp", f"KernelDensity reduce_dim gaussian d={d} m={m} (clustered data, h=sqrt(d))", impls,
-                reference="query 1, no reduction", note="; ".join(parts))
+        parts.append(
+            f"{label}: one fit at n={n_accuracy:.0e} {t_fit:.2f} s, median rel. error there at eps=1 "
+            f"{e1:.4f}; without noise (eps=1e6, n={n:.0e}) {e6:.4f}"
+        )
+    return Case(
+        "dp",
+        f"KernelDensity reduce_dim gaussian d={d} m={m} (clustered data, h=sqrt(d))",
+        impls,
+        reference="query 1, no reduction",
+        note="; ".join(parts),
+    )
 
 
 def accuracy_curve(epsilons=(0.5, 1, 2, 5, 10, 20), seeds=range(3)):
@@ -142,8 +163,9 @@ def accuracy_curve(epsilons=(0.5, 1, 2, 5, 10, 20), seeds=range(3)):
     splits = [train_test_split(X, y, train_size=1200, test_size=597, stratify=y, random_state=s) for s in seeds]
     curve = {}
     for eps in epsilons:
-        curve[eps] = float(np.mean([dp.SimilarityClassifier("gaussian", 0.5, eps).fit(a, c).score(b, e)
-                                    for a, b, c, e in splits]))
+        curve[eps] = float(
+            np.mean([dp.SimilarityClassifier("gaussian", 0.5, eps).fit(a, c).score(b, e) for a, b, c, e in splits])
+        )
     nonpriv = []
     for a, b, c, e in splits:
         classes = np.unique(c)
@@ -177,17 +199,26 @@ def _classifier_case():
         impls["sklearn LogisticRegression (non-private)"] = lambda: LogisticRegression(max_iter=500).fit(Xtr, ytr)
     except ImportError:
         pass
-    return Case("dp", "SimilarityClassifier digits 1200/597", impls, reference="SimilarityClassifier.fit eps=10",
-                note=note)
+    return Case(
+        "dp", "SimilarityClassifier digits 1200/597", impls, reference="SimilarityClassifier.fit eps=10", note=note
+    )
 
 
 def cases(quick: bool) -> list[Case]:
     if quick:
-        out = [_kernel_sum_case(20_000, 200, 32), _l1_case(100_000, 100), _kde_case(100_000, 32, 4096),
-               _kde_reduce_case(2_000, 1024, 2048, n_accuracy=10_000)]
+        out = [
+            _kernel_sum_case(20_000, 200, 32),
+            _l1_case(100_000, 100),
+            _kde_case(100_000, 32, 4096),
+            _kde_reduce_case(2_000, 1024, 2048, n_accuracy=10_000),
+        ]
     else:
-        out = [_kernel_sum_case(100_000, 1000, 32), _l1_case(1_000_000, 100), _kde_case(1_000_000, 32, 4096),
-               _kde_reduce_case(10_000, 1024, 2048)]
+        out = [
+            _kernel_sum_case(100_000, 1000, 32),
+            _l1_case(1_000_000, 100),
+            _kde_case(1_000_000, 32, 4096),
+            _kde_reduce_case(10_000, 1024, 2048),
+        ]
     clf = _classifier_case()
     return out + ([clf] if clf is not None else [])
 

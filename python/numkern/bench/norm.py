@@ -94,8 +94,13 @@ def one_thread_case(shape):
         "bandwidth bound f32 (copyto)": lambda: np.copyto(out, x),
         "bandwidth bound int8 (copyto)": lambda: np.copyto(qout, q),
     }
-    return Case("norm", f"one thread rows {shape[0]} x {shape[1]}", impls, reference="numkern l1_norm f32 (out=, 1 thread)",
-                bound=("bandwidth bound f32 (copyto)", "bandwidth bound int8 (copyto)"))
+    return Case(
+        "norm",
+        f"one thread rows {shape[0]} x {shape[1]}",
+        impls,
+        reference="numkern l1_norm f32 (out=, 1 thread)",
+        bound=("bandwidth bound f32 (copyto)", "bandwidth bound int8 (copyto)"),
+    )
 
 
 def backward_case(shape):
@@ -126,5 +131,10 @@ def backward_case(shape):
 def cases(quick: bool) -> list[Case]:
     if quick:
         return [_case((2048, 4096), quick), _case((8192, 4096), quick), one_thread_case((8192, 4096))]
-    return [_case((8192, 4096), quick), one_thread_case((8192, 4096)), _case((65536, 256), quick),
-            _case((1024, 32768), quick), backward_case((8192, 4096))]
+    return [
+        _case((8192, 4096), quick),
+        one_thread_case((8192, 4096)),
+        _case((65536, 256), quick),
+        _case((1024, 32768), quick),
+        backward_case((8192, 4096)),
+    ]

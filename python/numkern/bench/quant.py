@@ -138,7 +138,10 @@ def _quantizer_case(shape, quick):
         "bandwidth bound (copy float32 -> int8 cast)": lambda: x.astype(np.int8),
     }
     return Case(
-        "quant", f"quantizer {shape[0]}x{shape[1]} float32", impls, reference=next(iter(impls)),
+        "quant",
+        f"quantizer {shape[0]}x{shape[1]} float32",
+        impls,
+        reference=next(iter(impls)),
         bound=("bandwidth bound (copy float32 -> int8 cast)",),
         threaded_bound=lambda: _core.bandwidth_read(x),
     )

@@ -38,8 +38,14 @@ def _fwht_case(n, d, quick):
         w = x.copy()
         impls["numpy butterfly (in place)"] = lambda: _numpy_fwht(w)
     label = f"fwht {n}" + ("" if d == 1 else f" x {d}") + " float64"
-    return Case("sketch", label, impls, reference="numkern fwht (in place, normalized)",
-                bound=("np.copyto (one read+write pass)",), threaded_bound=lambda: _core.bandwidth_copy(z, x))
+    return Case(
+        "sketch",
+        label,
+        impls,
+        reference="numkern fwht (in place, normalized)",
+        bound=("np.copyto (one read+write pass)",),
+        threaded_bound=lambda: _core.bandwidth_copy(z, x),
+    )
 
 
 def _lstsq_case(n, d, quick):
@@ -58,12 +64,20 @@ def _lstsq_case(n, d, quick):
     x_ref = np.linalg.lstsq(A, b, rcond=None)[0]
     xp = numkern.lstsq(A, b, method="precondition", rng=0)
     err = np.linalg.norm(xp.x - x_ref) / np.linalg.norm(x_ref)
-    note = (f"precondition: {xp.iterations} CG passes, rel. difference to numpy {err:.1e}; "
-            f"sketch-and-solve rel. difference "
-            f"{np.linalg.norm(numkern.lstsq(A, b, method='sketch', m=8 * d, rng=0).x - x_ref) / np.linalg.norm(x_ref):.1e}")
+    note = (
+        f"precondition: {xp.iterations} CG passes, rel. difference to numpy {err:.1e}; "
+        f"sketch-and-solve rel. difference "
+        f"{np.linalg.norm(numkern.lstsq(A, b, method='sketch', m=8 * d, rng=0).x - x_ref) / np.linalg.norm(x_ref):.1e}"
+    )
     # Sketch-and-solve reads A twice (the sketch, then the residual): two threaded reads bound it.
-    return Case("sketch", f"lstsq {n} x {d} float64", impls, reference=f"numkern lstsq sketch (srht, m={8 * d})",
-                note=note, threaded_bound=lambda: (_core.bandwidth_read(A), _core.bandwidth_read(A)))
+    return Case(
+        "sketch",
+        f"lstsq {n} x {d} float64",
+        impls,
+        reference=f"numkern lstsq sketch (srht, m={8 * d})",
+        note=note,
+        threaded_bound=lambda: (_core.bandwidth_read(A), _core.bandwidth_read(A)),
+    )
 
 
 def cases(quick: bool) -> list[Case]:

@@ -49,6 +49,6 @@ def tree_reduce(parts, merge, split_every):
     if not parts:
         raise ValueError("nothing to reduce")
     while len(parts) > 1:
-        groups = [parts[i:i + split_every] for i in range(0, len(parts), split_every)]
+        groups = [parts[i : i + split_every] for i in range(0, len(parts), split_every)]
         parts = [g[0] if len(g) == 1 else dask.delayed(merge, pure=True)(*g) for g in groups]
     return parts[0]

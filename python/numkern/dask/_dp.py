@@ -38,7 +38,13 @@ def _add(*parts):
     return {key: np.sum([p[key] for p in parts], axis=0, dtype=np.int64) for key in parts[0]}
 
 
-def fit(structure: DistanceSum | KernelDensity | SimilarityClassifier, X: da.Array, y: da.Array | None = None, *, split_every: int = 8) -> DistanceSum | KernelDensity | SimilarityClassifier:
+def fit(
+    structure: DistanceSum | KernelDensity | SimilarityClassifier,
+    X: da.Array,
+    y: da.Array | None = None,
+    *,
+    split_every: int = 8,
+) -> DistanceSum | KernelDensity | SimilarityClassifier:
     """Fit a DP structure (:class:`numkern.dp.DistanceSum`, :class:`numkern.dp.KernelDensity` or
     :class:`numkern.dp.SimilarityClassifier`) on a Dask array of records chunked by rows; returns
     the fitted structure.
@@ -86,10 +92,15 @@ def fit(structure: DistanceSum | KernelDensity | SimilarityClassifier, X: da.Arr
     (1,) True
     """
     if not isinstance(structure, (DistanceSum, KernelDensity, SimilarityClassifier)):
-        raise TypeError(f"fit supports DistanceSum, KernelDensity and SimilarityClassifier, got {type(structure).__name__}")
+        raise TypeError(
+            f"fit supports DistanceSum, KernelDensity and SimilarityClassifier, got {type(structure).__name__}"
+        )
     labelled = isinstance(structure, SimilarityClassifier)
     if labelled != (y is not None):
-        raise TypeError(f"{type(structure).__name__} is fitted " + ("on (X, y): pass y" if labelled else "on X alone: y must be None"))
+        raise TypeError(
+            f"{type(structure).__name__} is fitted "
+            + ("on (X, y): pass y" if labelled else "on X alone: y must be None")
+        )
     params = structure._params()
     if isinstance(split_every, bool) or not isinstance(split_every, (int, np.integer)) or split_every < 2:
         raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}")
@@ -117,8 +128,9 @@ def _fit_classifier(clf, params, X, blocks, y, split_every):
     y = y.rechunk({0: X.chunks[0]})
     labels = y.to_delayed().ravel()
     classes = da.unique(y).compute() if clf.classes is None else np.asarray(clf.classes)
-    counts = tree_reduce([dask.delayed(_block_counts, pure=True)(lab, classes) for lab in labels], _add,
-                         split_every).compute()["count"]  # no randomness: before the charge
+    counts = tree_reduce(
+        [dask.delayed(_block_counts, pure=True)(lab, classes) for lab in labels], _add, split_every
+    ).compute()["count"]  # no randomness: before the charge
     state = clf._begin(params, X.shape[1], classes, stacklevel=5)  # the warning points at the caller of fit
     plan = clf._plan(state, counts)
     parts = [dask.delayed(_block_class_sums, pure=True)(plan, blk, lab) for blk, lab in zip(blocks, labels)]

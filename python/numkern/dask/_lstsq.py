@@ -4,15 +4,15 @@ iterations, refinement steps included, are passes of blockwise products."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
+from typing import TYPE_CHECKING
 
 import dask
 import dask.array as da
 import numpy as np
 
 from .. import _core
+from .._validate import generator
 from ..linalg import (
     PRECONDITION_ROWS_PER_COL,
     SKETCH_ROWS_PER_COL,
@@ -27,7 +27,6 @@ from ..linalg import (
     _small_svd,
     sketch_rows,
 )
-from .._validate import generator
 from ..sketch import TILE, _next_pow2, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_values
 from ._common import aligned, task, tree_reduce
 
@@ -54,7 +53,7 @@ def _sketch_block(a, b, row0, key, m, dtype, kind="gaussian", nnz=8):
     nodes = {}
     for t0 in range(0, ab.shape[0], TILE):
         y = np.empty((m, ab.shape[1]), dtype=dtype)
-        tile = ab[t0:t0 + TILE]
+        tile = ab[t0 : t0 + TILE]
         if kind == "gaussian":
             _core.gaussian_apply(tile, key, 1.0, y, row0 + t0)
         else:
@@ -72,11 +71,11 @@ def _residual_block(a, b, U, want_g, dtype):
     b = None if b is None else aligned(np.asarray(b).reshape(len(a), -1), dtype)
     out = []
     for t0 in range(0, a.shape[0], TILE):
-        at = a[t0:t0 + TILE]
+        at = a[t0 : t0 + TILE]
         cols = []
         for j in range(U.shape[1]):
             g = np.empty(a.shape[1], dtype=dtype) if want_g else None
-            bj = None if b is None else aligned(b[t0:t0 + TILE, j])
+            bj = None if b is None else aligned(b[t0 : t0 + TILE, j])
             ss = _core.row_residual(at, aligned(U[:, j], dtype), bj, g, None)
             cols.append((ss, g))
         out.append(cols)
@@ -120,13 +119,15 @@ class _BlockRefinement:
         self.f = []  # the previous f is not needed again: release it before the pass
         nout = 3 if first else 2
         prev = [None] * len(self.rows.A) if first else self.r
-        states = [dask.delayed(_refine_block, pure=True, nout=nout)(a, b, x, r)
-                  for a, b, r in zip(self.rows.A, self.rows.B, prev)]
+        states = [
+            dask.delayed(_refine_block, pure=True, nout=nout)(a, b, x, r)
+            for a, b, r in zip(self.rows.A, self.rows.B, prev)
+        ]
         kept = dask.persist(*[st[i] for i in range(nout) for st in states])
         nb = len(states)
         if first:
             self.r = list(kept[:nb])
-        self.f = list(kept[-2 * nb:-nb])
+        self.f = list(kept[-2 * nb : -nb])
         parts = dask.compute(*kept[-nb:])
         _core.ls_refine_merge(np.ascontiguousarray(np.concatenate(parts)), h)
 
@@ -134,8 +135,11 @@ class _BlockRefinement:
         g[:] = self.rows.residual(v[:, None], False, True)[1][:, 0]
 
     def update(self, dx):
-        self.r = list(dask.persist(*[dask.delayed(_update_block, pure=True)(a, dx, f, r)
-                                     for a, f, r in zip(self.rows.A, self.f, self.r)]))
+        self.r = list(
+            dask.persist(
+                *[dask.delayed(_update_block, pure=True)(a, dx, f, r) for a, f, r in zip(self.rows.A, self.f, self.r)]
+            )
+        )
 
 
 class _Rows:
@@ -149,16 +153,20 @@ class _Rows:
         self.dtype = dtype
 
     def sketch(self, key, m, split_every, kind, nnz):
-        parts = [dask.delayed(_sketch_block, pure=True)(a, b, int(r0), key, m, self.dtype, kind, nnz)
-                 for a, b, r0 in zip(self.A, self.B, self.starts)]
+        parts = [
+            dask.delayed(_sketch_block, pure=True)(a, b, int(r0), key, m, self.dtype, kind, nnz)
+            for a, b, r0 in zip(self.A, self.B, self.starts)
+        ]
         return fold_tile_sums(tree_reduce(parts, merge_tile_sums, split_every).compute())
 
     def residual(self, U, with_b, want_g):
         """Sums over tiles, in ascending tile order as the in-memory kernel: per column of U,
         ||A u - b||^2 (or ||A u||^2) and A^T (A u - b)."""
         U = np.asarray(U).reshape(U.shape[0], -1)
-        parts = [dask.delayed(_residual_block, pure=True)(a, b if with_b else None, U, want_g, self.dtype)
-                 for a, b in zip(self.A, self.B)]
+        parts = [
+            dask.delayed(_residual_block, pure=True)(a, b if with_b else None, U, want_g, self.dtype)
+            for a, b in zip(self.A, self.B)
+        ]
         tiles = [cols for block in dask.compute(*parts) for cols in block]
         ss = np.zeros(U.shape[1])
         g = np.zeros((U.shape[0], U.shape[1]), dtype=self.dtype) if want_g else None
@@ -172,8 +180,20 @@ class _Rows:
         return ss, g
 
 
-def lstsq(A: da.Array, b: da.Array, *, method: str = "sketch", sketch: str = "gaussian", m: int | None = None, eps: float | None = None,
-          delta: float = 0.1, tol: float = 1e-10, maxiter: int | None = None, rng: RngLike = None, split_every: int = 8) -> LstsqResult:
+def lstsq(
+    A: da.Array,
+    b: da.Array,
+    *,
+    method: str = "sketch",
+    sketch: str = "gaussian",
+    m: int | None = None,
+    eps: float | None = None,
+    delta: float = 0.1,
+    tol: float = 1e-10,
+    maxiter: int | None = None,
+    rng: RngLike = None,
+    split_every: int = 8,
+) -> LstsqResult:
     """Least squares ``argmin_x ||A x - b||_2`` for Dask arrays chunked by rows.
 
     Parameters
@@ -323,14 +343,14 @@ def lstsq(A: da.Array, b: da.Array, *, method: str = "sketch", sketch: str = "ga
                     it, e = it + it_ref, e_ref
         X[:, j] = xj
         iters = max(iters, it)
-        res[j] = math.sqrt(sel.residual(X[:, j:j + 1], True, False)[0][0])
+        res[j] = math.sqrt(sel.residual(X[:, j : j + 1], True, False)[0][0])
         est[j] = float(np.abs(e).max()) if r else 0.0
     if r < d:  # the sketch may have lost rank of A: as numkern.lstsq, check the gradient
         a_norm = float(da.linalg.norm(A.astype(np.float64)).compute())
         b_norms = np.sqrt(da.sum(B.astype(np.float64) ** 2, axis=0).compute())
         for j in range(k):
             sel = rows_for_column(rows, j) if k > 1 else rows
-            gA = sel.residual(X[:, j:j + 1], True, True)[1][:, 0]
+            gA = sel.residual(X[:, j : j + 1], True, True)[1][:, 0]
             if _misses_rank(np.linalg.norm(gA), a_norm, np.linalg.norm(X[:, j]), b_norms[j], tol):
                 return _direct(A, B, rows, vector, out_dtype, pack)
     X = X.astype(out_dtype)
@@ -363,4 +383,4 @@ def rows_for_column(rows, j):
 
 
 def _column(block, j):
-    return np.asarray(block)[:, j:j + 1]
+    return np.asarray(block)[:, j : j + 1]

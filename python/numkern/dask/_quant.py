@@ -13,6 +13,7 @@ from ._common import aligned, task
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, DTypeLike
+
     from .._validate import RngLike
     from ..quant import ShiftQuantTensor
 
@@ -33,8 +34,17 @@ def _epilogue(acc, row, col, scale, out_dtype):
     return v.astype(out_dtype, copy=False)
 
 
-def matmul(a: da.Array | ShiftQuantTensor | ArrayLike, b: da.Array | ShiftQuantTensor | ArrayLike, *, out_dtype: DTypeLike = np.float32, bits: int | None = None, rounding: str | None = None, rng: RngLike = None, chunks: tuple[int, int | None] = (4096, None),
-           split_every: int | None = None) -> da.Array:
+def matmul(
+    a: da.Array | ShiftQuantTensor | ArrayLike,
+    b: da.Array | ShiftQuantTensor | ArrayLike,
+    *,
+    out_dtype: DTypeLike = np.float32,
+    bits: int | None = None,
+    rounding: str | None = None,
+    rng: RngLike = None,
+    chunks: tuple[int, int | None] = (4096, None),
+    split_every: int | None = None,
+) -> da.Array:
     """``a @ b`` for ShiftQuant operands as :func:`numkern.quant.matmul`, as a Dask array whose
     blocks are computed in parallel: ``a``'s rows in chunks of ``chunks[0]`` and the contracted
     axis K in chunks of ``chunks[1]`` (None: one chunk).
@@ -82,7 +92,9 @@ def matmul(a: da.Array | ShiftQuantTensor | ArrayLike, b: da.Array | ShiftQuantT
     for c in (cm, ck):
         if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 1:
             raise ValueError(f"chunks must be positive integers (or None for K), got {chunks!r}")
-    row = None if opa.factor is None else da.from_array(opa.factor[:, None], chunks=(cm, 1))  # (M, 1): aligns with acc's rows
+    row = (
+        None if opa.factor is None else da.from_array(opa.factor[:, None], chunks=(cm, 1))
+    )  # (M, 1): aligns with acc's rows
     scale = opa.scale * opb.scale
     single = len(opa.chunks) == 1 and len(opb.chunks) == 1
     part_dtype = dt if single else np.dtype(np.float64)
@@ -94,11 +106,28 @@ def matmul(a: da.Array | ShiftQuantTensor | ArrayLike, b: da.Array | ShiftQuantT
                 acc = da.zeros((M2, N), dtype=np.int64, chunks=(cm, N))
             else:
                 B = da.from_array(qb, chunks=(ck, N))
-                parts = da.blockwise(_int_block, "ikj", A, "ik", B, "kj", dtype=np.int64,
-                                     adjust_chunks={"k": 1}, meta=np.empty((0, 0, 0), np.int64))
+                parts = da.blockwise(
+                    _int_block,
+                    "ikj",
+                    A,
+                    "ik",
+                    B,
+                    "kj",
+                    dtype=np.int64,
+                    adjust_chunks={"k": 1},
+                    meta=np.empty((0, 0, 0), np.int64),
+                )
                 acc = parts.sum(axis=1, dtype=np.int64, split_every=split_every)
-            part = da.map_blocks(_epilogue, acc, row, col=opb.factor, scale=scale * pa * pb, out_dtype=part_dtype, dtype=part_dtype,
-                                 meta=np.empty((0, 0), part_dtype))
+            part = da.map_blocks(
+                _epilogue,
+                acc,
+                row,
+                col=opb.factor,
+                scale=scale * pa * pb,
+                out_dtype=part_dtype,
+                dtype=part_dtype,
+                meta=np.empty((0, 0), part_dtype),
+            )
             # numkern.quant.matmul adds the chunk pairs' products into zeros, in this order
             total = part if single else (part + 0.0 if total is None else total + part)
     assert total is not None  # at least one chunk of groups

@@ -9,9 +9,9 @@ import dask.array as da
 import numpy as np
 
 from .. import _core
+from .._validate import normalize_axis
 from ..softmax import log_softmax as _nk_log_softmax
 from ..softmax import softmax as _nk_softmax
-from .._validate import normalize_axis
 from ._common import aligned, task
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def _partials(x, axis, keepdims=True):
     """Per-slice (m, e) of one chunk, from the kernels' pass 1 (C++: softmax_ext_partials)."""
     axis = axis[0] if isinstance(axis, tuple) else axis
     x = aligned(x, contiguous=False)
-    out_shape = x.shape[:axis] + x.shape[axis + 1:]
+    out_shape = x.shape[:axis] + x.shape[axis + 1 :]
     m = np.empty(out_shape, dtype=np.float64)
     e = np.empty(out_shape, dtype=np.float64)
     if x.size:
@@ -61,8 +61,9 @@ def _merge(p, axis, keepdims=True):
     finite = np.isfinite(m) & (m > 0)
     top = np.max(np.where(finite, e, -np.inf), axis=axis, keepdims=True)
     shift = np.clip(np.where(finite, e - np.where(np.isfinite(top), top, 0.0), -2000.0), -2000.0, 0.0)
-    total = np.sum(np.where(finite, np.ldexp(np.where(finite, m, 0.0), shift.astype(np.int64)), 0.0), axis=axis,
-                   keepdims=True)
+    total = np.sum(
+        np.where(finite, np.ldexp(np.where(finite, m, 0.0), shift.astype(np.int64)), 0.0), axis=axis, keepdims=True
+    )
     frac, ex = np.frexp(total)
     out = np.empty(total.shape, dtype=EXT)
     out["m"] = np.where(total > 0, 2.0 * frac, 0.0)
@@ -140,18 +141,60 @@ def _run(x, axis, log, split_every):
         return x.map_blocks(task(fn), axis=axis, dtype=result_dtype, meta=np.empty((0,) * x.ndim, result_dtype))
     if x.dtype != compute_dtype:
         x = x.astype(compute_dtype)
-    p = da.reduction(x, _partials, _merge, combine=_merge, axis=axis, keepdims=True, dtype=EXT,
-                     split_every=split_every, concatenate=True, meta=np.empty((0,) * x.ndim, EXT))
-    y = da.map_blocks(_scale, x, p, axis=axis, log=log, result_dtype=result_dtype, dtype=result_dtype,
-                      meta=np.empty((0,) * x.ndim, result_dtype))
-    q = da.reduction(da.map_blocks(_max_partials, x, p, axis=axis, dtype=np.float64, new_axis=0,
-                                   chunks=((2,),) + tuple((1,) * len(c) if i == axis else c
-                                                          for i, c in enumerate(x.chunks))),
-                     _identity, _merge_max, combine=_merge_max, axis=axis + 1, keepdims=True,
-                     dtype=np.float64, split_every=split_every, concatenate=True,
-                     meta=np.empty((0,) * (x.ndim + 1), np.float64))
-    return da.map_blocks(_fallback_scale, y, x, p, q[0], q[1], axis=axis, log=log, dtype=result_dtype,
-                         meta=np.empty((0,) * x.ndim, result_dtype))
+    p = da.reduction(
+        x,
+        _partials,
+        _merge,
+        combine=_merge,
+        axis=axis,
+        keepdims=True,
+        dtype=EXT,
+        split_every=split_every,
+        concatenate=True,
+        meta=np.empty((0,) * x.ndim, EXT),
+    )
+    y = da.map_blocks(
+        _scale,
+        x,
+        p,
+        axis=axis,
+        log=log,
+        result_dtype=result_dtype,
+        dtype=result_dtype,
+        meta=np.empty((0,) * x.ndim, result_dtype),
+    )
+    q = da.reduction(
+        da.map_blocks(
+            _max_partials,
+            x,
+            p,
+            axis=axis,
+            dtype=np.float64,
+            new_axis=0,
+            chunks=((2,),) + tuple((1,) * len(c) if i == axis else c for i, c in enumerate(x.chunks)),
+        ),
+        _identity,
+        _merge_max,
+        combine=_merge_max,
+        axis=axis + 1,
+        keepdims=True,
+        dtype=np.float64,
+        split_every=split_every,
+        concatenate=True,
+        meta=np.empty((0,) * (x.ndim + 1), np.float64),
+    )
+    return da.map_blocks(
+        _fallback_scale,
+        y,
+        x,
+        p,
+        q[0],
+        q[1],
+        axis=axis,
+        log=log,
+        dtype=result_dtype,
+        meta=np.empty((0,) * x.ndim, result_dtype),
+    )
 
 
 def softmax(x: da.Array, axis: int = -1, *, split_every: int | None = None) -> da.Array:

@@ -57,7 +57,7 @@ def epsilon_lower_bound(stats0, stats1, alpha=1e-3, n_thresholds=64):
     if s0.ndim == 1:
         s0, s1 = s0[:, None], s1[:, None]
     n = min(s0.shape[0], s1.shape[0]) // 2
-    sel0, ev0, sel1, ev1 = s0[:n], s0[n:2 * n], s1[:n], s1[n:2 * n]
+    sel0, ev0, sel1, ev1 = s0[:n], s0[n : 2 * n], s1[:n], s1[n : 2 * n]
     best, best_score = None, -np.inf
     qs = np.linspace(0.0, 1.0, n_thresholds + 2)[1:-1]
     for j in range(s0.shape[1]):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import inspect
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +17,9 @@ from ._kde import _padded, check_components, check_reduce_dim, draw_structure, f
 
 if TYPE_CHECKING:
     from typing import Any
+
     from numpy.typing import ArrayLike
+
     from .._validate import RngLike
     from ._accountant import Accountant
 
@@ -58,8 +59,11 @@ class _ClassPlan:
 
     def partial(self, X, y):
         """Exact int64 sums of the cos features of the records of each class: (n_classes, m)."""
-        return {"features": np.stack([feature_sums(X[y == c], self.Wt, self.bp, self.projection)[: self.m]
-                                      for c in self.classes])}
+        return {
+            "features": np.stack(
+                [feature_sums(X[y == c], self.Wt, self.bp, self.projection)[: self.m] for c in self.classes]
+            )
+        }
 
 
 class SimilarityClassifier:
@@ -108,8 +112,19 @@ class SimilarityClassifier:
     True
     """
 
-    def __init__(self, kernel: str = "gaussian", bandwidth: float = 1.0, epsilon: float = 1.0, *, n_components: int | str = "auto", count_fraction: float = 0.1,
-                 reduce_dim: int | str | None = None, classes: ArrayLike | None = None, rng: RngLike = None, accountant: Accountant | None = None) -> None:
+    def __init__(
+        self,
+        kernel: str = "gaussian",
+        bandwidth: float = 1.0,
+        epsilon: float = 1.0,
+        *,
+        n_components: int | str = "auto",
+        count_fraction: float = 0.1,
+        reduce_dim: int | str | None = None,
+        classes: ArrayLike | None = None,
+        rng: RngLike = None,
+        accountant: Accountant | None = None,
+    ) -> None:
         self.kernel = kernel
         self.reduce_dim = reduce_dim
         self.bandwidth = bandwidth
@@ -142,8 +157,13 @@ class SimilarityClassifier:
         """scikit-learn >= 1.6 estimator tags (imported only when scikit-learn asks)."""
         from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
 
-        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
-                    classifier_tags=ClassifierTags(), input_tags=InputTags(), non_deterministic=True)
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(),
+            input_tags=InputTags(),
+            non_deterministic=True,
+        )
 
     def __repr__(self):
         return f"SimilarityClassifier({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
@@ -179,7 +199,9 @@ class SimilarityClassifier:
         h, eps, cf = params
         classes = np.asarray(classes)
         if classes.ndim != 1 or classes.size < 1:
-            raise ValueError(f"need at least one class: classes must be a non-empty 1-D array of labels, got shape {classes.shape}")
+            raise ValueError(
+                f"need at least one class: classes must be a non-empty 1-D array of labels, got shape {classes.shape}"
+            )
         check_reduce_dim(self.reduce_dim, self.kernel, d, 64)  # validate before charging
         src = _noise.bit_source(self.rng, stacklevel=stacklevel)
         gen = _noise.data_independent_rng(self.rng, src)

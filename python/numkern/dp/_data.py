@@ -66,8 +66,9 @@ def bounds(bounds, d: int):
         lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), (d,)).copy()
         hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), (d,)).copy()
     except (TypeError, ValueError):
-        raise ValueError(f"bounds (lo, hi) must be real scalars or arrays of one value per feature ({d}); "
-                         f"got {bounds!r}") from None
+        raise ValueError(
+            f"bounds (lo, hi) must be real scalars or arrays of one value per feature ({d}); got {bounds!r}"
+        ) from None
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(hi > lo)):
         raise ValueError("bounds must be finite with hi > lo for every feature")
     return lo, hi

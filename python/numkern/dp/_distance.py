@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from ._data import private_data, queries
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+
     from .._validate import BoundsLike, RngLike
     from ._accountant import Accountant
 
@@ -34,11 +34,11 @@ def _project(X, G, chunk=4096):
     which would let one record move another's cell)."""
     out = np.empty((X.shape[0], G.shape[0]))
     for a in range(0, X.shape[0], chunk):
-        x = X[a:a + chunk]
+        x = X[a : a + chunk]
         z = np.zeros((x.shape[0], G.shape[0]))
         for k in range(X.shape[1]):
-            z += x[:, k:k + 1] * G[:, k]
-        out[a:a + chunk] = z
+            z += x[:, k : k + 1] * G[:, k]
+        out[a : a + chunk] = z
     return out
 
 
@@ -89,7 +89,7 @@ class _L1Tree:
         rel = _noise.release(flat, 0, d * (h + 1), epsilon, src)
         noisy = rel.values.reshape(d, 2 * L - 1)
         offsets = np.concatenate([[0], np.cumsum([L >> lvl for lvl in range(h + 1)])])
-        nodes = [noisy[:, offsets[lvl]:offsets[lvl + 1]] for lvl in range(h + 1)]
+        nodes = [noisy[:, offsets[lvl] : offsets[lvl + 1]] for lvl in range(h + 1)]
         self.P, self.I = self.prefix_arrays(nodes, width)
         self.lo, self.hi, self.width, self.L = lo, hi, width, L
         self.release = rel
@@ -175,8 +175,18 @@ class _L1Tree:
         if not hasattr(self, "_table"):
             self._tables()
         out = np.empty(Y.shape[0])
-        _core.dp_l1_query(self._table, self.lo, self.hi, self.width, self._inv_width, self._N, self.L, self._const,
-                          Y if Y.flags.c_contiguous else np.ascontiguousarray(Y), out)
+        _core.dp_l1_query(
+            self._table,
+            self.lo,
+            self.hi,
+            self.width,
+            self._inv_width,
+            self._N,
+            self.L,
+            self._const,
+            Y if Y.flags.c_contiguous else np.ascontiguousarray(Y),
+            out,
+        )
         return out
 
 
@@ -273,8 +283,17 @@ class DistanceSum:
     1.0
     """
 
-    def __init__(self, metric: str = "l1", epsilon: float = 1.0, bounds: BoundsLike | None = None, *, resolution: int | None = None, n_projections: int | None = None, rng: RngLike = None,
-                 accountant: Accountant | None = None) -> None:
+    def __init__(
+        self,
+        metric: str = "l1",
+        epsilon: float = 1.0,
+        bounds: BoundsLike | None = None,
+        *,
+        resolution: int | None = None,
+        n_projections: int | None = None,
+        rng: RngLike = None,
+        accountant: Accountant | None = None,
+    ) -> None:
         self.metric = metric
         self.epsilon = epsilon
         self.bounds = bounds
@@ -285,7 +304,12 @@ class DistanceSum:
 
     def _h(self):
         res = 256 if self.resolution is None else self.resolution
-        if isinstance(res, bool) or not isinstance(res, numbers.Integral) or not 1 <= int(res) <= 2**20 or int(res) & (int(res) - 1):
+        if (
+            isinstance(res, bool)
+            or not isinstance(res, numbers.Integral)
+            or not 1 <= int(res) <= 2**20
+            or int(res) & (int(res) - 1)
+        ):
             raise ValueError(f"resolution must be a power of two in [1, 2^20], got {self.resolution!r}")
         return int(res).bit_length() - 1
 

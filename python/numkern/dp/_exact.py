@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -66,7 +65,9 @@ def _run(X, Y, kind, p, weights):
     return out[0] if single else out
 
 
-def kernel_sum(X: ArrayLike, Y: ArrayLike, *, kernel: str = "gaussian", bandwidth: float, weights: ArrayLike | None = None) -> np.ndarray:
+def kernel_sum(
+    X: ArrayLike, Y: ArrayLike, *, kernel: str = "gaussian", bandwidth: float, weights: ArrayLike | None = None
+) -> np.ndarray:
     """Exact kernel sums ``F(y) = sum_i w_i k(x_i, y)`` for every query ``y``.
 
     Parameters

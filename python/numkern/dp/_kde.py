@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from ._exact import KERNELS, check_bandwidth
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+
     from .._validate import RngLike
     from ._accountant import Accountant
 
@@ -96,7 +96,7 @@ class HadamardProjection:
         out = np.empty((X.shape[0], self.k))
         a = 0
         for Z in self.chunks(X):
-            out[a:a + Z.shape[0]] = Z
+            out[a : a + Z.shape[0]] = Z
             a += Z.shape[0]
         return out
 
@@ -104,9 +104,9 @@ class HadamardProjection:
         """The images of consecutive row blocks of X (at most 16 MB of transform buffer at a time)."""
         step = max(64, (1 << 21) // self.N)
         for a in range(0, X.shape[0], step):
-            x = X[a:a + step]
+            x = X[a : a + step]
             T = np.zeros((x.shape[0], self.N))
-            np.multiply(x, self.signs, out=T[:, :self.d])
+            np.multiply(x, self.signs, out=T[:, : self.d])
             _core.fwht_rows(T, 1.0)  # each row on its own: the same butterflies for every row
             yield np.ascontiguousarray(T[:, self.rows])
 
@@ -193,12 +193,18 @@ class _SketchPlan:
 
     def partial(self, X):
         """Exact int64 sums of the records X (already validated): cos features and the count."""
-        return {"features": feature_sums(X, self.Wt, self.bp, self.projection)[: self.m],
-                "count": np.array([X.shape[0]], dtype=np.int64)}
+        return {
+            "features": feature_sums(X, self.Wt, self.bp, self.projection)[: self.m],
+            "count": np.array([X.shape[0]], dtype=np.int64),
+        }
 
 
 def check_components(n_components) -> int:
-    if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral) or not 1 <= int(n_components) <= 2**20:
+    if (
+        isinstance(n_components, bool)
+        or not isinstance(n_components, numbers.Integral)
+        or not 1 <= int(n_components) <= 2**20
+    ):
         raise ValueError(f"n_components must be an integer in [1, 2^20], got {n_components!r}")
     return int(n_components)
 
@@ -267,8 +273,19 @@ class KernelDensity:
     True
     """
 
-    def __init__(self, kernel: str = "gaussian", bandwidth: float = 1.0, epsilon: float = 1.0, *, n_components: int = 4096, count_fraction: float = 0.05,
-                 reduce_dim: int | str | None = None, feature_seed: RngLike = None, rng: RngLike = None, accountant: Accountant | None = None) -> None:
+    def __init__(
+        self,
+        kernel: str = "gaussian",
+        bandwidth: float = 1.0,
+        epsilon: float = 1.0,
+        *,
+        n_components: int = 4096,
+        count_fraction: float = 0.05,
+        reduce_dim: int | str | None = None,
+        feature_seed: RngLike = None,
+        rng: RngLike = None,
+        accountant: Accountant | None = None,
+    ) -> None:
         self.kernel = kernel
         self.reduce_dim = reduce_dim
         self.bandwidth = bandwidth
@@ -304,8 +321,11 @@ class KernelDensity:
         h, eps, m, cf = params
         check_reduce_dim(self.reduce_dim, self.kernel, d, m)  # raise before charging
         src = _noise.bit_source(self.rng, stacklevel=4)
-        gen = (np.random.default_rng(self.feature_seed) if self.feature_seed is not None
-               else _noise.data_independent_rng(self.rng, src))
+        gen = (
+            np.random.default_rng(self.feature_seed)
+            if self.feature_seed is not None
+            else _noise.data_independent_rng(self.rng, src)
+        )
         charge(self.accountant, eps, f"KernelDensity({self.kernel})")
         W, b, proj = draw_structure(self.kernel, h, d, m, self.reduce_dim, gen)
         Wt, bp = _padded(W, b)

@@ -221,7 +221,12 @@ class Release:
 
     def __init__(self, values, grid_exponent, scale, variance, epsilon):
         self.values, self.grid_exponent, self.scale, self.variance, self.epsilon = (
-            values, grid_exponent, scale, variance, epsilon)
+            values,
+            grid_exponent,
+            scale,
+            variance,
+            epsilon,
+        )
 
     @property
     def grid(self) -> float:

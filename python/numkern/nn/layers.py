@@ -13,6 +13,7 @@ from ._quant import qmatmul
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
+
     from .._validate import RngLike
 
 _BITS = (None, 4, 6, 8)
@@ -59,7 +60,17 @@ class Linear(Module):
     ((16, 8), (4, 8))
     """
 
-    def __init__(self, in_features: int, out_features: int, *, bits: int | None = None, rng: RngLike = None, dtype: DTypeLike = np.float32, bias: bool = True, grad_bits: int | None = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        bits: int | None = None,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float32,
+        bias: bool = True,
+        grad_bits: int | None = None,
+    ) -> None:
         if bits not in _BITS:
             raise ValueError(f"bits must be None, 4, 6 or 8, got {bits!r}")
         if grad_bits not in _BITS or (grad_bits is not None and bits is None):
@@ -74,7 +85,9 @@ class Linear(Module):
         self.weight = Parameter(
             self.rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(self.dtype), "weight"
         )
-        self.bias = Parameter(self.rng.uniform(-bound, bound, self.out_features).astype(self.dtype), "bias") if bias else None
+        self.bias = (
+            Parameter(self.rng.uniform(-bound, bound, self.out_features).astype(self.dtype), "bias") if bias else None
+        )
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -216,7 +229,15 @@ class L1BatchNorm(Module):
     (2, 2)
     """
 
-    def __init__(self, features: int, *, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True, dtype: DTypeLike = np.float32) -> None:
+    def __init__(
+        self,
+        features: int,
+        *,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
         self.features = check_int(features, "features", 1)
         self.eps = float(eps)
         if not 0.0 <= momentum <= 1.0:

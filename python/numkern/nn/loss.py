@@ -31,7 +31,9 @@ class SoftmaxCrossEntropy:
         logits = np.asarray(logits)
         labels = np.asarray(labels)
         if logits.ndim != 2 or labels.shape != (logits.shape[0],):
-            raise ValueError(f"expected logits (batch, classes) and labels (batch,), got {logits.shape} and {labels.shape}")
+            raise ValueError(
+                f"expected logits (batch, classes) and labels (batch,), got {logits.shape} and {labels.shape}"
+            )
         if labels.dtype.kind not in "iu" or (labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1])):
             raise ValueError(f"labels must be integers in [0, {logits.shape[1]})")
         self._logp = log_softmax(logits, axis=-1)

@@ -8,6 +8,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
     from ._base import Parameter
 
 
@@ -38,7 +39,9 @@ class SGD(_Optimizer):
     [ 0.9 -1.1]
     """
 
-    def __init__(self, params: Iterable[Parameter], lr: float = 0.01, *, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, params: Iterable[Parameter], lr: float = 0.01, *, momentum: float = 0.0, weight_decay: float = 0.0
+    ) -> None:
         super().__init__(params, lr)
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
         self._v = [np.zeros_like(p.data) for p in self.params]
@@ -68,7 +71,15 @@ class Adam(_Optimizer):
     [ 0.9 -0.9]
     """
 
-    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3, *, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        *,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(params, lr)
         self.b1, self.b2 = map(float, betas)
         self.eps, self.weight_decay = float(eps), float(weight_decay)
