@@ -19,7 +19,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Iterator
+from collections.abc import Iterator
+from typing import Callable
 
 import numkern
 
@@ -160,7 +161,8 @@ def sibling(kind: str, max_seconds: float) -> Iterator[subprocess.Popen]:
     try:
         time.sleep(1.0)  # imports done, loop running
         if proc.poll() is not None:
-            raise RuntimeError(f"the {kind} sibling process exited: {proc.stderr.read().decode()[-500:]}")
+            err = (proc.stderr.read() if proc.stderr else b"").decode()[-500:]
+            raise RuntimeError(f"the {kind} sibling process exited: {err}")
         yield proc
     finally:
         proc.terminate()
