@@ -1,5 +1,5 @@
-"""Runs every kernel test once per ISA level this machine has (scalar, AVX2, AVX-512), so the
-lower paths are tested on an AVX-512 machine too."""
+"""Runs every kernel test once per ISA level this machine has (x86-64: scalar, AVX2, AVX-512;
+AArch64: scalar, NEON, NEON+dotprod, NEON+i8mm), so the lower paths are tested on the best machine too."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from hypothesis import settings
 import numkern
 from numkern import _core
 
-_ORDER = ("scalar", "avx2", "avx512")
+_ORDER = tuple(_core.isa_levels())  # the build architecture's levels, lowest first
 AVAILABLE_ISAS = _ORDER[: _ORDER.index(_core.detected_isa()) + 1]
 
 
