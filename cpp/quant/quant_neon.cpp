@@ -18,7 +18,7 @@ namespace {
 
 #include "quant/quant_kernels.inl"
 
-constexpr int MR = 4, NR = 16, KU = 2, GROUP = 1;
+constexpr int MR = 4, NR = 16, KU = 2, KQ = 1, GROUP = 1;
 
 #include "quant/quant_gemm_neon_pack.inl"
 

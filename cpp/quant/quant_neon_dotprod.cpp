@@ -12,7 +12,7 @@
 namespace numkern::quant {
 namespace {
 
-constexpr int MR = 8, NR = 12, KU = 4, GROUP = 1;
+constexpr int MR = 8, NR = 12, KU = 4, KQ = 4, GROUP = 1;
 
 #include "quant/quant_gemm_neon_pack.inl"
 

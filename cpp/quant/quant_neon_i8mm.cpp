@@ -12,7 +12,7 @@
 namespace numkern::quant {
 namespace {
 
-constexpr int MR = 8, NR = 8, KU = 8, GROUP = 2;
+constexpr int MR = 8, NR = 8, KU = 8, KQ = 8, GROUP = 2;
 
 #include "quant/quant_gemm_neon_pack.inl"
 

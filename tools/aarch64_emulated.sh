@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Cross-builds numkern._core for AArch64 and tests it under qemu-aarch64-static on two CPU models:
+#   -cpu max         every extension qemu knows (SDOT, SMMLA, FP16): detected level neon_i8mm
+#   -cpu cortex-a72  Armv8.0 Advanced SIMD only: detected level neon
+# Everything comes from Debian apt and PyPI: g++-aarch64-linux-gnu and qemu-user-static on the host;
+# Debian 12's arm64 python3.11 (+ its libraries and headers) unpacked with dpkg -x into a sysroot
+# that qemu runs it from (-L); PyPI's aarch64 wheels of NumPy, SciPy, pytest and hypothesis for
+# CPython 3.11, installed with pip --target into a site directory.
+#
+# Steps (default: setup build test):
+#   setup   the sysroot and site directory under build/aarch64-emu (kept: a second run reuses them)
+#   build   the extension, with the host's pybind11 headers and the arm64 Python headers; the
+#           interpreter CMake queries is the arm64 one under qemu, so the module gets its suffix
+#   test    the detected level per CPU model (printed and asserted), then a test subset at each
+#   wheel   tools/aarch64_wheel.sh: the wheel assembled from this build, installed into a fresh
+#           emulated virtual environment, and a README-style test selection run there
+# Usage: tools/aarch64_emulated.sh [setup] [build] [test] [wheel]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(setup build test)
+emu=$PWD/build/aarch64-emu
+root=$emu/sysroot
+site=$emu/site
+build=$emu/build
+pkg=$emu/pkg
+
+# The arm64 interpreter under qemu, the model taken from QEMU_CPU (qemu-user reads it).
+python_wrapper() {
+  mkdir -p "$emu"
+  cat >"$emu/python3" <<EOF
+#!/bin/sh
+exec qemu-aarch64-static -L "$root" "$root/usr/bin/python3.11" "\$@"
+EOF
+  chmod +x "$emu/python3"
+}
+
+setup() {
+  echo "== setup: cross compiler, qemu, arm64 Python 3.11 sysroot, aarch64 wheels"
+  if ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq g++-aarch64-linux-gnu qemu-user-static) >/dev/null
+  fi
+  if [ ! -x "$root/usr/bin/python3.11" ]; then
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+      dpkg --add-architecture arm64
+    fi
+    apt-get update -qq
+    local debs=$emu/debs
+    mkdir -p "$debs"
+    # python3.11 and what its interpreter, stdlib extension modules and numkern's module load:
+    # the C and C++ runtimes (libgomp for OpenMP) and the libraries of the stdlib's C modules.
+    (cd "$debs" && apt-get download -qq \
+      python3.11:arm64 python3.11-minimal:arm64 libpython3.11:arm64 libpython3.11-minimal:arm64 \
+      libpython3.11-stdlib:arm64 libpython3.11-dev:arm64 \
+      libc6:arm64 libgcc-s1:arm64 libstdc++6:arm64 libgomp1:arm64 zlib1g:arm64 libexpat1:arm64 \
+      libffi8:arm64 libbz2-1.0:arm64 liblzma5:arm64 libssl3:arm64 libuuid1:arm64 libncursesw6:arm64 \
+      libtinfo6:arm64 libreadline8:arm64 libsqlite3-0:arm64 libcrypt1:arm64 libnsl2:arm64 \
+      libtirpc3:arm64 libdb5.3:arm64 libgssapi-krb5-2:arm64 libkrb5-3:arm64 libk5crypto3:arm64 \
+      libkrb5support0:arm64 libcom-err2:arm64 libkeyutils1:arm64 2>&1 | grep -v unsandboxed || true)
+    rm -rf "$root"
+    mkdir -p "$root"
+    for deb in "$debs"/*.deb; do dpkg -x "$deb" "$root"; done
+  fi
+  if [ ! -d "$site/numpy" ] || [ ! -d "$site/scipy" ]; then
+    python -m pip install -q --target "$site" --platform manylinux2014_aarch64 --only-binary=:all: \
+      --python-version 3.11 --implementation cp numpy scipy pytest hypothesis threadpoolctl
+  fi
+  python_wrapper
+  "$emu/python3" -c "import platform, sys; sys.path.insert(0, '$site'); import numpy; \
+print('arm64 python', platform.python_version(), platform.machine(), 'numpy', numpy.__version__)"
+}
+
+build() {
+  echo "== build: numkern._core for aarch64"
+  python_wrapper
+  python -c "import pybind11" 2>/dev/null || python -m pip install -q pybind11
+  # Python_EXECUTABLE is the arm64 interpreter under qemu (version and extension suffix); the
+  # headers are the arm64 ones (Debian's pyconfig.h includes its multiarch part from usr/include).
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNUMKERN_WERROR=ON \
+    -DCMAKE_TOOLCHAIN_FILE="$PWD/tools/cmake/aarch64-linux-gnu.cmake" \
+    -DPython_EXECUTABLE="$emu/python3" -DPython_INCLUDE_DIR="$root/usr/include/python3.11" \
+    -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" -DCMAKE_CXX_FLAGS="-idirafter $root/usr/include" \
+    -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
+  cmake --build "$build" -j 2
+  if grep -E -q -- '-m(arch|tune)=native' "$build/compile_commands.json"; then
+    echo "an object was compiled with -march=native / -mtune=native" >&2
+    exit 1
+  fi
+  python tools/isa_guard.py "$build"
+  rm -rf "$pkg"
+  mkdir -p "$pkg"
+  cp -r python/numkern "$pkg/numkern"
+  rm -f "$pkg"/numkern/_core*.so
+  cp "$build"/_core*.so "$pkg/numkern/"
+  readelf -h "$pkg"/numkern/_core*.so | grep -q 'Machine:.*AArch64'
+  echo "built $(basename "$pkg"/numkern/_core*.so)"
+}
+
+# The level qemu's CPU model gives, printed and checked, and the kernel of every family named in it.
+check_level() {
+  local cpu=$1 expect=$2 info
+  info=$(QEMU_CPU=$cpu PYTHONPATH="$pkg:$site" "$emu/python3" -c \
+    "import json, numkern; print(json.dumps(numkern.cpu_info()))")
+  echo "-cpu $cpu: $info"
+  python - "$expect" "$info" <<'EOF'
+import json, sys
+expect, info = sys.argv[1], json.loads(sys.argv[2])
+assert info["arch"] == "aarch64", info["arch"]
+assert info["detected"] == info["active"] == expect, (info["detected"], info["active"], expect)
+for family in ("softmax", "norm", "quant", "sketch", "dp"):
+    assert "neon" in info["kernels"][family], (family, info["kernels"][family])
+EOF
+}
+
+run_tests() {
+  local cpu=$1
+  shift
+  local start=$SECONDS
+  QEMU_CPU=$cpu PYTHONPATH="$pkg:$site" "$emu/python3" -m pytest -p no:cacheprovider -q "$@"
+  echo "-cpu $cpu: tests took $((SECONDS - start)) s"
+}
+
+test_() {
+  python_wrapper
+  echo "== test: -cpu max (expect neon_i8mm)"
+  check_level max neon_i8mm
+  # Every NEON table entry of every family, at every level the model has (the conftest runs each
+  # test at scalar, neon, neon_dotprod and neon_i8mm): odd sizes, strided slices, tails and special
+  # values. Left out: tests that start a subprocess (the child would run natively, outside the
+  # emulator), the multi-GiB and long fuzz tests, and those that compare against a library
+  # (dask, scikit-learn, torch) this environment does not install.
+  run_tests max -x \
+    tests/test_softmax.py tests/test_norm.py tests/test_quant.py tests/test_sketch.py tests/test_dp_exact.py \
+    tests/test_runtime.py tests/test_alignment.py \
+    -k "not subprocess and not numkern_isa and not 2_pow and not grow_memory and not large and not slow_path"
+  echo "== test: -cpu cortex-a72 (expect neon)"
+  check_level cortex-a72 neon
+  # No dot product, no i8mm: the plain NEON kernels (the smlal GEMM) and their fallbacks, on a
+  # smaller selection.
+  run_tests cortex-a72 -x tests/test_quant.py tests/test_softmax.py tests/test_norm.py \
+    -k "(exact or odd or strided or special or every_level or identical or kernel_name or int8 or tail) and not 2_pow"
+  echo "aarch64 emulated: levels detected as expected, tests passed at both CPU models"
+}
+
+for step in "${steps[@]}"; do
+  case "$step" in
+    setup) setup ;;
+    build) build ;;
+    test) test_ ;;
+    wheel) bash tools/aarch64_wheel.sh ;;
+    *)
+      echo "unknown step '$step' (expected setup, build, test or wheel)" >&2
+      exit 2
+      ;;
+  esac
+done
