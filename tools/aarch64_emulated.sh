@@ -14,7 +14,9 @@
 #   test    the detected level per CPU model (printed and asserted), then a test subset at each
 #   wheel   tools/aarch64_wheel.sh: the wheel assembled from this build, installed into a fresh
 #           emulated virtual environment, and a README-style test selection run there
-# Usage: tools/aarch64_emulated.sh [setup] [build] [test] [wheel]
+#   bench   the google-benchmark micro-benchmarks (bench/cpp) cross-built against Debian's arm64
+#           libbenchmark-dev and each run for a token time under qemu -cpu max
+# Usage: tools/aarch64_emulated.sh [setup] [build] [test] [wheel] [bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -142,14 +144,41 @@ test_() {
   echo "aarch64 emulated: levels detected as expected, tests passed at both CPU models"
 }
 
+bench() {
+  echo "== bench: C++ micro-benchmarks for aarch64"
+  local broot=$emu/bench-sysroot bbuild=$emu/bench-build
+  if [ ! -f "$broot/usr/include/benchmark/benchmark.h" ]; then
+    local debs=$emu/bench-debs
+    mkdir -p "$debs"
+    (cd "$debs" && apt-get download -qq libbenchmark-dev:arm64 libbenchmark1debian:arm64 2>&1 | grep -v unsandboxed || true)
+    mkdir -p "$broot"
+    for deb in "$debs"/*.deb; do dpkg -x "$deb" "$broot"; done
+  fi
+  cmake -S . -B "$bbuild" -DCMAKE_BUILD_TYPE=Release -DNUMKERN_BUILD_EXTENSION=OFF -DNUMKERN_BUILD_BENCHMARKS=ON \
+    -DCMAKE_TOOLCHAIN_FILE="$PWD/tools/cmake/aarch64-linux-gnu.cmake" \
+    -Dbenchmark_DIR="$broot/usr/lib/aarch64-linux-gnu/cmake/benchmark" \
+    -DCMAKE_CXX_FLAGS="-idirafter $broot/usr/include" >/dev/null
+  cmake --build "$bbuild" -j 2 --target numkern_cpp_benchmarks >/dev/null
+  # libbenchmark.so.1 from the arm64 package; the C++ runtime from the cross toolchain's root.
+  for exe in "$bbuild"/bench_*; do
+    [ -x "$exe" ] || continue
+    echo "== $(basename "$exe") (token run, -cpu max)"
+    QEMU_CPU=max LD_LIBRARY_PATH="$broot/usr/lib/aarch64-linux-gnu" \
+      qemu-aarch64-static -L /usr/aarch64-linux-gnu "$exe" --benchmark_min_time=0.001 \
+      --benchmark_filter='(neon|scalar).*/(256|4096|16)$' >/dev/null
+  done
+  echo "aarch64 C++ micro-benchmarks: built and ran"
+}
+
 for step in "${steps[@]}"; do
   case "$step" in
     setup) setup ;;
     build) build ;;
     test) test_ ;;
     wheel) bash tools/aarch64_wheel.sh ;;
+    bench) bench ;;
     *)
-      echo "unknown step '$step' (expected setup, build, test or wheel)" >&2
+      echo "unknown step '$step' (expected setup, build, test, wheel or bench)" >&2
       exit 2
       ;;
   esac

@@ -6,9 +6,11 @@
 // hazard tools/isa_guard.py checks for). Constants are constexpr, so nothing runs at load time.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace numkern::simd {
 namespace {
