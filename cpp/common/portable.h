@@ -39,6 +39,14 @@ inline int popcount64(std::uint64_t v) {
 #endif
 }
 
+inline int popcount32(std::uint32_t v) {
+#if defined(NUMKERN_MSVC)
+  return popcount64(v);
+#else
+  return __builtin_popcount(v);
+#endif
+}
+
 // Leading zeros of a non-zero v.
 inline int clz64(std::uint64_t v) {
 #if defined(NUMKERN_MSVC)

@@ -6,11 +6,13 @@
 // hazard tools/isa_guard.py checks for). Constants are constexpr, so nothing runs at load time.
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <limits>
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#include "common/msvc_builtins.h"
+#endif
 
 namespace numkern::simd {
 namespace {

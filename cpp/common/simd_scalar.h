@@ -1,6 +1,6 @@
 // The ops layer for the baseline level: one lane, plain C++ (no FMA, no SSE4.1), so it compiles for
 // any target. This file also states the vocabulary that every level provides (simd_avx2.h,
-// simd_avx512.h, and future ones such as NEON), so that a family's generic kernels are written once.
+// simd_avx512.h, simd_neon.h), so that a family's generic kernels are written once.
 //
 // Included only by *_scalar.cpp translation units. Every name has internal linkage (see simd_base.h).
 //
@@ -73,9 +73,9 @@ struct ScalarFloat {
   static V max(V a, V b) { return a > b ? a : b; }
   static V abs(V a) {
     if constexpr (sizeof(T) == 8) {
-      return std::fabs(a);
+      return __builtin_fabs(a);
     } else {
-      return std::fabs(a);
+      return __builtin_fabsf(a);
     }
   }
   static V sign(V a) { return T((a > T(0)) - (a < T(0))); }
@@ -92,9 +92,9 @@ struct ScalarFloat {
   static T reduce_max(V v) { return v; }
   static V sqrt(V a) {
     if constexpr (sizeof(T) == 8) {
-      return std::sqrt(a);
+      return __builtin_sqrt(a);
     } else {
-      return std::sqrt(a);
+      return __builtin_sqrtf(a);
     }
   }
   template <int D>
@@ -111,10 +111,10 @@ struct F64 : ScalarFloat<double> {
   static V mul_pow2(V p, V k) {
     if (k != k) return k;
     if (k < -1022.0) return 0.0 * p;
-    if (k > 1023.0) return std::ldexp(p, k > 4096.0 ? 4096 : static_cast<int>(k));
+    if (k > 1023.0) return __builtin_ldexp(p, k > 4096.0 ? 4096 : static_cast<int>(k));
     return p * bit_cast<double>((static_cast<long long>(k) + 1023) << 52);
   }
-  static V mul_pow2_subnormal(V p, V k) { return std::ldexp(p, static_cast<int>(k)); }
+  static V mul_pow2_subnormal(V p, V k) { return __builtin_ldexp(p, static_cast<int>(k)); }
   // Cody-Waite: x - n * kLn2Hi32 is exact, so only the small second product rounds.
   static V reduce_ln2(V x, V n) { return (x - n * kLn2Hi32) - n * kLn2Lo32; }
   static V widen(V v) { return v; }
@@ -129,7 +129,7 @@ struct F32 : ScalarFloat<float> {
   static V mul_pow2(V p, V k) {
     if (k != k) return k;
     if (k < -126.0f) return 0.0f * p;
-    if (k > 127.0f) return std::ldexp(p, k > 512.0f ? 512 : static_cast<int>(k));
+    if (k > 127.0f) return __builtin_ldexpf(p, k > 512.0f ? 512 : static_cast<int>(k));
     return p * bit_cast<float>((static_cast<int>(k) + 127) << 23);
   }
   // In double: n * ln2 is then exact to far below float's ulp.

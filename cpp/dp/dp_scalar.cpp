@@ -1,4 +1,4 @@
-// Portable dp kernels (the baseline of any target): one lane, libm's exp/cos/sqrt.
+// Portable dp kernels (the baseline of any target): one lane, libm's exp/cos/sqrt through __builtin_*.
 //
 // It does not instantiate the vector kernels (dp_kernels.inl) over the layer's one-lane F64/I64:
 // those compute exp and cos with their own polynomials and FMA range reductions (the one-lane layer
@@ -17,10 +17,10 @@ constexpr std::size_t G = 4;
 
 template <int K>
 double finish(double s, double p) {
-  if constexpr (K == gaussian) return std::exp(-s * p);
-  if constexpr (K == laplacian) return std::exp(-std::sqrt(s) * p);
+  if constexpr (K == gaussian) return __builtin_exp(-s * p);
+  if constexpr (K == laplacian) return __builtin_exp(-__builtin_sqrt(s) * p);
   if constexpr (K == cauchy) return 1.0 / (1.0 + s * p);
-  if constexpr (K == l2) return std::sqrt(s);
+  if constexpr (K == l2) return __builtin_sqrt(s);
   return s;
 }
 
@@ -34,7 +34,7 @@ void pair_sum_k(const double* X, std::size_t nx, std::size_t d, const double* w,
     for (std::size_t k = 0; k < d; ++k)
       for (std::size_t t = 0; t < G; ++t) {
         const double diff = x[k] - Yp[k * G + t];
-        a[t] += K == l1 ? std::fabs(diff) : diff * diff;
+        a[t] += K == l1 ? __builtin_fabs(diff) : diff * diff;
       }
     const double wi = w ? w[i] : 1.0;
     for (std::size_t t = 0; t < G; ++t) s[t] += finish<K>(a[t], p) * wi;
@@ -72,13 +72,13 @@ void rff_sum(const double* X, std::size_t nx, std::size_t d, const double* Wt, s
   for (std::size_t i = 0; i < nx; ++i)
     for (std::size_t j = 0; j < m; ++j)
       acc[j] = static_cast<std::int64_t>(static_cast<std::uint64_t>(acc[j]) +
-                                         static_cast<std::uint64_t>(fixed(std::cos(project(X + i * d, d, Wt, ldw, b, j)), scale)));
+                                         static_cast<std::uint64_t>(fixed(__builtin_cos(project(X + i * d, d, Wt, ldw, b, j)), scale)));
 }
 
 void rff_features(const double* Y, std::size_t ny, std::size_t d, const double* Wt, std::size_t ldw, const double* b,
                   std::size_t m, double* out, std::size_t ldo) {
   for (std::size_t i = 0; i < ny; ++i)
-    for (std::size_t j = 0; j < m; ++j) out[i * ldo + j] = std::cos(project(Y + i * d, d, Wt, ldw, b, j));
+    for (std::size_t j = 0; j < m; ++j) out[i * ldo + j] = __builtin_cos(project(Y + i * d, d, Wt, ldw, b, j));
 }
 
 }  // namespace

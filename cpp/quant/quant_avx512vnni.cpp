@@ -37,12 +37,12 @@ void pack_a(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t
     const std::int8_t* row = a + r * lda;
     for (std::int64_t q = 0; q < kfull; ++q) {
       std::uint32_t w;
-      std::memcpy(&w, row + 4 * q, 4);
+      __builtin_memcpy(&w, row + 4 * q, 4);
       o[q * MR] = w ^ 0x80808080u;
     }
     if (kfull < kq) {
       std::uint32_t w = 0;
-      std::memcpy(&w, row + 4 * kfull, static_cast<std::size_t>(k - 4 * kfull));
+      __builtin_memcpy(&w, row + 4 * kfull, static_cast<std::size_t>(k - 4 * kfull));
       o[kfull * MR] = w ^ 0x80808080u;
     }
   }

@@ -20,17 +20,27 @@ constexpr int MR = 8, NR = 8, KU = 8, KQ = 8, GROUP = 2;
 void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, std::int64_t ldc, int accumulate) {
   const auto* ap = static_cast<const std::int8_t*>(ap_);
   const auto* bp = static_cast<const std::int8_t*>(bp_);
+  // Fully unrolled loops keep the 16 accumulators and 8 operands in registers (rolled, GCC keeps
+  // acc in memory: a load and a store around every smmla).
   int32x4_t acc[MR / 2][NR / 2];
-  for (auto& row : acc)
-    for (auto& v : row) v = vdupq_n_s32(0);
+#pragma GCC unroll 4
+  for (int i = 0; i < MR / 2; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NR / 2; ++j) acc[i][j] = vdupq_n_s32(0);
   for (std::int64_t q = 0; q < k / KU; ++q) {
     int8x16_t a[MR / 2], b[NR / 2];
+#pragma GCC unroll 4
     for (int i = 0; i < MR / 2; ++i) a[i] = vld1q_s8(ap + q * MR * KU + 16 * i);
+#pragma GCC unroll 4
     for (int j = 0; j < NR / 2; ++j) b[j] = vld1q_s8(bp + q * NR * KU + 16 * j);
+#pragma GCC unroll 4
     for (int i = 0; i < MR / 2; ++i)
+#pragma GCC unroll 4
       for (int j = 0; j < NR / 2; ++j) acc[i][j] = vmmlaq_s32(acc[i][j], a[i], b[j]);
   }
+#pragma GCC unroll 4
   for (int i = 0; i < MR / 2; ++i)
+#pragma GCC unroll 2
     for (int j = 0; j < NR / 2; j += 2) {
       std::int32_t* c0 = c + (2 * i) * ldc + 2 * j;
       std::int32_t* c1 = c0 + ldc;

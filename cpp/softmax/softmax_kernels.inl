@@ -109,7 +109,7 @@ struct SoftmaxImpl {
       }
       for (; i + L <= end; i += L) ext_acc(m0, e0, D::load(x + i));
       if (i < end) {
-        ext_acc(m1, e1, simd::load_partial<D>(x + i, end - i, -std::numeric_limits<double>::infinity()));
+        ext_acc(m1, e1, simd::load_partial<D>(x + i, end - i, -__builtin_inf()));
         i = end;
       }
       ext_merge(m0, e0, m1, e1);
@@ -127,7 +127,7 @@ struct SoftmaxImpl {
     for (std::size_t j = 0; j < DW::L; ++j) {
       if (ms[j] != ms[j]) return ExtSum{ms[j], es[j]};
       const double e_new = s.e > es[j] ? s.e : es[j];
-      s.m = std::ldexp(s.m, clamp_shift(s.e - e_new)) + std::ldexp(ms[j], clamp_shift(es[j] - e_new));
+      s.m = __builtin_ldexp(s.m, clamp_shift(s.e - e_new)) + __builtin_ldexp(ms[j], clamp_shift(es[j] - e_new));
       s.e = e_new;
     }
     return s;
@@ -166,7 +166,7 @@ struct SoftmaxImpl {
   }
 
   static T rmax(const T* x, std::size_t n) {
-    const V ninf = D::set1(-std::numeric_limits<double>::infinity());
+    const V ninf = D::set1(-__builtin_inf());
     V a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
     std::size_t i = 0;
     for (; i + 4 * L <= n; i += 4 * L) {
@@ -176,7 +176,7 @@ struct SoftmaxImpl {
       a3 = D::max(a3, D::load(x + i + 3 * L));
     }
     for (; i + L <= n; i += L) a0 = D::max(a0, D::load(x + i));
-    if (i < n) a1 = D::max(a1, simd::load_partial<D>(x + i, n - i, -std::numeric_limits<double>::infinity()));
+    if (i < n) a1 = D::max(a1, simd::load_partial<D>(x + i, n - i, -__builtin_inf()));
     return D::reduce_max(D::max(D::max(a0, a1), D::max(a2, a3)));
   }
 
@@ -210,7 +210,7 @@ struct SoftmaxImpl {
         s0 = D::add(s0, a);
       }
       if (i < end) {
-        const V a = exp_minus(simd::load_partial<D>(x + i, end - i, -std::numeric_limits<double>::infinity()), vmax);
+        const V a = exp_minus(simd::load_partial<D>(x + i, end - i, -__builtin_inf()), vmax);
         if (kStore) simd::store_partial<D>(y + i, a, end - i);
         s1 = D::add(s1, a);
         i = end;
@@ -263,9 +263,9 @@ struct SoftmaxImpl {
                            std::size_t rows) {
     for (std::size_t r = 0; r < rows; ++r, x += xstride, y += ystride) {
       const T mx = rmax(x, n);
-      const double sum = mx - mx == 0 ? sum_exp_minus<true>(x, y, n, mx) : std::numeric_limits<double>::quiet_NaN();
+      const double sum = mx - mx == 0 ? sum_exp_minus<true>(x, y, n, mx) : __builtin_nan("");
       if (sum != sum) {
-        fill(y, n, T(std::numeric_limits<double>::quiet_NaN()));
+        fill(y, n, T(__builtin_nan("")));
         continue;
       }
       vscale(y, y, n, T(1.0 / sum));
@@ -275,7 +275,7 @@ struct SoftmaxImpl {
   // Log-softmax of whole short rows, max-based: y = (x - max) - log(sum exp(x - max)).
   static void log_softmax_rows(const T* x, std::ptrdiff_t xstride, T* y, std::ptrdiff_t ystride, std::size_t n,
                                std::size_t rows) {
-    const T inf = T(std::numeric_limits<double>::infinity()), nan = T(std::numeric_limits<double>::quiet_NaN());
+    const T inf = T(__builtin_inf()), nan = T(__builtin_nan(""));
     for (std::size_t r = 0; r < rows; ++r, x += xstride, y += ystride) {
       const T mx = rmax(x, n);
       if (mx == inf) {  // as scipy: -inf, NaN at the +inf entries; all NaN if a NaN is present
@@ -284,12 +284,12 @@ struct SoftmaxImpl {
         for (std::size_t i = 0; i < n; ++i) y[i] = has_nan || x[i] == inf ? nan : -inf;
         continue;
       }
-      const double sum = mx - mx == 0 ? sum_exp_minus<false>(x, nullptr, n, mx) : std::numeric_limits<double>::quiet_NaN();
+      const double sum = mx - mx == 0 ? sum_exp_minus<false>(x, nullptr, n, mx) : __builtin_nan("");
       if (sum != sum) {
         fill(y, n, nan);
         continue;
       }
-      vsubc2(x, y, n, mx, T(std::log(sum)));
+      vsubc2(x, y, n, mx, T(__builtin_log(sum)));
     }
   }
 
