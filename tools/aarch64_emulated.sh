@@ -118,7 +118,7 @@ run_tests() {
   local cpu=$1
   shift
   local start=$SECONDS
-  QEMU_CPU=$cpu PYTHONPATH="$pkg:$site" "$emu/python3" -m pytest -p no:cacheprovider -q "$@"
+  QEMU_CPU=$cpu PYTHONPATH="$pkg:$site" "$emu/python3" -m pytest -p no:cacheprovider "$@"
   echo "-cpu $cpu: tests took $((SECONDS - start)) s"
 }
 
