@@ -19,13 +19,18 @@ namespace dp = numkern::dp;
 const dp::Kernels* table(Isa isa) {
   if (static_cast<int>(isa) > static_cast<int>(numkern::detected_isa())) return nullptr;
   switch (isa) {
-    case Isa::scalar: return &dp::kernels_scalar;
+    case Isa::scalar:
+      return &dp::kernels_scalar;
     // nullptr (skipped) in builds without the x86 units.
-    case Isa::avx2: return NUMKERN_X86_TABLE(dp::kernels_avx2);
-    case Isa::avx512: return NUMKERN_X86_TABLE(dp::kernels_avx512);
-    case Isa::neon: return NUMKERN_ARM_TABLE(dp::kernels_neon);
+    case Isa::avx2:
+      return NUMKERN_X86_TABLE(dp::kernels_avx2);
+    case Isa::avx512:
+      return NUMKERN_X86_TABLE(dp::kernels_avx512);
+    case Isa::neon:
+      return NUMKERN_ARM_TABLE(dp::kernels_neon);
     case Isa::neon_dotprod:
-    case Isa::neon_i8mm: return nullptr;  // dp has one NEON level
+    case Isa::neon_i8mm:
+      return nullptr;  // dp has one NEON level
   }
   return nullptr;
 }
@@ -82,9 +87,12 @@ void rff_features_bench(benchmark::State& state, Isa isa) {
 void register_all() {
   int count = 0;
   const Isa* levels = numkern::levels_of_build(&count);
-  const std::pair<const char*, int> kinds[] = {{"gaussian", dp::gaussian}, {"laplacian", dp::laplacian},
-                                               {"cauchy", dp::cauchy},     {"l1", dp::l1},
-                                               {"l2", dp::l2},             {"sqeuclidean", dp::sqeuclidean}};
+  const std::pair<const char*, int> kinds[] = {{"gaussian", dp::gaussian},
+                                               {"laplacian", dp::laplacian},
+                                               {"cauchy", dp::cauchy},
+                                               {"l1", dp::l1},
+                                               {"l2", dp::l2},
+                                               {"sqeuclidean", dp::sqeuclidean}};
   for (int l = 0; l < count; ++l) {
     const Isa isa = levels[l];
     if (isa == Isa::neon_dotprod || isa == Isa::neon_i8mm) continue;
@@ -94,7 +102,9 @@ void register_all() {
                                    kind)
           ->RangeMultiplier(16)
           ->Range(256, 1 << 16);
-    benchmark::RegisterBenchmark(("f64_rff_sum" + suffix).c_str(), rff_sum_bench, isa)->RangeMultiplier(16)->Range(16, 4096);
+    benchmark::RegisterBenchmark(("f64_rff_sum" + suffix).c_str(), rff_sum_bench, isa)
+        ->RangeMultiplier(16)
+        ->Range(16, 4096);
     benchmark::RegisterBenchmark(("f64_rff_features_1query" + suffix).c_str(), rff_features_bench, isa)
         ->RangeMultiplier(4)
         ->Range(256, 4096);

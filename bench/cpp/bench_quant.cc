@@ -20,12 +20,18 @@ const q::GemmKernels* gemm(Isa isa) {
   const auto& f = numkern::cpu_features();
   if (static_cast<int>(isa) > static_cast<int>(numkern::detected_isa())) return nullptr;
   switch (isa) {
-    case Isa::scalar: return &q::kernels_scalar_gemm;
-    case Isa::avx2: return NUMKERN_X86_TABLE(q::kernels_avx2_gemm);
-    case Isa::avx512: return f.avx512vnni ? NUMKERN_X86_TABLE(q::kernels_avx512vnni_gemm) : nullptr;
-    case Isa::neon: return NUMKERN_ARM_TABLE(q::kernels_neon_gemm);
-    case Isa::neon_dotprod: return NUMKERN_ARM_TABLE(q::kernels_neon_dotprod_gemm);
-    case Isa::neon_i8mm: return NUMKERN_ARM_TABLE(q::kernels_neon_i8mm_gemm);
+    case Isa::scalar:
+      return &q::kernels_scalar_gemm;
+    case Isa::avx2:
+      return NUMKERN_X86_TABLE(q::kernels_avx2_gemm);
+    case Isa::avx512:
+      return f.avx512vnni ? NUMKERN_X86_TABLE(q::kernels_avx512vnni_gemm) : nullptr;
+    case Isa::neon:
+      return NUMKERN_ARM_TABLE(q::kernels_neon_gemm);
+    case Isa::neon_dotprod:
+      return NUMKERN_ARM_TABLE(q::kernels_neon_dotprod_gemm);
+    case Isa::neon_i8mm:
+      return NUMKERN_ARM_TABLE(q::kernels_neon_i8mm_gemm);
   }
   return nullptr;
 }
@@ -33,12 +39,16 @@ const q::GemmKernels* gemm(Isa isa) {
 const q::QuantKernels* quant(Isa isa) {
   if (static_cast<int>(isa) > static_cast<int>(numkern::detected_isa())) return nullptr;
   switch (isa) {
-    case Isa::scalar: return &q::kernels_scalar_quant;
-    case Isa::avx2: return NUMKERN_X86_TABLE(q::kernels_avx2_quant);
-    case Isa::avx512: return NUMKERN_X86_TABLE(q::kernels_avx512_quant);
+    case Isa::scalar:
+      return &q::kernels_scalar_quant;
+    case Isa::avx2:
+      return NUMKERN_X86_TABLE(q::kernels_avx2_quant);
+    case Isa::avx512:
+      return NUMKERN_X86_TABLE(q::kernels_avx512_quant);
     case Isa::neon:
     case Isa::neon_dotprod:
-    case Isa::neon_i8mm: return NUMKERN_ARM_TABLE(q::kernels_neon_quant);  // one quantizer for the three
+    case Isa::neon_i8mm:
+      return NUMKERN_ARM_TABLE(q::kernels_neon_quant);  // one quantizer for the three
   }
   return nullptr;
 }
@@ -54,7 +64,8 @@ struct Aligned {
 void ukernel_block(benchmark::State& state, Isa isa) {
   const q::GemmKernels* g = gemm(isa);
   if (!g) return state.SkipWithError("ISA not supported by this CPU");
-  const std::int64_t k = state.range(0), na = std::max<std::int64_t>(1, (256 * 1024) / (k * g->mr * g->a_bytes)), nbp = 64;
+  const std::int64_t k = state.range(0), na = std::max<std::int64_t>(1, (256 * 1024) / (k * g->mr * g->a_bytes)),
+                     nbp = 64;
   std::vector<std::int8_t> A(g->mr * k), B(k * g->nr);
   std::mt19937 gen(1);
   for (auto& v : A) v = static_cast<std::int8_t>(gen());
@@ -71,7 +82,8 @@ void ukernel_block(benchmark::State& state, Isa isa) {
         g->ukernel(k, ap.c() + i * asz, bp.c() + j * bsz, C.data() + i * g->mr * ldc + j * g->nr, ldc, 1);
     benchmark::DoNotOptimize(C.data());
   }
-  state.counters["GOP/s"] = benchmark::Counter(2.0 * g->mr * g->nr * k * na * nbp, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GOP/s"] =
+      benchmark::Counter(2.0 * g->mr * g->nr * k * na * nbp, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void pack_b(benchmark::State& state, Isa isa) {
@@ -82,7 +94,8 @@ void pack_b(benchmark::State& state, Isa isa) {
   const std::int64_t bsz = k * g->nr * g->b_bytes + (g->has_corr ? g->nr * 4 : 0);
   Aligned bp(bsz * (n / g->nr));
   for (auto _ : state) {
-    for (std::int64_t j = 0; j < n; j += 8 * g->nr) g->pack_b(B.data() + j, n, 8 * g->nr, k, bp.c() + (j / g->nr) * bsz, bsz);
+    for (std::int64_t j = 0; j < n; j += 8 * g->nr)
+      g->pack_b(B.data() + j, n, 8 * g->nr, k, bp.c() + (j / g->nr) * bsz, bsz);
     benchmark::DoNotOptimize(bp.p);
   }
   state.SetBytesProcessed(state.iterations() * k * n);
@@ -117,13 +130,13 @@ void absmax(benchmark::State& state, Isa isa) {
 
 // The levels of the build's architecture.
 #if defined(NUMKERN_ARM_KERNELS)
-#define PER_ISA(fn, ...)                                                                           \
+#define PER_ISA(fn, ...)                                                                                \
   BENCHMARK_CAPTURE(fn, scalar, Isa::scalar __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS);             \
   BENCHMARK_CAPTURE(fn, neon, Isa::neon __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS);                 \
   BENCHMARK_CAPTURE(fn, neon_dotprod, Isa::neon_dotprod __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS); \
   BENCHMARK_CAPTURE(fn, neon_i8mm, Isa::neon_i8mm __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS);
 #else
-#define PER_ISA(fn, ...)                                                               \
+#define PER_ISA(fn, ...)                                                                    \
   BENCHMARK_CAPTURE(fn, scalar, Isa::scalar __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS); \
   BENCHMARK_CAPTURE(fn, avx2, Isa::avx2 __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS);     \
   BENCHMARK_CAPTURE(fn, avx512, Isa::avx512 __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS);

@@ -17,9 +17,12 @@ namespace sm = numkern::softmax;
 
 const sm::Kernels* table(Isa isa) {
   if (static_cast<int>(isa) > static_cast<int>(numkern::detected_isa())) return nullptr;
-  static const sm::Kernels* const tables[numkern::kIsaCount] = {
-      &sm::kernels_scalar, NUMKERN_X86_TABLE(sm::kernels_avx2), NUMKERN_X86_TABLE(sm::kernels_avx512),
-      NUMKERN_ARM_TABLE(sm::kernels_neon), nullptr, nullptr};  // softmax has one NEON level
+  static const sm::Kernels* const tables[numkern::kIsaCount] = {&sm::kernels_scalar,
+                                                                NUMKERN_X86_TABLE(sm::kernels_avx2),
+                                                                NUMKERN_X86_TABLE(sm::kernels_avx512),
+                                                                NUMKERN_ARM_TABLE(sm::kernels_neon),
+                                                                nullptr,
+                                                                nullptr};  // softmax has one NEON level
   return tables[static_cast<int>(isa)];
 }
 

@@ -6,17 +6,14 @@
 namespace numkern::bindings {
 
 namespace {
-const void* data_or_null(const py::object& o) {
-  return o.is_none() ? nullptr : o.cast<py::array>().data();
-}
-void* mutable_data_or_null(const py::object& o) {
-  return o.is_none() ? nullptr : o.cast<py::array>().mutable_data();
-}
+const void* data_or_null(const py::object& o) { return o.is_none() ? nullptr : o.cast<py::array>().data(); }
+void* mutable_data_or_null(const py::object& o) { return o.is_none() ? nullptr : o.cast<py::array>().mutable_data(); }
 }  // namespace
 
 void bind_norm(py::module_& m) {
   register_kernel_name("norm", [] {
-    return std::string("f32/f64/i8_norm_") + norm::active_kernels().isa + (norm::int8_lut_active() ? "+vbmi_table" : "");
+    return std::string("f32/f64/i8_norm_") + norm::active_kernels().isa +
+           (norm::int8_lut_active() ? "+vbmi_table" : "");
   });
 
   // Python validates everything: dtypes (float32/float64 alike, or int8), shapes, axis, that out
@@ -45,11 +42,11 @@ void bind_norm(py::module_& m) {
         void* pdx = dx.mutable_data();
         void *pdw = mutable_data_or_null(dw), *pdb = mutable_data_or_null(db);
         py::gil_scoped_release release;
-        norm::backward(dtype, l1 ? norm::Kind::l1 : norm::Kind::l2, pdy, ldy.strides.data(), px, lx.strides.data(),
-                       pdx, ldx.strides.data(), lx.shape.data(), static_cast<int>(x.ndim()), axis, pw, pdw, pdb, eps);
+        norm::backward(dtype, l1 ? norm::Kind::l1 : norm::Kind::l2, pdy, ldy.strides.data(), px, lx.strides.data(), pdx,
+                       ldx.strides.data(), lx.shape.data(), static_cast<int>(x.ndim()), axis, pw, pdw, pdb, eps);
       },
-      py::arg("dy"), py::arg("x"), py::arg("dx"), py::arg("axis"), py::arg("l1"), py::arg("weight"),
-      py::arg("dweight"), py::arg("dbias"), py::arg("eps"));
+      py::arg("dy"), py::arg("x"), py::arg("dx"), py::arg("axis"), py::arg("l1"), py::arg("weight"), py::arg("dweight"),
+      py::arg("dbias"), py::arg("eps"));
   m.def(
       "l1_norm_int8",
       [](const py::array& q, py::array& out, int axis, int out_shift) {

@@ -6,9 +6,8 @@
 namespace numkern::bindings {
 
 void bind_quant(py::module_& m) {
-  register_kernel_name("quant", [] {
-    return std::string(quant::active_gemm().name) + "+" + quant::active_quant().name;
-  });
+  register_kernel_name("quant",
+                       [] { return std::string(quant::active_gemm().name) + "+" + quant::active_quant().name; });
 
   // Python validates: a (M x K) and b (K x N) are C-contiguous int8, out is a C-contiguous M x N
   // array of the kind's dtype, row/col are float64 of length M/N or None.

@@ -13,8 +13,8 @@ bool c_contiguous(const py::array& v) { return (v.flags() & py::array::c_style) 
 
 // The row arguments of the refinement passes. Callers (numkern.linalg, numkern.dask) pass C-contiguous
 // float64 arrays; refuse anything else rather than let pybind11 convert an output into a temporary.
-void check_refine_rows(const char* name, const py::array& a, const py::array& x, const py::array& r,
-                       const py::array& b, const py::array& f) {
+void check_refine_rows(const char* name, const py::array& a, const py::array& x, const py::array& r, const py::array& b,
+                       const py::array& f) {
   if (a.ndim() != 2 || !c_contiguous(a) || !c_contiguous(x) || !c_contiguous(r) || !c_contiguous(b) || !c_contiguous(f))
     throw py::value_error(std::string(name) + ": C-contiguous float64 arrays expected");
   const std::int64_t n = a.shape(0), d = a.shape(1);
@@ -137,7 +137,8 @@ void bind_sketch(py::module_& m) {
         const std::int64_t n = a.shape(0), d = a.shape(1);
         if (!c_contiguous(parts) || parts.ndim() != 3 || parts.shape(0) != sketch::ls_refine_chunks(n) ||
             parts.shape(1) != 3 || parts.shape(2) != d)
-          throw py::value_error("ls_refine_partials: parts must be C-contiguous float64 of shape (ceil(n / 4096), 3, d)");
+          throw py::value_error(
+              "ls_refine_partials: parts must be C-contiguous float64 of shape (ceil(n / 4096), 3, d)");
         const double *pa = a.data(), *px = x.data(), *pb = b.data();
         double *pr = r.mutable_data(), *pf = f.mutable_data(), *pp = parts.mutable_data();
         py::gil_scoped_release release;

@@ -41,7 +41,9 @@ void bind_softmax(py::module_& m) {
   // and either does not overlap x or is x itself, axis is normalized.
   m.def(
       "softmax",
-      [](const py::array& x, py::array& out, int axis, int algorithm, bool log) { run_softmax(x, out, axis, algorithm, log); },
+      [](const py::array& x, py::array& out, int axis, int algorithm, bool log) {
+        run_softmax(x, out, axis, algorithm, log);
+      },
       py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"));
   // The common call checked in C++ (a few Python attribute lookups cost more than an L1-sized
   // softmax): x a native aligned float32/float64 ndarray, out None or a writeable aligned array
@@ -69,8 +71,7 @@ void bind_softmax(py::module_& m) {
             return py::none();
           for (int d = 0; d < ndim; ++d)
             if (out.shape(d) != x.shape(d)) return py::none();
-          const bool same = out.data() == x.data() &&
-                            std::equal(x.strides(), x.strides() + ndim, out.strides());
+          const bool same = out.data() == x.data() && std::equal(x.strides(), x.strides() + ndim, out.strides());
           if (!same && x.size() && out.size()) {
             const auto ex = byte_extent(x), eo = byte_extent(out);
             if (ex.first <= eo.second && eo.first <= ex.second) return py::none();

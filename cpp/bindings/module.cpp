@@ -54,15 +54,26 @@ PYBIND11_MODULE(_core, m) {
     if (std::string(target_arch()) == "aarch64")
       return std::map<std::string, bool>{{"asimd", f.asimd}, {"asimddp", f.asimddp}, {"i8mm", f.i8mm},
                                          {"fphp", f.fphp},   {"asimdhp", f.asimdhp}, {"bf16", f.bf16}};
-    return std::map<std::string, bool>{
-        {"sse4.2", f.sse42},         {"popcnt", f.popcnt},         {"avx", f.avx},
-        {"avx2", f.avx2},            {"fma", f.fma},               {"f16c", f.f16c},
-        {"bmi1", f.bmi1},            {"bmi2", f.bmi2},             {"lzcnt", f.lzcnt},
-        {"avx512f", f.avx512f},      {"avx512bw", f.avx512bw},     {"avx512dq", f.avx512dq},
-        {"avx512vl", f.avx512vl},    {"avx512cd", f.avx512cd},     {"avx512vnni", f.avx512vnni},
-        {"avx512vbmi", f.avx512vbmi},
-        {"avx512bf16", f.avx512bf16}, {"avxvnni", f.avxvnni},      {"os_saves_ymm", f.os_saves_ymm},
-        {"os_saves_zmm", f.os_saves_zmm}};
+    return std::map<std::string, bool>{{"sse4.2", f.sse42},
+                                       {"popcnt", f.popcnt},
+                                       {"avx", f.avx},
+                                       {"avx2", f.avx2},
+                                       {"fma", f.fma},
+                                       {"f16c", f.f16c},
+                                       {"bmi1", f.bmi1},
+                                       {"bmi2", f.bmi2},
+                                       {"lzcnt", f.lzcnt},
+                                       {"avx512f", f.avx512f},
+                                       {"avx512bw", f.avx512bw},
+                                       {"avx512dq", f.avx512dq},
+                                       {"avx512vl", f.avx512vl},
+                                       {"avx512cd", f.avx512cd},
+                                       {"avx512vnni", f.avx512vnni},
+                                       {"avx512vbmi", f.avx512vbmi},
+                                       {"avx512bf16", f.avx512bf16},
+                                       {"avxvnni", f.avxvnni},
+                                       {"os_saves_ymm", f.os_saves_ymm},
+                                       {"os_saves_zmm", f.os_saves_zmm}};
   });
   m.def("isa_levels", [] {
     int count = 0;
@@ -73,8 +84,9 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); });
   m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
-  m.def("set_isa", [](const std::string& name) { return std::string(isa_name(set_active_isa(isa_from_name(name)))); },
-        py::arg("name"));
+  m.def(
+      "set_isa", [](const std::string& name) { return std::string(isa_name(set_active_isa(isa_from_name(name)))); },
+      py::arg("name"));
   m.def("kernel_names", [] {
     std::map<std::string, std::string> out;
     for (const auto& [family, fn] : kernel_names()) out[family] = fn();

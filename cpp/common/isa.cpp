@@ -173,10 +173,8 @@ bool in_build(Isa isa) {
 
 Isa best_isa(const CpuFeatures& f) {
 #if defined(NUMKERN_X86_64)
-  const bool avx2_ok = f.os_saves_ymm && f.avx && f.avx2 && f.fma && f.f16c && f.bmi1 && f.bmi2 &&
-                       f.lzcnt && f.popcnt;
-  const bool avx512_ok = avx2_ok && f.os_saves_zmm && f.avx512f && f.avx512bw && f.avx512dq &&
-                         f.avx512vl && f.avx512cd;
+  const bool avx2_ok = f.os_saves_ymm && f.avx && f.avx2 && f.fma && f.f16c && f.bmi1 && f.bmi2 && f.lzcnt && f.popcnt;
+  const bool avx512_ok = avx2_ok && f.os_saves_zmm && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.avx512cd;
   return avx512_ok ? Isa::avx512 : avx2_ok ? Isa::avx2 : Isa::scalar;
 #elif defined(NUMKERN_AARCH64)
   // SMMLA comes with Armv8.6 and SDOT with v8.4, but each is optional on its own: the i8mm level
@@ -209,21 +207,26 @@ Isa active_isa() { return static_cast<Isa>(active_level().load(std::memory_order
 Isa set_active_isa(Isa requested) {
   // Within one architecture's ladder the enum values increase, so the cap is a numeric minimum.
   if (!in_build(requested)) requested = Isa::scalar;
-  const int level = static_cast<int>(requested) < static_cast<int>(detected_isa())
-                        ? static_cast<int>(requested)
-                        : static_cast<int>(detected_isa());
+  const int level = static_cast<int>(requested) < static_cast<int>(detected_isa()) ? static_cast<int>(requested)
+                                                                                   : static_cast<int>(detected_isa());
   active_level().store(level < 0 ? 0 : level, std::memory_order_relaxed);
   return active_isa();
 }
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::scalar: return "scalar";
-    case Isa::avx2: return "avx2";
-    case Isa::avx512: return "avx512";
-    case Isa::neon: return "neon";
-    case Isa::neon_dotprod: return "neon_dotprod";
-    case Isa::neon_i8mm: return "neon_i8mm";
+    case Isa::scalar:
+      return "scalar";
+    case Isa::avx2:
+      return "avx2";
+    case Isa::avx512:
+      return "avx512";
+    case Isa::neon:
+      return "neon";
+    case Isa::neon_dotprod:
+      return "neon_dotprod";
+    case Isa::neon_i8mm:
+      return "neon_i8mm";
   }
   return "unknown";
 }

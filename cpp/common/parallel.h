@@ -50,7 +50,9 @@ inline std::int64_t split_point(std::int64_t n, int parts, int r, std::int64_t a
 template <class F>
 void parallel_ranges(std::int64_t n, int parts, F&& f, std::int64_t align = 1) {
   parts = std::max(parts, 1);
-  auto range = [&](int r) { f(r, detail::split_point(n, parts, r, align), detail::split_point(n, parts, r + 1, align)); };
+  auto range = [&](int r) {
+    f(r, detail::split_point(n, parts, r, align), detail::split_point(n, parts, r + 1, align));
+  };
   if (parts == 1) {
     range(0);
     return;

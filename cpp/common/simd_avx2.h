@@ -220,7 +220,9 @@ struct I32 {
   static V bor(V a, V b) { return _mm256_or_si256(a, b); }
   static V bxor(V a, V b) { return _mm256_xor_si256(a, b); }
   template <int K>
-  static V shr(V a) { return _mm256_srli_epi32(a, K); }  // logical
+  static V shr(V a) {
+    return _mm256_srli_epi32(a, K);
+  }  // logical
   static V max_u(V a, V b) { return _mm256_max_epu32(a, b); }
   static V select(F32::M m, V a, V b) {
     return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m));
@@ -240,7 +242,9 @@ struct I64 {
   static V band(V a, V b) { return _mm256_and_si256(a, b); }
   static V bxor(V a, V b) { return _mm256_xor_si256(a, b); }
   template <int K>
-  static V shl(V a) { return _mm256_slli_epi64(a, K); }
+  static V shl(V a) {
+    return _mm256_slli_epi64(a, K);
+  }
   // Lanes whose lowest bit is set, as a mask of the double lanes (all-ones / all-zeros).
   static F64::M odd(V a) {
     return _mm256_castsi256_pd(_mm256_sub_epi64(_mm256_setzero_si256(), _mm256_and_si256(a, _mm256_set1_epi64x(1))));

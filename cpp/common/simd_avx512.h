@@ -181,7 +181,9 @@ struct I32 {
   static V bor(V a, V b) { return _mm512_or_si512(a, b); }
   static V bxor(V a, V b) { return _mm512_xor_si512(a, b); }
   template <int K>
-  static V shr(V a) { return _mm512_srli_epi32(a, K); }
+  static V shr(V a) {
+    return _mm512_srli_epi32(a, K);
+  }
   static V max_u(V a, V b) { return _mm512_max_epu32(a, b); }
   static V select(F32::M m, V a, V b) { return _mm512_mask_blend_epi32(m, b, a); }
 };
@@ -199,7 +201,9 @@ struct I64 {
   static V band(V a, V b) { return _mm512_and_si512(a, b); }
   static V bxor(V a, V b) { return _mm512_xor_si512(a, b); }
   template <int K>
-  static V shl(V a) { return _mm512_slli_epi64(a, K); }
+  static V shl(V a) {
+    return _mm512_slli_epi64(a, K);
+  }
   static F64::M odd(V a) { return _mm512_test_epi64_mask(a, _mm512_set1_epi64(1)); }
   static T reduce_add(V v) { return _mm512_reduce_add_epi64(v); }
 };

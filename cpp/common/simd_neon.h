@@ -68,9 +68,7 @@ struct F64 {
     const V k2 = max(vsubq_f64(k, k1), vdupq_n_f64(-1022.0));
     return vmulq_f64(vmulq_f64(p, pow2(k2)), pow2(k1));
   }
-  static V reduce_ln2(V x, V n) {
-    return vfmsq_f64(vfmsq_f64(x, n, vdupq_n_f64(kLn2Hi)), n, vdupq_n_f64(kLn2Lo));
-  }
+  static V reduce_ln2(V x, V n) { return vfmsq_f64(vfmsq_f64(x, n, vdupq_n_f64(kLn2Hi)), n, vdupq_n_f64(kLn2Lo)); }
   static T reduce_add(V v) { return vaddvq_f64(v); }
   static T reduce_max(V v) { return vgetq_lane_f64(max(v, vextq_f64(v, v, 1)), 0); }
   static V widen(V v) { return v; }
@@ -194,7 +192,9 @@ struct I32 {
   static V bor(V a, V b) { return vorrq_u32(a, b); }
   static V bxor(V a, V b) { return veorq_u32(a, b); }
   template <int K>
-  static V shr(V a) { return vshrq_n_u32(a, K); }  // logical
+  static V shr(V a) {
+    return vshrq_n_u32(a, K);
+  }  // logical
   static V max_u(V a, V b) { return vmaxq_u32(a, b); }
   static V select(F32::M m, V a, V b) { return vbslq_u32(m, a, b); }
 };
@@ -212,7 +212,9 @@ struct I64 {
   static V band(V a, V b) { return vandq_s64(a, b); }
   static V bxor(V a, V b) { return veorq_s64(a, b); }
   template <int K>
-  static V shl(V a) { return vshlq_n_s64(a, K); }
+  static V shl(V a) {
+    return vshlq_n_s64(a, K);
+  }
   // Lanes whose lowest bit is set, as a mask of the double lanes (all-ones / all-zeros).
   static F64::M odd(V a) { return vtstq_s64(a, vdupq_n_s64(1)); }
   static T reduce_add(V v) { return vaddvq_s64(v); }

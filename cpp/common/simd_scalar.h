@@ -133,9 +133,7 @@ struct F32 : ScalarFloat<float> {
     return p * bit_cast<float>((static_cast<int>(k) + 127) << 23);
   }
   // In double: n * ln2 is then exact to far below float's ulp.
-  static V reduce_ln2(V x, V n) {
-    return static_cast<float>(static_cast<double>(x) - static_cast<double>(n) * kLn2Hi);
-  }
+  static V reduce_ln2(V x, V n) { return static_cast<float>(static_cast<double>(x) - static_cast<double>(n) * kLn2Hi); }
   static double widen(V v) { return v; }
   static std::uint32_t bits(V v) { return bit_cast<std::uint32_t>(v); }
   static V from_bits(std::uint32_t i) { return bit_cast<float>(i); }
@@ -159,7 +157,9 @@ struct I32 {
   static V bor(V a, V b) { return a | b; }
   static V bxor(V a, V b) { return a ^ b; }
   template <int K>
-  static V shr(V a) { return a >> K; }
+  static V shr(V a) {
+    return a >> K;
+  }
   static V max_u(V a, V b) { return a > b ? a : b; }
   static V select(bool m, V a, V b) { return m ? a : b; }
 };
@@ -178,7 +178,9 @@ struct I64 {
   static V band(V a, V b) { return a & b; }
   static V bxor(V a, V b) { return a ^ b; }
   template <int K>
-  static V shl(V a) { return static_cast<V>(static_cast<std::uint64_t>(a) << K); }
+  static V shl(V a) {
+    return static_cast<V>(static_cast<std::uint64_t>(a) << K);
+  }
   static bool odd(V a) { return (a & 1) != 0; }
   static T reduce_add(V v) { return v; }
 };

@@ -12,9 +12,12 @@
 namespace numkern::dp {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar,
+                                                   NUMKERN_X86_TABLE(kernels_avx2),
                                                    NUMKERN_X86_TABLE(kernels_avx512),
-      NUMKERN_ARM_TABLE(kernels_neon), nullptr, nullptr};
+                                                   NUMKERN_ARM_TABLE(kernels_neon),
+                                                   nullptr,
+                                                   nullptr};
   return pick(tables);
 }
 
@@ -22,7 +25,9 @@ namespace {
 
 constexpr std::int64_t kChunkBytes = 192 * 1024;  // X rows per chunk: fits L2 next to the packed queries
 
-std::int64_t chunk_rows(std::int64_t d) { return std::max<std::int64_t>(16, kChunkBytes / (8 * std::max<std::int64_t>(1, d))); }
+std::int64_t chunk_rows(std::int64_t d) {
+  return std::max<std::int64_t>(16, kChunkBytes / (8 * std::max<std::int64_t>(1, d)));
+}
 
 }  // namespace
 
@@ -128,8 +133,8 @@ void rff_sum(const double* X, std::int64_t nx, std::int64_t d, const double* Wt,
       acc[j] = static_cast<std::int64_t>(static_cast<std::uint64_t>(acc[j]) + static_cast<std::uint64_t>(part[j]));
 }
 
-void rff_features(const double* Y, std::int64_t ny, std::int64_t d, const double* Wt, const double* b,
-                  std::int64_t m, double* out) {
+void rff_features(const double* Y, std::int64_t ny, std::int64_t d, const double* Wt, const double* b, std::int64_t m,
+                  double* out) {
   const Kernels& k = active_kernels();
   const int nt = num_threads();
   const std::int64_t blocks = m / kBlock;
@@ -184,23 +189,24 @@ void l1_histogram(const double* X, std::int64_t n, std::int64_t d, const double*
 void l1_query(const double* table, const double* lo, const double* hi, const double* width, const double* inv_width,
               const double* N, std::int64_t d, std::int64_t L, double cst, const double* Y, std::int64_t q,
               double* out) {
-  parallel_for(q, std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(1, d)), [&](std::int64_t a, std::int64_t b) {
-    for (std::int64_t i = a; i < b; ++i) {
-      double area = 0.0, rest = 0.0;
-      for (std::int64_t k = 0; k < d; ++k) {
-        const double y = Y[i * d + k];
-        const double c = y < lo[k] ? lo[k] : (y > hi[k] ? hi[k] : y);
-        const double u = (c - lo[k]) * inv_width[k];
-        std::int64_t j = static_cast<std::int64_t>(u);
-        if (j > L - 1) j = L - 1;
-        const double f = u - static_cast<double>(j);
-        const double* t = table + (k * L + j) * 3;
-        area += t[2] + width[k] * f * (t[0] + 0.5 * f * t[1]);
-        rest += N[k] * (std::fabs(y - c) - c);
-      }
-      out[i] = 2.0 * area + cst + rest;
-    }
-  });
+  parallel_for(q, std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(1, d)),
+               [&](std::int64_t a, std::int64_t b) {
+                 for (std::int64_t i = a; i < b; ++i) {
+                   double area = 0.0, rest = 0.0;
+                   for (std::int64_t k = 0; k < d; ++k) {
+                     const double y = Y[i * d + k];
+                     const double c = y < lo[k] ? lo[k] : (y > hi[k] ? hi[k] : y);
+                     const double u = (c - lo[k]) * inv_width[k];
+                     std::int64_t j = static_cast<std::int64_t>(u);
+                     if (j > L - 1) j = L - 1;
+                     const double f = u - static_cast<double>(j);
+                     const double* t = table + (k * L + j) * 3;
+                     area += t[2] + width[k] * f * (t[0] + 0.5 * f * t[1]);
+                     rest += N[k] * (std::fabs(y - c) - c);
+                   }
+                   out[i] = 2.0 * area + cst + rest;
+                 }
+               });
 }
 
 }  // namespace numkern::dp

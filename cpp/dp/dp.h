@@ -50,8 +50,8 @@ constexpr std::int64_t kBlock = 32;
 // acc[j] = sum_i round(scale * cos(x_i . W[:, j] + b[j])) in int64; m a multiple of 32.
 void rff_sum(const double* X, std::int64_t nx, std::int64_t d, const double* Wt, const double* b, std::int64_t m,
              double scale, std::int64_t* acc);
-void rff_features(const double* Y, std::int64_t ny, std::int64_t d, const double* Wt, const double* b,
-                  std::int64_t m, double* out);
+void rff_features(const double* Y, std::int64_t ny, std::int64_t d, const double* Wt, const double* b, std::int64_t m,
+                  double* out);
 
 // l1 structure support (driver only, scalar): per-coordinate cell counts of the records, cell
 // t = clamp(floor((x - lo_k) * inv_width_k), 0, L - 1), counts is d x L, zeroed here.

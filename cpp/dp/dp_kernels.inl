@@ -145,17 +145,23 @@ struct DpImpl {
   static void pair_sum(const double* X, std::size_t nx, std::size_t d, const double* w, const double* Yp, int kind,
                        double p, double* out) {
     switch (kind) {
-      case gaussian: return pair_sum_k<gaussian>(X, nx, d, w, Yp, p, out);
-      case laplacian: return pair_sum_k<laplacian>(X, nx, d, w, Yp, p, out);
-      case cauchy: return pair_sum_k<cauchy>(X, nx, d, w, Yp, p, out);
-      case l1: return pair_sum_k<l1>(X, nx, d, w, Yp, p, out);
-      case l2: return pair_sum_k<l2>(X, nx, d, w, Yp, p, out);
-      default: return pair_sum_k<sqeuclidean>(X, nx, d, w, Yp, p, out);
+      case gaussian:
+        return pair_sum_k<gaussian>(X, nx, d, w, Yp, p, out);
+      case laplacian:
+        return pair_sum_k<laplacian>(X, nx, d, w, Yp, p, out);
+      case cauchy:
+        return pair_sum_k<cauchy>(X, nx, d, w, Yp, p, out);
+      case l1:
+        return pair_sum_k<l1>(X, nx, d, w, Yp, p, out);
+      case l2:
+        return pair_sum_k<l2>(X, nx, d, w, Yp, p, out);
+      default:
+        return pair_sum_k<sqeuclidean>(X, nx, d, w, Yp, p, out);
     }
   }
 
   // Projections of R rows onto 4L consecutive features j0.., plus the offsets: 4R FMA chains (R = 2:
-// eight chains cover the FMA latency and, with the cosine's temporaries, still fit in registers).
+  // eight chains cover the FMA latency and, with the cosine's temporaries, still fit in registers).
   template <std::size_t R>
   static void project(const double* X, std::size_t d, const double* Wt, std::size_t ldw, const double* b,
                       std::size_t j0, V (&acc)[R][4]) {

@@ -45,12 +45,18 @@ void pair_sum_k(const double* X, std::size_t nx, std::size_t d, const double* w,
 void pair_sum(const double* X, std::size_t nx, std::size_t d, const double* w, const double* Yp, int kind, double p,
               double* out) {
   switch (kind) {
-    case gaussian: return pair_sum_k<gaussian>(X, nx, d, w, Yp, p, out);
-    case laplacian: return pair_sum_k<laplacian>(X, nx, d, w, Yp, p, out);
-    case cauchy: return pair_sum_k<cauchy>(X, nx, d, w, Yp, p, out);
-    case l1: return pair_sum_k<l1>(X, nx, d, w, Yp, p, out);
-    case l2: return pair_sum_k<l2>(X, nx, d, w, Yp, p, out);
-    default: return pair_sum_k<sqeuclidean>(X, nx, d, w, Yp, p, out);
+    case gaussian:
+      return pair_sum_k<gaussian>(X, nx, d, w, Yp, p, out);
+    case laplacian:
+      return pair_sum_k<laplacian>(X, nx, d, w, Yp, p, out);
+    case cauchy:
+      return pair_sum_k<cauchy>(X, nx, d, w, Yp, p, out);
+    case l1:
+      return pair_sum_k<l1>(X, nx, d, w, Yp, p, out);
+    case l2:
+      return pair_sum_k<l2>(X, nx, d, w, Yp, p, out);
+    default:
+      return pair_sum_k<sqeuclidean>(X, nx, d, w, Yp, p, out);
   }
 }
 
@@ -71,8 +77,9 @@ void rff_sum(const double* X, std::size_t nx, std::size_t d, const double* Wt, s
              std::size_t m, double scale, std::int64_t* acc) {
   for (std::size_t i = 0; i < nx; ++i)
     for (std::size_t j = 0; j < m; ++j)
-      acc[j] = static_cast<std::int64_t>(static_cast<std::uint64_t>(acc[j]) +
-                                         static_cast<std::uint64_t>(fixed(__builtin_cos(project(X + i * d, d, Wt, ldw, b, j)), scale)));
+      acc[j] = static_cast<std::int64_t>(
+          static_cast<std::uint64_t>(acc[j]) +
+          static_cast<std::uint64_t>(fixed(__builtin_cos(project(X + i * d, d, Wt, ldw, b, j)), scale)));
 }
 
 void rff_features(const double* Y, std::size_t ny, std::size_t d, const double* Wt, std::size_t ldw, const double* b,

@@ -15,9 +15,12 @@
 namespace numkern::norm {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
-                                                    NUMKERN_X86_TABLE(kernels_avx512),
-      NUMKERN_ARM_TABLE(kernels_neon), nullptr, nullptr};
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar,
+                                                   NUMKERN_X86_TABLE(kernels_avx2),
+                                                   NUMKERN_X86_TABLE(kernels_avx512),
+                                                   NUMKERN_ARM_TABLE(kernels_neon),
+                                                   nullptr,
+                                                   nullptr};
   return pick(tables);
 }
 
@@ -178,8 +181,8 @@ void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const s
         // On a rescaled slice x_hat and the bracket are unchanged; only the final factor is 2^-e.
         const T outer = static_cast<T>(std::ldexp(sc, -e));
         if (kind == Kind::l1)
-          k.vbackward_l1(pdy, px, w, pdx, n, st.mhi, st.mlo, outer,
-                         static_cast<T>(mean_gx * mean_sign - mean_g), static_cast<T>(-mean_gx));
+          k.vbackward_l1(pdy, px, w, pdx, n, st.mhi, st.mlo, outer, static_cast<T>(mean_gx * mean_sign - mean_g),
+                         static_cast<T>(-mean_gx));
         else
           k.vbackward_l2(pdy, px, w, pdx, n, st.mhi, st.mlo, outer, static_cast<T>(-mean_g),
                          static_cast<T>(-sc * mean_gx));
@@ -250,9 +253,8 @@ void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std
   }
   const u128 num = static_cast<u128>(n) * static_cast<u128>(n) << s;
   // gamma (u_max - 1) >= 130: floor(130 T / num) >= 130 / gamma - 1 (130 T < 2^48, num < 2^47).
-  const std::int64_t u_max =
-      std::min<std::int64_t>(256, static_cast<std::int64_t>(static_cast<std::uint64_t>(130 * T) /
-                                                             static_cast<std::uint64_t>(num)) + 2);
+  const std::int64_t u_max = std::min<std::int64_t>(
+      256, static_cast<std::int64_t>(static_cast<std::uint64_t>(130 * T) / static_cast<std::uint64_t>(num)) + 2);
   const u128 span = num * static_cast<u128>(u_max + 1);  // gamma (u_max + 1) = span / T
   int k = 29 - bit_length(span) + bit_length(static_cast<u128>(T));
   k = k < 1 ? 1 : (k > 31 ? 31 : k);
@@ -276,8 +278,8 @@ void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std
 }  // namespace
 
 void forward(Dtype dtype, Kind kind, const void* x, const std::int64_t* x_strides, void* y,
-             const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, const void* w,
-             const void* b, double eps) {
+             const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, const void* w, const void* b,
+             double eps) {
   const Kernels& k = active_kernels();
   const char* xc = static_cast<const char*>(x);
   char* yc = static_cast<char*>(y);
@@ -312,8 +314,8 @@ bool set_int8_lut(bool enabled) {
   return old;
 }
 
-void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8_t* y,
-                  const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, int out_shift) {
+void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8_t* y, const std::int64_t* y_strides,
+                  const std::int64_t* shape, int ndim, int axis, int out_shift) {
   const Int8Kernels& k8 = active_kernels().i8;
   const SliceWalker walk{shape, ndim, axis};
   const std::int64_t n = shape[axis], slices = walk.slices();

@@ -70,8 +70,8 @@ enum class Kind : int { l1 = 0, l2 = 1 };
 // Normalizes x along `axis` into y (same shape; byte strides, any sign; y may alias x exactly).
 // w and b are contiguous arrays of shape[axis] elements or null.
 void forward(Dtype dtype, Kind kind, const void* x, const std::int64_t* x_strides, void* y,
-             const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, const void* w,
-             const void* b, double eps);
+             const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, const void* w, const void* b,
+             double eps);
 
 // dx of the normalization (see norm.cpp for the formula); dw / db (contiguous, shape[axis]) are
 // written when not null. dy, x and dx share the shape; dx may alias dy exactly.
@@ -81,8 +81,8 @@ void backward(Dtype dtype, Kind kind, const void* dy, const std::int64_t* dy_str
 
 // Integer-only L1 normalization of int8 slices: y = sat(round(2^out_shift * n * d / T)) with
 // d = n*x - sum(x), T = sum|d|.
-void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8_t* y,
-                  const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, int out_shift);
+void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8_t* y, const std::int64_t* y_strides,
+                  const std::int64_t* shape, int ndim, int axis, int out_shift);
 
 // Enables / disables the table path of forward_int8 (for tests of the arithmetic kernel); returns
 // the previous setting.

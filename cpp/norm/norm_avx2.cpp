@@ -60,9 +60,9 @@ __m128i requant8(I32::V xi, I32::V vt, I32::V vu, I32::V vnu, I32::V vg, I32::V 
   const I32::V u = _mm256_max_epi32(_mm256_min_epi32(I32::sub(xi, vt), vu), vnu);
   I32::V r = _mm256_sra_epi32(I32::sub(I32::mul(u, vg), vc), vk);
   r = _mm256_max_epi32(_mm256_min_epi32(r, splat(127)), splat(-128));
-  const __m256i bytes = _mm256_shuffle_epi8(
-      r, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1,
-                          -1, -1, -1, -1, -1, -1, -1, -1));
+  const __m256i bytes =
+      _mm256_shuffle_epi8(r, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12,
+                                              -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
   return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1)));
 }
 
@@ -93,10 +93,10 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
   if (i < n) {
     std::int8_t in[16] = {0}, out[16];
     for (std::size_t j = 0; j < n - i; ++j) in[j] = x[i + j];
-    const __m128i a = requant8(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in))), vt, vu,
+    const __m128i a =
+        requant8(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in))), vt, vu, vnu, vg, vc, vk);
+    const __m128i b = requant8(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in + 8))), vt, vu,
                                vnu, vg, vc, vk);
-    const __m128i b = requant8(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in + 8))), vt,
-                               vu, vnu, vg, vc, vk);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi64(a, b));
     for (std::size_t j = 0; j < n - i; ++j) y[i + j] = out[j];
   }
@@ -104,7 +104,9 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
 
 }  // namespace
 
-const Kernels kernels_avx2 = {"avx2", NormImpl<simd::F32>::table(), NormImpl<simd::F64>::table(),
+const Kernels kernels_avx2 = {"avx2",
+                              NormImpl<simd::F32>::table(),
+                              NormImpl<simd::F64>::table(),
                               {&i8_rsum, &i8_rsumabove, &i8_vrequant, nullptr}};
 
 }  // namespace numkern::norm

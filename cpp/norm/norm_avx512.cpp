@@ -86,8 +86,8 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
   };
   // 64 outputs: int32 results packed with signed saturation (in-lane packs, one permute).
   auto calc = [&](const std::int8_t* p) {
-    return requant_i32(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), vt, vu, vnu, vg,
-                       vc, vk);
+    return requant_i32(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), vt, vu, vnu, vg, vc,
+                       vk);
   };
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   auto block = [&](std::size_t i) {
@@ -120,8 +120,8 @@ NUMKERN_TARGET("avx512vbmi") inline __m512i lut_apply(const ByteTable& t, __m512
   return _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi);
 }
 
-NUMKERN_TARGET("avx512vbmi") void i8_vlut(const std::int8_t* x, std::int8_t* y, std::size_t n,
-                                                   const std::int8_t* lut, bool stream) {
+NUMKERN_TARGET("avx512vbmi")
+void i8_vlut(const std::int8_t* x, std::int8_t* y, std::size_t n, const std::int8_t* lut, bool stream) {
   const ByteTable t{load_bytes(lut), load_bytes(lut + 64), load_bytes(lut + 128), load_bytes(lut + 192)};
   std::size_t i = 0;
   if (stream) {
@@ -131,7 +131,8 @@ NUMKERN_TARGET("avx512vbmi") void i8_vlut(const std::int8_t* x, std::int8_t* y, 
       const __mmask64 m = _cvtu64_mask64((~0ULL) >> (64 - head));
       _mm512_mask_storeu_epi8(y, m, lut_apply(t, _mm512_maskz_loadu_epi8(m, x)));
     }
-    for (i = head; i + 64 <= n; i += 64) _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), lut_apply(t, load_bytes(x + i)));
+    for (i = head; i + 64 <= n; i += 64)
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), lut_apply(t, load_bytes(x + i)));
   }
   for (; i + 128 <= n; i += 128) {
     store_bytes(y + i, lut_apply(t, load_bytes(x + i)));
@@ -146,7 +147,9 @@ NUMKERN_TARGET("avx512vbmi") void i8_vlut(const std::int8_t* x, std::int8_t* y, 
 
 }  // namespace
 
-const Kernels kernels_avx512 = {"avx512", NormImpl<simd::F32>::table(), NormImpl<simd::F64>::table(),
+const Kernels kernels_avx512 = {"avx512",
+                                NormImpl<simd::F32>::table(),
+                                NormImpl<simd::F64>::table(),
                                 {&i8_rsum, &i8_rsumabove, &i8_vrequant, &i8_vlut}};
 
 }  // namespace numkern::norm

@@ -209,6 +209,7 @@ struct NormImpl {
   }
 
   static constexpr TypedKernels<T> table() {
-    return {&rsum, &rsumabsdev, &rsumsqdev, &rsumdev, &vnormalize, &rbackward, &vbackward_l1, &vbackward_l2, &raccparams};
+    return {&rsum,      &rsumabsdev,   &rsumsqdev,    &rsumdev,   &vnormalize,
+            &rbackward, &vbackward_l1, &vbackward_l2, &raccparams};
   }
 };

@@ -86,7 +86,9 @@ void i8_vrequant(const std::int8_t* x, std::int8_t* y, std::size_t n, std::int32
 
 }  // namespace
 
-const Kernels kernels_neon = {"neon", NormImpl<simd::F32>::table(), NormImpl<simd::F64>::table(),
+const Kernels kernels_neon = {"neon",
+                              NormImpl<simd::F32>::table(),
+                              NormImpl<simd::F64>::table(),
                               {&i8_rsum, &i8_rsumabove, &i8_vrequant, nullptr}};
 
 }  // namespace numkern::norm

@@ -16,22 +16,29 @@ namespace numkern::quant {
 
 const GemmKernels& active_gemm() {
   // vpdpbusd needs AVX512-VNNI; an AVX-512 CPU without it has no AVX-512 entry and runs the AVX2 kernel.
-  static const GemmKernels* const vnni[kIsaCount] = {
-      &kernels_scalar_gemm, NUMKERN_X86_TABLE(kernels_avx2_gemm), NUMKERN_X86_TABLE(kernels_avx512vnni_gemm),
-      NUMKERN_ARM_TABLE(kernels_neon_gemm), NUMKERN_ARM_TABLE(kernels_neon_dotprod_gemm),
-      NUMKERN_ARM_TABLE(kernels_neon_i8mm_gemm)};
-  static const GemmKernels* const no_vnni[kIsaCount] = {
-      &kernels_scalar_gemm, NUMKERN_X86_TABLE(kernels_avx2_gemm), nullptr,
-      NUMKERN_ARM_TABLE(kernels_neon_gemm), NUMKERN_ARM_TABLE(kernels_neon_dotprod_gemm),
-      NUMKERN_ARM_TABLE(kernels_neon_i8mm_gemm)};
+  static const GemmKernels* const vnni[kIsaCount] = {&kernels_scalar_gemm,
+                                                     NUMKERN_X86_TABLE(kernels_avx2_gemm),
+                                                     NUMKERN_X86_TABLE(kernels_avx512vnni_gemm),
+                                                     NUMKERN_ARM_TABLE(kernels_neon_gemm),
+                                                     NUMKERN_ARM_TABLE(kernels_neon_dotprod_gemm),
+                                                     NUMKERN_ARM_TABLE(kernels_neon_i8mm_gemm)};
+  static const GemmKernels* const no_vnni[kIsaCount] = {&kernels_scalar_gemm,
+                                                        NUMKERN_X86_TABLE(kernels_avx2_gemm),
+                                                        nullptr,
+                                                        NUMKERN_ARM_TABLE(kernels_neon_gemm),
+                                                        NUMKERN_ARM_TABLE(kernels_neon_dotprod_gemm),
+                                                        NUMKERN_ARM_TABLE(kernels_neon_i8mm_gemm)};
   return pick(cpu_features().avx512vnni ? vnni : no_vnni);
 }
 
 const QuantKernels& active_quant() {
   // The quantizer has no use for sdot / smmla: the two upper NEON levels run the NEON one.
-  static const QuantKernels* const tables[kIsaCount] = {
-      &kernels_scalar_quant, NUMKERN_X86_TABLE(kernels_avx2_quant), NUMKERN_X86_TABLE(kernels_avx512_quant),
-      NUMKERN_ARM_TABLE(kernels_neon_quant), nullptr, nullptr};
+  static const QuantKernels* const tables[kIsaCount] = {&kernels_scalar_quant,
+                                                        NUMKERN_X86_TABLE(kernels_avx2_quant),
+                                                        NUMKERN_X86_TABLE(kernels_avx512_quant),
+                                                        NUMKERN_ARM_TABLE(kernels_neon_quant),
+                                                        nullptr,
+                                                        nullptr};
   return pick(tables);
 }
 
@@ -39,7 +46,8 @@ namespace {
 
 struct AlignedBuffer {
   void* p = nullptr;
-  explicit AlignedBuffer(std::size_t bytes) : p(::operator new(std::max<std::size_t>(bytes, 64), std::align_val_t(64))) {}
+  explicit AlignedBuffer(std::size_t bytes)
+      : p(::operator new(std::max<std::size_t>(bytes, 64), std::align_val_t(64))) {}
   ~AlignedBuffer() { ::operator delete(p, std::align_val_t(64)); }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
@@ -112,8 +120,8 @@ void compute_item(const Plan& p, const std::uint8_t* ap, const std::uint8_t* bp,
 
 }  // namespace
 
-void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A, const std::int8_t* B,
-               OutKind kind, void* C, double scale, const double* row, const double* col) {
+void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A, const std::int8_t* B, OutKind kind,
+               void* C, double scale, const double* row, const double* col) {
   if (M <= 0 || N <= 0 || K <= 0) return;  // the caller fills empty-K results
   const GemmKernels& g = active_gemm();
   const QuantKernels& qk = active_quant();
@@ -347,19 +355,20 @@ bool shiftquant(const float* x, std::int64_t outer, std::int64_t L, std::int64_t
 }
 
 void unpack_int4(const std::uint8_t* p, std::int64_t rows, std::int64_t m, std::int8_t* out, std::int64_t n) {
-  parallel_for(rows, std::max<std::int64_t>(1, (1 << 21) / std::max<std::int64_t>(1, m)), [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t r = b; r < e; ++r) {
-      const std::uint8_t* src = p + r * m;
-      std::int8_t* dst = out + r * n;
-      const std::int64_t full = n / 2;
-      for (std::int64_t j = 0; j < full; ++j) {
-        const std::uint8_t v = src[j];
-        dst[2 * j] = static_cast<std::int8_t>(static_cast<std::int8_t>(v << 4) >> 4);
-        dst[2 * j + 1] = static_cast<std::int8_t>(static_cast<std::int8_t>(v) >> 4);
-      }
-      if (n & 1) dst[n - 1] = static_cast<std::int8_t>(static_cast<std::int8_t>(src[full] << 4) >> 4);
-    }
-  });
+  parallel_for(rows, std::max<std::int64_t>(1, (1 << 21) / std::max<std::int64_t>(1, m)),
+               [&](std::int64_t b, std::int64_t e) {
+                 for (std::int64_t r = b; r < e; ++r) {
+                   const std::uint8_t* src = p + r * m;
+                   std::int8_t* dst = out + r * n;
+                   const std::int64_t full = n / 2;
+                   for (std::int64_t j = 0; j < full; ++j) {
+                     const std::uint8_t v = src[j];
+                     dst[2 * j] = static_cast<std::int8_t>(static_cast<std::int8_t>(v << 4) >> 4);
+                     dst[2 * j + 1] = static_cast<std::int8_t>(static_cast<std::int8_t>(v) >> 4);
+                   }
+                   if (n & 1) dst[n - 1] = static_cast<std::int8_t>(static_cast<std::int8_t>(src[full] << 4) >> 4);
+                 }
+               });
 }
 
 }  // namespace numkern::quant

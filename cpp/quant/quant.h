@@ -61,8 +61,8 @@ enum class OutKind : int { i32 = 0, i64 = 1, f32 = 2, f64 = 3 };
 // C = A @ B for contiguous row-major int8 A (M x K) and B (K x N). For f32/f64 outputs
 // C[i][j] = scale * row[i] * col[j] * sum_k A[i][k] B[k][j] with one final rounding (row/col may be
 // null). Exact for any K: int32 within a K-block, widened to int64 when K exceeds kMaxK32.
-void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A, const std::int8_t* B,
-               OutKind kind, void* C, double scale, const double* row, const double* col);
+void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A, const std::int8_t* B, OutKind kind,
+               void* C, double scale, const double* row, const double* col);
 
 // The largest K for which sum_k a_k b_k with a, b in [-128, 127] fits int32: K * 2^14 <= 2^31 - 1.
 constexpr std::int64_t kMaxK32 = (std::int64_t{1} << 17) - 1;

@@ -17,7 +17,8 @@ namespace {
 
 }  // namespace
 
-extern const GemmKernels kernels_avx2_gemm = {"s8gemm_avx2_6x16", MR, NR, KU, 2, 2, false, 1024, pack_a, pack_b, ukernel};
+extern const GemmKernels kernels_avx2_gemm = {
+    "s8gemm_avx2_6x16", MR, NR, KU, 2, 2, false, 1024, pack_a, pack_b, ukernel};
 extern const QuantKernels kernels_avx2_quant = quant_table("shiftquant_avx2");
 
 }  // namespace numkern::quant

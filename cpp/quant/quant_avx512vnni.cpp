@@ -64,7 +64,8 @@ void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t
     // The rows of a strip are short runs at a large stride, which the hardware prefetchers miss.
     if (4 * q + 4 * kAhead + 3 < k)
       for (std::int64_t r = 4 * kAhead; r < 4 * kAhead + 4; ++r)
-        for (std::int64_t j = 0; j < n; j += 64) _mm_prefetch(reinterpret_cast<const char*>(b + (4 * q + r) * ldb + j), _MM_HINT_T0);
+        for (std::int64_t j = 0; j < n; j += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(b + (4 * q + r) * ldb + j), _MM_HINT_T0);
     for (std::int64_t p = 0; p < np; ++p) {
       std::int8_t* o = out + p * stride + q * NR * 4;
       std::int32_t* cs = corr(p);
@@ -125,7 +126,7 @@ void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, 
 
 }  // namespace
 
-extern const GemmKernels kernels_avx512vnni_gemm = {"s8gemm_avx512vnni_12x32", MR, NR, KU, 1, 1, true, 2048,
-                                            pack_a, pack_b, ukernel};
+extern const GemmKernels kernels_avx512vnni_gemm = {
+    "s8gemm_avx512vnni_12x32", MR, NR, KU, 1, 1, true, 2048, pack_a, pack_b, ukernel};
 
 }  // namespace numkern::quant

@@ -31,7 +31,8 @@ void pack_a(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t
     for (; p < kp; ++p) {
       const std::int16_t lo = r < m ? row[2 * p] : 0;
       const std::int16_t hi = (r < m && 2 * p + 1 < k) ? row[2 * p + 1] : 0;
-      o[p * MR] = static_cast<std::int32_t>(static_cast<std::uint16_t>(lo) | (static_cast<std::uint32_t>(static_cast<std::uint16_t>(hi)) << 16));
+      o[p * MR] = static_cast<std::int32_t>(static_cast<std::uint16_t>(lo) |
+                                            (static_cast<std::uint32_t>(static_cast<std::uint16_t>(hi)) << 16));
     }
   }
 }
@@ -42,13 +43,13 @@ void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t
   const std::int64_t kp = (k + 1) / 2;
   for (std::int64_t p = 0; p < kp; ++p)
     for (std::int64_t j0 = 0; j0 < n; j0 += NR) {
-    auto* out = reinterpret_cast<std::int16_t*>(static_cast<char*>(out_) + (j0 / NR) * stride);
-    __m128i r[2];
-    load_rows<2>(b, ldb, 2 * p, k, j0, n, r);
-    const __m128i lo = _mm_unpacklo_epi8(r[0], r[1]), hi = _mm_unpackhi_epi8(r[0], r[1]);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p * NR * 2), _mm256_cvtepi8_epi16(lo));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p * NR * 2 + 16), _mm256_cvtepi8_epi16(hi));
-  }
+      auto* out = reinterpret_cast<std::int16_t*>(static_cast<char*>(out_) + (j0 / NR) * stride);
+      __m128i r[2];
+      load_rows<2>(b, ldb, 2 * p, k, j0, n, r);
+      const __m128i lo = _mm_unpacklo_epi8(r[0], r[1]), hi = _mm_unpackhi_epi8(r[0], r[1]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p * NR * 2), _mm256_cvtepi8_epi16(lo));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p * NR * 2 + 16), _mm256_cvtepi8_epi16(hi));
+    }
 }
 
 void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, std::int64_t ldc, int accumulate) {

@@ -13,12 +13,11 @@ static void gather_tile(const std::int8_t* b, std::int64_t ldb, std::int64_t row
 
 // Loads rows r0..r(R-1) (R <= 4) of 16 columns starting at column j0 of a K-run of B, full or ragged.
 template <int R>
-static void load_rows(const std::int8_t* b, std::int64_t ldb, std::int64_t k0, std::int64_t k,
-                      std::int64_t j0, std::int64_t n, __m128i (&v)[R]) {
+static void load_rows(const std::int8_t* b, std::int64_t ldb, std::int64_t k0, std::int64_t k, std::int64_t j0,
+                      std::int64_t n, __m128i (&v)[R]) {
   const std::int64_t rows = k - k0, cols = n - j0;
   if (rows >= R && cols >= 16) {
-    for (int r = 0; r < R; ++r)
-      v[r] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + (k0 + r) * ldb + j0));
+    for (int r = 0; r < R; ++r) v[r] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + (k0 + r) * ldb + j0));
     return;
   }
   std::int8_t tile[4][16];

@@ -25,8 +25,7 @@ constexpr int MR = 4, NR = 16, KU = 2, KQ = 1, GROUP = 1;
 // One K pair: a holds rows 0..3 of k and of k + 1 (lanes 0..3, 4..7), b0 / b1 the 16 columns of
 // k / k + 1 widened to int16. The lane index of smlal must be a constant, hence the template.
 template <int R>
-inline void mac_row(int32x4_t (&c)[MR][4], int16x8_t a, int16x8_t b0l, int16x8_t b0h, int16x8_t b1l,
-                    int16x8_t b1h) {
+inline void mac_row(int32x4_t (&c)[MR][4], int16x8_t a, int16x8_t b0l, int16x8_t b0h, int16x8_t b1l, int16x8_t b1h) {
   c[R][0] = vmlal_laneq_s16(c[R][0], vget_low_s16(b0l), a, R);
   c[R][1] = vmlal_high_laneq_s16(c[R][1], b0l, a, R);
   c[R][2] = vmlal_laneq_s16(c[R][2], vget_low_s16(b0h), a, R);
@@ -62,7 +61,8 @@ void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, 
 
 }  // namespace
 
-extern const GemmKernels kernels_neon_gemm = {"s8gemm_neon_4x16", MR, NR, KU, 1, 1, false, 1024, pack_a, pack_b, ukernel};
+extern const GemmKernels kernels_neon_gemm = {
+    "s8gemm_neon_4x16", MR, NR, KU, 1, 1, false, 1024, pack_a, pack_b, ukernel};
 extern const QuantKernels kernels_neon_quant = quant_table("shiftquant_neon");
 
 }  // namespace numkern::quant

@@ -58,7 +58,7 @@ void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, 
 
 }  // namespace
 
-extern const GemmKernels kernels_neon_dotprod_gemm = {"s8gemm_neon_dotprod_8x12", MR, NR, KU, 1, 1, false, 1024,
-                                                      pack_a, pack_b, ukernel};
+extern const GemmKernels kernels_neon_dotprod_gemm = {
+    "s8gemm_neon_dotprod_8x12", MR, NR, KU, 1, 1, false, 1024, pack_a, pack_b, ukernel};
 
 }  // namespace numkern::quant

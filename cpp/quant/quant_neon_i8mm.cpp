@@ -57,7 +57,7 @@ void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, 
 
 }  // namespace
 
-extern const GemmKernels kernels_neon_i8mm_gemm = {"s8gemm_neon_i8mm_8x8", MR, NR, KU, 1, 1, false, 1024, pack_a,
-                                                   pack_b, ukernel};
+extern const GemmKernels kernels_neon_i8mm_gemm = {
+    "s8gemm_neon_i8mm_8x8", MR, NR, KU, 1, 1, false, 1024, pack_a, pack_b, ukernel};
 
 }  // namespace numkern::quant

@@ -42,7 +42,8 @@ void ukernel(std::int64_t k, const void* ap_, const void* bp_, std::int32_t* c, 
 
 }  // namespace
 
-extern const GemmKernels kernels_scalar_gemm = {"s8gemm_scalar_4x8", MR, NR, KU, 1, 1, false, 1024, pack_a, pack_b, ukernel};
+extern const GemmKernels kernels_scalar_gemm = {
+    "s8gemm_scalar_4x8", MR, NR, KU, 1, 1, false, 1024, pack_a, pack_b, ukernel};
 extern const QuantKernels kernels_scalar_quant = quant_table("shiftquant_scalar");
 
 }  // namespace numkern::quant

@@ -16,9 +16,12 @@
 namespace numkern::sketch {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
-                                                    NUMKERN_X86_TABLE(kernels_avx512),
-      NUMKERN_ARM_TABLE(kernels_neon), nullptr, nullptr};
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar,
+                                                   NUMKERN_X86_TABLE(kernels_avx2),
+                                                   NUMKERN_X86_TABLE(kernels_avx512),
+                                                   NUMKERN_ARM_TABLE(kernels_neon),
+                                                   nullptr,
+                                                   nullptr};
   return pick(tables);
 }
 
@@ -50,10 +53,9 @@ void dynamic_for(std::size_t items, std::size_t work, F&& f) {
   if (items == 0) return;
   const int nt = work < kParallelWork ? 1 : static_cast<int>(std::min<std::size_t>(num_threads(), items));
   const std::size_t chunk = std::max<std::size_t>(1, items / (static_cast<std::size_t>(nt) * 8));
-  parallel_chunks(static_cast<std::int64_t>(items), nt, static_cast<std::int64_t>(chunk),
-                  [&](int, std::int64_t t0, std::int64_t t1) {
-                    f(static_cast<std::size_t>(t0), static_cast<std::size_t>(t1));
-                  });
+  parallel_chunks(
+      static_cast<std::int64_t>(items), nt, static_cast<std::int64_t>(chunk),
+      [&](int, std::int64_t t0, std::int64_t t1) { f(static_cast<std::size_t>(t0), static_cast<std::size_t>(t1)); });
 }
 
 int ilog2(std::uint64_t v) { return 63 - clz64(v); }
@@ -139,8 +141,10 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
           for (std::size_t off = 0; off < wn * sizeof(T); off += 64) prefetch_write<2>(nb + r * Cp * sizeof(T) + off);
       }
       if (ps.contiguous) {
-        if (ps.fuse_inner) K.fwht_tile_vec(base, rows);  // Cp == L here
-        else K.fwht_tile(base, rows, wc, Cp);
+        if (ps.fuse_inner)
+          K.fwht_tile_vec(base, rows);  // Cp == L here
+        else
+          K.fwht_tile(base, rows, wc, Cp);
         if (ps.last && scale != T(1)) K.scale_tile(base, rows, wc, Cp, scale);
         continue;
       }
@@ -168,8 +172,10 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
 template <class T>
 void fwht_vector(T* x, std::size_t n, T scale) {
   const std::size_t L = lanes<T>(active_kernels());
-  if (L > 1 && n >= L) fwht_axis0<T>(x, n / L, L, true, scale);
-  else fwht_axis0<T>(x, n, 1, false, scale);
+  if (L > 1 && n >= L)
+    fwht_axis0<T>(x, n / L, L, true, scale);
+  else
+    fwht_axis0<T>(x, n, 1, false, scale);
 }
 
 std::uint32_t row_key(std::uint64_t key, std::uint64_t i) {
@@ -239,7 +245,8 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
           if (j + kPrefetchRows < n) {
             // Rows arrive in random order, so the hardware prefetchers cannot help: request every
             // line of the strip a few rows ahead to keep many misses in flight.
-            const char* q = reinterpret_cast<const char*>(a + static_cast<std::size_t>(perm[j + kPrefetchRows]) * C + c0);
+            const char* q =
+                reinterpret_cast<const char*>(a + static_cast<std::size_t>(perm[j + kPrefetchRows]) * C + c0);
             for (std::size_t off = 0; off < wc * sizeof(T); off += 64) prefetch_read<3>(q + off);
             prefetch_read<3>(q + wc * sizeof(T) - 1);
           }
@@ -272,7 +279,8 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
   const TypedKernels<T>& K = typed<T>(kern);
   std::fill(y, y + m * C, T(0));
   // Rows of a per block: the block is reused by every output row of the thread from L2.
-  const std::size_t JB = std::max<std::size_t>(64, std::min<std::size_t>(2048, (256 * 1024 / sizeof(T)) / std::max<std::size_t>(C, 1)) / 16 * 16);
+  const std::size_t JB = std::max<std::size_t>(
+      64, std::min<std::size_t>(2048, (256 * 1024 / sizeof(T)) / std::max<std::size_t>(C, 1)) / 16 * 16);
   const std::size_t nq = (m + 3) / 4;
   const std::uint32_t k2 = key2_of(key);
   const std::size_t tile = static_cast<std::size_t>(gaussian_tile_rows);
@@ -293,8 +301,7 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
         for (std::size_t q = q0; q < q1; ++q) {
           const std::size_t i0 = q * 4, mi = std::min<std::size_t>(4, m - i0);
           for (std::size_t r = 0; r < mi; ++r)
-            kern.gauss_fill(g.data() + r * JB, nr, row_key(key, i0 + r), k2,
-                            static_cast<std::uint32_t>(row0 + j0));
+            kern.gauss_fill(g.data() + r * JB, nr, row_key(key, i0 + r), k2, static_cast<std::uint32_t>(row0 + j0));
           K.gauss_accum(part.data() + (i0 - r0) * C, C, a + j0 * C, C, nr, C, g.data(), JB, mi);
         }
       }
@@ -422,11 +429,15 @@ void ls_refine_residual(const double* a, std::int64_t n, std::int64_t d, const d
 void fwht_cols(Dtype dt, void* x, std::int64_t n, std::int64_t d, double scale) {
   if (n <= 0 || d <= 0) return;
   if (dt == Dtype::f32) {
-    if (d == 1) fwht_vector<float>(static_cast<float*>(x), n, static_cast<float>(scale));
-    else fwht_axis0<float>(static_cast<float*>(x), n, d, false, static_cast<float>(scale));
+    if (d == 1)
+      fwht_vector<float>(static_cast<float*>(x), n, static_cast<float>(scale));
+    else
+      fwht_axis0<float>(static_cast<float*>(x), n, d, false, static_cast<float>(scale));
   } else {
-    if (d == 1) fwht_vector<double>(static_cast<double*>(x), n, scale);
-    else fwht_axis0<double>(static_cast<double*>(x), n, d, false, scale);
+    if (d == 1)
+      fwht_vector<double>(static_cast<double*>(x), n, scale);
+    else
+      fwht_axis0<double>(static_cast<double*>(x), n, d, false, scale);
   }
 }
 
@@ -438,12 +449,15 @@ void fwht_rows(Dtype dt, void* x, std::int64_t rows, std::int64_t n, double scal
       fwht_vector<T>(p, n, static_cast<T>(scale));
       return;
     }
-    dynamic_for(static_cast<std::size_t>(rows), static_cast<std::size_t>(rows * n) * 4, [&](std::size_t r0, std::size_t r1) {
-      for (std::size_t r = r0; r < r1; ++r) fwht_vector<T>(p + r * n, n, static_cast<T>(scale));
-    });
+    dynamic_for(static_cast<std::size_t>(rows), static_cast<std::size_t>(rows * n) * 4,
+                [&](std::size_t r0, std::size_t r1) {
+                  for (std::size_t r = r0; r < r1; ++r) fwht_vector<T>(p + r * n, n, static_cast<T>(scale));
+                });
   };
-  if (dt == Dtype::f32) run(static_cast<float*>(x));
-  else run(static_cast<double*>(x));
+  if (dt == Dtype::f32)
+    run(static_cast<float*>(x));
+  else
+    run(static_cast<double*>(x));
 }
 
 void srht_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std::int64_t N, const std::int64_t* perm,

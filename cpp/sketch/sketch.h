@@ -31,8 +31,8 @@ struct TypedKernels {
                       const float* g, std::size_t ldg, std::size_t mi);
   // For each of `rows` rows: t = dot(a_i, u) - (b ? b_i : 0); if g, g += t * a_i; if t_out, t_out[i] = t.
   // Returns sum t^2 (in double).
-  double (*row_residual)(const T* a, std::size_t rows, std::size_t d, std::size_t lda, const T* u, const T* b,
-                         T* g, T* t_out);
+  double (*row_residual)(const T* a, std::size_t rows, std::size_t d, std::size_t lda, const T* u, const T* b, T* g,
+                         T* t_out);
 };
 
 struct Kernels {
@@ -48,9 +48,8 @@ struct Kernels {
   // the working precision and rounded once (Ogita, Rump & Oishi's Dot2, via TwoProd and TwoSum);
   // per column, the double-double sum (sr_hi, sr_lo) += a_ij r_i and sf += a_ij f_i. With init_r,
   // r_i is first set to b_i - dot(a_i, x) rounded once (so f_i is its rounding error).
-  void (*ls_refine_rows)(const double* a, std::size_t rows, std::size_t d, std::size_t lda, const double* x,
-                         double* r, bool init_r, const double* b, double* f, double* sr_hi, double* sr_lo,
-                         double* sf);
+  void (*ls_refine_rows)(const double* a, std::size_t rows, std::size_t d, std::size_t lda, const double* x, double* r,
+                         bool init_r, const double* b, double* f, double* sr_hi, double* sr_lo, double* sf);
 };
 
 extern const Kernels kernels_scalar;

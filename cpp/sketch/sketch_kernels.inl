@@ -69,14 +69,20 @@ void fwht_step(typename F::T* x, std::size_t R, std::size_t w, std::size_t ld, s
       typename F::T* p = x + (base + j) * ld;
       std::size_t c = 0;
       for (; c < wf; c += L) {
-        if constexpr (r == 8) radix8<F, Full<F>>(p, s, c, L);
-        else if constexpr (r == 4) radix4<F, Full<F>>(p, s, c, L);
-        else radix2<F, Full<F>>(p, s, c, L);
+        if constexpr (r == 8)
+          radix8<F, Full<F>>(p, s, c, L);
+        else if constexpr (r == 4)
+          radix4<F, Full<F>>(p, s, c, L);
+        else
+          radix2<F, Full<F>>(p, s, c, L);
       }
       if (c < w) {
-        if constexpr (r == 8) radix8<F, Part<F>>(p, s, c, w - c);
-        else if constexpr (r == 4) radix4<F, Part<F>>(p, s, c, w - c);
-        else radix2<F, Part<F>>(p, s, c, w - c);
+        if constexpr (r == 8)
+          radix8<F, Part<F>>(p, s, c, w - c);
+        else if constexpr (r == 4)
+          radix4<F, Part<F>>(p, s, c, w - c);
+        else
+          radix2<F, Part<F>>(p, s, c, w - c);
       }
     }
   }
@@ -145,7 +151,6 @@ void fwht_tile(typename F::T* x, std::size_t R, std::size_t w, std::size_t ld) {
   }
 }
 
-
 template <class F>
 void scale_tile(typename F::T* x, std::size_t R, std::size_t w, std::size_t ld, typename F::T s) {
   constexpr std::size_t L = F::L;
@@ -180,9 +185,8 @@ void signed_accum(typename F::T* y, std::size_t ldy, const typename F::T* buf, s
 
 // Register block: up to 4 output rows x 2 vectors of columns, accumulated over j in ascending order.
 template <class F, class M, int NV>
-inline void gauss_block(typename F::T* y, std::size_t ldy, const typename F::T* a, std::size_t lda,
-                        std::size_t nrows, std::size_t c, std::size_t k, const float* g, std::size_t ldg,
-                        std::size_t mi) {
+inline void gauss_block(typename F::T* y, std::size_t ldy, const typename F::T* a, std::size_t lda, std::size_t nrows,
+                        std::size_t c, std::size_t k, const float* g, std::size_t ldg, std::size_t mi) {
   using Vec = typename F::V;
   using T = typename F::T;
   Vec acc[4][NV];
@@ -222,8 +226,8 @@ void gauss_accum(typename F::T* y, std::size_t ldy, const typename F::T* a, std:
 }
 
 template <class F>
-double row_residual(const typename F::T* a, std::size_t rows, std::size_t d, std::size_t lda,
-                    const typename F::T* u, const typename F::T* b, typename F::T* g, typename F::T* t_out) {
+double row_residual(const typename F::T* a, std::size_t rows, std::size_t d, std::size_t lda, const typename F::T* u,
+                    const typename F::T* b, typename F::T* g, typename F::T* t_out) {
   using T = typename F::T;
   using Vec = typename F::V;
   constexpr std::size_t L = F::L;
@@ -325,7 +329,8 @@ void ls_refine_rows(const double* a, std::size_t rows, std::size_t d, std::size_
 
 template <class F>
 constexpr TypedKernels<typename F::T> typed_table() {
-  return {&fwht_tile<F>, &fwht_inner<F>, &fwht_tile_vec<F>, &scale_tile<F>, &signed_accum<F>, &gauss_accum<F>, &row_residual<F>};
+  return {&fwht_tile<F>,    &fwht_inner<F>,  &fwht_tile_vec<F>, &scale_tile<F>,
+          &signed_accum<F>, &gauss_accum<F>, &row_residual<F>};
 }
 
 // ---- counter-based normal numbers ----

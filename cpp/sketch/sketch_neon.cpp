@@ -13,8 +13,12 @@ namespace {
 
 }  // namespace
 
-const Kernels kernels_neon = {simd::kLevel, simd::F32::L, simd::F64::L, typed_table<simd::F32>(),
+const Kernels kernels_neon = {simd::kLevel,
+                              simd::F32::L,
+                              simd::F64::L,
+                              typed_table<simd::F32>(),
                               typed_table<simd::F64>(),
-                              &gauss_fill<simd::F32, simd::I32>, &ls_refine_rows<simd::F64>};
+                              &gauss_fill<simd::F32, simd::I32>,
+                              &ls_refine_rows<simd::F64>};
 
 }  // namespace numkern::sketch

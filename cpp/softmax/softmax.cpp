@@ -15,9 +15,12 @@
 namespace numkern::softmax {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar,
+                                                   NUMKERN_X86_TABLE(kernels_avx2),
                                                    NUMKERN_X86_TABLE(kernels_avx512),
-      NUMKERN_ARM_TABLE(kernels_neon), nullptr, nullptr};
+                                                   NUMKERN_ARM_TABLE(kernels_neon),
+                                                   nullptr,
+                                                   nullptr};
   return pick(tables);
 }
 
@@ -95,8 +98,8 @@ class SliceSolver {
       double m, e;
       if (ext_sum(m, e)) {
         const T inv_m = static_cast<T>(1.0 / m), ve = static_cast<T>(e);
-        const auto scale = s_.n * static_cast<std::int64_t>(sizeof(T)) >= kStreamMinBytes ? k_.vscaleextexp_stream
-                                                                                           : k_.vscaleextexp;
+        const auto scale =
+            s_.n * static_cast<std::int64_t>(sizeof(T)) >= kStreamMinBytes ? k_.vscaleextexp_stream : k_.vscaleextexp;
         map_x([&](const T* px, T* py, std::int64_t len) { scale(px, py, len, inv_m, ve); });
         return;
       }
@@ -330,8 +333,8 @@ bool uses_rows_kernel(Algorithm algo, bool log, std::int64_t slice_bytes) {
 // f(slice, index, threads) for every slice: slices split across threads, or, when there are fewer
 // slices than threads and they are long, each slice split across all threads.
 template <class T, class F>
-void for_each_slice(const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst,
-                    const std::int64_t* shape, int ndim, int axis, F&& f) {
+void for_each_slice(const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst, const std::int64_t* shape,
+                    int ndim, int axis, F&& f) {
   const SliceWalker walk{shape, ndim, axis};
   const std::int64_t n = walk.length(), slices = walk.slices();
   if (slices == 0) return;
@@ -398,15 +401,13 @@ void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst,
 template <class T>
 void ext_partials_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, const std::int64_t* shape,
                         int ndim, int axis, double* m, double* e) {
-  for_each_slice<T>(x, xst, nullptr, nullptr, shape, ndim, axis, [&](const Slice& s, std::int64_t i, int nt) {
-    SliceSolver<T>(k, s, nt).partial(m[i], e[i]);
-  });
+  for_each_slice<T>(x, xst, nullptr, nullptr, shape, ndim, axis,
+                    [&](const Slice& s, std::int64_t i, int nt) { SliceSolver<T>(k, s, nt).partial(m[i], e[i]); });
 }
 
 template <class T>
-void scale_ext_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, char* y,
-                     const std::int64_t* yst, const std::int64_t* shape, int ndim, int axis, const double* m,
-                     const double* e, bool log) {
+void scale_ext_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst,
+                     const std::int64_t* shape, int ndim, int axis, const double* m, const double* e, bool log) {
   if (shape[axis] == 0) return;
   for_each_slice<T>(x, xst, y, yst, shape, ndim, axis, [&](const Slice& s, std::int64_t i, int nt) {
     SliceSolver<T>(k, s, nt).scale_with(m[i], e[i], log);

@@ -14,8 +14,13 @@ constexpr std::size_t kLanesPerBlock = 32;  // terms each lane sums in T before 
 // Coefficients of exp(r) on |r| <= 0.3535 (Chebyshev interpolation, computed for numkern):
 // degree 6 for float (3e-9 relative), degree 11 for double (2.2e-16); both exact at r = 0,
 // so a length-1 or constant slice gives exactly 1/n and log-softmax exactly -log(n).
-constexpr double kExpF32[7] = {1.0, 1.0000000424795916, 0.50000000530672546, 0.16666394781877129,
-                               0.041666327002285450, 0.0083768185024571339, 0.0013943221766582857};
+constexpr double kExpF32[7] = {1.0,
+                               1.0000000424795916,
+                               0.50000000530672546,
+                               0.16666394781877129,
+                               0.041666327002285450,
+                               0.0083768185024571339,
+                               0.0013943221766582857};
 constexpr double kExpF64[12] = {1.0,
                                 1.0,
                                 0.50000000000000224136,
@@ -223,9 +228,7 @@ struct SoftmaxImpl {
   static double raddstoreexpminusmax(const T* x, T* y, std::size_t n, T max) {
     return sum_exp_minus<true>(x, y, n, max);
   }
-  static double raddexpminusmax(const T* x, std::size_t n, T max) {
-    return sum_exp_minus<false>(x, nullptr, n, max);
-  }
+  static double raddexpminusmax(const T* x, std::size_t n, T max) { return sum_exp_minus<false>(x, nullptr, n, max); }
 
   template <class F>
   static void map(const T* x, T* y, std::size_t n, F f) {
@@ -294,9 +297,16 @@ struct SoftmaxImpl {
   }
 
   static constexpr TypedKernels<T> table() {
-    return TypedKernels<T>{&raddextexp,      &vscaleextexp,      &vscaleextexp_stream, &rmax, &raddstoreexpminusmax,
-                           &raddexpminusmax, &vscaleexpminusmax, &vscale,              &vsubc2,
-                           &softmax_rows,    &log_softmax_rows};
+    return TypedKernels<T>{&raddextexp,
+                           &vscaleextexp,
+                           &vscaleextexp_stream,
+                           &rmax,
+                           &raddstoreexpminusmax,
+                           &raddexpminusmax,
+                           &vscaleexpminusmax,
+                           &vscale,
+                           &vsubc2,
+                           &softmax_rows,
+                           &log_softmax_rows};
   }
 };
-
