@@ -1,5 +1,7 @@
-"""Runs every kernel test once per ISA level this machine has (scalar, AVX2, AVX-512), so the
-lower paths are tested on an AVX-512 machine too."""
+"""Runs every kernel test once per ISA level this machine has (x86-64: scalar, AVX2, AVX-512;
+AArch64: scalar, NEON, NEON+dotprod, NEON+i8mm), so the lower paths are tested on the best machine too."""
+
+import os
 
 import numpy as np
 import pytest
@@ -8,8 +10,18 @@ from hypothesis import settings
 import numkern
 from numkern import _core
 
-_ORDER = ("scalar", "avx2", "avx512")
+_ORDER = tuple(_core.isa_levels())  # the build architecture's levels, lowest first
 AVAILABLE_ISAS = _ORDER[: _ORDER.index(_core.detected_isa()) + 1]
+# NUMKERN_TEST_ISAS=neon,neon_i8mm limits the levels the kernel tests run at (for slow emulated runs,
+# where levels that share a family's kernels need not run its tests twice); a level the machine
+# lacks is an error, so a typo cannot silently skip everything.
+if os.environ.get("NUMKERN_TEST_ISAS"):
+    _wanted = tuple(v.strip() for v in os.environ["NUMKERN_TEST_ISAS"].split(",") if v.strip())
+    _missing = [v for v in _wanted if v not in AVAILABLE_ISAS]
+    if _missing or not _wanted:
+        raise pytest.UsageError(f"NUMKERN_TEST_ISAS={os.environ['NUMKERN_TEST_ISAS']!r}: "
+                                f"levels {_missing} not among this machine's {AVAILABLE_ISAS}")
+    AVAILABLE_ISAS = tuple(v for v in AVAILABLE_ISAS if v in _wanted)
 
 
 # Fuzz profiles (max_examples per fuzz test and ISA level; a test may scale it for costly bodies):

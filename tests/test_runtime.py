@@ -10,6 +10,7 @@ import pytest
 
 import numkern
 from numkern import _core
+from numkern._runtime import ISA_LEVELS
 
 pytestmark = pytest.mark.isa_independent
 
@@ -24,21 +25,36 @@ def test_cpu_info_reports_features_levels_and_kernels():
     assert set(info) == {"features", "detected", "active", "kernels", "arch", "threading", "num_threads", "cpus"}
     assert info["threading"] in ("pool", "none")
     assert info["threading"] == "none" or info["num_threads"] >= 1
-    assert info["detected"] in ("scalar", "avx2", "avx512")
-    assert info["kernels"]["softmax"].endswith(info["active"])
-    assert isinstance(info["features"]["avx2"], bool)
-    if info["detected"] == "avx512":
-        assert info["features"]["avx512f"] and info["features"]["os_saves_zmm"]
+    assert info["detected"] in ISA_LEVELS
+    assert info["kernels"]["softmax"].endswith(_family_level(info["active"]))
+    if info["arch"] == "x86_64":
+        assert ISA_LEVELS == ("scalar", "avx2", "avx512")
+        assert isinstance(info["features"]["avx2"], bool)
+        if info["detected"] == "avx512":
+            assert info["features"]["avx512f"] and info["features"]["os_saves_zmm"]
+    elif info["arch"] == "aarch64":
+        assert ISA_LEVELS == ("scalar", "neon", "neon_dotprod", "neon_i8mm")
+        f = info["features"]
+        assert f["asimd"] and info["detected"] != "scalar"
+        assert (info["detected"] == "neon_i8mm") == (f["asimddp"] and f["i8mm"])
+        assert (info["detected"] == "neon") == (not f["asimddp"])
 
 
-@pytest.mark.parametrize("level", ["scalar", "avx2"])
-def test_numkern_isa_env_caps_the_level(level):
-    if ("scalar", "avx2", "avx512").index(_core.detected_isa()) < ("scalar", "avx2").index(level):
+def _family_level(level):
+    """The level whose kernels softmax runs at `level`: the NEON levels above plain NEON differ only
+    in the quant GEMM, so the other families run their NEON kernels there."""
+    return "neon" if level.startswith("neon") else level
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_numkern_isa_env_caps_the_level(rank):
+    if rank >= len(ISA_LEVELS) or ISA_LEVELS.index(_core.detected_isa()) < rank:
         pytest.skip("CPU below the requested level")
+    level = ISA_LEVELS[rank]
     out = _run_python("import numkern, json; print(json.dumps(numkern.cpu_info()))", NUMKERN_ISA=level)
     info = json.loads(out.stdout.strip().splitlines()[-1])
     assert info["active"] == level
-    assert info["kernels"]["softmax"].endswith(level)
+    assert info["kernels"]["softmax"].endswith(_family_level(level))
 
 
 def test_numkern_isa_above_the_cpu_is_clamped_with_a_warning():
@@ -47,13 +63,13 @@ def test_numkern_isa_above_the_cpu_is_clamped_with_a_warning():
         "from numkern import _runtime\n"
         "with warnings.catch_warnings(record=True) as w:\n"
         "    warnings.simplefilter('always')\n"
-        "    got = numkern.set_isa('avx512')\n"
+        f"    got = numkern.set_isa({ISA_LEVELS[-1]!r})\n"
         "print(got, numkern._core.detected_isa(), len(w))\n"
     )
     out = _run_python(code, NUMKERN_ISA="scalar")
     got, detected, warned = out.stdout.split()
     assert got == detected
-    assert (warned == "1") == (detected != "avx512")
+    assert (warned == "1") == (detected != ISA_LEVELS[-1])
 
 
 def test_unknown_numkern_isa_value_warns_and_is_ignored():
@@ -77,7 +93,7 @@ def test_set_isa_rejects_unknown_names():
 
 def test_every_level_gives_the_same_softmax_within_tolerance():
     x = np.random.default_rng(1).standard_normal((50, 999)).astype(np.float32)
-    levels = ("scalar", "avx2", "avx512")[: ("scalar", "avx2", "avx512").index(_core.detected_isa()) + 1]
+    levels = ISA_LEVELS[: ISA_LEVELS.index(_core.detected_isa()) + 1]
     results = []
     for level in levels:
         with numkern.use_isa(level):

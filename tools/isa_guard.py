@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Fails if an ISA-specific object file could leak its code into another translation unit.
 
-For every object compiled from `*_avx2.cpp`, `*_avx512.cpp` or `*_avx512vnni.cpp` under a CMake build
+For every object compiled from `*_avx2.cpp`, `*_avx512.cpp`, `*_avx512vnni.cpp` (x86-64) or
+`*_neon.cpp`, `*_neon_dotprod.cpp`, `*_neon_i8mm.cpp` (AArch64: the baseline `neon` units cannot fault,
+but the dot-product and i8mm ones can, and all follow the same rule) under a CMake build
 directory, it checks with `nm` and `readelf` that the object
   * defines no weak or unique (COMDAT) symbol: the linker may pick that copy for a caller in a
-    baseline translation unit and run AVX-512 code on a CPU without it;
+    baseline translation unit and run AVX-512 (or SMMLA) code on a CPU without it;
   * has no dynamic initializer (.init_array / _GLOBAL__sub_I_ symbol), which would run ISA code at
     load time, before dispatch;
   * exports nothing but its family's kernel table(s) (`kernels_<isa>` data symbols).
@@ -19,7 +21,7 @@ import re
 import subprocess
 import sys
 
-ISA_OBJECT = re.compile(r"_(avx2|avx512|avx512vnni)\.cpp\.o$")
+ISA_OBJECT = re.compile(r"_(avx2|avx512|avx512vnni|neon|neon_dotprod|neon_i8mm)\.cpp\.o$")
 
 
 def symbols(obj: pathlib.Path) -> list[tuple[str, str]]:

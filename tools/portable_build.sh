@@ -5,9 +5,10 @@
 #              extension), and a test subset passes with cpu_info() reporting threading "none" and
 #              one thread.
 #   aarch64    the kernel library alone (NUMKERN_BUILD_EXTENSION=OFF) cross-compiled with Debian's
-#              aarch64-linux-gnu-g++: only the portable scalar units are built, and
-#              tools/portable_smoke.cpp linked against it reports scalar/aarch64 and correct softmax
-#              results under qemu-aarch64-static.
+#              aarch64-linux-gnu-g++: the scalar and NEON units and no x86 unit are built, and
+#              tools/portable_smoke.cpp linked against it reports aarch64, the NEON level and correct
+#              softmax results under qemu-aarch64-static -cpu cortex-a72 (no dot product). The
+#              extension itself is built and tested for aarch64 by tools/aarch64_emulated.sh.
 # Usage: tools/portable_build.sh [no-threads] [aarch64]   (default: both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,8 +62,8 @@ aarch64() {
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNUMKERN_BUILD_EXTENSION=OFF \
     -DCMAKE_TOOLCHAIN_FILE="$PWD/tools/cmake/aarch64-linux-gnu.cmake" >/dev/null
   cmake --build "$build" -j 2 --target numkern_kernels >/dev/null
-  # Only scalar ISA units, one per family, all of them AArch64 code.
-  local objects x86 scalar families
+  # Scalar and NEON units, one of each per family, no x86 unit, all of them AArch64 code.
+  local objects x86 scalar neon families
   objects=$(find "$build/CMakeFiles/numkern_kernels.dir" -name '*.o' | sort)
   x86=$(grep -E '_(avx2|avx512|avx512vnni)\.cpp\.o$' <<<"$objects" || true)
   if [ -n "$x86" ]; then
@@ -72,8 +73,9 @@ aarch64() {
   fi
   scalar=$(grep -c '_scalar\.cpp\.o$' <<<"$objects" || true)
   families=$(find cpp -name '*_scalar.cpp' | wc -l)
-  if [ "$scalar" -ne "$families" ]; then
-    echo "expected $families scalar units, found $scalar" >&2
+  neon=$(grep -c '_neon\.cpp\.o$' <<<"$objects" || true)
+  if [ "$scalar" -ne "$families" ] || [ "$neon" -ne "$families" ]; then
+    echo "expected $families scalar and NEON units, found $scalar and $neon" >&2
     exit 1
   fi
   while read -r obj; do
@@ -82,24 +84,22 @@ aarch64() {
       exit 1
     fi
   done <<<"$objects"
-  echo "$(wc -l <<<"$objects") objects, $scalar scalar units, no x86 unit"
-  # Link the smoke driver the way a C++ user of the library would, with OpenMP if the library has it.
+  echo "$(wc -l <<<"$objects") objects, $scalar scalar units, $neon NEON units, no x86 unit"
+  # Link the smoke driver the way a C++ user of the library would (with threads: the pool).
   # --whole-archive links every object, not just softmax's, so a family driver that still names an
   # x86 kernel table (instead of NUMKERN_X86_TABLE) fails here with an undefined reference.
-  local omp
-  omp=$(sed -n 's/^OpenMP_CXX_FLAGS:[A-Z]*=//p' "$build/CMakeCache.txt")
-  aarch64-linux-gnu-g++ -std=c++17 -O2 -Wall -Wextra -Werror $omp -Icpp tools/portable_smoke.cpp \
+  aarch64-linux-gnu-g++ -std=c++17 -O2 -Wall -Wextra -Werror -pthread -Icpp tools/portable_smoke.cpp \
     -Wl,--whole-archive "$build/libnumkern_kernels.a" -Wl,--no-whole-archive -o "$build/portable_smoke"
   local out
-  out=$(qemu-aarch64-static -L /usr/aarch64-linux-gnu "$build/portable_smoke")
+  out=$(qemu-aarch64-static -cpu cortex-a72 -L /usr/aarch64-linux-gnu "$build/portable_smoke")
   echo "$out"
-  for want in "arch: aarch64" "detected: scalar" "active: scalar" "softmax kernels: scalar" "smoke: ok"; do
+  for want in "arch: aarch64" "detected: neon" "active: neon" "softmax kernels: neon" "smoke: ok"; do
     if ! grep -q -x "$want" <<<"$out"; then
       echo "aarch64 smoke run: missing '$want'" >&2
       exit 1
     fi
   done
-  echo "aarch64 build: scalar kernels only, smoke run correct under qemu"
+  echo "aarch64 build: scalar and NEON kernels, smoke run correct under qemu"
 }
 
 for step in "${steps[@]}"; do

@@ -26,6 +26,11 @@ const dp::Kernels* table(Isa isa) {
       return NUMKERN_X86_TABLE(dp::kernels_avx2);
     case Isa::avx512:
       return NUMKERN_X86_TABLE(dp::kernels_avx512);
+    case Isa::neon:
+      return NUMKERN_ARM_TABLE(dp::kernels_neon);
+    case Isa::neon_dotprod:
+    case Isa::neon_i8mm:
+      return nullptr;  // dp has one NEON level
   }
   return nullptr;
 }
@@ -80,15 +85,18 @@ void rff_features_bench(benchmark::State& state, Isa isa) {
 }
 
 void register_all() {
-  const std::pair<const char*, Isa> isas[] = {{"scalar", Isa::scalar}, {"avx2", Isa::avx2}, {"avx512", Isa::avx512}};
+  int count = 0;
+  const Isa* levels = numkern::levels_of_build(&count);
   const std::pair<const char*, int> kinds[] = {{"gaussian", dp::gaussian},
                                                {"laplacian", dp::laplacian},
                                                {"cauchy", dp::cauchy},
                                                {"l1", dp::l1},
                                                {"l2", dp::l2},
                                                {"sqeuclidean", dp::sqeuclidean}};
-  for (const auto& [name, isa] : isas) {
-    const std::string suffix = std::string("/") + name;
+  for (int l = 0; l < count; ++l) {
+    const Isa isa = levels[l];
+    if (isa == Isa::neon_dotprod || isa == Isa::neon_i8mm) continue;
+    const std::string suffix = std::string("/") + numkern::isa_name(isa);
     for (const auto& [kind_name, kind] : kinds)
       benchmark::RegisterBenchmark((std::string("f64_pair_sum_") + kind_name + suffix).c_str(), pair_sum_bench, isa,
                                    kind)

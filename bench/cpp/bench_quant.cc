@@ -26,6 +26,12 @@ const q::GemmKernels* gemm(Isa isa) {
       return NUMKERN_X86_TABLE(q::kernels_avx2_gemm);
     case Isa::avx512:
       return f.avx512vnni ? NUMKERN_X86_TABLE(q::kernels_avx512vnni_gemm) : nullptr;
+    case Isa::neon:
+      return NUMKERN_ARM_TABLE(q::kernels_neon_gemm);
+    case Isa::neon_dotprod:
+      return NUMKERN_ARM_TABLE(q::kernels_neon_dotprod_gemm);
+    case Isa::neon_i8mm:
+      return NUMKERN_ARM_TABLE(q::kernels_neon_i8mm_gemm);
   }
   return nullptr;
 }
@@ -39,6 +45,10 @@ const q::QuantKernels* quant(Isa isa) {
       return NUMKERN_X86_TABLE(q::kernels_avx2_quant);
     case Isa::avx512:
       return NUMKERN_X86_TABLE(q::kernels_avx512_quant);
+    case Isa::neon:
+    case Isa::neon_dotprod:
+    case Isa::neon_i8mm:
+      return NUMKERN_ARM_TABLE(q::kernels_neon_quant);  // one quantizer for the three
   }
   return nullptr;
 }
@@ -118,10 +128,19 @@ void absmax(benchmark::State& state, Isa isa) {
 
 }  // namespace
 
+// The levels of the build's architecture.
+#if defined(NUMKERN_ARM_KERNELS)
+#define PER_ISA(fn, ...)                                                                                \
+  BENCHMARK_CAPTURE(fn, scalar, Isa::scalar __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS);             \
+  BENCHMARK_CAPTURE(fn, neon, Isa::neon __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS);                 \
+  BENCHMARK_CAPTURE(fn, neon_dotprod, Isa::neon_dotprod __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS); \
+  BENCHMARK_CAPTURE(fn, neon_i8mm, Isa::neon_i8mm __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS);
+#else
 #define PER_ISA(fn, ...)                                                                    \
   BENCHMARK_CAPTURE(fn, scalar, Isa::scalar __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS); \
   BENCHMARK_CAPTURE(fn, avx2, Isa::avx2 __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS);     \
   BENCHMARK_CAPTURE(fn, avx512, Isa::avx512 __VA_OPT__(, ) __VA_ARGS__)->ArgsProduct(ARGS);
+#endif
 
 #define ARGS {{256, 1024, 2048}}
 PER_ISA(ukernel_block)

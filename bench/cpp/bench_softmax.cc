@@ -17,8 +17,12 @@ namespace sm = numkern::softmax;
 
 const sm::Kernels* table(Isa isa) {
   if (static_cast<int>(isa) > static_cast<int>(numkern::detected_isa())) return nullptr;
-  static const sm::Kernels* const tables[numkern::kIsaCount] = {
-      &sm::kernels_scalar, NUMKERN_X86_TABLE(sm::kernels_avx2), NUMKERN_X86_TABLE(sm::kernels_avx512)};
+  static const sm::Kernels* const tables[numkern::kIsaCount] = {&sm::kernels_scalar,
+                                                                NUMKERN_X86_TABLE(sm::kernels_avx2),
+                                                                NUMKERN_X86_TABLE(sm::kernels_avx512),
+                                                                NUMKERN_ARM_TABLE(sm::kernels_neon),
+                                                                nullptr,
+                                                                nullptr};  // softmax has one NEON level
   return tables[static_cast<int>(isa)];
 }
 
@@ -65,9 +69,12 @@ void softmax_bench(benchmark::State& state, Isa isa, Algo algo) {
 }
 
 void register_all() {
-  const std::pair<const char*, Isa> isas[] = {{"scalar", Isa::scalar}, {"avx2", Isa::avx2}, {"avx512", Isa::avx512}};
-  for (const auto& [name, isa] : isas) {
-    const std::string suffix = std::string("/") + name;
+  int count = 0;
+  const Isa* levels = numkern::levels_of_build(&count);
+  for (int l = 0; l < count; ++l) {
+    const Isa isa = levels[l];
+    if (isa == Isa::neon_dotprod || isa == Isa::neon_i8mm) continue;  // the neon kernels again
+    const std::string suffix = std::string("/") + numkern::isa_name(isa);
     const std::pair<const char*, Algo> algos[] = {{"f32_softmax_two_pass", Algo::two_pass},
                                                   {"f32_softmax_three_pass_reload", Algo::three_pass_reload},
                                                   {"f32_softmax_three_pass_recompute", Algo::three_pass_recompute}};

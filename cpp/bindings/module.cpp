@@ -20,11 +20,16 @@ std::vector<std::pair<std::string, KernelNameFn>>& kernel_names() {
   return names;
 }
 
+// Only the levels of the build's architecture have names here.
 Isa isa_from_name(const std::string& name) {
-  if (name == "scalar") return Isa::scalar;
-  if (name == "avx2") return Isa::avx2;
-  if (name == "avx512") return Isa::avx512;
-  throw py::value_error("unknown ISA level '" + name + "': expected 'scalar', 'avx2' or 'avx512'");
+  int count = 0;
+  const Isa* levels = levels_of_build(&count);
+  std::string known;
+  for (int i = 0; i < count; ++i) {
+    if (name == isa_name(levels[i])) return levels[i];
+    known += (i ? ", '" : "'") + std::string(isa_name(levels[i])) + "'";
+  }
+  throw py::value_error("unknown ISA level '" + name + "': expected one of " + known);
 }
 }  // namespace
 
@@ -56,8 +61,12 @@ PYBIND11_MODULE(_core, m) {
   using namespace numkern::bindings;
   m.doc() = "numkern compiled kernels (internal; use the numkern package)";
 
+  // The flags of the build's architecture (x86-64: CPUID and XCR0; AArch64: HWCAP names).
   m.def("cpu_features", [] {
     const CpuFeatures& f = cpu_features();
+    if (std::string(target_arch()) == "aarch64")
+      return std::map<std::string, bool>{{"asimd", f.asimd}, {"asimddp", f.asimddp}, {"i8mm", f.i8mm},
+                                         {"fphp", f.fphp},   {"asimdhp", f.asimdhp}, {"bf16", f.bf16}};
     return std::map<std::string, bool>{{"sse4.2", f.sse42},
                                        {"popcnt", f.popcnt},
                                        {"avx", f.avx},
@@ -78,6 +87,13 @@ PYBIND11_MODULE(_core, m) {
                                        {"avxvnni", f.avxvnni},
                                        {"os_saves_ymm", f.os_saves_ymm},
                                        {"os_saves_zmm", f.os_saves_zmm}};
+  });
+  m.def("isa_levels", [] {
+    int count = 0;
+    const Isa* levels = levels_of_build(&count);
+    std::vector<std::string> out;
+    for (int i = 0; i < count; ++i) out.emplace_back(isa_name(levels[i]));
+    return out;
   });
   m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); });
   m.def("active_isa", [] { return std::string(isa_name(active_isa())); });

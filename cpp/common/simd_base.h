@@ -10,6 +10,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(_MSC_VER) && !defined(__clang__)
+#include "common/msvc_builtins.h"
+#endif
+
 namespace numkern::simd {
 namespace {
 

@@ -1,6 +1,6 @@
 // The ops layer for the baseline level: one lane, plain C++ (no FMA, no SSE4.1), so it compiles for
 // any target. This file also states the vocabulary that every level provides (simd_avx2.h,
-// simd_avx512.h, and future ones such as NEON), so that a family's generic kernels are written once.
+// simd_avx512.h, simd_neon.h), so that a family's generic kernels are written once.
 //
 // Included only by *_scalar.cpp translation units. Every name has internal linkage (see simd_base.h).
 //

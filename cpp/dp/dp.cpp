@@ -12,8 +12,12 @@
 namespace numkern::dp {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
-                                                   NUMKERN_X86_TABLE(kernels_avx512)};
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar,
+                                                   NUMKERN_X86_TABLE(kernels_avx2),
+                                                   NUMKERN_X86_TABLE(kernels_avx512),
+                                                   NUMKERN_ARM_TABLE(kernels_neon),
+                                                   nullptr,
+                                                   nullptr};
   return pick(tables);
 }
 

@@ -9,13 +9,18 @@
 
 #include "common/isa.h"
 #include "common/parallel.h"
+#include "common/portable.h"
 #include "common/strided.h"
 
 namespace numkern::norm {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
-                                                   NUMKERN_X86_TABLE(kernels_avx512)};
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar,
+                                                   NUMKERN_X86_TABLE(kernels_avx2),
+                                                   NUMKERN_X86_TABLE(kernels_avx512),
+                                                   NUMKERN_ARM_TABLE(kernels_neon),
+                                                   nullptr,
+                                                   nullptr};
   return pick(tables);
 }
 
@@ -197,10 +202,10 @@ void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const s
   }
 }
 
-int bit_length(unsigned __int128 v) {
-  const auto hi = static_cast<std::uint64_t>(v >> 64), lo = static_cast<std::uint64_t>(v);
-  if (hi) return 128 - __builtin_clzll(hi);
-  return lo ? 64 - __builtin_clzll(lo) : 0;
+int bit_length(u128 v) {
+  const std::uint64_t hi = high64(v), lo = low64(v);
+  if (hi) return 128 - clz64(hi);
+  return lo ? 64 - clz64(lo) : 0;
 }
 
 // Per-slice constants of the integer path (exact integer arithmetic but one reciprocal):
@@ -246,7 +251,6 @@ void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std
     for (std::int64_t i = 0; i < n; ++i) y[i] = 0;
     return;
   }
-  using u128 = unsigned __int128;
   const u128 num = static_cast<u128>(n) * static_cast<u128>(n) << s;
   // gamma (u_max - 1) >= 130: floor(130 T / num) >= 130 / gamma - 1 (130 T < 2^48, num < 2^47).
   const std::int64_t u_max = std::min<std::int64_t>(

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "common/simd_avx2.h"
+#include "common/portable.h"
 #include "norm/norm.h"
 
 namespace numkern::norm {
@@ -39,7 +40,7 @@ void i8_rsumabove(const std::int8_t* x, std::size_t n, std::int32_t t, std::int6
   for (; i + 32 <= n; i += 32) {
     const I64::V v = load_bytes(x + i);
     const I64::V m = _mm256_cmpgt_epi8(v, vt);
-    c += __builtin_popcount(static_cast<unsigned>(_mm256_movemask_epi8(m)));
+    c += popcount32(static_cast<unsigned>(_mm256_movemask_epi8(m)));
     acc = I64::add(acc, _mm256_sad_epu8(I64::band(m, I64::bxor(v, bias)), zero));
   }
   std::int64_t s = I64::reduce_add(acc) - 128 * c;

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "common/simd_avx512.h"
+#include "common/portable.h"
 #include "norm/norm.h"
 
 namespace numkern::norm {
@@ -49,7 +50,7 @@ void i8_rsumabove(const std::int8_t* x, std::size_t n, std::int32_t t, std::int6
   std::size_t i = 0;
   auto step = [&](I64::V v, __mmask64 valid) {
     const __mmask64 m = _mm512_mask_cmpgt_epi8_mask(valid, v, vt);
-    c += __builtin_popcountll(_cvtmask64_u64(m));
+    c += popcount64(_cvtmask64_u64(m));
     acc = I64::add(acc, _mm512_sad_epu8(_mm512_maskz_mov_epi8(m, I64::bxor(v, bias)), zero));
   };
   for (; i + 64 <= n; i += 64) step(load_bytes(x + i), _cvtu64_mask64(~0ULL));
@@ -114,13 +115,13 @@ struct ByteTable {
 };
 
 // (A function, not a lambda: a lambda does not inherit the enclosing function's target attribute.)
-__attribute__((target("avx512vbmi"))) inline __m512i lut_apply(const ByteTable& t, __m512i v) {
+NUMKERN_TARGET("avx512vbmi") inline __m512i lut_apply(const ByteTable& t, __m512i v) {
   const __m512i lo = _mm512_permutex2var_epi8(t.t0, v, t.t1), hi = _mm512_permutex2var_epi8(t.t2, v, t.t3);
   return _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi);
 }
 
-__attribute__((target("avx512vbmi"))) void i8_vlut(const std::int8_t* x, std::int8_t* y, std::size_t n,
-                                                   const std::int8_t* lut, bool stream) {
+NUMKERN_TARGET("avx512vbmi")
+void i8_vlut(const std::int8_t* x, std::int8_t* y, std::size_t n, const std::int8_t* lut, bool stream) {
   const ByteTable t{load_bytes(lut), load_bytes(lut + 64), load_bytes(lut + 128), load_bytes(lut + 192)};
   std::size_t i = 0;
   if (stream) {

@@ -16,16 +16,29 @@ namespace numkern::quant {
 
 const GemmKernels& active_gemm() {
   // vpdpbusd needs AVX512-VNNI; an AVX-512 CPU without it has no AVX-512 entry and runs the AVX2 kernel.
-  static const GemmKernels* const vnni[kIsaCount] = {&kernels_scalar_gemm, NUMKERN_X86_TABLE(kernels_avx2_gemm),
-                                                     NUMKERN_X86_TABLE(kernels_avx512vnni_gemm)};
-  static const GemmKernels* const no_vnni[kIsaCount] = {&kernels_scalar_gemm, NUMKERN_X86_TABLE(kernels_avx2_gemm),
-                                                        nullptr};
+  static const GemmKernels* const vnni[kIsaCount] = {&kernels_scalar_gemm,
+                                                     NUMKERN_X86_TABLE(kernels_avx2_gemm),
+                                                     NUMKERN_X86_TABLE(kernels_avx512vnni_gemm),
+                                                     NUMKERN_ARM_TABLE(kernels_neon_gemm),
+                                                     NUMKERN_ARM_TABLE(kernels_neon_dotprod_gemm),
+                                                     NUMKERN_ARM_TABLE(kernels_neon_i8mm_gemm)};
+  static const GemmKernels* const no_vnni[kIsaCount] = {&kernels_scalar_gemm,
+                                                        NUMKERN_X86_TABLE(kernels_avx2_gemm),
+                                                        nullptr,
+                                                        NUMKERN_ARM_TABLE(kernels_neon_gemm),
+                                                        NUMKERN_ARM_TABLE(kernels_neon_dotprod_gemm),
+                                                        NUMKERN_ARM_TABLE(kernels_neon_i8mm_gemm)};
   return pick(cpu_features().avx512vnni ? vnni : no_vnni);
 }
 
 const QuantKernels& active_quant() {
-  static const QuantKernels* const tables[kIsaCount] = {&kernels_scalar_quant, NUMKERN_X86_TABLE(kernels_avx2_quant),
-                                                        NUMKERN_X86_TABLE(kernels_avx512_quant)};
+  // The quantizer has no use for sdot / smmla: the two upper NEON levels run the NEON one.
+  static const QuantKernels* const tables[kIsaCount] = {&kernels_scalar_quant,
+                                                        NUMKERN_X86_TABLE(kernels_avx2_quant),
+                                                        NUMKERN_X86_TABLE(kernels_avx512_quant),
+                                                        NUMKERN_ARM_TABLE(kernels_neon_quant),
+                                                        nullptr,
+                                                        nullptr};
   return pick(tables);
 }
 

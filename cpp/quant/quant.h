@@ -49,6 +49,9 @@ struct QuantKernels {
 
 extern const GemmKernels kernels_scalar_gemm, kernels_avx2_gemm, kernels_avx512vnni_gemm;
 extern const QuantKernels kernels_scalar_quant, kernels_avx2_quant, kernels_avx512_quant;
+// AArch64 builds only: one GEMM per NEON level (smlal, sdot, smmla), one quantizer for all three.
+extern const GemmKernels kernels_neon_gemm, kernels_neon_dotprod_gemm, kernels_neon_i8mm_gemm;
+extern const QuantKernels kernels_neon_quant;
 
 const GemmKernels& active_gemm();
 const QuantKernels& active_quant();

@@ -10,13 +10,18 @@
 
 #include "common/isa.h"
 #include "common/parallel.h"
+#include "common/portable.h"
 #include "common/simd_base.h"
 
 namespace numkern::sketch {
 
 const Kernels& active_kernels() {
-  static const Kernels* const tables[kIsaCount] = {&kernels_scalar, NUMKERN_X86_TABLE(kernels_avx2),
-                                                   NUMKERN_X86_TABLE(kernels_avx512)};
+  static const Kernels* const tables[kIsaCount] = {&kernels_scalar,
+                                                   NUMKERN_X86_TABLE(kernels_avx2),
+                                                   NUMKERN_X86_TABLE(kernels_avx512),
+                                                   NUMKERN_ARM_TABLE(kernels_neon),
+                                                   nullptr,
+                                                   nullptr};
   return pick(tables);
 }
 
@@ -57,7 +62,7 @@ void dynamic_for(std::size_t items, std::size_t work, F&& f) {
       [&](int, std::int64_t t0, std::int64_t t1) { f(static_cast<std::size_t>(t0), static_cast<std::size_t>(t1)); });
 }
 
-int ilog2(std::uint64_t v) { return 63 - __builtin_clzll(v); }
+int ilog2(std::uint64_t v) { return 63 - clz64(v); }
 
 template <class T>
 const TypedKernels<T>& typed(const Kernels& k);
@@ -137,8 +142,7 @@ void fwht_axis0(T* x, std::size_t R, std::size_t C, bool inner, T scale) {
         const std::size_t gn = (t + 1) / strips, cn = ((t + 1) % strips) * w, wn = std::min(w, Cp - cn);
         const char* nb = reinterpret_cast<const char*>(x + gn * rows * Cp + cn);
         for (std::size_t r = 0; r < rows; ++r)
-          for (std::size_t off = 0; off < wn * sizeof(T); off += 64)
-            __builtin_prefetch(nb + r * Cp * sizeof(T) + off, 1, 2);
+          for (std::size_t off = 0; off < wn * sizeof(T); off += 64) prefetch_write<2>(nb + r * Cp * sizeof(T) + off);
       }
       if (ps.contiguous) {
         if (ps.fuse_inner)
@@ -207,14 +211,14 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
       const std::size_t j0 = b * Lb;
       for (std::size_t r = 0; r < Lb; ++r) {
         const std::size_t j = j0 + r;
-        if (j + kPrefetchRows < n) __builtin_prefetch(a + perm[j + kPrefetchRows], 0, 3);
+        if (j + kPrefetchRows < n) prefetch_read<3>(a + perm[j + kPrefetchRows]);
         buf[r] = j < n ? (neg[j] ? -a[perm[j]] : a[perm[j]]) : T(0);
       }
       K.fwht_tile(buf.data(), Lb / L, L, L);
       K.fwht_inner(buf.data(), Lb / L);
       for (std::size_t i = 0; i < m; ++i) {
         const T v = buf[lo[i]];
-        y[i] += (__builtin_popcountll(hi[i] & b) & 1) ? -v : v;
+        y[i] += (popcount64(hi[i] & b) & 1) ? -v : v;
       }
     }
     if (scale != T(1)) K.scale_tile(y, m, 1, 1, scale);
@@ -259,8 +263,8 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
             // line of the strip a few rows ahead to keep many misses in flight.
             const char* q =
                 reinterpret_cast<const char*>(a + static_cast<std::size_t>(perm[j + kPrefetchRows]) * C + c0);
-            for (std::size_t off = 0; off < wc * sizeof(T); off += 64) __builtin_prefetch(q + off, 0, 3);
-            __builtin_prefetch(q + wc * sizeof(T) - 1, 0, 3);
+            for (std::size_t off = 0; off < wc * sizeof(T); off += 64) prefetch_read<3>(q + off);
+            prefetch_read<3>(q + wc * sizeof(T) - 1);
           }
           const T* src = a + static_cast<std::size_t>(perm[j]) * C + c0;
           if (neg[j]) {
@@ -272,11 +276,11 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
         // Fetch the next block's rows into L2 while this block is transformed and accumulated.
         for (std::size_t j = j0 + Lb; j < std::min(n, j0 + 2 * Lb); ++j) {
           const char* q = reinterpret_cast<const char*>(a + static_cast<std::size_t>(perm[j]) * C + c0);
-          for (std::size_t off = 0; off < wc * sizeof(T); off += 64) __builtin_prefetch(q + off, 0, 2);
-          __builtin_prefetch(q + wc * sizeof(T) - 1, 0, 2);
+          for (std::size_t off = 0; off < wc * sizeof(T); off += 64) prefetch_read<2>(q + off);
+          prefetch_read<2>(q + wc * sizeof(T) - 1);
         }
         K.fwht_tile(buf.data(), Lb, wc, wc);
-        for (std::size_t i = 0; i < m; ++i) sg[i] = static_cast<std::uint8_t>(__builtin_popcountll(hi[i] & b) & 1);
+        for (std::size_t i = 0; i < m; ++i) sg[i] = static_cast<std::uint8_t>(popcount64(hi[i] & b) & 1);
         K.signed_accum(yg + c0, C, buf.data(), wc, lo.data(), sg.data(), m, wc);
       }
     }

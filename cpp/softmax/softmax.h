@@ -57,6 +57,7 @@ struct Kernels {
 extern const Kernels kernels_scalar;
 extern const Kernels kernels_avx2;
 extern const Kernels kernels_avx512;
+extern const Kernels kernels_neon;  // AArch64 builds only
 
 enum class Algorithm : int { auto_select = 0, two_pass = 1, three_pass_reload = 2, three_pass_recompute = 3 };
 

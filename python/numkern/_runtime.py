@@ -12,7 +12,10 @@ import numpy as np
 
 from . import _core
 
-ISA_LEVELS = ("scalar", "avx2", "avx512")
+# The levels of the architecture the extension was built for, lowest first: ("scalar", "avx2",
+# "avx512") on x86-64, ("scalar", "neon", "neon_dotprod", "neon_i8mm") on AArch64, ("scalar",)
+# elsewhere.
+ISA_LEVELS = tuple(_core.isa_levels())
 _isa_lock = threading.Lock()
 
 
@@ -27,9 +30,11 @@ def set_isa(name: str) -> str:
 
     Parameters
     ----------
-    name : {"scalar", "avx2", "avx512"}
-        The highest level to use. A level above what this CPU supports is clamped to the best
-        supported one, with a ``RuntimeWarning``.
+    name : str
+        The highest level to use, one of ``ISA_LEVELS`` (x86-64: ``"scalar"``, ``"avx2"``,
+        ``"avx512"``; AArch64: ``"scalar"``, ``"neon"``, ``"neon_dotprod"``, ``"neon_i8mm"``). A
+        level above what this CPU supports is clamped to the best supported one, with a
+        ``RuntimeWarning``.
 
     Returns
     -------
@@ -186,7 +191,8 @@ def cpu_info() -> dict:
     Returns
     -------
     dict
-        ``features`` (CPUID flags and OS register-state support), ``detected`` (best ISA level
+        ``features`` (x86-64: CPUID flags and OS register-state support; AArch64: the HWCAP
+        flags ``asimd``, ``asimddp``, ``i8mm``, ``fphp``, ``asimdhp``, ``bf16``), ``detected`` (best ISA level
         the CPU supports), ``active`` (level in use, after ``NUMKERN_ISA`` / :func:`set_isa`),
         ``kernels`` (the kernel chosen per family), ``arch`` (the architecture the extension was
         built for), ``threading`` (``"pool"``, numkern's own thread pool, or ``"none"`` for a build

@@ -1,0 +1,24 @@
+// Sketch kernels for AArch64 Advanced SIMD: 4 float / 2 double lanes, lane permutes (rev64 / ext)
+// for the Hadamard stages inside one vector, fused multiply-add for the refinement's TwoProd.
+#include <cstddef>
+#include <cstdint>
+
+#include "common/simd_neon.h"
+#include "sketch/sketch.h"
+
+namespace numkern::sketch {
+namespace {
+
+#include "sketch/sketch_kernels.inl"
+
+}  // namespace
+
+const Kernels kernels_neon = {simd::kLevel,
+                              simd::F32::L,
+                              simd::F64::L,
+                              typed_table<simd::F32>(),
+                              typed_table<simd::F64>(),
+                              &gauss_fill<simd::F32, simd::I32>,
+                              &ls_refine_rows<simd::F64>};
+
+}  // namespace numkern::sketch
