@@ -19,8 +19,10 @@ if os.environ.get("NUMKERN_TEST_ISAS"):
     _wanted = tuple(v.strip() for v in os.environ["NUMKERN_TEST_ISAS"].split(",") if v.strip())
     _missing = [v for v in _wanted if v not in AVAILABLE_ISAS]
     if _missing or not _wanted:
-        raise pytest.UsageError(f"NUMKERN_TEST_ISAS={os.environ['NUMKERN_TEST_ISAS']!r}: "
-                                f"levels {_missing} not among this machine's {AVAILABLE_ISAS}")
+        raise pytest.UsageError(
+            f"NUMKERN_TEST_ISAS={os.environ['NUMKERN_TEST_ISAS']!r}: "
+            f"levels {_missing} not among this machine's {AVAILABLE_ISAS}"
+        )
     AVAILABLE_ISAS = tuple(v for v in AVAILABLE_ISAS if v in _wanted)
 
 

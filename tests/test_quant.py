@@ -495,8 +495,14 @@ def test_shiftquant_4bit_stochastic_error_is_near_per_channel_and_far_below_per_
 
 def test_kernel_name_reports_the_level_in_use(isa):
     name = numkern.cpu_info()["kernels"]["quant"]
-    expected = {"scalar": "s8gemm_scalar", "avx2": "s8gemm_avx2", "avx512": "s8gemm_avx", "neon": "s8gemm_neon_4x16",
-                "neon_dotprod": "s8gemm_neon_dotprod", "neon_i8mm": "s8gemm_neon_i8mm"}[isa]
+    expected = {
+        "scalar": "s8gemm_scalar",
+        "avx2": "s8gemm_avx2",
+        "avx512": "s8gemm_avx",
+        "neon": "s8gemm_neon_4x16",
+        "neon_dotprod": "s8gemm_neon_dotprod",
+        "neon_i8mm": "s8gemm_neon_i8mm",
+    }[isa]
     assert name.startswith(expected)
     if isa == "avx512" and numkern.cpu_info()["features"]["avx512vnni"]:
         assert "vnni" in name and name.endswith("shiftquant_avx512")
