@@ -21,7 +21,6 @@ except PackageNotFoundError:  # a source tree on sys.path without an installed d
     __version__ = "0+unknown"
 
 __all__ = [
-    "ISA_LEVELS",
     "cpu_info",
     "distance_sum",
     "dp",
