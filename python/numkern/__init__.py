@@ -6,7 +6,8 @@ The public API is re-exported here; see the submodules for details.
 from importlib.metadata import PackageNotFoundError, version
 
 from . import dp, quant, sketch
-from ._runtime import ISA_LEVELS, cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, thread_limit, use_isa
+from ._runtime import ISA_LEVELS as ISA_LEVELS
+from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, thread_limit, use_isa
 from .dp import distance_sum, kernel_sum
 from .linalg import LstsqResult, lstsq
 from .norm import l1_norm, l1_norm_backward, l1_norm_int8, layer_norm, layer_norm_backward
