@@ -29,7 +29,9 @@ REPRODUCE = """\
 pip install ".[bench]"
 python -m numkern bench --quick --json run.json          # all families, small sizes (a few minutes)
 python -m numkern bench softmax quant --json run.json     # chosen families at full size
-python tools/bench_table.py run.json --output BENCHMARKS.md --plots docs/_static/bench
+python -m numkern bench --quick --threads 1,2 --json threads.json   # scaling with threads
+python -m numkern bench --quick --under-load --json load.json       # beside a busy process
+python tools/bench_table.py run.json threads.json load.json --output BENCHMARKS.md --plots docs/_static/bench
 ```
 
 Every implementation of a case is timed in the same process, in blocks interleaved round by round
@@ -57,6 +59,8 @@ def load_runs(paths: Iterable[Path]) -> dict[str, tuple[dict[str, Any], list[dic
         with open(path) as f:
             run = json.load(f)
         meta = run.get("meta", {})
+        if meta.get("mode", "peers") != "peers":
+            continue  # --threads / --under-load runs have tables of their own (render_modes)
         for fam in dict.fromkeys(r["family"] for r in run["rows"]):
             families[fam] = (meta, [r for r in run["rows"] if r["family"] == fam])
     order = [f for f in FAMILY_ORDER if f in families] + sorted(set(families) - set(FAMILY_ORDER))
@@ -104,8 +108,92 @@ def render(paths: Sequence[Path], *, heading: str, plots: dict[str, str] | None 
         if plots and fam in plots:
             out += [f"![{fam}: speed relative to each case's reference]({plots[fam]})", ""]
         out += family_table(rows) + [""]
+    out += render_modes(paths, level)
     out.append(REPRODUCE.replace("## ", "#" * level + " ", 1))
     return "\n".join(out)
+
+
+def _mode(meta: dict[str, Any]) -> str:
+    return meta.get("mode", "peers")
+
+
+def load_mode_rows(paths: Iterable[Path], mode: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """(meta, rows) of the last run in `mode` ("threads" or "under_load"), or None."""
+    found = None
+    for path in paths:
+        with open(path) as f:
+            run = json.load(f)
+        if _mode(run.get("meta", {})) == mode:
+            found = (run.get("meta", {}), run["rows"])
+    return found
+
+
+def scaling_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per (case, implementation): the median at each thread count, the speed-up and
+    efficiency at the largest, its ratio to the threaded bandwidth bound, and the verdict."""
+    counts = sorted({r["threads"] for r in rows})
+    head = "| family | case | implementation | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}" for t in counts)
+    head += f" | speed-up at {counts[-1]} | efficiency | time / bound at {counts[-1]} | verdict |"
+    lines = [head, "|---|---|---|" + "---:|" * len(counts) + "---:|---:|---:|---|"]
+    keys = list(dict.fromkeys((r["family"], r["case"], r["impl"]) for r in rows))
+    for fam, case, impl in keys:
+        sel = {r["threads"]: r for r in rows if (r["family"], r["case"], r["impl"]) == (fam, case, impl)}
+        top = sel[counts[-1]]
+        bound = f"{top['ratio_to_bound']:.2f}" if top.get("ratio_to_bound") else "-"
+        times = " | ".join(fmt_time(sel[t]["median_s"]) for t in counts)
+        eff = top["speedup"] / counts[-1] * counts[0]
+        lines.append(
+            f"| {fam} | {case} | {impl} | {times} | {top['speedup']:.2f} | {eff:.2f} | {bound} | "
+            f"{top.get('verdict') or '-'} |"
+        )
+    return lines
+
+
+def load_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per (sibling, case): numkern at its default thread count and at one thread under
+    the same load, their ratio, and torch's ratio for its own implementation of the case."""
+    lines = [
+        "| process beside | family | case | numkern default | numkern 1 thread | ratio | torch implementation | torch ratio |",
+        "|---|---|---|---:|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        torch_ratio = f"{r['torch_ratio']:.2f}" if "torch_ratio" in r else "-"
+        lines.append(
+            f"| {r['sibling']} | {r['family']} | {r['case']} | {fmt_time(r['default_s'])} | "
+            f"{fmt_time(r['one_thread_s'])} | {r['ratio']:.2f} | {r.get('torch_impl', '-')} | {torch_ratio} |"
+        )
+    return lines
+
+
+SCALING_TEXT = """\
+`python -m numkern bench --threads 1,2` times numkern's implementations of every case at each
+thread count in one process. Speed-up is the one-thread median over the median at the largest
+count; the bound is a copy (or read) of the case's bytes on numkern's pool at the same thread count.
+Verdict: "ok" when a case with at least 10 ms of one-thread work reaches 1.7x at 2 threads or is
+within 1.15x of its bound at 2 threads, "below" otherwise, "small" under 10 ms."""
+
+LOAD_TEXT = """\
+`python -m numkern bench --under-load` times every case at the default thread count and at one
+thread, interleaved, while another process loops parallel kernels beside it (a numkern process
+running `l1_norm` on 512 x 4096 float32, then a PyTorch process running `layer_norm` on the same
+shape, both at their default thread counts). Ratio: default over one thread (at most 1.2 is the
+goal: a busy machine should not make the threaded call slower than a one-thread one). torch's
+ratio is the same measurement for torch's implementation of the case."""
+
+
+def render_modes(paths: Sequence[Path], level: int = 2) -> list[str]:
+    out: list[str] = []
+    threads = load_mode_rows(paths, "threads")
+    if threads:
+        meta, rows = threads
+        out += [f"{'#' * level} Scaling with threads", "", describe_run(meta), "", SCALING_TEXT, ""]
+        out += scaling_table(rows) + [""]
+    loaded = load_mode_rows(paths, "under_load")
+    if loaded:
+        meta, rows = loaded
+        out += [f"{'#' * level} On a busy machine", "", describe_run(meta), "", LOAD_TEXT, ""]
+        out += load_table(rows) + [""]
+    return out
 
 
 def plot_family(fam: str, rows: Sequence[dict[str, Any]], target: Path) -> None:
