@@ -114,22 +114,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_thread_limit", [](int n) { set_thread_limit(n); }, py::arg("n"));
   m.def("available_cpus", [] { return available_cpus(); });
   m.def("pool_threads_started", [] { return pool_threads_started(); });
-  // A threaded copy and sum over the pool: the memory-bandwidth bound the benchmarks set beside a
-  // kernel at the same thread count.
-  m.def(
-      "bandwidth_copy",
-      [](py::array dst, py::array src) {
-        if (!(dst.flags() & py::array::c_style) || !(src.flags() & py::array::c_style) || !dst.writeable() ||
-            dst.nbytes() != src.nbytes())
-          throw py::value_error("bandwidth_copy: expected two C-contiguous arrays of the same size, dst writeable");
-        auto* d = static_cast<char*>(dst.mutable_data());
-        const auto* s = static_cast<const char*>(src.data());
-        const std::int64_t n = static_cast<std::int64_t>(src.nbytes());
-        py::gil_scoped_release nogil;
-        parallel_for(n, std::int64_t{1} << 16,
-                     [&](std::int64_t a, std::int64_t b) { std::memcpy(d + a, s + a, b - a); });
-      },
-      py::arg("dst"), py::arg("src"));
   m.def(
       "convert",
       [](py::array dst, py::array src) {
@@ -167,6 +151,8 @@ PYBIND11_MODULE(_core, m) {
         convert(s, from, d, to, n);
       },
       py::arg("dst"), py::arg("src"));
+  // A threaded read over the pool (with convert as the threaded copy): the memory-bandwidth bound
+  // the benchmarks set beside a kernel at the same thread count.
   m.def(
       "bandwidth_read",
       [](py::array src) {

@@ -74,7 +74,7 @@ def _case(shape, quick):
         impls,
         reference="numkern l1_norm f32 (out=)",
         bound=bound,
-        threaded_bound=lambda: _core.bandwidth_copy(out, x),
+        threaded_bound=lambda: _core.convert(out, x),
         note="bounds: one read and one write of the array (what any norm must move); the lower one counts",
     )
 

@@ -44,7 +44,7 @@ def _fwht_case(n, d, quick):
         impls,
         reference="numkern fwht (in place, normalized)",
         bound=("np.copyto (one read+write pass)",),
-        threaded_bound=lambda: _core.bandwidth_copy(z, x),
+        threaded_bound=lambda: _core.convert(z, x),
     )
 
 

@@ -57,7 +57,7 @@ def _case(name, shape, with_algorithms, with_bound, quick):
 
     def two_passes():  # the traffic of a two-pass softmax: one read, then a read and a write
         _core.bandwidth_read(x)
-        _core.bandwidth_copy(out, x)
+        _core.convert(out, x)
 
     threaded = two_passes if with_bound else None
     return Case("softmax", name, impls, reference="numkern auto", bound=bound, threaded_bound=threaded)
