@@ -74,6 +74,22 @@ void bind_sketch(py::module_& m) {
         sketch::gaussian_apply(dt, pa, n, d, mm, key, scale, py_, row0);
       },
       py::arg("a"), py::arg("key"), py::arg("scale"), py::arg("y"), py::arg("row0") = 0);
+  // Python validates: a (n, d) and b (n, k) C-contiguous, one float dtype; y (m, d + k) C-contiguous.
+  m.def(
+      "gaussian_apply_pair",
+      [](const py::array& a, const py::array& b, std::uint64_t key, double scale, py::array& y) {
+        const auto dt = float_dtype(a);
+        if (float_dtype(b) != dt || float_dtype(y) != dt)
+          throw py::type_error("gaussian_apply_pair: a, b and y must share one dtype");
+        const std::int64_t n = a.shape(0), d = cols_of(a), k = cols_of(b), mm = y.shape(0);
+        if (b.shape(0) != n || y.ndim() != 2 || y.shape(1) != d + k)
+          throw py::value_error("gaussian_apply_pair: a (n, d), b (n, k) and y (m, d + k) expected");
+        const void *pa = a.data(), *pb = b.data();
+        void* py_ = y.mutable_data();
+        py::gil_scoped_release release;
+        sketch::gaussian_apply_pair(dt, pa, d, pb, k, n, mm, key, scale, py_);
+      },
+      py::arg("a"), py::arg("b"), py::arg("key"), py::arg("scale"), py::arg("y"));
   m.attr("gaussian_tile_rows") = sketch::gaussian_tile_rows;
   m.def(
       "gaussian_rows",

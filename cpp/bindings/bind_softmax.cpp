@@ -21,7 +21,7 @@ std::pair<std::intptr_t, std::intptr_t> byte_extent(const py::array& a) {
   return {lo, hi + static_cast<std::intptr_t>(a.itemsize()) - 1};
 }
 
-void run_softmax(const py::array& x, py::array& out, int axis, int algorithm, bool log) {
+void run_softmax(const py::array& x, py::array& out, int axis, int algorithm, bool log, bool fresh_output) {
   const Dtype dtype = float_dtype(x);
   const void* px = x.data();
   void* py_ = out.mutable_data();
@@ -29,7 +29,7 @@ void run_softmax(const py::array& x, py::array& out, int axis, int algorithm, bo
   const std::int64_t *xs = as_int64(x.strides()), *ys = as_int64(out.strides());
   py::gil_scoped_release release;
   softmax::run(dtype, px, xs, py_, ys, shape, static_cast<int>(x.ndim()), axis,
-               static_cast<softmax::Algorithm>(algorithm), log);
+               static_cast<softmax::Algorithm>(algorithm), log, fresh_output);
 }
 
 }  // namespace
@@ -41,10 +41,10 @@ void bind_softmax(py::module_& m) {
   // and either does not overlap x or is x itself, axis is normalized.
   m.def(
       "softmax",
-      [](const py::array& x, py::array& out, int axis, int algorithm, bool log) {
-        run_softmax(x, out, axis, algorithm, log);
+      [](const py::array& x, py::array& out, int axis, int algorithm, bool log, bool fresh) {
+        run_softmax(x, out, axis, algorithm, log, fresh);
       },
-      py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"));
+      py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"), py::arg("fresh") = false);
   // The common call checked in C++ (a few Python attribute lookups cost more than an L1-sized
   // softmax): x a native aligned float32/float64 ndarray, out None or a writeable aligned array
   // of x's dtype and shape that is x itself or does not overlap it. Returns the result, or None
@@ -77,7 +77,7 @@ void bind_softmax(py::module_& m) {
             if (ex.first <= eo.second && eo.first <= ex.second) return py::none();
           }
         }
-        if (x.size()) run_softmax(x, out, axis, algorithm, log);
+        if (x.size()) run_softmax(x, out, axis, algorithm, log, outh.is_none());
         return std::move(out);
       },
       py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"));

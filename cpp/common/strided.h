@@ -13,6 +13,11 @@ namespace numkern {
 // last-level cache, and a normal store would first read each line (three memory passes, not two).
 constexpr std::int64_t kStreamMinBytes = std::int64_t{8} << 20;
 
+// An output allocated for this call has no pages mapped yet: the first store to each page faults
+// and the OS zeroes the page through the cache. Non-temporal stores then cost more than the read
+// they save (they must evict the lines just zeroed), so only an existing output is streamed.
+inline bool stream_output(std::int64_t bytes, bool fresh_output) { return !fresh_output && bytes >= kStreamMinBytes; }
+
 // Offsets (bytes) of slice `index` in up to K arrays that share `shape`, the axis skipped. Slices
 // are numbered in C order over the other dimensions.
 struct SliceWalker {

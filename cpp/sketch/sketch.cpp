@@ -298,7 +298,11 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
 
 template <class T>
 void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std::uint64_t key, T scale, T* y,
-                   std::uint64_t row0) {
+                   std::uint64_t row0, const T* b = nullptr, std::size_t Cb = 0) {
+  // The columns of the logical input [a b]: a's C, then b's Cb (each block C-contiguous). Every
+  // output column is summed on its own, so splitting the columns changes no bit of the result.
+  const std::size_t Ca = C;
+  C += Cb;
   const Kernels& kern = active_kernels();
   const TypedKernels<T>& K = typed<T>(kern);
   std::fill(y, y + m * C, T(0));
@@ -326,7 +330,8 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
           const std::size_t i0 = q * 4, mi = std::min<std::size_t>(4, m - i0);
           for (std::size_t r = 0; r < mi; ++r)
             kern.gauss_fill(g.data() + r * JB, nr, row_key(key, i0 + r), k2, static_cast<std::uint32_t>(row0 + j0));
-          K.gauss_accum(part.data() + (i0 - r0) * C, C, a + j0 * C, C, nr, C, g.data(), JB, mi);
+          K.gauss_accum(part.data() + (i0 - r0) * C, C, a + j0 * Ca, Ca, nr, Ca, g.data(), JB, mi);
+          if (Cb) K.gauss_accum(part.data() + (i0 - r0) * C + Ca, C, b + j0 * Cb, Cb, nr, Cb, g.data(), JB, mi);
         }
       }
       stack.push_back(std::move(part));
@@ -500,6 +505,16 @@ void gaussian_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std
                          row0);
   else
     gaussian_impl<double>(static_cast<const double*>(a), n, d, m, key, scale, static_cast<double*>(y), row0);
+}
+
+void gaussian_apply_pair(Dtype dt, const void* a, std::int64_t d, const void* b, std::int64_t k, std::int64_t n,
+                         std::int64_t m, std::uint64_t key, double scale, void* y) {
+  if (dt == Dtype::f32)
+    gaussian_impl<float>(static_cast<const float*>(a), n, d, m, key, static_cast<float>(scale), static_cast<float*>(y),
+                         0, static_cast<const float*>(b), k);
+  else
+    gaussian_impl<double>(static_cast<const double*>(a), n, d, m, key, scale, static_cast<double*>(y), 0,
+                          static_cast<const double*>(b), k);
 }
 
 void gaussian_rows(std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key,

@@ -100,16 +100,17 @@ class SliceSolver {
  public:
   // nt: threads for this slice. The slice is split in parts by its length alone (slice_parts), so
   // its merged sums, and so its results, are the same at any thread count.
-  SliceSolver(const TypedKernels<T>& k, const Slice& s, int nt)
-      : k_(k), s_(s), nt_(nt), parts_(slice_parts(s.n, sizeof(T))) {}
+  SliceSolver(const TypedKernels<T>& k, const Slice& s, int nt, bool fresh_output = false)
+      : k_(k), s_(s), nt_(nt), parts_(slice_parts(s.n, sizeof(T))), fresh_output_(fresh_output) {}
 
   void softmax(Algorithm algo) {
     if (algo == Algorithm::two_pass) {
       double m, e;
       if (ext_sum(m, e)) {
         const T inv_m = static_cast<T>(1.0 / m), ve = static_cast<T>(e);
-        const auto scale =
-            s_.n * static_cast<std::int64_t>(sizeof(T)) >= kStreamMinBytes ? k_.vscaleextexp_stream : k_.vscaleextexp;
+        const auto scale = stream_output(s_.n * static_cast<std::int64_t>(sizeof(T)), fresh_output_)
+                               ? k_.vscaleextexp_stream
+                               : k_.vscaleextexp;
         map_x([&](const T* px, T* py, std::int64_t len) { scale(px, py, len, inv_m, ve); });
         return;
       }
@@ -312,6 +313,7 @@ class SliceSolver {
   Slice s_;
   int nt_;
   int parts_;
+  bool fresh_output_;
 };
 
 // True if the slices of an array start at base + i * stride for one stride (the dimensions other
@@ -374,7 +376,7 @@ void for_each_slice(const char* x, const std::int64_t* xst, char* y, const std::
 
 template <class T>
 void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst, char* y, const std::int64_t* yst,
-               const std::int64_t* shape, int ndim, int axis, Algorithm algo, bool log) {
+               const std::int64_t* shape, int ndim, int axis, Algorithm algo, bool log, bool fresh_output) {
   const SliceWalker walk{shape, ndim, axis};
   const std::int64_t n = walk.length(), slices = walk.slices();
   if (n == 0 || slices == 0) return;
@@ -386,7 +388,7 @@ void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst,
       *element<T>(s.y, s.ys, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
       return;
     }
-    SliceSolver<T> solver(k, s, nt);
+    SliceSolver<T> solver(k, s, nt, fresh_output);
     if (log)
       solver.log_softmax(algo);
     else
@@ -458,14 +460,14 @@ Algorithm auto_algorithm(Dtype dtype, std::int64_t n, bool log) {
 }
 
 void run(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,
-         const std::int64_t* shape, int ndim, int axis, Algorithm algorithm, bool log) {
+         const std::int64_t* shape, int ndim, int axis, Algorithm algorithm, bool log, bool fresh_output) {
   const Kernels& k = active_kernels();
   const char* xc = static_cast<const char*>(x);
   char* yc = static_cast<char*>(y);
   if (dtype == Dtype::f32)
-    run_typed<float>(k.f32, xc, x_strides, yc, y_strides, shape, ndim, axis, algorithm, log);
+    run_typed<float>(k.f32, xc, x_strides, yc, y_strides, shape, ndim, axis, algorithm, log, fresh_output);
   else
-    run_typed<double>(k.f64, xc, x_strides, yc, y_strides, shape, ndim, axis, algorithm, log);
+    run_typed<double>(k.f64, xc, x_strides, yc, y_strides, shape, ndim, axis, algorithm, log, fresh_output);
 }
 
 }  // namespace numkern::softmax

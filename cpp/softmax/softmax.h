@@ -63,8 +63,9 @@ enum class Algorithm : int { auto_select = 0, two_pass = 1, three_pass_reload = 
 
 // Softmax (or log-softmax) of x along `axis`, written to y. x and y have the same shape; strides
 // are in bytes and may be negative or zero (x only). y may alias x exactly (same data and strides).
+// fresh_output: y was allocated for this call and never written (see stream_output).
 void run(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,
-         const std::int64_t* shape, int ndim, int axis, Algorithm algorithm, bool log);
+         const std::int64_t* shape, int ndim, int axis, Algorithm algorithm, bool log, bool fresh_output = false);
 
 // The two passes of the two-pass algorithm as separate calls, so a slice split across machines can
 // be reduced in a tree (numkern.dask): pass 1 gives each slice's sum exp(x) = m[i] * 2^e[i] with

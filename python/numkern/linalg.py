@@ -186,13 +186,8 @@ def _bootstrap_linf(Q, s, Vt, Sb, x, g, delta):
 
 def _solve_sketch(A, B, kind, m, g, delta):
     S = _make_sketch(kind, A.shape[0], m, g)
-    if kind == "gaussian":
-        # Generating S dominates the Gaussian sketch: apply it once to [A b].
-        SAB = S.apply(np.hstack([A, B])).astype(np.float64, copy=False)
-        SA, Sb = SAB[:, : A.shape[1]], SAB[:, A.shape[1] :]
-    else:
-        SA = S.apply(A).astype(np.float64, copy=False)
-        Sb = S.apply(B).astype(np.float64, copy=False)
+    # One pass of the operator over A and b (the Gaussian sketch generates S once for both).
+    SA, Sb = (M.astype(np.float64, copy=False) for M in S.apply_pair(A, B))
     if not (np.isfinite(SA).all() and np.isfinite(Sb).all()):
         _finite_or_raise(A, "A")
         raise ValueError("the sketch of A overflowed; scale A and b down")

@@ -177,6 +177,25 @@ class _Sketch:
     def __matmul__(self, A: ArrayLike) -> np.ndarray:
         return self.apply(A)
 
+    def apply_pair(self, A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(S @ A, S @ B)``, each as :meth:`apply` gives it.
+
+        The same operator sketches both (a least-squares problem's ``A`` and ``b``) without
+        forming ``[A B]``; the Gaussian sketch generates ``S`` once for the two.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numkern.sketch import Gaussian
+        >>> rng = np.random.default_rng(0)
+        >>> A, b = rng.standard_normal((500, 3)), rng.standard_normal(500)
+        >>> S = Gaussian(500, 40, rng=1)
+        >>> SA, Sb = S.apply_pair(A, b)
+        >>> bool(np.array_equal(SA, S @ A) and np.array_equal(Sb, S @ b))
+        True
+        """
+        return self.apply(A), self.apply(B)
+
     def _apply(self, a: np.ndarray, y: np.ndarray) -> None:
         raise NotImplementedError
 
@@ -275,6 +294,18 @@ class Gaussian(_Sketch):
 
     def _apply(self, a, y):
         _core.gaussian_apply(a, self.key, 1.0 / math.sqrt(self.m), y)
+
+    def apply_pair(self, A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self._operand(A), self._operand(B)
+        if a.dtype != b.dtype or a.size == 0 or b.size == 0:
+            return self.apply(a), self.apply(b)
+        d = a.shape[1] if a.ndim == 2 else 1
+        y = np.empty((self.m, d + (b.shape[1] if b.ndim == 2 else 1)), dtype=a.dtype)
+        _core.gaussian_apply_pair(a, b, self.key, 1.0 / math.sqrt(self.m), y)
+        ya, yb = y[:, :d], y[:, d:]
+        return (ya if a.ndim == 2 else ya[:, 0]), (yb if b.ndim == 2 else yb[:, 0])
+
+    apply_pair.__doc__ = _Sketch.apply_pair.__doc__
 
     def rows(self, i0: int = 0, count: int | None = None) -> np.ndarray:
         """The rows ``i0 .. i0 + count`` of ``S`` as a dense float64 array (for inspection)."""

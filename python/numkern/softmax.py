@@ -38,7 +38,7 @@ def _run(x, axis, out, algorithm, log):
     target = out if compute_into_out else np.empty(xc.shape, dtype=xc.dtype)
     if xc.size:
         xk = kernel_input(xc, target)
-        _core.softmax(xk, target, axis, _ALGORITHM_CODE[algorithm], log)
+        _core.softmax(xk, target, axis, _ALGORITHM_CODE[algorithm], log, fresh=target is not out)
     if out is None:
         return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
     if target is not out:
