@@ -89,7 +89,8 @@ void ukernel_block(benchmark::State& state, Isa isa) {
 void pack_b(benchmark::State& state, Isa isa) {
   const q::GemmKernels* g = gemm(isa);
   if (!g) return state.SkipWithError("ISA not supported by this CPU");
-  const std::int64_t k = state.range(0), n = 1024;
+  // About 1024 columns, a whole number of 8-panel groups (nr is 12 for the SDOT kernel).
+  const std::int64_t k = state.range(0), n = 8 * g->nr * std::max<std::int64_t>(1, 1024 / (8 * g->nr));
   std::vector<std::int8_t> B(k * n, 3);
   const std::int64_t bsz = k * g->nr * g->b_bytes + (g->has_corr ? g->nr * 4 : 0);
   Aligned bp(bsz * (n / g->nr));
