@@ -16,7 +16,10 @@
 #           emulated virtual environment, and a README-style test selection run there
 #   bench   the google-benchmark micro-benchmarks (bench/cpp) cross-built against Debian's arm64
 #           libbenchmark-dev and each run for a token time under qemu -cpu max
-# Usage: tools/aarch64_emulated.sh [setup] [build] [test] [wheel] [bench]
+#   coverage  the `test` step's -cpu max selection against a gcov-instrumented build: lists every
+#           function of the NEON translation units (kernel table entries and what they call) that no
+#           test of the selection reached, and fails if there is one
+# Usage: tools/aarch64_emulated.sh [setup] [build] [test] [wheel] [bench] [coverage]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -126,6 +129,14 @@ test_() {
   python_wrapper
   echo "== test: -cpu max (expect neon_i8mm)"
   check_level max neon_i8mm
+  select_max
+  echo "== test: -cpu cortex-a72 (expect neon)"
+  check_level cortex-a72 neon
+  select_a72
+  echo "aarch64 emulated: levels detected as expected, tests passed at both CPU models"
+}
+
+select_max() {
   # Emulation runs Python ~50x slower than native, so the selection aims at coverage, not volume:
   # every entry of every NEON table called on odd sizes, tails, strided slices and special values.
   # Left out everywhere: tests that start a subprocess (the child would run natively, outside the
@@ -146,14 +157,52 @@ test_() {
     -k "every_length_up_to_4096 or nan_and_inf or unaligned or any_axis or gaussian_matches or sparse_sketches or srht_matches or refinement_residual"
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_dp_exact.py \
     -k "cdist or weights or strided or nan_propagates or far_points or random_feature or fixed_point or cosine"
-  echo "== test: -cpu cortex-a72 (expect neon)"
-  check_level cortex-a72 neon
+}
+
+select_a72() {
   # No dot product, no i8mm: the smlal GEMM and the shared NEON kernels on a CPU without the
   # extensions (a stray sdot / smmla anywhere would be a SIGILL), on a smaller selection.
   run_tests cortex-a72 -x tests/test_quant.py -k "exact or odd or identical or kernel_name or int4"
   NUMKERN_TEST_ISAS=neon run_tests cortex-a72 -x tests/test_softmax.py tests/test_norm.py \
     -k "(special_values or strided or int8) and not 2_pow and not large_output"
-  echo "aarch64 emulated: levels detected as expected, tests passed at both CPU models"
+}
+
+coverage() {
+  echo "== coverage: the NEON functions the -cpu max selection reaches"
+  python_wrapper
+  local cbuild=$emu/cov-build
+  cmake -S . -B "$cbuild" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_TOOLCHAIN_FILE="$PWD/tools/cmake/aarch64-linux-gnu.cmake" \
+    -DPython_EXECUTABLE="$emu/python3" -DPython_INCLUDE_DIR="$root/usr/include/python3.11" \
+    -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" \
+    -DCMAKE_CXX_FLAGS="-idirafter $root/usr/include --coverage -fprofile-update=atomic" \
+    -DCMAKE_MODULE_LINKER_FLAGS=--coverage >/dev/null
+  cmake --build "$cbuild" -j 2
+  find "$cbuild" -name '*.gcda' -delete
+  pkg=$emu/cov-pkg
+  rm -rf "$pkg"
+  mkdir -p "$pkg"
+  cp -r python/numkern "$pkg/numkern"
+  rm -f "$pkg"/numkern/_core*.so
+  cp "$cbuild"/_core*.so "$pkg/numkern/"
+  select_max
+  python - "$cbuild" <<'EOF'
+import pathlib, re, subprocess, sys
+
+# gcov -f prints, per function emitted in the object, "Function '<name>'" then "Lines executed:P% of N".
+missed, total = [], 0
+for gcda in sorted(pathlib.Path(sys.argv[1]).rglob("*_neon*.gcda")):
+    out = subprocess.run(["aarch64-linux-gnu-gcov", "-f", "-m", "-n", "-o", str(gcda.parent), str(gcda)],
+                         capture_output=True, text=True, check=True).stdout
+    for name, pct in re.findall(r"Function '(.*)'\nLines executed:([0-9.]+)%", out):
+        total += 1
+        if float(pct) == 0.0:
+            missed.append(f"{gcda.name}: {name}")
+print(f"NEON units: {total} functions, {total - len(missed)} reached by the selection")
+for m in missed:
+    print("  never called:", m)
+sys.exit(1 if missed or not total else 0)
+EOF
 }
 
 bench() {
@@ -189,8 +238,9 @@ for step in "${steps[@]}"; do
     test) test_ ;;
     wheel) bash tools/aarch64_wheel.sh ;;
     bench) bench ;;
+    coverage) coverage ;;
     *)
-      echo "unknown step '$step' (expected setup, build, test, wheel or bench)" >&2
+      echo "unknown step '$step' (expected setup, build, test, wheel, bench or coverage)" >&2
       exit 2
       ;;
   esac

@@ -95,12 +95,8 @@ def _clustered(rng, n, d, q):
 def _one_thread(fn, *args):
     # A single large query splits its feature blocks over both threads; on a loaded machine the second
     # thread's wake-up can cost milliseconds, so the one-thread time is shown beside it.
-    before = numkern.get_num_threads()
-    numkern.set_num_threads(1)
-    try:
+    with numkern.thread_limit(1):  # scoped to this call: no process-wide setting changes
         return fn(*args)
-    finally:
-        numkern.set_num_threads(before)
 
 
 def _kde_reduce_case(n, d, m, ks=(256, 128), n_accuracy=100_000):

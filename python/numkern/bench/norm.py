@@ -25,12 +25,8 @@ def _one_thread(fn):
     does not schedule in time makes a threaded call wait for it)."""
 
     def run():
-        before = numkern.get_num_threads()
-        numkern.set_num_threads(1)
-        try:
+        with numkern.thread_limit(1):  # scoped to this call: no process-wide setting changes
             return fn()
-        finally:
-            numkern.set_num_threads(before)
 
     return run
 

@@ -3,6 +3,8 @@ and a NumPy per-channel quantizer; ratios in one process, interleaved."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 import numkern
@@ -14,20 +16,20 @@ from ._peers import torch_or_none
 
 
 def _with(threads=None, isa=None):
-    """Wrap a call so it runs with another thread count / ISA level, restored afterwards."""
+    """Wrap a call so it runs capped at ``threads`` and/or at ISA level ``isa``.
+
+    Both are scoped to the call (``thread_limit`` caps the calling thread only), so the scaling
+    mode's own per-thread cap still applies around them and no process-wide setting changes.
+    """
 
     def wrap(fn):
         def run():
-            prev_t, prev_i = numkern.get_num_threads(), numkern.get_isa()
-            try:
+            with contextlib.ExitStack() as stack:
                 if threads is not None:
-                    numkern.set_num_threads(threads)
+                    stack.enter_context(numkern.thread_limit(threads))
                 if isa is not None:
-                    numkern.set_isa(isa)
+                    stack.enter_context(numkern.use_isa(isa))
                 return fn()
-            finally:
-                numkern.set_num_threads(prev_t)
-                numkern.set_isa(prev_i)
 
         return run
 
