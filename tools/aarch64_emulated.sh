@@ -148,13 +148,14 @@ select_max() {
   # norm: f32/f64 fwd/bwd (l1, l2; affine, streaming, strided) and the int8 kernels; softmax: every
   # algorithm on random, special-value, denormal, huge and strided slices; sketch: FWHT at every
   # length up to 4096 (in-register and radix stages), NaN/inf, layouts, the sketches' kernels
-  # (Gaussian fill, signed accumulation) and the least-squares refinement; dp: every pair_sum kind,
+  # (Gaussian fill, signed accumulation), the residual kernel (float32 and float64) and the
+  # least-squares refinement; dp: every pair_sum kind,
   # weights, strides, subnormal results, random features and their exact fixed-point sums.
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_norm.py -k "not 2_pow and not grow_memory"
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_softmax.py \
     -k "special_values or every_axis or random_slices or strided or denormal or neg_inf or nan_anywhere or largest_finite or huge_magnitudes or length_one or in_place or long_slice"
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_sketch.py tests/test_lstsq.py \
-    -k "every_length_up_to_4096 or nan_and_inf or unaligned or any_axis or gaussian_matches or sparse_sketches or srht_matches or refinement_residual"
+    -k "every_length_up_to_4096 or nan_and_inf or unaligned or any_axis or gaussian_matches or sparse_sketches or srht_matches or refinement_residual or float32_inputs or multiple_right_hand_sides"
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_dp_exact.py \
     -k "cdist or weights or strided or nan_propagates or far_points or random_feature or fixed_point or cosine"
 }
