@@ -21,7 +21,8 @@ void bind_norm(py::module_& m) {
   // contiguous, aligned arrays of shape[axis] elements of x's dtype (or None).
   m.def(
       "norm_forward",
-      [](const py::array& x, py::array& out, int axis, bool l1, const py::object& w, const py::object& b, double eps) {
+      [](const py::array& x, py::array& out, int axis, bool l1, const py::object& w, const py::object& b, double eps,
+         bool fresh) {
         const Layout lx = layout_of(x), lo = layout_of(out);
         const auto dtype = float_dtype(x);
         const void* px = x.data();
@@ -29,9 +30,10 @@ void bind_norm(py::module_& m) {
         const void *pw = data_or_null(w), *pb = data_or_null(b);
         py::gil_scoped_release release;
         norm::forward(dtype, l1 ? norm::Kind::l1 : norm::Kind::l2, px, lx.strides.data(), po, lo.strides.data(),
-                      lx.shape.data(), static_cast<int>(x.ndim()), axis, pw, pb, eps);
+                      lx.shape.data(), static_cast<int>(x.ndim()), axis, pw, pb, eps, fresh);
       },
-      py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("l1"), py::arg("weight"), py::arg("bias"), py::arg("eps"));
+      py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("l1"), py::arg("weight"), py::arg("bias"), py::arg("eps"),
+      py::arg("fresh") = false);
   m.def(
       "norm_backward",
       [](const py::array& dy, const py::array& x, py::array& dx, int axis, bool l1, const py::object& w,

@@ -118,13 +118,13 @@ int threads_for(std::int64_t slices, std::int64_t n) {
 template <class T>
 void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std::int64_t* xst, char* y,
                    const std::int64_t* yst, const std::int64_t* shape, int ndim, int axis, const T* w, const T* b,
-                   double eps) {
+                   double eps, bool fresh_output) {
   const SliceWalker walk{shape, ndim, axis};
   const std::int64_t n = shape[axis], slices = walk.slices();
   if (n == 0 || slices == 0) return;
   const std::int64_t* const strides[2] = {xst, yst};
   const bool stream = yst[axis] == static_cast<std::int64_t>(sizeof(T)) &&
-                      slices * n * static_cast<std::int64_t>(sizeof(T)) >= kStreamMinBytes;
+                      stream_output(slices * n * static_cast<std::int64_t>(sizeof(T)), fresh_output);
   const int nt = threads_for(slices, n);
   parallel_chunks(slices, nt, chunk_for(slices, nt), [&](int, std::int64_t a, std::int64_t e) {
     SliceBuf<T> buf;
@@ -279,16 +279,16 @@ void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std
 
 void forward(Dtype dtype, Kind kind, const void* x, const std::int64_t* x_strides, void* y,
              const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, const void* w, const void* b,
-             double eps) {
+             double eps, bool fresh_output) {
   const Kernels& k = active_kernels();
   const char* xc = static_cast<const char*>(x);
   char* yc = static_cast<char*>(y);
   if (dtype == Dtype::f32)
     forward_typed<float>(k.f32, kind, xc, x_strides, yc, y_strides, shape, ndim, axis, static_cast<const float*>(w),
-                         static_cast<const float*>(b), eps);
+                         static_cast<const float*>(b), eps, fresh_output);
   else
     forward_typed<double>(k.f64, kind, xc, x_strides, yc, y_strides, shape, ndim, axis, static_cast<const double*>(w),
-                          static_cast<const double*>(b), eps);
+                          static_cast<const double*>(b), eps, fresh_output);
 }
 
 void backward(Dtype dtype, Kind kind, const void* dy, const std::int64_t* dy_strides, const void* x,

@@ -69,9 +69,10 @@ enum class Kind : int { l1 = 0, l2 = 1 };
 
 // Normalizes x along `axis` into y (same shape; byte strides, any sign; y may alias x exactly).
 // w and b are contiguous arrays of shape[axis] elements or null.
+// fresh_output: y was allocated for this call and never written (see stream_output in strided.h).
 void forward(Dtype dtype, Kind kind, const void* x, const std::int64_t* x_strides, void* y,
              const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, const void* w, const void* b,
-             double eps);
+             double eps, bool fresh_output = false);
 
 // dx of the normalization (see norm.cpp for the formula); dw / db (contiguous, shape[axis]) are
 // written when not null. dy, x and dx share the shape; dx may alias dy exactly.

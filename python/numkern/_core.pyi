@@ -24,7 +24,14 @@ def softmax_fast(x: object, out: object, axis: int, algorithm: int, log: bool) -
 def softmax_ext_partials(x: np.ndarray, axis: int, m: np.ndarray, e: np.ndarray) -> None: ...
 def softmax_scale_ext(x: np.ndarray, out: np.ndarray, axis: int, m: np.ndarray, e: np.ndarray, log: bool) -> None: ...
 def norm_forward(
-    x: np.ndarray, out: np.ndarray, axis: int, l1: bool, weight: np.ndarray | None, bias: np.ndarray | None, eps: float
+    x: np.ndarray,
+    out: np.ndarray,
+    axis: int,
+    l1: bool,
+    weight: np.ndarray | None,
+    bias: np.ndarray | None,
+    eps: float,
+    fresh: bool = False,
 ) -> None: ...
 def norm_backward(
     dy: np.ndarray,

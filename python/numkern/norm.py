@@ -80,7 +80,7 @@ def _forward(x, axis, weight, bias, eps, out, l1):
     compute_into_out = out is not None and out.dtype == xc.dtype and out.flags.aligned
     target = out if compute_into_out else np.empty(xc.shape, dtype=xc.dtype)
     if xc.size:
-        _core.norm_forward(kernel_input(xc, target), target, axis, l1, w, b, eps)
+        _core.norm_forward(kernel_input(xc, target), target, axis, l1, w, b, eps, fresh=target is not out)
     return _finish(target, out, result_dtype)
 
 
