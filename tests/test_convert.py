@@ -76,3 +76,29 @@ def test_convert_rejects_what_it_cannot_do():
         _core.convert(np.empty(4), np.empty(4, ">f8"))
     with pytest.raises(TypeError, match="unsupported"):
         _core.convert(np.empty(4), np.empty(4, np.complex64))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (3000, 257), (70000, 9)])
+def test_scale_rows_matches_numpy_bit_for_bit(dtype, shape):
+    rng = np.random.default_rng(shape[0])
+    a = rng.standard_normal(shape).astype(dtype)
+    a[0, 0], a[-1, -1] = np.inf, np.nan
+    w = rng.uniform(0, 3, shape[0]).astype(dtype)
+    w[0] = 0.0
+    keep = a.copy()
+    out = np.empty_like(a)
+    _core.scale_rows(out, a, w)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(out.view(np.uint8), (a * w[:, None]).view(np.uint8))
+    np.testing.assert_array_equal(a, keep)
+
+
+def test_scale_rows_rejects_what_it_cannot_do():
+    a = np.ones((4, 3))
+    with pytest.raises(TypeError):
+        _core.scale_rows(np.empty((4, 3), np.float32), a, np.ones(4))
+    with pytest.raises(ValueError):
+        _core.scale_rows(np.empty((4, 3)), a, np.ones(3))
+    with pytest.raises(ValueError):
+        _core.scale_rows(np.empty((4, 3)), np.ones((3, 4)).T, np.ones(4))

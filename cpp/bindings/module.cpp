@@ -151,6 +151,32 @@ PYBIND11_MODULE(_core, m) {
         convert(s, from, d, to, n);
       },
       py::arg("dst"), py::arg("src"));
+  m.def(
+      "scale_rows",
+      [](py::array dst, py::array src, py::array w) {
+        const auto aligned_c = [](const py::array& a) {
+          return (a.flags() & py::array::c_style) && (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_);
+        };
+        const auto native_float = [](const py::dtype& dt) {
+          return dt.kind() == 'f' && (dt.itemsize() == 4 || dt.itemsize() == 8) && dt.attr("isnative").cast<bool>();
+        };
+        if (!native_float(src.dtype()) || !dst.dtype().equal(src.dtype()) || !w.dtype().equal(src.dtype()))
+          throw py::type_error("scale_rows: dst, src and w must share one dtype, float32 or float64");
+        if (src.ndim() != 2 || dst.ndim() != 2 || w.ndim() != 1 || dst.shape(0) != src.shape(0) ||
+            dst.shape(1) != src.shape(1) || w.shape(0) != src.shape(0) || !aligned_c(src) || !aligned_c(dst) ||
+            !aligned_c(w) || !dst.writeable())
+          throw py::value_error("scale_rows: expected aligned C-contiguous src, dst (n, k) and w (n,), dst writeable");
+        const std::int64_t rows = src.shape(0), cols = src.shape(1);
+        const void *s = src.data(), *pw = w.data();
+        void* d = dst.mutable_data();
+        py::gil_scoped_release nogil;
+        if (src.itemsize() == 4)
+          scale_rows(static_cast<const float*>(s), static_cast<const float*>(pw), static_cast<float*>(d), rows, cols);
+        else
+          scale_rows(static_cast<const double*>(s), static_cast<const double*>(pw), static_cast<double*>(d), rows,
+                     cols);
+      },
+      py::arg("dst"), py::arg("src"), py::arg("w"));
   // A threaded read over the pool (with convert as the threaded copy): the memory-bandwidth bound
   // the benchmarks set beside a kernel at the same thread count.
   m.def(

@@ -5,6 +5,8 @@
 
 #include "common/parallel.h"
 
+#include <algorithm>
+
 namespace numkern {
 namespace {
 
@@ -159,5 +161,22 @@ void convert(const void* src, Elem from, void* dst, Elem to, std::int64_t n) {
         "convert: the target type must be float32, float64, the source type, or float16 from float32");
   }
 }
+
+template <class T>
+void scale_rows(const T* src, const T* w, T* dst, std::int64_t rows, std::int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  const std::int64_t grain = std::max<std::int64_t>(1, kGrainBytes / (cols * static_cast<std::int64_t>(sizeof(T))));
+  parallel_for(rows, grain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) {
+      const T wi = w[i];
+      const T* s = src + i * cols;
+      T* d = dst + i * cols;
+      for (std::int64_t j = 0; j < cols; ++j) d[j] = s[j] * wi;
+    }
+  });
+}
+
+template void scale_rows<float>(const float*, const float*, float*, std::int64_t, std::int64_t);
+template void scale_rows<double>(const double*, const double*, double*, std::int64_t, std::int64_t);
 
 }  // namespace numkern

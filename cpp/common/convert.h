@@ -13,4 +13,9 @@ enum class Elem { f16, f32, f64, b1, i8, i16, i32, i64, u8, u16, u32, u64 };
 // C cast, as NumPy's), f32 to f16 (NumPy's rounding), or the same type (a copy).
 void convert(const void* src, Elem from, void* dst, Elem to, std::int64_t n);
 
+// dst[i, j] = src[i, j] * w[i] for a C-contiguous rows x cols float32/float64 array (one IEEE
+// multiply per element, so bit for bit NumPy's `src * w[:, None]`); dst may be src.
+template <class T>
+void scale_rows(const T* src, const T* w, T* dst, std::int64_t rows, std::int64_t cols);
+
 }  // namespace numkern

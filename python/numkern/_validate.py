@@ -161,8 +161,29 @@ def c_aligned(x, dtype=None) -> np.ndarray:
 
     ``np.ascontiguousarray`` keeps a contiguous array that starts at an odd address (a view one byte
     into a buffer), and the kernels' loads of such data are undefined behaviour (UBSan reports
-    them); this also copies those."""
+    them); this also copies those. A dtype conversion of a large C-contiguous array runs on the pool."""
+    if (
+        dtype is not None
+        and isinstance(x, np.ndarray)
+        and x.dtype != np.dtype(dtype)
+        and x.flags.c_contiguous
+        and x.flags.aligned
+    ):
+        return parallel_astype(x, dtype)
     return np.require(x, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+def scale_rows(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``a * w[:, None]`` for a 2-D float array and a vector of its dtype, on the pool when large
+    (one multiply per element: bit for bit NumPy's)."""
+    if a.nbytes >= PARALLEL_COPY_BYTES and a.ndim == 2 and w.dtype == a.dtype and a.dtype in _COMPUTE_TYPES:
+        from . import _core
+
+        src = c_aligned(a)
+        out = np.empty(src.shape, dtype=src.dtype)
+        _core.scale_rows(out, src, c_aligned(w))
+        return out
+    return a * w[:, None]
 
 
 def same_layout(a: np.ndarray, b: np.ndarray) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _core
 from ._runtime import limit_threads
-from ._validate import c_aligned, float_operand, generator
+from ._validate import c_aligned, float_operand, generator, scale_rows
 from .sketch import SRHT, CountSketch, Gaussian, SparseSign, _next_pow2
 
 if TYPE_CHECKING:
@@ -503,8 +503,8 @@ def lstsq(
         if (w < 0).any():
             raise ValueError("weights must be nonnegative")
         sw = np.sqrt(w.astype(np.float64)).astype(a.dtype)
-        a = a * sw[:, None]
-        B = B * sw[:, None]
+        a = scale_rows(a, sw)
+        B = scale_rows(B, sw)
     g = generator(rng)
 
     def pack(v):

@@ -224,7 +224,9 @@ def run_under_load(cases: list[Case], quick: bool, siblings: list[str], max_seco
                     impls["torch default"] = _torch_threads(torch.get_num_threads(), fn)
                     impls["torch 1 thread"] = _torch_threads(1, fn)
                     torch_label = label
-                times = measure(Case(case.family, case.name, impls, reference="numkern default"), quick)
+                # The full budget even with --quick: the load comes and goes with the sibling's
+                # timing, so the median needs many alternations (at least 11 rounds, ~3 s).
+                times = measure(Case(case.family, case.name, impls, reference="numkern default"), quick=False)
                 med = {k: statistics.median(v) for k, v in times.items()}
                 ratio = med["numkern default"] / med["numkern 1 thread"]
                 line = (
