@@ -8,4 +8,9 @@ if [ ! -f build/dev/build.ninja ]; then
   cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" >/dev/null
 fi
 cmake --build build/dev
-cp build/dev/_core*.so python/numkern/
+for so in build/dev/_core*.so; do
+  # A new file renamed into place: a process that has the old module loaded keeps its mapping
+  # (copying over the file in place would change the code under it).
+  name=$(basename "$so")
+  cp "$so" "python/numkern/.$name.tmp" && mv -f "python/numkern/.$name.tmp" "python/numkern/$name"
+done
