@@ -372,7 +372,12 @@ def test_dp_classifier_fit_equals_the_single_machine_fit_bit_for_bit(rng, kwargs
             assert np.array_equal(got.class_sizes_, ref.class_sizes_) and np.array_equal(got.classes_, ref.classes_)
             assert got.n_components_ == ref.n_components_
             assert np.array_equal(got.decision_function(Y), ref.decision_function(Y))
-    assert ref.score(X, y) > 0.5  # a working classifier (chance: 1/3), not an all-noise one
+    # A working classifier, not an all-noise one: at epsilon 2 the accuracy on these 2400 points
+    # depends on the draw (median about 0.45 over seeds, chance 1/3 with the empty class), so the
+    # same fit with negligible noise is checked instead (0.92-0.94 over 20 seeds).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotPrivateWarning)
+        assert SimilarityClassifier(epsilon=1e6, rng=9, **kwargs).fit(X, y).score(X, y) > 0.85
 
 
 @pytest.mark.isa_independent

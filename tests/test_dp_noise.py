@@ -121,3 +121,26 @@ def test_small_release_path_matches_the_pmf_too():
     src = _noise._OsBits()
     samples = np.concatenate([_noise.discrete_laplace(src, 32, 5) for _ in range(5000)])
     assert _chi_square_pvalue(samples, 5) > 1e-4
+
+
+@pytest.mark.parametrize("frac_bits, sensitivity, shape", [(0, 1, (7, 1)), (32, 64 * 2**32, (5, 64)), (8, 3, (3, 40))])
+def test_release_rows_releases_each_row_as_release_does(frac_bits, sensitivity, shape):
+    rng = np.random.default_rng(3)
+    sums = rng.integers(-(2**40), 2**40, shape)
+    rows = _noise.release_rows(sums, frac_bits, sensitivity, 0.7, _noise.bit_source(None))
+    one = _noise.release(sums[0], frac_bits, sensitivity, 0.7, _noise.bit_source(None))
+    assert rows.values.shape == shape
+    assert (rows.grid_exponent, rows.scale, rows.epsilon, rows.variance) == (
+        one.grid_exponent,
+        one.scale,
+        one.epsilon,
+        one.variance,
+    )
+    on_grid = np.ldexp(rows.values, -rows.grid_exponent)
+    np.testing.assert_array_equal(on_grid, np.round(on_grid))
+    # The noise of every row, in grid units, is of the released scale (a loose check of the spread).
+    exact = np.ldexp(sums.astype(np.float64), -frac_bits)
+    noise = np.ldexp(rows.values - exact, -rows.grid_exponent)
+    assert np.abs(noise).max() < 60 * rows.scale
+    with pytest.raises(ValueError, match="2-D"):
+        _noise.release_rows(sums[0], frac_bits, sensitivity, 0.7, _noise.bit_source(None))

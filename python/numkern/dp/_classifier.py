@@ -13,7 +13,15 @@ from . import _noise
 from ._accountant import charge, check_epsilon
 from ._data import private_data, queries
 from ._exact import KERNELS, check_bandwidth
-from ._kde import _padded, check_components, check_reduce_dim, draw_structure, feature_sums, features, release_sums
+from ._kde import (
+    _padded,
+    check_components,
+    check_reduce_dim,
+    draw_structure,
+    feature_sums,
+    features,
+    release_feature_rows,
+)
 
 if TYPE_CHECKING:
     from typing import Any
@@ -211,7 +219,8 @@ class SimilarityClassifier:
     def _plan(self, state, counts):
         """Releases the class sizes from the exact counts and draws the public features."""
         h, eps, cf, d, classes, src, gen = state
-        sizes = np.array([_noise.release(np.array([int(c)]), 0, 1, cf * eps, src).values[0] for c in counts])
+        # Each class's count released alone (disjoint records: parallel composition), noise drawn at once.
+        sizes = _noise.release_rows(np.asarray(counts, dtype=np.int64).reshape(-1, 1), 0, 1, cf * eps, src).values[:, 0]
         m = auto_components((1 - cf) * eps, sizes) if isinstance(self.n_components, str) else int(self.n_components)
         W, b, proj = draw_structure(self.kernel, h, d, m, self.reduce_dim, gen)
         Wt, bp = _padded(W, b)
@@ -223,7 +232,7 @@ class SimilarityClassifier:
         self._Wt, self._bp = plan.Wt, plan.bp
         self.projection_ = plan.projection
         self.reduce_dim_ = None if plan.projection is None else plan.projection.k
-        self.sketches_ = np.stack([release_sums(row, m, (1 - cf) * eps, src).values for row in sums["features"]])
+        self.sketches_ = release_feature_rows(np.asarray(sums["features"]), m, (1 - cf) * eps, src).values
         self.classes_ = plan.classes
         self.class_sizes_ = sizes
         self.n_components_ = m

@@ -170,6 +170,12 @@ def release_sums(sums, m, epsilon, src):
     return _noise.release(sums, _FIXED_BITS, m * 2**_FIXED_BITS, epsilon, src)
 
 
+def release_feature_rows(sums, m, epsilon, src):
+    """Each row of exact cos-feature sums (one row per class) released as release_sums releases it
+    alone, the noise of all rows drawn in one call."""
+    return _noise.release_rows(sums, _FIXED_BITS, m * 2**_FIXED_BITS, epsilon, src)
+
+
 def draw_structure(kernel, h, d, m, reduce_dim, gen):
     """Public, data-independent part: frequencies and offsets (in the projected space if reducing,
     with the projection's 1/sqrt(k) folded in), and the projection or None."""

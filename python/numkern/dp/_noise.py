@@ -238,7 +238,9 @@ def _check_sum_fits(sums: np.ndarray) -> None:
         raise ValueError("numkern.dp: fixed-point sum out of range (too many records)")
 
 
-def release(sums, frac_bits: int, sensitivity: int, epsilon: float, src, noise_multiplier: float = 1.0) -> Release:
+def release(
+    sums, frac_bits: int, sensitivity: int, epsilon: float, src, noise_multiplier: float = 1.0, rows: bool = False
+) -> Release:
     """Release integer sums (units 2^-frac_bits) with pure epsilon-DP discrete Laplace noise.
 
     `sensitivity` is the L1 sensitivity of the integer vector under adding/removing one record,
@@ -250,9 +252,11 @@ def release(sums, frac_bits: int, sensitivity: int, epsilon: float, src, noise_m
     is sensitivity_grid / t <= epsilon (proved in docs/design/dp.md). `noise_multiplier` exists for the
     privacy audit's deliberately broken variants only.
     """
-    sums = np.asarray(sums, dtype=np.int64).ravel()
+    sums = np.asarray(sums, dtype=np.int64)
+    # One row of coordinates, or (release_rows) several rows of one size released alike.
+    sums = sums.reshape(-1, sums.shape[-1]) if rows else sums.ravel()
     _check_sum_fits(sums)
-    n_coords = max(1, sums.size)
+    n_coords = max(1, sums.shape[-1] if sums.ndim == 2 else sums.size)
     eps = Fraction(epsilon)
     sens = Fraction(int(sensitivity), 2**frac_bits)
     sigma = sens / eps
@@ -270,5 +274,15 @@ def release(sums, frac_bits: int, sensitivity: int, epsilon: float, src, noise_m
         sens_grid = int(sensitivity) << (-shift)
     t = math.ceil(Fraction(sens_grid) / eps * Fraction(noise_multiplier))
     noise = discrete_laplace(src, sums.size, t)
-    values = np.ldexp((grid_sums + noise).astype(np.float64), e)
+    values = np.ldexp((grid_sums + noise.reshape(grid_sums.shape)).astype(np.float64), e)
     return Release(values, e, t, math.ldexp(discrete_laplace_variance(t), 2 * e), float(Fraction(sens_grid, t)))
+
+
+def release_rows(sums, frac_bits: int, sensitivity: int, epsilon: float, src) -> Release:
+    """Each row of a 2-D array of integer sums released as :func:`release` releases it alone (the
+    same grid, scale and epsilon per row: rows of one size), with the noise of all rows drawn in one
+    call; ``values`` has the rows' shape."""
+    sums = np.asarray(sums, dtype=np.int64)
+    if sums.ndim != 2:
+        raise ValueError("release_rows expects a 2-D array of sums")
+    return release(sums, frac_bits, sensitivity, epsilon, src, rows=True)
