@@ -156,6 +156,11 @@ def check_out(out, shape, dtype, name: str = "out") -> np.ndarray:
     return out
 
 
+def next_pow2(n: int) -> int:
+    """The smallest power of two >= n (1 for n <= 1)."""
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
 def c_aligned(x, dtype=None) -> np.ndarray:
     """x as a C-contiguous, aligned array (of `dtype` if given), copied only if needed.
 

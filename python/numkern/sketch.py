@@ -20,6 +20,7 @@ from ._validate import (
     check_out,
     float_operand,
     generator,
+    next_pow2,
     normalize_axis,
     parallel_astype,
     parallel_copy,
@@ -36,10 +37,6 @@ __all__ = ["SRHT", "CountSketch", "Gaussian", "SparseSign", "fwht"]
 
 def _is_pow2(n: int) -> bool:
     return n >= 1 and (n & (n - 1)) == 0
-
-
-def _next_pow2(n: int) -> int:
-    return 1 << max(0, (int(n) - 1).bit_length())
 
 
 def _transform_c_contiguous(t: np.ndarray, axis: int, scale: float) -> None:
@@ -241,7 +238,7 @@ class SRHT(_Sketch):
     kind = "srht"
 
     def __init__(self, n: int, m: int, rng: RngLike = None) -> None:
-        N = _next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1
+        N = next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1
         super().__init__(n, m, N)
         if n >= 2**32:
             raise ValueError("SRHT supports n < 2**32")
@@ -287,7 +284,7 @@ class Gaussian(_Sketch):
     kind = "gaussian"
 
     def __init__(self, n: int, m: int, rng: RngLike = None) -> None:
-        super().__init__(n, m, _next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1)
+        super().__init__(n, m, next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1)
         if self.n >= 2**32:
             raise ValueError("Gaussian supports n < 2**32")
         self.key = int(generator(rng).integers(0, 2**63, dtype=np.int64))
@@ -411,7 +408,7 @@ class SparseSign(_Sketch):
     kind = "sparse_sign"
 
     def __init__(self, n: int, m: int, nnz_per_col: int = 8, rng: RngLike = None) -> None:
-        super().__init__(n, m, _next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1)
+        super().__init__(n, m, next_pow2(check_int(n, "n")) if check_int(n, "n") >= 1 else 1)
         s = check_int(nnz_per_col, "nnz_per_col")
         if s < 1 or s > self.m:
             raise ValueError(f"nnz_per_col must be in [1, m={self.m}], got {s}")

@@ -12,22 +12,21 @@ import dask.array as da
 import numpy as np
 
 from .. import _core
-from .._validate import generator
-from ..linalg import (
+from .._lstsq_solve import (
     PRECONDITION_ROWS_PER_COL,
     SKETCH_ROWS_PER_COL,
-    LstsqResult,
-    _bootstrap_linf,
-    _check_shapes,
-    _check_solver_options,
-    _misses_rank,
-    _one_blas_thread,
-    _pcg_column,
-    _refine_column,
-    _small_svd,
-    sketch_rows,
+    bootstrap_linf,
+    check_shapes,
+    check_solver_options,
+    misses_rank,
+    one_blas_thread,
+    pcg_column,
+    refine_column,
+    small_svd,
 )
-from ..sketch import TILE, _next_pow2, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_values
+from .._validate import generator, next_pow2
+from ..linalg import LstsqResult, sketch_rows
+from ..sketch import TILE, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_values
 from ._common import aligned, task, tree_reduce
 
 if TYPE_CHECKING:
@@ -106,7 +105,7 @@ def _update_block(a, dx, f, r):
 
 
 class _BlockRefinement:
-    """The passes of ``numkern.linalg._refine_column`` over row blocks: r and f stay on the workers
+    """The passes of ``numkern.linalg.refine_column`` over row blocks: r and f stay on the workers
     (persisted per block, 16 bytes per row), only the (tiles, 3, d) partials come back and are
     merged in tile order."""
 
@@ -267,17 +266,17 @@ def lstsq(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if sketch not in SKETCHES:
         raise NotImplementedError(f"numkern.dask.lstsq supports sketch in {SKETCHES}, got {sketch!r}")
-    _check_solver_options(method, eps, delta, tol, maxiter)
+    check_solver_options(method, eps, delta, tol, maxiter)
     A, b = da.asarray(A), da.asarray(b)
     for arr, name in ((A, "A"), (b, "b")):
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    n, d, vector = _check_shapes(A, b)
+    n, d, vector = check_shapes(A, b)
     if n >= 2**32:
         raise ValueError("the Gaussian sketch supports n < 2**32 rows")
     B = b.reshape(n, 1) if vector else b
     k = B.shape[1]
-    N = _next_pow2(n)
+    N = next_pow2(n)
     if m is not None:
         if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, np.integer)):
             raise TypeError(f"m must be an integer, got {type(m).__name__}")
@@ -305,17 +304,17 @@ def lstsq(
     SA, Sb = SAB[:, :d], SAB[:, d:]
     if not (np.isfinite(SA).all() and np.isfinite(Sb).all()):
         raise ValueError("the sketch of A or b is not finite: NaN/inf in the data, or overflow (scale A and b down)")
-    with _one_blas_thread():
-        U, s, Vt, r = _small_svd(SA, np.finfo(dtype).eps)
+    with one_blas_thread():
+        U, s, Vt, r = small_svd(SA, np.finfo(dtype).eps)
 
     def pack(v):
         v = np.asarray(v, dtype=np.float64)
         return float(v[0]) if vector else v
 
     if method == "sketch":
-        with _one_blas_thread():
+        with one_blas_thread():
             x = Vt.T @ ((U.T @ Sb) / s[:, None]) if r else np.zeros((d, k))
-            est = _bootstrap_linf(U, s, Vt, Sb, x, g, delta)
+            est = bootstrap_linf(U, s, Vt, Sb, x, g, delta)
         ss, _ = rows.residual(x.astype(dtype), True, False)
         x = x.astype(out_dtype)
         return LstsqResult(x[:, 0] if vector else x, pack(np.sqrt(ss)), r, 0, "sketch", m, pack(est))
@@ -333,12 +332,12 @@ def lstsq(
             gout[:] = gg[:, 0]
             return ss[0]
 
-        with _one_blas_thread():  # b="b": _pcg_column passes it through to residual as "with b"
-            y, it, gk = _pcg_column(None, "b", P, U.T @ Sb[:, j], float(tol), maxiter, residual=residual)
+        with one_blas_thread():  # b="b": pcg_column passes it through to residual as "with b"
+            y, it, gk = pcg_column(None, "b", P, U.T @ Sb[:, j], float(tol), maxiter, residual=residual)
             xj = P @ y
             e = P @ gk
             if r:  # as numkern.lstsq: the same refinement, its passes over the row blocks
-                xj, it_ref, e_ref = _refine_column(_BlockRefinement(sel), P, xj, float(tol), maxiter)
+                xj, it_ref, e_ref = refine_column(_BlockRefinement(sel), P, xj, float(tol), maxiter)
                 if it_ref:
                     it, e = it + it_ref, e_ref
         X[:, j] = xj
@@ -351,7 +350,7 @@ def lstsq(
         for j in range(k):
             sel = rows_for_column(rows, j) if k > 1 else rows
             gA = sel.residual(X[:, j : j + 1], True, True)[1][:, 0]
-            if _misses_rank(np.linalg.norm(gA), a_norm, np.linalg.norm(X[:, j]), b_norms[j], tol):
+            if misses_rank(np.linalg.norm(gA), a_norm, np.linalg.norm(X[:, j]), b_norms[j], tol):
                 return _direct(A, B, rows, vector, out_dtype, pack)
     X = X.astype(out_dtype)
     return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est))

@@ -14,12 +14,12 @@ from ._accountant import charge, check_epsilon
 from ._data import private_data, queries
 from ._exact import KERNELS, check_bandwidth
 from ._kde import (
-    _padded,
     check_components,
     check_reduce_dim,
     draw_structure,
     feature_sums,
     features,
+    padded_features,
     release_feature_rows,
 )
 
@@ -223,7 +223,7 @@ class SimilarityClassifier:
         sizes = _noise.release_rows(np.asarray(counts, dtype=np.int64).reshape(-1, 1), 0, 1, cf * eps, src).values[:, 0]
         m = auto_components((1 - cf) * eps, sizes) if isinstance(self.n_components, str) else int(self.n_components)
         W, b, proj = draw_structure(self.kernel, h, d, m, self.reduce_dim, gen)
-        Wt, bp = _padded(W, b)
+        Wt, bp = padded_features(W, b)
         return _ClassPlan(Wt, bp, m, proj, classes, (eps, cf, d, sizes, src))
 
     def _finish(self, plan, sums):

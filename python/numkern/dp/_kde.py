@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _core
+from .._validate import next_pow2
 from . import _noise
 from ._accountant import charge, check_epsilon
 from ._data import private_data, queries
@@ -43,7 +44,7 @@ def draw_features(kernel: str, bandwidth: float, d: int, m: int, gen: np.random.
     return W, b
 
 
-def _padded(W, b):
+def padded_features(W, b):
     """W (d x m) zero-padded to a multiple of 32 features and packed in blocks of 32 as the kernels
     read it: (m/32, d, 32), block q contiguous (see kBlock in cpp/dp/dp.h)."""
     d, m = W.shape
@@ -61,16 +62,12 @@ def _padded(W, b):
 LOG_LIPSCHITZ = {"gaussian": 1.0 / math.e, "laplacian": 0.5 / math.e, "cauchy": 0.25}
 
 
-def _next_pow2(n: int) -> int:
-    return 1 << max(0, (int(n) - 1).bit_length())
-
-
 def jl_distortion_std(k: int, d: int) -> float:
     """Bound on the standard deviation of delta = ||P v||^2 / ||v||^2 - 1 for the projection P of
     :class:`HadamardProjection` (d -> k) and ANY fixed v: 2(N - k) / (k (N - 1)) with N = 2^ceil(log2 d)
     (sampling k of the N coordinates of the randomly signed Hadamard transform without replacement;
     E[u_i^4] <= 3 ||v||^4 / N^2 for its coordinates u). E[delta] = 0 exactly."""
-    N = _next_pow2(d)
+    N = next_pow2(d)
     return math.sqrt(2.0 * (N - k) / (k * (N - 1))) if N > 1 else 0.0
 
 
@@ -87,7 +84,7 @@ class HadamardProjection:
     """
 
     def __init__(self, d: int, k: int, gen: np.random.Generator):
-        self.d, self.k, self.N = int(d), int(k), _next_pow2(d)
+        self.d, self.k, self.N = int(d), int(k), next_pow2(d)
         self.signs = np.where(gen.integers(0, 2, self.d) == 1, -1.0, 1.0)
         self.rows = np.sort(gen.choice(self.N, self.k, replace=False)).astype(np.intp)
 
@@ -124,7 +121,7 @@ def check_reduce_dim(reduce_dim, kernel: str, d: int, m: int):
     if isinstance(reduce_dim, str):
         if reduce_dim != "auto":
             raise ValueError(f"reduce_dim must be None, 'auto' or an integer, got {reduce_dim!r}")
-        c, N = LOG_LIPSCHITZ[kernel], _next_pow2(d)
+        c, N = LOG_LIPSCHITZ[kernel], next_pow2(d)
         k = 8
         while k < d and c * jl_distortion_std(k, d) > 1.0 / math.sqrt(m):
             k += 8
@@ -334,7 +331,7 @@ class KernelDensity:
         )
         charge(self.accountant, eps, f"KernelDensity({self.kernel})")
         W, b, proj = draw_structure(self.kernel, h, d, m, self.reduce_dim, gen)
-        Wt, bp = _padded(W, b)
+        Wt, bp = padded_features(W, b)
         return _SketchPlan(Wt, bp, m, proj, (W, b, eps, cf, src, d))
 
     def _finish(self, plan, sums):

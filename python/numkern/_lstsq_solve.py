@@ -1,0 +1,301 @@
+"""The solvers behind numkern.lstsq and numkern.dask.lstsq: argument checks, the sketch-and-solve
+step with its bootstrap error estimate, preconditioned conjugate gradients and the iterative
+refinement of the augmented system in double-double (see docs/design/sketch.md)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _core
+from ._runtime import limit_threads
+from .sketch import SRHT, CountSketch, Gaussian, SparseSign
+
+
+def one_blas_thread():
+    """Context limiting BLAS to one thread while the small m x d factorizations run.
+
+    They make hundreds of tiny BLAS calls; a multi-threaded OpenBLAS synchronizes its threads in
+    each, which on a busy machine costs milliseconds per call (an 800 x 100 SVD measured 3.3 s
+    with two threads against 12 ms with one). Uses threadpoolctl when it is installed."""
+    return limit_threads("blas")
+
+
+METHODS = ("auto", "sketch", "precondition", "direct")
+SKETCHES = ("srht", "gaussian", "sparse_sign", "countsketch")
+
+#: Calibrated constant of the row-count rule m = ceil(C_ROWS * d * ln(2d/delta) / eps**2); see
+#: docs/design/sketch.md for the calibration and for what is proven (Gaussian) vs measured (SRHT).
+C_ROWS = 2.0
+#: Sketch rows per column of A for sketch-and-precondition (Blendenpik uses 4).
+PRECONDITION_ROWS_PER_COL = 4
+#: Default sketch rows per column for sketch-and-solve when neither m nor eps is given.
+SKETCH_ROWS_PER_COL = 8
+#: Cap on the refinement steps of the preconditioned solver (each gains about -log10(u cond(A))
+#: digits; three reach 1e-10 at cond(A) = 1e10 with a large residual).
+MAX_REFINEMENT_STEPS = 6
+#: Bootstrap replicates of the a-posteriori error estimate.
+BOOTSTRAP_SAMPLES = 20
+
+
+def check_eps_delta(eps, delta):
+    if eps is not None and not (
+        isinstance(eps, (int, float, np.floating, np.integer)) and math.isfinite(eps) and eps > 0
+    ):
+        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+    if not (isinstance(delta, (int, float, np.floating, np.integer)) and 0 < delta < 1):
+        raise ValueError(f"delta must be in (0, 1), got {delta!r}")
+
+
+def check_shapes(A, b):
+    """Shape checks shared by numkern.lstsq and numkern.dask.lstsq (NumPy or Dask arrays); returns
+    n, d and whether b is a vector."""
+    if A.ndim != 2:
+        raise ValueError(f"A must be 2-d (n, d), got shape {A.shape}")
+    n, d = A.shape
+    if n < 1 or d < 1:
+        raise ValueError(f"A must have at least one row and one column, got shape {A.shape}")
+    if b.ndim not in (1, 2) or b.shape[0] != n:
+        raise ValueError(f"b must have shape ({n},) or ({n}, k) to match A {A.shape}, got {b.shape}")
+    if b.ndim == 2 and b.shape[1] < 1:
+        raise ValueError("b must have at least one column")
+    return n, d, b.ndim == 1
+
+
+def check_solver_options(method, eps, delta, tol, maxiter):
+    """The option checks every lstsq front end shares (numkern.lstsq, numkern.dask.lstsq)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_eps_delta(eps, delta)
+    if not (isinstance(tol, (int, float, np.floating)) and tol > 0):
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    if maxiter is not None and (isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1):
+        raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+
+
+def make_sketch(kind, n, m, g):
+    if kind == "srht":
+        return SRHT(n, m, rng=g)
+    if kind == "gaussian":
+        return Gaussian(n, m, rng=g)
+    if kind == "sparse_sign":
+        # 8 nonzeros per column, or every row when the sketch has fewer than 8.
+        return SparseSign(n, m, nnz_per_col=min(8, m), rng=g)
+    return CountSketch(n, m, rng=g)
+
+
+def finite_or_raise(arr, name):
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+
+
+def small_svd(SA, dtype_eps):
+    U, s, Vt = np.linalg.svd(SA, full_matrices=False)
+    if s.size == 0 or s[0] == 0:
+        return U[:, :0], s[:0], Vt[:0], 0
+    rcond = max(SA.shape) * dtype_eps
+    r = int(np.count_nonzero(s > rcond * s[0]))
+    return U[:, :r], s[:r], Vt[:r], r
+
+
+def bootstrap_linf(Q, s, Vt, Sb, x, g, delta):
+    """Bootstrap (Lopes, Wang & Mahoney 2018) of ||x' - x*||_inf: resample the sketched rows with
+    replacement and re-solve in the orthonormal coordinates of the sketch's SVD."""
+    m, r = Q.shape
+    if r == 0:
+        return np.zeros(Sb.shape[1])
+    counts = g.multinomial(m, np.full(m, 1.0 / m), size=BOOTSTRAP_SAMPLES).astype(np.float64)
+    QW = Q[None, :, :] * counts[:, :, None]  # (B, m, r)
+    QWt = QW.transpose(0, 2, 1)
+    G = QWt @ Q  # (B, r, r), near m * I
+    rhs = QWt @ Sb  # (B, r, k)
+    try:
+        z = np.linalg.solve(G, rhs)
+    except np.linalg.LinAlgError:
+        z = np.linalg.pinv(G) @ rhs
+    xb = (Vt.T / s) @ z  # (B, d, k)
+    err = np.abs(xb - x[None]).max(axis=1)  # (B, k)
+    return np.quantile(err, 1.0 - delta, axis=0)
+
+
+def solve_sketch(A, B, kind, m, g, delta):
+    S = make_sketch(kind, A.shape[0], m, g)
+    # One pass of the operator over A and b (the Gaussian sketch generates S once for both).
+    SA, Sb = (M.astype(np.float64, copy=False) for M in S.apply_pair(A, B))
+    if not (np.isfinite(SA).all() and np.isfinite(Sb).all()):
+        finite_or_raise(A, "A")
+        raise ValueError("the sketch of A overflowed; scale A and b down")
+    with one_blas_thread():
+        U, s, Vt, r = small_svd(SA, np.finfo(A.dtype).eps)
+        x = Vt.T @ ((U.T @ Sb) / s[:, None]) if r else np.zeros((A.shape[1], B.shape[1]))
+    return S, SA, Sb, U, s, Vt, r, x
+
+
+def residual_norms(A, X, B):
+    out = np.empty(B.shape[1])
+    for j in range(B.shape[1]):
+        u = np.ascontiguousarray(X[:, j], dtype=A.dtype)
+        bj = np.ascontiguousarray(B[:, j], dtype=A.dtype)
+        out[j] = math.sqrt(_core.row_residual(A, u, bj, None, None))
+    return out
+
+
+def cg_steps(mat, y, res, it, maxiter, done):
+    """Conjugate-gradient steps for the SPD operator ``mat`` from ``y`` with residual ``res``, until
+    ``done(res, y)``, ``it`` reaches ``maxiter`` or the recurrence breaks down; returns y, res, it."""
+    rs = float(res @ res)
+    p = res.copy()
+    while it < maxiter and rs > 0.0 and not done(res, y):
+        q = mat(p)
+        pq = float(p @ q)
+        if pq <= 0:
+            break
+        alpha = rs / pq
+        y = y + alpha * p
+        res = res - alpha * q
+        rs_new = float(res @ res)
+        p = res + (rs_new / rs) * p
+        rs = rs_new
+        it += 1
+    return y, res, it
+
+
+def pcg_column(A, b, P, y, tol, maxiter, residual=None):
+    """CG on the right-preconditioned normal equations (AP)^T (AP) y = (AP)^T b, from y.
+
+    Each product A^T (A v) is one fused pass over A (row blocks stay in cache between the two
+    products). Since (AP)^T (AP) is within a small factor of I, the forward error of x = P y is
+    about ||P g|| for the gradient g = (AP)^T (b - A P y): CG stops when ||P g|| <= tol ||P y||,
+    or when restarts from the true gradient stop improving it (the rounding floor, about
+    u cond(A) (||x|| + ||b|| / ||A||), reached when cond(A) is large).
+    `residual(u, b, g)` replaces the pass over an in-memory A (numkern.dask: a pass over row
+    blocks): it must return ||A u - b||^2 and write A^T (A u - b) to g, as _core.row_residual.
+    Returns y, iterations and the final true gradient."""
+    d = P.shape[0]
+    gA = np.empty(d)
+    if residual is None:
+
+        def residual(u, bv, g):
+            return _core.row_residual(A, u, bv, g, None)
+
+    def grad(yv):
+        residual(np.ascontiguousarray(P @ yv), b, gA)
+        return -(P.T @ gA)
+
+    def mat(v):
+        residual(np.ascontiguousarray(P @ v), None, gA)
+        return P.T @ gA
+
+    def fwd(gv, yv):
+        xn = float(np.linalg.norm(P @ yv))
+        return float(np.linalg.norm(P @ gv)) / xn if xn > 0 else (0.0 if not gv.any() else math.inf)
+
+    it = 0
+    gk = grad(y)
+    best = fwd(gk, y)
+    best_y, best_g = y, gk
+    while best > tol and it < maxiter:
+        y, gk, it = cg_steps(mat, y, gk, it, maxiter, lambda g, yv: fwd(g, yv) <= 0.1 * tol)
+        gk = grad(y)  # the true gradient: the recurrence drifts below the rounding floor
+        e = fwd(gk, y)
+        if e >= 0.5 * best:
+            if e < best:
+                best, best_y, best_g = e, y, gk
+            break
+        best, best_y, best_g = e, y, gk
+    return best_y, it, best_g
+
+
+def cg_correction(normal, P, c, maxiter):
+    """CG on (AP)^T (AP) y = c from y = c (AP is near-orthonormal), to 1e-8 relative or a stall.
+    ``normal(v, g)`` writes A^T (A v) to g (one pass over A)."""
+    gA = np.empty(P.shape[0])
+
+    def mat(v):
+        normal(np.ascontiguousarray(P @ v), gA)
+        return P.T @ gA
+
+    y = c.copy()
+    goal = 1e-16 * float(c @ c)
+    y, _, it = cg_steps(mat, y, c - mat(y), 1, maxiter, lambda res, _: float(res @ res) <= goal)
+    return y, it
+
+
+class RefinementPasses:
+    """The three passes of a refinement over an in-memory A, holding the per-row state r and f.
+    numkern.dask supplies the same three over row blocks (bit-identical, as the sums are merged in
+    the same chunk order)."""
+
+    def __init__(self, A, b):
+        n = A.shape[0]
+        self.A, self.b = A, b
+        self.r, self.f, self.t = np.empty(n), np.empty(n), np.empty(n)
+
+    def residual(self, x, first, h):
+        """h = A^T (b - A x) accurate to a few ulps (r = b - A x rounded once when first)."""
+        _core.ls_refine_residual(self.A, x, self.r, first, self.b, self.f, h)
+
+    def normal(self, v, g):
+        _core.row_residual(self.A, v, None, g, None)
+
+    def update(self, dx):
+        """r <- r + f - A dx, the new residual's leading part."""
+        _core.row_residual(self.A, dx, self.f, None, self.t)  # t = A dx - f
+        np.subtract(self.r, self.t, out=self.r)
+
+
+def refine_column(passes, P, x, tol, maxiter):
+    """Iterative refinement of the augmented system [I A; A^T 0][r; x] = [b; 0] (Bjorck 1967) with
+    its residuals evaluated in double-double (``_core.ls_refine_residual``); ``passes`` holds A, b
+    and the state (see ``RefinementPasses``).
+
+    A float64 solver, LAPACK included, stops at a forward error of about
+    ``u cond(A) (1 + cond(A) ||r|| / (||A|| ||x||))``: 1e-6 to 1e+2 at cond(A) = 1e10. Each step
+    here solves for the correction with the same preconditioned CG, which contracts the error by
+    about ``u cond(A)``, while the extra-precise residual moves the attainable floor to a few ulps
+    of x; so while ``u cond(A) << 1`` a few steps reach ``tol`` against the exact solution of the
+    stored problem.
+
+    The first residual also gives a free error estimate ``P P^T h`` (within a factor
+    ``cond(AP)^2 ~ 9`` of the exact correction) whose own rounding is about
+    ``u ||h|| ||P||^2``; when both are far below ``tol`` (well-conditioned problems) no correction
+    is solved and the refinement costs one pass. Otherwise steps run until the correction is below
+    ``tol`` or stops shrinking. Returns x, the CG iterations spent, and an estimate of ``x - x*``."""
+    h = np.empty(P.shape[0])
+    p_norm2 = float(np.linalg.norm(P, 2)) ** 2
+    u = np.finfo(np.float64).eps
+    iters = 0
+    est = None
+    prev = math.inf
+    for step in range(MAX_REFINEMENT_STEPS):
+        passes.residual(np.ascontiguousarray(x), step == 0, h)
+        c = P.T @ h
+        goal = 0.25 * tol * float(np.linalg.norm(x))
+        if step == 0:
+            dx_est = P @ c
+            est = dx_est
+            if float(np.linalg.norm(dx_est)) + 4.0 * u * float(np.linalg.norm(h)) * p_norm2 <= goal:
+                break
+        if iters >= maxiter:
+            break
+        y, k = cg_correction(passes.normal, P, c, max(1, maxiter - iters))
+        iters += k
+        dx = np.ascontiguousarray(P @ y)
+        size = float(np.linalg.norm(dx))
+        if size > 0.5 * prev:
+            break  # no longer contracting: u cond(A) is near 1, the float64 floor of this problem
+        passes.update(dx)
+        x = x + dx
+        est, prev = dx, size
+        if size <= goal:
+            break
+    return x, iters, est
+
+
+def misses_rank(grad_norm, a_norm, x_norm, b_norm, tol):
+    """Whether a preconditioned x (from a sketch of lower rank than d) misses part of the solution:
+    its normal-equation gradient ||A^T (A x - b)|| is far above rounding (else x is the min-norm
+    solution of a rank-deficient A)."""
+    bound = max(1e-8, 10 * float(tol)) * a_norm * (a_norm * x_norm + b_norm)
+    return not grad_norm <= bound
