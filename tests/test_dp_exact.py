@@ -210,7 +210,7 @@ def test_random_feature_kernel_matches_numpy_cos(rng, q, d, m):
     the same size that depends on the BLAS kernel NumPy runs, so it could not judge this.)"""
     Wt, b = _features_setup(rng, d, m)
     Y = rng.standard_normal((q, d)) * 3 / max(1.0, np.sqrt(d / 17))  # arguments of similar size for every d
-    got = _kde.features(Y, *_kde._padded(Wt, b), m)
+    got = _kde.features(Y, *_kde.padded_features(Wt, b), m)
     t, E = _projection_reference(Y, Wt, b)
     assert np.all(np.abs(got - np.cos(t)) <= E)
 
@@ -219,7 +219,7 @@ def test_cosine_kernel_is_accurate_on_large_arguments(rng):
     Wt = np.ones((1, 32))
     b = np.zeros(32)
     Y = rng.uniform(-1e5, 1e5, (64, 1))
-    got = _kde.features(Y, *_kde._padded(Wt, b), 32)
+    got = _kde.features(Y, *_kde.padded_features(Wt, b), 32)
     # Y @ Wt is Y itself (one product by 1: exact under any BLAS), so only the cosines are compared.
     assert np.max(np.abs(got - np.cos(Y @ Wt))) <= 1e-11
 
@@ -239,9 +239,9 @@ def test_fixed_point_feature_sums_are_exact_integers(rng, n, d, m):
     number of such terms."""
     Wt, b = _features_setup(rng, d, m)
     X = np.ascontiguousarray(rng.standard_normal((n, d)))
-    got = _kde.feature_sums(X, *_kde._padded(Wt, b))
+    got = _kde.feature_sums(X, *_kde.padded_features(Wt, b))
     assert got.dtype == np.int64 and got.shape == (m,)  # m is a multiple of 32: no padding features
-    terms = np.rint(np.clip(_kde.features(X, *_kde._padded(Wt, b), m), -1.0, 1.0) * 2.0**32).astype(np.int64)
+    terms = np.rint(np.clip(_kde.features(X, *_kde.padded_features(Wt, b), m), -1.0, 1.0) * 2.0**32).astype(np.int64)
     np.testing.assert_array_equal(got, terms.sum(axis=0))
     key = (n, d, m)
     cached = _FIXED_REFERENCE.get(key)
@@ -259,11 +259,11 @@ def test_fixed_point_feature_sums_are_exact_integers(rng, n, d, m):
 def test_feature_sums_do_not_depend_on_thread_count(rng):
     Wt, b = _features_setup(rng, 4, 64)
     X = np.ascontiguousarray(rng.standard_normal((5000, 4)))
-    a = _kde.feature_sums(X, *_kde._padded(Wt, b))
+    a = _kde.feature_sums(X, *_kde.padded_features(Wt, b))
     before = numkern.get_num_threads()
     numkern.set_num_threads(1)
     try:
-        c = _kde.feature_sums(X, *_kde._padded(Wt, b))
+        c = _kde.feature_sums(X, *_kde.padded_features(Wt, b))
     finally:
         numkern.set_num_threads(before)
     assert np.array_equal(a, c)

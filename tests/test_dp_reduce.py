@@ -13,11 +13,11 @@ import numkern.dp as dp
 from numkern.dp._kde import (
     LOG_LIPSCHITZ,
     HadamardProjection,
-    _padded,
     check_reduce_dim,
     draw_structure,
     feature_sums,
     jl_distortion_std,
+    padded_features,
 )
 
 
@@ -43,7 +43,7 @@ def test_sketch_of_a_neighbour_differs_by_one_records_features_only(rng):
     X = rng.standard_normal((700, 200))
     x = rng.standard_normal((1, 200)) * 5
     W, b, P = draw_structure("laplacian", 3.0, 200, 64, 24, np.random.default_rng(2))
-    Wt, bp = _padded(W, b)
+    Wt, bp = padded_features(W, b)
     diff = feature_sums(np.vstack([X, x]), Wt, bp, P) - feature_sums(X, Wt, bp, P)
     assert np.array_equal(diff, feature_sums(x, Wt, bp, P))
     assert np.all(np.abs(diff) <= 2**32)
