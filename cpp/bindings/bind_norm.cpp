@@ -1,6 +1,7 @@
 #include <string>
 
 #include "bindings/bindings.h"
+#include "bindings/checks.h"
 #include "norm/norm.h"
 
 namespace numkern::bindings {
@@ -23,6 +24,9 @@ void bind_norm(py::module_& m) {
       "norm_forward",
       [](const py::array& x, py::array& out, int axis, bool l1, const py::object& w, const py::object& b, double eps,
          bool fresh) {
+        const Check c("norm_forward");
+        c.float_dtype(x, "x").in_out(x, out).axis(axis, x.ndim()).that(eps >= 0, "eps must be >= 0");
+        c.vector_or_none(w, "weight", x, x.shape(axis)).vector_or_none(b, "bias", x, x.shape(axis));
         const Layout lx = layout_of(x), lo = layout_of(out);
         const auto dtype = float_dtype(x);
         const void* px = x.data();
@@ -38,6 +42,16 @@ void bind_norm(py::module_& m) {
       "norm_backward",
       [](const py::array& dy, const py::array& x, py::array& dx, int axis, bool l1, const py::object& w,
          const py::object& dw, const py::object& db, double eps) {
+        const Check c("norm_backward");
+        c.float_dtype(x, "x").in_out(dy, dx).same_dtype(x, dx, "x and dx").same_shape(x, dx, "x and dx");
+        c.aligned(x, "x")
+            .disjoint(x, dx, "dx must not overlap x")
+            .axis(axis, x.ndim())
+            .that(eps >= 0, "eps must be >= 0");
+        const std::int64_t n = x.shape(axis);
+        c.vector_or_none(w, "weight", x, n)
+            .vector_or_none(dw, "dweight", x, n, true)
+            .vector_or_none(db, "dbias", x, n, true);
         const Layout ldy = layout_of(dy), lx = layout_of(x), ldx = layout_of(dx);
         const auto dtype = float_dtype(x);
         const void *pdy = dy.data(), *px = x.data(), *pw = data_or_null(w);
@@ -52,6 +66,11 @@ void bind_norm(py::module_& m) {
   m.def(
       "l1_norm_int8",
       [](const py::array& q, py::array& out, int axis, int out_shift) {
+        Check("l1_norm_int8")
+            .dtype(q, "q", 'i', 1)
+            .in_out(q, out)
+            .axis(axis, q.ndim())
+            .that(out_shift >= 0 && out_shift <= 7, "out_shift must be in [0, 7]");
         const Layout lq = layout_of(q), lo = layout_of(out);
         const auto* pq = static_cast<const std::int8_t*>(q.data());
         auto* po = static_cast<std::int8_t*>(out.mutable_data());

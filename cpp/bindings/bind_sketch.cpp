@@ -1,6 +1,7 @@
 #include <string>
 
 #include "bindings/bindings.h"
+#include "bindings/checks.h"
 #include "sketch/sketch.h"
 
 namespace numkern::bindings {
@@ -9,17 +10,31 @@ namespace {
 // Python passes C-contiguous 1-d or 2-d arrays; a 1-d array is one column.
 std::int64_t cols_of(const py::array& a) { return a.ndim() == 2 ? a.shape(1) : 1; }
 
-bool c_contiguous(const py::array& v) { return (v.flags() & py::array::c_style) != 0; }
+bool pow2(std::int64_t n) { return n >= 1 && (n & (n - 1)) == 0; }
+// A dense float32/float64 operand of 1 or 2 dimensions (a 1-d array is one column).
+const Check& operand(const Check& c, const py::array& a, const char* name) {
+  c.float_dtype(a, name).dense(a, name).that(a.ndim() == 1 || a.ndim() == 2, std::string(name) + " must be 1-d or 2-d");
+  return c;
+}
+// The largest side of a block of Gaussian entries gaussian_rows returns (so cnt * len cannot overflow).
+constexpr std::int64_t kMaxBlockSide = std::int64_t{1} << 31;
+
+// An output of `rows` x (columns of `like`) in like's dtype, dense and writeable.
+const Check& output(const Check& c, const py::array& y, const py::array& like, std::int64_t rows) {
+  c.same_dtype(y, like, "the input and y").dense(y, "y").writeable(y, "y");
+  c.that(y.ndim() >= 1 && y.shape(0) == rows && y.size() == rows * cols_of(like),
+         "y must have " + std::to_string(rows) + " rows of the input's columns");
+  return c;
+}
 
 // The row arguments of the refinement passes. Callers (numkern.linalg, numkern.dask) pass C-contiguous
 // float64 arrays; refuse anything else rather than let pybind11 convert an output into a temporary.
 void check_refine_rows(const char* name, const py::array& a, const py::array& x, const py::array& r, const py::array& b,
                        const py::array& f) {
-  if (a.ndim() != 2 || !c_contiguous(a) || !c_contiguous(x) || !c_contiguous(r) || !c_contiguous(b) || !c_contiguous(f))
-    throw py::value_error(std::string(name) + ": C-contiguous float64 arrays expected");
+  const Check c(name);
+  c.ndim(a, "a", 2).dense(a, "a").dense(x, "x").dense(r, "r").dense(b, "b").dense(f, "f");
   const std::int64_t n = a.shape(0), d = a.shape(1);
-  if (x.size() != d || r.size() != n || b.size() != n || f.size() != n)
-    throw py::value_error(std::string(name) + ": shapes do not match a");
+  c.that(x.size() == d && r.size() == n && b.size() == n && f.size() == n, "shapes do not match a");
 }
 }  // namespace
 
@@ -31,6 +46,8 @@ void bind_sketch(py::module_& m) {
   m.def(
       "fwht_cols",
       [](py::array& x, double scale) {
+        const Check c("fwht_cols");
+        operand(c, x, "x").writeable(x, "x").that(pow2(x.shape(0)), "the length of x must be a power of two");
         const auto dt = float_dtype(x);
         const std::int64_t n = x.shape(0), d = cols_of(x);
         void* p = x.mutable_data();
@@ -41,6 +58,9 @@ void bind_sketch(py::module_& m) {
   m.def(
       "fwht_rows",
       [](py::array& x, double scale) {
+        const Check c("fwht_rows");
+        c.float_dtype(x, "x").dense(x, "x").writeable(x, "x").ndim(x, "x", 2);
+        c.that(pow2(x.shape(1)), "the row length of x must be a power of two");
         const auto dt = float_dtype(x);
         const std::int64_t rows = x.shape(0), n = x.shape(1);
         void* p = x.mutable_data();
@@ -52,6 +72,20 @@ void bind_sketch(py::module_& m) {
       "srht_apply",
       [](const py::array& a, std::int64_t N, const py::array& perm, const py::array& neg, const py::array& rows,
          double scale, py::array& y) {
+        const Check c("srht_apply");
+        operand(c, a, "a").that(pow2(N) && N >= a.shape(0), "N must be a power of two >= the rows of a");
+        c.dtype(perm, "perm", 'i', 8).dense(perm, "perm").shape(perm, "perm", {a.shape(0)});
+        c.dtype(neg, "neg", 'u', 1)
+            .dense(neg, "neg")
+            .that(neg.ndim() == 1 && neg.shape(0) >= a.shape(0), "neg too short");
+        c.dtype(rows, "rows", 'u', 4).dense(rows, "rows").ndim(rows, "rows", 1);
+        output(c, y, a, rows.shape(0));
+        {  // O(n + m): every index the kernel follows must be in range
+          const auto* pp = static_cast<const std::int64_t*>(perm.data());
+          for (py::ssize_t j = 0; j < perm.shape(0); ++j) c.that(pp[j] >= 0 && pp[j] < a.shape(0), "perm out of range");
+          const auto* pr = static_cast<const std::uint32_t*>(rows.data());
+          for (py::ssize_t i = 0; i < rows.shape(0); ++i) c.that(pr[i] < N, "rows out of range");
+        }
         const auto dt = float_dtype(a);
         const std::int64_t n = a.shape(0), d = cols_of(a), mm = rows.shape(0);
         const void* pa = a.data();
@@ -66,6 +100,10 @@ void bind_sketch(py::module_& m) {
   m.def(
       "gaussian_apply",
       [](const py::array& a, std::uint64_t key, double scale, py::array& y, std::uint64_t row0) {
+        const Check c("gaussian_apply");
+        operand(c, a, "a");
+        c.that(y.ndim() >= 1, "y must have a row per sketch row");
+        output(c, y, a, y.shape(0));
         const auto dt = float_dtype(a);
         const std::int64_t n = a.shape(0), d = cols_of(a), mm = y.shape(0);
         const void* pa = a.data();
@@ -78,12 +116,13 @@ void bind_sketch(py::module_& m) {
   m.def(
       "gaussian_apply_pair",
       [](const py::array& a, const py::array& b, std::uint64_t key, double scale, py::array& y) {
+        const Check c("gaussian_apply_pair");
+        operand(operand(c, a, "a"), b, "b").same_dtype(a, b, "a and b").same_dtype(a, y, "a and y");
+        c.dense(y, "y").writeable(y, "y");
         const auto dt = float_dtype(a);
-        if (float_dtype(b) != dt || float_dtype(y) != dt)
-          throw py::type_error("gaussian_apply_pair: a, b and y must share one dtype");
-        const std::int64_t n = a.shape(0), d = cols_of(a), k = cols_of(b), mm = y.shape(0);
-        if (b.shape(0) != n || y.ndim() != 2 || y.shape(1) != d + k)
-          throw py::value_error("gaussian_apply_pair: a (n, d), b (n, k) and y (m, d + k) expected");
+        const std::int64_t n = a.shape(0), d = cols_of(a), k = cols_of(b);
+        c.that(b.shape(0) == n && y.ndim() == 2 && y.shape(1) == d + k, "a (n, d), b (n, k) and y (m, d + k) expected");
+        const std::int64_t mm = y.shape(0);
         const void *pa = a.data(), *pb = b.data();
         void* py_ = y.mutable_data();
         py::gil_scoped_release release;
@@ -94,6 +133,9 @@ void bind_sketch(py::module_& m) {
   m.def(
       "gaussian_rows",
       [](std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key) {
+        Check("gaussian_rows")
+            .that(i0 >= 0 && cnt >= 0 && j0 >= 0 && len >= 0, "counts and offsets must be >= 0")
+            .that(cnt <= kMaxBlockSide && len <= kMaxBlockSide, "cnt and len must be <= 2^31");
         py::array_t<float> out({cnt, len});
         float* p = out.mutable_data();
         {
@@ -106,6 +148,16 @@ void bind_sketch(py::module_& m) {
   m.def(
       "sparse_apply",
       [](const py::array& a, const py::array& idx, const py::array& val, py::array& y) {
+        const Check c("sparse_apply");
+        operand(c, a, "a").dtype(idx, "idx", 'i', 8).dense(idx, "idx").ndim(idx, "idx", 2);
+        c.that(idx.shape(0) == a.shape(0), "idx must have a row per row of a");
+        c.same_dtype(val, a, "a and val").dense(val, "val").same_shape(val, idx, "idx and val");
+        c.that(y.ndim() >= 1, "y must have a row per sketch row");
+        output(c, y, a, y.shape(0));
+        {  // O(n s): every index the kernel follows must be in range
+          const auto* pi = static_cast<const std::int64_t*>(idx.data());
+          for (py::ssize_t t = 0; t < idx.size(); ++t) c.that(pi[t] >= 0 && pi[t] < y.shape(0), "idx out of range");
+        }
         const auto dt = float_dtype(a);
         const std::int64_t n = a.shape(0), d = cols_of(a), s = idx.shape(1), mm = y.shape(0);
         const void* pa = a.data();
@@ -119,6 +171,22 @@ void bind_sketch(py::module_& m) {
   m.def(
       "row_residual",
       [](const py::array& a, const py::array& u, py::object b, py::object g, py::object t) {
+        const Check c("row_residual");
+        operand(c, a, "a")
+            .same_dtype(u, a, "a and u")
+            .dense(u, "u")
+            .that(u.size() == cols_of(a), "u must have d entries");
+        const auto vec = [&](const py::object& o, const char* name, std::int64_t len, bool out) {
+          if (o.is_none()) return;
+          const auto v = o.cast<py::array>();
+          c.same_dtype(v, a, "a and the vectors")
+              .dense(v, name)
+              .that(v.size() == len, std::string(name) + " has the wrong length");
+          if (out) c.writeable(v, name);
+        };
+        vec(b, "b", a.shape(0), false);
+        vec(g, "g", cols_of(a), true);
+        vec(t, "t", a.shape(0), true);
         const auto dt = float_dtype(a);
         const std::int64_t n = a.shape(0), d = cols_of(a);
         const void* pa = a.data();
@@ -135,8 +203,7 @@ void bind_sketch(py::module_& m) {
       [](const py::array_t<double>& a, const py::array_t<double>& x, py::array_t<double>& r, bool init_r,
          const py::array_t<double>& b, py::array_t<double>& f, py::array_t<double>& h) {
         check_refine_rows("ls_refine_residual", a, x, r, b, f);
-        if (!c_contiguous(h) || h.size() != a.shape(1))
-          throw py::value_error("ls_refine_residual: h must be a C-contiguous float64 array of d elements");
+        Check("ls_refine_residual").dense(h, "h").that(h.size() == a.shape(1), "h must have d elements");
         const std::int64_t n = a.shape(0), d = a.shape(1);
         const double *pa = a.data(), *px = x.data(), *pb = b.data();
         double *pr = r.mutable_data(), *pf = f.mutable_data(), *ph = h.mutable_data();
@@ -151,10 +218,7 @@ void bind_sketch(py::module_& m) {
          const py::array_t<double>& b, py::array_t<double>& f, py::array_t<double>& parts) {
         check_refine_rows("ls_refine_partials", a, x, r, b, f);
         const std::int64_t n = a.shape(0), d = a.shape(1);
-        if (!c_contiguous(parts) || parts.ndim() != 3 || parts.shape(0) != sketch::ls_refine_chunks(n) ||
-            parts.shape(1) != 3 || parts.shape(2) != d)
-          throw py::value_error(
-              "ls_refine_partials: parts must be C-contiguous float64 of shape (ceil(n / 4096), 3, d)");
+        Check("ls_refine_partials").dense(parts, "parts").shape(parts, "parts", {sketch::ls_refine_chunks(n), 3, d});
         const double *pa = a.data(), *px = x.data(), *pb = b.data();
         double *pr = r.mutable_data(), *pf = f.mutable_data(), *pp = parts.mutable_data();
         py::gil_scoped_release release;
@@ -165,9 +229,9 @@ void bind_sketch(py::module_& m) {
   m.def(
       "ls_refine_merge",
       [](const py::array_t<double>& parts, py::array_t<double>& h) {
-        if (parts.ndim() != 3 || parts.shape(1) != 3 || !c_contiguous(parts) || !c_contiguous(h) ||
-            h.size() != parts.shape(2))
-          throw py::value_error("ls_refine_merge: C-contiguous parts (chunks, 3, d) and h (d,) expected");
+        const Check c("ls_refine_merge");
+        c.dense(parts, "parts").dense(h, "h").ndim(parts, "parts", 3);
+        c.that(parts.shape(1) == 3 && h.size() == parts.shape(2), "parts (chunks, 3, d) and h (d,) expected");
         const std::int64_t nch = parts.shape(0), d = parts.shape(2);
         const double* pp = parts.data();
         double* ph = h.mutable_data();

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "bindings/bindings.h"
+#include "bindings/checks.h"
 #include "softmax/softmax.h"
 
 namespace numkern::bindings {
@@ -10,16 +11,8 @@ namespace numkern::bindings {
 namespace {
 
 constexpr int kNpyFloat = 11, kNpyDouble = 12;  // NumPy type numbers of float32 / float64
-
-// [lowest, highest] byte addresses an array touches.
-std::pair<std::intptr_t, std::intptr_t> byte_extent(const py::array& a) {
-  std::intptr_t lo = reinterpret_cast<std::intptr_t>(a.data()), hi = lo;
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
-    const std::intptr_t span = static_cast<std::intptr_t>(a.shape(d) - 1) * a.strides(d);
-    (span < 0 ? lo : hi) += span;
-  }
-  return {lo, hi + static_cast<std::intptr_t>(a.itemsize()) - 1};
-}
+constexpr int kAlgorithms = 4;                  // softmax::Algorithm's codes are 0 .. kAlgorithms - 1
+static_assert(static_cast<int>(softmax::Algorithm::three_pass_recompute) == kAlgorithms - 1);
 
 void run_softmax(const py::array& x, py::array& out, int axis, int algorithm, bool log, bool fresh_output) {
   const Dtype dtype = float_dtype(x);
@@ -37,11 +30,19 @@ void run_softmax(const py::array& x, py::array& out, int axis, int algorithm, bo
 void bind_softmax(py::module_& m) {
   register_kernel_name("softmax", [] { return std::string("f32/f64_softmax_") + softmax::active_kernels().isa; });
 
+  // The algorithms' names in the order of their codes (softmax::Algorithm), for the Python layer.
+  m.attr("softmax_algorithms") = py::make_tuple("auto", "two_pass", "three_pass_reload", "three_pass_recompute");
+
   // Python validates: x and out have one shape and dtype (float32 or float64), out is writeable
   // and either does not overlap x or is x itself, axis is normalized.
   m.def(
       "softmax",
       [](const py::array& x, py::array& out, int axis, int algorithm, bool log, bool fresh) {
+        Check("softmax")
+            .float_dtype(x, "x")
+            .in_out(x, out)
+            .axis(axis, x.ndim())
+            .that(algorithm >= 0 && algorithm < kAlgorithms, "algorithm must be a code of softmax_algorithms");
         run_softmax(x, out, axis, algorithm, log, fresh);
       },
       py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"), py::arg("fresh") = false);
@@ -86,10 +87,17 @@ void bind_softmax(py::module_& m) {
   // dimensions other than axis), out like x and not overlapping it.
   m.def(
       "softmax_ext_partials",
-      [](const py::array& x, int axis, py::array_t<double>& m, py::array_t<double>& e) {
+      [](const py::array& x, int axis, py::array& m, py::array& e) {
+        const Check c("softmax_ext_partials");
+        c.float_dtype(x, "x").aligned(x, "x").axis(axis, x.ndim());
+        for (auto [a, name] : {std::pair{&m, "m"}, std::pair{&e, "e"}})
+          c.dtype(*a, name, 'f', 8)
+              .dense(*a, name)
+              .writeable(*a, name)
+              .that(a->size() == slices_of(x, axis), std::string(name) + " must have one entry per slice");
         const Dtype dtype = float_dtype(x);
         const void* px = x.data();
-        double *pm = m.mutable_data(), *pe = e.mutable_data();
+        auto *pm = static_cast<double*>(m.mutable_data()), *pe = static_cast<double*>(e.mutable_data());
         const std::int64_t *shape = as_int64(x.shape()), *xs = as_int64(x.strides());
         const int ndim = static_cast<int>(x.ndim());
         py::gil_scoped_release release;
@@ -98,12 +106,17 @@ void bind_softmax(py::module_& m) {
       py::arg("x"), py::arg("axis"), py::arg("m"), py::arg("e"));
   m.def(
       "softmax_scale_ext",
-      [](const py::array& x, py::array& out, int axis, const py::array_t<double>& m, const py::array_t<double>& e,
-         bool log) {
+      [](const py::array& x, py::array& out, int axis, const py::array& m, const py::array& e, bool log) {
+        const Check c("softmax_scale_ext");
+        c.float_dtype(x, "x").in_out(x, out).axis(axis, x.ndim());
+        for (auto [a, name] : {std::pair{&m, "m"}, std::pair{&e, "e"}})
+          c.dtype(*a, name, 'f', 8)
+              .dense(*a, name)
+              .that(a->size() == slices_of(x, axis), std::string(name) + " must have one entry per slice");
         const Dtype dtype = float_dtype(x);
         const void* px = x.data();
         void* py_ = out.mutable_data();
-        const double *pm = m.data(), *pe = e.data();
+        const auto *pm = static_cast<const double*>(m.data()), *pe = static_cast<const double*>(e.data());
         const std::int64_t *shape = as_int64(x.shape()), *xs = as_int64(x.strides()), *ys = as_int64(out.strides());
         const int ndim = static_cast<int>(x.ndim());
         py::gil_scoped_release release;

@@ -67,6 +67,10 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
 // The largest K for which sum_k a_k b_k with a, b in [-128, 127] fits int32: K * 2^14 <= 2^31 - 1.
 constexpr std::int64_t kMaxK32 = (std::int64_t{1} << 17) - 1;
 
+// The most exponent groups shiftquant takes (shift holds 0 .. kMaxGroups - 1; the pre-shift of the
+// matmul needs fewer, so that q << (n_groups - 1 - e) fits int8).
+constexpr int kMaxGroups = 32;
+
 // ShiftQuant of x viewed as (outer, L, inner) with channels/blocks along L.
 // block == 0: channel mode, shift has L entries; block > 0: blocks of `block` along L, shift has
 // outer * nblocks * inner entries in that order. Returns false (x untouched) if x has NaN or inf.

@@ -98,6 +98,11 @@ def gaussian_apply(a: np.ndarray, key: int, scale: float, y: np.ndarray, row0: i
 def gaussian_apply_pair(a: np.ndarray, b: np.ndarray, key: int, scale: float, y: np.ndarray) -> None: ...
 
 gaussian_tile_rows: int
+softmax_algorithms: tuple[str, ...]
+gemm_out_kinds: tuple[str, ...]
+gemm_max_k_int32: int
+quant_max_groups: int
+dp_kinds: tuple[str, ...]
 
 def gaussian_rows(i0: int, cnt: int, j0: int, len: int, key: int) -> np.ndarray: ...
 def sparse_apply(a: np.ndarray, idx: np.ndarray, val: np.ndarray, y: np.ndarray) -> None: ...

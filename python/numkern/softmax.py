@@ -13,7 +13,7 @@ from ._validate import check_out, float_operand, kernel_input, normalize_axis, p
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-ALGORITHMS = ("auto", "two_pass", "three_pass_reload", "three_pass_recompute")
+ALGORITHMS = tuple(_core.softmax_algorithms)
 _ALGORITHM_CODE = {name: code for code, name in enumerate(ALGORITHMS)}
 
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import dask.array as da
 import numpy as np
 
-from ..quant import _gemm, _prepare_matmul
+from ..quant._gemm import gemm
+from ..quant._matmul import prepare_matmul
 from ._common import aligned, task
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 def _int_block(qa, qb):
     """Exact int64 qa @ qb of one (M block, K block) pair, with a length-1 K axis for the sum."""
     out = np.empty((qa.shape[0], qb.shape[1]), np.int64)
-    return _gemm(aligned(qa), aligned(qb), out)[:, None, :]
+    return gemm(aligned(qa), aligned(qb), out)[:, None, :]
 
 
 @task
@@ -84,7 +85,7 @@ def matmul(
     >>> print(np.array_equal(c, quant.matmul(a, b, bits=8)))   # bit-identical
     True
     """
-    opa, opb, dt, out_shape = _prepare_matmul(a, b, out_dtype, bits, rounding, rng)
+    opa, opb, dt, out_shape = prepare_matmul(a, b, out_dtype, bits, rounding, rng)
     M2, K = opa.chunks[0][0].shape
     N = out_shape[-1]
     cm, ck = chunks

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 KERNELS = ("gaussian", "laplacian", "cauchy")
 METRICS = ("l1", "l2", "sqeuclidean")
-_KIND = {"gaussian": 0, "laplacian": 1, "cauchy": 2, "l1": 3, "l2": 4, "sqeuclidean": 5}
+_KIND = {name: code for code, name in enumerate(_core.dp_kinds)}
 
 
 def _points(a, name):
