@@ -60,6 +60,14 @@ CASES = {
         lambda r: [_f32(r, 3, 5), np.zeros((3, 5), np.float32), 1, 0, False],
         {(0, "strided"), (1, "strided")},
     ),
+    "softmax_axes": (
+        lambda r: [_f64(r, 3, 4, 5), np.zeros((3, 4, 5)), [0, 2], 0, False, False, r.random((3, 4, 5)) < 0.5],
+        {(0, "strided"), (1, "strided"), (6, "strided"), (6, "none")},
+    ),
+    "softmax_backward": (
+        lambda r: [_f32(r, 3, 6), _f32(r, 3, 6), np.zeros((3, 6), np.float32), [1], True, r.random((3, 6)) < 0.5],
+        {(0, "strided"), (1, "strided"), (2, "strided"), (5, "strided"), (5, "none")},
+    ),
     "softmax_ext_partials": (
         lambda r: [_f64(r, 3, 5), 1, np.zeros(3), np.zeros(3)],
         {(0, "strided"), (0, "dtype"), (2, "ndim"), (3, "ndim")},
@@ -190,6 +198,10 @@ def _spoilings(a):
         ro.setflags(write=False)
         yield "readonly", ro
         yield "none", None
+    elif isinstance(a, list):
+        yield "no axes", []
+        yield "axis out of range", [7]
+        yield "repeated axis", a + a
     elif isinstance(a, (int, np.integer)) and not isinstance(a, bool):
         yield "negative", -1
         yield "big", 2**40
@@ -221,6 +233,8 @@ def test_core_entry_points_check_their_arguments(name, rng):
 
 # Argument positions each entry point writes.
 OUTPUTS = {
+    "softmax_axes": {1},
+    "softmax_backward": {2},
     "bandwidth_read": set(),
     "gaussian_rows": set(),
     "ls_refine_residual": {2, 5, 6},

@@ -2,6 +2,8 @@
 #include <string>
 #include <vector>
 
+#include <pybind11/stl.h>
+
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
 #include "softmax/softmax.h"
@@ -13,6 +15,26 @@ namespace {
 constexpr int kNpyFloat = 11, kNpyDouble = 12;  // NumPy type numbers of float32 / float64
 constexpr int kAlgorithms = 4;                  // softmax::Algorithm's codes are 0 .. kAlgorithms - 1
 static_assert(static_cast<int>(softmax::Algorithm::three_pass_recompute) == kAlgorithms - 1);
+
+// Distinct normalized axes as a bit mask (at least one).
+std::uint64_t axes_mask(const Check& c, const std::vector<int>& axes, py::ssize_t ndim) {
+  std::uint64_t mask = 0;
+  c.that(!axes.empty() && ndim <= 64, "at least one axis (and at most 64 dimensions) expected");
+  for (int a : axes) {
+    c.axis(a, ndim).that(!((mask >> a) & 1), "axes must be distinct");
+    mask |= std::uint64_t{1} << a;
+  }
+  return mask;
+}
+
+// where=: None, or a bool array of x's shape (any strides, 0 where broadcast).
+py::array where_mask(const Check& c, const py::object& where, const py::array& x) {
+  if (where.is_none()) return py::array();
+  if (!py::isinstance<py::array>(where)) throw py::type_error("softmax: where must be None or a bool ndarray");
+  const auto w = py::reinterpret_borrow<py::array>(where);
+  c.dtype(w, "where", 'b', 1).same_shape(w, x, "where and x");
+  return w;
+}
 
 void run_softmax(const py::array& x, py::array& out, int axis, int algorithm, bool log, bool fresh_output) {
   const Dtype dtype = float_dtype(x);
@@ -82,6 +104,50 @@ void bind_softmax(py::module_& m) {
         return std::move(out);
       },
       py::arg("x"), py::arg("out"), py::arg("axis"), py::arg("algorithm"), py::arg("log"));
+  // Softmax over several axes at once, and the backward passes over one or several axes: `axes`
+  // holds distinct normalized axes, as a bit mask for the driver.
+  m.def(
+      "softmax_axes",
+      [](const py::array& x, py::array& out, const std::vector<int>& axes, int algorithm, bool log, bool fresh,
+         const py::object& where) {
+        const Check c("softmax_axes");
+        c.float_dtype(x, "x").in_out(x, out).that(algorithm >= 0 && algorithm < kAlgorithms,
+                                                  "algorithm must be a code of softmax_algorithms");
+        const std::uint64_t mask = axes_mask(c, axes, x.ndim());
+        const py::array w = where_mask(c, where, x);
+        const void* pw = where.is_none() ? nullptr : w.data();
+        const std::int64_t* ws = where.is_none() ? nullptr : as_int64(w.strides());
+        const Dtype dtype = float_dtype(x);
+        const void* px = x.data();
+        void* po = out.mutable_data();
+        const std::int64_t *shape = as_int64(x.shape()), *xs = as_int64(x.strides()), *os = as_int64(out.strides());
+        const int ndim = static_cast<int>(x.ndim());
+        py::gil_scoped_release release;
+        softmax::run_axes(dtype, px, xs, po, os, shape, ndim, mask, static_cast<softmax::Algorithm>(algorithm), log,
+                          fresh, pw, ws);
+      },
+      py::arg("x"), py::arg("out"), py::arg("axes"), py::arg("algorithm"), py::arg("log"), py::arg("fresh") = false,
+      py::arg("where") = py::none());
+  m.def(
+      "softmax_backward",
+      [](const py::array& y, const py::array& dy, py::array& dx, const std::vector<int>& axes, bool log,
+         const py::object& where) {
+        const Check c("softmax_backward");
+        c.float_dtype(y, "y").in_out(y, dx).in_out(dy, dx);
+        const std::uint64_t mask = axes_mask(c, axes, y.ndim());
+        const py::array w = where_mask(c, where, y);
+        const void* pw = where.is_none() ? nullptr : w.data();
+        const std::int64_t* ws = where.is_none() ? nullptr : as_int64(w.strides());
+        const Dtype dtype = float_dtype(y);
+        const void *py_ = y.data(), *pdy = dy.data();
+        void* pdx = dx.mutable_data();
+        const std::int64_t *shape = as_int64(y.shape()), *ys = as_int64(y.strides()), *dys = as_int64(dy.strides()),
+                           *dxs = as_int64(dx.strides());
+        const int ndim = static_cast<int>(y.ndim());
+        py::gil_scoped_release release;
+        softmax::backward(dtype, py_, ys, pdy, dys, pdx, dxs, shape, ndim, mask, log, pw, ws);
+      },
+      py::arg("y"), py::arg("dy"), py::arg("dx"), py::arg("axes"), py::arg("log"), py::arg("where") = py::none());
   // The two passes separately, for reductions across chunks (numkern.dask). Python validates: x
   // float32/float64, m and e float64 C-contiguous with one entry per slice (C order over the
   // dimensions other than axis), out like x and not overlapping it.

@@ -94,7 +94,7 @@ constexpr std::int64_t kStridedRun = 2048;
 
 template <class T>
 T* run_buffer(int which) {
-  static thread_local std::vector<T> buffers[2];
+  static thread_local std::vector<T> buffers[3];
   auto& b = buffers[which];
   if (b.size() < static_cast<std::size_t>(kStridedRun)) b.resize(kStridedRun);
   return b.data();
@@ -134,6 +134,51 @@ void map_runs(const char* src, std::int64_t ss, char* dst, std::int64_t ds, std:
     f(px, py, len);
     if (ds != unit)
       for (std::int64_t j = 0; j < len; ++j) *element<T>(dst, ds, i + j) = out[j];
+  }
+}
+
+// f(pa, pb, len) over runs covering a[lo:hi) and b[lo:hi), gathered where strided.
+template <class T, class F>
+void read_runs2(const char* a, std::int64_t as, const char* b, std::int64_t bs, std::int64_t lo, std::int64_t hi,
+                F&& f) {
+  const std::int64_t unit = static_cast<std::int64_t>(sizeof(T));
+  T* ga = run_buffer<T>(0);
+  T* gb = run_buffer<T>(1);
+  const std::int64_t step = as == unit && bs == unit ? kContiguousRun : kStridedRun;
+  for (std::int64_t i = lo; i < hi; i += step) {
+    const std::int64_t len = std::min(step, hi - i);
+    const T* pa = as == unit ? element<T>(a, as, i) : ga;
+    const T* pb = bs == unit ? element<T>(b, bs, i) : gb;
+    if (as != unit)
+      for (std::int64_t j = 0; j < len; ++j) ga[j] = *element<T>(a, as, i + j);
+    if (bs != unit)
+      for (std::int64_t j = 0; j < len; ++j) gb[j] = *element<T>(b, bs, i + j);
+    f(pa, pb, len);
+  }
+}
+
+// f(pa, pb, pd, len) reading a[lo:hi) and b[lo:hi) and writing dst[lo:hi), through the per-thread
+// buffers where strided. dst may be a or b element for element: each run is read before it is written.
+template <class T, class F>
+void map_runs2(const char* a, std::int64_t as, const char* b, std::int64_t bs, char* dst, std::int64_t ds,
+               std::int64_t lo, std::int64_t hi, F&& f) {
+  const std::int64_t unit = static_cast<std::int64_t>(sizeof(T));
+  T* ga = run_buffer<T>(0);
+  T* gb = run_buffer<T>(1);
+  T* gd = run_buffer<T>(2);
+  const std::int64_t step = as == unit && bs == unit && ds == unit ? kContiguousRun : kStridedRun;
+  for (std::int64_t i = lo; i < hi; i += step) {
+    const std::int64_t len = std::min(step, hi - i);
+    const T* pa = as == unit ? element<T>(a, as, i) : ga;
+    const T* pb = bs == unit ? element<T>(b, bs, i) : gb;
+    T* pd = ds == unit ? element<T>(dst, ds, i) : gd;
+    if (as != unit)
+      for (std::int64_t j = 0; j < len; ++j) ga[j] = *element<T>(a, as, i + j);
+    if (bs != unit)
+      for (std::int64_t j = 0; j < len; ++j) gb[j] = *element<T>(b, bs, i + j);
+    f(pa, pb, pd, len);
+    if (ds != unit)
+      for (std::int64_t j = 0; j < len; ++j) *element<T>(dst, ds, i + j) = gd[j];
   }
 }
 

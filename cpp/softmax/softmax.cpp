@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "common/isa.h"
@@ -40,13 +41,86 @@ constexpr std::int64_t kPartBytes = 256 * 1024;
 constexpr double kExtExponentLimit = ext_exponent_limit;
 constexpr double kLn2 = 0.69314718055994530942;
 
+// A slice along one axis, or along several (softmax over axes that do not merge into one): then
+// the slice is `n / n1` sub-slices of n1 elements along its innermost axis, at byte offsets
+// xoff[k] / yoff[k] from x / y, and element i of the slice is element i % n1 of sub-slice i / n1.
 struct Slice {
   const char* x;
   std::int64_t xs;
   char* y;
   std::int64_t ys;
   std::int64_t n;
+  std::int64_t n1 = 0;
+  const std::int64_t* xoff = nullptr;
+  const std::int64_t* yoff = nullptr;
+  // where=: one byte per element (nonzero: the element takes part), stride ms bytes (0 when
+  // broadcast), sub-slice offsets moff. A masked-out element is read as -inf.
+  const char* m = nullptr;
+  std::int64_t ms = 0;
+  const std::int64_t* moff = nullptr;
 };
+
+// f(x_base, y_base, mask_base, j0, j1) for the pieces of the slice's range [a, b) that lie in one
+// sub-slice.
+template <class F>
+void pieces(const Slice& s, std::int64_t a, std::int64_t b, F&& f) {
+  if (!s.xoff) return f(s.x, s.y, s.m, a, b);
+  for (std::int64_t i = a; i < b;) {
+    const std::int64_t k = i / s.n1, j = i - k * s.n1, len = std::min(b - i, s.n1 - j);
+    f(s.x + s.xoff[k], s.y ? s.y + s.yoff[k] : nullptr, s.m ? s.m + s.moff[k] : nullptr, j, j + len);
+    i += len;
+  }
+}
+inline bool mask_at(const Slice& s, std::int64_t i) {
+  if (!s.m) return true;
+  if (!s.moff) return s.m[s.ms * i] != 0;
+  return s.m[s.moff[i / s.n1] + s.ms * (i % s.n1)] != 0;
+}
+template <class T>
+T x_value(const Slice& s, std::int64_t i) {
+  if (!mask_at(s, i)) return -std::numeric_limits<T>::infinity();
+  if (!s.xoff) return *element<T>(s.x, s.xs, i);
+  return *element<T>(s.x + s.xoff[i / s.n1], s.xs, i % s.n1);
+}
+// Whether any element of the slice takes part (stops at the first).
+inline bool any_selected(const Slice& s) {
+  for (std::int64_t i = 0; i < s.n; ++i)
+    if (mask_at(s, i)) return true;
+  return false;
+}
+
+// Contiguous runs of a masked array: x[j0:j1) (stride xs bytes) with the elements whose mask byte
+// (stride ms) is 0 replaced by `fill`, passed as f(p, len) through per-thread buffers.
+constexpr std::int64_t kMaskRun = 2048;
+template <class T, class Select, class F>
+void masked_runs(const char* x, std::int64_t xs, const char* m, std::int64_t ms, std::int64_t j0, std::int64_t j1,
+                 T fill, int which, Select&& select, F&& f) {
+  static thread_local std::vector<T> vbuf[3];
+  static thread_local std::vector<std::uint8_t> mbuf;
+  auto& v = vbuf[which];
+  if (v.size() < static_cast<std::size_t>(kMaskRun)) v.resize(kMaskRun);
+  if (mbuf.size() < static_cast<std::size_t>(kMaskRun)) mbuf.resize(kMaskRun);
+  for (std::int64_t i = j0; i < j1; i += kMaskRun) {
+    const std::int64_t len = std::min(kMaskRun, j1 - i);
+    const T* px = element<T>(x, xs, i);
+    if (xs != static_cast<std::int64_t>(sizeof(T))) {
+      for (std::int64_t j = 0; j < len; ++j) v[j] = *element<T>(x, xs, i + j);
+      px = v.data();
+    }
+    const auto* pm = reinterpret_cast<const std::uint8_t*>(m + ms * i);
+    if (ms != 1) {
+      for (std::int64_t j = 0; j < len; ++j) mbuf[j] = static_cast<std::uint8_t>(m[ms * (i + j)]);
+      pm = mbuf.data();
+    }
+    select(px, pm, v.data(), len, fill);
+    f(static_cast<const T*>(v.data()), len);
+  }
+}
+template <class T>
+T* y_at(const Slice& s, std::int64_t i) {
+  if (!s.yoff) return element<T>(s.y, s.ys, i);
+  return element<T>(s.y + s.yoff[i / s.n1], s.ys, i % s.n1);
+}
 
 // A sum m * 2^e merged in extended precision across runs and threads.
 struct ExtAcc {
@@ -83,7 +157,7 @@ void fill(const Slice& s, int parts, int nt, T value) {
   parallel_ranges(
       s.n, parts,
       [&](int, std::int64_t a, std::int64_t b) {
-        for (std::int64_t i = a; i < b; ++i) *element<T>(s.y, s.ys, i) = value;
+        for (std::int64_t i = a; i < b; ++i) *y_at<T>(s, i) = value;
       },
       kSplitAlign, nt);
 }
@@ -121,8 +195,7 @@ class SliceSolver {
     if (algo == Algorithm::three_pass_reload) {
       const double sum = reduce_sum([&](std::int64_t a, std::int64_t b) {
         double acc = 0.0;
-        map_runs<T>(s_.x, s_.xs, s_.y, s_.ys, a, b,
-                    [&](const T* px, T* py, std::int64_t len) { acc += k_.raddstoreexpminusmax(px, py, len, mx); });
+        map(a, b, [&](const T* px, T* py, std::int64_t len) { acc += k_.raddstoreexpminusmax(px, py, len, mx); });
         return acc;
       });
       if (std::isnan(sum)) return fill<T>(s_, parts_, nt_, std::numeric_limits<T>::quiet_NaN());
@@ -130,8 +203,10 @@ class SliceSolver {
       parallel_ranges(
           s_.n, parts_,
           [&](int, std::int64_t a, std::int64_t b) {
-            map_runs<T>(s_.y, s_.ys, s_.y, s_.ys, a, b,
-                        [&](const T* py, T* qy, std::int64_t len) { k_.vscale(py, qy, len, scale); });
+            pieces(s_, a, b, [&](const char*, char* yb, const char*, std::int64_t j0, std::int64_t j1) {
+              map_runs<T>(yb, s_.ys, yb, s_.ys, j0, j1,
+                          [&](const T* py, T* qy, std::int64_t len) { k_.vscale(py, qy, len, scale); });
+            });
           },
           kSplitAlign, nt_);
       return;
@@ -161,8 +236,8 @@ class SliceSolver {
           s_.n, parts_,
           [&](int, std::int64_t a, std::int64_t b) {
             for (std::int64_t i = a; i < b; ++i) {
-              const T v = *element<T>(s_.x, s_.xs, i);
-              *element<T>(s_.y, s_.ys, i) = v == mx ? std::numeric_limits<T>::quiet_NaN() : -mx;
+              const T v = x_value<T>(s_, i);
+              *y_at<T>(s_, i) = v == mx ? std::numeric_limits<T>::quiet_NaN() : -mx;
             }
           },
           kSplitAlign, nt_);
@@ -202,10 +277,9 @@ class SliceSolver {
           s_.n, parts_,
           [&](int, std::int64_t a, std::int64_t b) {
             for (std::int64_t i = a; i < b; ++i) {
-              const T v = *element<T>(s_.x, s_.xs, i);
-              *element<T>(s_.y, s_.ys, i) = v == std::numeric_limits<T>::infinity()
-                                                ? std::numeric_limits<T>::quiet_NaN()
-                                                : -std::numeric_limits<T>::infinity();
+              const T v = x_value<T>(s_, i);
+              *y_at<T>(s_, i) = v == std::numeric_limits<T>::infinity() ? std::numeric_limits<T>::quiet_NaN()
+                                                                        : -std::numeric_limits<T>::infinity();
             }
           },
           kSplitAlign, nt_);
@@ -229,7 +303,7 @@ class SliceSolver {
         s_.n, parts_,
         [&](std::int64_t a, std::int64_t b) {
           ExtAcc r;
-          read_runs<T>(s_.x, s_.xs, a, b, [&](const T* px, std::int64_t len) {
+          read(a, b, [&](const T* px, std::int64_t len) {
             const ExtSum part = k_.raddextexp(px, len);
             r.add(part.m, part.e);
           });
@@ -273,7 +347,7 @@ class SliceSolver {
   // slice shows up in the sum of exps instead.
   bool has_nan() const {
     for (std::int64_t i = 0; i < s_.n; ++i)
-      if (std::isnan(*element<T>(s_.x, s_.xs, i))) return true;
+      if (std::isnan(x_value<T>(s_, i))) return true;
     return false;
   }
 
@@ -283,7 +357,7 @@ class SliceSolver {
         s_.n, parts_,
         [&](std::int64_t a, std::int64_t b) {
           T r = -std::numeric_limits<T>::infinity();
-          read_runs<T>(s_.x, s_.xs, a, b, [&](const T* px, std::int64_t len) { r = nan_max(r, k_.rmax(px, len)); });
+          read(a, b, [&](const T* px, std::int64_t len) { r = nan_max(r, k_.rmax(px, len)); });
           return r;
         },
         [](T a, T b) { return nan_max(a, b); }, kSplitAlign, nt_);
@@ -297,16 +371,40 @@ class SliceSolver {
   double sum_exp_minus(T mx) {
     return reduce_sum([&](std::int64_t a, std::int64_t b) {
       double acc = 0.0;
-      read_runs<T>(s_.x, s_.xs, a, b, [&](const T* px, std::int64_t len) { acc += k_.raddexpminusmax(px, len, mx); });
+      read(a, b, [&](const T* px, std::int64_t len) { acc += k_.raddexpminusmax(px, len, mx); });
       return acc;
     });
   }
 
   template <class F>
   void map_x(F&& f) {
-    parallel_ranges(
-        s_.n, parts_, [&](int, std::int64_t a, std::int64_t b) { map_runs<T>(s_.x, s_.xs, s_.y, s_.ys, a, b, f); },
-        kSplitAlign, nt_);
+    parallel_ranges(s_.n, parts_, [&](int, std::int64_t a, std::int64_t b) { map(a, b, f); }, kSplitAlign, nt_);
+  }
+
+  // f(px, len) over x[a:b) / f(px, py, len) over x[a:b) -> y[a:b), in contiguous runs.
+  template <class F>
+  void read(std::int64_t a, std::int64_t b, F&& f) const {
+    pieces(s_, a, b, [&](const char* xb, char*, const char* mb, std::int64_t j0, std::int64_t j1) {
+      if (!mb) return read_runs<T>(xb, s_.xs, j0, j1, f);
+      masked_runs<T>(xb, s_.xs, mb, s_.ms, j0, j1, -std::numeric_limits<T>::infinity(), 0, k_.vselect, f);
+    });
+  }
+  template <class F>
+  void map(std::int64_t a, std::int64_t b, F&& f) const {
+    pieces(s_, a, b, [&](const char* xb, char* yb, const char* mb, std::int64_t j0, std::int64_t j1) {
+      if (!mb) return map_runs<T>(xb, s_.xs, yb, s_.ys, j0, j1, f);
+      T* out = run_buffer<T>(1);
+      std::int64_t i = j0;
+      masked_runs<T>(xb, s_.xs, mb, s_.ms, j0, j1, -std::numeric_limits<T>::infinity(), 0, k_.vselect,
+                     [&](const T* px, std::int64_t len) {
+                       const bool unit = s_.ys == static_cast<std::int64_t>(sizeof(T));
+                       T* py = unit ? element<T>(yb, s_.ys, i) : out;
+                       f(px, py, len);
+                       if (!unit)
+                         for (std::int64_t j = 0; j < len; ++j) *element<T>(yb, s_.ys, i + j) = out[j];
+                       i += len;
+                     });
+    });
   }
 
   const TypedKernels<T>& k_;
@@ -384,8 +482,8 @@ void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst,
 
   auto solve = [&](const Slice& s, int nt) {
     if (n == 1) {  // exactly 1 (log: 0) for a finite value; NaN otherwise, as scipy
-      const T v = *element<T>(s.x, s.xs, 0);
-      *element<T>(s.y, s.ys, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
+      const T v = x_value<T>(s, 0);
+      *y_at<T>(s, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
       return;
     }
     SliceSolver<T> solver(k, s, nt, fresh_output);
@@ -427,7 +525,272 @@ void scale_ext_typed(const TypedKernels<T>& k, const char* x, const std::int64_t
   });
 }
 
+// The slices of a call over the axes in `mask`, for K arrays of one shape. The other (outer) axes
+// are walked in C order. The slice axes either merge into one strided axis in every array (then a
+// slice is one strided run: `merged`), or the slice is made of sub-slices along its innermost axis
+// (the smallest |stride| in the first array), numbered in C order over the other slice axes.
+template <int K>
+struct SlicePlan {
+  std::int64_t n = 1;      // elements per slice
+  std::int64_t n1 = 1;     // elements per sub-slice (n when merged)
+  std::int64_t count = 1;  // number of slices
+  std::int64_t step[K] = {};
+  bool merged = true;
+  std::vector<std::int64_t> sub[K];  // sub-slice byte offsets from the slice's start (not merged)
+  std::vector<int> outer;
+  const std::int64_t* shape = nullptr;
+  const std::int64_t* const* strides = nullptr;
+
+  SlicePlan(const std::int64_t* shp, int ndim, std::uint64_t mask, const std::int64_t* const* st)
+      : shape(shp), strides(st) {
+    std::vector<int> red;
+    for (int d = 0; d < ndim; ++d) {
+      if (!((mask >> d) & 1)) {
+        outer.push_back(d);
+        count *= shape[d];
+      } else {
+        n *= shape[d];
+        if (shape[d] != 1) red.push_back(d);
+      }
+    }
+    n1 = n;
+    if (red.empty()) return;
+    // Outermost first: |stride| of the first array descending (axis order breaks ties).
+    std::vector<int> order = red;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return std::llabs(strides[0][a]) > std::llabs(strides[0][b]); });
+    const int inner = order.back();
+    for (int k = 0; k < K; ++k) step[k] = strides[k][inner];
+    for (std::size_t i = 0; i + 1 < order.size(); ++i)
+      for (int k = 0; k < K; ++k)
+        merged = merged && strides[k][order[i]] == strides[k][order[i + 1]] * shape[order[i + 1]];
+    if (merged) return;
+    n1 = shape[inner];
+    std::vector<int> others;
+    for (int d : red)
+      if (d != inner) others.push_back(d);
+    const std::int64_t subs = n / n1;
+    for (int k = 0; k < K; ++k) sub[k].resize(static_cast<std::size_t>(subs));
+    for (std::int64_t c = 0; c < subs; ++c) {
+      std::int64_t idx = c;
+      std::int64_t off[K] = {};
+      for (std::size_t i = others.size(); i-- > 0;) {
+        const std::int64_t v = idx % shape[others[i]];
+        idx /= shape[others[i]];
+        for (int k = 0; k < K; ++k) off[k] += v * strides[k][others[i]];
+      }
+      for (int k = 0; k < K; ++k) sub[k][static_cast<std::size_t>(c)] = off[k];
+    }
+  }
+
+  // Byte offsets of slice `index` in each array.
+  void at(std::int64_t index, std::int64_t* off) const {
+    for (int k = 0; k < K; ++k) off[k] = 0;
+    for (std::size_t i = outer.size(); i-- > 0;) {
+      const int d = outer[i];
+      const std::int64_t v = index % shape[d];
+      index /= shape[d];
+      for (int k = 0; k < K; ++k) off[k] += v * strides[k][d];
+    }
+  }
+  // Sub-slice offsets of array k; null when the slice is one strided run.
+  const std::int64_t* offsets(int k) const { return merged ? nullptr : sub[k].data(); }
+};
+
+// f(slice index, threads) for each of `count` slices of n elements: slices split across threads,
+// or, when there are fewer slices than threads and they are long, each slice across all threads.
+template <class F>
+void for_slices(std::int64_t count, std::int64_t n, F&& f) {
+  const int threads = num_threads();
+  if (count < threads && n >= kParallelSliceMin) {
+    for (std::int64_t i = 0; i < count; ++i) f(i, threads);
+    return;
+  }
+  parallel_for(count, std::max<std::int64_t>(1, kParallelWorkMin / std::max<std::int64_t>(1, n)),
+               [&](std::int64_t a, std::int64_t b) {
+                 for (std::int64_t i = a; i < b; ++i) f(i, 1);
+               });
+}
+
+// One slice of the backward pass: y and dy read, dx written; sub-slices and mask as in Slice.
+struct BackwardSlice {
+  const char* y;
+  std::int64_t ys;
+  const char* dy;
+  std::int64_t dys;
+  char* dx;
+  std::int64_t dxs;
+  std::int64_t n;
+  std::int64_t n1;
+  const std::int64_t* off[4];  // sub-slice offsets of y, dy, dx, mask, or null (one run)
+  const char* m;               // where=, or null
+  std::int64_t ms;
+};
+
+// f(y_base, dy_base, dx_base, mask_base, j0, j1) for the pieces of [a, b) in one sub-slice.
+template <class F>
+void pieces(const BackwardSlice& s, std::int64_t a, std::int64_t b, F&& f) {
+  if (!s.off[0]) return f(s.y, s.dy, s.dx, s.m, a, b);
+  for (std::int64_t i = a; i < b;) {
+    const std::int64_t k = i / s.n1, j = i - k * s.n1, len = std::min(b - i, s.n1 - j);
+    f(s.y + s.off[0][k], s.dy + s.off[1][k], s.dx + s.off[2][k], s.m ? s.m + s.off[3][k] : nullptr, j, j + len);
+    i += len;
+  }
+}
+
+// f(py, pdy, pdx, len) over runs of [j0, j1): y and dy masked (an element whose mask byte is 0 is
+// read as y = 0 (log: -inf), dy = 0, so it adds nothing to the sum and gets dx = 0), dx written
+// back where strided.
+template <class T, class F>
+void masked_backward_runs(const TypedKernels<T>& k, const BackwardSlice& s, const char* yb, const char* dyb, char* dxb,
+                          const char* mb, std::int64_t j0, std::int64_t j1, bool log, F&& f) {
+  T* out = run_buffer<T>(2);
+  const T yfill = log ? -std::numeric_limits<T>::infinity() : T(0);
+  for (std::int64_t i = j0; i < j1; i += kMaskRun) {
+    const std::int64_t len = std::min(kMaskRun, j1 - i);
+    const T* py = nullptr;
+    const T* pdy = nullptr;
+    masked_runs<T>(yb, s.ys, mb, s.ms, i, i + len, yfill, 1, k.vselect, [&](const T* p, std::int64_t) { py = p; });
+    masked_runs<T>(dyb, s.dys, mb, s.ms, i, i + len, T(0), 2, k.vselect, [&](const T* p, std::int64_t) { pdy = p; });
+    const bool unit = s.dxs == static_cast<std::int64_t>(sizeof(T));
+    T* pdx = dxb ? (unit ? element<T>(dxb, s.dxs, i) : out) : nullptr;
+    f(py, pdy, pdx, len);
+    if (dxb && !unit)
+      for (std::int64_t j = 0; j < len; ++j) *element<T>(dxb, s.dxs, i + j) = out[j];
+  }
+}
+
+// Both passes of one slice on nt threads; the slice's parts, hence its sums and results, depend on
+// its length only.
+template <class T>
+void backward_slice(const TypedKernels<T>& k, const BackwardSlice& s, int nt, bool log) {
+  const int parts = slice_parts(s.n, sizeof(T));
+  const double sum = parallel_reduce<double>(
+      s.n, parts,
+      [&](std::int64_t a, std::int64_t b) {
+        double acc = 0.0;
+        pieces(s, a, b, [&](const char* yb, const char* dyb, char*, const char* mb, std::int64_t j0, std::int64_t j1) {
+          if (mb)
+            masked_backward_runs<T>(k, s, yb, dyb, nullptr, mb, j0, j1, log,
+                                    [&](const T* py, const T* pdy, T*, std::int64_t len) {
+                                      acc += log ? k.rsum(pdy, len) : k.rdot(py, pdy, len);
+                                    });
+          else if (log)
+            read_runs<T>(dyb, s.dys, j0, j1, [&](const T* pdy, std::int64_t len) { acc += k.rsum(pdy, len); });
+          else
+            read_runs2<T>(yb, s.ys, dyb, s.dys, j0, j1,
+                          [&](const T* py, const T* pdy, std::int64_t len) { acc += k.rdot(py, pdy, len); });
+        });
+        return acc;
+      },
+      [](double a, double b) { return a + b; }, kSplitAlign, nt);
+  const T st = static_cast<T>(sum);
+  const auto pass2 = log ? k.vlog_softmax_backward : k.vsoftmax_backward;
+  parallel_ranges(
+      s.n, parts,
+      [&](int, std::int64_t a, std::int64_t b) {
+        pieces(s, a, b,
+               [&](const char* yb, const char* dyb, char* dxb, const char* mb, std::int64_t j0, std::int64_t j1) {
+                 const auto run = [&](const T* py, const T* pdy, T* pdx, std::int64_t len) {
+                   pass2(py, pdy, pdx, len, st);
+                 };
+                 if (mb)
+                   masked_backward_runs<T>(k, s, yb, dyb, dxb, mb, j0, j1, log, run);
+                 else
+                   map_runs2<T>(yb, s.ys, dyb, s.dys, dxb, s.dxs, j0, j1, run);
+               });
+      },
+      kSplitAlign, nt);
+}
+
+template <class T, int K>
+void backward_plan(const TypedKernels<T>& k, const char* y, const char* dy, char* dx, const char* mask,
+                   const SlicePlan<K>& plan, bool log) {
+  for_slices(plan.count, plan.n, [&](std::int64_t i, int nt) {
+    std::int64_t o[K];
+    plan.at(i, o);
+    BackwardSlice s{y + o[0],
+                    plan.step[0],
+                    dy + o[1],
+                    plan.step[1],
+                    dx + o[2],
+                    plan.step[2],
+                    plan.n,
+                    plan.n1,
+                    {plan.offsets(0), plan.offsets(1), plan.offsets(2), nullptr},
+                    nullptr,
+                    0};
+    if constexpr (K == 4) {
+      s.m = mask + o[3];
+      s.ms = plan.step[3];
+      s.off[3] = plan.offsets(3);
+    }
+    backward_slice(k, s, nt, log);
+  });
+}
+
+template <class T>
+void backward_typed(const TypedKernels<T>& k, const char* y, const std::int64_t* yst, const char* dy,
+                    const std::int64_t* dyst, char* dx, const std::int64_t* dxst, const std::int64_t* shape, int ndim,
+                    std::uint64_t axes, bool log, const char* mask, const std::int64_t* mst) {
+  if (mask) {
+    const std::int64_t* const strides[4] = {yst, dyst, dxst, mst};
+    const SlicePlan<4> plan(shape, ndim, axes, strides);
+    if (plan.n == 0 || plan.count == 0) return;
+    return backward_plan<T, 4>(k, y, dy, dx, mask, plan, log);
+  }
+  const std::int64_t* const strides[3] = {yst, dyst, dxst};
+  const SlicePlan<3> plan(shape, ndim, axes, strides);
+  if (plan.n == 0 || plan.count == 0) return;
+  backward_plan<T, 3>(k, y, dy, dx, nullptr, plan, log);
+}
+
+// Softmax over the slices of a plan (axes that do not merge into one, or a where= mask): each
+// slice through its sub-slices. K = 3: the third array is the mask.
+template <class T, int K>
+void run_plan(const TypedKernels<T>& k, const char* x, char* y, const char* mask, const SlicePlan<K>& plan,
+              Algorithm algo, bool log, bool fresh_output) {
+  if (algo == Algorithm::auto_select) algo = auto_algorithm(sizeof(T) == 4 ? Dtype::f32 : Dtype::f64, plan.n, log);
+  for_slices(plan.count, plan.n, [&](std::int64_t i, int nt) {
+    std::int64_t o[K];
+    plan.at(i, o);
+    Slice s{x + o[0], plan.step[0], y + o[1], plan.step[1], plan.n, plan.n1, plan.offsets(0), plan.offsets(1)};
+    if constexpr (K == 3) {
+      s.m = mask + o[2];
+      s.ms = plan.step[2];
+      s.moff = plan.offsets(2);
+      if (!any_selected(s))  // nothing takes part: 0 (log: -inf), never NaN
+        return fill<T>(s, slice_parts(s.n, sizeof(T)), nt, log ? -std::numeric_limits<T>::infinity() : T(0));
+    }
+    if (plan.n == 1) {
+      const T v = x_value<T>(s, 0);
+      *y_at<T>(s, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
+      return;
+    }
+    SliceSolver<T> solver(k, s, nt, fresh_output);
+    if (log)
+      solver.log_softmax(algo);
+    else
+      solver.softmax(algo);
+  });
+}
+
 }  // namespace
+
+void backward(Dtype dtype, const void* y, const std::int64_t* y_strides, const void* dy, const std::int64_t* dy_strides,
+              void* dx, const std::int64_t* dx_strides, const std::int64_t* shape, int ndim, std::uint64_t axes,
+              bool log, const void* mask, const std::int64_t* mask_strides) {
+  const Kernels& k = active_kernels();
+  const char *yc = static_cast<const char*>(y), *dyc = static_cast<const char*>(dy);
+  const char* mc = static_cast<const char*>(mask);
+  char* dxc = static_cast<char*>(dx);
+  if (dtype == Dtype::f32)
+    backward_typed<float>(k.f32, yc, y_strides, dyc, dy_strides, dxc, dx_strides, shape, ndim, axes, log, mc,
+                          mask_strides);
+  else
+    backward_typed<double>(k.f64, yc, y_strides, dyc, dy_strides, dxc, dx_strides, shape, ndim, axes, log, mc,
+                           mask_strides);
+}
 
 void ext_partials(Dtype dtype, const void* x, const std::int64_t* x_strides, const std::int64_t* shape, int ndim,
                   int axis, double* m, double* e) {
@@ -448,6 +811,45 @@ void scale_ext(Dtype dtype, const void* x, const std::int64_t* x_strides, void* 
     scale_ext_typed<float>(k.f32, xc, x_strides, yc, y_strides, shape, ndim, axis, m, e, log);
   else
     scale_ext_typed<double>(k.f64, xc, x_strides, yc, y_strides, shape, ndim, axis, m, e, log);
+}
+
+void run_axes(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,
+              const std::int64_t* shape, int ndim, std::uint64_t axes, Algorithm algorithm, bool log, bool fresh_output,
+              const void* mask, const std::int64_t* mask_strides) {
+  const Kernels& k = active_kernels();
+  const char* xc = static_cast<const char*>(x);
+  char* yc = static_cast<char*>(y);
+  if (mask) {
+    const std::int64_t* const strides[3] = {x_strides, y_strides, mask_strides};
+    const SlicePlan<3> plan(shape, ndim, axes, strides);
+    if (plan.n == 0 || plan.count == 0) return;
+    const char* mc = static_cast<const char*>(mask);
+    if (dtype == Dtype::f32)
+      run_plan<float, 3>(k.f32, xc, yc, mc, plan, algorithm, log, fresh_output);
+    else
+      run_plan<double, 3>(k.f64, xc, yc, mc, plan, algorithm, log, fresh_output);
+    return;
+  }
+  const std::int64_t* const strides[2] = {x_strides, y_strides};
+  const SlicePlan<2> plan(shape, ndim, axes, strides);
+  if (plan.n == 0 || plan.count == 0) return;
+  if (plan.merged) {  // one strided axis: the single-axis driver, rows kernels included
+    std::vector<std::int64_t> shp, xs, ys;
+    for (int d : plan.outer) {
+      shp.push_back(shape[d]);
+      xs.push_back(x_strides[d]);
+      ys.push_back(y_strides[d]);
+    }
+    shp.push_back(plan.n);
+    xs.push_back(plan.step[0]);
+    ys.push_back(plan.step[1]);
+    return run(dtype, x, xs.data(), y, ys.data(), shp.data(), static_cast<int>(shp.size()),
+               static_cast<int>(shp.size()) - 1, algorithm, log, fresh_output);
+  }
+  if (dtype == Dtype::f32)
+    run_plan<float, 2>(k.f32, xc, yc, nullptr, plan, algorithm, log, fresh_output);
+  else
+    run_plan<double, 2>(k.f64, xc, yc, nullptr, plan, algorithm, log, fresh_output);
 }
 
 Algorithm auto_algorithm(Dtype dtype, std::int64_t n, bool log) {

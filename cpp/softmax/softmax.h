@@ -46,6 +46,14 @@ struct TypedKernels {
                        std::size_t rows);
   void (*log_softmax_rows)(const T* x, std::ptrdiff_t xstride, T* y, std::ptrdiff_t ystride, std::size_t n,
                            std::size_t rows);
+  // The backward passes. Pass 1: sum_i a_i * b_i, or sum_i a_i, in double across blocks.
+  double (*rdot)(const T* a, const T* b, std::size_t n);
+  double (*rsum)(const T* a, std::size_t n);
+  // Pass 2: dx_i = y_i * (dy_i - s) (softmax), dx_i = dy_i - exp(y_i) * s (log-softmax).
+  void (*vsoftmax_backward)(const T* y, const T* dy, T* dx, std::size_t n, T s);
+  void (*vlog_softmax_backward)(const T* y, const T* dy, T* dx, std::size_t n, T s);
+  // where=: y_i = m_i ? x_i : fill (m one byte per element); y may be x.
+  void (*vselect)(const T* x, const std::uint8_t* m, T* y, std::size_t n, T fill);
 };
 
 struct Kernels {
@@ -80,6 +88,26 @@ void ext_partials(Dtype dtype, const void* x, const std::int64_t* x_strides, con
 void scale_ext(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,
                const std::int64_t* shape, int ndim, int axis, const double* m, const double* e, bool log);
 constexpr double ext_exponent_limit = 1048576.0;
+
+// As run, with the slices taken over every axis whose bit is set in `axes` (bit d: axis d) at once.
+// Axes whose strides merge into one strided run in x and y go through run; others are read in place
+// as sub-slices along the innermost of them (no transposed copy).
+// mask (where=): null, or one byte per element of x's shape (strides in bytes, 0 where broadcast);
+// an element whose byte is 0 takes no part: it is read as -inf, so it gets 0 (log-softmax: -inf),
+// and a slice with no element taking part is all 0 (-inf), never NaN.
+void run_axes(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y, const std::int64_t* y_strides,
+              const std::int64_t* shape, int ndim, std::uint64_t axes, Algorithm algorithm, bool log, bool fresh_output,
+              const void* mask = nullptr, const std::int64_t* mask_strides = nullptr);
+
+// Gradient of softmax (log: log-softmax) over the slices along the axes set in `axes`, given its
+// output y and the gradient dy of the loss with respect to y: dx = y * (dy - sum(dy * y))
+// (softmax), dx = dy - exp(y) * sum(dy) (log-softmax), two passes per slice. y, dy and dx share
+// `shape`; strides in bytes (y and dy may have zero or negative strides); dx may alias y or dy
+// exactly (same data and strides). With a mask, an element whose byte is 0 is read as y = 0
+// (log: -inf) and dy = 0: it adds nothing to the sum and gets dx = 0.
+void backward(Dtype dtype, const void* y, const std::int64_t* y_strides, const void* dy, const std::int64_t* dy_strides,
+              void* dx, const std::int64_t* dx_strides, const std::int64_t* shape, int ndim, std::uint64_t axes,
+              bool log, const void* mask = nullptr, const std::int64_t* mask_strides = nullptr);
 
 // The algorithm "auto" picks for a slice of n elements of the given dtype.
 Algorithm auto_algorithm(Dtype dtype, std::int64_t n, bool log);

@@ -296,6 +296,82 @@ struct SoftmaxImpl {
     }
   }
 
+  // sum_i a_i * b_i (kDot) or sum_i a_i, with the block sums of sum_exp_minus: T within a block
+  // of kLanesPerBlock terms per lane, double across blocks.
+  template <bool kDot>
+  static double sum_terms(const T* a, const T* b, std::size_t n) {
+    const V zero = D::set1(T(0));
+    auto term = [&](std::size_t i) { return kDot ? D::mul(D::load(a + i), D::load(b + i)) : D::load(a + i); };
+    W w = DW::zero();
+    std::size_t i = 0;
+    while (i < n) {
+      const std::size_t end = i + kBlock < n ? i + kBlock : n;
+      V s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+      for (; i + 4 * L <= end; i += 4 * L) {
+        s0 = D::add(s0, term(i));
+        s1 = D::add(s1, term(i + L));
+        s2 = D::add(s2, term(i + 2 * L));
+        s3 = D::add(s3, term(i + 3 * L));
+      }
+      for (; i + L <= end; i += L) s0 = D::add(s0, term(i));
+      if (i < end) {
+        const V t = simd::load_partial<D>(a + i, end - i, T(0));
+        s1 = D::add(s1, kDot ? D::mul(t, simd::load_partial<D>(b + i, end - i, T(0))) : t);
+        i = end;
+      }
+      w = DW::add(w, D::widen(D::add(D::add(s0, s1), D::add(s2, s3))));
+    }
+    return DW::reduce_add(w);
+  }
+  static double rdot(const T* a, const T* b, std::size_t n) { return sum_terms<true>(a, b, n); }
+  static double rsum(const T* a, std::size_t n) { return sum_terms<false>(a, nullptr, n); }
+
+  template <class F>
+  static void map2(const T* a, const T* b, T* y, std::size_t n, F f) {
+    std::size_t i = 0;
+    for (; i + 2 * L <= n; i += 2 * L) {
+      const V u = f(D::load(a + i), D::load(b + i)), v = f(D::load(a + i + L), D::load(b + i + L));
+      D::store(y + i, u);
+      D::store(y + i + L, v);
+    }
+    for (; i + L <= n; i += L) D::store(y + i, f(D::load(a + i), D::load(b + i)));
+    if (i < n)
+      simd::store_partial<D>(
+          y + i, f(simd::load_partial<D>(a + i, n - i, T(0)), simd::load_partial<D>(b + i, n - i, T(0))), n - i);
+  }
+  // Softmax backward: dx_i = y_i * (dy_i - s) with s = sum_j y_j dy_j.
+  static void vsoftmax_backward(const T* y, const T* dy, T* dx, std::size_t n, T s) {
+    const V vs = D::set1(s);
+    map2(y, dy, dx, n, [&](V a, V b) { return D::mul(a, D::sub(b, vs)); });
+  }
+  // Log-softmax backward: dx_i = dy_i - exp(y_i) * s with s = sum_j dy_j. A log-softmax output is
+  // <= 0 (up to rounding); y is capped at kMaxBackwardExp so exp(y) keeps the layer's exponent
+  // range (min keeps a NaN y: the second operand when either is NaN).
+  static constexpr double kMaxBackwardExp = sizeof(T) == 4 ? 88.0 : 709.0;
+  static void vlog_softmax_backward(const T* y, const T* dy, T* dx, std::size_t n, T s) {
+    const V vs = D::set1(s), zero = D::set1(T(0)), cap = D::set1(T(kMaxBackwardExp));
+    map2(y, dy, dx, n, [&](V a, V b) { return D::fnma(exp_minus(D::min(cap, a), zero), vs, b); });
+  }
+
+  // A plain loop the compiler vectorizes with the unit's flags (a byte-to-lane mask is not in the
+  // ops layer); x[i] is loaded whatever m[i] is, so the select is a blend, not a branch. It runs
+  // on runs of a few KiB that stay in L1.
+  static void vselect(const T* x, const std::uint8_t* m, T* y, std::size_t n, T fill) {
+    // Fixed-size local copies: no aliasing between the byte mask and y to check at run time, and a
+    // fixed trip count, so the compiler emits a vector blend without an epilogue.
+    constexpr std::size_t kChunk = 64;
+    std::size_t i = 0;
+    for (; i + kChunk <= n; i += kChunk) {
+      std::uint8_t mm[kChunk];
+      T xv[kChunk], out[kChunk];
+      __builtin_memcpy(mm, m + i, sizeof(mm));
+      __builtin_memcpy(xv, x + i, sizeof(xv));
+      for (std::size_t j = 0; j < kChunk; ++j) out[j] = mm[j] != 0 ? xv[j] : fill;
+      __builtin_memcpy(y + i, out, sizeof(out));
+    }
+    for (; i < n; ++i) y[i] = m[i] != 0 ? x[i] : fill;
+  }
+
   static constexpr TypedKernels<T> table() {
     return TypedKernels<T>{&raddextexp,
                            &vscaleextexp,
@@ -307,6 +383,11 @@ struct SoftmaxImpl {
                            &vscale,
                            &vsubc2,
                            &softmax_rows,
-                           &log_softmax_rows};
+                           &log_softmax_rows,
+                           &rdot,
+                           &rsum,
+                           &vsoftmax_backward,
+                           &vlog_softmax_backward,
+                           &vselect};
   }
 };

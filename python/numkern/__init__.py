@@ -13,7 +13,7 @@ from .linalg import LstsqResult, lstsq
 from .norm import l1_norm, l1_norm_backward, l1_norm_int8, layer_norm, layer_norm_backward
 from .quant import ShiftQuantTensor, int8_matmul, shiftquant
 from .sketch import fwht
-from .softmax import log_softmax, softmax
+from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
 
 try:
     # The one version source is pyproject.toml; the installed distribution's metadata carries it.
@@ -36,6 +36,7 @@ __all__ = [
     "layer_norm",
     "layer_norm_backward",
     "log_softmax",
+    "log_softmax_backward",
     "lstsq",
     "LstsqResult",
     "quant",
@@ -45,6 +46,7 @@ __all__ = [
     "ShiftQuantTensor",
     "sketch",
     "softmax",
+    "softmax_backward",
     "thread_limit",
     "use_isa",
 ]

@@ -1,4 +1,5 @@
-"""Softmax peers: NumPy reference, scipy.special.softmax, torch.softmax, and the memory bound."""
+"""Softmax peers: NumPy reference, scipy.special.softmax, torch.softmax and its backward kernels, and
+the memory bound."""
 
 from __future__ import annotations
 
@@ -63,6 +64,82 @@ def _case(name, shape, with_algorithms, with_bound, quick):
     return Case("softmax", name, impls, reference="numkern auto", bound=bound, threaded_bound=threaded)
 
 
+def _backward_case(name, shape):
+    """softmax_backward and log_softmax_backward against torch's backward kernels and NumPy."""
+    rng = np.random.default_rng(0)
+    y = numkern.softmax(rng.standard_normal(shape, dtype=np.float32))
+    ly = numkern.log_softmax(rng.standard_normal(shape, dtype=np.float32))
+    dy = rng.standard_normal(shape, dtype=np.float32)
+    out = np.empty_like(y)
+    out.fill(0)
+    threads = numkern.get_num_threads()
+    impls: dict[str, Callable[[], object]] = {
+        "numkern softmax_backward": lambda: numkern.softmax_backward(y, dy, out=out),
+        "numkern log_softmax_backward": lambda: numkern.log_softmax_backward(ly, dy, out=out),
+        "numkern softmax_backward (new output)": lambda: numkern.softmax_backward(y, dy),
+    }
+    torch = torch_or_none(threads)
+    if torch is not None:
+        ty, tly, tdy = torch.from_numpy(y), torch.from_numpy(ly), torch.from_numpy(dy)
+        impls["torch._softmax_backward_data"] = lambda: torch._softmax_backward_data(tdy, ty, -1, torch.float32)
+        impls["torch._log_softmax_backward_data"] = lambda: torch._log_softmax_backward_data(
+            tdy, tly, -1, torch.float32
+        )
+
+    def numpy_backward():
+        np.multiply(y, dy, out=out)
+        s = out.sum(axis=-1, keepdims=True)
+        np.subtract(dy, s, out=out)
+        np.multiply(out, y, out=out)
+
+    impls["numpy (y * (dy - sum(y * dy)))"] = numpy_backward
+
+    def two_passes():  # read y and dy; read them again and write dx
+        y.sum()
+        dy.sum()
+        np.add(y, dy, out=out)
+
+    impls["bandwidth bound (2 reads, then 2 reads + write)"] = two_passes
+
+    def threaded():
+        _core.bandwidth_read(y)
+        _core.bandwidth_read(dy)
+        _core.bandwidth_read(dy)
+        _core.convert(out, y)
+
+    return Case(
+        "softmax",
+        name,
+        impls,
+        reference="numkern softmax_backward",
+        bound=("bandwidth bound (2 reads, then 2 reads + write)",),
+        threaded_bound=threaded,
+    )
+
+
+def _masked_case(name, shape):
+    """where= (a padding mask: each row keeps a prefix) against the unmasked call and torch."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    keep = np.arange(shape[-1]) < rng.integers(1, shape[-1] + 1, size=(shape[0], 1))
+    out = np.empty_like(x)
+    out.fill(0)
+    threads = numkern.get_num_threads()
+    impls: dict[str, Callable[[], object]] = {
+        "numkern softmax(where=mask)": lambda: numkern.softmax(x, out=out, where=keep),
+        "numkern softmax (no mask)": lambda: numkern.softmax(x, out=out),
+    }
+    torch = torch_or_none(threads)
+    if torch is not None:
+        tx, tkeep, tout = torch.from_numpy(x), torch.from_numpy(~keep), torch.from_numpy(out)
+        filled = tx.masked_fill(tkeep, float("-inf"))
+        impls["torch masked_fill(-inf) + softmax"] = lambda: torch.softmax(
+            tx.masked_fill(tkeep, float("-inf")), dim=-1, out=tout
+        )
+        impls["torch.softmax on a pre-filled input"] = lambda: torch.softmax(filled, dim=-1, out=tout)
+    return Case("softmax", name, impls, reference="numkern softmax(where=mask)")
+
+
 def cases(quick: bool) -> list[Case]:
     if quick:
         return [
@@ -70,6 +147,9 @@ def cases(quick: bool) -> list[Case]:
             _case("rows 256 x 32000 float32", (256, 32000), False, True, quick),
             _case("rows 16384 x 128 float32", (16384, 128), False, False, quick),
             _case("in cache: 4096 float32", (4096,), True, False, quick),
+            _backward_case("backward: 1-D float32 2^24", (1 << 24,)),
+            _backward_case("backward: rows 1024 x 32000 float32", (1024, 32000)),
+            _masked_case("masked: rows 1024 x 32000 float32", (1024, 32000)),
         ]
     return [
         _case("1-D float32 2^26", (1 << 26,), True, True, quick),
@@ -79,4 +159,8 @@ def cases(quick: bool) -> list[Case]:
         _case("rows 65536 x 128 float32", (65536, 128), True, True, quick),
         _case("in cache: 4096 float32", (4096,), True, False, quick),
         _case("in cache: 256 float32", (256,), True, False, quick),
+        _backward_case("backward: 1-D float32 2^24", (1 << 24,)),
+        _backward_case("backward: rows 1024 x 32000 float32", (1024, 32000)),
+        _masked_case("masked: rows 1024 x 32000 float32", (1024, 32000)),
+        _masked_case("masked: rows 16384 x 128 float32", (16384, 128)),
     ]
