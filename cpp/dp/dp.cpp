@@ -61,8 +61,11 @@ void pair_sum(const double* X, std::int64_t nx, const double* Y, std::int64_t ny
     // Few queries: most query lanes would be padding, so swap roles. X is packed G rows at a time as
     // the "queries" and each y is the one "row"; lane t then holds f(y, x_t), weighted and summed here.
     const std::int64_t xgroups = (nx + G - 1) / G;
-    const int ntx = work < (1 << 16) ? 1 : nt;
-    std::vector<std::vector<double>> parts(static_cast<std::size_t>(std::max(ntx, 1)), std::vector<double>(ny, 0.0));
+    // Partial sums per range of X groups, merged in range order. The range count depends on the
+    // sizes only (several per thread, claimed on demand, so a thread that joins late still takes
+    // a share), and the result does not depend on the thread count.
+    const int nparts = work < (1 << 16) ? 1 : static_cast<int>(std::min<std::int64_t>(xgroups, 16));
+    std::vector<std::vector<double>> parts(static_cast<std::size_t>(nparts), std::vector<double>(ny, 0.0));
     auto run_t = [&](std::int64_t g0, std::int64_t g1, double* dst) {
       std::vector<double> Xp(static_cast<std::size_t>(G * std::max<std::int64_t>(d, 1)));
       double lanes[64];
@@ -80,7 +83,8 @@ void pair_sum(const double* X, std::int64_t nx, const double* Y, std::int64_t ny
         }
       }
     };
-    parallel_ranges(xgroups, ntx, [&](int r, std::int64_t g0, std::int64_t g1) { run_t(g0, g1, parts[r].data()); });
+    parallel_ranges(
+        xgroups, nparts, [&](int r, std::int64_t g0, std::int64_t g1) { run_t(g0, g1, parts[r].data()); }, 1, nt);
     for (const auto& part : parts)
       for (std::int64_t j = 0; j < ny; ++j) out[j] = (&part == &parts[0] ? 0.0 : out[j]) + part[j];
     return;

@@ -266,7 +266,13 @@ bool shiftquant(const float* x, std::int64_t outer, std::int64_t L, std::int64_t
   const int nt = static_cast<int>(std::min<std::int64_t>(num_threads(), std::max<std::int64_t>(1, total >> 18)));
   const bool rows_mode = block == 0 && inner == 1;  // channels along contiguous rows: per-thread partial maxima
   std::vector<std::uint32_t> r(static_cast<std::size_t>(ngroups), 0u);
-  std::vector<std::vector<std::uint32_t>> part(rows_mode ? static_cast<std::size_t>(nt) : 0);
+  // Each pass is split in several ranges per thread, claimed on demand: a thread that joins late
+  // (just woken) still takes a share. Per-range partial maxima (rows mode) are capped at 16 MiB.
+  const int parts3 = nt > 1 ? 4 * nt : 1;
+  const int parts1 = rows_mode ? static_cast<int>(std::clamp<std::int64_t>(
+                                     (std::int64_t{16} << 20) / (4 * std::max<std::int64_t>(L, 1)), nt, parts3))
+                               : parts3;
+  std::vector<std::vector<std::uint32_t>> part(rows_mode ? static_cast<std::size_t>(parts1) : 0);
 
   // 1. max-abs per group, as bit patterns of |x|: items [b, e) of n1, by thread `t`.
   const std::int64_t n1 = rows_mode ? outer : (block == 0 ? L : outer * nb);
@@ -346,12 +352,11 @@ bool shiftquant(const float* x, std::int64_t outer, std::int64_t L, std::int64_t
     }
   };
 
-  // The passes run one after the other, the exponents on the calling thread; each parallel pass
-  // splits its items into the same nt contiguous ranges whatever the team size, and none of the
-  // results depends on the split (maxima, and element-wise rounding keyed by the element index).
-  parallel_ranges(n1, nt, [&](int t, std::int64_t b, std::int64_t e) { absmax_items(b, e, t); });
+  // The passes run one after the other, the exponents on the calling thread; none of the results
+  // depends on the split (maxima, and element-wise rounding keyed by the element index).
+  parallel_ranges(n1, parts1, [&](int t, std::int64_t b, std::int64_t e) { absmax_items(b, e, t); }, 1, nt);
   exponents();
-  if (finite) parallel_ranges(n3, nt, [&](int, std::int64_t b, std::int64_t e) { quantize_items(b, e); });
+  if (finite) parallel_ranges(n3, parts3, [&](int, std::int64_t b, std::int64_t e) { quantize_items(b, e); }, 1, nt);
   if (!finite) return false;
   *base_scale = base;
   return true;
