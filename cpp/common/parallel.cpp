@@ -140,21 +140,30 @@ int try_join(Pool& p, std::uint64_t& t) {
   return 0;
 }
 
-constexpr int kSpinMicros = 300;
+constexpr int kSpinMicros = 50;
+constexpr int kYieldMicros = 250;
 
 void worker_main(Pool* p) {
   tl_in_loop = true;
   for (;;) {
-    // Spin for the next job (kernels are often called back to back, with some Python in between),
-    // then sleep until the ticket changes (a caller opening a job notifies the sleepers). Measured
-    // on a 2-vCPU VM: with a 50 us spin, the int8 GEMM called in a loop (1024^3, ~2 ms, a 4 MB
-    // output allocated per call) ran at 1.96-3.53 ms, its workers asleep at each call; with 300 us,
-    // 1.80-1.86 ms. Spinning costs nothing to the caller on a busy machine (the caller never waits
-    // for a worker that has not started).
+    // Wait for the next job (kernels are often called back to back, with some Python in between):
+    // spin kSpinMicros, then yield the core in a loop for kYieldMicros (awake, but any thread that
+    // wants the core gets it), then sleep until the ticket changes (a caller opening a job notifies
+    // the sleepers). Measured on a 2-vCPU VM: with only a 50 us spin, the int8 GEMM called in a loop
+    // (1024^3, ~2 ms, a 4 MB output allocated per call) ran at 1.96-3.53 ms, its workers asleep at
+    // each call; with the yielding phase, 1.94-1.99 ms, and no case beside a busy torch or numkern
+    // process slower at 2 threads than at 1 by more than 1.2x (a 300 us pure spin gave 1.80-1.86 ms
+    // but 4 such cases).
     std::uint64_t t = p->ticket.load(std::memory_order_acquire);
     auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+    auto yield_until = spin_until + std::chrono::microseconds(kYieldMicros);
     for (int i = 1; !has_room(*p, t); ++i) {
       if ((i & 63) == 0 && std::chrono::steady_clock::now() > spin_until) {
+        if (std::chrono::steady_clock::now() < yield_until) {
+          std::this_thread::yield();  // awake, but any thread that wants this core gets it
+          t = p->ticket.load(std::memory_order_acquire);
+          continue;
+        }
         const std::uint64_t asleep = t;
         std::unique_lock<std::mutex> lock(p->sleep_mutex);
         p->sleepers.fetch_add(1, std::memory_order_seq_cst);
@@ -164,6 +173,7 @@ void worker_main(Pool* p) {
         });
         p->sleepers.fetch_sub(1, std::memory_order_relaxed);
         spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+        yield_until = spin_until + std::chrono::microseconds(kYieldMicros);
         continue;
       }
       cpu_relax();
