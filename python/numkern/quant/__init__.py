@@ -35,3 +35,8 @@ __all__ = [
     "DEFAULT_N_GROUPS",
     "MAX_K_INT32",
 ]
+
+# The public objects report the package as their module (documentation, repr, pickling by name).
+for _obj in (ShiftQuantTensor, shiftquant, matmul, int8_matmul, pack_int4, unpack_int4):
+    _obj.__module__ = __name__
+del _obj
