@@ -414,6 +414,22 @@ class SliceSolver {
   bool fresh_output_;
 };
 
+// One slice with the chosen algorithm; a one-element slice is exactly 1 (log: 0) for a finite
+// value, NaN otherwise, as scipy.
+template <class T>
+void solve_slice(const TypedKernels<T>& k, const Slice& s, int nt, Algorithm algo, bool log, bool fresh_output) {
+  if (s.n == 1) {
+    const T v = x_value<T>(s, 0);
+    *y_at<T>(s, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
+    return;
+  }
+  SliceSolver<T> solver(k, s, nt, fresh_output);
+  if (log)
+    solver.log_softmax(algo);
+  else
+    solver.softmax(algo);
+}
+
 // True if the slices of an array start at base + i * stride for one stride (the dimensions other
 // than `axis` collapse into one); size-1 dimensions are ignored.
 bool uniform_outer_stride(const std::int64_t* shape, const std::int64_t* strides, int ndim, int axis,
@@ -480,18 +496,7 @@ void run_typed(const TypedKernels<T>& k, const char* x, const std::int64_t* xst,
   if (n == 0 || slices == 0) return;
   if (algo == Algorithm::auto_select) algo = auto_algorithm(sizeof(T) == 4 ? Dtype::f32 : Dtype::f64, n, log);
 
-  auto solve = [&](const Slice& s, int nt) {
-    if (n == 1) {  // exactly 1 (log: 0) for a finite value; NaN otherwise, as scipy
-      const T v = x_value<T>(s, 0);
-      *y_at<T>(s, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
-      return;
-    }
-    SliceSolver<T> solver(k, s, nt, fresh_output);
-    if (log)
-      solver.log_softmax(algo);
-    else
-      solver.softmax(algo);
-  };
+  auto solve = [&](const Slice& s, int nt) { solve_slice(k, s, nt, algo, log, fresh_output); };
 
   std::int64_t row_xs = 0, row_ys = 0;
   if (n >= 2 && xst[axis] == static_cast<std::int64_t>(sizeof(T)) && yst[axis] == xst[axis] &&
@@ -762,16 +767,7 @@ void run_plan(const TypedKernels<T>& k, const char* x, char* y, const char* mask
       if (!any_selected(s))  // nothing takes part: 0 (log: -inf), never NaN
         return fill<T>(s, slice_parts(s.n, sizeof(T)), nt, log ? -std::numeric_limits<T>::infinity() : T(0));
     }
-    if (plan.n == 1) {
-      const T v = x_value<T>(s, 0);
-      *y_at<T>(s, 0) = std::isfinite(v) ? T(log ? 0 : 1) : std::numeric_limits<T>::quiet_NaN();
-      return;
-    }
-    SliceSolver<T> solver(k, s, nt, fresh_output);
-    if (log)
-      solver.log_softmax(algo);
-    else
-      solver.softmax(algo);
+    solve_slice(k, s, nt, algo, log, fresh_output);
   });
 }
 

@@ -73,6 +73,16 @@ def parallel_copyto(dst: np.ndarray, src: np.ndarray) -> None:
         np.copyto(dst, src, casting="unsafe")
 
 
+def deliver(target: np.ndarray, out: np.ndarray | None, result_dtype) -> np.ndarray:
+    """The result of a kernel that wrote `target`: `out` (filled from target unless it is target),
+    or target itself in the result dtype (converted on the thread pool when it differs)."""
+    if out is None:
+        return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
+    if target is not out:
+        parallel_copyto(out, target)
+    return out
+
+
 def parallel_copy(arr: np.ndarray) -> np.ndarray:
     """A C-contiguous copy of `arr`, on the thread pool when large."""
     return parallel_astype(arr, arr.dtype)

@@ -14,11 +14,10 @@ from ._validate import (
     c_aligned,
     check_int,
     check_out,
+    deliver,
     float_operand,
     kernel_input,
     normalize_axis,
-    parallel_astype,
-    parallel_copyto,
 )
 
 if TYPE_CHECKING:
@@ -64,11 +63,7 @@ def _finish(target, out, result_dtype):
     # A float16 result is computed in float32; values beyond float16's range become infinities of
     # their sign, by design, so the cast does not warn about them.
     with np.errstate(over="ignore"):
-        if out is None:
-            return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
-        if target is not out:
-            parallel_copyto(out, target)
-    return out
+        return deliver(target, out, result_dtype)
 
 
 def _forward(x, axis, weight, bias, eps, out, l1):

@@ -18,13 +18,12 @@ from ._validate import (
     c_aligned,
     check_int,
     check_out,
+    deliver,
     float_operand,
     generator,
     next_pow2,
     normalize_axis,
-    parallel_astype,
     parallel_copy,
-    parallel_copyto,
 )
 
 if TYPE_CHECKING:
@@ -128,11 +127,7 @@ def fwht(x: ArrayLike, axis: int = 0, *, normalize: bool = False, out: np.ndarra
     else:
         target = parallel_copy(xc)
     _transform_c_contiguous(target, axis, scale)
-    if out is None:
-        return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
-    if target is not out:
-        parallel_copyto(out, target)
-    return out
+    return deliver(target, out, result_dtype)
 
 
 class _Sketch:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _core
-from ._validate import check_out, float_operand, kernel_input, normalize_axis, parallel_astype, parallel_copyto
+from ._validate import check_out, deliver, float_operand, kernel_input, normalize_axis, parallel_astype
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -74,11 +74,7 @@ def _run(x, axis, out, algorithm, log, where=None):
             _core.softmax(xk, target, axes[0], code, log, fresh=fresh)
         else:
             _core.softmax_axes(xk, target, list(axes), code, log, fresh=fresh)
-    if out is None:
-        return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
-    if target is not out:
-        parallel_copyto(out, target)
-    return out
+    return deliver(target, out, result_dtype)
 
 
 def softmax(
@@ -241,11 +237,7 @@ def _backward(y, dy, axis, out, log, where):
         else:  # one-element slices: the sum is the element itself
             g = dyk - np.exp(yk) * dyk if log else yk * (dyk - yk * dyk)
             np.copyto(target, g if mask is None else np.where(mask, g, 0.0))
-    if out is None:
-        return target if target.dtype == result_dtype else parallel_astype(target, result_dtype)
-    if target is not out:
-        parallel_copyto(out, target)
-    return out
+    return deliver(target, out, result_dtype)
 
 
 def softmax_backward(
