@@ -94,7 +94,7 @@ constexpr std::int64_t kStridedRun = 2048;
 
 template <class T>
 T* run_buffer(int which) {
-  static thread_local std::vector<T> buffers[3];
+  static thread_local std::vector<T> buffers[4];
   auto& b = buffers[which];
   if (b.size() < static_cast<std::size_t>(kStridedRun)) b.resize(kStridedRun);
   return b.data();

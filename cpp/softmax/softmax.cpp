@@ -90,30 +90,27 @@ inline bool any_selected(const Slice& s) {
 }
 
 // Contiguous runs of a masked array: x[j0:j1) (stride xs bytes) with the elements whose mask byte
-// (stride ms) is 0 replaced by `fill`, passed as f(p, len) through per-thread buffers.
-constexpr std::int64_t kMaskRun = 2048;
+// (stride ms) is 0 replaced by `fill`, passed as f(p, len) through the per-thread run_buffer
+// `which` (the mask bytes, when strided, through the byte run_buffer 0).
 template <class T, class Select, class F>
 void masked_runs(const char* x, std::int64_t xs, const char* m, std::int64_t ms, std::int64_t j0, std::int64_t j1,
                  T fill, int which, Select&& select, F&& f) {
-  static thread_local std::vector<T> vbuf[3];
-  static thread_local std::vector<std::uint8_t> mbuf;
-  auto& v = vbuf[which];
-  if (v.size() < static_cast<std::size_t>(kMaskRun)) v.resize(kMaskRun);
-  if (mbuf.size() < static_cast<std::size_t>(kMaskRun)) mbuf.resize(kMaskRun);
-  for (std::int64_t i = j0; i < j1; i += kMaskRun) {
-    const std::int64_t len = std::min(kMaskRun, j1 - i);
+  T* v = run_buffer<T>(which);
+  std::uint8_t* mbuf = run_buffer<std::uint8_t>(0);
+  for (std::int64_t i = j0; i < j1; i += kStridedRun) {
+    const std::int64_t len = std::min(kStridedRun, j1 - i);
     const T* px = element<T>(x, xs, i);
     if (xs != static_cast<std::int64_t>(sizeof(T))) {
       for (std::int64_t j = 0; j < len; ++j) v[j] = *element<T>(x, xs, i + j);
-      px = v.data();
+      px = v;
     }
     const auto* pm = reinterpret_cast<const std::uint8_t*>(m + ms * i);
     if (ms != 1) {
       for (std::int64_t j = 0; j < len; ++j) mbuf[j] = static_cast<std::uint8_t>(m[ms * (i + j)]);
-      pm = mbuf.data();
+      pm = mbuf;
     }
-    select(px, pm, v.data(), len, fill);
-    f(static_cast<const T*>(v.data()), len);
+    select(px, pm, v, len, fill);
+    f(static_cast<const T*>(v), len);
   }
 }
 template <class T>
@@ -649,10 +646,10 @@ void pieces(const BackwardSlice& s, std::int64_t a, std::int64_t b, F&& f) {
 template <class T, class F>
 void masked_backward_runs(const TypedKernels<T>& k, const BackwardSlice& s, const char* yb, const char* dyb, char* dxb,
                           const char* mb, std::int64_t j0, std::int64_t j1, bool log, F&& f) {
-  T* out = run_buffer<T>(2);
+  T* out = run_buffer<T>(3);
   const T yfill = log ? -std::numeric_limits<T>::infinity() : T(0);
-  for (std::int64_t i = j0; i < j1; i += kMaskRun) {
-    const std::int64_t len = std::min(kMaskRun, j1 - i);
+  for (std::int64_t i = j0; i < j1; i += kStridedRun) {
+    const std::int64_t len = std::min(kStridedRun, j1 - i);
     const T* py = nullptr;
     const T* pdy = nullptr;
     masked_runs<T>(yb, s.ys, mb, s.ms, i, i + len, yfill, 1, k.vselect, [&](const T* p, std::int64_t) { py = p; });
