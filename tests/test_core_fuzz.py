@@ -77,8 +77,8 @@ CASES = {
         {(0, "strided"), (1, "strided"), (3, "ndim"), (4, "ndim")},
     ),
     "norm_forward": (
-        lambda r: [_f64(r, 3, 8), np.zeros((3, 8)), 1, True, _f64(r, 8), _f64(r, 8), 1e-5],
-        {(0, "strided"), (1, "strided"), (5, "none"), (4, "none")},
+        lambda r: [_f64(r, 3, 8), np.zeros((3, 8)), 1, 0, _f64(r, 8), _f64(r, 8), 1e-5, False, _f64(r, 3, 8), np.zeros((3, 8))],
+        {(0, "strided"), (1, "strided"), (5, "none"), (4, "none"), (8, "strided"), (9, "strided")},
     ),
     "norm_backward": (
         lambda r: [
@@ -86,7 +86,7 @@ CASES = {
             _f32(r, 3, 8),
             np.zeros((3, 8), np.float32),
             1,
-            False,
+            3,
             _f32(r, 8),
             np.zeros(8, np.float32),
             np.zeros(8, np.float32),
@@ -94,7 +94,10 @@ CASES = {
         ],
         {(0, "strided"), (1, "strided"), (2, "strided"), (5, "none"), (6, "none"), (7, "none")},
     ),
-    "l1_norm_int8": (lambda r: [_i8(r, 3, 8), np.zeros((3, 8), np.int8), 1, 5], {(0, "strided"), (1, "strided")}),
+    "l1_norm_int8": (
+        lambda r: [_i8(r, 3, 8), np.zeros((3, 8), np.int8), 1, 5, False],
+        {(0, "strided"), (1, "strided")},
+    ),
     "int8_gemm": (
         lambda r: [_i8(r, 4, 6), _i8(r, 6, 5), np.zeros((4, 5)), 3, 0.5, _f64(r, 4), _f64(r, 5)],
         {(5, "none"), (6, "none")},
@@ -245,7 +248,7 @@ OUTPUTS = {
     "softmax": {1},
     "softmax_ext_partials": {2, 3},
     "softmax_scale_ext": {1},
-    "norm_forward": {1},
+    "norm_forward": {1, 9},
     "norm_backward": {2, 6, 7},
     "l1_norm_int8": {1},
     "int8_gemm": {2},

@@ -1,4 +1,5 @@
-"""Fuzzing l1_norm, layer_norm, their backward passes and l1_norm_int8: random shapes,
+"""Fuzzing l1_norm (centred or not), layer_norm, rms_norm (with and without the fused residual),
+their backward passes and l1_norm_int8: random shapes,
 dtypes (wrong ones too), layouts, special values and argument values at and past their limits.
 Each call returns the float64 / exact-integer reference within the documented tolerance, or
 raises TypeError/ValueError for inputs that are wrong; inputs are never mutated."""
@@ -17,7 +18,7 @@ from _fuzz_strategies import (
     snapshot,
 )
 from hypothesis import strategies as st
-from test_norm import ref_backward, ref_forward, ref_int8
+from test_norm import CENTERED, IS_L1, ref_backward, ref_forward, ref_int8
 
 import numkern
 
@@ -55,7 +56,14 @@ def _forward_case(draw):
     bias, bp = draw(_param(n))
     eps = draw(pick([1e-5, 0.0, 1.0, 0.1], [-1e-5, np.nan, np.inf, "1e-5", True]))
     out_kind = draw(pick(["none", "none", "ok", "in_place"], ["shape", "dtype", "readonly", "list"]))
-    return x, axis, weight, wp, bias, bp, eps, out_kind
+    residual = draw(pick(["none", "none", "none", "ok"], ["shape"]))
+    if residual == "ok" and x.dtype.kind in "fiub":
+        residual = draw(arrays(dtypes=[np.float32, np.float64, np.float16, np.int16], shape=x.shape))
+    elif residual == "shape":
+        residual = np.ones(x.shape + (2,))
+    else:
+        residual = None
+    return x, axis, weight, wp, bias, bp, eps, out_kind, residual
 
 
 def _make_out(x, out_kind, result_dtype):
@@ -87,13 +95,13 @@ def _slice_ok(xf, axis):
         return np.broadcast_to(np.isfinite(mean) & np.isfinite(sd) & (np.abs(mean) <= 1e3 * sd), xf.shape)
 
 
-def _check_forward(y, x, axis, weight, bias, eps, l1, result_dtype):
+def _check_forward(y, x, axis, weight, bias, eps, kind, result_dtype):
     assert y.dtype == result_dtype and y.shape == x.shape
     if x.size == 0:
         return
     xf = x.astype(np.float64)
     with np.errstate(all="ignore"):
-        ref = ref_forward(xf, axis, weight, bias, eps, l1)
+        ref = ref_forward(xf, axis, weight, bias, eps, kind)
     yf = y.astype(np.float64)
     finite_slice = np.broadcast_to(np.isfinite(xf).all(axis=axis, keepdims=True), x.shape)
     # A slice with a NaN or an infinity is all NaN.
@@ -101,7 +109,7 @@ def _check_forward(y, x, axis, weight, bias, eps, l1, result_dtype):
     ok = finite_slice & _slice_ok(xf, axis) & np.isfinite(ref)
     wmax = 1.0 if weight is None else max(1.0, float(np.abs(weight).max()))
     with np.errstate(all="ignore"):
-        xhat = np.abs(ref_forward(xf, axis, None, None, eps, l1))
+        xhat = np.abs(ref_forward(xf, axis, None, None, eps, kind))
     tol = TOL[np.dtype(compute_dtype(x) if x.dtype != np.float16 else np.float32)]
     bound = tol * (1 + xhat) * wmax
     if result_dtype == np.float16:
@@ -113,13 +121,25 @@ def _check_forward(y, x, axis, weight, bias, eps, l1, result_dtype):
     )
 
 
-@pytest.mark.parametrize("l1", [True, False], ids=["l1", "l2"])
-def test_fuzz_norm_forward(l1, fuzz_settings, isa):
-    fn = numkern.l1_norm if l1 else numkern.layer_norm
+FORWARD = {
+    "l1": numkern.l1_norm,
+    "l2": numkern.layer_norm,
+    "l1u": lambda *a, **k: numkern.l1_norm(*a, center=False, **k),
+    "rms": numkern.rms_norm,
+}
+
+
+@pytest.mark.parametrize("kind", list(FORWARD))
+def test_fuzz_norm_forward(kind, fuzz_settings, isa):
+    fn = FORWARD[kind]
 
     def run(case):
-        x, axis, weight, wp, bias, bp, eps, out_kind = case
+        x, axis, weight, wp, bias, bp, eps, out_kind, residual = case
+        if kind == "rms":  # rms_norm takes no bias
+            bias, bp = None, None
         problems = [p for p in (wp, bp, _eps_problem(eps)) if p]
+        if residual is not None and residual.shape != x.shape:
+            problems.append("residual shape")
         if x.dtype.kind == "c":
             problems.append("x dtype")
             result_dtype = np.dtype(np.complex64)
@@ -131,24 +151,40 @@ def test_fuzz_norm_forward(l1, fuzz_settings, isa):
         if op:
             problems.append(op)
         in_place = out is x
-        before = snapshot(x, weight, bias)
+        before = snapshot(x, weight, bias, residual)
         out_before = None if out is None or in_place else out.copy()
         x_ref = x.copy()
+        kw = {} if kind == "rms" else {"bias": bias}
+        if residual is not None:
+            kw["residual"] = residual
+            if out is not None and residual.shape == x.shape and x.dtype.kind != "c":
+                result_dtype = np.result_type(result_dtype, compute_dtype(residual))
+                if op is None and out.dtype != result_dtype:
+                    problems.append("out dtype")
         try:
-            y = fn(x, axis, weight=weight, bias=bias, eps=eps, out=out)
+            y = fn(x, axis, weight=weight, eps=eps, out=out if residual is None else (out, None), **kw)
         except (TypeError, ValueError) as exc:
             assert_raised_for(exc, problems)
             if out_before is not None and isinstance(out, np.ndarray):
                 np.testing.assert_array_equal(out, out_before)
-            assert snapshot(x, weight, bias) == before
+            assert snapshot(x, weight, bias, residual) == before
             return
         assert not problems, f"accepted bad input ({problems})"
         checked()
+        if residual is not None:
+            y, h = y
+            rdt = np.result_type(compute_dtype(x), compute_dtype(residual))
+            # h = x + residual in the compute type (float16 pairs: float32, then rounded once).
+            ct = np.float32 if rdt == np.float16 else rdt
+            with np.errstate(all="ignore"):
+                h_ref = (x_ref.astype(ct) + residual.astype(ct)).astype(rdt)
+            np.testing.assert_array_equal(h, h_ref)
+            x_ref, result_dtype = (x_ref.astype(ct) + residual.astype(ct)), rdt
         if out is not None:
             assert y is out
-        _check_forward(y, x_ref, axis, weight, bias, eps, l1, result_dtype)
+        _check_forward(y, x_ref, axis, weight, bias, eps, kind, result_dtype)
         if not in_place:
-            assert snapshot(x, weight, bias) == before
+            assert snapshot(x, weight, bias, residual) == before
 
     fuzz(fuzz_settings, run, case=_forward_case())
 
@@ -172,9 +208,18 @@ def _backward_case(draw):
     return x, dy, dy_kind, axis, weight, wp, eps, special
 
 
-@pytest.mark.parametrize("l1", [True, False], ids=["l1", "l2"])
-def test_fuzz_norm_backward(l1, fuzz_settings, isa):
-    fn = numkern.l1_norm_backward if l1 else numkern.layer_norm_backward
+BACKWARD = {
+    "l1": numkern.l1_norm_backward,
+    "l2": numkern.layer_norm_backward,
+    "l1u": lambda *a, **k: numkern.l1_norm_backward(*a, center=False, **k),
+    "rms": lambda *a, **k: numkern.rms_norm_backward(*a, **k) + (None,),
+}
+
+
+@pytest.mark.parametrize("kind", list(BACKWARD))
+def test_fuzz_norm_backward(kind, fuzz_settings, isa):
+    fn = BACKWARD[kind]
+    l1, centered = IS_L1[kind], CENTERED[kind]
 
     def run(case):
         x, dy, dy_kind, axis, weight, wp, eps, special = case
@@ -197,12 +242,12 @@ def test_fuzz_norm_backward(l1, fuzz_settings, isa):
         assert snapshot(dy, x, weight) == before
         rdt = np.result_type(compute_dtype(x), compute_dtype(dy))
         assert dx.dtype == rdt and dx.shape == x.shape
-        assert dw.shape == db.shape == (x.shape[axis],)
+        assert dw.shape == (x.shape[axis],) and (db is None or db.shape == dw.shape)
         if x.size == 0:
             return
         xf, dyf = x.astype(np.float64), dy.astype(np.float64)
         with np.errstate(all="ignore"):
-            rdx, rdw, rdb = ref_backward(dyf, xf, axis, weight, eps, l1)
+            rdx, rdw, rdb = ref_backward(dyf, xf, axis, weight, eps, kind)
         finite = np.isfinite(xf).all()
         if not finite:
             bad_slices = ~np.broadcast_to(np.isfinite(xf).all(axis=axis, keepdims=True), x.shape)
@@ -211,7 +256,7 @@ def test_fuzz_norm_backward(l1, fuzz_settings, isa):
         tol = 10 * TOL[np.dtype(np.float32) if rdt != np.float64 else np.dtype(np.float64)]
         with np.errstate(all="ignore"):
             xd = np.moveaxis(xf, axis, -1)
-            d = xd - xd.mean(axis=-1, keepdims=True)
+            d = xd - xd.mean(axis=-1, keepdims=True) if centered else xd
             D = (np.abs(d).mean(axis=-1, keepdims=True) if l1 else np.sqrt((d * d).mean(axis=-1, keepdims=True))) + (
                 eps if l1 else 0
             )
@@ -237,7 +282,7 @@ def test_fuzz_norm_backward(l1, fuzz_settings, isa):
                 return
             pb = pb + 1e-3 * (np.abs(rdw) + np.abs(rdb)) + 6e-8
         assert (np.abs(dw.astype(np.float64) - rdw) <= pb).all()
-        assert (np.abs(db.astype(np.float64) - rdb) <= pb).all()
+        assert db is None or (np.abs(db.astype(np.float64) - rdb) <= pb).all()
 
     fuzz(fuzz_settings, run, case=_backward_case())
 
@@ -251,13 +296,14 @@ def _int8_case(draw):
     axis = draw(pick(st.integers(-x.ndim, x.ndim - 1), [-4, 3]))
     out_shift = draw(pick([5, 0, 7, 3, np.int64(2)], [-1, 8, 5.0, True]))
     out_kind = draw(pick(["none", "ok"], ["shape", "dtype", "readonly"]))
-    return x, axis, out_shift, out_kind
+    center = draw(pick([True, False], [1, None]))
+    return x, axis, out_shift, out_kind, center
 
 
 def test_fuzz_l1_norm_int8(fuzz_settings, isa):
     def run(case):
-        x, axis, out_shift, out_kind = case
-        problems = []
+        x, axis, out_shift, out_kind, center = case
+        problems = [] if isinstance(center, bool) else ["center"]
         if x.dtype != np.int8:
             problems.append("dtype")
         if isinstance(out_shift, (bool, float)) or not 0 <= out_shift <= 7:
@@ -277,7 +323,7 @@ def test_fuzz_l1_norm_int8(fuzz_settings, isa):
                 problems.append("out " + out_kind)
         before = snapshot(x)
         try:
-            y = numkern.l1_norm_int8(x, axis, out_shift=out_shift, out=out)
+            y = numkern.l1_norm_int8(x, axis, out_shift=out_shift, center=center, out=out)
         except (TypeError, ValueError) as exc:
             assert_raised_for(exc, problems)
             assert snapshot(x) == before
@@ -291,7 +337,7 @@ def test_fuzz_l1_norm_int8(fuzz_settings, isa):
         if out is not None:
             assert y is out
         # Within 1 of the correctly rounded, saturated exact value (docstring guarantee).
-        ref = np.clip(np.round(ref_int8(x, axis, int(out_shift))), -128, 127)
+        ref = np.clip(np.round(ref_int8(x, axis, int(out_shift), center)), -128, 127)
         assert np.all(np.abs(y.astype(np.int64) - ref) <= 1)
 
     fuzz(fuzz_settings, run, case=_int8_case())
@@ -305,6 +351,9 @@ def test_fuzz_norm_wrong_dtypes_raise_type_error(fuzz_settings, isa):
             "l2": numkern.layer_norm,
             "l1b": lambda a: numkern.l1_norm_backward(np.ones((3, 4)), a),
             "l2b": lambda a: numkern.layer_norm_backward(a, np.ones((3, 4))),
+            "rms": numkern.rms_norm,
+            "rmsb": lambda a: numkern.rms_norm_backward(np.ones((3, 4)), a),
+            "res": lambda a: numkern.layer_norm(np.ones((3, 4)), residual=a),
             "int8": numkern.l1_norm_int8,
         }[which]
         with pytest.raises(TypeError, match="dtype"):
@@ -315,5 +364,5 @@ def test_fuzz_norm_wrong_dtypes_raise_type_error(fuzz_settings, isa):
         run,
         scale=0.3,
         dtype=st.sampled_from(WRONG_DTYPES),
-        which=st.sampled_from(["l1", "l2", "l1b", "l2b", "int8"]),
+        which=st.sampled_from(["l1", "l2", "l1b", "l2b", "rms", "rmsb", "res", "int8"]),
     )

@@ -1,6 +1,7 @@
-"""numkern.l1_norm / layer_norm / their backward passes / l1_norm_int8 against float64 and exact
-integer references, on every ISA level (see conftest.py)."""
+"""numkern.l1_norm (centred or not) / layer_norm / rms_norm / their backward passes / l1_norm_int8
+against float64 and exact integer references, on every ISA level (see conftest.py)."""
 
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -12,11 +13,26 @@ from numkern._validate import AxisError
 # ---------------------------------------------------------------- references (float64 / int64)
 
 
-def ref_forward(x, axis=-1, weight=None, bias=None, eps=1e-5, l1=True):
+CENTERED = {"l1": True, "l2": True, "l1u": False, "rms": False}
+IS_L1 = {"l1": True, "l2": False, "l1u": True, "rms": False}
+
+
+def default_eps(kind):
+    return 1e-6 if kind == "rms" else 1e-5  # as the functions' defaults (rms_norm: torch's 1e-6)
+
+
+def ref_forward(x, axis=-1, weight=None, bias=None, eps=None, kind="l1"):
+    eps = default_eps(kind) if eps is None else eps
     x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
-    # The mean in extended precision (x87 long double) so that offset data is referenced exactly.
-    d = (x.astype(np.longdouble) - x.astype(np.longdouble).mean(axis=-1, keepdims=True)).astype(np.float64)
-    spread = np.abs(d).mean(axis=-1, keepdims=True) + eps if l1 else np.sqrt((d * d).mean(axis=-1, keepdims=True) + eps)
+    if CENTERED[kind]:
+        # The mean in extended precision (x87 long double) so that offset data is referenced exactly.
+        d = (x.astype(np.longdouble) - x.astype(np.longdouble).mean(axis=-1, keepdims=True)).astype(np.float64)
+    else:
+        d = x
+    if IS_L1[kind]:
+        spread = np.abs(d).mean(axis=-1, keepdims=True) + eps
+    else:
+        spread = np.sqrt((d * d).mean(axis=-1, keepdims=True) + eps)
     y = d / spread
     if weight is not None:
         y = y * np.asarray(weight, dtype=np.float64)
@@ -25,32 +41,36 @@ def ref_forward(x, axis=-1, weight=None, bias=None, eps=1e-5, l1=True):
     return np.moveaxis(y, -1, axis)
 
 
-def ref_backward(dy, x, axis=-1, weight=None, eps=1e-5, l1=True):
+def ref_backward(dy, x, axis=-1, weight=None, eps=None, kind="l1"):
+    eps = default_eps(kind) if eps is None else eps
     x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
     dy = np.moveaxis(np.asarray(dy, dtype=np.float64), axis, -1)
     n = x.shape[-1]
     w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
-    d = x - x.mean(axis=-1, keepdims=True)
-    if l1:
+    centered = CENTERED[kind]
+    d = x - x.mean(axis=-1, keepdims=True) if centered else x
+    if IS_L1[kind]:
         D = np.abs(d).mean(axis=-1, keepdims=True) + eps
         xh = d / D
         sg = np.sign(d)
-        dev = sg - sg.mean(axis=-1, keepdims=True)
+        dev = sg - sg.mean(axis=-1, keepdims=True) if centered else sg
     else:
         D = np.sqrt((d * d).mean(axis=-1, keepdims=True) + eps)
         xh = d / D
         dev = xh
     g = dy * w
-    dx = (g - g.mean(axis=-1, keepdims=True) - (g * xh).mean(axis=-1, keepdims=True) * dev) / D
+    mean_g = g.mean(axis=-1, keepdims=True) if centered else 0.0
+    dx = (g - mean_g - (g * xh).mean(axis=-1, keepdims=True) * dev) / D
     red = tuple(range(x.ndim - 1))
     return np.moveaxis(dx, -1, axis), (dy * xh).sum(axis=red), dy.sum(axis=red)
 
 
-def ref_int8(q, axis=-1, out_shift=5):
-    """The exact rational value 2^s * n * d / T per element (as float64: exact to 2^-40 here)."""
+def ref_int8(q, axis=-1, out_shift=5, center=True):
+    """The exact rational value 2^s * n * d / T per element (as float64: exact to 2^-40 here), with
+    d = n x - sum(x) (centred) or n x."""
     x = np.moveaxis(q.astype(np.int64), axis, -1)
     n = x.shape[-1]
-    d = n * x - x.sum(axis=-1, keepdims=True)
+    d = n * x - x.sum(axis=-1, keepdims=True) if center else n * x
     T = np.abs(d).sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         v = np.where(T == 0, 0.0, (2.0**out_shift * n) * d / np.where(T == 0, 1, T))
@@ -66,42 +86,63 @@ def assert_close(got, ref, dtype, scale=1.0):
     np.testing.assert_allclose(got, ref, rtol=tol, atol=tol, equal_nan=True)
 
 
-FORWARD = [(numkern.l1_norm, True), (numkern.layer_norm, False)]
-BACKWARD = [(numkern.l1_norm_backward, True), (numkern.layer_norm_backward, False)]
-FWD_IDS = ["l1", "l2"]
+FORWARD = [
+    (numkern.l1_norm, "l1"),
+    (numkern.layer_norm, "l2"),
+    (functools.partial(numkern.l1_norm, center=False), "l1u"),
+    (numkern.rms_norm, "rms"),
+]
+FWD_IDS = [k for _, k in FORWARD]
+
+
+def _three(dx_dw_db):
+    """rms_norm_backward returns (dx, dweight); the others (dx, dweight, dbias)."""
+    return tuple(dx_dw_db) + (None,) * (3 - len(dx_dw_db))
+
+
+BACKWARD = [
+    (numkern.l1_norm_backward, "l1"),
+    (numkern.layer_norm_backward, "l2"),
+    (lambda *a, **k: numkern.l1_norm_backward(*a, center=False, **k), "l1u"),
+    (lambda *a, **k: _three(numkern.rms_norm_backward(*a, **k)), "rms"),
+]
 
 # ---------------------------------------------------------------- float forward
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 17, 31, 64, 100, 1023, 4096, 5000])
-def test_forward_matches_float64_reference(fn, l1, dtype, n, rng):
+def test_forward_matches_float64_reference(fn, kind, dtype, n, rng):
     x = (rng.standard_normal((5, n)) * 3 + 0.5).astype(dtype)
-    assert_close(fn(x), ref_forward(x, l1=l1), dtype)
+    assert_close(fn(x), ref_forward(x, kind=kind), dtype)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_with_weight_and_bias_matches_reference(fn, l1, dtype, rng):
+def test_forward_with_weight_and_bias_matches_reference(fn, kind, dtype, rng):
     x = rng.standard_normal((6, 129)).astype(dtype)
     w = rng.standard_normal(129).astype(dtype)
     b = rng.standard_normal(129).astype(dtype)
-    assert_close(fn(x, weight=w, bias=b), ref_forward(x, weight=w, bias=b, l1=l1), dtype, 4)
-    assert_close(fn(x, weight=w), ref_forward(x, weight=w, l1=l1), dtype, 4)
-    assert_close(fn(x, bias=b), ref_forward(x, bias=b, l1=l1), dtype, 4)
+    assert_close(fn(x, weight=w), ref_forward(x, weight=w, kind=kind), dtype, 4)
+    if kind == "rms":  # no bias: torch.nn.functional.rms_norm has none
+        with pytest.raises(TypeError, match="bias"):
+            fn(x, bias=b)
+        return
+    assert_close(fn(x, weight=w, bias=b), ref_forward(x, weight=w, bias=b, kind=kind), dtype, 4)
+    assert_close(fn(x, bias=b), ref_forward(x, bias=b, kind=kind), dtype, 4)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
 @pytest.mark.parametrize("axis", [0, 1, 2, -1, -2])
-def test_forward_any_axis_and_layout(fn, l1, axis, rng):
+def test_forward_any_axis_and_layout(fn, kind, axis, rng):
     base = rng.standard_normal((7, 9, 11))
     for x in (base, np.asfortranarray(base), base[::-1, ::2, ::-3], base.transpose(2, 0, 1)):
-        assert_close(fn(x, axis=axis), ref_forward(x, axis=axis, l1=l1), np.float64)
+        assert_close(fn(x, axis=axis), ref_forward(x, axis=axis, kind=kind), np.float64)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_unaligned_input_and_output(fn, l1, rng):
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_unaligned_input_and_output(fn, kind, rng):
     raw = rng.standard_normal(300).astype(np.float32)
     buf = np.zeros(4 * 300 + 1, dtype=np.uint8)
     x = buf[1:].view(np.float32)  # not even 4-byte aligned: the wrapper copies it
@@ -111,36 +152,36 @@ def test_forward_unaligned_input_and_output(fn, l1, rng):
     out_buf = np.zeros(301, dtype=np.float32)
     out = out_buf[1:]  # 4-byte aligned but not vector aligned
     fn(x, out=out)
-    assert_close(out, ref_forward(raw, l1=l1), np.float32)
+    assert_close(out, ref_forward(raw, kind=kind), np.float32)
     assert out_buf[0] == 0
     np.testing.assert_array_equal(buf, keep)
     misaligned_out = np.zeros(4 * 300 + 1, dtype=np.uint8)[1:].view(np.float32)
     fn(raw, out=misaligned_out)
-    assert_close(misaligned_out, ref_forward(raw, l1=l1), np.float32)
+    assert_close(misaligned_out, ref_forward(raw, kind=kind), np.float32)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_large_output_streams_correctly(fn, l1, rng):
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_large_output_streams_correctly(fn, kind, rng):
     # >= 16 MiB of output takes the non-temporal-store path; an offset view misaligns each row.
     x = rng.standard_normal((1025, 4097), dtype=np.float32)
     w = rng.standard_normal(4096, dtype=np.float32)
     out = np.full((1025, 4097), 7.0, dtype=np.float32)
     fn(x[:, 1:], weight=w, out=out[:, 1:])
-    assert_close(out[:, 1:], ref_forward(x[:, 1:], weight=w, l1=l1), np.float32, 4)
+    assert_close(out[:, 1:], ref_forward(x[:, 1:], weight=w, kind=kind), np.float32, 4)
     assert np.all(out[:, 0] == 7.0)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_offset_data_keeps_accuracy(fn, l1, rng):
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_offset_data_keeps_accuracy(fn, kind, rng):
     x32 = (1e3 + rng.standard_normal((4, 777))).astype(np.float32)
     # float32 input carries ~6e-5 absolute precision at 1e3; the kernel adds no more than that.
-    assert_close(fn(x32), ref_forward(x32, l1=l1), np.float32, 5)
+    assert_close(fn(x32), ref_forward(x32, kind=kind), np.float32, 5)
     x64 = 1e6 + rng.standard_normal((4, 777))
-    assert_close(fn(x64), ref_forward(x64, l1=l1), np.float64, 100)
+    assert_close(fn(x64), ref_forward(x64, kind=kind), np.float64, 100)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_special_values_poison_only_their_slice(fn, l1):
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_special_values_poison_only_their_slice(fn, kind):
     x = np.ones((5, 33), dtype=np.float32)
     x[:, ::2] = -1.0
     x[0, 3] = np.nan
@@ -150,36 +191,42 @@ def test_forward_special_values_poison_only_their_slice(fn, l1):
     y = fn(x)
     assert np.all(np.isnan(y[:3]))
     assert np.all(np.isfinite(y[3:]))
-    assert_close(y[3:], ref_forward(x[3:], l1=l1), np.float32)
+    assert_close(y[3:], ref_forward(x[3:], kind=kind), np.float32)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_constant_slice_gives_bias_or_nan_without_eps(fn, l1):
-    x = np.full((2, 10), 3.25)
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_constant_slice_gives_bias_or_nan_without_eps(fn, kind):
+    # A constant slice has no deviation from its mean; an uncentred norm sees none in zeros only.
+    x = np.full((2, 10), 3.25) if CENTERED[kind] else np.zeros((2, 10))
     b = np.arange(10.0)
-    np.testing.assert_array_equal(fn(x, bias=b), np.broadcast_to(b, (2, 10)))
+    if kind == "rms":
+        np.testing.assert_array_equal(fn(x), np.zeros((2, 10)))
+    else:
+        np.testing.assert_array_equal(fn(x, bias=b), np.broadcast_to(b, (2, 10)))
     assert np.all(np.isnan(fn(x, eps=0.0)))
+    if not CENTERED[kind]:
+        np.testing.assert_array_equal(fn(np.full((2, 10), -3.25), eps=0.0), np.full((2, 10), -1.0))
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_dtype_policy_and_out(fn, l1, rng):
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_dtype_policy_and_out(fn, kind, rng):
     x16 = rng.standard_normal((3, 20)).astype(np.float16)
     y16 = fn(x16)
     assert y16.dtype == np.float16
-    np.testing.assert_allclose(y16.astype(np.float64), ref_forward(x16, l1=l1), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(y16.astype(np.float64), ref_forward(x16, kind=kind), rtol=2e-3, atol=2e-3)
     xi = rng.integers(-50, 50, (3, 20))
     yi = fn(xi)
     assert yi.dtype == np.float64
-    assert_close(yi, ref_forward(xi, l1=l1), np.float64)
+    assert_close(yi, ref_forward(xi, kind=kind), np.float64)
     out16 = np.empty((3, 20), np.float16)
     assert fn(x16, out=out16) is out16
     np.testing.assert_array_equal(out16, y16)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_in_place_and_strided_in_place(fn, l1, rng):
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_in_place_and_strided_in_place(fn, kind, rng):
     x = rng.standard_normal((8, 50))
-    ref = ref_forward(x, l1=l1)
+    ref = ref_forward(x, kind=kind)
     y = x.copy()
     assert fn(y, out=y) is y
     assert_close(y, ref, np.float64)
@@ -188,24 +235,28 @@ def test_forward_in_place_and_strided_in_place(fn, l1, rng):
     assert_close(z, ref, np.float64)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_overlapping_out_reads_original_input(fn, l1, rng):
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_overlapping_out_reads_original_input(fn, kind, rng):
     buf = rng.standard_normal(101)
     x, out = buf[:100], buf[1:]
-    ref = ref_forward(x.copy(), l1=l1)
+    ref = ref_forward(x.copy(), kind=kind)
     fn(x, out=out)
     assert_close(out, ref, np.float64)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_empty_and_length_one(fn, l1):
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_empty_and_length_one(fn, kind):
     assert fn(np.zeros((0, 5), np.float32)).shape == (0, 5)
     assert fn(np.zeros((3, 0))).shape == (3, 0)
-    np.testing.assert_array_equal(fn(np.array([[2.0], [5.0]])), np.zeros((2, 1)))
+    one = np.array([[2.0], [-5.0]])
+    if CENTERED[kind]:
+        np.testing.assert_array_equal(fn(one), np.zeros((2, 1)))
+    else:
+        assert_close(fn(one), ref_forward(one, kind=kind), np.float64)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_result_independent_of_thread_count(fn, l1, rng):
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_result_independent_of_thread_count(fn, kind, rng):
     x = rng.standard_normal((300, 257)).astype(np.float32)
     before = numkern.get_num_threads()
     try:
@@ -219,8 +270,8 @@ def test_forward_result_independent_of_thread_count(fn, l1, rng):
 
 
 @pytest.mark.isa_independent
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
-def test_forward_bad_arguments_raise_and_do_not_mutate(fn, l1):
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
+def test_forward_bad_arguments_raise_and_do_not_mutate(fn, kind):
     x = np.arange(12.0).reshape(3, 4)
     keep = x.copy()
     with pytest.raises(ValueError, match="0-d"):
@@ -235,7 +286,7 @@ def test_forward_bad_arguments_raise_and_do_not_mutate(fn, l1):
         fn(np.array([["a"]]))
     with pytest.raises(ValueError, match="shape"):
         fn(x, weight=np.ones(3))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises((ValueError, TypeError), match="shape|bias"):
         fn(x, bias=np.ones((1, 4)))
     with pytest.raises(TypeError, match="weight"):
         fn(x, weight=np.array(["a"] * 4))
@@ -261,28 +312,25 @@ def test_forward_bad_arguments_raise_and_do_not_mutate(fn, l1):
 # ---------------------------------------------------------------- float backward
 
 
-@pytest.mark.parametrize("fn,l1", BACKWARD, ids=FWD_IDS)
+@pytest.mark.parametrize("fn,kind", BACKWARD, ids=FWD_IDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 2, 5, 16, 33, 1000])
-def test_backward_matches_float64_reference(fn, l1, dtype, n, rng):
+def test_backward_matches_float64_reference(fn, kind, dtype, n, rng):
     x = rng.standard_normal((7, n)).astype(dtype)
     dy = rng.standard_normal((7, n)).astype(dtype)
     w = rng.standard_normal(n).astype(dtype)
     for weight in (None, w):
         dx, dw, db = fn(dy, x, weight=weight)
-        rdx, rdw, rdb = ref_backward(dy, x, weight=weight, l1=l1)
-        assert dx.dtype == dtype and dw.shape == (n,) and db.shape == (n,)
+        rdx, rdw, rdb = ref_backward(dy, x, weight=weight, kind=kind)
+        assert dx.dtype == dtype and dw.shape == (n,) and (db is None or db.shape == (n,))
         assert_close(dx, rdx, dtype, 10)
         assert_close(dw, rdw, dtype, 10)
-        assert_close(db, rdb, dtype, 10)
+        if db is not None:  # rms_norm has no bias
+            assert_close(db, rdb, dtype, 10)
 
 
-@pytest.mark.parametrize(
-    "fwd,bwd,l1",
-    [(numkern.l1_norm, numkern.l1_norm_backward, True), (numkern.layer_norm, numkern.layer_norm_backward, False)],
-    ids=FWD_IDS,
-)
-def test_backward_matches_finite_differences(fwd, bwd, l1, rng):
+@pytest.mark.parametrize("fwd,bwd,kind", [(f, b, k) for (f, k), (b, _) in zip(FORWARD, BACKWARD)], ids=FWD_IDS)
+def test_backward_matches_finite_differences(fwd, bwd, kind, rng):
     x = rng.standard_normal((3, 9))
     w = rng.standard_normal(9)
     b = rng.standard_normal(9)
@@ -290,7 +338,8 @@ def test_backward_matches_finite_differences(fwd, bwd, l1, rng):
     dx, dw, db = bwd(dy, x, weight=w, eps=1e-3)
 
     def loss(xv, wv, bv):
-        return float((fwd(xv, weight=wv, bias=bv, eps=1e-3) * dy).sum())
+        y = fwd(xv, weight=wv, eps=1e-3) if kind == "rms" else fwd(xv, weight=wv, bias=bv, eps=1e-3)
+        return float((y * dy).sum())
 
     h = 1e-6
     num_dx = np.zeros_like(x)
@@ -300,42 +349,45 @@ def test_backward_matches_finite_differences(fwd, bwd, l1, rng):
         xm[idx] -= h
         num_dx[idx] = (loss(xp, w, b) - loss(xm, w, b)) / (2 * h)
     num_dw = np.array([(loss(x, w + h * e, b) - loss(x, w - h * e, b)) / (2 * h) for e in np.eye(9)])
-    num_db = np.array([(loss(x, w, b + h * e) - loss(x, w, b - h * e)) / (2 * h) for e in np.eye(9)])
     np.testing.assert_allclose(dx, num_dx, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(dw, num_dw, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(db, num_db, rtol=1e-5, atol=1e-6)
+    if db is not None:
+        num_db = np.array([(loss(x, w, b + h * e) - loss(x, w, b - h * e)) / (2 * h) for e in np.eye(9)])
+        np.testing.assert_allclose(db, num_db, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("fn,l1", BACKWARD, ids=FWD_IDS)
+@pytest.mark.parametrize("fn,kind", BACKWARD, ids=FWD_IDS)
 @pytest.mark.parametrize("axis", [0, 1, -1])
-def test_backward_any_axis_strided_and_in_place(fn, l1, axis, rng):
+def test_backward_any_axis_strided_and_in_place(fn, kind, axis, rng):
     x = rng.standard_normal((6, 10, 8))[:, ::-2, :]
     dy = np.asfortranarray(rng.standard_normal((6, 5, 8)))
-    rdx, rdw, rdb = ref_backward(dy, x, axis=axis, l1=l1)
+    rdx, rdw, rdb = ref_backward(dy, x, axis=axis, kind=kind)
     dx, dw, db = fn(dy, x, axis=axis)
     assert_close(dx, rdx, np.float64, 10)
     assert_close(dw, rdw, np.float64, 10)
-    assert_close(db, rdb, np.float64, 10)
+    if db is not None:  # rms_norm has no bias
+        assert_close(db, rdb, np.float64, 10)
     dy2 = dy.copy(order="A")
     dx2, _, _ = fn(dy2, x, axis=axis, out=dy2)
     assert dx2 is dy2
     assert_close(dy2, rdx, np.float64, 10)
 
 
-@pytest.mark.parametrize("fn,l1", BACKWARD, ids=FWD_IDS)
-def test_backward_multithreaded_parameter_gradients(fn, l1, rng):
+@pytest.mark.parametrize("fn,kind", BACKWARD, ids=FWD_IDS)
+def test_backward_multithreaded_parameter_gradients(fn, kind, rng):
     x = rng.standard_normal((512, 96)).astype(np.float32)
     dy = rng.standard_normal((512, 96)).astype(np.float32)
-    rdx, rdw, rdb = ref_backward(dy, x, l1=l1)
+    rdx, rdw, rdb = ref_backward(dy, x, kind=kind)
     dx, dw, db = fn(dy, x)
     assert_close(dx, rdx, np.float32, 10)
     assert_close(dw, rdw, np.float32, 100)
-    assert_close(db, rdb, np.float32, 100)
+    if db is not None:  # rms_norm has no bias
+        assert_close(db, rdb, np.float32, 100)
 
 
 @pytest.mark.isa_independent
-@pytest.mark.parametrize("fn,l1", BACKWARD, ids=FWD_IDS)
-def test_backward_bad_arguments_raise(fn, l1):
+@pytest.mark.parametrize("fn,kind", BACKWARD, ids=FWD_IDS)
+def test_backward_bad_arguments_raise(fn, kind):
     x = np.ones((3, 4))
     with pytest.raises(ValueError, match="shape"):
         fn(np.ones((3, 5)), x)
@@ -360,8 +412,8 @@ def int8_path(request):
     _core._norm_set_int8_lut(old)
 
 
-def check_int8(got, q, axis=-1, out_shift=5):
-    exact = ref_int8(q, axis, out_shift)
+def check_int8(got, q, axis=-1, out_shift=5, center=True):
+    exact = ref_int8(q, axis, out_shift, center)
     rounded = np.clip(np.floor(exact + 0.5), -128, 127)
     diff = np.abs(got.astype(np.int64) - rounded)
     assert diff.max(initial=0) <= 1
@@ -382,6 +434,32 @@ def test_int8_within_one_lsb_of_correctly_rounded(n, out_shift, rng, int8_path):
     got = numkern.l1_norm_int8(q, out_shift=out_shift)
     assert got.dtype == np.int8
     check_int8(got, q, out_shift=out_shift)
+
+
+@pytest.mark.parametrize("n", [1, 2, 16, 17, 100, 1000, 4096, 65536])
+@pytest.mark.parametrize("out_shift", [0, 5, 7])
+def test_int8_uncentered_within_one_lsb_of_correctly_rounded(n, out_shift, rng, int8_path):
+    q = rng.integers(-128, 128, (5, n), dtype=np.int8)
+    q[1] = np.clip(rng.normal(0, 3, n), -128, 127).astype(np.int8)  # narrow spread
+    q[2] = rng.choice(np.array([-128, 127], dtype=np.int8), n)  # extremes
+    q[3] = 0
+    q[3, n // 2] = 1  # the smallest non-zero sum|x|: the largest gamma
+    q[4] = np.abs(q[4]).clip(0, 127)  # all of one sign, no cancellation in sum(x)
+    got = numkern.l1_norm_int8(q, out_shift=out_shift, center=False)
+    assert got.dtype == np.int8
+    check_int8(got, q, out_shift=out_shift, center=False)
+    for axis, view in ((0, q.T), (-1, q[:, ::-2])):
+        check_int8(numkern.l1_norm_int8(view, axis=axis, center=False), view, axis=axis, center=False)
+
+
+def test_int8_uncentered_reference_is_the_exact_rational_and_zeros_give_zero(rng):
+    q = rng.integers(-128, 128, (1, 37), dtype=np.int8)
+    x = [int(v) for v in q[0]]
+    A = sum(abs(v) for v in x)
+    np.testing.assert_array_equal(ref_int8(q, center=False)[0], [float(Fraction(32 * 37 * v, A)) for v in x])
+    np.testing.assert_array_equal(numkern.l1_norm_int8(np.zeros((2, 9), np.int8), center=False), 0)
+    with pytest.raises(TypeError, match="center"):
+        numkern.l1_norm_int8(q, center=1)
 
 
 def test_int8_exact_rational_reference_agrees_with_float64_reference(rng):
@@ -453,9 +531,9 @@ def test_int8_bad_arguments_raise_and_do_not_mutate():
     np.testing.assert_array_equal(q, keep)
 
 
-@pytest.mark.parametrize("fn,l1", FORWARD, ids=FWD_IDS)
+@pytest.mark.parametrize("fn,kind", FORWARD, ids=FWD_IDS)
 @pytest.mark.parametrize("bwd", [False, True], ids=["forward", "backward"])
-def test_huge_and_denormal_finite_slices_are_normalized_not_zeroed(fn, l1, bwd):
+def test_huge_and_denormal_finite_slices_are_normalized_not_zeroed(fn, kind, bwd):
     # Found by fuzzing: the in-block float sums overflowed on finite slices ([0, 0, 3e38] float32
     # gave zeros; layer_norm already at |x| ~ 1e20, whose squares overflow float32), and a denormal
     # slice with eps=0 overflowed the reciprocal spread (outputs +-inf instead of +-1).
@@ -470,14 +548,14 @@ def test_huge_and_denormal_finite_slices_are_normalized_not_zeroed(fn, l1, bwd):
         x2 = np.stack([x, x[::-1]])
         # The float64 reference overflows too: it runs on x * 2^-e with eps scaled to match.
         e = int(np.frexp(np.abs(x).max())[1])
-        xs, es = np.ldexp(x2.astype(np.float64), -e), np.ldexp(eps, -e if l1 else -2 * e)
+        xs, es = np.ldexp(x2.astype(np.float64), -e), np.ldexp(eps, -e if IS_L1[kind] else -2 * e)
         if not bwd:
-            assert_close(fn(x2, eps=eps), ref_forward(xs, eps=es, l1=l1), x.dtype, 4)
+            assert_close(fn(x2, eps=eps), ref_forward(xs, eps=es, kind=kind), x.dtype, 4)
         else:
             dy = np.linspace(-1, 1, x2.size).reshape(x2.shape).astype(x.dtype)
-            bfn = numkern.l1_norm_backward if l1 else numkern.layer_norm_backward
-            dx, dw, db = bfn(dy, x2, eps=eps, weight=np.full(x.size, 2.0, x.dtype))
-            rdx, rdw, rdb = ref_backward(dy, xs, weight=np.full(x.size, 2.0), eps=es, l1=l1)
+            bfn = dict((k, f) for f, k in BACKWARD)[kind]
+            dx, dw, _ = bfn(dy, x2, eps=eps, weight=np.full(x.size, 2.0, x.dtype))
+            rdx, rdw, rdb = ref_backward(dy, xs, weight=np.full(x.size, 2.0), eps=es, kind=kind)
             with np.errstate(over="ignore"):
                 rdx = np.ldexp(rdx, -e).astype(x.dtype)  # dx scales as 1 / spread; may overflow x's type
             s = np.abs(rdx[np.isfinite(rdx)]).max(initial=1.0)

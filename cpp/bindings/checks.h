@@ -95,8 +95,14 @@ class Check {
   const Check& in_out(const py::array& x, const py::array& out) const {
     same_dtype(x, out, "x and out").same_shape(out, x, "x and out").aligned(x, "x").aligned(out, "out");
     writeable(out, "out");
-    const bool same = out.data() == x.data() && std::equal(x.strides(), x.strides() + x.ndim(), out.strides());
-    return same ? *this : disjoint(x, out, "out must be x itself or not overlap x");
+    return same_or_disjoint(x, out, "out must be x itself or not overlap x");
+  }
+  // b views exactly a's elements (same data, shape and strides), or has no byte in common with a.
+  const Check& same_or_disjoint(const py::array& a, const py::array& b, const char* what) const {
+    const bool same = b.data() == a.data() && a.ndim() == b.ndim() &&
+                      std::equal(a.shape(), a.shape() + a.ndim(), b.shape()) &&
+                      std::equal(a.strides(), a.strides() + a.ndim(), b.strides());
+    return same ? *this : disjoint(a, b, what);
   }
   // No byte in common.
   const Check& disjoint(const py::array& a, const py::array& b, const char* what) const {

@@ -76,6 +76,9 @@ class SliceBuf {
   }
   // A buffer of n elements that no in()/out() call uses.
   T* scratch(std::int64_t n) { return buffer(n, kBuffers); }
+  // Buffer `which` itself (n elements), whatever the stride: for data kept in cache beside a
+  // streamed copy.
+  T* own(std::int64_t n, int which) { return buffer(n, which); }
 
  private:
   T* buffer(std::int64_t n, int which) {

@@ -35,6 +35,16 @@ struct Stats {
 
 template <class T>
 Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64_t n, double eps) {
+  if (!centered(kind)) {  // mean |x| or mean x^2 about 0: one pass, no mean to correct
+    const double sp = is_l1(kind) ? k.rsumabsdev(x, n, T(0), T(0)) / static_cast<double>(n)
+                                  : k.rsumsqdev(x, n, T(0), T(0)) / static_cast<double>(n);
+    // An infinite spread (an inf in the slice, or finite data whose sums overflow) gives a NaN
+    // scale: the whole slice is NaN as for the centred kinds, or is rescaled (rescale_if_needed).
+    const double scale = !std::isfinite(sp)  ? std::numeric_limits<double>::quiet_NaN()
+                         : is_l1(kind)       ? 1.0 / (sp + eps)
+                                             : 1.0 / std::sqrt(sp + eps);
+    return {T(0), T(0), static_cast<T>(scale)};
+  }
   double mean = k.rsum(x, n) / static_cast<double>(n);
   T mhi = static_cast<T>(mean);
   T mlo = static_cast<T>(mean - static_cast<double>(mhi));
@@ -49,7 +59,7 @@ Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64
     }
   }
   auto spread = [&] {  // mean |d| (L1) or the variance (L2), without eps
-    return kind == Kind::l1 ? k.rsumabsdev(x, n, mhi, mlo) / static_cast<double>(n)
+    return is_l1(kind) ? k.rsumabsdev(x, n, mhi, mlo) / static_cast<double>(n)
                             : k.rsumsqdev(x, n, mhi, mlo) / static_cast<double>(n);
   };
   double sp = spread();
@@ -58,7 +68,7 @@ Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64
     // error -mlo is the whole spread, and a constant slice would not give x - mean == 0 (fuzzing
     // found l1_norm(full(1000, 1.514f)) = 0.024, not 0). Only then, correct the mean as above.
     // The block sums' error is below ~64 ulp of the mean, so a spread above 2^-12 |mean| is safe.
-    const double level = kind == Kind::l1 ? sp : std::sqrt(sp);
+    const double level = is_l1(kind) ? sp : std::sqrt(sp);
     if (level <= 0x1p-12 * std::fabs(mean)) {
       const double c = k.rsumdev(x, n, mhi, mlo) / static_cast<double>(n);
       if (c == c) {
@@ -72,7 +82,7 @@ Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64
       }
     }
   }
-  const double scale = kind == Kind::l1 ? 1.0 / (sp + eps) : 1.0 / std::sqrt(sp + eps);
+  const double scale = is_l1(kind) ? 1.0 / (sp + eps) : 1.0 / std::sqrt(sp + eps);
   return {mhi, mlo, static_cast<T>(scale)};
 }
 
@@ -82,9 +92,9 @@ Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64
 // x * 2^-e (max |x * 2^-e| in [0.5, 1)) with eps scaled alike (2^-e for L1, 2^-2e for L2): x_hat is
 // unchanged, and the true reciprocal spread is scale * 2^-e. Returns e, or 0 when the stats are fine
 // (or the slice holds inf/NaN, whose outputs are NaN as documented).
-template <class T>
+template <class T, int B>
 int rescale_if_needed(const TypedKernels<T>& k, Kind kind, const T*& x, std::int64_t n, double eps, Stats<T>& st,
-                      SliceBuf<T>& buf) {
+                      SliceBuf<T, B>& buf) {
   const bool fine = std::isfinite(st.mhi) && st.scale > T(0) && std::isfinite(st.scale);
   if (fine) return 0;
   T big = T(0);
@@ -100,7 +110,7 @@ int rescale_if_needed(const TypedKernels<T>& k, Kind kind, const T*& x, std::int
   T* scratch = buf.scratch(n);  // allocated only on this rare path
   for (std::int64_t i = 0; i < n; ++i) scratch[i] = std::ldexp(x[i], -e);
   x = scratch;
-  st = slice_stats(k, kind, x, n, std::ldexp(eps, kind == Kind::l1 ? -e : -2 * e));
+  st = slice_stats(k, kind, x, n, std::ldexp(eps, is_l1(kind) ? -e : -2 * e));
   return e;
 }
 
@@ -118,27 +128,48 @@ int threads_for(std::int64_t slices, std::int64_t n) {
 template <class T>
 void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std::int64_t* xst, char* y,
                    const std::int64_t* yst, const std::int64_t* shape, int ndim, int axis, const T* w, const T* b,
-                   double eps, bool fresh_output) {
+                   double eps, bool fresh_output, const Residual* res) {
   const SliceWalker walk{shape, ndim, axis};
   const std::int64_t n = shape[axis], slices = walk.slices();
   if (n == 0 || slices == 0) return;
-  const std::int64_t* const strides[2] = {xst, yst};
-  const bool stream = yst[axis] == static_cast<std::int64_t>(sizeof(T)) &&
-                      stream_output(slices * n * static_cast<std::int64_t>(sizeof(T)), fresh_output);
+  const char* r = res ? static_cast<const char*>(res->r) : nullptr;
+  char* h = res ? static_cast<char*>(res->h) : nullptr;
+  const std::int64_t* const strides[4] = {xst, yst, res ? res->r_strides : xst, res ? res->h_strides : xst};
+  const std::int64_t bytes = slices * n * static_cast<std::int64_t>(sizeof(T));
+  const bool stream = yst[axis] == static_cast<std::int64_t>(sizeof(T)) && stream_output(bytes, fresh_output);
+  // A streamed h is kept for the statistics and the output in a per-thread buffer: a line just
+  // written with a non-temporal store has left the cache.
+  const bool stream_h =
+      res && res->h_strides[axis] == static_cast<std::int64_t>(sizeof(T)) && stream_output(bytes, res->fresh_h);
   const int nt = threads_for(slices, n);
   parallel_chunks(slices, nt, chunk_for(slices, nt), [&](int, std::int64_t a, std::int64_t e) {
-    SliceBuf<T> buf;
+    SliceBuf<T, 4> buf;
     for (std::int64_t s = a; s < e; ++s) {
-      std::int64_t off[2];
+      std::int64_t off[4];
       walk.at(s, strides, off);
       const T* px = buf.in(x + off[0], xst[axis], n, 0);
+      if (res) {
+        // h = x + r is formed and written first; the statistics and the output then read h from
+        // cache. y (which may alias x or r) is written only after both were read.
+        const T* pr = buf.in(r + off[2], strides[2][axis], n, 2);
+        if (stream_h) {
+          T* ph = buf.own(n, 3);
+          k.vadd(px, pr, ph, reinterpret_cast<T*>(h + off[3]), n);
+          px = ph;
+        } else {
+          T* ph = buf.out(h + off[3], strides[3][axis], n, 3);
+          k.vadd(px, pr, ph, nullptr, n);
+          SliceBuf<T, 4>::scatter(ph, h + off[3], strides[3][axis], n);
+          px = ph;
+        }
+      }
       T* py = buf.out(y + off[1], yst[axis], n, 1);
       Stats<T> st = slice_stats(k, kind, px, n, eps);
       rescale_if_needed(k, kind, px, n, eps, st, buf);
       k.vnormalize(px, py, n, st.mhi, st.mlo, st.scale, w, b, stream);
-      SliceBuf<T>::scatter(py, y + off[1], yst[axis], n);
+      SliceBuf<T, 4>::scatter(py, y + off[1], yst[axis], n);
     }
-    if (stream) store_fence();  // once per chunk: a fence waits for the streamed lines
+    if (stream || stream_h) store_fence();  // once per chunk: a fence waits for the streamed lines
   });
 }
 
@@ -158,7 +189,7 @@ void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const s
   if (slices > 0)
     parallel_ranges(slices, nt, [&](int t, std::int64_t a, std::int64_t e) {
       if (a == e) return;  // an empty range leaves its partials empty; the merge skips them
-      SliceBuf<T> buf;
+      SliceBuf<T, 4> buf;  // one type of buffer for the whole driver (forward uses the fourth)
       if (params) {
         pdw[t].assign(n, 0.0);
         pdb[t].assign(n, 0.0);
@@ -173,20 +204,22 @@ void backward_typed(const TypedKernels<T>& k, Kind kind, const char* dy, const s
         double sums[3];
         k.rbackward(pdy, px, w, n, st.mhi, st.mlo, sums);
         const double inv_n = 1.0 / static_cast<double>(n), sc = st.scale;
-        const double mean_g = sums[0] * inv_n, mean_gx = sums[1] * sc * inv_n, mean_sign = sums[2] * inv_n;
+        // The uncentred kinds have no mean: neither mean(g) nor mean(sign(d)) enters their dx.
+        const double mean_g = centered(kind) ? sums[0] * inv_n : 0.0, mean_gx = sums[1] * sc * inv_n;
+        const double mean_sign = centered(kind) ? sums[2] * inv_n : 0.0;
         if (params) k.raccparams(pdy, px, n, st.mhi, st.mlo, st.scale, pdw[t].data(), pdb[t].data());
         T* pdx = buf.out(dx + off[2], dxst[axis], n, 2);
         // p * (g + q + r f(d)): the bracket is formed at the scale of g, then multiplied by the
         // (possibly huge, ~1/eps) reciprocal spread, so nothing cancels after the scaling.
         // On a rescaled slice x_hat and the bracket are unchanged; only the final factor is 2^-e.
         const T outer = static_cast<T>(std::ldexp(sc, -e));
-        if (kind == Kind::l1)
+        if (is_l1(kind))
           k.vbackward_l1(pdy, px, w, pdx, n, st.mhi, st.mlo, outer, static_cast<T>(mean_gx * mean_sign - mean_g),
                          static_cast<T>(-mean_gx));
         else
           k.vbackward_l2(pdy, px, w, pdx, n, st.mhi, st.mlo, outer, static_cast<T>(-mean_g),
                          static_cast<T>(-sc * mean_gx));
-        SliceBuf<T>::scatter(pdx, dx + off[2], dxst[axis], n);
+        SliceBuf<T, 4>::scatter(pdx, dx + off[2], dxst[axis], n);
       }
     });
   if (!params) return;
@@ -239,15 +272,24 @@ bool lut_available(const Int8Kernels& k8) {
 
 bool use_lut(const Int8Kernels& k8, std::int64_t n) { return n >= kLutMinSlice && lut_available(k8); }
 
-void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std::int64_t n, int s, bool stream) {
+void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std::int64_t n, int s, bool centered,
+                bool stream) {
   const std::int64_t S = k8.rsum(x, n);
-  std::int64_t t = S / n;
-  if (t * n > S) --t;  // floor division
-  const std::int64_t r = S - t * n;
-  std::int64_t A = 0, p = 0;
-  k8.rsumabove(x, n, static_cast<std::int32_t>(t), &A, &p);
-  const std::int64_t T = 2 * (n * A - S * p);
-  if (T == 0) {  // a constant slice: every deviation is 0
+  std::int64_t t = 0, r = 0, A = 0, p = 0, T = 0;
+  if (centered) {
+    t = S / n;
+    if (t * n > S) --t;  // floor division
+    r = S - t * n;
+    k8.rsumabove(x, n, static_cast<std::int32_t>(t), &A, &p);
+    T = 2 * (n * A - S * p);
+  } else {
+    // Not centred: d = n x, T = n sum|x| = n (2 A - S) with A the sum of the x > 0, so gamma =
+    // 2^s n / sum|x| and u = x, r = 0 in the formula above. The bounds hold: n sum|x| <= 2^39,
+    // gamma <= 2^(s+16) <= 2^23.
+    k8.rsumabove(x, n, 0, &A, &p);
+    T = n * (2 * A - S);
+  }
+  if (T == 0) {  // a constant slice (all zeros when not centred): every deviation is 0
     for (std::int64_t i = 0; i < n; ++i) y[i] = 0;
     return;
   }
@@ -279,16 +321,16 @@ void int8_slice(const Int8Kernels& k8, const std::int8_t* x, std::int8_t* y, std
 
 void forward(Dtype dtype, Kind kind, const void* x, const std::int64_t* x_strides, void* y,
              const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, const void* w, const void* b,
-             double eps, bool fresh_output) {
+             double eps, bool fresh_output, const Residual* residual) {
   const Kernels& k = active_kernels();
   const char* xc = static_cast<const char*>(x);
   char* yc = static_cast<char*>(y);
   if (dtype == Dtype::f32)
     forward_typed<float>(k.f32, kind, xc, x_strides, yc, y_strides, shape, ndim, axis, static_cast<const float*>(w),
-                         static_cast<const float*>(b), eps, fresh_output);
+                         static_cast<const float*>(b), eps, fresh_output, residual);
   else
     forward_typed<double>(k.f64, kind, xc, x_strides, yc, y_strides, shape, ndim, axis, static_cast<const double*>(w),
-                          static_cast<const double*>(b), eps, fresh_output);
+                          static_cast<const double*>(b), eps, fresh_output, residual);
 }
 
 void backward(Dtype dtype, Kind kind, const void* dy, const std::int64_t* dy_strides, const void* x,
@@ -315,7 +357,7 @@ bool set_int8_lut(bool enabled) {
 }
 
 void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8_t* y, const std::int64_t* y_strides,
-                  const std::int64_t* shape, int ndim, int axis, int out_shift) {
+                  const std::int64_t* shape, int ndim, int axis, int out_shift, bool centered) {
   const Int8Kernels& k8 = active_kernels().i8;
   const SliceWalker walk{shape, ndim, axis};
   const std::int64_t n = shape[axis], slices = walk.slices();
@@ -332,7 +374,7 @@ void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8
       walk.at(s, strides, off);
       const std::int8_t* px = buf.in(xc + off[0], x_strides[axis], n, 0);
       std::int8_t* py = buf.out(yc + off[1], y_strides[axis], n, 1);
-      int8_slice(k8, px, py, n, out_shift, stream);
+      int8_slice(k8, px, py, n, out_shift, centered, stream);
       SliceBuf<std::int8_t>::scatter(py, yc + off[1], y_strides[axis], n);
     }
     if (stream) store_fence();

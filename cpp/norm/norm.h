@@ -1,5 +1,6 @@
-// The norm family: L1 (mean absolute deviation) and L2 layer normalization, forward and backward,
-// in float32/float64, and the integer-only int8 L1 normalization.
+// The norm family: L1 (mean absolute deviation) and L2 layer normalization, their uncentred forms
+// (x / mean|x| and RMS norm), forward and backward, in float32/float64, with an optional fused
+// residual add, and the integer-only int8 L1 normalization (centred or not).
 //
 // Kernels work on one contiguous slice (or part of one); the driver (norm.cpp) gathers strided
 // slices into buffers, threads over slices and turns the reductions into per-slice constants.
@@ -33,6 +34,9 @@ struct TypedKernels {
   void (*vbackward_l2)(const T* dy, const T* x, const T* w, T* dx, std::size_t n, T mhi, T mlo, T p, T q, T r);
   // dw_i += dy_i * d_i * scale, db_i += dy_i (double accumulators, one set per thread).
   void (*raccparams)(const T* dy, const T* x, std::size_t n, T mhi, T mlo, T scale, double* dw, double* db);
+  // h_i = x_i + r_i (the fused residual add; h may be x or r itself). When hs is not null, the
+  // sums are also written to hs with non-temporal stores (fenced by the caller as for vnormalize).
+  void (*vadd)(const T* x, const T* r, T* h, T* hs, std::size_t n);
 };
 
 // Integer-only kernels of l1_norm_int8. All arithmetic is on integers.
@@ -65,14 +69,29 @@ extern const Kernels kernels_neon;  // AArch64 builds only
 
 const Kernels& active_kernels();
 
-enum class Kind : int { l1 = 0, l2 = 1 };
+// The spread a slice is divided by: mean |x - mean| (l1), sqrt(var + eps) (l2), and the uncentred
+// forms mean |x| (l1_uncentered) and sqrt(mean x^2 + eps) (rms), which take no mean.
+enum class Kind : int { l1 = 0, l2 = 1, l1_uncentered = 2, rms = 3 };
+constexpr bool centered(Kind k) { return k == Kind::l1 || k == Kind::l2; }
+constexpr bool is_l1(Kind k) { return k == Kind::l1 || k == Kind::l1_uncentered; }
+
+// The fused residual add of forward(): h = x + r is written to h and normalized (null: no residual).
+struct Residual {
+  const void* r;
+  const std::int64_t* r_strides;
+  void* h;
+  const std::int64_t* h_strides;
+  bool fresh_h;  // h was allocated for this call (see fresh_output)
+};
 
 // Normalizes x along `axis` into y (same shape; byte strides, any sign; y may alias x exactly).
 // w and b are contiguous arrays of shape[axis] elements or null.
 // fresh_output: y was allocated for this call and never written (see stream_output in strided.h).
+// With a residual, y = norm(x + r) and h = x + r (h may alias x or r exactly, y may alias x or r
+// exactly, y and h do not overlap).
 void forward(Dtype dtype, Kind kind, const void* x, const std::int64_t* x_strides, void* y,
              const std::int64_t* y_strides, const std::int64_t* shape, int ndim, int axis, const void* w, const void* b,
-             double eps, bool fresh_output = false);
+             double eps, bool fresh_output = false, const Residual* residual = nullptr);
 
 // dx of the normalization (see norm.cpp for the formula); dw / db (contiguous, shape[axis]) are
 // written when not null. dy, x and dx share the shape; dx may alias dy exactly.
@@ -81,9 +100,9 @@ void backward(Dtype dtype, Kind kind, const void* dy, const std::int64_t* dy_str
               int ndim, int axis, const void* w, void* dw, void* db, double eps);
 
 // Integer-only L1 normalization of int8 slices: y = sat(round(2^out_shift * n * d / T)) with
-// d = n*x - sum(x), T = sum|d|.
+// d = n*x - sum(x), T = sum|d| (centered), or d = n*x, T = n sum|x| (not centered).
 void forward_int8(const std::int8_t* x, const std::int64_t* x_strides, std::int8_t* y, const std::int64_t* y_strides,
-                  const std::int64_t* shape, int ndim, int axis, int out_shift);
+                  const std::int64_t* shape, int ndim, int axis, int out_shift, bool centered = true);
 
 // Enables / disables the table path of forward_int8 (for tests of the arithmetic kernel); returns
 // the previous setting.

@@ -208,8 +208,44 @@ struct NormImpl {
     }
   }
 
+  // h = x + r; with hs, the sums are also streamed to hs (non-temporal stores) while h, a
+  // cache-resident buffer, keeps them for the passes that follow.
+  static void vadd(const T* x, const T* r, T* h, T* hs, std::size_t n) {
+    auto sum = [&](std::size_t i, std::size_t c) {
+      return D::add(simd::load_partial<D>(x + i, c, T(0)), simd::load_partial<D>(r + i, c, T(0)));
+    };
+    std::size_t i = 0;
+    if (hs) {
+      const std::size_t mis = (reinterpret_cast<std::uintptr_t>(hs) % D::kBytes) / sizeof(T);
+      const std::size_t head = mis ? (L - mis < n ? L - mis : n) : 0;
+      if (head) {
+        const V v = sum(0, head);
+        simd::store_partial<D>(h, v, head);
+        simd::store_partial<D>(hs, v, head);
+      }
+      for (i = head; i + L <= n; i += L) {
+        const V v = D::add(D::load(x + i), D::load(r + i));
+        D::store(h + i, v);
+        D::stream(hs + i, v);
+      }
+      if (i < n) {
+        const V v = sum(i, n - i);
+        simd::store_partial<D>(h + i, v, n - i);
+        simd::store_partial<D>(hs + i, v, n - i);
+      }
+      return;
+    }
+    for (; i + 2 * L <= n; i += 2 * L) {
+      const V a = D::add(D::load(x + i), D::load(r + i)), c = D::add(D::load(x + i + L), D::load(r + i + L));
+      D::store(h + i, a);
+      D::store(h + i + L, c);
+    }
+    for (; i + L <= n; i += L) D::store(h + i, D::add(D::load(x + i), D::load(r + i)));
+    if (i < n) simd::store_partial<D>(h + i, sum(i, n - i), n - i);
+  }
+
   static constexpr TypedKernels<T> table() {
-    return {&rsum,      &rsumabsdev,   &rsumsqdev,    &rsumdev,   &vnormalize,
-            &rbackward, &vbackward_l1, &vbackward_l2, &raccparams};
+    return {&rsum,      &rsumabsdev,   &rsumsqdev,    &rsumdev,    &vnormalize,
+            &rbackward, &vbackward_l1, &vbackward_l2, &raccparams, &vadd};
   }
 };

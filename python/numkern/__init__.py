@@ -10,7 +10,15 @@ from ._runtime import ISA_LEVELS as ISA_LEVELS
 from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads, thread_limit, use_isa
 from .dp import distance_sum, kernel_sum
 from .linalg import LstsqResult, lstsq
-from .norm import l1_norm, l1_norm_backward, l1_norm_int8, layer_norm, layer_norm_backward
+from .norm import (
+    l1_norm,
+    l1_norm_backward,
+    l1_norm_int8,
+    layer_norm,
+    layer_norm_backward,
+    rms_norm,
+    rms_norm_backward,
+)
 from .quant import ShiftQuantTensor, int8_matmul, shiftquant
 from .sketch import fwht
 from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
@@ -40,6 +48,8 @@ __all__ = [
     "lstsq",
     "LstsqResult",
     "quant",
+    "rms_norm",
+    "rms_norm_backward",
     "set_isa",
     "set_num_threads",
     "shiftquant",
