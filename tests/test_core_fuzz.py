@@ -77,7 +77,18 @@ CASES = {
         {(0, "strided"), (1, "strided"), (3, "ndim"), (4, "ndim")},
     ),
     "norm_forward": (
-        lambda r: [_f64(r, 3, 8), np.zeros((3, 8)), 1, 0, _f64(r, 8), _f64(r, 8), 1e-5, False, _f64(r, 3, 8), np.zeros((3, 8))],
+        lambda r: [
+            _f64(r, 3, 8),
+            np.zeros((3, 8)),
+            1,
+            0,
+            _f64(r, 8),
+            _f64(r, 8),
+            1e-5,
+            False,
+            _f64(r, 3, 8),
+            np.zeros((3, 8)),
+        ],
         {(0, "strided"), (1, "strided"), (5, "none"), (4, "none"), (8, "strided"), (9, "strided")},
     ),
     "norm_backward": (

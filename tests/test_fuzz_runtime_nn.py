@@ -90,7 +90,7 @@ def test_fuzz_cpu_info_is_consistent(fuzz_settings):
 
 @st.composite
 def _norm_layer_case(draw):
-    kind = draw(st.sampled_from(["l1", "l2"]))
+    kind = draw(st.sampled_from(["l1", "l2", "rms"]))
     features = draw(pick(st.integers(1, 9), [0, -2, 2.5], 6))
     dtype = draw(pick([np.float32, np.float64], [np.float16, np.int32], 6))
     shape_ok = draw(pick([True], [False], 10))
@@ -108,7 +108,7 @@ def _norm_layer_case(draw):
 def test_fuzz_nn_norm_layers(fuzz_settings, isa):
     def run(case):
         kind, features, dtype, shape_ok, x, g, affine = case
-        cls = nn.L1LayerNorm if kind == "l1" else nn.LayerNorm
+        cls = {"l1": nn.L1LayerNorm, "l2": nn.LayerNorm, "rms": nn.RMSNorm}[kind]
         problems = []
         if isinstance(features, float) or features < 1:
             problems.append("features")
@@ -128,19 +128,23 @@ def test_fuzz_nn_norm_layers(fuzz_settings, isa):
         assert shape_ok, "accepted a wrong last axis"
         checked()
         eps = layer.eps
-        ref = ref_forward(x, -1, None, None, eps, kind == "l1")
+        ref = ref_forward(x, -1, None, None, eps, kind)
         tol = 2e-5 if x.dtype == np.float32 else 1e-12
         xh = np.abs(ref)
         if np.float32 in (g.dtype, np.dtype(dtype)):  # float32 gradients or parameters
             tol = 2e-5
         assert np.all(np.abs(y.astype(np.float64) - ref) <= 10 * (2e-5 if x.dtype == np.float32 else 1e-12) * (1 + xh))
         dx = layer.backward(g)
-        rdx, rdw, rdb = ref_backward(g, x, -1, None, eps, kind == "l1")
+        rdx, rdw, rdb = ref_backward(g, x, -1, None, eps, kind)
         scale = (1 + np.abs(g).max(initial=0)) / eps
         assert np.all(np.abs(dx.astype(np.float64) - rdx) <= 100 * tol * scale * (1 + np.abs(rdx)))
         if affine:
             assert layer.weight.grad.shape == (x.shape[1],)
-            np.testing.assert_allclose(layer.bias.grad, rdb, rtol=100 * tol, atol=100 * tol * (1 + x.shape[0]))
+            np.testing.assert_allclose(layer.weight.grad, rdw, rtol=100 * tol, atol=100 * tol * (1 + x.shape[0]) * scale)
+            if kind == "rms":  # a weight and no bias
+                assert layer.bias is None and len(layer.parameters()) == 1
+            else:
+                np.testing.assert_allclose(layer.bias.grad, rdb, rtol=100 * tol, atol=100 * tol * (1 + x.shape[0]))
 
     fuzz(fuzz_settings, run, case=_norm_layer_case())
 

@@ -85,8 +85,8 @@ void bind_norm(py::module_& m) {
         norm::backward(dtype, static_cast<norm::Kind>(kind), pdy, ldy.strides.data(), px, lx.strides.data(), pdx,
                        ldx.strides.data(), lx.shape.data(), static_cast<int>(x.ndim()), axis, pw, pdw, pdb, eps);
       },
-      py::arg("dy"), py::arg("x"), py::arg("dx"), py::arg("axis"), py::arg("kind"), py::arg("weight"), py::arg("dweight"),
-      py::arg("dbias"), py::arg("eps"));
+      py::arg("dy"), py::arg("x"), py::arg("dx"), py::arg("axis"), py::arg("kind"), py::arg("weight"),
+      py::arg("dweight"), py::arg("dbias"), py::arg("eps"));
   m.def(
       "l1_norm_int8",
       [](const py::array& q, py::array& out, int axis, int out_shift, bool centered) {

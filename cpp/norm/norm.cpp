@@ -40,9 +40,9 @@ Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64
                                   : k.rsumsqdev(x, n, T(0), T(0)) / static_cast<double>(n);
     // An infinite spread (an inf in the slice, or finite data whose sums overflow) gives a NaN
     // scale: the whole slice is NaN as for the centred kinds, or is rescaled (rescale_if_needed).
-    const double scale = !std::isfinite(sp)  ? std::numeric_limits<double>::quiet_NaN()
-                         : is_l1(kind)       ? 1.0 / (sp + eps)
-                                             : 1.0 / std::sqrt(sp + eps);
+    const double scale = !std::isfinite(sp) ? std::numeric_limits<double>::quiet_NaN()
+                         : is_l1(kind)      ? 1.0 / (sp + eps)
+                                            : 1.0 / std::sqrt(sp + eps);
     return {T(0), T(0), static_cast<T>(scale)};
   }
   double mean = k.rsum(x, n) / static_cast<double>(n);
@@ -60,7 +60,7 @@ Stats<T> slice_stats(const TypedKernels<T>& k, Kind kind, const T* x, std::int64
   }
   auto spread = [&] {  // mean |d| (L1) or the variance (L2), without eps
     return is_l1(kind) ? k.rsumabsdev(x, n, mhi, mlo) / static_cast<double>(n)
-                            : k.rsumsqdev(x, n, mhi, mlo) / static_cast<double>(n);
+                       : k.rsumsqdev(x, n, mhi, mlo) / static_cast<double>(n);
   };
   double sp = spread();
   if (sizeof(T) == sizeof(float) && n > 1) {

@@ -36,28 +36,34 @@ def softmax_backward(
 ) -> None: ...
 def softmax_ext_partials(x: np.ndarray, axis: int, m: np.ndarray, e: np.ndarray) -> None: ...
 def softmax_scale_ext(x: np.ndarray, out: np.ndarray, axis: int, m: np.ndarray, e: np.ndarray, log: bool) -> None: ...
+
+norm_kinds: tuple[str, ...]
+
 def norm_forward(
     x: np.ndarray,
     out: np.ndarray,
     axis: int,
-    l1: bool,
+    kind: int,
     weight: np.ndarray | None,
     bias: np.ndarray | None,
     eps: float,
     fresh: bool = False,
+    residual: np.ndarray | None = None,
+    h: np.ndarray | None = None,
+    fresh_h: bool = False,
 ) -> None: ...
 def norm_backward(
     dy: np.ndarray,
     x: np.ndarray,
     dx: np.ndarray,
     axis: int,
-    l1: bool,
+    kind: int,
     weight: np.ndarray | None,
     dweight: np.ndarray | None,
     dbias: np.ndarray | None,
     eps: float,
 ) -> None: ...
-def l1_norm_int8(q: np.ndarray, out: np.ndarray, axis: int, out_shift: int) -> None: ...
+def l1_norm_int8(q: np.ndarray, out: np.ndarray, axis: int, out_shift: int, centered: bool = True) -> None: ...
 def _norm_set_int8_lut(enabled: bool) -> bool: ...
 def int8_gemm(
     a: np.ndarray,

@@ -6,7 +6,7 @@ L1 normalization of Guo et al., "Towards Accurate and Efficient Sub-8-Bit Intege
 from __future__ import annotations
 
 import numbers
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
@@ -235,6 +235,32 @@ _RMS_PARAMS = """    weight : array_like of shape ``(x.shape[axis],)``, optional
         Added to ``mean(x**2)`` inside the square root; finite and >= 0."""
 
 
+@overload
+def l1_norm(
+    x: ArrayLike,
+    axis: int = -1,
+    *,
+    weight: ArrayLike | None = None,
+    bias: ArrayLike | None = None,
+    eps: float = 1e-5,
+    center: bool = True,
+    residual: None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray: ...
+@overload
+def l1_norm(
+    x: ArrayLike,
+    axis: int = -1,
+    *,
+    weight: ArrayLike | None = None,
+    bias: ArrayLike | None = None,
+    eps: float = 1e-5,
+    center: bool = True,
+    residual: ArrayLike,
+    out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 def l1_norm(
     x: ArrayLike,
     axis: int = -1,
@@ -257,6 +283,30 @@ def l1_norm(
     return _forward(x, axis, weight, bias, eps, out, _l1_kind(center), residual)
 
 
+@overload
+def layer_norm(
+    x: ArrayLike,
+    axis: int = -1,
+    *,
+    weight: ArrayLike | None = None,
+    bias: ArrayLike | None = None,
+    eps: float = 1e-5,
+    residual: None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray: ...
+@overload
+def layer_norm(
+    x: ArrayLike,
+    axis: int = -1,
+    *,
+    weight: ArrayLike | None = None,
+    bias: ArrayLike | None = None,
+    eps: float = 1e-5,
+    residual: ArrayLike,
+    out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 def layer_norm(
     x: ArrayLike,
     axis: int = -1,
@@ -274,6 +324,28 @@ def layer_norm(
     the two-pass ``mean((x - mean)**2)`` over the cached slice, not ``E[x^2] - E[x]^2``.
     """
     return _forward(x, axis, weight, bias, eps, out, _KIND["l2"], residual)
+
+
+@overload
+def rms_norm(
+    x: ArrayLike,
+    axis: int = -1,
+    *,
+    weight: ArrayLike | None = None,
+    eps: float = 1e-6,
+    residual: None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray: ...
+@overload
+def rms_norm(
+    x: ArrayLike,
+    axis: int = -1,
+    *,
+    weight: ArrayLike | None = None,
+    eps: float = 1e-6,
+    residual: ArrayLike,
+    out: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def rms_norm(

@@ -3,11 +3,12 @@
 Every layer has ``forward(x)``, ``backward(grad) -> grad_input`` and ``parameters()`` (a list of
 :class:`Parameter` whose ``grad`` the last ``backward`` filled). The integer-training pieces follow
 Guo et al., "Towards Accurate and Efficient Sub-8-Bit Integer Training" (2024): ShiftQuant GEMMs in
-:class:`Linear` (``bits=4|6|8``) and L1 normalization (:class:`L1LayerNorm`, :class:`L1BatchNorm`).
+:class:`Linear` (``bits=4|6|8``) and L1 normalization (:class:`L1LayerNorm`, :class:`L1BatchNorm`), beside
+the float :class:`LayerNorm` and :class:`RMSNorm`.
 """
 
 from ._base import Module, Parameter, Sequential
-from .layers import L1BatchNorm, L1LayerNorm, LayerNorm, Linear, ReLU
+from .layers import L1BatchNorm, L1LayerNorm, LayerNorm, Linear, ReLU, RMSNorm
 from .loss import SoftmaxCrossEntropy
 from .optim import SGD, Adam
 
@@ -16,6 +17,7 @@ __all__ = [
     "L1BatchNorm",
     "L1LayerNorm",
     "LayerNorm",
+    "RMSNorm",
     "Linear",
     "Module",
     "Parameter",

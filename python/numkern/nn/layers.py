@@ -144,15 +144,20 @@ class ReLU(Module):
 class _FeatureNorm(Module):
     """Normalization of each sample over its features (the last axis), with an affine map."""
 
-    _forward = staticmethod(_norm.l1_norm)
-    _backward = staticmethod(_norm.l1_norm_backward)
+    _has_bias = True
+
+    def _forward(self, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None) -> np.ndarray:
+        return _norm.l1_norm(x, -1, weight=w, bias=b, eps=self.eps)
+
+    def _backward(self, grad: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        return _norm.l1_norm_backward(grad, self._x, -1, weight=w, eps=self.eps)
 
     def __init__(self, features: int, *, eps: float = 1e-5, affine: bool = True, dtype: DTypeLike = np.float32) -> None:
         self.features = check_int(features, "features", 1)
         self.eps = float(eps)
         dt = _float_dtype(dtype)
         self.weight = Parameter(np.ones(self.features, dt), "weight") if affine else None
-        self.bias = Parameter(np.zeros(self.features, dt), "bias") if affine else None
+        self.bias = Parameter(np.zeros(self.features, dt), "bias") if affine and self._has_bias else None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
@@ -161,13 +166,14 @@ class _FeatureNorm(Module):
         self._x = x
         w = self.weight.data if self.weight is not None else None
         b = self.bias.data if self.bias is not None else None
-        return self._forward(x, -1, weight=w, bias=b, eps=self.eps)
+        return self._forward(x, w, b)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         w = self.weight.data if self.weight is not None else None
-        dx, dw, db = self._backward(grad, self._x, -1, weight=w, eps=self.eps)
-        if self.weight is not None and self.bias is not None:
+        dx, dw, db = self._backward(grad, w)
+        if self.weight is not None:
             self.weight.grad = dw.astype(self.weight.data.dtype, copy=False)
+        if self.bias is not None and db is not None:
             self.bias.grad = db.astype(self.bias.data.dtype, copy=False)
         return dx
 
@@ -201,8 +207,39 @@ class LayerNorm(_FeatureNorm):
     [[-1.3416 -0.4472  0.4472  1.3416]]
     """
 
-    _forward = staticmethod(_norm.layer_norm)
-    _backward = staticmethod(_norm.layer_norm_backward)
+    def _forward(self, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None) -> np.ndarray:
+        return _norm.layer_norm(x, -1, weight=w, bias=b, eps=self.eps)
+
+    def _backward(self, grad: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        return _norm.layer_norm_backward(grad, self._x, -1, weight=w, eps=self.eps)
+
+
+class RMSNorm(_FeatureNorm):
+    """RMS normalization, ``w * x / sqrt(mean(x**2) + eps)`` (:func:`numkern.rms_norm`): a weight
+    and no bias, as :class:`torch.nn.RMSNorm`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numkern import nn
+    >>> norm = nn.RMSNorm(2, eps=0.0)
+    >>> print(norm.forward(np.array([[3.0, 4.0]], dtype=np.float32)).round(4))
+    [[0.8485 1.1314]]
+    >>> [p.name for p in norm.parameters()]
+    ['weight']
+    """
+
+    _has_bias = False
+
+    def __init__(self, features: int, *, eps: float = 1e-6, affine: bool = True, dtype: DTypeLike = np.float32) -> None:
+        super().__init__(features, eps=eps, affine=affine, dtype=dtype)
+
+    def _forward(self, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None) -> np.ndarray:
+        return _norm.rms_norm(x, -1, weight=w, eps=self.eps)
+
+    def _backward(self, grad: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        dx, dw = _norm.rms_norm_backward(grad, self._x, -1, weight=w, eps=self.eps)
+        return dx, dw, None
 
 
 class L1BatchNorm(Module):
