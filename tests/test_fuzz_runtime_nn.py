@@ -140,7 +140,9 @@ def test_fuzz_nn_norm_layers(fuzz_settings, isa):
         assert np.all(np.abs(dx.astype(np.float64) - rdx) <= 100 * tol * scale * (1 + np.abs(rdx)))
         if affine:
             assert layer.weight.grad.shape == (x.shape[1],)
-            np.testing.assert_allclose(layer.weight.grad, rdw, rtol=100 * tol, atol=100 * tol * (1 + x.shape[0]) * scale)
+            np.testing.assert_allclose(
+                layer.weight.grad, rdw, rtol=100 * tol, atol=100 * tol * (1 + x.shape[0]) * scale
+            )
             if kind == "rms":  # a weight and no bias
                 assert layer.bias is None and len(layer.parameters()) == 1
             else:

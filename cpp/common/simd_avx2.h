@@ -50,6 +50,12 @@ struct F64 {
   static M lt(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
   static M gt(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_GT_OQ); }
   static V select(M m, V a, V b) { return _mm256_blendv_pd(b, a, m); }
+  static M nonzero_bytes(const std::uint8_t* p) {
+    std::int32_t four;
+    __builtin_memcpy(&four, p, 4);
+    const __m256i w = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(four));
+    return _mm256_castsi256_pd(_mm256_cmpgt_epi64(w, _mm256_setzero_si256()));
+  }
   static V zero_unless(M m, V a) { return _mm256_and_pd(m, a); }
   // p * 2^k for integer-valued k <= 1023, built in the exponent field; k < -1022 gives 0 (a NaN k
   // gives 0 too: callers only form one where p is NaN already).
@@ -137,6 +143,10 @@ struct F32 {
   static M lt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static M gt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
   static V select(M m, V a, V b) { return _mm256_blendv_ps(b, a, m); }
+  static M nonzero_bytes(const std::uint8_t* p) {
+    const __m256i w = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(w, _mm256_setzero_si256()));
+  }
   static V zero_unless(M m, V a) { return _mm256_and_ps(m, a); }
   // p * 2^k for integer-valued k <= 127, built in the exponent field; k < -126 gives 0.
   static V mul_pow2(V p, V k) {

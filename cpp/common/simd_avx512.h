@@ -49,6 +49,10 @@ struct F64 {
   static M lt(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
   static M gt(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ); }
   static V select(M m, V a, V b) { return _mm512_mask_blend_pd(m, b, a); }
+  static M nonzero_bytes(const std::uint8_t* p) {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));  // 8 bytes, the rest 0
+    return static_cast<M>(_mm_test_epi8_mask(b, b));
+  }
   static V zero_unless(M m, V a) { return _mm512_maskz_mov_pd(m, a); }
   static V mul_pow2(V p, V k) { return _mm512_scalef_pd(p, k); }
   static V mul_pow2_subnormal(V p, V k) { return _mm512_scalef_pd(p, k); }
@@ -104,6 +108,10 @@ struct F32 {
   static M lt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static M gt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
   static V select(M m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }
+  static M nonzero_bytes(const std::uint8_t* p) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm_test_epi8_mask(b, b);
+  }
   static V zero_unless(M m, V a) { return _mm512_maskz_mov_ps(m, a); }
   // scalef: exact, with gradual underflow, for any k.
   static V mul_pow2(V p, V k) { return _mm512_scalef_ps(p, k); }

@@ -56,6 +56,10 @@ struct F64 {
   static M lt(V a, V b) { return vcltq_f64(a, b); }
   static M gt(V a, V b) { return vcgtq_f64(a, b); }
   static V select(M m, V a, V b) { return vbslq_f64(m, a, b); }
+  static M nonzero_bytes(const std::uint8_t* p) {
+    const uint64x2_t w = vmovl_u32(vget_low_u32(vmovl_u16(vget_low_u16(vmovl_u8(vcreate_u8(p[0] | (p[1] << 8)))))));
+    return vcgtq_u64(w, vdupq_n_u64(0));
+  }
   static V zero_unless(M m, V a) { return vreinterpretq_f64_u64(vandq_u64(m, vreinterpretq_u64_f64(a))); }
   // p * 2^k for integer-valued k <= 1023, built in the exponent field; k < -1022 gives 0 (so does a
   // NaN k, through max's x86 rule). The integer comes from the same magic-number addition as on
@@ -126,6 +130,12 @@ struct F32 {
   static M lt(V a, V b) { return vcltq_f32(a, b); }
   static M gt(V a, V b) { return vcgtq_f32(a, b); }
   static V select(M m, V a, V b) { return vbslq_f32(m, a, b); }
+  static M nonzero_bytes(const std::uint8_t* p) {
+    std::uint32_t four;
+    __builtin_memcpy(&four, p, 4);
+    const uint32x4_t w = vmovl_u16(vget_low_u16(vmovl_u8(vcreate_u8(four))));
+    return vcgtq_u32(w, vdupq_n_u32(0));
+  }
   static V zero_unless(M m, V a) { return vreinterpretq_f32_u32(vandq_u32(m, vreinterpretq_u32_f32(a))); }
   // p * 2^k for integer-valued k <= 127, built in the exponent field; k < -126 gives 0.
   static V mul_pow2(V p, V k) {

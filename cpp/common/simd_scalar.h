@@ -14,6 +14,7 @@
 //     mul_error(a, b, p) = a*b - p exactly when p = fl(a*b) (TwoProd: FMA, or Dekker's split here),
 //     min / max (x86 rule: the second operand when either is NaN), abs, sign (-1, 0 or +1; 0 for NaN),
 //     round (to nearest, ties to even), floor, lt / gt (ordered compares), select(m, a, b) = m ? a : b,
+//     nonzero_bytes(p) (the M of the lanes j whose byte p[j] is not 0; reads exactly L bytes),
 //     zero_unless(m, a) = m ? a : 0, reduce_add (in T; the lane order is the level's), reduce_max (a
 //     NaN lane may be dropped), widen (to Wide), reduce_ln2(x, n) = x - n*ln2 for integer-valued n to
 //     within a few ulp of the result (|n| < 2^21), mul_pow2(p, k) = p * 2^k for integer-valued
@@ -87,6 +88,7 @@ struct ScalarFloat {
   static M lt(V a, V b) { return a < b; }
   static M gt(V a, V b) { return a > b; }
   static V select(M m, V a, V b) { return m ? a : b; }
+  static M nonzero_bytes(const std::uint8_t* p) { return *p != 0; }
   static V zero_unless(M m, V a) { return m ? a : T(0); }
   static T reduce_add(V v) { return v; }
   static T reduce_max(V v) { return v; }

@@ -179,9 +179,14 @@ class SliceSolver {
       double m, e;
       if (ext_sum(m, e)) {
         const T inv_m = static_cast<T>(1.0 / m), ve = static_cast<T>(e);
-        const auto scale = stream_output(s_.n * static_cast<std::int64_t>(sizeof(T)), fresh_output_)
-                               ? k_.vscaleextexp_stream
-                               : k_.vscaleextexp;
+        const bool stream = stream_output(s_.n * static_cast<std::int64_t>(sizeof(T)), fresh_output_);
+        if (fused_mask()) {
+          map_masked([&](const T* px, const std::uint8_t* pm, T* py, std::int64_t len) {
+            k_.vscaleextexp_masked(px, pm, py, len, inv_m, ve, stream);
+          });
+          return;
+        }
+        const auto scale = stream ? k_.vscaleextexp_stream : k_.vscaleextexp;
         map_x([&](const T* px, T* py, std::int64_t len) { scale(px, py, len, inv_m, ve); });
         return;
       }
@@ -220,6 +225,12 @@ class SliceSolver {
       if (ext_sum(m, e)) {
         T hi, lo;
         split_log_sum(m, e, hi, lo);
+        if (fused_mask()) {
+          map_masked([&](const T* px, const std::uint8_t* pm, T* py, std::int64_t len) {
+            k_.vsubc2_masked(px, pm, py, len, hi, lo);
+          });
+          return;
+        }
         map_x([&](const T* px, T* py, std::int64_t len) { k_.vsubc2(px, py, len, hi, lo); });
         return;
       }
@@ -300,6 +311,17 @@ class SliceSolver {
         s_.n, parts_,
         [&](std::int64_t a, std::int64_t b) {
           ExtAcc r;
+          if (fused_mask()) {
+            pieces(s_, a, b, [&](const char* xb, char*, const char* mb, std::int64_t j0, std::int64_t j1) {
+              for (std::int64_t i = j0; i < j1; i += kContiguousRun) {
+                const std::int64_t len = std::min(kContiguousRun, j1 - i);
+                const ExtSum part =
+                    k_.raddextexp_masked(element<T>(xb, s_.xs, i), reinterpret_cast<const std::uint8_t*>(mb + i), len);
+                r.add(part.m, part.e);
+              }
+            });
+            return r;
+          }
           read(a, b, [&](const T* px, std::int64_t len) {
             const ExtSum part = k_.raddextexp(px, len);
             r.add(part.m, part.e);
@@ -376,6 +398,26 @@ class SliceSolver {
   template <class F>
   void map_x(F&& f) {
     parallel_ranges(s_.n, parts_, [&](int, std::int64_t a, std::int64_t b) { map(a, b, f); }, kSplitAlign, nt_);
+  }
+
+  // A where= mask that the fused masked kernels read in place: x, y and the mask unit-stride.
+  bool fused_mask() const {
+    const std::int64_t unit = sizeof(T);
+    return s_.m && s_.ms == 1 && s_.xs == unit && s_.ys == unit;
+  }
+  // f(px, pm, py, len) over x[a:b) -> y[a:b) with the mask bytes pm, in runs (fused_mask() only).
+  template <class F>
+  void map_masked(F&& f) {
+    parallel_ranges(
+        s_.n, parts_,
+        [&](int, std::int64_t a, std::int64_t b) {
+          pieces(s_, a, b, [&](const char* xb, char* yb, const char* mb, std::int64_t j0, std::int64_t j1) {
+            for (std::int64_t i = j0; i < j1; i += kContiguousRun)
+              f(element<T>(xb, s_.xs, i), reinterpret_cast<const std::uint8_t*>(mb + i), element<T>(yb, s_.ys, i),
+                std::min(kContiguousRun, j1 - i));
+          });
+        },
+        kSplitAlign, nt_);
   }
 
   // f(px, len) over x[a:b) / f(px, py, len) over x[a:b) -> y[a:b), in contiguous runs.

@@ -54,6 +54,11 @@ struct TypedKernels {
   void (*vlog_softmax_backward)(const T* y, const T* dy, T* dx, std::size_t n, T s);
   // where=: y_i = m_i ? x_i : fill (m one byte per element); y may be x.
   void (*vselect)(const T* x, const std::uint8_t* m, T* y, std::size_t n, T fill);
+  // The two-pass kernels under a where= mask read in place (x_i taken as -inf where m_i == 0):
+  // the select is fused into the load, so a masked slice costs about what an unmasked one does.
+  ExtSum (*raddextexp_masked)(const T* x, const std::uint8_t* m, std::size_t n);
+  void (*vscaleextexp_masked)(const T* x, const std::uint8_t* m, T* y, std::size_t n, T inv_m, T e, bool stream);
+  void (*vsubc2_masked)(const T* x, const std::uint8_t* m, T* y, std::size_t n, T hi, T lo);
 };
 
 struct Kernels {

@@ -99,7 +99,35 @@ struct SoftmaxImpl {
     e = e_new;
   }
 
-  static ExtSum raddextexp(const T* x, std::size_t n) {
+  // Where the kernels below read x: in place (Plain), or under a where= mask of one byte per
+  // element (Masked: a lane whose byte is 0 reads -inf), so a masked slice needs no select pass
+  // and no copy. tail(i, c) reads the c < L lanes at i, -inf in the others.
+  struct Plain {
+    const T* x;
+    V load(std::size_t i) const { return D::load(x + i); }
+    V tail(std::size_t i, std::size_t c) const { return simd::load_partial<D>(x + i, c, -__builtin_inf()); }
+  };
+  struct Masked {
+    const T* x;
+    const std::uint8_t* m;
+    V load(std::size_t i) const {
+      return D::select(D::nonzero_bytes(m + i), D::load(x + i), D::set1(-__builtin_inf()));
+    }
+    V tail(std::size_t i, std::size_t c) const {
+      std::uint8_t bytes[L] = {};  // the mask is not read past its end
+      __builtin_memcpy(bytes, m + i, c);
+      return D::select(D::nonzero_bytes(bytes), simd::load_partial<D>(x + i, c, -__builtin_inf()),
+                       D::set1(-__builtin_inf()));
+    }
+  };
+
+  static ExtSum raddextexp(const T* x, std::size_t n) { return addextexp(Plain{x}, n); }
+  static ExtSum raddextexp_masked(const T* x, const std::uint8_t* m, std::size_t n) {
+    return addextexp(Masked{x, m}, n);
+  }
+
+  template <class Src>
+  static ExtSum addextexp(const Src& x, std::size_t n) {
     const V zero = D::set1(T(0)), init = D::set1(T(kInitExp));
     W wm = DW::zero(), we = DW::set1(kInitExp);
     std::size_t i = 0;
@@ -107,14 +135,14 @@ struct SoftmaxImpl {
       const std::size_t end = i + kBlock < n ? i + kBlock : n;
       V m0 = zero, m1 = zero, m2 = zero, m3 = zero, e0 = init, e1 = init, e2 = init, e3 = init;
       for (; i + 4 * L <= end; i += 4 * L) {
-        ext_acc(m0, e0, D::load(x + i));
-        ext_acc(m1, e1, D::load(x + i + L));
-        ext_acc(m2, e2, D::load(x + i + 2 * L));
-        ext_acc(m3, e3, D::load(x + i + 3 * L));
+        ext_acc(m0, e0, x.load(i));
+        ext_acc(m1, e1, x.load(i + L));
+        ext_acc(m2, e2, x.load(i + 2 * L));
+        ext_acc(m3, e3, x.load(i + 3 * L));
       }
-      for (; i + L <= end; i += L) ext_acc(m0, e0, D::load(x + i));
+      for (; i + L <= end; i += L) ext_acc(m0, e0, x.load(i));
       if (i < end) {
-        ext_acc(m1, e1, simd::load_partial<D>(x + i, end - i, -__builtin_inf()));
+        ext_acc(m1, e1, x.tail(i, end - i));
         i = end;
       }
       ext_merge(m0, e0, m1, e1);
@@ -154,19 +182,40 @@ struct SoftmaxImpl {
   // Same, with non-temporal stores: for outputs far larger than cache, skipping the
   // read-for-ownership of y saves a third of pass 2's memory traffic.
   static void vscaleextexp_stream(const T* x, T* y, std::size_t n, T inv_m, T e) {
+    map_stream(Plain{x}, y, n, ScaleExtExp{D::set1(inv_m), D::set1(e)});
+  }
+  static void vscaleextexp_masked(const T* x, const std::uint8_t* m, T* y, std::size_t n, T inv_m, T e, bool stream) {
     const ScaleExtExp f{D::set1(inv_m), D::set1(e)};
+    if (stream) return map_stream(Masked{x, m}, y, n, f);
+    map_src(Masked{x, m}, y, 0, n, f);
+  }
+
+  // y[i] = f(x[i]) for i in [i0, n) through a source (Plain or Masked).
+  template <class Src, class F>
+  static void map_src(const Src& x, T* y, std::size_t i, std::size_t n, F f) {
+    for (; i + 2 * L <= n; i += 2 * L) {
+      const V a = f(x.load(i)), b = f(x.load(i + L));
+      D::store(y + i, a);
+      D::store(y + i + L, b);
+    }
+    for (; i + L <= n; i += L) D::store(y + i, f(x.load(i)));
+    if (i < n) simd::store_partial<D>(y + i, f(x.tail(i, n - i)), n - i);
+  }
+  // The same with non-temporal stores from the first vector-aligned y on.
+  template <class Src, class F>
+  static void map_stream(const Src& x, T* y, std::size_t n, F f) {
     const std::size_t addr = reinterpret_cast<std::size_t>(y);
-    if (addr % sizeof(T) != 0) return map(x, y, n, f);
+    if (addr % sizeof(T) != 0) return map_src(x, y, 0, n, f);
     std::size_t head = (D::kBytes - addr % D::kBytes) % D::kBytes / sizeof(T);
     if (head > n) head = n;
-    map(x, y, head, f);
+    if (head) simd::store_partial<D>(y, f(x.tail(0, head)), head);
     std::size_t i = head;
     for (; i + 2 * L <= n; i += 2 * L) {
-      const V a = f(D::load(x + i)), b = f(D::load(x + i + L));
+      const V a = f(x.load(i)), b = f(x.load(i + L));
       D::stream(y + i, a);
       D::stream(y + i + L, b);
     }
-    map(x + i, y + i, n - i, f);
+    map_src(x, y, i, n, f);
     simd::stream_fence();
   }
 
@@ -253,6 +302,10 @@ struct SoftmaxImpl {
   static void vsubc2(const T* x, T* y, std::size_t n, T hi, T lo) {
     const V vh = D::set1(hi), vl = D::set1(lo);
     map(x, y, n, [&](V v) { return D::sub(D::sub(v, vh), vl); });
+  }
+  static void vsubc2_masked(const T* x, const std::uint8_t* m, T* y, std::size_t n, T hi, T lo) {
+    const V vh = D::set1(hi), vl = D::set1(lo);
+    map_src(Masked{x, m}, y, 0, n, [&](V v) { return D::sub(D::sub(v, vh), vl); });
   }
 
   static void fill(T* y, std::size_t n, T v) {
@@ -357,17 +410,13 @@ struct SoftmaxImpl {
   // ops layer); x[i] is loaded whatever m[i] is, so the select is a blend, not a branch. It runs
   // on runs of a few KiB that stay in L1.
   static void vselect(const T* x, const std::uint8_t* m, T* y, std::size_t n, T fill) {
-    // Fixed-size local copies: no aliasing between the byte mask and y to check at run time, and a
-    // fixed trip count, so the compiler emits a vector blend without an epilogue.
-    constexpr std::size_t kChunk = 64;
+    const V f = D::set1(fill);
     std::size_t i = 0;
-    for (; i + kChunk <= n; i += kChunk) {
-      std::uint8_t mm[kChunk];
-      T xv[kChunk], out[kChunk];
-      __builtin_memcpy(mm, m + i, sizeof(mm));
-      __builtin_memcpy(xv, x + i, sizeof(xv));
-      for (std::size_t j = 0; j < kChunk; ++j) out[j] = mm[j] != 0 ? xv[j] : fill;
-      __builtin_memcpy(y + i, out, sizeof(out));
+    for (; i + 2 * L <= n; i += 2 * L) {
+      const V a = D::select(D::nonzero_bytes(m + i), D::load(x + i), f);
+      const V b = D::select(D::nonzero_bytes(m + i + L), D::load(x + i + L), f);
+      D::store(y + i, a);
+      D::store(y + i + L, b);
     }
     for (; i < n; ++i) y[i] = m[i] != 0 ? x[i] : fill;
   }
@@ -388,6 +437,9 @@ struct SoftmaxImpl {
                            &rsum,
                            &vsoftmax_backward,
                            &vlog_softmax_backward,
-                           &vselect};
+                           &vselect,
+                           &raddextexp_masked,
+                           &vscaleextexp_masked,
+                           &vsubc2_masked};
   }
 };
