@@ -131,7 +131,7 @@ void bind_softmax(py::module_& m) {
   m.def(
       "softmax_backward",
       [](const py::array& y, const py::array& dy, py::array& dx, const std::vector<int>& axes, bool log,
-         const py::object& where) {
+         const py::object& where, bool fresh) {
         const Check c("softmax_backward");
         c.float_dtype(y, "y").in_out(y, dx).in_out(dy, dx);
         const std::uint64_t mask = axes_mask(c, axes, y.ndim());
@@ -145,9 +145,10 @@ void bind_softmax(py::module_& m) {
                            *dxs = as_int64(dx.strides());
         const int ndim = static_cast<int>(y.ndim());
         py::gil_scoped_release release;
-        softmax::backward(dtype, py_, ys, pdy, dys, pdx, dxs, shape, ndim, mask, log, pw, ws);
+        softmax::backward(dtype, py_, ys, pdy, dys, pdx, dxs, shape, ndim, mask, log, pw, ws, fresh);
       },
-      py::arg("y"), py::arg("dy"), py::arg("dx"), py::arg("axes"), py::arg("log"), py::arg("where") = py::none());
+      py::arg("y"), py::arg("dy"), py::arg("dx"), py::arg("axes"), py::arg("log"), py::arg("where") = py::none(),
+      py::arg("fresh") = false);
   // The two passes separately, for reductions across chunks (numkern.dask). Python validates: x
   // float32/float64, m and e float64 C-contiguous with one entry per slice (C order over the
   // dimensions other than axis), out like x and not overlapping it.

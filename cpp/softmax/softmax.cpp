@@ -707,7 +707,7 @@ void masked_backward_runs(const TypedKernels<T>& k, const BackwardSlice& s, cons
 // Both passes of one slice on nt threads; the slice's parts, hence its sums and results, depend on
 // its length only.
 template <class T>
-void backward_slice(const TypedKernels<T>& k, const BackwardSlice& s, int nt, bool log) {
+void backward_slice(const TypedKernels<T>& k, const BackwardSlice& s, int nt, bool log, bool stream) {
   const int parts = slice_parts(s.n, sizeof(T));
   const double sum = parallel_reduce<double>(
       s.n, parts,
@@ -733,23 +733,29 @@ void backward_slice(const TypedKernels<T>& k, const BackwardSlice& s, int nt, bo
   parallel_ranges(
       s.n, parts,
       [&](int, std::int64_t a, std::int64_t b) {
-        pieces(s, a, b,
-               [&](const char* yb, const char* dyb, char* dxb, const char* mb, std::int64_t j0, std::int64_t j1) {
-                 const auto run = [&](const T* py, const T* pdy, T* pdx, std::int64_t len) {
-                   pass2(py, pdy, pdx, len, st);
-                 };
-                 if (mb)
-                   masked_backward_runs<T>(k, s, yb, dyb, dxb, mb, j0, j1, log, run);
-                 else
-                   map_runs2<T>(yb, s.ys, dyb, s.dys, dxb, s.dxs, j0, j1, run);
-               });
+        pieces(
+            s, a, b, [&](const char* yb, const char* dyb, char* dxb, const char* mb, std::int64_t j0, std::int64_t j1) {
+              if (mb) {
+                masked_backward_runs<T>(
+                    k, s, yb, dyb, dxb, mb, j0, j1, log,
+                    [&](const T* py, const T* pdy, T* pdx, std::int64_t len) { pass2(py, pdy, pdx, len, st, false); });
+                return;
+              }
+              // Streamed only where dx is written in place (a strided dx goes through a buffer).
+              const bool direct = stream && s.dxs == static_cast<std::int64_t>(sizeof(T));
+              map_runs2<T>(
+                  yb, s.ys, dyb, s.dys, dxb, s.dxs, j0, j1,
+                  [&](const T* py, const T* pdy, T* pdx, std::int64_t len) { pass2(py, pdy, pdx, len, st, direct); });
+            });
       },
       kSplitAlign, nt);
 }
 
 template <class T, int K>
 void backward_plan(const TypedKernels<T>& k, const char* y, const char* dy, char* dx, const char* mask,
-                   const SlicePlan<K>& plan, bool log) {
+                   const SlicePlan<K>& plan, bool log, bool fresh_output) {
+  // dx far larger than the cache, and already mapped: non-temporal stores skip reading it first.
+  const bool stream = stream_output(plan.count * plan.n * static_cast<std::int64_t>(sizeof(T)), fresh_output);
   for_slices(plan.count, plan.n, [&](std::int64_t i, int nt) {
     std::int64_t o[K];
     plan.at(i, o);
@@ -769,24 +775,24 @@ void backward_plan(const TypedKernels<T>& k, const char* y, const char* dy, char
       s.ms = plan.step[3];
       s.off[3] = plan.offsets(3);
     }
-    backward_slice(k, s, nt, log);
+    backward_slice(k, s, nt, log, stream);
   });
 }
 
 template <class T>
 void backward_typed(const TypedKernels<T>& k, const char* y, const std::int64_t* yst, const char* dy,
                     const std::int64_t* dyst, char* dx, const std::int64_t* dxst, const std::int64_t* shape, int ndim,
-                    std::uint64_t axes, bool log, const char* mask, const std::int64_t* mst) {
+                    std::uint64_t axes, bool log, const char* mask, const std::int64_t* mst, bool fresh_output) {
   if (mask) {
     const std::int64_t* const strides[4] = {yst, dyst, dxst, mst};
     const SlicePlan<4> plan(shape, ndim, axes, strides);
     if (plan.n == 0 || plan.count == 0) return;
-    return backward_plan<T, 4>(k, y, dy, dx, mask, plan, log);
+    return backward_plan<T, 4>(k, y, dy, dx, mask, plan, log, fresh_output);
   }
   const std::int64_t* const strides[3] = {yst, dyst, dxst};
   const SlicePlan<3> plan(shape, ndim, axes, strides);
   if (plan.n == 0 || plan.count == 0) return;
-  backward_plan<T, 3>(k, y, dy, dx, nullptr, plan, log);
+  backward_plan<T, 3>(k, y, dy, dx, nullptr, plan, log, fresh_output);
 }
 
 // Softmax over the slices of a plan (axes that do not merge into one, or a where= mask): each
@@ -814,17 +820,17 @@ void run_plan(const TypedKernels<T>& k, const char* x, char* y, const char* mask
 
 void backward(Dtype dtype, const void* y, const std::int64_t* y_strides, const void* dy, const std::int64_t* dy_strides,
               void* dx, const std::int64_t* dx_strides, const std::int64_t* shape, int ndim, std::uint64_t axes,
-              bool log, const void* mask, const std::int64_t* mask_strides) {
+              bool log, const void* mask, const std::int64_t* mask_strides, bool fresh_output) {
   const Kernels& k = active_kernels();
   const char *yc = static_cast<const char*>(y), *dyc = static_cast<const char*>(dy);
   const char* mc = static_cast<const char*>(mask);
   char* dxc = static_cast<char*>(dx);
   if (dtype == Dtype::f32)
     backward_typed<float>(k.f32, yc, y_strides, dyc, dy_strides, dxc, dx_strides, shape, ndim, axes, log, mc,
-                          mask_strides);
+                          mask_strides, fresh_output);
   else
     backward_typed<double>(k.f64, yc, y_strides, dyc, dy_strides, dxc, dx_strides, shape, ndim, axes, log, mc,
-                           mask_strides);
+                           mask_strides, fresh_output);
 }
 
 void ext_partials(Dtype dtype, const void* x, const std::int64_t* x_strides, const std::int64_t* shape, int ndim,

@@ -50,8 +50,9 @@ struct TypedKernels {
   double (*rdot)(const T* a, const T* b, std::size_t n);
   double (*rsum)(const T* a, std::size_t n);
   // Pass 2: dx_i = y_i * (dy_i - s) (softmax), dx_i = dy_i - exp(y_i) * s (log-softmax).
-  void (*vsoftmax_backward)(const T* y, const T* dy, T* dx, std::size_t n, T s);
-  void (*vlog_softmax_backward)(const T* y, const T* dy, T* dx, std::size_t n, T s);
+  // stream: dx written with non-temporal stores (each call fences its own).
+  void (*vsoftmax_backward)(const T* y, const T* dy, T* dx, std::size_t n, T s, bool stream);
+  void (*vlog_softmax_backward)(const T* y, const T* dy, T* dx, std::size_t n, T s, bool stream);
   // where=: y_i = m_i ? x_i : fill (m one byte per element); y may be x.
   void (*vselect)(const T* x, const std::uint8_t* m, T* y, std::size_t n, T fill);
   // The two-pass kernels under a where= mask read in place (x_i taken as -inf where m_i == 0):
@@ -112,7 +113,8 @@ void run_axes(Dtype dtype, const void* x, const std::int64_t* x_strides, void* y
 // (log: -inf) and dy = 0: it adds nothing to the sum and gets dx = 0.
 void backward(Dtype dtype, const void* y, const std::int64_t* y_strides, const void* dy, const std::int64_t* dy_strides,
               void* dx, const std::int64_t* dx_strides, const std::int64_t* shape, int ndim, std::uint64_t axes,
-              bool log, const void* mask = nullptr, const std::int64_t* mask_strides = nullptr);
+              bool log, const void* mask = nullptr, const std::int64_t* mask_strides = nullptr,
+              bool fresh_output = false);
 
 // The algorithm "auto" picks for a slice of n elements of the given dtype.
 Algorithm auto_algorithm(Dtype dtype, std::int64_t n, bool log);

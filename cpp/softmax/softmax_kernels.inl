@@ -392,22 +392,43 @@ struct SoftmaxImpl {
       simd::store_partial<D>(
           y + i, f(simd::load_partial<D>(a + i, n - i, T(0)), simd::load_partial<D>(b + i, n - i, T(0))), n - i);
   }
+  // map2 with non-temporal stores from the first vector-aligned output on.
+  template <class F>
+  static void map2_stream(const T* a, const T* b, T* y, std::size_t n, F f) {
+    const std::size_t addr = reinterpret_cast<std::size_t>(y);
+    if (addr % sizeof(T) != 0) return map2(a, b, y, n, f);
+    std::size_t head = (D::kBytes - addr % D::kBytes) % D::kBytes / sizeof(T);
+    if (head > n) head = n;
+    map2(a, b, y, head, f);
+    std::size_t i = head;
+    for (; i + 2 * L <= n; i += 2 * L) {
+      const V u = f(D::load(a + i), D::load(b + i)), v = f(D::load(a + i + L), D::load(b + i + L));
+      D::stream(y + i, u);
+      D::stream(y + i + L, v);
+    }
+    map2(a + i, b + i, y + i, n - i, f);
+    simd::stream_fence();
+  }
+  template <class F>
+  static void map2_maybe_stream(const T* a, const T* b, T* y, std::size_t n, bool stream, F f) {
+    if (stream) return map2_stream(a, b, y, n, f);
+    map2(a, b, y, n, f);
+  }
   // Softmax backward: dx_i = y_i * (dy_i - s) with s = sum_j y_j dy_j.
-  static void vsoftmax_backward(const T* y, const T* dy, T* dx, std::size_t n, T s) {
+  static void vsoftmax_backward(const T* y, const T* dy, T* dx, std::size_t n, T s, bool stream) {
     const V vs = D::set1(s);
-    map2(y, dy, dx, n, [&](V a, V b) { return D::mul(a, D::sub(b, vs)); });
+    map2_maybe_stream(y, dy, dx, n, stream, [&](V a, V b) { return D::mul(a, D::sub(b, vs)); });
   }
   // Log-softmax backward: dx_i = dy_i - exp(y_i) * s with s = sum_j dy_j. A log-softmax output is
   // <= 0 (up to rounding); y is capped at kMaxBackwardExp so exp(y) keeps the layer's exponent
   // range (min keeps a NaN y: the second operand when either is NaN).
   static constexpr double kMaxBackwardExp = sizeof(T) == 4 ? 88.0 : 709.0;
-  static void vlog_softmax_backward(const T* y, const T* dy, T* dx, std::size_t n, T s) {
+  static void vlog_softmax_backward(const T* y, const T* dy, T* dx, std::size_t n, T s, bool stream) {
     const V vs = D::set1(s), zero = D::set1(T(0)), cap = D::set1(T(kMaxBackwardExp));
-    map2(y, dy, dx, n, [&](V a, V b) { return D::fnma(exp_minus(D::min(cap, a), zero), vs, b); });
+    map2_maybe_stream(y, dy, dx, n, stream, [&](V a, V b) { return D::fnma(exp_minus(D::min(cap, a), zero), vs, b); });
   }
 
-  // A plain loop the compiler vectorizes with the unit's flags (a byte-to-lane mask is not in the
-  // ops layer); x[i] is loaded whatever m[i] is, so the select is a blend, not a branch. It runs
+  // x[i] is loaded whatever m[i] is, so the select is a blend, not a branch. It runs
   // on runs of a few KiB that stay in L1.
   static void vselect(const T* x, const std::uint8_t* m, T* y, std::size_t n, T fill) {
     const V f = D::set1(fill);

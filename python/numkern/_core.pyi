@@ -32,7 +32,13 @@ def softmax_axes(
     where: np.ndarray | None = None,
 ) -> None: ...
 def softmax_backward(
-    y: np.ndarray, dy: np.ndarray, dx: np.ndarray, axes: list[int], log: bool, where: np.ndarray | None = None
+    y: np.ndarray,
+    dy: np.ndarray,
+    dx: np.ndarray,
+    axes: list[int],
+    log: bool,
+    where: np.ndarray | None = None,
+    fresh: bool = False,
 ) -> None: ...
 def softmax_ext_partials(x: np.ndarray, axis: int, m: np.ndarray, e: np.ndarray) -> None: ...
 def softmax_scale_ext(x: np.ndarray, out: np.ndarray, axis: int, m: np.ndarray, e: np.ndarray, log: bool) -> None: ...

@@ -233,7 +233,7 @@ def _backward(y, dy, axis, out, log, where):
     if yc.size:
         yk, dyk = kernel_input(yc, target), kernel_input(dyc, target)
         if axes:
-            _core.softmax_backward(yk, dyk, target, list(axes), log, where=mask)
+            _core.softmax_backward(yk, dyk, target, list(axes), log, where=mask, fresh=target is not out)
         else:  # one-element slices: the sum is the element itself
             g = dyk - np.exp(yk) * dyk if log else yk * (dyk - yk * dyk)
             np.copyto(target, g if mask is None else np.where(mask, g, 0.0))
