@@ -32,6 +32,16 @@ def gemm(a2: np.ndarray, b2: np.ndarray, out: np.ndarray, scale=1.0, row=None, c
     return out
 
 
+def gemm_packed(a2: np.ndarray, packed: np.ndarray, out: np.ndarray, scale=1.0, row=None, col=None) -> np.ndarray:
+    """gemm with the right operand given packed (an int8_pack_b buffer for the active kernel)."""
+    if a2.shape[1] == 0:
+        out[...] = 0
+        return out
+    if out.size:
+        _core.int8_gemm_packed(a2, packed, out, _KIND[out.dtype], float(scale), row, col)
+    return out
+
+
 def _int8_operand(x, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype != np.int8:
