@@ -24,8 +24,8 @@ struct GemmArgs {
   GemmArgs(const Check& c, const py::array& A, std::int64_t k, std::int64_t n, py::array& O, int code,
            const py::object& r, const py::object& cl) {
     c.dtype(A, "a", 'i', 1).dense(A, "a").ndim(A, "a", 2);
-    c.that(A.shape(1) == k, "a (M, K) and b (K, N) expected").that(code >= 0 && code <= 3,
-                                                                   "kind must be a code of gemm_out_kinds");
+    c.that(A.shape(1) == k, "a (M, K) and b (K, N) expected")
+        .that(code >= 0 && code <= 3, "kind must be a code of gemm_out_kinds");
     static const char kKind[4] = {'i', 'i', 'f', 'f'};
     static const py::ssize_t kSize[4] = {4, 8, 4, 8};
     c.dtype(O, "out (of the kind)", kKind[code], kSize[code]).dense(O, "out").writeable(O, "out");

@@ -250,7 +250,8 @@ void pack_b(const GemmKernels& g, std::int64_t K, std::int64_t N, const std::int
   auto* bp = static_cast<std::uint8_t*>(out) + sizeof(PackedBHeader);
   // Runs of 8 panels (pack_b_panels' strips) on the pool, a thread per ~2^24 elements of B.
   const std::int64_t strips = ceil_div(p.np, 8);
-  const int nt = static_cast<int>(std::min<std::int64_t>({num_threads(), strips, std::max<std::int64_t>(1, (K * N) >> 24)}));
+  const int nt =
+      static_cast<int>(std::min<std::int64_t>({num_threads(), strips, std::max<std::int64_t>(1, (K * N) >> 24)}));
   parallel_ranges(
       strips, nt > 1 ? 4 * nt : 1,
       [&](int, std::int64_t sb, std::int64_t se) { pack_b_panels(p, B, bp, sb * 8, std::min(p.np, se * 8)); }, 1, nt);
@@ -277,8 +278,8 @@ const GemmKernels* packed_b_table(const void* packed, std::int64_t bytes, std::i
 void int8_gemm_packed(const GemmKernels& g, std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A,
                       const void* packed, OutKind kind, void* C, double scale, const double* row, const double* col) {
   if (M <= 0 || N <= 0 || K <= 0) return;
-  run_gemm(make_plan(g, M, N, K), A, nullptr, static_cast<const std::uint8_t*>(packed) + sizeof(PackedBHeader), kind,
-           C, scale, row, col);
+  run_gemm(make_plan(g, M, N, K), A, nullptr, static_cast<const std::uint8_t*>(packed) + sizeof(PackedBHeader), kind, C,
+           scale, row, col);
 }
 
 // ---------------------------------------------------------------------------------------------

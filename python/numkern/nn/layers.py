@@ -8,14 +8,15 @@ import numpy as np
 
 from .. import norm as _norm
 from .._validate import check_int, generator
-from ._base import Module, Parameter
 from ..quant import prepack as _prepack
+from ._base import Module, Parameter
 from ._quant import qmatmul, qmatmul_packed
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
     from .._validate import RngLike
+    from ..quant import PackedWeight
 
 _BITS = (None, 4, 6, 8)
 
@@ -108,10 +109,12 @@ class Linear(Module):
             Parameter(self.rng.uniform(-bound, bound, self.out_features).astype(self.dtype), "bias") if bias else None
         )
         self._x: np.ndarray | None = None
-        self._packed = None  # (PackedWeight of Q(W).T, the Parameter, its version) while in use
+        # (PackedWeight of Q(W).T, the Parameter, its version) while in use
+        self._packed: tuple[PackedWeight, Parameter, int] | None = None
 
-    def _packed_weight(self):
+    def _packed_weight(self) -> PackedWeight:
         """Q(W).T prepacked, packed again if the weight changed since (a new Parameter or version)."""
+        assert self.bits is not None  # only quantized layers serve a packed weight
         p = self.weight
         if self._packed is None or self._packed[1] is not p or self._packed[2] != p.version:
             if self._packed is not None and self._packed[1] is not p:

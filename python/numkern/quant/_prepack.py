@@ -99,6 +99,12 @@ class PackedWeight:
     """
 
     __slots__ = ("_tensor", "_scale", "_col", "_powers", "_packed", "_lock", "__weakref__")
+    _tensor: ShiftQuantTensor
+    _scale: float
+    _col: np.ndarray | None  # column factors 2**-e (channels along N), or None
+    _powers: tuple  # 2**-hi of each chunk of pre-shifted groups
+    _packed: tuple  # (kernel name, packed buffers of the chunks), replaced as one
+    _lock: threading.Lock
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError("PackedWeight objects are made by numkern.quant.prepack")
