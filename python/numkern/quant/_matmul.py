@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._validate import generator
-from ._gemm import gemm, gemm_packed, nrows
+from ._gemm import gemm, nrows
 from ._operands import Operand, operand_a, operand_b
 from ._prepack import PackedWeight
 from ._tensor import ShiftQuantTensor, quantize, shiftquant
@@ -123,17 +123,16 @@ def matmul(
     (32, 16)
     """
     opa, opb, dt, out_shape = prepare_matmul(a, b, out_dtype, bits, rounding, rng, packed_b=True)
-    mm = gemm_packed if opb.packed else gemm
     M2 = int(np.prod(out_shape[:-1], dtype=np.int64))
     N = out_shape[-1]
     scale = opa.scale * opb.scale
     if len(opa.chunks) == 1 and len(opb.chunks) == 1:
         (qa, pa), (qb, pb) = opa.chunks[0], opb.chunks[0]
-        out = mm(qa, qb, np.empty((M2, N), dt), scale * pa * pb, opa.factor, opb.factor)
+        out = gemm(qa, qb, np.empty((M2, N), dt), scale * pa * pb, opa.factor, opb.factor, opb.packed)
         return out.reshape(out_shape)
     acc = np.zeros((M2, N), np.float64)
     part = np.empty((M2, N), np.float64)
     for qa, pa in opa.chunks:
         for qb, pb in opb.chunks:
-            acc += mm(qa, qb, part, scale * pa * pb, opa.factor, opb.factor)
+            acc += gemm(qa, qb, part, scale * pa * pb, opa.factor, opb.factor, opb.packed)
     return acc.astype(dt, copy=False).reshape(out_shape)
