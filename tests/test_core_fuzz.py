@@ -113,6 +113,14 @@ CASES = {
         lambda r: [_i8(r, 4, 6), _i8(r, 6, 5), np.zeros((4, 5)), 3, 0.5, _f64(r, 4), _f64(r, 5)],
         {(5, "none"), (6, "none")},
     ),
+    "int8_pack_b": (lambda r: [_i8(r, 6, 5)], {(0, "short")}),  # any (K, N) int8 matrix is a B operand
+    # The packed operand's header must name the active kernel, K and N, and its size; out's shape
+    # gives N (one column fewer or more spoils it). A uint8 buffer has no misaligned spoiling of
+    # its own: test_quant_prepack checks the alignment and the header.
+    "int8_gemm_packed": (
+        lambda r: [_i8(r, 4, 6), _core.int8_pack_b(_i8(r, 6, 5))[0], np.zeros((4, 5)), 3, 0.5, _f64(r, 4), _f64(r, 5)],
+        {(5, "none"), (6, "none")},
+    ),
     "shiftquant": (
         lambda r: [_f32(r, 4, 6), 1, 4, 6, 4, 5, 0, False, 7, False, np.zeros((4, 6), np.int8), np.zeros(4, np.uint8)],
         {(8, "big"), (0, "ndim"), (10, "ndim"), (11, "ndim")},  # the rounding key is any 64-bit value
@@ -263,6 +271,8 @@ OUTPUTS = {
     "norm_backward": {2, 6, 7},
     "l1_norm_int8": {1},
     "int8_gemm": {2},
+    "int8_pack_b": set(),
+    "int8_gemm_packed": {2},
     "shiftquant": {10, 11},
     "unpack_int4": {1},
     "dp_pair_sum": {5},
@@ -307,6 +317,7 @@ def test_every_kernel_entry_point_is_fuzzed():
             "set_thread_limit",
             "available_cpus",
             "pool_threads_started",
+            "gemm_kernel",
             "softmax_fast",  # checks every argument and returns None for the Python layer's general path
         }
     }

@@ -177,10 +177,80 @@ def test_quantized_linear_gradients_are_unbiased_estimates(rng):
     np.testing.assert_array_equal(q.bias.grad, fl.bias.grad)
 
 
+@pytest.mark.parametrize("bits", [4, 6, 8])
+def test_quantized_linear_in_inference_serves_a_prepacked_weight_with_the_same_output(bits, rng):
+    layer = nn.Linear(48, 20, bits=bits, rng=3)
+    x = rng.standard_normal((9, 48)).astype(np.float32)
+    y_train = layer.forward(x)
+    assert layer._packed is None
+    layer.eval()
+    np.testing.assert_array_equal(layer.forward(x), y_train)
+    pw = layer._packed[0]
+    assert pw.bits == bits and pw.shape == (48, 20)
+    np.testing.assert_array_equal(layer.forward(x[:1]), unpacked_forward(layer, x[:1]))
+    assert layer._packed[0] is pw  # packed once
+    layer.train()
+    assert layer._packed is None and layer.weight.data.flags.writeable
+    always = nn.Linear(48, 20, bits=bits, rng=3, prepack=True)
+    np.testing.assert_array_equal(always.forward(x), y_train)
+    assert always._packed is not None
+    never = nn.Linear(48, 20, bits=bits, rng=3, prepack=False).eval()
+    np.testing.assert_array_equal(never.forward(x), y_train)
+    assert never._packed is None
+
+
+def unpacked_forward(layer, x):
+    """The output of a layer like `layer` that quantizes its current weight at this call."""
+    ref = nn.Linear(layer.in_features, layer.out_features, bits=layer.bits, rng=0, prepack=False)
+    ref.weight.data, ref.bias.data = layer.weight._data.copy(), layer.bias._data.copy()
+    return ref.forward(x)
+
+
+def test_prepacked_linear_never_serves_a_stale_weight(rng):
+    x = rng.standard_normal((6, 16)).astype(np.float32)
+
+    def fresh(layer):
+        return unpacked_forward(layer, x)
+
+    layer = nn.Linear(16, 8, bits=4, rng=0).eval()
+    y0 = layer.forward(x)
+    layer.weight.data = layer.weight.data * 2  # assignment
+    assert np.array_equal(layer.forward(x), fresh(layer)) and not np.array_equal(layer.forward(x), y0)
+    layer.weight.data[0] = 0.5  # an in-place write through the attribute
+    np.testing.assert_array_equal(layer.forward(x), fresh(layer))
+    y1 = layer.forward(x)
+    opt = nn.SGD(layer.parameters(), lr=0.1)  # an optimizer step while the layer is in inference
+    layer.weight.grad = np.ones_like(layer.weight.grad)
+    opt.step()
+    y2 = layer.forward(x)
+    np.testing.assert_array_equal(y2, fresh(layer))
+    assert not np.array_equal(y2, y1)
+    held = layer.weight.data  # a reference taken before packing cannot change the weight unseen
+    layer.forward(x)
+    with pytest.raises(ValueError, match="read-only"):
+        held[0, 0] = 1.0
+    old = layer.weight
+    layer.weight = nn.Parameter(rng.standard_normal((8, 16)).astype(np.float32))  # a new Parameter
+    np.testing.assert_array_equal(layer.forward(x), fresh(layer))
+    assert old.data.flags.writeable  # the replaced one is writeable again
+
+    trained = nn.Linear(16, 8, bits=6, rng=1, prepack=True)  # packed while training
+    adam = nn.Adam(trained.parameters(), lr=0.05)
+    for _ in range(3):
+        y = trained.forward(x)
+        trained.backward(np.ones_like(y))
+        adam.step()
+        np.testing.assert_array_equal(trained.forward(x), fresh(trained))
+
+
 @pytest.mark.isa_independent
 def test_layers_reject_bad_arguments():
     with pytest.raises(ValueError, match="bits"):
         nn.Linear(3, 4, bits=5)
+    with pytest.raises(ValueError, match="prepack"):
+        nn.Linear(3, 4, prepack=True)
+    with pytest.raises(TypeError, match="prepack"):
+        nn.Linear(3, 4, bits=4, prepack=1)
     with pytest.raises(ValueError, match="in_features"):
         nn.Linear(0, 4)
     with pytest.raises(TypeError, match="dtype"):

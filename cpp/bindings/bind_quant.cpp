@@ -1,3 +1,5 @@
+#include <cstdint>
+#include <new>
 #include <string>
 #include <tuple>
 
@@ -6,6 +8,39 @@
 #include "quant/quant.h"
 
 namespace numkern::bindings {
+
+namespace {
+
+// The arguments the GEMM entry points share, checked: a (M x K) C-contiguous int8 with K the
+// B operand's, out a C-contiguous writeable M x N array of the kind's dtype (kind a code of
+// gemm_out_kinds) not overlapping a, row/col None or float64 vectors of length M/N.
+struct GemmArgs {
+  std::int64_t M, N, K;
+  const std::int8_t* a;
+  void* out;
+  quant::OutKind kind;
+  const double *row = nullptr, *col = nullptr;
+
+  GemmArgs(const Check& c, const py::array& A, std::int64_t k, std::int64_t n, py::array& O, int code,
+           const py::object& r, const py::object& cl) {
+    c.dtype(A, "a", 'i', 1).dense(A, "a").ndim(A, "a", 2);
+    c.that(A.shape(1) == k, "a (M, K) and b (K, N) expected")
+        .that(code >= 0 && code <= 3, "kind must be a code of gemm_out_kinds");
+    static const char kKind[4] = {'i', 'i', 'f', 'f'};
+    static const py::ssize_t kSize[4] = {4, 8, 4, 8};
+    c.dtype(O, "out (of the kind)", kKind[code], kSize[code]).dense(O, "out").writeable(O, "out");
+    c.shape(O, "out", {A.shape(0), n}).disjoint(A, O, "out must not overlap a");
+    M = A.shape(0), N = n, K = k;
+    a = static_cast<const std::int8_t*>(A.data());
+    out = O.mutable_data();
+    kind = static_cast<quant::OutKind>(code);
+    c.vector_or_none(r, "row", 'f', 8, M).vector_or_none(cl, "col", 'f', 8, N);
+    if (!r.is_none()) row = static_cast<const double*>(py::reinterpret_borrow<py::array>(r).data());
+    if (!cl.is_none()) col = static_cast<const double*>(py::reinterpret_borrow<py::array>(cl).data());
+  }
+};
+
+}  // namespace
 
 void bind_quant(py::module_& m) {
   register_kernel_name("quant",
@@ -16,36 +51,68 @@ void bind_quant(py::module_& m) {
   m.attr("gemm_max_k_int32") = quant::kMaxK32;
   m.attr("quant_max_groups") = quant::kMaxGroups;
 
+  m.def("gemm_kernel", [] { return std::string(quant::active_gemm().name); });
+
   // Python validates: a (M x K) and b (K x N) are C-contiguous int8, out is a C-contiguous M x N
   // array of the kind's dtype, row/col are float64 of length M/N or None.
   m.def(
       "int8_gemm",
-      [](const py::array& a, const py::array& b, py::array& out, int kind, double scale, py::object row,
-         py::object col) {
+      [](const py::array& a, const py::array& b, py::array& out, int kind, double scale, const py::object& row,
+         const py::object& col) {
         const Check c("int8_gemm");
-        c.dtype(a, "a", 'i', 1).dense(a, "a").ndim(a, "a", 2).dtype(b, "b", 'i', 1).dense(b, "b").ndim(b, "b", 2);
-        c.that(a.shape(1) == b.shape(0), "a (M, K) and b (K, N) expected")
-            .that(kind >= 0 && kind <= 3, "kind must be a code of gemm_out_kinds");
-        static const char kKind[4] = {'i', 'i', 'f', 'f'};
-        static const py::ssize_t kSize[4] = {4, 8, 4, 8};
-        c.dtype(out, "out (of the kind)", kKind[kind], kSize[kind]).dense(out, "out").writeable(out, "out");
-        c.shape(out, "out", {a.shape(0), b.shape(1)}).disjoint(a, out, "out must not overlap a");
+        c.dtype(b, "b", 'i', 1).dense(b, "b").ndim(b, "b", 2);
+        const GemmArgs g(c, a, b.shape(0), b.shape(1), out, kind, row, col);
         c.disjoint(b, out, "out must not overlap b");
-        for (auto [v, len, name] : {std::tuple{&row, a.shape(0), "row"}, std::tuple{&col, b.shape(1), "col"}}) {
-          if (v->is_none()) continue;
-          const auto arr = v->cast<py::array>();
-          c.dtype(arr, name, 'f', 8).dense(arr, name).shape(arr, name, {len});
-        }
-        const std::int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
-        const auto* pa = static_cast<const std::int8_t*>(a.data());
         const auto* pb = static_cast<const std::int8_t*>(b.data());
-        const double* pr = row.is_none() ? nullptr : static_cast<const double*>(row.cast<py::array>().data());
-        const double* pc = col.is_none() ? nullptr : static_cast<const double*>(col.cast<py::array>().data());
-        void* po = out.mutable_data();
         py::gil_scoped_release release;
-        quant::int8_gemm(M, N, K, pa, pb, static_cast<quant::OutKind>(kind), po, scale, pr, pc);
+        quant::int8_gemm(g.M, g.N, g.K, g.a, pb, g.kind, g.out, scale, g.row, g.col);
       },
       py::arg("a"), py::arg("b"), py::arg("out"), py::arg("kind"), py::arg("scale"), py::arg("row"), py::arg("col"));
+
+  // Packs b (K x N, C-contiguous int8) for the active GEMM kernel: returns the packed buffer (a new
+  // 1-D uint8 array, kPackedBAlign-aligned, header first) and the kernel's name.
+  m.def(
+      "int8_pack_b",
+      [](const py::array& b) {
+        const Check c("int8_pack_b");
+        c.dtype(b, "b", 'i', 1).dense(b, "b").ndim(b, "b", 2);
+        const quant::GemmKernels& g = quant::active_gemm();
+        const std::int64_t K = b.shape(0), N = b.shape(1), bytes = quant::packed_b_bytes(g, K, N);
+        void* mem = ::operator new(static_cast<std::size_t>(bytes), std::align_val_t(quant::kPackedBAlign));
+        py::capsule owner(mem, [](void* p) { ::operator delete(p, std::align_val_t(quant::kPackedBAlign)); });
+        py::array_t<std::uint8_t> out({static_cast<py::ssize_t>(bytes)}, {py::ssize_t{1}},
+                                      static_cast<std::uint8_t*>(mem), owner);
+        const auto* pb = static_cast<const std::int8_t*>(b.data());
+        {
+          py::gil_scoped_release release;
+          quant::pack_b(g, K, N, pb, mem);
+        }
+        return py::make_tuple(out, std::string(g.name));
+      },
+      py::arg("b"));
+
+  // int8_gemm with b given packed (int8_pack_b's buffer) for the active kernel, K = a.shape[1]
+  // and N = out.shape[1]; a buffer packed for another kernel, K or N raises ValueError.
+  m.def(
+      "int8_gemm_packed",
+      [](const py::array& a, const py::array& packed, py::array& out, int kind, double scale, const py::object& row,
+         const py::object& col) {
+        const Check c("int8_gemm_packed");
+        c.dtype(packed, "packed", 'u', 1).dense(packed, "packed").ndim(packed, "packed", 1);
+        c.that(reinterpret_cast<std::uintptr_t>(packed.data()) % quant::kPackedBAlign == 0,
+               "packed must be aligned as int8_pack_b aligns it");
+        c.dtype(a, "a", 'i', 1).ndim(a, "a", 2).ndim(out, "out", 2);
+        const GemmArgs g(c, a, a.shape(1), out.shape(1), out, kind, row, col);
+        c.disjoint(packed, out, "out must not overlap packed");
+        const char* why = nullptr;
+        const quant::GemmKernels* table = quant::packed_b_table(packed.data(), packed.size(), g.K, g.N, &why);
+        c.that(table != nullptr, std::string("packed: ") + (why ? why : ""));
+        const void* pp = packed.data();
+        py::gil_scoped_release release;
+        quant::int8_gemm_packed(*table, g.M, g.N, g.K, g.a, pp, g.kind, g.out, scale, g.row, g.col);
+      },
+      py::arg("a"), py::arg("packed"), py::arg("out"), py::arg("kind"), py::arg("scale"), py::arg("row"),
+      py::arg("col"));
 
   // Python validates: p C-contiguous uint8 (rows x m), out C-contiguous int8 (rows x n).
   m.def(

@@ -121,6 +121,14 @@ class Check {
     same_dtype(a, like, name).dense(a, name).shape(a, name, {n});
     return write ? writeable(a, name) : *this;
   }
+  // None, or a dense 1-D array of n native elements of kind `kind` and item size `size`.
+  const Check& vector_or_none(const py::object& o, const char* name, char kind, py::ssize_t size,
+                              std::int64_t n) const {
+    if (o.is_none()) return *this;
+    if (!py::isinstance<py::array>(o)) type_error(name, "None or an ndarray");
+    const auto a = py::reinterpret_borrow<py::array>(o);
+    return dtype(a, name, kind, size).dense(a, name).shape(a, name, {n});
+  }
   const Check& that(bool ok, const std::string& what) const {
     if (!ok) value_error(what);
     return *this;

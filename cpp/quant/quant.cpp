@@ -118,17 +118,35 @@ void compute_item(const Plan& p, const std::uint8_t* ap, const std::uint8_t* bp,
   }
 }
 
-}  // namespace
+void pack_a_panels(const Plan& p, const std::int8_t* A, std::uint8_t* ap, std::int64_t ib, std::int64_t ie) {
+  const GemmKernels& g = *p.g;
+  for (std::int64_t ip = ib; ip < ie; ++ip)
+    for (std::int64_t pb = 0; pb < p.nb; ++pb)
+      g.pack_a(A + ip * g.mr * p.K + pb * p.kc, p.K, std::min<std::int64_t>(g.mr, p.M - ip * g.mr), p.klen(pb),
+               ap + ip * p.a_panel + pb * p.a_block_stride);
+}
 
-void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A, const std::int8_t* B, OutKind kind,
-               void* C, double scale, const double* row, const double* col) {
-  if (M <= 0 || N <= 0 || K <= 0) return;  // the caller fills empty-K results
-  const GemmKernels& g = active_gemm();
+// B goes in strips of up to 8 panels per call, so each call reads whole cache lines of B rows.
+void pack_b_panels(const Plan& p, const std::int8_t* B, std::uint8_t* bp, std::int64_t jb, std::int64_t je) {
+  const GemmKernels& g = *p.g;
+  for (std::int64_t pb = 0; pb < p.nb; ++pb)
+    for (std::int64_t js = jb; js < je; js += 8) {
+      const std::int64_t j0 = js * g.nr, n = std::min(std::min<std::int64_t>(je - js, 8) * g.nr, p.N - j0);
+      g.pack_b(B + pb * p.kc * p.N + j0, p.N, n, p.klen(pb), bp + js * p.b_panel + pb * p.b_block_stride, p.b_panel);
+    }
+}
+
+// The GEMM on a plan: B is packed here when given (B != nullptr), else bp holds it packed already.
+void run_gemm(const Plan& p, const std::int8_t* A, const std::int8_t* B, const std::uint8_t* bp_given, OutKind kind,
+              void* C, double scale, const double* row, const double* col) {
+  const GemmKernels& g = *p.g;
   const QuantKernels& qk = active_quant();
-  const Plan p = make_plan(g, M, N, K);
-  AlignedBuffer apack(static_cast<std::size_t>(p.mp * p.a_panel)), bpack(static_cast<std::size_t>(p.np * p.b_panel));
+  const std::int64_t M = p.M, N = p.N, K = p.K;
+  AlignedBuffer apack(static_cast<std::size_t>(p.mp * p.a_panel)),
+      bpack(static_cast<std::size_t>(B ? p.np * p.b_panel : 0));
   auto* ap = apack.as<std::uint8_t>();
-  auto* bp = bpack.as<std::uint8_t>();
+  std::uint8_t* bp_own = B ? bpack.as<std::uint8_t>() : nullptr;
+  const std::uint8_t* bp = B ? bp_own : bp_given;
   const std::int64_t mc = g.mr * std::max<std::int64_t>(1, (256 * 1024) / (p.kc * g.mr * g.a_bytes));
   const bool wide = K > kMaxK32;
   const bool direct32 = kind == OutKind::i32 && !wide, direct64 = kind == OutKind::i64;
@@ -144,20 +162,6 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
   const std::int64_t by_work = static_cast<std::int64_t>(std::min(1e6, std::max(1.0, macs / 33554432.0)));
   const int nt = static_cast<int>(std::min<std::int64_t>({max_threads, by_work, units}));
 
-  auto pack_a_panels = [&](std::int64_t ib, std::int64_t ie) {
-    for (std::int64_t ip = ib; ip < ie; ++ip)
-      for (std::int64_t pb = 0; pb < p.nb; ++pb)
-        g.pack_a(A + ip * g.mr * K + pb * p.kc, K, std::min<std::int64_t>(g.mr, M - ip * g.mr), p.klen(pb),
-                 ap + ip * p.a_panel + pb * p.a_block_stride);
-  };
-  // B goes in strips of up to 8 panels per call, so each call reads whole cache lines of B rows.
-  auto pack_b_panels = [&](std::int64_t jb, std::int64_t je) {
-    for (std::int64_t pb = 0; pb < p.nb; ++pb)
-      for (std::int64_t js = jb; js < je; js += 8) {
-        const std::int64_t j0 = js * g.nr, n = std::min(std::min<std::int64_t>(je - js, 8) * g.nr, N - j0);
-        g.pack_b(B + pb * p.kc * N + j0, N, n, p.klen(pb), bp + js * p.b_panel + pb * p.b_block_stride, p.b_panel);
-      }
-  };
   auto compute_range = [&](std::int64_t b, std::int64_t e) {
     std::vector<std::int32_t> s32;
     std::vector<std::int64_t> s64;
@@ -204,23 +208,78 @@ void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t
 
   // Pack, then compute: two passes over the same ranges, several per thread, claimed on demand so
   // that a thread the OS preempts holds up a small share (the sums are exact, so the split does not
-  // change the result). Range r of the other operand is that range's share of packing it.
+  // change the result). Range r of the other operand is that range's share of packing it. A
+  // prepacked B leaves A alone to pack.
   const int parts = static_cast<int>(std::min<std::int64_t>(units, nt > 1 ? 4 * nt : 1));
   parallel_ranges(
       units, parts,
       [&](int r, std::int64_t ub, std::int64_t ue) {
         const std::int64_t other = split_rows ? p.np : p.mp;
         const std::int64_t ob = other * r / parts, oe = other * (r + 1) / parts;
-        if (split_rows) {
-          pack_a_panels(ub, ue);
-          pack_b_panels(ob, oe);
-        } else {
-          pack_b_panels(ub, ue);
-          pack_a_panels(ob, oe);
-        }
+        const std::int64_t ab = split_rows ? ub : ob, ae = split_rows ? ue : oe;
+        pack_a_panels(p, A, ap, ab, ae);
+        if (B) pack_b_panels(p, B, bp_own, split_rows ? ob : ub, split_rows ? oe : ue);
       },
       1, nt);
   parallel_ranges(units, parts, [&](int, std::int64_t ub, std::int64_t ue) { compute_range(ub, ue); }, 1, nt);
+}
+
+}  // namespace
+
+void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A, const std::int8_t* B, OutKind kind,
+               void* C, double scale, const double* row, const double* col) {
+  if (M <= 0 || N <= 0 || K <= 0) return;  // the caller fills empty-K results
+  run_gemm(make_plan(active_gemm(), M, N, K), A, B, nullptr, kind, C, scale, row, col);
+}
+
+std::int64_t packed_b_bytes(const GemmKernels& g, std::int64_t K, std::int64_t N) {
+  const std::int64_t header = sizeof(PackedBHeader);
+  if (K <= 0 || N <= 0) return header;
+  const Plan p = make_plan(g, 1, N, K);
+  return header + p.np * p.b_panel;
+}
+
+void pack_b(const GemmKernels& g, std::int64_t K, std::int64_t N, const std::int8_t* B, void* out) {
+  PackedBHeader h{};
+  std::memcpy(h.magic, kPackedBMagic, sizeof h.magic);
+  h.k = K, h.n = N, h.bytes = packed_b_bytes(g, K, N);
+  std::memcpy(h.kernel, g.name, std::min(std::strlen(g.name), sizeof h.kernel - 1));
+  std::memcpy(out, &h, sizeof h);
+  if (K <= 0 || N <= 0) return;
+  const Plan p = make_plan(g, 1, N, K);
+  auto* bp = static_cast<std::uint8_t*>(out) + sizeof(PackedBHeader);
+  // Runs of 8 panels (pack_b_panels' strips) on the pool, a thread per ~2^24 elements of B.
+  const std::int64_t strips = ceil_div(p.np, 8);
+  const int nt =
+      static_cast<int>(std::min<std::int64_t>({num_threads(), strips, std::max<std::int64_t>(1, (K * N) >> 24)}));
+  parallel_ranges(
+      strips, nt > 1 ? 4 * nt : 1,
+      [&](int, std::int64_t sb, std::int64_t se) { pack_b_panels(p, B, bp, sb * 8, std::min(p.np, se * 8)); }, 1, nt);
+}
+
+const GemmKernels* packed_b_table(const void* packed, std::int64_t bytes, std::int64_t K, std::int64_t N,
+                                  const char** why) {
+  const GemmKernels& g = active_gemm();
+  PackedBHeader h{};
+  if (bytes >= static_cast<std::int64_t>(sizeof h)) std::memcpy(&h, packed, sizeof h);
+  if (std::memcmp(h.magic, kPackedBMagic, sizeof h.magic) != 0)
+    *why = "not a packed operand (no header)";
+  else if (std::strncmp(h.kernel, g.name, sizeof h.kernel) != 0)
+    *why = "packed for another GEMM kernel than the active one (another ISA level): repack it";
+  else if (h.k != K || h.n != N)
+    *why = "packed for another K or N";
+  else if (h.bytes != bytes || bytes != packed_b_bytes(g, K, N))
+    *why = "the packed operand has the wrong size";
+  else
+    return &g;
+  return nullptr;
+}
+
+void int8_gemm_packed(const GemmKernels& g, std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A,
+                      const void* packed, OutKind kind, void* C, double scale, const double* row, const double* col) {
+  if (M <= 0 || N <= 0 || K <= 0) return;
+  run_gemm(make_plan(g, M, N, K), A, nullptr, static_cast<const std::uint8_t*>(packed) + sizeof(PackedBHeader), kind, C,
+           scale, row, col);
 }
 
 // ---------------------------------------------------------------------------------------------

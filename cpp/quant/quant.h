@@ -64,6 +64,38 @@ enum class OutKind : int { i32 = 0, i64 = 1, f32 = 2, f64 = 3 };
 void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A, const std::int8_t* B, OutKind kind,
                void* C, double scale, const double* row, const double* col);
 
+// A B operand packed once (pack_b) for many int8_gemm_packed calls: a 64-byte header, then B's
+// panels exactly as int8_gemm packs them for the table named in the header (the geometry, K-blocks
+// and panel strides, is a function of the table, K and N only). Read-only after pack_b, so any
+// number of threads may multiply by it at once.
+struct PackedBHeader {
+  char magic[8];  // kPackedBMagic
+  std::int64_t k, n;
+  std::int64_t bytes;  // of the whole buffer, header included
+  char kernel[32];     // GemmKernels::name of the table, NUL padded
+};
+static_assert(sizeof(PackedBHeader) == 64, "the panels start one cache line into the buffer");
+constexpr char kPackedBMagic[8] = {'N', 'K', 'P', 'A', 'C', 'K', 'B', '1'};
+// The buffers (and so the panels) start at this alignment: the micro-kernels' 64-byte loads of a
+// panel then never straddle cache lines.
+constexpr std::int64_t kPackedBAlign = 64;
+
+// Bytes of a packed (K x N) B operand for table g (header included).
+std::int64_t packed_b_bytes(const GemmKernels& g, std::int64_t K, std::int64_t N);
+// Packs the row-major int8 B (K x N) for table g into out (packed_b_bytes(g, K, N) bytes,
+// kPackedBAlign-aligned) and writes its header.
+void pack_b(const GemmKernels& g, std::int64_t K, std::int64_t N, const std::int8_t* B, void* out);
+// The table `packed` (of `bytes` bytes) was packed for, if it can serve as the (K x N) B operand of
+// the active table; else nullptr, with *why saying what is wrong: the header names another table
+// (packed at another ISA level), another K or N, or another size. The panel bytes are never
+// trusted for anything but their values. The caller multiplies with the table returned (not a
+// fresh active_gemm(), which another thread's set_isa may change meanwhile).
+const GemmKernels* packed_b_table(const void* packed, std::int64_t bytes, std::int64_t K, std::int64_t N,
+                                  const char** why);
+// int8_gemm with B given packed for table g (as packed_b_table returned it).
+void int8_gemm_packed(const GemmKernels& g, std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A,
+                      const void* packed, OutKind kind, void* C, double scale, const double* row, const double* col);
+
 // The largest K for which sum_k a_k b_k with a, b in [-128, 127] fits int32: K * 2^14 <= 2^31 - 1.
 constexpr std::int64_t kMaxK32 = (std::int64_t{1} << 17) - 1;
 

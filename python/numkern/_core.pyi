@@ -80,6 +80,17 @@ def int8_gemm(
     row: np.ndarray | None,
     col: np.ndarray | None,
 ) -> None: ...
+def gemm_kernel() -> str: ...
+def int8_pack_b(b: np.ndarray) -> tuple[np.ndarray, str]: ...
+def int8_gemm_packed(
+    a: np.ndarray,
+    packed: np.ndarray,
+    out: np.ndarray,
+    kind: int,
+    scale: float,
+    row: np.ndarray | None,
+    col: np.ndarray | None,
+) -> None: ...
 def shiftquant(
     x: np.ndarray,
     outer: int,

@@ -8,22 +8,68 @@ import numpy as np
 class Parameter:
     """A trainable array and the gradient the last backward pass left for it.
 
+    ``version`` counts the changes a layer's packed copy of ``data`` must follow (a quantized
+    :class:`Linear` in inference keeps its weight prepacked): assigning ``data``, which the
+    optimizers' in-place updates ``p.data -= ...`` do too, and reading ``data`` while such a copy
+    exists, since the caller may write through the array it gets. Meanwhile the array is
+    read-only, so an older reference cannot change it unseen; reading or assigning ``data`` gives
+    it back writeable.
+
     Examples
     --------
     >>> import numpy as np
     >>> from numkern import nn
     >>> p = nn.Parameter(np.zeros(3, dtype=np.float32))
-    >>> print(p.data, p.grad)
-    [0. 0. 0.] [0. 0. 0.]
+    >>> print(p.data, p.grad, p.version)
+    [0. 0. 0.] [0. 0. 0.] 0
+    >>> p.data = np.ones(3, dtype=np.float32)
+    >>> p.version
+    1
     """
 
     def __init__(self, data: np.ndarray, name: str = "") -> None:
-        self.data = data
+        self._data = data
+        self._version = 0
+        self._pinned = False  # a layer holds a packed copy of this version of the data
+        self._made_read_only = False  # ... and made the array read-only for it
         self.grad = np.zeros_like(data)
         self.name = name
 
+    @property
+    def data(self) -> np.ndarray:
+        self._unpin()
+        return self._data
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._unpin()
+        self._data = value
+        self._version += 1
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def _pin(self) -> tuple[np.ndarray, int]:
+        """For a layer that packs a copy: the array, read-only until the copy may be stale, and
+        the version the copy is of."""
+        if not self._pinned:
+            self._pinned = True
+            self._made_read_only = isinstance(self._data, np.ndarray) and self._data.flags.writeable
+            if self._made_read_only:
+                self._data.flags.writeable = False
+        return self._data, self._version
+
+    def _unpin(self) -> None:
+        """Packed copies of the data may go stale from here on: a new version."""
+        if self._pinned:
+            if self._made_read_only:
+                self._data.flags.writeable = True
+            self._pinned = self._made_read_only = False
+            self._version += 1
+
     def __repr__(self):
-        return f"Parameter({self.name or '?'}, shape={self.data.shape}, dtype={self.data.dtype})"
+        return f"Parameter({self.name or '?'}, shape={self._data.shape}, dtype={self._data.dtype})"
 
 
 class Module:

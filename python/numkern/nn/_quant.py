@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..quant import matmul, shiftquant
+from ..quant import PackedWeight, matmul, shiftquant
 
 
 def qmatmul(a, a_axis, a_rounding, a_bits, b, b_axis, b_rounding, b_bits, rng):
@@ -14,3 +14,9 @@ def qmatmul(a, a_axis, a_rounding, a_bits, b, b_axis, b_rounding, b_bits, rng):
     qa = shiftquant(a, a_bits, axis=a_axis, rounding=a_rounding, rng=rng)
     qb = shiftquant(b, b_bits, axis=b_axis, rounding=b_rounding, rng=rng)
     return matmul(qa, qb)
+
+
+def qmatmul_packed(a, a_bits, pw: PackedWeight):
+    """qmatmul(a, -1, "nearest", a_bits, w, -1, "nearest", bits) for ``pw = prepack(w, bits)``, bit
+    for bit: `a` is quantized the same way (straight into its pre-shifted form), `w` was once."""
+    return matmul(a, pw, bits=a_bits, rounding="nearest")

@@ -8,13 +8,15 @@ import numpy as np
 
 from .. import norm as _norm
 from .._validate import check_int, generator
+from ..quant import prepack as _prepack
 from ._base import Module, Parameter
-from ._quant import qmatmul
+from ._quant import qmatmul, qmatmul_packed
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
     from .._validate import RngLike
+    from ..quant import PackedWeight
 
 _BITS = (None, 4, 6, 8)
 
@@ -45,6 +47,15 @@ class Linear(Module):
     ``grad_bits`` (default: ``bits``) sets the width of the quantized output gradient ``g``
     separately, for ablations.
 
+    Prepacked weight: with ``bits`` set, the forward pass of a layer in inference (``eval()``)
+    multiplies by ``Q(W).T`` quantized and packed once (:func:`numkern.quant.prepack`) instead of
+    quantizing ``W`` at every call; the output is the same, bit for bit. ``prepack=True`` does so in
+    training as well (weights that stay fixed for many steps), ``prepack=False`` never. The packed
+    copy follows the weight: it is packed again after any change, an assignment to ``weight.data``
+    (the optimizers' updates included) or a read of it (which might be a write); meanwhile the weight
+    array is read-only, so a write through an older reference to it raises instead of going unseen
+    (a view of it taken before cannot be guarded). ``train()`` drops the copy of a default layer.
+
     Examples
     --------
     >>> import numpy as np
@@ -58,6 +69,9 @@ class Linear(Module):
     >>> gx = q4.backward(np.ones_like(y4))
     >>> gx.shape, q4.weight.grad.shape
     ((16, 8), (4, 8))
+    >>> _ = q4.eval()                            # inference: the weight is quantized and packed once
+    >>> print(np.array_equal(q4.forward(x), y4))
+    True
     """
 
     def __init__(
@@ -70,9 +84,15 @@ class Linear(Module):
         dtype: DTypeLike = np.float32,
         bias: bool = True,
         grad_bits: int | None = None,
+        prepack: bool | None = None,
     ) -> None:
         if bits not in _BITS:
             raise ValueError(f"bits must be None, 4, 6 or 8, got {bits!r}")
+        if prepack is not None and not isinstance(prepack, bool):
+            raise TypeError(f"prepack must be None, True or False, got {prepack!r}")
+        if prepack and bits is None:
+            raise ValueError("prepack=True needs bits (a float layer has nothing to prepack)")
+        self.prepack = prepack
         if grad_bits not in _BITS or (grad_bits is not None and bits is None):
             raise ValueError(f"grad_bits must be None, 4, 6 or 8 (and needs bits), got {grad_bits!r}")
         self.grad_bits = grad_bits if grad_bits is not None else bits
@@ -89,23 +109,50 @@ class Linear(Module):
             Parameter(self.rng.uniform(-bound, bound, self.out_features).astype(self.dtype), "bias") if bias else None
         )
         self._x: np.ndarray | None = None
+        # (PackedWeight of Q(W).T, the Parameter, its version) while in use
+        self._packed: tuple[PackedWeight, Parameter, int] | None = None
+
+    def _packed_weight(self) -> PackedWeight:
+        """Q(W).T prepacked, packed again if the weight changed since (a new Parameter or version)."""
+        assert self.bits is not None  # only quantized layers serve a packed weight
+        p = self.weight
+        if self._packed is None or self._packed[1] is not p or self._packed[2] != p.version:
+            if self._packed is not None and self._packed[1] is not p:
+                self._packed[1]._unpin()  # a replaced Parameter gets its array back writeable
+            w, version = p._pin()
+            self._packed = (_prepack(w.T, self.bits), p, version)
+        return self._packed[0]
+
+    def _serves_packed(self) -> bool:
+        return self.bits is not None and (self.prepack or (self.prepack is None and not self.training))
+
+    def train(self, mode: bool = True) -> Linear:
+        super().train(mode)
+        if not self._serves_packed() and self._packed is not None:
+            self._packed[1]._unpin()  # the weight writeable again, its packed copy gone
+            self._packed = None
+        return self
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=self.dtype)
         _check_2d(x, self.in_features, "Linear")
         self._x = x
+        # Internal reads take the array itself (weight._data): a read of weight.data would count
+        # as a change of the packed weight.
         if self.bits is None:
-            y = x @ self.weight.data.T
+            y = x @ self.weight._data.T
+        elif self._serves_packed():
+            y = qmatmul_packed(x, self.bits, self._packed_weight()).astype(self.dtype)
         else:
             b = self.bits
-            y = qmatmul(x, -1, "nearest", b, self.weight.data.T, -1, "nearest", b, self.rng).astype(self.dtype)
+            y = qmatmul(x, -1, "nearest", b, self.weight._data.T, -1, "nearest", b, self.rng).astype(self.dtype)
         if self.bias is not None:
             y += self.bias.data
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         g = np.asarray(grad, dtype=self.dtype)
-        x, w = self._x, self.weight.data
+        x, w = self._x, self.weight._data
         if self.bits is None:
             self.weight.grad = g.T @ x
             dx = g @ w

@@ -23,12 +23,15 @@ rows or columns of the int32 product; so :func:`matmul` runs one integer GEMM.
 from ._gemm import MAX_K_INT32, int8_matmul
 from ._int4 import pack_int4, unpack_int4
 from ._matmul import matmul
+from ._prepack import PackedWeight, prepack
 from ._tensor import DEFAULT_N_GROUPS, ShiftQuantTensor, shiftquant
 
 __all__ = [
     "ShiftQuantTensor",
     "shiftquant",
     "matmul",
+    "prepack",
+    "PackedWeight",
     "int8_matmul",
     "pack_int4",
     "unpack_int4",
@@ -37,6 +40,6 @@ __all__ = [
 ]
 
 # The public objects report the package as their module (documentation, repr, pickling by name).
-for _obj in (ShiftQuantTensor, shiftquant, matmul, int8_matmul, pack_int4, unpack_int4):
+for _obj in (ShiftQuantTensor, shiftquant, matmul, prepack, PackedWeight, int8_matmul, pack_int4, unpack_int4):
     _obj.__module__ = __name__
 del _obj

@@ -22,13 +22,15 @@ def nrows(shape) -> int:
     return int(np.prod(shape[:-1], dtype=np.int64))
 
 
-def gemm(a2: np.ndarray, b2: np.ndarray, out: np.ndarray, scale=1.0, row=None, col=None) -> np.ndarray:
-    """out = scale * row[:, None] * col[None, :] * (a2 @ b2) for C-contiguous int8 a2, b2."""
+def gemm(a2: np.ndarray, b2: np.ndarray, out: np.ndarray, scale=1.0, row=None, col=None, packed=False) -> np.ndarray:
+    """out = scale * row[:, None] * col[None, :] * (a2 @ b2) for C-contiguous int8 a2 and b2, or
+    with ``packed`` b2 given packed for the active kernel (an int8_pack_b buffer)."""
     if a2.shape[1] == 0:
         out[...] = 0
         return out
     if out.size:
-        _core.int8_gemm(a2, b2, out, _KIND[out.dtype], float(scale), row, col)
+        kernel = _core.int8_gemm_packed if packed else _core.int8_gemm
+        kernel(a2, b2, out, _KIND[out.dtype], float(scale), row, col)
     return out
 
 

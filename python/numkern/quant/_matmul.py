@@ -8,74 +8,14 @@ import numpy as np
 
 from .._validate import generator
 from ._gemm import gemm, nrows
-from ._tensor import ShiftQuantTensor, qmax, quantize, shiftquant
+from ._operands import Operand, operand_a, operand_b
+from ._prepack import PackedWeight
+from ._tensor import ShiftQuantTensor, quantize, shiftquant
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, DTypeLike
 
     from .._validate import RngLike
-
-
-def _preshift_room(bits: int) -> int:
-    """Largest s with Q * 2**s <= 127: how far a group may be pre-shifted inside int8."""
-    Q, s = qmax(bits), 0
-    while Q << (s + 1) <= 127:
-        s += 1
-    return s
-
-
-class _Operand:
-    """An operand of the integer GEMM: int8 matrix (pre-shift chunks), scale, row/col factors."""
-
-    def __init__(self, chunks, scale, factor):
-        self.chunks = chunks  # list of (int8 matrix, 2**-hi power as float)
-        self.scale = scale  # float64 base scale
-        self.factor = factor  # float64 per output row (a) / column (b), or None
-
-
-def _contracted_chunks(q: np.ndarray, e: np.ndarray, bits: int, n_groups: int):
-    """Groups along the contracted axis: shift q << (hi - e) within chunks of exponents that fit int8."""
-    room = _preshift_room(bits)
-    if n_groups == 1:
-        return [(q, 1.0)]
-    if n_groups - 1 <= room:  # one pass: every group fits int8 once shifted to the finest scale
-        return [(np.left_shift(q, (n_groups - 1 - e).astype(np.int8)), float(np.ldexp(1.0, -(n_groups - 1))))]
-    chunks = []
-    for lo in range(0, n_groups, room + 1):
-        hi = min(n_groups - 1, lo + room)
-        sel = (e >= lo) & (e <= hi)
-        if not sel.any():
-            continue
-        s = (hi - e.astype(np.int16)).clip(0).astype(np.int8)
-        qc = np.where(sel, np.left_shift(q, s), np.int8(0)).astype(np.int8, copy=False)
-        chunks.append((qc, float(np.ldexp(1.0, -hi))))
-    if not chunks:
-        chunks.append((np.zeros_like(q), 1.0))
-    return chunks
-
-
-def _operand_a(t: ShiftQuantTensor) -> _Operand:
-    q = t.values()
-    K = t.shape[-1]
-    base = float(t.base_scale)
-    if t.granularity == "channel" and t.axis != t.ndim - 1:
-        # Groups along M or a batch axis: an output-row factor applied in the epilogue.
-        e = np.broadcast_to(t.exponents(), t.shape[:-1] + (1,))[..., 0]
-        row = np.ascontiguousarray(np.ldexp(1.0, -e.astype(np.int32)).reshape(-1))
-        return _Operand([(np.ascontiguousarray(q).reshape(nrows(t.shape), K), 1.0)], base, row)
-    e = t.exponents()  # broadcastable: (1, ..., K) for channels, full shape for blocks
-    chunks = _contracted_chunks(q, e, t.bits, t.n_groups)
-    return _Operand([(np.ascontiguousarray(c).reshape(nrows(t.shape), K), p) for c, p in chunks], base, None)
-
-
-def _operand_b(t: ShiftQuantTensor) -> _Operand:
-    q = t.values()
-    base = float(t.base_scale)
-    if t.granularity == "channel" and t.axis == 1:
-        col = np.ascontiguousarray(np.ldexp(1.0, -t.shift.astype(np.int32)))
-        return _Operand([(np.ascontiguousarray(q), 1.0)], base, col)
-    e = t.exponents()
-    return _Operand([(np.ascontiguousarray(c), p) for c, p in _contracted_chunks(q, e, t.bits, t.n_groups)], base, None)
 
 
 def _as_tensor(x, name: str, bits: int, axis: int, rounding: str, rng):
@@ -84,20 +24,26 @@ def _as_tensor(x, name: str, bits: int, axis: int, rounding: str, rng):
     return shiftquant(x, bits, axis=axis, rounding=rounding, rng=rng)
 
 
-def prepare_matmul(a, b, out_dtype, bits, rounding, rng):
-    """Checks and the integer operands of matmul (also used by numkern.dask.matmul)."""
+def prepare_matmul(a, b, out_dtype, bits, rounding, rng, packed_b=False):
+    """Checks and the integer operands of matmul (also used by numkern.dask.matmul). A PackedWeight
+    `b` gives its packed operand with ``packed_b``, else its quantized tensor (the same values)."""
+    if isinstance(a, PackedWeight):
+        raise TypeError("a PackedWeight is a right operand (b) only")
+    if isinstance(b, PackedWeight) and not packed_b:
+        b = b.tensor
     dt = np.dtype(out_dtype)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"out_dtype must be float32 or float64, got {dt}")
     if rng is not None and not isinstance(rng, np.random.Generator):
         rng = generator(rng)  # one stream for both operands, never the same key twice
-    known = a if isinstance(a, ShiftQuantTensor) else (b if isinstance(b, ShiftQuantTensor) else None)
+    b_tensor = b.tensor if isinstance(b, PackedWeight) else b
+    known = a if isinstance(a, ShiftQuantTensor) else (b_tensor if isinstance(b_tensor, ShiftQuantTensor) else None)
     if bits is None:
         bits = known.bits if known is not None else 8
     if rounding is None:
         rounding = known.rounding if known is not None else "nearest"
     a_shape = a.shape if isinstance(a, ShiftQuantTensor) else np.shape(a)
-    b_shape = b.shape if isinstance(b, ShiftQuantTensor) else np.shape(b)
+    b_shape = b_tensor.shape if isinstance(b_tensor, ShiftQuantTensor) else np.shape(b)
     if len(a_shape) < 2 or len(b_shape) != 2:
         raise ValueError(f"a must be (..., M, K) and b (K, N); got shapes {tuple(a_shape)} and {tuple(b_shape)}")
     if a_shape[-1] != b_shape[0]:
@@ -108,17 +54,20 @@ def prepare_matmul(a, b, out_dtype, bits, rounding, rng):
     if not isinstance(a, ShiftQuantTensor) and K > 0:
         # Fast path: quantize a straight into its pre-shifted form (groups along K).
         q, shift, base, _, n_groups, _ = quantize(a, bits, -1, None, rounding, "channel", 32, rng, True)
-        opa = _Operand([(q.reshape(nrows(q.shape), K), float(np.ldexp(1.0, -(n_groups - 1))))], float(base), None)
+        opa = Operand([(q.reshape(nrows(q.shape), K), float(np.ldexp(1.0, -(n_groups - 1))))], float(base), None)
     else:
-        opa = _operand_a(_as_tensor(a, "a", bits, -1, rounding, rng))
-    opb = _operand_b(_as_tensor(b, "b", bits, -1, rounding, rng))
+        opa = operand_a(_as_tensor(a, "a", bits, -1, rounding, rng))
+    if isinstance(b, PackedWeight):
+        opb = b._operand()
+    else:
+        opb = operand_b(_as_tensor(b, "b", bits, -1, rounding, rng))
 
     return opa, opb, dt, out_shape
 
 
 def matmul(
     a: ShiftQuantTensor | ArrayLike,
-    b: ShiftQuantTensor | ArrayLike,
+    b: ShiftQuantTensor | PackedWeight | ArrayLike,
     *,
     out_dtype: DTypeLike = np.float32,
     bits: int | None = None,
@@ -140,8 +89,10 @@ def matmul(
     a : ShiftQuantTensor or array_like, shape (..., M, K)
         A float operand is quantized on the fly: ``shiftquant(a, bits, axis=-1)`` (groups along K,
         the input channels, so they are pre-shifted).
-    b : ShiftQuantTensor or array_like, shape (K, N)
+    b : ShiftQuantTensor, PackedWeight or array_like, shape (K, N)
         A float operand is quantized with ``axis=-1`` (groups along N: per-column epilogue factors).
+        A :class:`PackedWeight` (:func:`prepack`) is already quantized and packed for the GEMM
+        kernel, which saves that work on every call with the same `b`; the result is the same.
     out_dtype : {numpy.float32, numpy.float64}
     bits, rounding, rng
         For operands quantized on the fly: default the other operand's bits and rounding, or
@@ -151,6 +102,7 @@ def matmul(
     ------
     TypeError
         If `out_dtype` is not float32/float64 or an operand is not numeric.
+        If `a` is a PackedWeight (a right operand only).
     ValueError
         If the shapes do not match, `b` is not 2-D or `a` has fewer than 2 dimensions.
 
@@ -170,17 +122,17 @@ def matmul(
     >>> y4.shape
     (32, 16)
     """
-    opa, opb, dt, out_shape = prepare_matmul(a, b, out_dtype, bits, rounding, rng)
+    opa, opb, dt, out_shape = prepare_matmul(a, b, out_dtype, bits, rounding, rng, packed_b=True)
     M2 = int(np.prod(out_shape[:-1], dtype=np.int64))
     N = out_shape[-1]
     scale = opa.scale * opb.scale
     if len(opa.chunks) == 1 and len(opb.chunks) == 1:
         (qa, pa), (qb, pb) = opa.chunks[0], opb.chunks[0]
-        out = gemm(qa, qb, np.empty((M2, N), dt), scale * pa * pb, opa.factor, opb.factor)
+        out = gemm(qa, qb, np.empty((M2, N), dt), scale * pa * pb, opa.factor, opb.factor, opb.packed)
         return out.reshape(out_shape)
     acc = np.zeros((M2, N), np.float64)
     part = np.empty((M2, N), np.float64)
     for qa, pa in opa.chunks:
         for qb, pb in opb.chunks:
-            acc += gemm(qa, qb, part, scale * pa * pb, opa.factor, opb.factor)
+            acc += gemm(qa, qb, part, scale * pa * pb, opa.factor, opb.factor, opb.packed)
     return acc.astype(dt, copy=False).reshape(out_shape)
