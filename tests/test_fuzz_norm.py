@@ -177,9 +177,10 @@ def test_fuzz_norm_forward(kind, fuzz_settings, isa):
             # h = x + residual in the compute type (float16 pairs: float32, then rounded once).
             ct = np.float32 if rdt == np.float16 else rdt
             with np.errstate(all="ignore"):
-                h_ref = (x_ref.astype(ct) + residual.astype(ct)).astype(rdt)
+                h_ct = x_ref.astype(ct) + residual.astype(ct)
+                h_ref = h_ct.astype(rdt)
             np.testing.assert_array_equal(h, h_ref)
-            x_ref, result_dtype = (x_ref.astype(ct) + residual.astype(ct)), rdt
+            x_ref, result_dtype = h_ct, rdt
         if out is not None:
             assert y is out
         _check_forward(y, x_ref, axis, weight, bias, eps, kind, result_dtype)
