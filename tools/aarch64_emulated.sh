@@ -144,14 +144,20 @@ select_max() {
   # quant at all four levels: each NEON level has its own GEMM (smlal, sdot, smmla), and every level's
   # results must equal the scalar level's bit for bit.
   run_tests max -x tests/test_quant.py tests/test_runtime.py -k "not numkern_isa and not 2_pow"
+  run_tests max -x tests/test_quant_prepack.py -k "not thread"
   # The other families have one NEON kernel set, shared by the three NEON levels: run at neon only.
-  # norm: f32/f64 fwd/bwd (l1, l2; affine, streaming, strided) and the int8 kernels; softmax: every
+  # norm: f32/f64 fwd/bwd (l1, l2, uncentred L1, RMS; affine, streaming, strided) and the int8
+  # kernels (centred or not); softmax: every
   # algorithm on random, special-value, denormal, huge and strided slices; sketch: FWHT at every
   # length up to 4096 (in-register and radix stages), NaN/inf, layouts, the sketches' kernels
   # (Gaussian fill, signed accumulation), the residual kernel (float32 and float64) and the
   # least-squares refinement; dp: every pair_sum kind,
   # weights, strides, subnormal results, random features and their exact fixed-point sums.
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_norm.py -k "not 2_pow and not grow_memory"
+  # the fused residual add (the norm's vadd kernel, streamed and not) and the masked softmax
+  # kernels (the mask bytes read in the loads) and the masked backward
+  NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_norm_residual.py -k "not torch"
+  NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_softmax_where.py tests/test_softmax_backward.py -k "not torch"
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_softmax.py \
     -k "special_values or every_axis or random_slices or strided or denormal or neg_inf or nan_anywhere or largest_finite or huge_magnitudes or length_one or in_place or long_slice"
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_sketch.py tests/test_lstsq.py \
