@@ -206,9 +206,11 @@ class MultiHeadAttention(_Composite):
     ``dQ = Q_s(dS) Q(K)``, ``dK = Q_s(dS)^T Q(Q)`` (``Q`` round-to-nearest, ``Q_s`` stochastic, the
     forward operands quantized once and reused). Channel groups lie along the last axis: features
     for ``Q``, ``K``, ``V`` and ``dO`` (before the split into heads), keys for ``P`` and ``dS``; each
-    tensor has one base scale for the whole batch. The products are exact integer GEMMs carried out
-    in float32 (see the module's notes), equal to :func:`numkern.quant.matmul` on each head. The
-    softmax, its backward and the ``1 / sqrt(d)`` scaling stay in float.
+    tensor has one base scale for the whole batch. The products are the exact integer GEMMs, carried
+    out in float32 over the integers with their power-of-two channel exponents (exact while the
+    contracted length is at most 1040, float64 beyond) and scaled once: equal to
+    :func:`numkern.quant.matmul` on each head, bit for bit. The softmax, its backward and the
+    ``1 / sqrt(d)`` scaling stay in float.
 
     Examples
     --------
