@@ -1,8 +1,11 @@
 """``python -m numkern train``: an MLP with L1 or L2 normalization and float or ShiftQuant
-(8/6/4-bit) GEMMs, trained on scikit-learn's digits or a locally generated MNIST-1D."""
+(8/6/4-bit) GEMMs, trained on scikit-learn's digits or a locally generated MNIST-1D; with
+``--model transformer``, a character-level Transformer on the Python standard library's sources
+(``numkern._train_lm``)."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import json
@@ -168,15 +171,38 @@ def _train(dataset, bits, norm, epochs, seed, progress, out, edge_bits):
 
 
 def main(args) -> int:
-    result = train(
-        args.dataset,
-        args.bits,
-        args.norm,
-        args.epochs,
-        args.seed,
-        progress=not args.no_progress,
-        edge_bits=args.edge_bits,
-    )
+    model = args.model
+    dataset = args.dataset or ("pysource" if model == "transformer" else "digits")
+    if (model == "transformer") != (dataset == "pysource"):
+        raise SystemExit(
+            f"--dataset {dataset} does not go with --model {model}: the transformer trains on pysource only, "
+            "the MLP on digits or mnist1d"
+        )
+    if model != "transformer" and (args.train_chars is not None or args.threads is not None):
+        raise SystemExit("--train-chars and --threads apply to --model transformer only (the MLP trains on one thread)")
+    if model == "transformer":
+        from ._train_lm import TRAIN_CHARS, train_lm
+
+        result = train_lm(
+            args.bits,
+            args.norm,
+            args.epochs,
+            args.seed,
+            progress=not args.no_progress,
+            head_bits=args.edge_bits,
+            train_chars=TRAIN_CHARS if args.train_chars is None else args.train_chars,
+            threads=args.threads,
+        )
+    else:
+        result = train(
+            dataset,
+            args.bits,
+            args.norm,
+            args.epochs,
+            args.seed,
+            progress=not args.no_progress,
+            edge_bits=args.edge_bits,
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
@@ -184,9 +210,34 @@ def main(args) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return n
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train an MLP (L1/L2 norm, float or ShiftQuant GEMMs) on digits or MNIST-1D")
-    p.add_argument("--dataset", choices=("digits", "mnist1d"), default="digits")
+    p = sub.add_parser(
+        "train",
+        help="train an MLP on digits or MNIST-1D, or a character-level Transformer on the Python standard "
+        "library's sources (L1/L2 norm, float or ShiftQuant GEMMs)",
+    )
+    p.add_argument(
+        "--model",
+        choices=("mlp", "transformer"),
+        default="mlp",
+        help="mlp (digits, mnist1d) or transformer (pysource); default mlp",
+    )
+    p.add_argument(
+        "--dataset",
+        choices=("digits", "mnist1d", "pysource"),
+        default=None,
+        help="default: digits for the MLP, pysource (the standard library's .py files) for the transformer",
+    )
     p.add_argument("--bits", type=int, choices=(32, 8, 6, 4), default=32, help="32 = float32 GEMMs")
     p.add_argument("--norm", choices=("l1", "l2"), default="l1")
     p.add_argument(
@@ -194,10 +245,19 @@ def add_parser(sub) -> None:
         type=int,
         choices=(32, 8),
         default=None,
-        help="bits of the first and last layer (default: --bits, every layer alike)",
+        help="bits of the first and last layer (the transformer: of its output layer; default: --bits, "
+        "every layer alike)",
     )
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--train-chars",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="transformer: characters of training text (default 1048576; validation is always the same 131072)",
+    )
+    p.add_argument("--threads", type=_positive, default=None, help="transformer: numkern and BLAS threads")
     p.add_argument("--json", metavar="FILE", help="write the configuration, per-epoch history and result")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=main)
