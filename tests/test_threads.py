@@ -163,6 +163,9 @@ def _inputs():
     A = rng.standard_normal((1 << 15, 20))
     y = A @ rng.standard_normal(20) + rng.standard_normal(1 << 15)
     v = rng.standard_normal(1 << 20)
+    # A fresh output of several 2 MiB pages: its writing pass is split on the output's pages.
+    w = rng.standard_normal((1 << 21) + 37).astype(np.float32)
+    pw = numkern.softmax(w)
     return [
         ("l1_norm", lambda: numkern.l1_norm(x32)),
         ("layer_norm axis 0", lambda: numkern.layer_norm(x32, axis=0)),
@@ -171,6 +174,8 @@ def _inputs():
         ("shiftquant", lambda: numkern.shiftquant(x32, 4).qdata),
         ("fwht", lambda: numkern.fwht(v)),
         ("softmax 1-D f32", lambda: numkern.softmax(v.astype(np.float32))),
+        ("softmax 1-D f32 odd length", lambda: numkern.softmax(w)),
+        ("softmax_backward 1-D f32 odd length", lambda: numkern.softmax_backward(pw, w)),
         ("log_softmax 1-D f64 three_pass_reload", lambda: numkern.log_softmax(v, algorithm="three_pass_reload")),
         ("SRHT apply", lambda: numkern.sketch.SRHT(1 << 15, 256, rng=1).apply(A)),
         ("Gaussian lstsq", lambda: numkern.lstsq(A, y, method="sketch", sketch="gaussian", m=200, rng=2).x),

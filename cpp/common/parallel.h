@@ -146,4 +146,38 @@ void parallel_chunks(std::int64_t n, int nt, std::int64_t chunk, F&& f) {
   detail::run(tasks, nt, task);
 }
 
+// Writing a fresh output: its pages are mapped by the first store to each, and NumPy asks the OS for
+// 2 MiB pages on large arrays. Two threads storing into the same unmapped 2 MiB page wait for one
+// fault (one thread zeroes the page while the other blocks), so a pass that writes a fresh output in
+// interleaved parts of a few hundred KiB gains little from a second thread. These chunks end on
+// 2 MiB boundaries of the output (and of 4 KiB pages where those are used), so each fault is taken
+// by one thread alone.
+constexpr std::int64_t kOutputPageBytes = std::int64_t{2} << 20;
+
+// Calls f(begin, end) on chunks of [0, n) handed out on demand to up to `nt` threads, where item i
+// of the output starts at byte `out + i * item_bytes`: every chunk boundary but the first is the first
+// item at or after a multiple of kOutputPageBytes, with chunks of at least `min_items` items. For
+// maps whose results do not depend on the split.
+template <class F>
+void parallel_output_pages(const void* out, std::int64_t n, std::int64_t item_bytes, std::int64_t min_items, int nt,
+                           F&& f) {
+  if (n <= 0) return;
+  item_bytes = std::max<std::int64_t>(1, item_bytes);
+  const std::int64_t page_items = std::max<std::int64_t>(1, kOutputPageBytes / item_bytes);
+  const std::int64_t per = (std::max<std::int64_t>(1, min_items) + page_items - 1) / page_items * page_items;
+  const auto addr = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(out) % kOutputPageBytes);
+  // Items before the first page boundary, rounded up: that boundary item starts the second chunk.
+  const std::int64_t head = ((kOutputPageBytes - addr) % kOutputPageBytes + item_bytes - 1) / item_bytes % per;
+  const std::int64_t first = head > 0 ? head : per;  // end of chunk 0
+  const std::int64_t tasks = first >= n ? 1 : 1 + (n - first + per - 1) / per;
+  nt = static_cast<int>(std::min<std::int64_t>({nt, num_threads(), tasks}));
+  auto task = [&](int, std::int64_t t) {
+    const std::int64_t b = t == 0 ? 0 : std::min(n, first + (t - 1) * per);
+    const std::int64_t e = std::min(n, first + t * per);
+    if (b < e) f(b, e);
+  };
+  detail::run(tasks, nt, task);
+}
+
+
 }  // namespace numkern

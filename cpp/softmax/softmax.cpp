@@ -159,6 +159,17 @@ void fill(const Slice& s, int parts, int nt, T value) {
       kSplitAlign, nt);
 }
 
+// The writing pass over [0, n) of one slice: f(a, b) on the slice's parts, or, when the output is a
+// fresh unit-stride run on several threads, on chunks that end on its 2 MiB pages
+// (parallel_output_pages). Only for maps, whose results do not depend on the split.
+template <class F>
+void write_parts(std::int64_t n, int parts, int nt, const char* out, std::int64_t out_stride, std::int64_t item,
+                 bool one_run, bool fresh_output, F&& f) {
+  if (fresh_output && one_run && nt > 1 && out_stride == item && n * item >= 2 * kOutputPageBytes)
+    return parallel_output_pages(out, n, item, kPartBytes / item, nt, f);
+  parallel_ranges(n, parts, [&](int, std::int64_t a, std::int64_t b) { f(a, b); }, kSplitAlign, nt);
+}
+
 // Parts of one long slice: a function of its length only, a few hundred KiB each, so that a thread
 // the OS preempts holds up little of the work and the result does not depend on the thread count.
 inline int slice_parts(std::int64_t n, std::size_t item) {
@@ -397,7 +408,8 @@ class SliceSolver {
 
   template <class F>
   void map_x(F&& f) {
-    parallel_ranges(s_.n, parts_, [&](int, std::int64_t a, std::int64_t b) { map(a, b, f); }, kSplitAlign, nt_);
+    write_parts(s_.n, parts_, nt_, s_.y, s_.ys, sizeof(T), !s_.xoff, fresh_output_,
+                [&](std::int64_t a, std::int64_t b) { map(a, b, f); });
   }
 
   // A where= mask that the fused masked kernels read in place: x, y and the mask unit-stride.
@@ -707,7 +719,8 @@ void masked_backward_runs(const TypedKernels<T>& k, const BackwardSlice& s, cons
 // Both passes of one slice on nt threads; the slice's parts, hence its sums and results, depend on
 // its length only.
 template <class T>
-void backward_slice(const TypedKernels<T>& k, const BackwardSlice& s, int nt, bool log, bool stream) {
+void backward_slice(const TypedKernels<T>& k, const BackwardSlice& s, int nt, bool log, bool stream,
+                    bool fresh_output) {
   const int parts = slice_parts(s.n, sizeof(T));
   const double sum = parallel_reduce<double>(
       s.n, parts,
@@ -730,9 +743,8 @@ void backward_slice(const TypedKernels<T>& k, const BackwardSlice& s, int nt, bo
       [](double a, double b) { return a + b; }, kSplitAlign, nt);
   const T st = static_cast<T>(sum);
   const auto pass2 = log ? k.vlog_softmax_backward : k.vsoftmax_backward;
-  parallel_ranges(
-      s.n, parts,
-      [&](int, std::int64_t a, std::int64_t b) {
+  write_parts(
+      s.n, parts, nt, s.dx, s.dxs, sizeof(T), !s.off[0], fresh_output, [&](std::int64_t a, std::int64_t b) {
         pieces(
             s, a, b, [&](const char* yb, const char* dyb, char* dxb, const char* mb, std::int64_t j0, std::int64_t j1) {
               if (mb) {
@@ -747,8 +759,7 @@ void backward_slice(const TypedKernels<T>& k, const BackwardSlice& s, int nt, bo
                   yb, s.ys, dyb, s.dys, dxb, s.dxs, j0, j1,
                   [&](const T* py, const T* pdy, T* pdx, std::int64_t len) { pass2(py, pdy, pdx, len, st, direct); });
             });
-      },
-      kSplitAlign, nt);
+      });
 }
 
 template <class T, int K>
@@ -775,7 +786,7 @@ void backward_plan(const TypedKernels<T>& k, const char* y, const char* dy, char
       s.ms = plan.step[3];
       s.off[3] = plan.offsets(3);
     }
-    backward_slice(k, s, nt, log, stream);
+    backward_slice(k, s, nt, log, stream, fresh_output);
   });
 }
 
