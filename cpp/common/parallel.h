@@ -179,5 +179,4 @@ void parallel_output_pages(const void* out, std::int64_t n, std::int64_t item_by
   detail::run(tasks, nt, task);
 }
 
-
 }  // namespace numkern

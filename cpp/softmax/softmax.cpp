@@ -743,23 +743,20 @@ void backward_slice(const TypedKernels<T>& k, const BackwardSlice& s, int nt, bo
       [](double a, double b) { return a + b; }, kSplitAlign, nt);
   const T st = static_cast<T>(sum);
   const auto pass2 = log ? k.vlog_softmax_backward : k.vsoftmax_backward;
-  write_parts(
-      s.n, parts, nt, s.dx, s.dxs, sizeof(T), !s.off[0], fresh_output, [&](std::int64_t a, std::int64_t b) {
-        pieces(
-            s, a, b, [&](const char* yb, const char* dyb, char* dxb, const char* mb, std::int64_t j0, std::int64_t j1) {
-              if (mb) {
-                masked_backward_runs<T>(
-                    k, s, yb, dyb, dxb, mb, j0, j1, log,
-                    [&](const T* py, const T* pdy, T* pdx, std::int64_t len) { pass2(py, pdy, pdx, len, st, false); });
-                return;
-              }
-              // Streamed only where dx is written in place (a strided dx goes through a buffer).
-              const bool direct = stream && s.dxs == static_cast<std::int64_t>(sizeof(T));
-              map_runs2<T>(
-                  yb, s.ys, dyb, s.dys, dxb, s.dxs, j0, j1,
-                  [&](const T* py, const T* pdy, T* pdx, std::int64_t len) { pass2(py, pdy, pdx, len, st, direct); });
-            });
-      });
+  write_parts(s.n, parts, nt, s.dx, s.dxs, sizeof(T), !s.off[0], fresh_output, [&](std::int64_t a, std::int64_t b) {
+    pieces(s, a, b, [&](const char* yb, const char* dyb, char* dxb, const char* mb, std::int64_t j0, std::int64_t j1) {
+      if (mb) {
+        masked_backward_runs<T>(
+            k, s, yb, dyb, dxb, mb, j0, j1, log,
+            [&](const T* py, const T* pdy, T* pdx, std::int64_t len) { pass2(py, pdy, pdx, len, st, false); });
+        return;
+      }
+      // Streamed only where dx is written in place (a strided dx goes through a buffer).
+      const bool direct = stream && s.dxs == static_cast<std::int64_t>(sizeof(T));
+      map_runs2<T>(yb, s.ys, dyb, s.dys, dxb, s.dxs, j0, j1,
+                   [&](const T* py, const T* pdy, T* pdx, std::int64_t len) { pass2(py, pdy, pdx, len, st, direct); });
+    });
+  });
 }
 
 template <class T, int K>
