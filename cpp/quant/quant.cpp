@@ -154,12 +154,15 @@ void run_gemm(const Plan& p, const std::int8_t* A, const std::int8_t* B, const s
   // Threads split the row panels (or, with too few rows, the column panels) into contiguous equal
   // ranges; each walks its range in blocks of mc rows so the A block (mc x kc) stays in L2. A
   // second thread only pays off past ~2^25 multiply-adds per thread (waking it costs more than that
-  // on a busy machine).
+  // on a busy machine), or past ~2^21 bytes of B to pack: with few rows of A, packing B (a pass over
+  // all of it) is most of the work.
   const int max_threads = num_threads();
   const bool split_rows = p.mp >= 2 * max_threads || p.mp >= p.np;
   const std::int64_t units = split_rows ? p.mp : p.np;
   const double macs = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const std::int64_t by_work = static_cast<std::int64_t>(std::min(1e6, std::max(1.0, macs / 33554432.0)));
+  const double pack_bytes = B ? static_cast<double>(K) * static_cast<double>(N) : 0.0;
+  const std::int64_t by_work =
+      static_cast<std::int64_t>(std::min(1e6, std::max(1.0, macs / 33554432.0 + pack_bytes / 2097152.0)));
   const int nt = static_cast<int>(std::min<std::int64_t>({max_threads, by_work, units}));
 
   auto compute_range = [&](std::int64_t b, std::int64_t e) {
