@@ -18,6 +18,20 @@ constexpr std::int64_t kStreamMinBytes = std::int64_t{8} << 20;
 // they save (they must evict the lines just zeroed), so only an existing output is streamed.
 inline bool stream_output(std::int64_t bytes, bool fresh_output) { return !fresh_output && bytes >= kStreamMinBytes; }
 
+// Whether slice s of an array along `axis` (slices in C order over the other dimensions, as
+// SliceWalker numbers them) lies at byte s * shape[axis] * item, one after another with unit stride.
+inline bool slices_in_order(const std::int64_t* shape, const std::int64_t* strides, int ndim, int axis,
+                            std::int64_t item) {
+  if (shape[axis] > 1 && strides[axis] != item) return false;
+  std::int64_t expect = item * shape[axis];
+  for (int d = ndim - 1; d >= 0; --d) {
+    if (d == axis) continue;
+    if (shape[d] > 1 && strides[d] != expect) return false;
+    expect *= shape[d];
+  }
+  return true;
+}
+
 // Offsets (bytes) of slice `index` in up to K arrays that share `shape`, the axis skipped. Slices
 // are numbered in C order over the other dimensions.
 struct SliceWalker {

@@ -142,7 +142,7 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
   const bool stream_h =
       res && res->h_strides[axis] == static_cast<std::int64_t>(sizeof(T)) && stream_output(bytes, res->fresh_h);
   const int nt = threads_for(slices, n);
-  parallel_chunks(slices, nt, chunk_for(slices, nt), [&](int, std::int64_t a, std::int64_t e) {
+  auto rows = [&](std::int64_t a, std::int64_t e) {
     SliceBuf<T, 4> buf;
     for (std::int64_t s = a; s < e; ++s) {
       std::int64_t off[4];
@@ -170,7 +170,12 @@ void forward_typed(const TypedKernels<T>& k, Kind kind, const char* x, const std
       SliceBuf<T, 4>::scatter(py, y + off[1], yst[axis], n);
     }
     if (stream || stream_h) store_fence();  // once per chunk: a fence waits for the streamed lines
-  });
+  };
+  const std::int64_t chunk = chunk_for(slices, nt);
+  if (fresh_output && nt > 1 && bytes >= 2 * kOutputPageBytes &&
+      slices_in_order(shape, yst, ndim, axis, static_cast<std::int64_t>(sizeof(T))))
+    return parallel_output_pages(y, slices, n * static_cast<std::int64_t>(sizeof(T)), chunk, nt, rows);
+  parallel_chunks(slices, nt, chunk, [&](int, std::int64_t a, std::int64_t e) { rows(a, e); });
 }
 
 // dx = scale * (g - mean(g) - mean(g * xhat) * f'), g = dy * w, with f' = xhat (L2) or
