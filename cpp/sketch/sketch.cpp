@@ -306,35 +306,58 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
   const Kernels& kern = active_kernels();
   const TypedKernels<T>& K = typed<T>(kern);
   std::fill(y, y + m * C, T(0));
-  // Rows of a per block: the block is reused by every output row of the thread from L2.
+  // Rows of a per block: the block is reused by every output row of the task from L2.
   const std::size_t JB = std::max<std::size_t>(
       64, std::min<std::size_t>(2048, (256 * 1024 / sizeof(T)) / std::max<std::size_t>(C, 1)) / 16 * 16);
   const std::size_t nq = (m + 3) / 4;
   const std::uint32_t k2 = key2_of(key);
   const std::size_t tile = static_cast<std::size_t>(gaussian_tile_rows);
-  dynamic_for(nq, m * n * (C + 8), [&](std::size_t q0, std::size_t q1) {
-    std::vector<float> g(4 * JB);
-    const std::size_t r0 = q0 * 4, rows = std::min(m, q1 * 4) - r0;
-    // The sum over the rows of a is a fixed tree: each tile of `tile` rows is summed from zero in
-    // ascending row order, then tiles are added pairwise in the dyadic tree over tile indices
-    // (a stack of complete subtrees; the incomplete right edge folded from the right at the end).
-    // numkern.dask forms the same tiles on row blocks of a distributed A, so both agree bit for bit.
-    std::vector<std::vector<T>> stack;
-    std::vector<int> level;
-    for (std::size_t t0 = 0; t0 < n; t0 += tile) {
-      const std::size_t t1 = std::min(n, t0 + tile);
-      std::vector<T> part(rows * C, T(0));
-      for (std::size_t j0 = t0; j0 < t1; j0 += JB) {
-        const std::size_t nr = std::min(JB, t1 - j0);
-        for (std::size_t q = q0; q < q1; ++q) {
-          const std::size_t i0 = q * 4, mi = std::min<std::size_t>(4, m - i0);
-          for (std::size_t r = 0; r < mi; ++r)
-            kern.gauss_fill(g.data() + r * JB, nr, row_key(key, i0 + r), k2, static_cast<std::uint32_t>(row0 + j0));
-          K.gauss_accum(part.data() + (i0 - r0) * C, C, a + j0 * Ca, Ca, nr, Ca, g.data(), JB, mi);
-          if (Cb) K.gauss_accum(part.data() + (i0 - r0) * C + Ca, C, b + j0 * Cb, Cb, nr, Cb, g.data(), JB, mi);
+  const std::size_t tiles = (n + tile - 1) / tile;
+  if (tiles == 0 || m == 0 || C == 0) return;
+  // The sum over the rows of a is a fixed tree: each tile of `tile` rows is summed from zero in
+  // ascending row order (blocks of JB rows, each block reused from L2 by every output row of the
+  // task), then tiles are added pairwise in the dyadic tree over tile indices (a stack of complete
+  // subtrees; the incomplete right edge folded from the right at the end). numkern.dask forms the
+  // same tiles on row blocks of a distributed A, so both agree bit for bit.
+  //
+  // Tiles are computed in batches, in parallel over (tile, group of output rows): a's rows are read
+  // from memory once per row group, however many threads run. (Parallel over output rows alone,
+  // each thread read all of a once per chunk of output rows: more threads, more passes over a.)
+  // Each batch is then pushed onto the stack in tile order; the adds are a small share of the work.
+  const int nt = m * n * (C + 8) < kParallelWork ? 1 : std::max(1, num_threads());
+  const std::size_t tile_bytes = m * C * sizeof(T);
+  const std::size_t batch = std::max<std::size_t>(1, std::min(tiles, (std::size_t{64} << 20) / tile_bytes));
+  // Row groups per tile: enough tasks for every thread to claim several.
+  const std::size_t want = static_cast<std::size_t>(nt) * 8;
+  const std::size_t groups = std::min(nq, std::max<std::size_t>(1, (want + std::min(batch, tiles) - 1) / batch));
+  std::vector<T> parts(std::min(batch, tiles) * m * C);
+  std::vector<std::vector<T>> stack;
+  std::vector<int> level;
+  for (std::size_t b0 = 0; b0 < tiles; b0 += batch) {
+    const std::size_t bt = std::min(batch, tiles - b0);
+    parallel_chunks(static_cast<std::int64_t>(bt * groups), nt, 1, [&](int, std::int64_t u0, std::int64_t u1) {
+      std::vector<float> g(4 * JB);
+      for (std::int64_t u = u0; u < u1; ++u) {
+        const std::size_t ti = static_cast<std::size_t>(u) / groups, gi = static_cast<std::size_t>(u) % groups;
+        const std::size_t q0 = nq * gi / groups, q1 = nq * (gi + 1) / groups;
+        const std::size_t t0 = (b0 + ti) * tile, t1 = std::min(n, t0 + tile);
+        T* part = parts.data() + ti * m * C;
+        std::fill(part + q0 * 4 * C, part + std::min(m, q1 * 4) * C, T(0));
+        for (std::size_t j0 = t0; j0 < t1; j0 += JB) {
+          const std::size_t nr = std::min(JB, t1 - j0);
+          for (std::size_t q = q0; q < q1; ++q) {
+            const std::size_t i0 = q * 4, mi = std::min<std::size_t>(4, m - i0);
+            for (std::size_t r = 0; r < mi; ++r)
+              kern.gauss_fill(g.data() + r * JB, nr, row_key(key, i0 + r), k2, static_cast<std::uint32_t>(row0 + j0));
+            K.gauss_accum(part + i0 * C, C, a + j0 * Ca, Ca, nr, Ca, g.data(), JB, mi);
+            if (Cb) K.gauss_accum(part + i0 * C + Ca, C, b + j0 * Cb, Cb, nr, Cb, g.data(), JB, mi);
+          }
         }
       }
-      stack.push_back(std::move(part));
+    });
+    for (std::size_t ti = 0; ti < bt; ++ti) {
+      stack.emplace_back(parts.begin() + static_cast<std::ptrdiff_t>(ti * m * C),
+                         parts.begin() + static_cast<std::ptrdiff_t>((ti + 1) * m * C));
       level.push_back(0);
       while (level.size() >= 2 && level[level.size() - 1] == level[level.size() - 2]) {
         std::vector<T>& left = stack[stack.size() - 2];
@@ -345,12 +368,11 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
         ++level.back();
       }
     }
-    if (stack.empty()) return;
-    std::vector<T> acc = std::move(stack.back());
-    for (std::size_t s2 = stack.size() - 1; s2-- > 0;)
-      for (std::size_t i = 0; i < acc.size(); ++i) acc[i] = stack[s2][i] + acc[i];
-    std::copy(acc.begin(), acc.end(), y + r0 * C);
-  });
+  }
+  std::vector<T> acc = std::move(stack.back());
+  for (std::size_t s2 = stack.size() - 1; s2-- > 0;)
+    for (std::size_t i = 0; i < acc.size(); ++i) acc[i] = stack[s2][i] + acc[i];
+  std::copy(acc.begin(), acc.end(), y);
   if (scale != T(1)) K.scale_tile(y, m, C, C, scale);
 }
 
