@@ -45,6 +45,7 @@ Not covered: timing side channels, and the label set of the classifier when ``cl
 """
 
 from ._accountant import Accountant, BudgetExceededError
+from ._add_noise import add_noise
 from ._classifier import SimilarityClassifier
 from ._distance import DistanceSum
 from ._exact import distance_sum, kernel_sum
@@ -58,6 +59,7 @@ __all__ = [
     "KernelDensity",
     "NotPrivateWarning",
     "SimilarityClassifier",
+    "add_noise",
     "distance_sum",
     "kernel_sum",
 ]
