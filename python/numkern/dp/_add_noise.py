@@ -179,6 +179,7 @@ def add_noise(
     src_arr = np.ascontiguousarray(arr, dtype=out_dt)  # a copy unless x already is dense and of out_dt
     if not src_arr.flags.aligned:
         src_arr = src_arr.copy()
+    src_arr = src_arr.reshape(arr.shape)  # ascontiguousarray makes 0-d arrays 1-d
     charge(accountant, eps, "add_noise", delta=delta, rho=rho)
     out = np.empty(arr.shape, dtype=out_dt)
     key = _noise.key_words(src)
@@ -191,6 +192,8 @@ def add_noise(
             msg = str(err)
             if "finite" in msg:
                 raise ValueError("numkern.dp.add_noise: x must be finite (NaN or infinity found)") from None
+            if "2^62" not in msg:
+                raise
             raise ValueError(
                 f"numkern.dp.add_noise: |x| too large for the noise grid 2^{e} (at most 2^62 grid units; the "
                 "grid follows from the sensitivity and the number of values)"
