@@ -181,7 +181,9 @@ class Accountant:
     1.468 0.05652
     """
 
-    def __init__(self, total_epsilon: float | None = None, total_delta: float = 0.0, *, total_rho: float | None = None):
+    def __init__(
+        self, total_epsilon: float | None = None, total_delta: float = 0.0, *, total_rho: float | None = None
+    ) -> None:
         if (total_epsilon is None) == (total_rho is None):
             raise ValueError("give exactly one budget: total_epsilon (with total_delta) or total_rho")
         if total_rho is not None:
