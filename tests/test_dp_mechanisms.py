@@ -387,7 +387,12 @@ def test_accountant_with_a_rho_budget():
     with pytest.raises(dp.BudgetExceededError):
         acc.charge(1.0, delta=1e-6, rho=0.04)
     assert math.isnan(acc.spent_epsilon)
-    for bad in ({}, {"total_epsilon": 1.0, "total_rho": 1.0}, {"total_rho": 0.0}, {"total_rho": 1.0, "total_delta": 0.1}):
+    for bad in (
+        {},
+        {"total_epsilon": 1.0, "total_rho": 1.0},
+        {"total_rho": 0.0},
+        {"total_rho": 1.0, "total_delta": 0.1},
+    ):
         with pytest.raises(ValueError):
             dp.Accountant(**bad)
     with pytest.raises(ValueError):
@@ -441,8 +446,9 @@ def test_l1_tree_noise_is_scaled_to_the_l2_sensitivity():
 
 
 @pytest.mark.isa_independent
-@pytest.mark.parametrize("bad", [{"mechanism": "gauss"}, {"delta": 1e-6}, {"mechanism": "gaussian"},
-                                 {"mechanism": "gaussian", "delta": 1.5}])
+@pytest.mark.parametrize(
+    "bad", [{"mechanism": "gauss"}, {"delta": 1e-6}, {"mechanism": "gaussian"}, {"mechanism": "gaussian", "delta": 1.5}]
+)
 def test_structures_validate_mechanism_and_delta_before_charging(bad):
     X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
     acc = dp.Accountant(5.0, total_delta=1e-5)

@@ -255,13 +255,21 @@ def test_fuzz_dp_wrong_dtypes_raise(fuzz_settings, isa):
 
 @st.composite
 def _noise_case(draw):
-    x = draw(arrays(dtypes=DTYPES + [np.complex64] * (draw(st.integers(0, 19)) == 0), max_side=7,
-                    special=draw(pick([False], [True], 15)), min_dims=0))
+    x = draw(
+        arrays(
+            dtypes=DTYPES + [np.complex64] * (draw(st.integers(0, 19)) == 0),
+            max_side=7,
+            special=draw(pick([False], [True], 15)),
+            min_dims=0,
+        )
+    )
     mechanism = draw(pick(["laplace", "gaussian"], ["exponential", None], 5))
     sensitivity = draw(pick([1.0, 0.01, 250.0, 3], [0.0, -1.0, np.inf, np.nan, "1", True], 6))
     epsilon = draw(pick([1.0, 0.1, 8.0], [0.0, -2.0, np.inf, np.nan, True], 6))
-    delta = draw(pick([1e-6, 1e-3], [0.0, 1.0, -1e-6, np.nan], 6)) if mechanism == "gaussian" else draw(
-        pick([0.0], [1e-6], 6)
+    delta = (
+        draw(pick([1e-6, 1e-3], [0.0, 1.0, -1e-6, np.nan], 6))
+        if mechanism == "gaussian"
+        else draw(pick([0.0], [1e-6], 6))
     )
     return x, mechanism, sensitivity, epsilon, delta
 
@@ -315,8 +323,10 @@ def test_fuzz_add_noise(fuzz_settings, isa):
         assert y.shape == x.shape
         assert y.dtype == (np.float32 if x.dtype == np.float32 else np.float64)
         assert np.isfinite(y).all()
-        scale = sensitivity / epsilon if mechanism == "laplace" else sensitivity / math.sqrt(
-            2 * _add_noise._noise.gaussian_rho(epsilon, delta)
+        scale = (
+            sensitivity / epsilon
+            if mechanism == "laplace"
+            else sensitivity / math.sqrt(2 * _add_noise._noise.gaussian_rho(epsilon, delta))
         )
         err = np.abs(y.astype(np.float64) - x.astype(np.float64))
         assert np.all(err <= 80 * scale + 2.0 ** (e + 1) + 1e-6 * np.abs(x.astype(np.float64)))

@@ -138,7 +138,8 @@ void bind_dp(py::module_& m) {
   // The key (8 uint32 words) and the noise parameter shared by dp_noise and dp_add_noise.
   auto check_noise = [](const Check& c, const py::array& key, int mechanism, std::uint64_t param) {
     c.dtype(key, "key", 'u', 4).dense(key, "key").shape(key, "key", {8});
-    c.that(mechanism == dp::noise_laplace || mechanism == dp::noise_gaussian, "mechanism must be 0 (laplace) or 1 (gaussian)");
+    c.that(mechanism == dp::noise_laplace || mechanism == dp::noise_gaussian,
+           "mechanism must be 0 (laplace) or 1 (gaussian)");
     c.that(param >= 1 && param <= (mechanism == dp::noise_laplace ? dp::kMaxLaplaceScale : dp::kMaxGaussianVariance),
            "noise parameter out of range [1, dp_max_laplace_scale] / [1, dp_max_gaussian_variance]");
   };
@@ -172,9 +173,9 @@ void bind_dp(py::module_& m) {
         int status;
         {
           py::gil_scoped_release release;
-          status = f32 ? dp::add_noise(static_cast<const float*>(px), n, e, pk, mechanism, param, static_cast<float*>(po))
-                       : dp::add_noise(static_cast<const double*>(px), n, e, pk, mechanism, param,
-                                       static_cast<double*>(po));
+          status =
+              f32 ? dp::add_noise(static_cast<const float*>(px), n, e, pk, mechanism, param, static_cast<float*>(po))
+                  : dp::add_noise(static_cast<const double*>(px), n, e, pk, mechanism, param, static_cast<double*>(po));
         }
         c.that(status != 1, "x must be finite (NaN or infinity found)");
         c.that(status != 2, "|x| / 2^e must be below 2^62");

@@ -17,7 +17,7 @@ using Impl = DpImpl<simd::F64, simd::I64>;
 
 }  // namespace
 
-const Kernels kernels_avx2 = {"avx2", Impl::G, &Impl::pair_sum, &Impl::rff_sum, &Impl::rff_features,
-                                 &ChaCha<simd::I32>::blocks};
+const Kernels kernels_avx2 = {
+    "avx2", Impl::G, &Impl::pair_sum, &Impl::rff_sum, &Impl::rff_features, &ChaCha<simd::I32>::blocks};
 
 }  // namespace numkern::dp

@@ -41,7 +41,8 @@ class Stream {
 
   std::uint64_t word() {
     if (pos_ == kBufBlocks * 8) refill();
-    const std::uint64_t w = static_cast<std::uint64_t>(buf_[2 * pos_]) | (static_cast<std::uint64_t>(buf_[2 * pos_ + 1]) << 32);
+    const std::uint64_t w =
+        static_cast<std::uint64_t>(buf_[2 * pos_]) | (static_cast<std::uint64_t>(buf_[2 * pos_ + 1]) << 32);
     ++pos_;
     return w;
   }

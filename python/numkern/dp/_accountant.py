@@ -196,7 +196,7 @@ class Accountant:
             self.total_epsilon = check_epsilon(total_epsilon, "total_epsilon")
         if isinstance(total_delta, bool) or not isinstance(total_delta, numbers.Real) or not 0 <= total_delta < 1:
             raise ValueError(f"total_delta must be in [0, 1), got {total_delta!r}")
-        self.total_delta = float(total_delta)
+        self.total_delta: float = float(total_delta)
         self.spent: list[Charge] = []
 
     # --- composition ------------------------------------------------------------------------------

@@ -155,8 +155,9 @@ def add_noise(
     eps = check_epsilon(epsilon)
     arr = np.asarray(x)
     dt = arr.dtype
+    out_dt: np.dtype
     if dt.kind == "f" and dt.itemsize in (4, 8):
-        out_dt = np.dtype(np.float32 if dt.itemsize == 4 else np.float64)
+        out_dt = np.dtype(np.float32) if dt.itemsize == 4 else np.dtype(np.float64)
     elif dt.kind in "biu":
         out_dt = np.dtype(np.float64)
     else:

@@ -376,8 +376,15 @@ def gaussian_scale(sens_sq: Fraction, n_coords: int, shift_rounds: bool, grid_sh
 
 
 def release_gaussian(
-    sums, frac_bits: int, sens_sq: int, rho: float, src, noise_multiplier: float = 1.0, rows: bool = False,
-    epsilon: float | None = None, delta: float | None = None,
+    sums,
+    frac_bits: int,
+    sens_sq: int,
+    rho: float,
+    src,
+    noise_multiplier: float = 1.0,
+    rows: bool = False,
+    epsilon: float | None = None,
+    delta: float | None = None,
 ) -> Release:
     """Release integer sums (units 2^-frac_bits) with rho-zCDP discrete Gaussian noise.
 
@@ -408,9 +415,7 @@ def release_gaussian(
     noise = gaussian_noise(src, sums.size, S)
     values = np.ldexp((grid_sums + noise.reshape(grid_sums.shape)).astype(np.float64), e)
     spent = float(b_sq / (2 * S))
-    return Release(
-        values, e, S, math.ldexp(discrete_gaussian_variance(S), 2 * e), epsilon, "gaussian", spent, delta
-    )
+    return Release(values, e, S, math.ldexp(discrete_gaussian_variance(S), 2 * e), epsilon, "gaussian", spent, delta)
 
 
 def gaussian_rho(epsilon: float, delta: float) -> float:
