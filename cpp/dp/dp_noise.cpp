@@ -123,6 +123,7 @@ bool bernoulli_big(Stream& s, u128 a, u128 b) {
 // Bernoulli(a / (b k)) without forming b k where it would overflow: Bernoulli(a / b) and Bernoulli(1 / k)
 // are independent, their conjunction has probability a / (b k).
 bool bernoulli_div(Stream& s, std::uint64_t a, std::uint64_t b, std::uint64_t k) {
+  if ((b >> 40) == 0 && k < (std::uint64_t{1} << 24)) return bernoulli(s, a, b * k);  // no overflow, no division
   if (b <= ~std::uint64_t{0} / k) return bernoulli(s, a, b * k);
   return bernoulli(s, a, b) && bernoulli(s, 1, k);
 }
@@ -156,12 +157,15 @@ constexpr std::uint64_t kMag = std::uint64_t{1} << 62;
 // P(z) = (1 - p) / (1 + p) p^|z|, p = exp(-1 / t) (CKS Algorithm 2 with s = 1): U + t V with U uniform
 // in [0, t) accepted with probability exp(-U / t) and V geometric with ratio exp(-1) is geometric with
 // ratio exp(-1 / t); a fair sign; the doubly counted 0 rejected.
-std::int64_t laplace_sample(Stream& s, std::uint64_t t) {
+// vmax = (2^62 - t) / t (computed once per scale: a division per draw costs more than the draw's
+// arithmetic) bounds u + t v < 2^62 for every u < t.
+std::uint64_t laplace_vmax(std::uint64_t t) { return (kMag - t) / t; }
+
+std::int64_t laplace_sample(Stream& s, std::uint64_t t, std::uint64_t vmax) {
   for (;;) {
     const std::uint64_t u = uniform(s, t);
     if (!bernoulli_exp_le1(s, u, t)) continue;
     std::uint64_t v = 0;
-    const std::uint64_t vmax = (kMag - 1 - u) / t;
     bool too_far = false;
     while (bernoulli_exp1(s))
       if (++v > vmax) {
@@ -189,14 +193,15 @@ std::uint64_t isqrt(std::uint64_t v) {
 struct Gaussian {
   std::uint64_t S, t;
   u128 den;
-  std::uint64_t ymax;
+  std::uint64_t ymax, vmax;
   explicit Gaussian(std::uint64_t S_) : S(S_), t(isqrt(S_) + 1) {
     den = u128(2) * u128(S) * u128(t) * u128(t);
     ymax = kMag / t;
+    vmax = laplace_vmax(t);
   }
   std::int64_t operator()(Stream& s) const {
     for (;;) {
-      const std::int64_t y = laplace_sample(s, t);
+      const std::int64_t y = laplace_sample(s, t, vmax);
       const std::uint64_t ay = y < 0 ? static_cast<std::uint64_t>(-y) : static_cast<std::uint64_t>(y);
       if (ay >= ymax) continue;  // |y| t < 2^62, so the square below fits 128 bits
       const std::uint64_t yt = ay * t;
@@ -211,6 +216,7 @@ void run_chunks(const std::uint32_t* key, int mechanism, std::uint64_t param, st
   const Kernels& k = active_kernels();
   const std::int64_t chunks = (n + kNoiseChunk - 1) / kNoiseChunk;
   const Gaussian gauss(mechanism == noise_gaussian ? param : 1);
+  const std::uint64_t vmax = laplace_vmax(param);
   parallel_for(chunks, 1, [&](std::int64_t c0, std::int64_t c1) {
     for (std::int64_t c = c0; c < c1; ++c) {
       Stream s(key, static_cast<std::uint64_t>(c), k);
@@ -218,7 +224,7 @@ void run_chunks(const std::uint32_t* key, int mechanism, std::uint64_t param, st
       if (mechanism == noise_gaussian) {
         for (std::int64_t i = i0; i < i1; ++i) emit(i, gauss(s));
       } else {
-        for (std::int64_t i = i0; i < i1; ++i) emit(i, laplace_sample(s, param));
+        for (std::int64_t i = i0; i < i1; ++i) emit(i, laplace_sample(s, param, vmax));
       }
     }
   });
