@@ -240,7 +240,6 @@ def _add_noise_case(n, n_peer=20_000):
         impls,
         reference="numkern.dp.add_noise laplace",
         note=note,
-        work=float(n),
     )
 
 

@@ -86,7 +86,8 @@ class SimilarityClassifier:
         whole fit is epsilon-DP (``count_fraction * epsilon`` for the noisy class sizes, the rest for
         the class sketches).
     n_components : "auto" or int
-        Number of random features; "auto" uses :func:`auto_components` on the noisy class sizes.
+        Number of random features; "auto" uses :func:`auto_components` on the noisy class sizes
+        (Laplace), or 4096 for the Gaussian mechanism, whose noise does not grow with m.
     count_fraction : float, default 0.1
     reduce_dim : None, int or "auto", default None
         Project the records to ``k`` dimensions first (a public, seeded Hadamard JL map), as in

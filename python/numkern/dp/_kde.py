@@ -261,8 +261,9 @@ class KernelDensity:
     Random Fourier features (Rahimi & Recht 2007), as used for private kernel sums by Backurs et al.
     (ICLR 2024): ``phi(x) = sqrt(2/m) cos(W^T x + b)``. The released sketch is
     ``S = sum_x cos(W^T x + b) + noise`` and ``F(y) ~ (2/m) cos(W^T y + b) . S``. Each record moves the sum by
-    at most 1 per feature, so the L1 sensitivity is m; the sums are exact int64 fixed-point
-    (2^-32), discrete Laplace noise on a power-of-two grid. The noise of an answer has the analytic
+    at most 1 per feature, so the L1 sensitivity is m and the l2 sensitivity sqrt(m); the sums are
+    exact int64 fixed-point (2^-32), discrete Laplace (or discrete Gaussian) noise on a power-of-two
+    grid. The noise of an answer has the analytic
     standard deviation :meth:`query_std`; the random-feature approximation error (about
     ``n / sqrt(m)`` at worst) is separate and not included.
 
@@ -383,7 +384,7 @@ class KernelDensity:
 
     def query_std(self, Y: ArrayLike) -> np.ndarray:
         """Analytic standard deviation of the DP noise in :meth:`query` at each query (exact for the
-        discrete Laplace noise: ``(2/m) sqrt(var * sum_j cos^2(w_j.y + b_j))``)."""
+        discrete Laplace and discrete Gaussian noise: ``(2/m) sqrt(var * sum_j cos^2(w_j.y + b_j))``)."""
         Phi, single = self._features(Y)
         out = (2.0 / self.sketch_.size) * np.sqrt(self.noise_variance_ * np.einsum("ij,ij->i", Phi, Phi))
         return out[0] if single else out
