@@ -501,3 +501,25 @@ def test_classifier_gaussian_fits_and_charges_once():
     assert clf.score(X, y) > 0.9
     assert len(acc.spent) == 1 and acc.spent[0].rho == pytest.approx(zcdp_rho(2.0, 1e-5))
     assert clf.get_params()["mechanism"] == "gaussian" and clf.get_params()["delta"] == 1e-5
+
+
+@pytest.mark.isa_independent
+def test_dask_fits_of_gaussian_structures_equal_the_in_memory_fits():
+    pytest.importorskip("dask")
+    import dask.array as da
+
+    import numkern.dask as nkd
+
+    X = np.random.default_rng(0).uniform(-1, 1, (3000, 3))
+    dX = da.from_array(X, chunks=(700, 3))
+    kw = {"mechanism": "gaussian", "delta": 1e-6, "rng": 4}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dp.NotPrivateWarning)
+        for make in (
+            lambda: dp.KernelDensity("gaussian", 1.0, 1.0, n_components=64, feature_seed=0, **kw),
+            lambda: dp.DistanceSum("l1", 1.0, (-1.0, 1.0), resolution=16, **kw),
+            lambda: dp.DistanceSum("sqeuclidean", 1.0, (-1.0, 1.0), **kw),
+        ):
+            a, b = make().fit(X), nkd.fit(make(), dX)
+            np.testing.assert_array_equal(a.query(X[:5]), b.query(X[:5]))
+            assert a.rho_ == b.rho_
