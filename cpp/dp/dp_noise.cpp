@@ -107,11 +107,11 @@ bool bernoulli_chunks(Stream& s, u128 a, u128 b) {
   }
 }
 
-// Bernoulli(a / b), 0 <= a, 1 <= b < 2^64 (16 random bits per step: b 2^16 < 2^80).
+// Bernoulli(a / b), 0 <= a, 1 <= b < 2^64 (8 random bits per step: b 2^8 < 2^72).
 bool bernoulli(Stream& s, std::uint64_t a, std::uint64_t b) {
   if (a >= b) return true;
   if (a == 0) return false;
-  return bernoulli_chunks<16>(s, u128(a), u128(b));
+  return bernoulli_chunks<8>(s, u128(a), u128(b));
 }
 
 // Bernoulli(a / b) for 128-bit 0 <= a < b < 2^119 (8 random bits per step).
