@@ -34,12 +34,18 @@ def _check_sensitivity(sensitivity) -> Fraction:
     return Fraction(s)
 
 
+def _floor_log2(v: Fraction) -> int:
+    """floor(log2(v)) of a positive rational, exactly (no float underflow for tiny sensitivities)."""
+    k = v.numerator.bit_length() - v.denominator.bit_length()
+    return k - 1 if Fraction(2) ** k > v else k
+
+
 def _laplace_plan(sens: Fraction, eps: Fraction, n: int, e_min: int):
     """(e, t, epsilon spent): the grid 2^e puts the sensitivity at about 2^12 n grid units, so the
     rounding term n (each value's rounding moves by less than one unit) costs under 2^-12 of it;
     t = ceil((ceil(sens / 2^e) + n) / eps), coarsened while t exceeds the sampler's range."""
     n = max(n, 1)
-    e = max(math.floor(math.log2(sens / (n << _HEADROOM))), e_min)
+    e = max(_floor_log2(sens / (n << _HEADROOM)), e_min)
     while True:
         sens_grid = math.ceil(sens / Fraction(2) ** e) + n
         t = math.ceil(Fraction(sens_grid) / eps)
@@ -54,7 +60,7 @@ def _gaussian_plan(sens: Fraction, rho: Fraction, n: int, e_min: int, noise_mult
     sens / 2^e + sqrt(n) (:func:`numkern.dp._noise.gaussian_scale`), coarsened while S exceeds the
     sampler's range."""
     n = max(n, 1)
-    e = max(math.floor(math.log2(sens / (math.isqrt(n) + 1)) - _HEADROOM), e_min)
+    e = max(_floor_log2(sens / (math.isqrt(n) + 1)) - _HEADROOM, e_min)
     while True:
         S, b_sq = _noise.gaussian_scale(sens * sens, n, True, e, rho)
         S = max(1, math.ceil(S * Fraction(noise_multiplier) ** 2))
