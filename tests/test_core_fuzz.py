@@ -139,6 +139,19 @@ CASES = {
         lambda r: [np.abs(_f64(r, 5, 3)), np.zeros(3), np.full(3, 4.0), 8, np.zeros((3, 8), np.int64)],
         set(),
     ),
+    # The ChaCha20 state is any 16 words; a 64-bit counter and stream id are part of it.
+    "dp_chacha20": (lambda r: [r.integers(0, 2**32, 16, dtype=np.uint32), np.zeros((3, 16), np.uint32)], set()),
+    # Noise: the parameter (a Laplace scale up to 2^52) is any count in range: 2^40 is one.
+    "dp_noise": (
+        lambda r: [r.integers(0, 2**32, 8, dtype=np.uint32), 0, 1000, np.zeros(5, np.int64)],
+        {(2, "big"), (3, "short")},  # out of any length: that many samples
+    ),
+    # add_noise: x of either float dtype (out must match: a swapped x alone is refused), any grid
+    # exponent in [-1000, 1000] (-1 is one), any scale in range (2^40 is one).
+    "dp_add_noise": (
+        lambda r: [_f64(r, 5), 0, r.integers(0, 2**32, 8, dtype=np.uint32), 0, 1000, np.zeros(5)],
+        {(1, "negative"), (4, "big")},
+    ),
     # fwht takes either float dtype and any power-of-two length (8 x 3 shortened is 1 x 23).
     "fwht_cols": (lambda r: [_f64(r, 8, 3), 1.0], {(0, "dtype"), (0, "short")}),
     "fwht_rows": (lambda r: [_f32(r, 3, 8), 1.0], {(0, "dtype")}),
@@ -279,6 +292,9 @@ OUTPUTS = {
     "dp_rff_sum": {4},
     "dp_rff_features": {3},
     "dp_l1_histogram": {4},
+    "dp_chacha20": {1},
+    "dp_noise": {3},
+    "dp_add_noise": {5},
     "fwht_cols": {0},
     "fwht_rows": {0},
     "srht_apply": {6},

@@ -2,7 +2,10 @@
 the domain), many fits per side with noise from the OS CSPRNG, threshold events and Clopper-Pearson
 bounds. Correct structures must not be caught spending more than their epsilon; deliberately
 broken variants (noise halved, one noise draw shared across coordinates, a count released with the
-sensitivity of the replace-one relation) must be caught. An audit that cannot fail proves nothing."""
+sensitivity of the replace-one relation) must be caught. An audit that cannot fail proves nothing.
+The Gaussian variants are audited as (epsilon, delta) claims: the structures (3000 fits per side) and
+add_noise (250000 independent coordinates per side), with broken variants that halve the noise or
+ignore delta (sigma = sensitivity / epsilon)."""
 
 import math
 
@@ -33,10 +36,10 @@ def _with_differences(S, pairs):
     return np.column_stack([S] + [S[:, a] - S[:, b] for a, b in pairs])
 
 
-def _audit(make, X0, X1, queries, pairs=()):
+def _audit(make, X0, X1, queries, pairs=(), delta=0.0):
     s0 = _with_differences(_stats(make, X0, queries), pairs)
     s1 = _with_differences(_stats(make, X1, queries), pairs)
-    return epsilon_lower_bound(s0, s1, alpha=ALPHA)
+    return epsilon_lower_bound(s0, s1, alpha=ALPHA, delta=delta)
 
 
 # --- configurations: small n, one structure per fit, public queries at the corners -------------
@@ -154,3 +157,85 @@ def test_audit_catches_a_broken_variant(monkeypatch, name, breaker):
     breaker(monkeypatch)
     make, X0, X1, q, pairs = CONFIGS[name]()
     assert _audit(make, X0, X1, q, pairs) > EPS
+
+
+# --- the Gaussian mechanism: (epsilon, delta) claims ---------------------------------------------
+
+DELTA = 1e-5
+GAUSS = {"mechanism": "gaussian", "delta": DELTA}
+
+
+def _l1_gaussian():
+    X0 = np.full((3, 1), 0.5)
+    X1 = np.vstack([X0, [[1.0]]])
+    make = lambda: dp.DistanceSum("l1", EPS, (0.0, 1.0), resolution=1, **GAUSS)  # noqa: E731
+    return make, X0, X1, np.array([[0.0], [1.0]]), ()
+
+
+def _kde_gaussian():
+    seed = _kde_seed_with_large_shift()
+    make = lambda: dp.KernelDensity("gaussian", 1.0, EPS, n_components=1, feature_seed=seed, **GAUSS)  # noqa: E731
+    return make, np.empty((0, 1)), np.array([[1.0]]), np.array([[1.0], [0.0]]), ()
+
+
+GAUSS_CONFIGS = {"l1_gaussian": _l1_gaussian, "kde_gaussian": _kde_gaussian}
+
+
+@pytest.mark.parametrize("name", sorted(GAUSS_CONFIGS))
+def test_audit_does_not_catch_a_correct_gaussian_structure(name):
+    make, X0, X1, q, pairs = GAUSS_CONFIGS[name]()
+    assert _audit(make, X0, X1, q, pairs, delta=DELTA) <= EPS
+
+
+def _delta_ignored(monkeypatch):
+    # sigma = sensitivity / epsilon: rho = epsilon^2 / 2, the calibration of a mechanism that forgot
+    # the log(1/delta) factor.
+    monkeypatch.setattr(_noise, "gaussian_rho", lambda epsilon, delta: epsilon * epsilon / 2.0)
+
+
+@pytest.mark.parametrize("name", sorted(GAUSS_CONFIGS))
+def test_audit_catches_a_gaussian_structure_that_ignores_delta(monkeypatch, name):
+    _delta_ignored(monkeypatch)
+    make, X0, X1, q, pairs = GAUSS_CONFIGS[name]()
+    assert _audit(make, X0, X1, q, pairs, delta=DELTA) > EPS
+
+
+ADD_RUNS = 500000  # independent coordinates per side (one add_noise call each)
+
+
+def _audit_add_noise(mechanism):
+    delta = DELTA if mechanism == "gaussian" else 0.0
+    # One record moves the statistic by the sensitivity (1.0); each coordinate is one run of the
+    # mechanism (the calibration for n values keeps every coordinate's noise at the single-value scale,
+    # up to the rounding term, which a shift of exactly one sensitivity on the grid does not use).
+    s0 = dp.add_noise(np.zeros(ADD_RUNS), sensitivity=1.0, epsilon=EPS, delta=delta, mechanism=mechanism)
+    s1 = dp.add_noise(np.ones(ADD_RUNS), sensitivity=1.0, epsilon=EPS, delta=delta, mechanism=mechanism)
+    return epsilon_lower_bound(s0, s1, alpha=ALPHA, n_thresholds=1024, delta=delta)
+
+
+@pytest.mark.parametrize("mechanism", ["laplace", "gaussian"])
+def test_audit_does_not_catch_add_noise(mechanism):
+    assert _audit_add_noise(mechanism) <= EPS
+
+
+def _add_noise_halved(monkeypatch):
+    from numkern.dp import _add_noise
+
+    real_g, real_l = _add_noise._gaussian_plan, _add_noise._laplace_plan
+    monkeypatch.setattr(_add_noise, "_gaussian_plan", lambda *a: real_g(*a, noise_multiplier=0.5))
+
+    def halved_laplace(*a):
+        e, t, spent = real_l(*a)
+        return e, max(1, t // 2), spent
+
+    monkeypatch.setattr(_add_noise, "_laplace_plan", halved_laplace)
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "breaker"),
+    [("laplace", _add_noise_halved), ("gaussian", _add_noise_halved), ("gaussian", _delta_ignored)],
+    ids=["laplace-halved", "gaussian-halved", "gaussian-delta_ignored"],
+)
+def test_audit_catches_a_broken_add_noise(monkeypatch, mechanism, breaker):
+    breaker(monkeypatch)
+    assert _audit_add_noise(mechanism) > EPS

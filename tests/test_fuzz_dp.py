@@ -251,3 +251,89 @@ def test_fuzz_dp_wrong_dtypes_raise(fuzz_settings, isa):
             dtype=st.sampled_from([d for d in WRONG_DTYPES if d != np.longdouble]),
             which=st.sampled_from(["kernel_sum", "distance_sum", "kde"]),
         )
+
+
+@st.composite
+def _noise_case(draw):
+    x = draw(
+        arrays(
+            dtypes=DTYPES + [np.complex64] * (draw(st.integers(0, 19)) == 0),
+            max_side=7,
+            special=draw(pick([False], [True], 15)),
+            min_dims=0,
+        )
+    )
+    mechanism = draw(pick(["laplace", "gaussian"], ["exponential", None], 5))
+    sensitivity = draw(pick([1.0, 0.01, 250.0, 3], [0.0, -1.0, np.inf, np.nan, "1", True], 6))
+    epsilon = draw(pick([1.0, 0.1, 8.0], [0.0, -2.0, np.inf, np.nan, True], 6))
+    delta = (
+        draw(pick([1e-6, 1e-3], [0.0, 1.0, -1e-6, np.nan], 6))
+        if mechanism == "gaussian"
+        else draw(pick([0.0], [1e-6], 6))
+    )
+    return x, mechanism, sensitivity, epsilon, delta
+
+
+def test_fuzz_add_noise(fuzz_settings, isa):
+    import math
+
+    from numkern import dp
+    from numkern.dp import _add_noise
+
+    def run(case):
+        x, mechanism, sensitivity, epsilon, delta = case
+        problems = []
+        if x.dtype.kind == "c" or x.dtype == np.float16:
+            problems.append("dtype")
+        if mechanism not in ("laplace", "gaussian"):
+            problems.append("mechanism")
+        if not _real_pos(sensitivity):
+            problems.append("sensitivity")
+        if not _real_pos(epsilon):
+            problems.append("epsilon")
+        if mechanism == "laplace" and delta != 0.0:
+            problems.append("delta")
+        if mechanism == "gaussian" and not (isinstance(delta, float) and 0 < delta < 1):
+            problems.append("delta")
+        e = None
+        if not problems:
+            xf = x.astype(np.float64)
+            if not np.isfinite(xf).all():
+                problems.append("non-finite")
+            else:
+                # the public grid rule (the sensitivity at 2^12 n or 2^12 sqrt(n) grid units)
+                n = max(x.size, 1)
+                if mechanism == "laplace":
+                    e = math.floor(math.log2(sensitivity / (n << 12)))
+                else:
+                    e = math.floor(math.log2(sensitivity / (math.isqrt(n) + 1))) - 12
+                e = max(e, -149 if x.dtype == np.float32 else -1000)
+                if x.size and np.max(np.abs(xf)) * 2.0**-e >= 2.0**61:  # near 2^62: either outcome
+                    return
+        before = snapshot(x)
+        try:
+            y = dp.add_noise(x, sensitivity=sensitivity, epsilon=epsilon, delta=delta, mechanism=mechanism, rng=1)
+        except (TypeError, ValueError) as exc:
+            assert_raised_for(exc, problems)
+            assert snapshot(x) == before
+            return
+        assert not problems, f"add_noise accepted bad input ({problems})"
+        checked()
+        assert snapshot(x) == before
+        assert y.shape == x.shape
+        assert y.dtype == (np.float32 if x.dtype == np.float32 else np.float64)
+        assert np.isfinite(y).all()
+        scale = (
+            sensitivity / epsilon
+            if mechanism == "laplace"
+            else sensitivity / math.sqrt(2 * _add_noise._noise.gaussian_rho(epsilon, delta))
+        )
+        err = np.abs(y.astype(np.float64) - x.astype(np.float64))
+        assert np.all(err <= 80 * scale + 2.0 ** (e + 1) + 1e-6 * np.abs(x.astype(np.float64)))
+        if x.dtype != np.float32:  # float64 keeps every grid value below 2^53 grid units exactly
+            k = y / 2.0**e
+            assert np.all(k == np.rint(k))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotPrivateWarning)
+        fuzz(fuzz_settings, run, case=_noise_case())

@@ -118,6 +118,69 @@ void bind_dp(py::module_& m) {
       },
       py::arg("table"), py::arg("lo"), py::arg("hi"), py::arg("width"), py::arg("inv_width"), py::arg("N"),
       py::arg("L"), py::arg("cst"), py::arg("Y"), py::arg("out"));
+  m.attr("dp_noise_chunk") = dp::kNoiseChunk;
+  m.attr("dp_max_laplace_scale") = dp::kMaxLaplaceScale;
+  m.attr("dp_max_gaussian_variance") = dp::kMaxGaussianVariance;
+  m.def(
+      "dp_chacha20",
+      [](const py::array& state, py::array& out) {
+        const Check c("dp_chacha20");
+        c.dtype(state, "state", 'u', 4).dense(state, "state").shape(state, "state", {16});
+        c.dtype(out, "out", 'u', 4).dense(out, "out").ndim(out, "out", 2).writeable(out, "out");
+        c.shape(out, "out", {out.shape(0), 16});
+        const auto* ps = static_cast<const std::uint32_t*>(state.data());
+        auto* po = static_cast<std::uint32_t*>(out.mutable_data());
+        const std::int64_t n = out.shape(0);
+        py::gil_scoped_release release;
+        dp::chacha20(ps, n, po);
+      },
+      py::arg("state"), py::arg("out"));
+  // The key (8 uint32 words) and the noise parameter shared by dp_noise and dp_add_noise.
+  auto check_noise = [](const Check& c, const py::array& key, int mechanism, std::uint64_t param) {
+    c.dtype(key, "key", 'u', 4).dense(key, "key").shape(key, "key", {8});
+    c.that(mechanism == dp::noise_laplace || mechanism == dp::noise_gaussian,
+           "mechanism must be 0 (laplace) or 1 (gaussian)");
+    c.that(param >= 1 && param <= (mechanism == dp::noise_laplace ? dp::kMaxLaplaceScale : dp::kMaxGaussianVariance),
+           "noise parameter out of range [1, dp_max_laplace_scale] / [1, dp_max_gaussian_variance]");
+  };
+  m.def(
+      "dp_noise",
+      [check_noise](const py::array& key, int mechanism, std::uint64_t param, py::array& out) {
+        const Check c("dp_noise");
+        check_noise(c, key, mechanism, param);
+        c.dtype(out, "out", 'i', 8).dense(out, "out").ndim(out, "out", 1).writeable(out, "out");
+        const auto* pk = static_cast<const std::uint32_t*>(key.data());
+        auto* po = static_cast<std::int64_t*>(out.mutable_data());
+        const std::int64_t n = out.shape(0);
+        py::gil_scoped_release release;
+        dp::noise_samples(pk, mechanism, param, n, po);
+      },
+      py::arg("key"), py::arg("mechanism"), py::arg("param"), py::arg("out"));
+  m.def(
+      "dp_add_noise",
+      [check_noise](const py::array& x, int e, const py::array& key, int mechanism, std::uint64_t param,
+                    py::array& out) {
+        const Check c("dp_add_noise");
+        check_noise(c, key, mechanism, param);
+        c.float_dtype(x, "x").dense(x, "x").dense(out, "out").same_dtype(x, out, "x and out");
+        c.same_shape(out, x, "x and out").writeable(out, "out").disjoint(x, out, "out must not overlap x");
+        c.that(e >= -1000 && e <= 1000, "grid exponent e must be in [-1000, 1000]");
+        const auto* pk = static_cast<const std::uint32_t*>(key.data());
+        const std::int64_t n = x.size();
+        const bool f32 = x.dtype().itemsize() == 4;
+        const void* px = x.data();
+        void* po = out.mutable_data();
+        int status;
+        {
+          py::gil_scoped_release release;
+          status =
+              f32 ? dp::add_noise(static_cast<const float*>(px), n, e, pk, mechanism, param, static_cast<float*>(po))
+                  : dp::add_noise(static_cast<const double*>(px), n, e, pk, mechanism, param, static_cast<double*>(po));
+        }
+        c.that(status != 1, "x must be finite (NaN or infinity found)");
+        c.that(status != 2, "|x| / 2^e must be below 2^62");
+      },
+      py::arg("x"), py::arg("e"), py::arg("key"), py::arg("mechanism"), py::arg("param"), py::arg("out"));
 }
 
 }  // namespace numkern::bindings

@@ -233,6 +233,15 @@ struct I32 {
   static V shr(V a) {
     return _mm256_srli_epi32(a, K);
   }  // logical
+  template <int K>
+  static V shl(V a) {
+    return _mm256_slli_epi32(a, K);
+  }
+  // Rotate left by 0 < K < 32.
+  template <int K>
+  static V rotl(V a) {
+    return _mm256_or_si256(_mm256_slli_epi32(a, K), _mm256_srli_epi32(a, 32 - K));
+  }
   static V max_u(V a, V b) { return _mm256_max_epu32(a, b); }
   static V select(F32::M m, V a, V b) {
     return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m));

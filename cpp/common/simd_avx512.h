@@ -192,6 +192,15 @@ struct I32 {
   static V shr(V a) {
     return _mm512_srli_epi32(a, K);
   }
+  template <int K>
+  static V shl(V a) {
+    return _mm512_slli_epi32(a, K);
+  }
+  // Rotate left by 0 < K < 32.
+  template <int K>
+  static V rotl(V a) {
+    return _mm512_rol_epi32(a, K);
+  }
   static V max_u(V a, V b) { return _mm512_max_epu32(a, b); }
   static V select(F32::M m, V a, V b) { return _mm512_mask_blend_epi32(m, b, a); }
 };

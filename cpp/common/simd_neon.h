@@ -205,6 +205,15 @@ struct I32 {
   static V shr(V a) {
     return vshrq_n_u32(a, K);
   }  // logical
+  template <int K>
+  static V shl(V a) {
+    return vshlq_n_u32(a, K);
+  }
+  // Rotate left by 0 < K < 32 (shift-left-and-insert: one instruction after the right shift).
+  template <int K>
+  static V rotl(V a) {
+    return vsliq_n_u32(vshrq_n_u32(a, 32 - K), a, K);
+  }
   static V max_u(V a, V b) { return vmaxq_u32(a, b); }
   static V select(F32::M m, V a, V b) { return vbslq_u32(m, a, b); }
 };

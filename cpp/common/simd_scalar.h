@@ -162,6 +162,15 @@ struct I32 {
   static V shr(V a) {
     return a >> K;
   }
+  template <int K>
+  static V shl(V a) {
+    return a << K;
+  }
+  // Rotate left by 0 < K < 32.
+  template <int K>
+  static V rotl(V a) {
+    return (a << K) | (a >> (32 - K));
+  }
   static V max_u(V a, V b) { return a > b ? a : b; }
   static V select(bool m, V a, V b) { return m ? a : b; }
 };

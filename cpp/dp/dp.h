@@ -30,6 +30,9 @@ struct Kernels {
   // out[i * ldo + j] = cos(y_i . W[:, j] + b[j]) for j < m; m a multiple of 32.
   void (*rff_features)(const double* Y, std::size_t ny, std::size_t d, const double* Wt, std::size_t ldw,
                        const double* b, std::size_t m, double* out, std::size_t ldo);
+  // The ChaCha20 key stream of nblocks consecutive blocks (dp_chacha.inl: state layout, 64-bit counter
+  // in words 12-13); out holds 16 * nblocks words.
+  void (*chacha20)(const std::uint32_t* state, std::size_t nblocks, std::uint32_t* out);
 };
 
 extern const Kernels kernels_scalar;
@@ -62,5 +65,29 @@ void l1_histogram(const double* X, std::int64_t n, std::int64_t d, const double*
 void l1_query(const double* table, const double* lo, const double* hi, const double* width, const double* inv_width,
               const double* N, std::int64_t d, std::int64_t L, double cst, const double* Y, std::int64_t q,
               double* out);
+
+// --- Noise (dp_noise.cpp): exact discrete Laplace and discrete Gaussian samples from ChaCha20 ---------
+//
+// A key (8 words) selects a family of independent streams: the samples of chunk c (kNoiseChunk
+// consecutive outputs) come from the ChaCha20 stream with id c, so every output depends on the key and
+// its index only (never on the thread count). Samplers (Canonne, Kamath & Steinke 2020, Algorithms 1-3)
+// use exact integer arithmetic: pmf proportional to exp(-|z| / t) for the Laplace (integer t), to
+// exp(-z^2 / (2 S)) for the Gaussian (integer variance parameter S).
+enum Mechanism : int { noise_laplace = 0, noise_gaussian = 1 };
+constexpr std::int64_t kNoiseChunk = 4096;
+constexpr std::uint64_t kMaxLaplaceScale = std::uint64_t{1} << 52;
+constexpr std::uint64_t kMaxGaussianVariance = std::uint64_t{1} << 56;
+
+// The key stream through the active ISA's kernel.
+void chacha20(const std::uint32_t* state, std::int64_t nblocks, std::uint32_t* out);
+// out[i] = an independent sample, i < n (param: t for laplace, S for gaussian; 1 <= param <= the max).
+void noise_samples(const std::uint32_t* key, int mechanism, std::uint64_t param, std::int64_t n, std::int64_t* out);
+// out[i] = (rint(x[i] * 2^-e) + z_i) * 2^e with z_i = noise_samples(...)[i], for contiguous x of n values.
+// Returns 0, or 1 if some x[i] is not finite, or 2 if some |x[i] * 2^-e| >= 2^62 (out is then partial).
+// -1000 <= e <= 1000.
+int add_noise(const double* x, std::int64_t n, int e, const std::uint32_t* key, int mechanism, std::uint64_t param,
+              double* out);
+int add_noise(const float* x, std::int64_t n, int e, const std::uint32_t* key, int mechanism, std::uint64_t param,
+              float* out);
 
 }  // namespace numkern::dp

@@ -9,12 +9,14 @@
 namespace numkern::dp {
 namespace {
 
+#include "dp/dp_chacha.inl"
 #include "dp/dp_kernels.inl"
 
 using Impl = DpImpl<simd::F64, simd::I64>;
 
 }  // namespace
 
-const Kernels kernels_avx512 = {"avx512", Impl::G, &Impl::pair_sum, &Impl::rff_sum, &Impl::rff_features};
+const Kernels kernels_avx512 = {
+    "avx512", Impl::G, &Impl::pair_sum, &Impl::rff_sum, &Impl::rff_features, &ChaCha<simd::I32>::blocks};
 
 }  // namespace numkern::dp

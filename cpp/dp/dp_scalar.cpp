@@ -88,8 +88,10 @@ void rff_features(const double* Y, std::size_t ny, std::size_t d, const double* 
     for (std::size_t j = 0; j < m; ++j) out[i * ldo + j] = __builtin_cos(project(Y + i * d, d, Wt, ldw, b, j));
 }
 
+#include "dp/dp_chacha.inl"
+
 }  // namespace
 
-const Kernels kernels_scalar = {"scalar", G, &pair_sum, &rff_sum, &rff_features};
+const Kernels kernels_scalar = {"scalar", G, &pair_sum, &rff_sum, &rff_features, &ChaCha<simd::I32>::blocks};
 
 }  // namespace numkern::dp

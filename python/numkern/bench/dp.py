@@ -1,5 +1,7 @@
 """dp peers: exact kernel sums vs SciPy cdist + exp + sum and torch; private structures' build and
-query times beside the exact NumPy answer; the private classifier's accuracy-vs-epsilon curve."""
+query times beside the exact NumPy answer; the private classifier's accuracy-vs-epsilon curve;
+add_noise throughput against NumPy's float samplers and diffprivlib; KDE error with Laplace vs
+Gaussian noise."""
 
 from __future__ import annotations
 
@@ -200,6 +202,94 @@ def _classifier_case():
     )
 
 
+def _diffprivlib_laplace():
+    """diffprivlib's Laplace mechanism class, or None (optional peer; not a dependency)."""
+    try:
+        from diffprivlib.mechanisms import Laplace
+    except Exception:  # not installed, or incompatible with the installed scikit-learn
+        return None
+    return Laplace
+
+
+def _add_noise_case(n, n_peer=20_000):
+    """add_noise throughput (values/s) against NumPy's float Laplace / normal (not DP: floating-point
+    samples, seeded PRNG) and diffprivlib's Laplace.randomise called per value (on n_peer values)."""
+    x = np.random.default_rng(3).standard_normal(n)
+    gen = np.random.default_rng(4)
+    impls = {
+        "numkern.dp.add_noise laplace": lambda: dp.add_noise(x, sensitivity=1.0, epsilon=1.0),
+        "numkern.dp.add_noise gaussian (delta=1e-6)": lambda: dp.add_noise(
+            x, sensitivity=1.0, epsilon=1.0, delta=1e-6, mechanism="gaussian"
+        ),
+        "numpy Generator.laplace + x (float, not DP-safe)": lambda: x + gen.laplace(0.0, 1.0, n),
+        "numpy Generator.normal + x (float, not DP-safe)": lambda: x + gen.normal(0.0, 4.53, n),
+    }
+    note = f"values per call: {n}"
+    Laplace = _diffprivlib_laplace()
+    if Laplace is not None:
+        mech = Laplace(epsilon=1.0, sensitivity=1.0)
+        xs = x[:n_peer].tolist()
+        label = f"diffprivlib Laplace.randomise loop ({n_peer} values, x{n // n_peer} to compare)"
+        impls[label] = lambda: [mech.randomise(v) for v in xs]
+        note += f"; the diffprivlib row runs {n_peer} values: multiply its time by {n // n_peer} for {n} values"
+    else:
+        note += "; diffprivlib not installed (or not importable): its row is absent"
+    return Case(
+        "dp",
+        f"add_noise throughput n={n:.0e}",
+        impls,
+        reference="numkern.dp.add_noise laplace",
+        note=note,
+    )
+
+
+def kde_mechanism_errors(n=20_000, d=8, m=4096, epsilon=1.0, delta=1e-6, fits=3, q=200):
+    """Median relative error of KernelDensity answers (gaussian kernel, h = sqrt(d)) against the exact
+    kernel sums, Laplace vs Gaussian mechanism at the same (epsilon, delta), and the median query_std
+    relative to the answer; medians over ``fits`` fits with OS noise."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((n, d))
+    Y = X[rng.choice(n, q, replace=False)] + 0.1 * rng.standard_normal((q, d))
+    h = float(np.sqrt(d))
+    exact = numkern.kernel_sum(X, Y, kernel="gaussian", bandwidth=h)
+    out = {}
+    for mech, dl in (("laplace", 0.0), ("gaussian", delta)):
+        errs, stds = [], []
+        for f in range(fits):
+            kde = dp.KernelDensity("gaussian", h, epsilon, n_components=m, feature_seed=f, mechanism=mech, delta=dl)
+            kde.fit(X)
+            errs.append(float(np.median(np.abs(kde.query(Y) - exact) / exact)))
+            stds.append(float(np.median(kde.query_std(Y) / exact)))
+        out[mech] = (float(np.median(errs)), float(np.median(stds)))
+    return out
+
+
+def _kde_mechanism_case(n=20_000, d=8, m=4096):
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((n, d))
+    h = float(np.sqrt(d))
+    errs = kde_mechanism_errors(n, d, m)
+    impls = {
+        "KernelDensity.fit laplace": lambda: dp.KernelDensity("gaussian", h, 1.0, n_components=m).fit(X),
+        "KernelDensity.fit gaussian": lambda: dp.KernelDensity(
+            "gaussian", h, 1.0, n_components=m, mechanism="gaussian", delta=1e-6
+        ).fit(X),
+    }
+    note = (
+        f"median relative error at eps=1 (delta=1e-6 for the Gaussian), n={n}, d={d}, m={m}: "
+        f"laplace {errs['laplace'][0]:.2e} (DP noise std {errs['laplace'][1]:.2e}), "
+        f"gaussian {errs['gaussian'][0]:.2e} (DP noise std {errs['gaussian'][1]:.2e}); the rest is the "
+        "random-feature approximation error"
+    )
+    return Case(
+        "dp",
+        f"KernelDensity Laplace vs Gaussian mechanism m={m}",
+        impls,
+        reference="KernelDensity.fit laplace",
+        note=note,
+    )
+
+
 def cases(quick: bool) -> list[Case]:
     if quick:
         out = [
@@ -207,6 +297,8 @@ def cases(quick: bool) -> list[Case]:
             _l1_case(100_000, 100),
             _kde_case(100_000, 32, 4096),
             _kde_reduce_case(2_000, 1024, 2048, n_accuracy=10_000),
+            _add_noise_case(10**6),
+            _kde_mechanism_case(),
         ]
     else:
         out = [
@@ -214,6 +306,8 @@ def cases(quick: bool) -> list[Case]:
             _l1_case(1_000_000, 100),
             _kde_case(1_000_000, 32, 4096),
             _kde_reduce_case(10_000, 1024, 2048),
+            _add_noise_case(10**7),
+            _kde_mechanism_case(),
         ]
     clf = _classifier_case()
     return out + ([clf] if clf is not None else [])

@@ -13,16 +13,19 @@ From a private dataset X, each structure releases once, with pure epsilon-DP, a 
   ``d m`` to ``N log N + k m`` per record at a stated distortion;
 - :class:`SimilarityClassifier` -- one sketch per class, predicts the class of highest average
   similarity (scikit-learn estimator API);
-- :class:`Accountant` / :class:`BudgetExceededError` -- sequential composition of fits;
+- :func:`add_noise` -- the Laplace or Gaussian mechanism on any array the caller computed;
+- :class:`Accountant` / :class:`BudgetExceededError` -- pure epsilon, (epsilon, delta) and zCDP budgets;
 - :func:`kernel_sum`, :func:`distance_sum` -- the exact SIMD baselines (also ``numkern.kernel_sum``).
 
 Privacy model
 -------------
-Pure epsilon-DP; neighbouring datasets differ by adding or removing one record. Queries are
+Pure epsilon-DP (Laplace mechanism, the default) or (epsilon, delta)-DP through zCDP
+(``mechanism="gaussian"``, ``delta=``: discrete Gaussian noise scaled to the l2 sensitivity);
+neighbouring datasets differ by adding or removing one record. Queries are
 post-processing: unlimited and free. Data bounds (``bounds=``) are public parameters and records are
 clipped to them; kernel structures need none (every feature value lies in [-1, 1]). Noise is
-discrete Laplace sampled exactly (Canonne-Kamath-Steinke) from the OS CSPRNG (``os.urandom``) on a
-power-of-two grid; the released sums are exact int64 fixed-point sums of per-record values whose
+discrete Laplace or discrete Gaussian sampled exactly (Canonne-Kamath-Steinke) from the OS CSPRNG
+(``os.urandom``, directly or as the key of ChaCha20 streams) on a power-of-two grid; the released sums are exact int64 fixed-point sums of per-record values whose
 magnitude is bounded, rounded to the grid with the rounding's effect added to the sensitivity, so
 no floating-point effect can leak (Mironov 2012; Casacuberta et al. 2022). ``rng=`` makes the noise
 reproducible and emits :class:`NotPrivateWarning`. Random-feature frequencies and projections are
@@ -45,6 +48,7 @@ Not covered: timing side channels, and the label set of the classifier when ``cl
 """
 
 from ._accountant import Accountant, BudgetExceededError
+from ._add_noise import add_noise
 from ._classifier import SimilarityClassifier
 from ._distance import DistanceSum
 from ._exact import distance_sum, kernel_sum
@@ -58,6 +62,7 @@ __all__ = [
     "KernelDensity",
     "NotPrivateWarning",
     "SimilarityClassifier",
+    "add_noise",
     "distance_sum",
     "kernel_sum",
 ]

@@ -5,7 +5,9 @@ statistics of each release, and for a threshold event E = {statistic > tau} (or 
 bound ``ln P(E | D') - ln P(E | D)`` (and the reverse) from below with Clopper-Pearson intervals.
 Half of the runs choose the event, the other half give the bound, so the choice cannot inflate it.
 A correct epsilon-DP mechanism gives a bound <= epsilon with probability >= 1 - alpha; a bound above
-the claimed epsilon is proof (at that confidence) that the claim is false.
+the claimed epsilon is proof (at that confidence) that the claim is false. For an (epsilon, delta)-DP
+claim the bound is on ``ln((P(E | D') - delta) / P(E | D))``, which an (epsilon, delta)-DP mechanism
+keeps <= epsilon for every event E.
 """
 
 from __future__ import annotations
@@ -29,22 +31,32 @@ def _event_counts(a, b, taus):
     return a.size - np.searchsorted(sa, taus, side="right"), b.size - np.searchsorted(sb, taus, side="right")
 
 
-def _bounds(k0, k1, n, alpha):
-    """Lower bounds on ln(p1/p0) and ln(p0/p1) for the events with counts k0 (D) and k1 (D')."""
+def _bounds(k0, k1, n, alpha, delta=0.0):
+    """Lower bounds on ln((p1 - delta)/p0) and ln((p0 - delta)/p1) for the events with counts k0 (D)
+    and k1 (D')."""
     lo0, hi0 = clopper_pearson(k0, n, alpha)
     lo1, hi1 = clopper_pearson(k1, n, alpha)
     with np.errstate(divide="ignore"):
-        return np.log(lo1) - np.log(hi0), np.log(lo0) - np.log(hi1)
+        return (
+            np.log(np.maximum(lo1 - delta, 0.0)) - np.log(hi0),
+            np.log(np.maximum(lo0 - delta, 0.0)) - np.log(hi1),
+        )
 
 
-def epsilon_lower_bound(stats0, stats1, alpha=1e-3, n_thresholds=64):
+def epsilon_lower_bound(stats0, stats1, alpha=1e-3, n_thresholds=64, delta=0.0):
     """Lower bound on epsilon from statistics of releases on D (stats0) and D' (stats1).
 
     Parameters
     ----------
     stats0, stats1 : array_like, shape (n_runs, n_statistics)
     alpha : float
-        The bound holds with probability >= 1 - alpha for a mechanism that is epsilon-DP.
+        The bound holds with probability >= 1 - alpha for a mechanism that is epsilon-DP (or
+        (epsilon, delta)-DP with the given ``delta``).
+    n_thresholds : int
+        Thresholds per statistic: the quantiles ``k / (n_thresholds + 1)`` of the selection half
+        (more thresholds reach further into the tails, where Gaussian mechanisms leak).
+    delta : float, default 0
+        The delta of the claim being audited.
 
     Returns
     -------
@@ -65,7 +77,7 @@ def epsilon_lower_bound(stats0, stats1, alpha=1e-3, n_thresholds=64):
         k0, k1 = _event_counts(sel0[:, j], sel1[:, j], taus)
         for complement in (False, True):
             c0, c1 = (n - k0, n - k1) if complement else (k0, k1)
-            for direction, score in enumerate(_bounds(c0, c1, n, alpha)):
+            for direction, score in enumerate(_bounds(c0, c1, n, alpha, delta)):
                 i = int(np.argmax(score))
                 if score[i] > best_score:
                     best_score, best = score[i], (j, taus[i], complement, direction)
@@ -75,5 +87,5 @@ def epsilon_lower_bound(stats0, stats1, alpha=1e-3, n_thresholds=64):
     k0, k1 = _event_counts(ev0[:, j], ev1[:, j], np.array([tau]))
     if complement:
         k0, k1 = n - k0, n - k1
-    bound = _bounds(k0, k1, n, alpha)[direction][0]
+    bound = _bounds(k0, k1, n, alpha, delta)[direction][0]
     return float(max(bound, 0.0))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _noise
-from ._accountant import charge, check_epsilon
+from ._accountant import charge, check_epsilon, check_mechanism
 from ._data import private_data, queries
 from ._exact import KERNELS, check_bandwidth
 from ._kde import (
@@ -86,7 +86,8 @@ class SimilarityClassifier:
         whole fit is epsilon-DP (``count_fraction * epsilon`` for the noisy class sizes, the rest for
         the class sketches).
     n_components : "auto" or int
-        Number of random features; "auto" uses :func:`auto_components` on the noisy class sizes.
+        Number of random features; "auto" uses :func:`auto_components` on the noisy class sizes
+        (Laplace), or 4096 for the Gaussian mechanism, whose noise does not grow with m.
     count_fraction : float, default 0.1
     reduce_dim : None, int or "auto", default None
         Project the records to ``k`` dimensions first (a public, seeded Hadamard JL map), as in
@@ -98,7 +99,13 @@ class SimilarityClassifier:
     rng : None, int or numpy.random.Generator
         None: noise from the OS CSPRNG; otherwise reproducible and :class:`NotPrivateWarning`.
     accountant : Accountant, optional
-        Charged ``epsilon`` once per fit.
+        Charged ``epsilon`` once per fit (with ``delta`` and the zCDP ``rho`` for the Gaussian mechanism).
+    mechanism : {"laplace", "gaussian"}, default "laplace"
+        Noise of the class sizes and sketches: discrete Laplace scaled to the L1 sensitivity (pure
+        epsilon-DP) or discrete Gaussian scaled to the l2 sensitivity ((epsilon, delta)-DP through
+        zCDP; sketch sensitivity ``sqrt(m)`` instead of ``m``).
+    delta : float, default 0.0
+        0 for the Laplace mechanism; ``0 < delta < 1`` for the Gaussian.
 
     Notes
     -----
@@ -132,6 +139,8 @@ class SimilarityClassifier:
         classes: ArrayLike | None = None,
         rng: RngLike = None,
         accountant: Accountant | None = None,
+        mechanism: str = "laplace",
+        delta: float = 0.0,
     ) -> None:
         self.kernel = kernel
         self.reduce_dim = reduce_dim
@@ -142,6 +151,8 @@ class SimilarityClassifier:
         self.classes = classes
         self.rng = rng
         self.accountant = accountant
+        self.mechanism = mechanism
+        self.delta = delta
 
     @classmethod
     def _get_param_names(cls):
@@ -201,10 +212,11 @@ class SimilarityClassifier:
             raise ValueError(f"count_fraction must be in (0, 1), got {cf!r}")
         if not (isinstance(self.n_components, str) and self.n_components == "auto"):
             check_components(self.n_components)
-        return h, eps, cf
+        mech, delta = check_mechanism(self.mechanism, self.delta)
+        return h, eps, cf, _noise.Budget.of(mech, eps, delta)
 
     def _begin(self, params, d, classes, stacklevel=4):
-        h, eps, cf = params
+        h, eps, cf, budget = params
         classes = np.asarray(classes)
         if classes.ndim != 1 or classes.size < 1:
             raise ValueError(
@@ -213,31 +225,39 @@ class SimilarityClassifier:
         check_reduce_dim(self.reduce_dim, self.kernel, d, 64)  # validate before charging
         src = _noise.bit_source(self.rng, stacklevel=stacklevel)
         gen = _noise.data_independent_rng(self.rng, src)
-        charge(self.accountant, eps, "SimilarityClassifier")
-        return h, eps, cf, d, classes, src, gen
+        charge(self.accountant, eps, "SimilarityClassifier", delta=budget.delta, rho=budget.rho)
+        return h, eps, cf, d, classes, src, gen, budget
 
     def _plan(self, state, counts):
         """Releases the class sizes from the exact counts and draws the public features."""
-        h, eps, cf, d, classes, src, gen = state
+        h, eps, cf, d, classes, src, gen, budget = state
         # Each class's count released alone (disjoint records: parallel composition), noise drawn at once.
-        sizes = _noise.release_rows(np.asarray(counts, dtype=np.int64).reshape(-1, 1), 0, 1, cf * eps, src).values[:, 0]
-        m = auto_components((1 - cf) * eps, sizes) if isinstance(self.n_components, str) else int(self.n_components)
+        counts = np.asarray(counts, dtype=np.int64).reshape(-1, 1)
+        sizes = _noise.release_budget(counts, 0, 1, 1, budget.part(cf), src, rows=True).values[:, 0]
+        # The noise of an average similarity grows like sqrt(m) / (epsilon n) for the Laplace mechanism
+        # and like 1 / (sqrt(rho) n) for the Gaussian (independent of m): "auto" balances the Laplace case
+        # and, for the Gaussian, uses the epsilon whose Laplace noise matches (sqrt(2 rho) m^(1/2)).
+        eps_m = (1 - cf) * eps
+        m = auto_components(eps_m, sizes) if isinstance(self.n_components, str) else int(self.n_components)
+        if isinstance(self.n_components, str) and budget.rho is not None:
+            m = 4096  # the Gaussian's noise does not grow with m: the most features the rule allows
         W, b, proj = draw_structure(self.kernel, h, d, m, self.reduce_dim, gen)
         Wt, bp = padded_features(W, b)
-        return _ClassPlan(Wt, bp, m, proj, classes, (eps, cf, d, sizes, src))
+        return _ClassPlan(Wt, bp, m, proj, classes, (eps, cf, d, sizes, src, budget))
 
     def _finish(self, plan, sums):
-        eps, cf, d, sizes, src = plan.private
+        eps, cf, d, sizes, src, budget = plan.private
         m = plan.m
         self._Wt, self._bp = plan.Wt, plan.bp
         self.projection_ = plan.projection
         self.reduce_dim_ = None if plan.projection is None else plan.projection.k
-        self.sketches_ = release_feature_rows(np.asarray(sums["features"]), m, (1 - cf) * eps, src).values
+        self.sketches_ = release_feature_rows(np.asarray(sums["features"]), m, budget.part(1 - cf), src).values
         self.classes_ = plan.classes
         self.class_sizes_ = sizes
         self.n_components_ = m
         self.n_features_in_ = d
         self.epsilon_ = eps
+        self.delta_ = budget.delta
         return self
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:

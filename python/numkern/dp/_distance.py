@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _core
 from . import _noise
-from ._accountant import charge, check_epsilon
+from ._accountant import charge, check_epsilon, check_mechanism
 from ._data import bounds as _bounds
 from ._data import private_data, queries
 
@@ -77,7 +77,7 @@ class _L1Tree:
         _core.dp_l1_histogram(Z, lo, np.ascontiguousarray(1.0 / ((hi - lo) / L)), L, counts)
         return counts
 
-    def __init__(self, counts, lo, hi, h, epsilon, src):
+    def __init__(self, counts, lo, hi, h, budget, src):
         d = counts.shape[0]
         L = 1 << h
         width = (hi - lo) / L
@@ -85,8 +85,8 @@ class _L1Tree:
         for _ in range(h):
             levels.append(levels[-1].reshape(d, -1, 2).sum(axis=2))
         flat = np.concatenate(levels, axis=1)  # d x (2L - 1): leaves first, root last
-        # One record adds 1 to one node per level per coordinate.
-        rel = _noise.release(flat, 0, d * (h + 1), epsilon, src)
+        # One record adds 1 to one node per level per coordinate: L1 sensitivity d(h+1), l2 sqrt(d(h+1)).
+        rel = _noise.release_budget(flat, 0, d * (h + 1), d * (h + 1), budget, src)
         noisy = rel.values.reshape(d, 2 * L - 1)
         offsets = np.concatenate([[0], np.cumsum([L >> lvl for lvl in range(h + 1)])])
         nodes = [noisy[:, offsets[lvl] : offsets[lvl + 1]] for lvl in range(h + 1)]
@@ -232,7 +232,8 @@ class DistanceSum:
     ----------
     metric : {"l1", "l2", "sqeuclidean"}
     epsilon : float
-        Pure epsilon-DP under adding or removing one record.
+        epsilon-DP under adding or removing one record (pure with the Laplace mechanism,
+        (epsilon, delta) with the Gaussian).
     bounds : (lo, hi) or float
         Public box the records are clipped to: scalars or one value per feature, or a radius ``r``
         for ``(-r, r)``. Never computed from the data.
@@ -246,7 +247,14 @@ class DistanceSum:
         None (default): noise from the OS CSPRNG. Otherwise the noise is reproducible and
         :class:`NotPrivateWarning` is emitted.
     accountant : Accountant, optional
-        Charged ``epsilon`` on fit.
+        Charged ``epsilon`` on fit (with ``delta`` and the zCDP ``rho`` for the Gaussian mechanism).
+    mechanism : {"laplace", "gaussian"}, default "laplace"
+        Discrete Laplace noise scaled to the L1 sensitivity (pure epsilon-DP), or discrete Gaussian
+        noise scaled to the l2 sensitivity ((epsilon, delta)-DP through zCDP). l1 / l2 trees: L1
+        sensitivity ``d(h+1)``, l2 ``sqrt(d(h+1))``, so the Gaussian wins for many coordinates or
+        levels; sqeuclidean: ``sum_k r_k`` against ``sqrt(sum_k r_k^2)`` for the sum.
+    delta : float, default 0.0
+        0 for the Laplace mechanism; ``0 < delta < 1`` for the Gaussian.
 
     Notes
     -----
@@ -293,6 +301,8 @@ class DistanceSum:
         n_projections: int | None = None,
         rng: RngLike = None,
         accountant: Accountant | None = None,
+        mechanism: str = "laplace",
+        delta: float = 0.0,
     ) -> None:
         self.metric = metric
         self.epsilon = epsilon
@@ -301,6 +311,8 @@ class DistanceSum:
         self.n_projections = n_projections
         self.rng = rng
         self.accountant = accountant
+        self.mechanism = mechanism
+        self.delta = delta
 
     def _h(self):
         res = 256 if self.resolution is None else self.resolution
@@ -326,10 +338,14 @@ class DistanceSum:
     def _params(self):
         if self.metric not in ("l1", "l2", "sqeuclidean"):
             raise ValueError(f"metric must be 'l1', 'l2' or 'sqeuclidean', got {self.metric!r}")
-        return check_epsilon(self.epsilon)
+        eps = check_epsilon(self.epsilon)
+        check_mechanism(self.mechanism, self.delta)
+        return eps
 
     def _begin(self, d):
         eps = self._params()
+        mech, delta = check_mechanism(self.mechanism, self.delta)
+        budget = _noise.Budget.of(mech, eps, delta)
         lo, hi = _bounds(self.bounds, d)
         h = self._h() if self.metric != "sqeuclidean" else 0
         k = None
@@ -338,34 +354,39 @@ class DistanceSum:
             if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
                 raise ValueError(f"n_projections must be a positive integer, got {self.n_projections!r}")
         src = _noise.bit_source(self.rng, stacklevel=4)
-        charge(self.accountant, eps, f"DistanceSum({self.metric})")
+        charge(self.accountant, eps, f"DistanceSum({self.metric})", delta=budget.delta, rho=budget.rho)
         G = reach = None
         if self.metric == "l2":
             G = _noise.data_independent_rng(self.rng, src).standard_normal((k, d))
             reach = np.abs(G) @ (0.5 * (hi - lo))  # |g . x| <= reach for every clipped record: public
-        return _DistancePlan(self.metric, lo, hi, h, G, reach, (eps, src, d))
+        return _DistancePlan(self.metric, lo, hi, h, G, reach, (eps, src, d, budget))
 
     def _finish(self, plan, sums):
-        eps, src, d = plan.private
+        eps, src, d, budget = plan.private
         lo, hi, h = plan.lo, plan.hi, plan.h
         self.epsilon_ = eps
+        self.delta_ = budget.delta
         center = 0.5 * (lo + hi)
         half = 0.5 * (hi - lo)
         self.center_, self.n_features_in_ = center, d
         if self.metric == "sqeuclidean":
             fb1, fb2 = _sq_bits(half)
-            sens1 = sum(math.ceil(math.ldexp(float(r), fb1)) for r in half)
+            per = [math.ceil(math.ldexp(float(r), fb1)) for r in half]
+            sens1, sens1_sq = sum(per), sum(v * v for v in per)
             sens2 = math.ceil(math.ldexp(float(np.sum(half * half)), fb2))
-            self._count = _noise.release(sums["count"], 0, 1, eps / 3, src)
-            self._sum = _noise.release(sums["sum"], fb1, sens1, eps / 3, src)
-            self._sumsq = _noise.release(sums["sumsq"], fb2, sens2, eps / 3, src)
+            third = budget.part(1 / 3) if budget.rho is not None else budget._replace(epsilon=eps / 3)
+            self._count = _noise.release_budget(sums["count"], 0, 1, 1, third, src)
+            self._sum = _noise.release_budget(sums["sum"], fb1, sens1, sens1_sq, third, src)
+            self._sumsq = _noise.release_budget(sums["sumsq"], fb2, sens2, sens2 * sens2, third, src)
             self.n_records_ = float(self._count.values[0])
+            self.rho_ = None if budget.rho is None else self._count.rho + self._sum.rho + self._sumsq.rho
             return self
         if self.metric == "l1":
-            self._tree = _L1Tree(sums["counts"], lo, hi, h, eps, src)
+            self._tree = _L1Tree(sums["counts"], lo, hi, h, budget, src)
         else:
             self.projection_ = plan.G
-            self._tree = _L1Tree(sums["counts"], -plan.reach, plan.reach, h, eps, src)
+            self._tree = _L1Tree(sums["counts"], -plan.reach, plan.reach, h, budget, src)
+        self.rho_ = self._tree.release.rho
         self.n_records_ = float(self._tree.P[:, -1].mean())
         return self
 

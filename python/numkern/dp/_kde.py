@@ -11,7 +11,7 @@ import numpy as np
 from .. import _core
 from .._validate import next_pow2
 from . import _noise
-from ._accountant import charge, check_epsilon
+from ._accountant import charge, check_epsilon, check_mechanism
 from ._data import private_data, queries
 from ._exact import KERNELS, check_bandwidth
 
@@ -160,17 +160,20 @@ def features(Y, Wt, bp, m, projection=None) -> np.ndarray:
     return out[:, :m]
 
 
-def release_sums(sums, m, epsilon, src):
-    """The noisy release of exact cos-feature sums (m of them): L1 sensitivity m * 2^32 in
-    fixed-point units (whatever the projection: it is public and applied to each record alone, and
-    every feature stays in [-1, 1])."""
-    return _noise.release(sums, _FIXED_BITS, m * 2**_FIXED_BITS, epsilon, src)
+def release_sums(sums, m, budget, src):
+    """The noisy release of exact cos-feature sums (m of them): each feature of a record lies in
+    [-2^32, 2^32] in fixed-point units (whatever the projection: it is public and applied to each
+    record alone), so the L1 sensitivity is m * 2^32 (Laplace) and the l2 sensitivity sqrt(m) * 2^32
+    (Gaussian: squared, m * 2^64). ``budget``: a :class:`numkern.dp._noise.Budget`."""
+    return _noise.release_budget(sums, _FIXED_BITS, m * 2**_FIXED_BITS, m * 2 ** (2 * _FIXED_BITS), budget, src)
 
 
-def release_feature_rows(sums, m, epsilon, src):
+def release_feature_rows(sums, m, budget, src):
     """Each row of exact cos-feature sums (one row per class) released as release_sums releases it
     alone, the noise of all rows drawn in one call."""
-    return _noise.release_rows(sums, _FIXED_BITS, m * 2**_FIXED_BITS, epsilon, src)
+    return _noise.release_budget(
+        sums, _FIXED_BITS, m * 2**_FIXED_BITS, m * 2 ** (2 * _FIXED_BITS), budget, src, rows=True
+    )
 
 
 def draw_structure(kernel, h, d, m, reduce_dim, gen):
@@ -222,8 +225,9 @@ class KernelDensity:
     bandwidth : float
         ``h > 0``.
     epsilon : float
-        Pure epsilon-DP under adding or removing one record. No bounds are needed: every feature
-        value lies in [-1, 1] whatever the record.
+        epsilon-DP under adding or removing one record (pure with the Laplace mechanism,
+        (epsilon, delta) with the Gaussian). No bounds are needed: every feature value lies in
+        [-1, 1] whatever the record.
     n_components : int, default 4096
         Number m of random features.
     count_fraction : float, default 0.05
@@ -244,14 +248,22 @@ class KernelDensity:
     rng : None, int or numpy.random.Generator
         None: noise from the OS CSPRNG. Otherwise reproducible noise and :class:`NotPrivateWarning`.
     accountant : Accountant, optional
+    mechanism : {"laplace", "gaussian"}, default "laplace"
+        Discrete Laplace noise scaled to the L1 sensitivity ``m`` (pure epsilon-DP), or discrete
+        Gaussian noise scaled to the l2 sensitivity ``sqrt(m)`` ((epsilon, delta)-DP through zCDP):
+        at m = 4096 and (epsilon, delta) = (1, 1e-6) the Gaussian's noise standard deviation is about
+        8x smaller.
+    delta : float, default 0.0
+        0 for the Laplace mechanism; ``0 < delta < 1`` for the Gaussian.
 
     Notes
     -----
     Random Fourier features (Rahimi & Recht 2007), as used for private kernel sums by Backurs et al.
     (ICLR 2024): ``phi(x) = sqrt(2/m) cos(W^T x + b)``. The released sketch is
     ``S = sum_x cos(W^T x + b) + noise`` and ``F(y) ~ (2/m) cos(W^T y + b) . S``. Each record moves the sum by
-    at most 1 per feature, so the L1 sensitivity is m; the sums are exact int64 fixed-point
-    (2^-32), discrete Laplace noise on a power-of-two grid. The noise of an answer has the analytic
+    at most 1 per feature, so the L1 sensitivity is m and the l2 sensitivity sqrt(m); the sums are
+    exact int64 fixed-point (2^-32), discrete Laplace (or discrete Gaussian) noise on a power-of-two
+    grid. The noise of an answer has the analytic
     standard deviation :meth:`query_std`; the random-feature approximation error (about
     ``n / sqrt(m)`` at worst) is separate and not included.
 
@@ -288,6 +300,8 @@ class KernelDensity:
         feature_seed: RngLike = None,
         rng: RngLike = None,
         accountant: Accountant | None = None,
+        mechanism: str = "laplace",
+        delta: float = 0.0,
     ) -> None:
         self.kernel = kernel
         self.reduce_dim = reduce_dim
@@ -298,6 +312,8 @@ class KernelDensity:
         self.feature_seed = feature_seed
         self.rng = rng
         self.accountant = accountant
+        self.mechanism = mechanism
+        self.delta = delta
 
     def fit(self, X: ArrayLike) -> KernelDensity:
         """Build the sketch from the private records X (n, d); returns self."""
@@ -318,10 +334,11 @@ class KernelDensity:
         cf = self.count_fraction
         if isinstance(cf, bool) or not isinstance(cf, numbers.Real) or not 0 < float(cf) < 1:
             raise ValueError(f"count_fraction must be in (0, 1), got {cf!r}")
-        return h, eps, m, cf
+        mech, delta = check_mechanism(self.mechanism, self.delta)
+        return h, eps, m, cf, _noise.Budget.of(mech, eps, delta)
 
     def _begin(self, params, d):
-        h, eps, m, cf = params
+        h, eps, m, cf, budget = params
         check_reduce_dim(self.reduce_dim, self.kernel, d, m)  # raise before charging
         src = _noise.bit_source(self.rng, stacklevel=4)
         gen = (
@@ -329,20 +346,22 @@ class KernelDensity:
             if self.feature_seed is not None
             else _noise.data_independent_rng(self.rng, src)
         )
-        charge(self.accountant, eps, f"KernelDensity({self.kernel})")
+        charge(self.accountant, eps, f"KernelDensity({self.kernel})", delta=budget.delta, rho=budget.rho)
         W, b, proj = draw_structure(self.kernel, h, d, m, self.reduce_dim, gen)
         Wt, bp = padded_features(W, b)
-        return _SketchPlan(Wt, bp, m, proj, (W, b, eps, cf, src, d))
+        return _SketchPlan(Wt, bp, m, proj, (W, b, eps, cf, src, d, budget))
 
     def _finish(self, plan, sums):
-        W, b, eps, cf, src, d = plan.private
+        W, b, eps, cf, src, d, budget = plan.private
         m = plan.m
-        rel = release_sums(sums["features"], m, (1 - cf) * eps, src)
-        cnt = _noise.release(sums["count"], 0, 1, cf * eps, src)
+        rel = release_sums(sums["features"], m, budget.part(1 - cf), src)
+        cnt = _noise.release_budget(sums["count"], 0, 1, 1, budget.part(cf), src)
         self._Wt, self._bp = plan.Wt, plan.bp
         self.projection_ = plan.projection
         self.reduce_dim_ = None if plan.projection is None else plan.projection.k
         self.epsilon_ = eps
+        self.delta_ = budget.delta
+        self.rho_ = None if budget.rho is None else rel.rho + cnt.rho
         self.n_features_in_ = d
         self.frequencies_, self.offsets_ = W, b
         self.sketch_ = rel.values
@@ -365,7 +384,7 @@ class KernelDensity:
 
     def query_std(self, Y: ArrayLike) -> np.ndarray:
         """Analytic standard deviation of the DP noise in :meth:`query` at each query (exact for the
-        discrete Laplace noise: ``(2/m) sqrt(var * sum_j cos^2(w_j.y + b_j))``)."""
+        discrete Laplace and discrete Gaussian noise: ``(2/m) sqrt(var * sum_j cos^2(w_j.y + b_j))``)."""
         Phi, single = self._features(Y)
         out = (2.0 / self.sketch_.size) * np.sqrt(self.noise_variance_ * np.einsum("ij,ij->i", Phi, Phi))
         return out[0] if single else out
