@@ -413,7 +413,128 @@ void ls_refine_partials_impl(const double* a, std::size_t n, std::size_t C, cons
   });
 }
 
+template <class T>
+double csr_residual_impl(const std::int64_t* ptr, const std::int32_t* ind, const T* val, std::size_t n, std::size_t C,
+                         const T* u, const T* b, T* g, T* t_out) {
+  const TypedKernels<T>& K = typed<T>(active_kernels());
+  const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
+  std::vector<T> part(g ? nch * C : 0, T(0));
+  std::vector<double> ss(nch, 0.0);
+  const std::size_t work = 2 * static_cast<std::size_t>(ptr[n]) + n;
+  dynamic_for(nch, 4 * work, [&](std::size_t c0, std::size_t c1) {
+    for (std::size_t c = c0; c < c1; ++c) {
+      const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
+      ss[c] = K.csr_row_residual(ptr + r0, ind, val, nr, u, b ? b + r0 : nullptr, g ? part.data() + c * C : nullptr,
+                                 t_out ? t_out + r0 : nullptr);
+    }
+  });
+  double total = 0.0;
+  for (std::size_t c = 0; c < nch; ++c) total += ss[c];
+  if (g) {
+    // Chunk partials are dense length-d vectors, added in chunk order (as in residual_impl).
+    std::fill(g, g + C, T(0));
+    for (std::size_t c = 0; c < nch; ++c)
+      for (std::size_t k = 0; k < C; ++k) g[k] += part[c * C + k];
+  }
+  return total;
+}
+
+template <class T>
+void csr_sketch_impl(const std::int64_t* ptr, const std::int32_t* ind, const T* val, std::size_t n, std::size_t C,
+                     const std::int64_t* idx, const T* sval, std::size_t s, std::size_t m, T* y) {
+  const TypedKernels<T>& K = typed<T>(active_kernels());
+  std::fill(y, y + m * C, T(0));
+  const std::size_t nnz = static_cast<std::size_t>(ptr[n]);
+  // Strips of columns whose m rows fit in L2 keep the scattered updates in cache; every strip walks
+  // all rows, so strips are not made narrower than needed to occupy the threads.
+  const std::size_t nt = static_cast<std::size_t>(std::max(1, num_threads()));
+  const std::size_t fit = std::max<std::size_t>(1, 2 * kTileBytes / (m * sizeof(T)));
+  std::size_t w = std::min(C, std::max(fit, (C + 4 * nt - 1) / (4 * nt)));
+  w = std::max<std::size_t>(w, 1);
+  const std::size_t strips = (C + w - 1) / w;
+  dynamic_for(strips, nnz * s + n * strips, [&](std::size_t s0, std::size_t s1) {
+    for (std::size_t st = s0; st < s1; ++st) {
+      const std::size_t c0 = st * w, c1 = std::min(C, c0 + w);
+      K.csr_sketch_strip(y, C, ptr, ind, val, n, static_cast<std::int32_t>(c0), static_cast<std::int32_t>(c1), idx,
+                         sval, s);
+    }
+  });
+}
+
 }  // namespace
+
+bool csr_valid(const std::int64_t* ptr, const std::int32_t* ind, std::int64_t n, std::int64_t d, std::int64_t nnz) {
+  if (n < 0 || d < 0 || nnz < 0 || ptr[0] != 0 || ptr[n] != nnz) return false;
+  const std::int64_t parts = std::max<std::int64_t>(1, std::min<std::int64_t>(64, (n + nnz) >> 16));
+  std::vector<unsigned char> ok(static_cast<std::size_t>(parts), 1);
+  parallel_ranges(n, static_cast<int>(parts), [&](int r, std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const std::int64_t k0 = ptr[i], k1 = ptr[i + 1];
+      if (k1 < k0 || k1 > nnz || k0 < 0) {
+        ok[static_cast<std::size_t>(r)] = 0;
+        return;
+      }
+      std::int64_t prev = -1;
+      for (std::int64_t k = k0; k < k1; ++k) {
+        const std::int64_t c = ind[k];
+        if (c <= prev || c >= d) {
+          ok[static_cast<std::size_t>(r)] = 0;
+          return;
+        }
+        prev = c;
+      }
+    }
+  });
+  return std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; });
+}
+
+double csr_row_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
+                        std::int64_t d, const void* u, const void* b, void* g, void* t_out) {
+  if (d <= 0) return 0.0;
+  if (n <= 0) {
+    if (g) std::memset(g, 0, static_cast<std::size_t>(d) * (dt == Dtype::f32 ? 4 : 8));
+    return 0.0;
+  }
+  if (dt == Dtype::f32)
+    return csr_residual_impl<float>(ptr, ind, static_cast<const float*>(val), n, d, static_cast<const float*>(u),
+                                    static_cast<const float*>(b), static_cast<float*>(g), static_cast<float*>(t_out));
+  return csr_residual_impl<double>(ptr, ind, static_cast<const double*>(val), n, d, static_cast<const double*>(u),
+                                   static_cast<const double*>(b), static_cast<double*>(g), static_cast<double*>(t_out));
+}
+
+void csr_ls_refine_residual(const std::int64_t* ptr, const std::int32_t* ind, const double* val, std::int64_t n,
+                            std::int64_t d, const double* x, double* r, bool init_r, const double* b, double* f,
+                            double* h) {
+  if (d <= 0) return;
+  if (n <= 0) {
+    std::fill(h, h + d, 0.0);
+    return;
+  }
+  const Kernels& kern = active_kernels();
+  const std::size_t C = static_cast<std::size_t>(d), N = static_cast<std::size_t>(n);
+  const std::size_t nch = (N + kResidualChunk - 1) / kResidualChunk;
+  std::vector<double> parts(3 * nch * C, 0.0);
+  dynamic_for(nch, 16 * static_cast<std::size_t>(ptr[n]) + N, [&](std::size_t c0, std::size_t c1) {
+    for (std::size_t c = c0; c < c1; ++c) {
+      const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, N - r0);
+      double* pc = parts.data() + 3 * c * C;
+      kern.csr_ls_refine_rows(ptr + r0, ind, val, nr, x, r + r0, init_r, b + r0, f + r0, pc, pc + C, pc + 2 * C);
+    }
+  });
+  ls_refine_merge(parts.data(), static_cast<std::int64_t>(nch), d, h);
+}
+
+void csr_sketch_apply(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
+                      std::int64_t d, const std::int64_t* idx, const void* sval, std::int64_t s, std::int64_t m,
+                      void* y) {
+  if (m <= 0 || d <= 0) return;
+  if (dt == Dtype::f32)
+    csr_sketch_impl<float>(ptr, ind, static_cast<const float*>(val), n, d, idx, static_cast<const float*>(sval), s, m,
+                           static_cast<float*>(y));
+  else
+    csr_sketch_impl<double>(ptr, ind, static_cast<const double*>(val), n, d, idx, static_cast<const double*>(sval), s,
+                            m, static_cast<double*>(y));
+}
 
 void ls_refine_merge(const double* parts, std::int64_t nch, std::int64_t d, double* h) {
   // Chunks merge in order, the double-double sums by TwoSum, so the result depends neither on the

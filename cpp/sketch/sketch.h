@@ -33,6 +33,16 @@ struct TypedKernels {
   // Returns sum t^2 (in double).
   double (*row_residual)(const T* a, std::size_t rows, std::size_t d, std::size_t lda, const T* u, const T* b, T* g,
                          T* t_out);
+  // row_residual on `rows` CSR rows: row i holds val[k] at column ind[k] for ptr[i] <= k < ptr[i + 1]
+  // (ptr indexes ind and val directly). Each dot product is summed in ascending k.
+  double (*csr_row_residual)(const std::int64_t* ptr, const std::int32_t* ind, const T* val, std::size_t rows,
+                             const T* u, const T* b, T* g, T* t_out);
+  // The columns [c0, c1) of a sparse sign sketch of `rows` CSR rows (ptr, ind, val as above, column
+  // indices ascending within a row): y[idx[i, t], c] += sval[i, t] * a_ic for every stored a_ic, rows
+  // in ascending order, so each output sums its terms in ascending row order whatever [c0, c1).
+  void (*csr_sketch_strip)(T* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind, const T* val,
+                           std::size_t rows, std::int32_t c0, std::int32_t c1, const std::int64_t* idx,
+                           const T* sval, std::size_t s);
 };
 
 struct Kernels {
@@ -50,6 +60,11 @@ struct Kernels {
   // r_i is first set to b_i - dot(a_i, x) rounded once (so f_i is its rounding error).
   void (*ls_refine_rows)(const double* a, std::size_t rows, std::size_t d, std::size_t lda, const double* x, double* r,
                          bool init_r, const double* b, double* f, double* sr_hi, double* sr_lo, double* sf);
+  // ls_refine_rows on `rows` CSR rows (ptr, ind, val as in csr_row_residual; column indices distinct
+  // within a row): the same quantities, each dot product summed in ascending k.
+  void (*csr_ls_refine_rows)(const std::int64_t* ptr, const std::int32_t* ind, const double* val, std::size_t rows,
+                             const double* x, double* r, bool init_r, const double* b, double* f, double* sr_hi,
+                             double* sr_lo, double* sf);
 };
 
 extern const Kernels kernels_scalar;
@@ -109,5 +124,26 @@ std::int64_t ls_refine_chunks(std::int64_t n);
 void ls_refine_partials(const double* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
                         const double* b, double* f, double* parts);
 void ls_refine_merge(const double* parts, std::int64_t nch, std::int64_t d, double* h);
+
+// ---- CSR (compressed sparse row) operands: indptr (n + 1) int64, indices (nnz) int32, data (nnz) ----
+
+// Whether (ptr, ind) is a canonical CSR structure of an n x d matrix with nnz stored entries:
+// ptr[0] == 0, ptr nondecreasing, ptr[n] == nnz, and column indices in [0, d), strictly increasing
+// within each row. O(n + nnz), threaded; the kernels below rely on it.
+bool csr_valid(const std::int64_t* ptr, const std::int32_t* ind, std::int64_t n, std::int64_t d, std::int64_t nnz);
+
+// row_residual for a CSR matrix (same chunks and merge order, so thread-count independent).
+double csr_row_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
+                        std::int64_t d, const void* u, const void* b, void* g, void* t_out);
+// ls_refine_residual for a float64 CSR matrix.
+void csr_ls_refine_residual(const std::int64_t* ptr, const std::int32_t* ind, const double* val, std::int64_t n,
+                            std::int64_t d, const double* x, double* r, bool init_r, const double* b, double* f,
+                            double* h);
+// y (m, d) = S a for a sparse sign sketch (idx, sval as in sparse_apply) and a CSR matrix a (n, d), in
+// O(nnz s) multiply-adds: column strips of y run in parallel, each walking the rows in order, so every
+// output is summed in ascending row order at any thread count.
+void csr_sketch_apply(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
+                      std::int64_t d, const std::int64_t* idx, const void* sval, std::int64_t s, std::int64_t m,
+                      void* y);
 
 }  // namespace numkern::sketch

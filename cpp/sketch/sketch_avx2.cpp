@@ -1,5 +1,6 @@
 // Sketch kernels for AVX2 + FMA: masked loads/stores for column tails, in-register permutes for
 // the Hadamard stages inside one vector.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -19,6 +20,7 @@ const Kernels kernels_avx2 = {simd::kLevel,
                               typed_table<simd::F32>(),
                               typed_table<simd::F64>(),
                               &gauss_fill<simd::F32, simd::I32>,
-                              &ls_refine_rows<simd::F64>};
+                              &ls_refine_rows<simd::F64>,
+                              &csr_ls_refine_rows<simd::F64>};
 
 }  // namespace numkern::sketch

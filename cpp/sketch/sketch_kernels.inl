@@ -257,6 +257,43 @@ double row_residual(const typename F::T* a, std::size_t rows, std::size_t d, std
   return ss;
 }
 
+template <class F>
+double csr_row_residual(const std::int64_t* ptr, const std::int32_t* ind, const typename F::T* val, std::size_t rows,
+                        const typename F::T* u, const typename F::T* b, typename F::T* g, typename F::T* t_out) {
+  using T = typename F::T;
+  double ss = 0.0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    const std::int64_t k0 = ptr[i], k1 = ptr[i + 1];
+    T t = T(0);
+    for (std::int64_t k = k0; k < k1; ++k) t += val[k] * u[ind[k]];
+    if (b) t -= b[i];
+    if (t_out) t_out[i] = t;
+    ss += static_cast<double>(t) * static_cast<double>(t);
+    if (g)
+      for (std::int64_t k = k0; k < k1; ++k) g[ind[k]] += t * val[k];
+  }
+  return ss;
+}
+
+template <class F>
+void csr_sketch_strip(typename F::T* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind,
+                      const typename F::T* val, std::size_t rows, std::int32_t c0, std::int32_t c1,
+                      const std::int64_t* idx, const typename F::T* sval, std::size_t s) {
+  using T = typename F::T;
+  for (std::size_t i = 0; i < rows; ++i) {
+    std::int64_t k = ptr[i];
+    const std::int64_t k1 = ptr[i + 1];
+    while (k < k1 && ind[k] < c0) ++k;
+    const std::int64_t* bi = idx + i * s;
+    const T* si = sval + i * s;
+    for (; k < k1 && ind[k] < c1; ++k) {
+      const T v = val[k];
+      T* yc = y + ind[k];
+      for (std::size_t t = 0; t < s; ++t) yc[static_cast<std::size_t>(bi[t]) * ldy] += si[t] * v;
+    }
+  }
+}
+
 // TwoSum (Knuth): s + t == a + b exactly, s = fl(a + b). Needs no FMA contraction (see CMakeLists).
 template <class F>
 void two_sum(typename F::V a, typename F::V b, typename F::V& s, typename F::V& t) {
@@ -327,10 +364,46 @@ void ls_refine_rows(const double* a, std::size_t rows, std::size_t d, std::size_
   }
 }
 
+// Scalar Dot2 over CSR rows: the same quantities as ls_refine_rows. std::fma gives TwoProd's exact
+// product error on every level (a library call where the level has no FMA instruction).
+template <class F>
+void csr_ls_refine_rows(const std::int64_t* ptr, const std::int32_t* ind, const double* val, std::size_t rows,
+                        const double* x, double* r, bool init_r, const double* b, double* f, double* sr_hi,
+                        double* sr_lo, double* sf) {
+  for (std::size_t i = 0; i < rows; ++i) {
+    const std::int64_t k0 = ptr[i], k1 = ptr[i + 1];
+    double s = 0.0, e = 0.0, t;
+    for (std::int64_t k = k0; k < k1; ++k) {
+      const double av = val[k], xv = x[ind[k]];
+      const double prod = av * xv;
+      two_sum1(s, prod, s, t);
+      e += std::fma(av, xv, -prod) + t;
+    }
+    double S = b[i], E = 0.0;
+    two_sum1(S, -s, S, t);
+    E += t - e;
+    if (init_r) r[i] = S + E;
+    two_sum1(S, -r[i], S, t);
+    const double fi = S + (E + t);
+    f[i] = fi;
+    const double ri = r[i];
+    for (std::int64_t k = k0; k < k1; ++k) {
+      const std::size_t c = static_cast<std::size_t>(ind[k]);
+      const double av = val[k];
+      const double prod = av * ri;
+      double hi, t2;
+      two_sum1(sr_hi[c], prod, hi, t2);
+      sr_lo[c] += std::fma(av, ri, -prod) + t2;
+      sr_hi[c] = hi;
+      sf[c] += av * fi;
+    }
+  }
+}
+
 template <class F>
 constexpr TypedKernels<typename F::T> typed_table() {
-  return {&fwht_tile<F>,    &fwht_inner<F>,  &fwht_tile_vec<F>, &scale_tile<F>,
-          &signed_accum<F>, &gauss_accum<F>, &row_residual<F>};
+  return {&fwht_tile<F>,    &fwht_inner<F>,  &fwht_tile_vec<F>,     &scale_tile<F>,       &signed_accum<F>,
+          &gauss_accum<F>,  &row_residual<F>, &csr_row_residual<F>, &csr_sketch_strip<F>};
 }
 
 // ---- counter-based normal numbers ----

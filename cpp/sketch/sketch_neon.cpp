@@ -1,5 +1,6 @@
 // Sketch kernels for AArch64 Advanced SIMD: 4 float / 2 double lanes, lane permutes (rev64 / ext)
 // for the Hadamard stages inside one vector, fused multiply-add for the refinement's TwoProd.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -19,6 +20,7 @@ const Kernels kernels_neon = {simd::kLevel,
                               typed_table<simd::F32>(),
                               typed_table<simd::F64>(),
                               &gauss_fill<simd::F32, simd::I32>,
-                              &ls_refine_rows<simd::F64>};
+                              &ls_refine_rows<simd::F64>,
+                              &csr_ls_refine_rows<simd::F64>};
 
 }  // namespace numkern::sketch

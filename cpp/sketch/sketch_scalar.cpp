@@ -1,4 +1,5 @@
 // Portable sketch kernels (baseline): the shared kernels one lane wide, no FMA.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -18,6 +19,7 @@ const Kernels kernels_scalar = {simd::kLevel,
                                 typed_table<simd::F32>(),
                                 typed_table<simd::F64>(),
                                 &gauss_fill<simd::F32, simd::I32>,
-                                &ls_refine_rows<simd::F64>};
+                                &ls_refine_rows<simd::F64>,
+                              &csr_ls_refine_rows<simd::F64>};
 
 }  // namespace numkern::sketch

@@ -141,6 +141,29 @@ dp_kinds: tuple[str, ...]
 
 def gaussian_rows(i0: int, cnt: int, j0: int, len: int, key: int) -> np.ndarray: ...
 def sparse_apply(a: np.ndarray, idx: np.ndarray, val: np.ndarray, y: np.ndarray) -> None: ...
+def csr_sketch_apply(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, idx: np.ndarray, val: np.ndarray, y: np.ndarray
+) -> None: ...
+def csr_row_residual(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    u: np.ndarray,
+    b: np.ndarray | None,
+    g: np.ndarray | None,
+    t: np.ndarray | None,
+) -> float: ...
+def csr_ls_refine_residual(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    x: np.ndarray,
+    r: np.ndarray,
+    init_r: bool,
+    b: np.ndarray,
+    f: np.ndarray,
+    h: np.ndarray,
+) -> None: ...
 def row_residual(
     a: np.ndarray, u: np.ndarray, b: np.ndarray | None, g: np.ndarray | None, t: np.ndarray | None
 ) -> float: ...
