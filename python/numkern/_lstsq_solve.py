@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from ._runtime import limit_threads
+from ._sparse import CsrRows
 from .sketch import SRHT, CountSketch, Gaussian, SparseSign
 
 
@@ -85,7 +86,53 @@ def make_sketch(kind, n, m, g):
     return CountSketch(n, m, rng=g)
 
 
+def row_residual(A, u, b, g, t):
+    """``_core.row_residual`` on a dense A or its CSR counterpart on a :class:`CsrRows` A."""
+    if isinstance(A, CsrRows):
+        return A.row_residual(u, b, g, t)
+    return _core.row_residual(A, u, b, g, t)
+
+
+def frobenius(A) -> float:
+    """||A||_F in one pass, without a temporary the size of A."""
+    if isinstance(A, CsrRows):
+        return A.frobenius()
+    a = A.reshape(A.shape[0], -1)
+    step = max(1, (4 << 20) // max(1, a.shape[1]))
+    return math.sqrt(sum(float(np.einsum("ij,ij->", a[i : i + step], a[i : i + step])) for i in range(0, a.shape[0], step)))
+
+
+def check_lsqr_options(atol, btol):
+    for name, v in (("atol", atol), ("btol", btol)):
+        if v is not None and not (
+            isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        ):
+            raise ValueError(f"{name} must be a nonnegative finite number, got {v!r}")
+
+
+class LsqrTest:
+    """LSQR's stopping rules (Paige & Saunders 1982, as in scipy.sparse.linalg.lsqr) for x = P y:
+    ``||r|| <= btol ||b|| + atol ||A|| ||x||`` or ``||A^T r|| <= atol ||A|| ||r||``, with ``||A||`` the
+    Frobenius norm (the norm LSQR estimates)."""
+
+    def __init__(self, atol, btol, anorm, bnorm):
+        self.atol, self.btol, self.anorm, self.bnorm = float(atol), float(btol), float(anorm), float(bnorm)
+
+    @staticmethod
+    def _quot(num, den):
+        return num / den if den > 0 else (0.0 if num == 0 else math.inf)
+
+    def ratio(self, rnorm, arnorm, xnorm):
+        """min over the two tests of (left side / right side): the tests hold when it is <= 1."""
+        return min(
+            self._quot(rnorm, self.btol * self.bnorm + self.atol * self.anorm * xnorm),
+            self._quot(arnorm, self.atol * self.anorm * rnorm),
+        )
+
+
 def finite_or_raise(arr, name):
+    if isinstance(arr, CsrRows):
+        return  # its entries were checked when it was made
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
 
@@ -137,13 +184,15 @@ def residual_norms(A, X, B):
     for j in range(B.shape[1]):
         u = np.ascontiguousarray(X[:, j], dtype=A.dtype)
         bj = np.ascontiguousarray(B[:, j], dtype=A.dtype)
-        out[j] = math.sqrt(_core.row_residual(A, u, bj, None, None))
+        out[j] = math.sqrt(row_residual(A, u, bj, None, None))
     return out
 
 
-def cg_steps(mat, y, res, it, maxiter, done):
+def cg_steps(mat, y, res, it, maxiter, done, energy=None):
     """Conjugate-gradient steps for the SPD operator ``mat`` from ``y`` with residual ``res``, until
-    ``done(res, y)``, ``it`` reaches ``maxiter`` or the recurrence breaks down; returns y, res, it."""
+    ``done(res, y)``, ``it`` reaches ``maxiter`` or the recurrence breaks down; returns y, res, it.
+    With ``energy`` (a one-element list holding ``||A x - b||^2`` for the normal equations of A P),
+    it follows that squared residual norm, which drops by ``alpha * res^T res`` each step."""
     rs = float(res @ res)
     p = res.copy()
     while it < maxiter and rs > 0.0 and not done(res, y):
@@ -154,6 +203,8 @@ def cg_steps(mat, y, res, it, maxiter, done):
         alpha = rs / pq
         y = y + alpha * p
         res = res - alpha * q
+        if energy is not None:
+            energy[0] = max(energy[0] - alpha * rs, 0.0)
         rs_new = float(res @ res)
         p = res + (rs_new / rs) * p
         rs = rs_new
@@ -172,15 +223,26 @@ def pcg_column(A, b, P, y, tol, maxiter, residual=None):
     `residual(u, b, g)` replaces the pass over an in-memory A (numkern.dask: a pass over row
     blocks): it must return ||A u - b||^2 and write A^T (A u - b) to g, as _core.row_residual.
     Returns y, iterations and the final true gradient."""
+    y, it, gk, _ = pcg_solve(A, b, P, y, tol, maxiter, residual)
+    return y, it, gk
+
+
+def pcg_solve(A, b, P, y, tol, maxiter, residual=None, lsqr=None, sigma=None):
+    """:func:`pcg_column` with an optional LSQR-style stop: with ``lsqr`` (an :class:`LsqrTest`)
+    and ``sigma`` (the sketch's singular values, ``P = V diag(1/sigma)``), CG stops when
+    ``lsqr.met`` holds for the residual norm it tracks and ``||A^T r|| ~ ||sigma * g||``, checked
+    again on the true residual at each restart. Returns y, iterations, the final true gradient and
+    whether the stopping test was met."""
     d = P.shape[0]
     gA = np.empty(d)
+    last = [0.0]  # ||A x - b||^2 of the latest true gradient
     if residual is None:
 
         def residual(u, bv, g):
-            return _core.row_residual(A, u, bv, g, None)
+            return row_residual(A, u, bv, g, None)
 
     def grad(yv):
-        residual(np.ascontiguousarray(P @ yv), b, gA)
+        last[0] = float(residual(np.ascontiguousarray(P @ yv), b, gA))
         return -(P.T @ gA)
 
     def mat(v):
@@ -191,20 +253,42 @@ def pcg_column(A, b, P, y, tol, maxiter, residual=None):
         xn = float(np.linalg.norm(P @ yv))
         return float(np.linalg.norm(P @ gv)) / xn if xn > 0 else (0.0 if not gv.any() else math.inf)
 
+    if lsqr is None:
+        err, goal = fwd, tol
+
+        def done(g, yv):
+            return fwd(g, yv) <= 0.1 * tol
+
+        energy = None
+    else:
+
+        def err(gv, yv):
+            return lsqr.ratio(math.sqrt(last[0]), float(np.linalg.norm(gA)), float(np.linalg.norm(P @ yv)))
+
+        goal = 1.0
+        energy = [0.0]
+
+        def done(g, yv):
+            # ||A^T r|| from the recurrence: A^T r = V diag(sigma) g on the sketch's row space.
+            est = lsqr.ratio(math.sqrt(energy[0]), float(np.linalg.norm(sigma * g)), float(np.linalg.norm(P @ yv)))
+            return est <= 0.5
+
     it = 0
     gk = grad(y)
-    best = fwd(gk, y)
+    best = err(gk, y)
     best_y, best_g = y, gk
-    while best > tol and it < maxiter:
-        y, gk, it = cg_steps(mat, y, gk, it, maxiter, lambda g, yv: fwd(g, yv) <= 0.1 * tol)
+    while best > goal and it < maxiter:
+        if energy is not None:
+            energy[0] = last[0]
+        y, gk, it = cg_steps(mat, y, gk, it, maxiter, done, energy)
         gk = grad(y)  # the true gradient: the recurrence drifts below the rounding floor
-        e = fwd(gk, y)
-        if e >= 0.5 * best:
+        e = err(gk, y)
+        if e >= 0.5 * best and e > goal:
             if e < best:
                 best, best_y, best_g = e, y, gk
             break
         best, best_y, best_g = e, y, gk
-    return best_y, it, best_g
+    return best_y, it, best_g, best <= goal
 
 
 def cg_correction(normal, P, c, maxiter):
@@ -234,14 +318,17 @@ class RefinementPasses:
 
     def residual(self, x, first, h):
         """h = A^T (b - A x) accurate to a few ulps (r = b - A x rounded once when first)."""
-        _core.ls_refine_residual(self.A, x, self.r, first, self.b, self.f, h)
+        if isinstance(self.A, CsrRows):
+            self.A.ls_refine_residual(x, self.r, first, self.b, self.f, h)
+        else:
+            _core.ls_refine_residual(self.A, x, self.r, first, self.b, self.f, h)
 
     def normal(self, v, g):
-        _core.row_residual(self.A, v, None, g, None)
+        row_residual(self.A, v, None, g, None)
 
     def update(self, dx):
         """r <- r + f - A dx, the new residual's leading part."""
-        _core.row_residual(self.A, dx, self.f, None, self.t)  # t = A dx - f
+        row_residual(self.A, dx, self.f, None, self.t)  # t = A dx - f
         np.subtract(self.r, self.t, out=self.r)
 
 

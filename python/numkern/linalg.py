@@ -16,19 +16,24 @@ from ._lstsq_solve import (
     PRECONDITION_ROWS_PER_COL,
     SKETCH_ROWS_PER_COL,
     SKETCHES,
+    LsqrTest,
     RefinementPasses,
     bootstrap_linf,
     check_eps_delta,
+    check_lsqr_options,
     check_shapes,
     check_solver_options,
     finite_or_raise,
+    frobenius,
     misses_rank,
     one_blas_thread,
-    pcg_column,
+    pcg_solve,
     refine_column,
     residual_norms,
+    row_residual,
     solve_sketch,
 )
+from ._sparse import CsrRows, csr_rows, dense_rhs, is_scipy_sparse
 from ._validate import c_aligned, float_operand, generator, next_pow2, scale_rows
 
 if TYPE_CHECKING:
@@ -59,6 +64,13 @@ class LstsqResult:
         Rows of the sketch (0 for ``"direct"``).
     linf_error_estimate : float or ndarray
         Estimate of ``||x - x*||_inf`` per column (see :func:`lstsq`, Notes).
+    reason : str
+        Why the solver stopped (the worst over the columns of ``b``): ``"converged"`` (the
+        preconditioned solver met its test: ``tol``, or LSQR's tests with ``atol``/``btol``),
+        ``"refined"`` (iterative refinement corrections took ``x`` to ``tol``), ``"stalled"``
+        (the float64 rounding floor was reached before the test held), ``"maxiter"`` (the
+        iteration cap was reached first); ``"solved"`` for ``"sketch"`` and ``"direct"``, which
+        do not iterate.
 
     Examples
     --------
@@ -77,6 +89,7 @@ class LstsqResult:
     method: str
     sketch_rows: int
     linf_error_estimate: float | np.ndarray
+    reason: str = "solved"
 
 
 def sketch_rows(d: int, eps: float, delta: float = 0.1, sketch: str = "srht") -> int:
@@ -99,7 +112,7 @@ def lstsq(
     b: ArrayLike,
     *,
     method: str = "auto",
-    sketch: str = "srht",
+    sketch: str | None = None,
     m: int | None = None,
     eps: float | None = None,
     delta: float = 0.1,
@@ -107,6 +120,9 @@ def lstsq(
     maxiter: int | None = None,
     weights: ArrayLike | None = None,
     rng: RngLike = None,
+    x0: ArrayLike | None = None,
+    atol: float | None = None,
+    btol: float | None = None,
 ) -> LstsqResult:
     """Least squares ``argmin_x ||A x - b||_2`` by sketching.
 
@@ -193,11 +209,18 @@ def lstsq(
     >>> print(fast.sketch_rows, bool(np.abs(fast.x - ref).max() < 0.01))
     141 True
     """
+    sparse = is_scipy_sparse(A)
+    if sketch is None:
+        sketch = "sparse_sign" if sparse else "srht"
     if sketch not in SKETCHES:
         raise ValueError(f"sketch must be one of {SKETCHES}, got {sketch!r}")
     check_solver_options(method, eps, delta, tol, maxiter)
-    a, _ = float_operand(A, "A")
-    bb, _ = float_operand(b, "b")
+    check_lsqr_options(atol, btol)
+    if sparse:
+        a = csr_rows(A, "A")
+    else:
+        a, _ = float_operand(A, "A")
+    bb, _ = float_operand(dense_rhs(b, "b"), "b")
     n, d, vector = check_shapes(a, bb)
     B = bb.reshape(n, -1)
     dtype = np.float32 if (a.dtype == np.float32 and bb.dtype == np.float32) else np.float64
@@ -218,10 +241,23 @@ def lstsq(
                 f"eps={eps}, delta={delta} need m={m} sketch rows, more than the padded row count {N}; "
                 "use a larger eps or method='precondition'/'direct'"
             )
+    X0 = None
+    if x0 is not None:
+        if method in ("sketch", "direct"):
+            raise ValueError(f"x0 is a warm start of method='precondition'; method={method!r} does not iterate")
+        X0, _ = float_operand(x0, "x0")
+        if X0.shape != ((d,) if vector else (d, B.shape[1])):
+            raise ValueError(f"x0 must have the shape of the solution, {(d,) if vector else (d, B.shape[1])}, got {X0.shape}")
+        finite_or_raise(X0, "x0")
+        X0 = X0.reshape(d, -1).astype(np.float64)
     if method == "auto":
-        method = "precondition" if (n >= 8 * d and n * d >= 2**20) else "direct"
+        iterate = X0 is not None or atol is not None or btol is not None
+        method = "precondition" if (iterate or (n >= 8 * d and n * d >= 2**20)) else "direct"
 
-    a = c_aligned(a, dtype if method == "sketch" else np.float64)
+    if sparse:
+        a = a.astype(dtype if method == "sketch" else np.float64)
+    else:
+        a = c_aligned(a, dtype if method == "sketch" else np.float64)
     B = c_aligned(B, a.dtype)
     if weights is not None:
         w, _ = float_operand(weights, "weights")
@@ -231,7 +267,7 @@ def lstsq(
         if (w < 0).any():
             raise ValueError("weights must be nonnegative")
         sw = np.sqrt(w.astype(np.float64)).astype(a.dtype)
-        a = scale_rows(a, sw)
+        a = a.scale_rows(sw) if isinstance(a, CsrRows) else scale_rows(a, sw)
         B = scale_rows(B, sw)
     g = generator(rng)
 
@@ -241,12 +277,13 @@ def lstsq(
 
     def direct():
         finite_or_raise(a, "A")
-        x, _, rank, sv = np.linalg.lstsq(a, B, rcond=None)
+        ad = a.toarray() if isinstance(a, CsrRows) else a  # LAPACK needs the dense matrix
+        x, _, rank, sv = np.linalg.lstsq(ad, B, rcond=None)
         res = residual_norms(a, x, B)
         cond = sv[0] / sv[rank - 1] if rank else 0.0
         est = np.finfo(np.float64).eps * cond * np.abs(x).max(axis=0)
         x = x.astype(dtype)
-        return LstsqResult(x[:, 0] if vector else x, pack(res), int(rank), 0, "direct", 0, pack(est))
+        return LstsqResult(x[:, 0] if vector else x, pack(res), int(rank), 0, "direct", 0, pack(est), "solved")
 
     if method == "direct":
         return direct()
@@ -259,7 +296,7 @@ def lstsq(
             est = bootstrap_linf(U, s, Vt, Sb, x, g, delta)
         res = residual_norms(a, x, B)
         x = x.astype(dtype)
-        return LstsqResult(x[:, 0] if vector else x, pack(res), r, 0, "sketch", m, pack(est))
+        return LstsqResult(x[:, 0] if vector else x, pack(res), r, 0, "sketch", m, pack(est), "solved")
 
     # precondition
     if m is None:
@@ -271,20 +308,33 @@ def lstsq(
     res = np.empty(B.shape[1])
     est = np.empty(B.shape[1])
     iters = 0
+    lsqr_mode = atol is not None or btol is not None
+    anorm = frobenius(a) if lsqr_mode else 0.0
+    reasons = []
     for j in range(B.shape[1]):
         bj = np.ascontiguousarray(B[:, j])
-        y0 = U.T @ Sb[:, j]
+        y0 = (s * (Vt @ X0[:, j])) if X0 is not None else U.T @ Sb[:, j]
+        test = (
+            LsqrTest(1e-6 if atol is None else atol, 1e-6 if btol is None else btol, anorm, np.linalg.norm(bj))
+            if lsqr_mode
+            else None
+        )
         with one_blas_thread():
-            y, it, gk = pcg_column(a, bj, P, y0, float(tol), maxiter)
+            y, it, gk, met = pcg_solve(a, bj, P, y0, float(tol), maxiter, lsqr=test, sigma=s)
             xj = P @ y
             e = P @ gk
-            if r:
+            why = "converged" if met else ("maxiter" if it >= maxiter else "stalled")
+            if r and not lsqr_mode:
                 xj, it_ref, e_ref = refine_column(RefinementPasses(a, bj), P, xj, float(tol), maxiter)
                 if it_ref:  # corrections ran: their size is the estimate; else CG's own stands
                     it, e = it + it_ref, e_ref
+                    why = "maxiter" if it_ref >= maxiter else "refined"
+                elif not met and float(np.linalg.norm(e)) <= float(tol) * float(np.linalg.norm(xj)):
+                    why = "converged"  # CG stopped on its floor, and the refinement check found x within tol
+        reasons.append(why)
         X[:, j] = xj
         iters = max(iters, it)
-        res[j] = math.sqrt(_core.row_residual(a, np.ascontiguousarray(X[:, j]), bj, None, None))
+        res[j] = math.sqrt(row_residual(a, np.ascontiguousarray(X[:, j]), bj, None, None))
         est[j] = float(np.abs(e).max()) if r else 0.0
     if r < d:
         # The preconditioner spans only the sketch's row space. If A has more rank than S A (a small
@@ -292,11 +342,12 @@ def lstsq(
         # of the solution and the full normal-equation gradient A^T (A x - b) is not ~0; then solve
         # directly. For a rank-deficient A it is ~0 (min-norm solution) and x is kept.
         gA = np.empty(d)
-        scale = float(np.linalg.norm(a))
+        scale = frobenius(a)
         for j in range(B.shape[1]):
             bj = np.ascontiguousarray(B[:, j])
-            _core.row_residual(a, np.ascontiguousarray(X[:, j]), bj, gA, None)
+            row_residual(a, np.ascontiguousarray(X[:, j]), bj, gA, None)
             if misses_rank(np.linalg.norm(gA), scale, np.linalg.norm(X[:, j]), np.linalg.norm(bj), tol):
                 return direct()
     X = X.astype(dtype)
-    return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est))
+    reason = max(reasons, key=("converged", "refined", "stalled", "maxiter").index)
+    return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est), reason)

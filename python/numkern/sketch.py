@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _core
+from ._sparse import CsrRows, column_block, csr_rows, is_sparse_operand
 from ._validate import (
     c_aligned,
     check_int,
@@ -157,7 +158,13 @@ class _Sketch:
         return c_aligned(a)
 
     def apply(self, A: ArrayLike) -> np.ndarray:
-        """Return ``S @ A`` for ``A`` of shape ``(n,)`` or ``(n, k)``, in A's compute dtype."""
+        """Return ``S @ A`` for ``A`` of shape ``(n,)`` or ``(n, k)``, in A's compute dtype.
+
+        ``A`` may also be a scipy.sparse CSR, CSC or COO array or matrix of shape ``(n, k)``
+        (other formats raise TypeError); the result is then a dense ``(m, k)`` array. See the class
+        docstring for how each sketch treats sparse input."""
+        if is_sparse_operand(A):
+            return self._apply_sparse_operand(A)
         a = self._operand(A)
         y = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
         if a.size == 0:
@@ -165,6 +172,59 @@ class _Sketch:
             return y
         self._apply(a, y)
         return y
+
+    def _apply_sparse_operand(self, A) -> np.ndarray:
+        c = A if isinstance(A, CsrRows) else csr_rows(A, "A")
+        if c.shape[0] != self.n:
+            raise ValueError(
+                f"{type(self).__name__} of shape {self.shape} applies to arrays of shape ({self.n},) or ({self.n}, k); got {c.shape}"
+            )
+        y = np.zeros((self.m, c.shape[1]), dtype=c.dtype)
+        if c.shape[1]:
+            self._apply_sparse(c, y)
+        return y
+
+    def _apply_sparse(self, c: CsrRows, y: np.ndarray) -> None:
+        # Through the dense kernel on blocks of columns: every output column is computed on its own
+        # there, so the result equals the dense one bit for bit, in bounded memory.
+        for c0, c1, block in c.column_blocks(column_block(self.n, c.dtype.itemsize)):
+            yb = np.empty((self.m, c1 - c0), dtype=c.dtype)
+            self._apply(block, yb)
+            y[:, c0:c1] = yb
+
+    def _rmatvec(self, v: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def aslinearoperator(self):
+        """``S`` as a ``scipy.sparse.linalg.LinearOperator`` of shape ``(m, n)``, float64.
+
+        ``matvec``/``matmat`` apply ``S`` (as :meth:`apply`); ``rmatvec``/``rmatmat`` apply ``S^T``
+        (from the same random state, without storing ``S``). Needs scipy.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numkern.sketch import SRHT
+        >>> S = SRHT(100, 16, rng=0)
+        >>> L = S.aslinearoperator()
+        >>> x, y = np.arange(100.0), np.arange(16.0)
+        >>> L.shape, bool(np.isclose(y @ (L @ x), (L.T @ y) @ x))
+        ((16, 100), True)
+        """
+        from scipy.sparse.linalg import LinearOperator
+
+        def rmatmat(Y):
+            Y = np.asarray(Y, dtype=np.float64)
+            return np.stack([self._rmatvec(np.ascontiguousarray(Y[:, j])) for j in range(Y.shape[1])], axis=1)
+
+        return LinearOperator(
+            (self.m, self.n),
+            matvec=lambda x: self.apply(np.asarray(x, dtype=np.float64).reshape(self.n)),
+            rmatvec=lambda y: self._rmatvec(np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(self.m))),
+            matmat=lambda X: self.apply(np.asarray(X, dtype=np.float64)),
+            rmatmat=rmatmat,
+            dtype=np.float64,
+        )
 
     def __matmul__(self, A: ArrayLike) -> np.ndarray:
         return self.apply(A)
@@ -246,6 +306,16 @@ class SRHT(_Sketch):
     def _apply(self, a, y):
         _core.srht_apply(a, self.N, self._perm, self._neg, self._rows, 1.0 / math.sqrt(self.m), y)
 
+    def _rmatvec(self, v):
+        # S[i, perm[j]] = H[rows[i], j] sign_j / sqrt(m), H symmetric: scatter, transform, sign, permute.
+        e = np.zeros(self.N)
+        e[self._rows] = v
+        h = fwht(e)[: self.n] / math.sqrt(self.m)
+        h[self._neg == 1] *= -1.0
+        out = np.empty(self.n)
+        out[self._perm] = h
+        return out
+
 
 class Gaussian(_Sketch):
     """Dense Gaussian sketch with i.i.d. ``N(0, 1/m)`` entries, generated on the fly.
@@ -287,7 +357,17 @@ class Gaussian(_Sketch):
     def _apply(self, a, y):
         _core.gaussian_apply(a, self.key, 1.0 / math.sqrt(self.m), y)
 
+    def _rmatvec(self, v):
+        out = np.zeros(self.n)
+        step = max(1, (8 << 20) // (4 * self.n))  # rows of S per block: at most 8 MiB of float32
+        for i0 in range(0, self.m, step):
+            cnt = min(step, self.m - i0)
+            out += v[i0 : i0 + cnt] @ _core.gaussian_rows(i0, cnt, 0, self.n, self.key).astype(np.float64)
+        return out / math.sqrt(self.m)
+
     def apply_pair(self, A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        if is_sparse_operand(A) or is_sparse_operand(B):
+            return self.apply(A), self.apply(B)
         a, b = self._operand(A), self._operand(B)
         if a.dtype != b.dtype or a.size == 0 or b.size == 0:
             return self.apply(a), self.apply(b)
@@ -429,6 +509,15 @@ class SparseSign(_Sketch):
             _core.sparse_apply(a[t0 : t0 + TILE], self._idx[t0 : t0 + TILE], val[t0 : t0 + TILE], yt)
             nodes = merge_tile_sums(nodes, {(0, t0 // TILE): yt})
         y[...] = fold_tile_sums(nodes)
+
+    def _apply_sparse(self, c, y):
+        # O(nnz * nnz_per_col): the CSR rows are scattered into the sketch (C++, column strips in
+        # parallel, each output summed in ascending row order).
+        val = sparse_sign_values(self._neg, self.nnz_per_col, c.dtype.type)
+        _core.csr_sketch_apply(c.indptr, c.indices, c.data, self._idx, val, y)
+
+    def _rmatvec(self, v):
+        return (self._sign * v[self._idx]).sum(axis=1)
 
 
 class CountSketch(SparseSign):
