@@ -38,6 +38,11 @@ SKETCH_ROWS_PER_COL = 8
 MAX_REFINEMENT_STEPS = 6
 #: Bootstrap replicates of the a-posteriori error estimate.
 BOOTSTRAP_SAMPLES = 20
+#: From this sketch rank on, the bootstrap's systems are solved by batched CG (O(m r) per step and
+#: replicate) instead of forming B Gram matrices (O(m r^2) each).
+BOOTSTRAP_CG_RANK = 128
+#: Step cap of that CG (the systems are near I; a few dozen steps reach 1e-10).
+BOOTSTRAP_CG_STEPS = 100
 
 
 def check_eps_delta(eps, delta):
@@ -153,17 +158,54 @@ def bootstrap_linf(Q, s, Vt, Sb, x, g, delta):
     if r == 0:
         return np.zeros(Sb.shape[1])
     counts = g.multinomial(m, np.full(m, 1.0 / m), size=BOOTSTRAP_SAMPLES).astype(np.float64)
-    QW = Q[None, :, :] * counts[:, :, None]  # (B, m, r)
-    QWt = QW.transpose(0, 2, 1)
-    G = QWt @ Q  # (B, r, r), near m * I
-    rhs = QWt @ Sb  # (B, r, k)
-    try:
-        z = np.linalg.solve(G, rhs)
-    except np.linalg.LinAlgError:
-        z = np.linalg.pinv(G) @ rhs
+    if r >= BOOTSTRAP_CG_RANK:
+        z = _bootstrap_cg(Q, counts, Sb)
+    else:
+        QW = Q[None, :, :] * counts[:, :, None]  # (B, m, r)
+        QWt = QW.transpose(0, 2, 1)
+        G = QWt @ Q  # (B, r, r), near m * I
+        rhs = QWt @ Sb  # (B, r, k)
+        try:
+            z = np.linalg.solve(G, rhs)
+        except np.linalg.LinAlgError:
+            z = np.linalg.pinv(G) @ rhs
     xb = (Vt.T / s) @ z  # (B, d, k)
     err = np.abs(xb - x[None]).max(axis=1)  # (B, k)
     return np.quantile(err, 1.0 - delta, axis=0)
+
+
+def _bootstrap_cg(Q, counts, Sb):
+    """The bootstrap's B systems (Q^T C_b Q) z = Q^T C_b Sb, C_b = diag(counts_b), by conjugate
+    gradients run on all of them at once: each step is two (m, r) x (r, B k) products, against
+    B m r^2 for forming the B Gram matrices. Q^T C_b Q is near I (Q orthonormal, counts of mean 1),
+    so CG from z = Q^T C_b Sb reaches 1e-10 relative in a few dozen steps; a singular resample
+    (too few distinct rows) gives the minimum-norm CG iterate in place of pinv's."""
+    m, r = Q.shape
+    nb, k = counts.shape[0], Sb.shape[1]
+    cw = counts.T[:, :, None]  # (m, B, 1)
+
+    def op(Z):  # Z (r, B, k) -> (r, B, k)
+        QZ = (Q @ Z.reshape(r, nb * k)).reshape(m, nb, k)
+        return (Q.T @ (QZ * cw).reshape(m, nb * k)).reshape(r, nb, k)
+
+    rhs = (Q.T @ (Sb[:, None, :] * cw).reshape(m, nb * k)).reshape(r, nb, k)
+    Z = rhs.copy()
+    R = rhs - op(Z)
+    Pd = R.copy()
+    rs = np.einsum("rbk,rbk->bk", R, R)
+    goal = 1e-20 * np.einsum("rbk,rbk->bk", rhs, rhs)
+    for _ in range(BOOTSTRAP_CG_STEPS):
+        if (rs <= goal).all():
+            break
+        q = op(Pd)
+        pq = np.einsum("rbk,rbk->bk", Pd, q)
+        alpha = np.divide(rs, pq, out=np.zeros_like(rs), where=(pq > 0) & (rs > goal))
+        Z += alpha * Pd
+        R -= alpha * q
+        rs_new = np.einsum("rbk,rbk->bk", R, R)
+        Pd = R + np.divide(rs_new, rs, out=np.zeros_like(rs), where=rs > 0) * Pd
+        rs = rs_new
+    return Z.transpose(1, 0, 2)  # (B, r, k)
 
 
 def solve_sketch(A, B, kind, m, g, delta):
