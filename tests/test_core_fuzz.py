@@ -167,6 +167,8 @@ CASES = {
         lambda r: [_f64(r, 6, 2), r.integers(0, 4, (6, 2)).astype(np.int64), _f64(r, 6, 2), np.zeros((4, 2))],
         set(),
     ),
+    # The stream key is any 64-bit value.
+    "sparse_sign_draw": (lambda r: [7, 0, 5, 4, 2], {(0, "big")}),
     # CSR operands: a 6 x 2 matrix with one empty row; indptr int64, indices int32, data float.
     "csr_sketch_apply": (
         lambda r: [*_csr(r), r.integers(0, 4, (6, 2)).astype(np.int64), _f64(r, 6, 2), np.zeros((4, 2))],
@@ -304,6 +306,7 @@ OUTPUTS = {
     "sparse_apply": {3},
     "row_residual": {3, 4},
     "csr_sketch_apply": {5},
+    "sparse_sign_draw": set(),
     "csr_row_residual": {5, 6},
     "csr_ls_refine_residual": {4, 7, 8},
     "ls_refine_merge": {1},

@@ -194,6 +194,24 @@ void bind_sketch(py::module_& m) {
       },
       py::arg("a"), py::arg("idx"), py::arg("val"), py::arg("y"));
   m.def(
+      "sparse_sign_draw",
+      [](std::uint64_t key, std::int64_t j0, std::int64_t count, std::int64_t mm, std::int64_t s) {
+        Check("sparse_sign_draw")
+            .that(j0 >= 0 && count >= 0 && j0 + count <= (std::int64_t{1} << 32), "need 0 <= j0, count and j0 + count <= 2^32")
+            .that(mm >= 1 && mm < (std::int64_t{1} << 32), "m must be in [1, 2^32)")
+            .that(s >= 1 && s <= mm, "s must be in [1, m]");
+        py::array_t<std::int64_t> idx({count, s});
+        py::array_t<std::uint8_t> neg({count, s});
+        std::int64_t* pi = idx.mutable_data();
+        std::uint8_t* pn = neg.mutable_data();
+        {
+          py::gil_scoped_release release;
+          sketch::sparse_sign_draw(key, j0, count, mm, s, pi, pn);
+        }
+        return py::make_tuple(idx, neg);
+      },
+      py::arg("key"), py::arg("j0"), py::arg("count"), py::arg("m"), py::arg("s"));
+  m.def(
       "csr_sketch_apply",
       [](const py::array& indptr, const py::array& indices, const py::array& data, const py::array& idx,
          const py::array& val, py::array& y) {

@@ -463,6 +463,42 @@ void csr_sketch_impl(const std::int64_t* ptr, const std::int32_t* ind, const T* 
 
 }  // namespace
 
+void sparse_sign_draw(std::uint64_t key, std::int64_t j0, std::int64_t count, std::int64_t m, std::int64_t s,
+                      std::int64_t* idx, std::uint8_t* neg) {
+  constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;
+  const std::size_t S = static_cast<std::size_t>(s);
+  const std::uint64_t M = static_cast<std::uint64_t>(m);
+  parallel_for(count, std::int64_t{1} << 14, [&](std::int64_t c0, std::int64_t c1) {
+    std::vector<std::int64_t> sorted(S);
+    for (std::int64_t c = c0; c < c1; ++c) {
+      const std::uint64_t j = static_cast<std::uint64_t>(j0 + c);
+      std::int64_t* ic = idx + static_cast<std::size_t>(c) * S;
+      std::uint8_t* nc = neg + static_cast<std::size_t>(c) * S;
+      for (std::uint64_t attempt = 0;; ++attempt) {
+        const std::uint64_t base = (j << 24) + (attempt << 8);
+        for (std::size_t t = 0; t < S; ++t) {
+          std::uint64_t h = key + (base + t) * kGolden;  // wraps mod 2^64, as the stream is defined
+          h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+          h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+          h ^= h >> 31;
+          ic[t] = static_cast<std::int64_t>(((h >> 32) * M) >> 32);
+          nc[t] = static_cast<std::uint8_t>(h & 1u);
+        }
+        bool distinct = true;
+        if (S <= 16) {  // pairwise: cheaper than sorting a few entries
+          for (std::size_t a = 1; a < S && distinct; ++a)
+            for (std::size_t b = 0; b < a; ++b) distinct = distinct && ic[a] != ic[b];
+        } else {
+          std::copy(ic, ic + S, sorted.begin());
+          std::sort(sorted.begin(), sorted.end());
+          distinct = std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
+        }
+        if (distinct) break;
+      }
+    }
+  });
+}
+
 bool csr_valid(const std::int64_t* ptr, const std::int32_t* ind, std::int64_t n, std::int64_t d, std::int64_t nnz) {
   if (n < 0 || d < 0 || nnz < 0 || ptr[0] != 0 || ptr[n] != nnz) return false;
   const std::int64_t parts = std::max<std::int64_t>(1, std::min<std::int64_t>(64, (n + nnz) >> 16));

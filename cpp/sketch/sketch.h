@@ -125,6 +125,14 @@ void ls_refine_partials(const double* a, std::int64_t n, std::int64_t d, const d
                         const double* b, double* f, double* parts);
 void ls_refine_merge(const double* parts, std::int64_t nch, std::int64_t d, double* h);
 
+// Columns j0 .. j0 + count of a sparse sign sketch with s nonzeros per column among m rows: for
+// column j, s distinct rows idx[j - j0, t] and signs neg[j - j0, t] (1 = negative) from splitmix64 at
+// counter (j << 24) + (attempt << 8) + t of the stream `key`, a column whose rows collide redrawn
+// whole with the next attempt; rows by Lemire's multiply-shift of the hash's top 32 bits. Needs
+// 1 <= s <= m < 2^32 and j0 + count <= 2^32. Threaded; each column depends on (key, j) only.
+void sparse_sign_draw(std::uint64_t key, std::int64_t j0, std::int64_t count, std::int64_t m, std::int64_t s,
+                      std::int64_t* idx, std::uint8_t* neg);
+
 // ---- CSR (compressed sparse row) operands: indptr (n + 1) int64, indices (nnz) int32, data (nnz) ----
 
 // Whether (ptr, ind) is a canonical CSR structure of an n x d matrix with nnz stored entries:

@@ -389,39 +389,14 @@ class Gaussian(_Sketch):
 #: row blocks are aligned to it), so a sketch is the same whatever the row blocking.
 TILE = int(_core.gaussian_tile_rows)
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _splitmix64(x):
-    """The splitmix64 output function (Steele, Lea & Flood 2014) on uint64 arrays."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
 def sparse_sign_rows(key, j0, count, m, s):
     """Columns j0 .. j0+count of a row-keyed sparse sign sketch: for global row j, `s` distinct
     buckets in [0, m) and signs, from splitmix64 at counter (j, attempt, t) of the stream `key`
     (a row whose buckets collide is redrawn whole with the next attempt). A function of (key, j)
-    only, so any row block draws its own columns (numkern.dask)."""
-    j = np.arange(j0, j0 + count, dtype=np.uint64)
-    attempt = np.zeros(count, dtype=np.uint64)
-    idx = np.empty((count, s), dtype=np.int64)
-    neg = np.empty((count, s), dtype=bool)
-    todo = np.arange(count)
-    with np.errstate(over="ignore"):
-        while todo.size:
-            base = (j[todo] << np.uint64(24)) + (attempt[todo] << np.uint64(8))  # j < 2^32, attempt < 2^16, t < 2^8
-            for t in range(s):
-                h = _splitmix64(np.uint64(key) + (base + np.uint64(t)) * _GOLDEN)
-                idx[todo, t] = ((h >> np.uint64(32)) * np.uint64(m)) >> np.uint64(32)  # Lemire: bias <= m / 2^32
-                neg[todo, t] = (h & np.uint64(1)) == 1
-            srt = np.sort(idx[todo], axis=1)
-            todo = todo[(srt[:, 1:] == srt[:, :-1]).any(axis=1)] if s > 1 else todo[:0]
-            attempt[todo] += np.uint64(1)
-    return idx, neg
+    only, so any row block draws its own columns (numkern.dask). Drawn in C++
+    (``_core.sparse_sign_draw``; tests/test_sketch.py holds a NumPy reference of the stream)."""
+    idx, neg = _core.sparse_sign_draw(int(key), int(j0), int(count), int(m), int(s))
+    return idx, neg.view(bool)
 
 
 def sparse_sign_values(neg, s, dtype):
