@@ -119,7 +119,12 @@ def test_fuzz_sparse_lstsq(fuzz_settings, isa):
         g = np.random.default_rng(seed)
         B = g.standard_normal(n if k is None else (n, k))
         sol_shape = (d,) if k is None else (d, k)
-        X0 = {"zeros": np.zeros(sol_shape), "ones": np.ones(sol_shape), "shape": np.ones(d + 1), "nan": np.full(sol_shape, np.nan)}.get(x0)
+        X0 = {
+            "zeros": np.zeros(sol_shape),
+            "ones": np.ones(sol_shape),
+            "shape": np.ones(d + 1),
+            "nan": np.full(sol_shape, np.nan),
+        }.get(x0)
         problems = []
         if A.format not in ("csr", "csc", "coo"):
             problems.append("format")
@@ -171,7 +176,10 @@ def test_fuzz_sparse_lstsq(fuzz_settings, isa):
                 rj = B.reshape(n, -1)[:, j] - Af @ xf[:, j]
                 rn, arn = np.linalg.norm(rj), np.linalg.norm(Af.T @ rj)
                 slack = 1e-12 * anorm * (anorm * np.linalg.norm(xf[:, j]) + np.linalg.norm(B))
-                ok = rn <= btol * np.linalg.norm(B.reshape(n, -1)[:, j]) + atol * anorm * np.linalg.norm(xf[:, j]) + slack
+                ok = (
+                    rn
+                    <= btol * np.linalg.norm(B.reshape(n, -1)[:, j]) + atol * anorm * np.linalg.norm(xf[:, j]) + slack
+                )
                 assert ok or arn <= atol * anorm * rn + slack * anorm
 
     fuzz(fuzz_settings, run, scale=0.6, case=_lstsq_case())

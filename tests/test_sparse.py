@@ -57,7 +57,10 @@ def _np_sparse_sign_rows(key, j0, count, m, s):
     return idx, neg
 
 
-@pytest.mark.parametrize(("key", "j0", "count", "m", "s"), [(123, 0, 3000, 64, 8), (2**63 + 5, 77, 2000, 9, 8), (5, 0, 500, 3, 3), (1, 4, 50, 40, 20)])
+@pytest.mark.parametrize(
+    ("key", "j0", "count", "m", "s"),
+    [(123, 0, 3000, 64, 8), (2**63 + 5, 77, 2000, 9, 8), (5, 0, 500, 3, 3), (1, 4, 50, 40, 20)],
+)
 def test_sparse_sign_draw_matches_numpy_stream(key, j0, count, m, s):
     idx, neg = _core.sparse_sign_draw(key, j0, count, m, s)
     ref_idx, ref_neg = _np_sparse_sign_rows(key, j0, count, m, s)
@@ -167,7 +170,12 @@ def test_aslinearoperator_matches_the_dense_operator(kind):
     L = S.aslinearoperator()
     D = _dense(S)
     rng = np.random.default_rng(0)
-    x, y, X, Y = rng.standard_normal(n), rng.standard_normal(m), rng.standard_normal((n, 3)), rng.standard_normal((m, 2))
+    x, y, X, Y = (
+        rng.standard_normal(n),
+        rng.standard_normal(m),
+        rng.standard_normal((n, 3)),
+        rng.standard_normal((m, 2)),
+    )
     assert L.shape == (m, n) and L.dtype == np.float64
     np.testing.assert_allclose(L.matvec(x), D @ x, atol=1e-12)
     np.testing.assert_allclose(L.rmatvec(y), D.T @ y, atol=1e-5 if kind == "gaussian" else 1e-12)
@@ -251,7 +259,13 @@ def test_lstsq_sparse_float32_and_rank_deficient(isa):
     A, b = _problem(2000, 6, 0.05, 10.0, 5)
     res = numkern.lstsq(A.astype(np.float32), b.astype(np.float32), method="precondition", rng=0)
     assert res.x.dtype == np.float32
-    np.testing.assert_allclose(res.x, np.linalg.lstsq(A.toarray().astype(np.float32).astype(np.float64), b.astype(np.float32).astype(np.float64), rcond=None)[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        res.x,
+        np.linalg.lstsq(
+            A.toarray().astype(np.float32).astype(np.float64), b.astype(np.float32).astype(np.float64), rcond=None
+        )[0],
+        rtol=1e-5,
+    )
     # A zero column: the minimum-norm solution, as LAPACK's.
     Az = sp.csr_array(A.toarray() * (np.arange(6) != 2))
     res = numkern.lstsq(Az, b, method="precondition", rng=0)

@@ -197,7 +197,8 @@ void bind_sketch(py::module_& m) {
       "sparse_sign_draw",
       [](std::uint64_t key, std::int64_t j0, std::int64_t count, std::int64_t mm, std::int64_t s) {
         Check("sparse_sign_draw")
-            .that(j0 >= 0 && count >= 0 && j0 + count <= (std::int64_t{1} << 32), "need 0 <= j0, count and j0 + count <= 2^32")
+            .that(j0 >= 0 && count >= 0 && j0 + count <= (std::int64_t{1} << 32),
+                  "need 0 <= j0, count and j0 + count <= 2^32")
             .that(mm >= 1 && mm < (std::int64_t{1} << 32), "m must be in [1, 2^32)")
             .that(s >= 1 && s <= mm, "s must be in [1, m]");
         py::array_t<std::int64_t> idx({count, s});
@@ -252,8 +253,7 @@ void bind_sketch(py::module_& m) {
         py::gil_scoped_release release;
         return sketch::csr_row_residual(dt, a.ptr, a.ind, a.val, a.n, d, pu, pb, pg, pt);
       },
-      py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("u"), py::arg("b"), py::arg("g"),
-      py::arg("t"));
+      py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("u"), py::arg("b"), py::arg("g"), py::arg("t"));
   m.def(
       "csr_ls_refine_residual",
       [](const py::array& indptr, const py::array& indices, const py::array& data, const py::array& x, py::array& r,
@@ -262,8 +262,10 @@ void bind_sketch(py::module_& m) {
         c.dtype(data, "data", 'f', 8).dtype(x, "x", 'f', 8).dense(x, "x").ndim(x, "x", 1);
         const Csr a = csr_operand(c, indptr, indices, data, x.shape(0));
         for (const auto& [v, name] : {std::pair<const py::array*, const char*>{&r, "r"}, {&b, "b"}, {&f, "f"}})
-          c.dtype(*v, name, 'f', 8).dense(*v, name).ndim(*v, name, 1).that(v->shape(0) == a.n,
-                                                                           std::string(name) + " must have n entries");
+          c.dtype(*v, name, 'f', 8)
+              .dense(*v, name)
+              .ndim(*v, name, 1)
+              .that(v->shape(0) == a.n, std::string(name) + " must have n entries");
         c.dtype(h, "h", 'f', 8).dense(h, "h").ndim(h, "h", 1).that(h.shape(0) == x.shape(0), "h must have d entries");
         c.writeable(r, "r").writeable(f, "f").writeable(h, "h");
         const std::int64_t d = x.shape(0);

@@ -41,8 +41,8 @@ struct TypedKernels {
   // indices ascending within a row): y[idx[i, t], c] += sval[i, t] * a_ic for every stored a_ic, rows
   // in ascending order, so each output sums its terms in ascending row order whatever [c0, c1).
   void (*csr_sketch_strip)(T* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind, const T* val,
-                           std::size_t rows, std::int32_t c0, std::int32_t c1, const std::int64_t* idx,
-                           const T* sval, std::size_t s);
+                           std::size_t rows, std::int32_t c0, std::int32_t c1, const std::int64_t* idx, const T* sval,
+                           std::size_t s);
 };
 
 struct Kernels {

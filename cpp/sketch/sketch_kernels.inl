@@ -402,8 +402,8 @@ void csr_ls_refine_rows(const std::int64_t* ptr, const std::int32_t* ind, const 
 
 template <class F>
 constexpr TypedKernels<typename F::T> typed_table() {
-  return {&fwht_tile<F>,    &fwht_inner<F>,  &fwht_tile_vec<F>,     &scale_tile<F>,       &signed_accum<F>,
-          &gauss_accum<F>,  &row_residual<F>, &csr_row_residual<F>, &csr_sketch_strip<F>};
+  return {&fwht_tile<F>,   &fwht_inner<F>,   &fwht_tile_vec<F>,    &scale_tile<F>,      &signed_accum<F>,
+          &gauss_accum<F>, &row_residual<F>, &csr_row_residual<F>, &csr_sketch_strip<F>};
 }
 
 // ---- counter-based normal numbers ----

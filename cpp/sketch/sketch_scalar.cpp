@@ -20,6 +20,6 @@ const Kernels kernels_scalar = {simd::kLevel,
                                 typed_table<simd::F64>(),
                                 &gauss_fill<simd::F32, simd::I32>,
                                 &ls_refine_rows<simd::F64>,
-                              &csr_ls_refine_rows<simd::F64>};
+                                &csr_ls_refine_rows<simd::F64>};
 
 }  // namespace numkern::sketch

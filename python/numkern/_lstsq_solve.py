@@ -104,13 +104,18 @@ def frobenius(A) -> float:
         return A.frobenius()
     a = A.reshape(A.shape[0], -1)
     step = max(1, (4 << 20) // max(1, a.shape[1]))
-    return math.sqrt(sum(float(np.einsum("ij,ij->", a[i : i + step], a[i : i + step])) for i in range(0, a.shape[0], step)))
+    return math.sqrt(
+        sum(float(np.einsum("ij,ij->", a[i : i + step], a[i : i + step])) for i in range(0, a.shape[0], step))
+    )
 
 
 def check_lsqr_options(atol, btol):
     for name, v in (("atol", atol), ("btol", btol)):
         if v is not None and not (
-            isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            isinstance(v, (int, float, np.floating, np.integer))
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and v >= 0
         ):
             raise ValueError(f"{name} must be a nonnegative finite number, got {v!r}")
 

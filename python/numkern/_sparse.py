@@ -88,8 +88,7 @@ def csr_rows(A, name: str = "A") -> CsrRows:
     fmt = getattr(A, "format", None)
     if fmt not in SPARSE_FORMATS:
         raise TypeError(
-            f"{name}: scipy.sparse format {fmt!r} is not supported; pass CSR, CSC or COO "
-            f"(for example {name}.tocsr())"
+            f"{name}: scipy.sparse format {fmt!r} is not supported; pass CSR, CSC or COO (for example {name}.tocsr())"
         )
     if len(A.shape) != 2:
         raise ValueError(f"{name} must be 2-d (n, d), got a sparse array of shape {A.shape}")

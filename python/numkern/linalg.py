@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import _core
 from ._lstsq_solve import (
     C_ROWS,
     PRECONDITION_ROWS_PER_COL,
@@ -216,6 +215,7 @@ def lstsq(
         raise ValueError(f"sketch must be one of {SKETCHES}, got {sketch!r}")
     check_solver_options(method, eps, delta, tol, maxiter)
     check_lsqr_options(atol, btol)
+    a: np.ndarray | CsrRows
     if sparse:
         a = csr_rows(A, "A")
     else:
@@ -247,14 +247,16 @@ def lstsq(
             raise ValueError(f"x0 is a warm start of method='precondition'; method={method!r} does not iterate")
         X0, _ = float_operand(x0, "x0")
         if X0.shape != ((d,) if vector else (d, B.shape[1])):
-            raise ValueError(f"x0 must have the shape of the solution, {(d,) if vector else (d, B.shape[1])}, got {X0.shape}")
+            raise ValueError(
+                f"x0 must have the shape of the solution, {(d,) if vector else (d, B.shape[1])}, got {X0.shape}"
+            )
         finite_or_raise(X0, "x0")
         X0 = X0.reshape(d, -1).astype(np.float64)
     if method == "auto":
         iterate = X0 is not None or atol is not None or btol is not None
         method = "precondition" if (iterate or (n >= 8 * d and n * d >= 2**20)) else "direct"
 
-    if sparse:
+    if isinstance(a, CsrRows):
         a = a.astype(dtype if method == "sketch" else np.float64)
     else:
         a = c_aligned(a, dtype if method == "sketch" else np.float64)

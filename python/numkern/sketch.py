@@ -389,6 +389,7 @@ class Gaussian(_Sketch):
 #: row blocks are aligned to it), so a sketch is the same whatever the row blocking.
 TILE = int(_core.gaussian_tile_rows)
 
+
 def sparse_sign_rows(key, j0, count, m, s):
     """Columns j0 .. j0+count of a row-keyed sparse sign sketch: for global row j, `s` distinct
     buckets in [0, m) and signs, from splitmix64 at counter (j, attempt, t) of the stream `key`
