@@ -127,10 +127,15 @@ def lstsq(
 
     Parameters
     ----------
-    A : array_like, shape (n, d)
+    A : array_like or scipy.sparse array/matrix, shape (n, d)
+        Dense, or a scipy.sparse CSR, CSC or COO array or matrix (converted to canonical CSR in
+        O(nnz), never densified except by ``method="direct"``; other sparse formats raise
+        TypeError: call ``A.tocsr()``). With a sparse ``A`` every pass over ``A`` (the sketch, the
+        CG products ``A^T (A v)``, the refinement residuals) runs on the stored entries in C++,
+        threaded, in a fixed summation order.
     b : array_like, shape (n,) or (n, k)
         float32 or float64 (float16/int/bool are promoted as elsewhere in numkern). The result is
-        float32 only if both are float32.
+        float32 only if both are float32. A scipy.sparse ``b`` is densified.
     method : {"auto", "sketch", "precondition", "direct"}
         ``"sketch"``: sketch-and-solve, ``x' = argmin ||S A x - S b||``. ``"precondition"``:
         sketch-and-precondition to ``tol``: SVD ``S A = U Sigma V^T`` with ``m`` about ``4d``
@@ -139,10 +144,13 @@ def lstsq(
         ``y0 = U^T S b`` (Rokhlin & Tygert 2008; Avron, Maymounkov & Toledo 2010, Blendenpik;
         Meng, Saunders & Mahoney 2014, LSRN); ``x = P y`` lies in the row space of ``A``, so a
         rank-deficient ``A`` gets the minimum-norm solution. ``"direct"``:
-        ``numpy.linalg.lstsq`` (LAPACK gelsd). ``"auto"``: precondition for tall large problems
-        (``n >= 8 d`` and ``n d >= 2**20``), direct otherwise.
-    sketch : {"srht", "gaussian", "sparse_sign", "countsketch"}
-        The sketch operator (see :mod:`numkern.sketch`).
+        ``numpy.linalg.lstsq`` (LAPACK gelsd; a sparse ``A`` is densified for it). ``"auto"``:
+        precondition for tall large problems (``n >= 8 d`` and ``n d >= 2**20``) or when ``x0``,
+        ``atol`` or ``btol`` is given, direct otherwise.
+    sketch : {"srht", "gaussian", "sparse_sign", "countsketch"}, optional
+        The sketch operator (see :mod:`numkern.sketch`). Default ``"srht"`` for a dense ``A``,
+        ``"sparse_sign"`` for a sparse one (``O(8 nnz)``; SRHT and Gaussian apply to a sparse
+        ``A`` through dense column blocks, at the cost of a dense ``A``).
     m : int, optional
         Sketch rows, ``d <= m <= 2**ceil(log2 n)``.
     eps, delta : float, optional
@@ -158,12 +166,24 @@ def lstsq(
         1e10 with ``||r|| = 1000 ||A x||``, where LAPACK's gelsd is off by order one). A
         well-conditioned problem pays one extra pass over ``A`` for the check.
     maxiter : int, optional
-        Iteration cap of the preconditioned solver (default 200).
+        Iteration cap of the preconditioned solver, CG steps of the solve and of the refinement
+        together (default 200).
     weights : array_like, shape (n,), optional
         Nonnegative finite weights: minimizes ``sum_i w_i (A x - b)_i^2``.
     rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator
         Randomness of the sketch and of the bootstrap; fixed ``rng`` gives identical results for
         any thread count.
+    x0 : array_like, shape (d,) or (d, k), optional
+        Warm start of ``method="precondition"`` (in place of the sketch-and-solve answer; its
+        component outside the row space of the sketch is dropped). ValueError with
+        ``"sketch"``/``"direct"``.
+    atol, btol : float, optional
+        LSQR's stopping tests (Paige & Saunders 1982; as ``scipy.sparse.linalg.lsqr``) for
+        ``method="precondition"``: stop when ``||r|| <= btol ||b|| + atol ||A|| ||x||`` or
+        ``||A^T r|| <= atol ||A|| ||r||``, ``r = b - A x``, ``||A||`` the Frobenius norm. When
+        either is given the other defaults to 1e-6 (scipy's default), these tests replace
+        ``tol`` and no refinement runs; CG tracks ``||r||`` and ``||A^T r||`` through its
+        recurrences and confirms the test on the true residual.
 
     Returns
     -------
@@ -189,7 +209,11 @@ def lstsq(
     ValueError
         For bad shapes, NaN/inf in ``A``, ``b`` or ``weights``, negative weights, ``m < d``,
         ``m`` larger than the padded ``n``, ``eps <= 0``, ``delta`` outside ``(0, 1)``, an
-        unknown method or sketch, ``tol <= 0`` or ``maxiter < 1``.
+        unknown method or sketch, ``tol <= 0``, ``maxiter < 1``, negative or non-finite
+        ``atol``/``btol``, ``x0`` of the wrong shape or with NaN/inf (or with ``"sketch"`` or
+        ``"direct"``).
+    TypeError
+        Also for a sparse ``A`` in a format other than CSR, CSC or COO, or with complex data.
 
     Examples
     --------
@@ -207,6 +231,16 @@ def lstsq(
     >>> fast = numkern.lstsq(A, b, method="sketch", eps=0.5, rng=0)
     >>> print(fast.sketch_rows, bool(np.abs(fast.x - ref).max() < 0.01))
     141 True
+
+    A sparse ``A`` and LSQR's stopping tests:
+
+    >>> import scipy.sparse as sp
+    >>> As = sp.random_array((20000, 30), density=0.01, format="csr", rng=1) + sp.eye_array(20000, 30)
+    >>> bs = As @ np.ones(30) + 0.01 * rng.standard_normal(20000)
+    >>> res = numkern.lstsq(As, bs, atol=1e-12, btol=0.0, rng=0)
+    >>> r = bs - As @ res.x
+    >>> print(res.method, res.reason, bool(np.linalg.norm(As.T @ r) <= 1e-12 * sp.linalg.norm(As) * np.linalg.norm(r)))
+    precondition converged True
     """
     sparse = is_scipy_sparse(A)
     if sketch is None:

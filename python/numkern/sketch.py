@@ -269,6 +269,10 @@ class SRHT(_Sketch):
     a sampled output is a signed sum of one row of every transformed block. This reads ``A``
     once and costs ``n k log2(b) + m k n / b`` additions.
 
+    A scipy.sparse ``A`` (CSR, CSC or COO) is applied through the dense kernel on blocks of columns
+    densified at most 32 MiB at a time: every row of ``S`` is dense, so a sparse algorithm would
+    not be cheaper than the transform. The result equals ``S @ A.toarray()`` bit for bit.
+
     Parameters
     ----------
     n, m : int
@@ -328,6 +332,10 @@ class Gaussian(_Sketch):
     tree over tile indices), so the result does not depend on blocking or on the thread count,
     and :func:`numkern.dask.lstsq` reproduces it from row blocks.
     Costs ``m n k`` multiply-adds plus ``m n`` normal numbers.
+
+    A scipy.sparse ``A`` (CSR, CSC or COO) is applied through the dense kernel on blocks of columns
+    densified at most 32 MiB at a time (generating the ``m n`` normal numbers dominates either
+    way); the result equals ``S @ A.toarray()`` bit for bit.
 
     Parameters
     ----------
@@ -436,6 +444,12 @@ class SparseSign(_Sketch):
     Cheap (``s n k`` multiply-adds) and a subspace embedding for ``m = O(d log d)``, but, as
     Song et al. (ICML 2023) point out, sparse sketches cannot give the l-infinity guarantee of
     dense ones on coherent inputs.
+
+    A scipy.sparse ``A`` (CSR, CSC or COO; converted to CSR without densifying) costs
+    ``O(nnz_per_col * nnz(A))``: each stored entry is scattered into its ``nnz_per_col`` rows of
+    the sketch (C++, column strips in parallel, every output summed in ascending row order, so
+    the result does not depend on the thread count). It equals ``S @ A.toarray()`` up to
+    rounding (the dense path sums 4096-row tiles in a tree).
 
     Parameters
     ----------
