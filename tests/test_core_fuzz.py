@@ -176,15 +176,16 @@ CASES = {
     ),
     "csr_row_residual": (
         lambda r: [*_csr(r), _f64(r, 2), _f64(r, 6), np.zeros(2), np.zeros(6)],
-        {(4, "none"), (5, "none"), (6, "none")},
+        {(4, "none"), (5, "none"), (6, "none"), (2, "dtype")},  # float32 data with float64 vectors
     ),
     "csr_ls_refine_residual": (
         lambda r: [*_csr(r), _f64(r, 2), np.zeros(6), True, _f64(r, 6), np.zeros(6), np.zeros(2)],
-        set(),
+        {(2, "dtype")},  # float32 data
     ),
     "row_residual": (
         lambda r: [_f64(r, 6, 2), _f64(r, 2), _f64(r, 6), np.zeros(2), np.zeros(6)],
-        {(2, "none"), (3, "none"), (4, "none"), (1, "ndim"), (2, "ndim"), (3, "ndim"), (4, "ndim")},
+        # A float32 a with float64 vectors is the mixed (float32-stored) pass.
+        {(2, "none"), (3, "none"), (4, "none"), (1, "ndim"), (2, "ndim"), (3, "ndim"), (4, "ndim"), (0, "dtype")},
     ),
     # The refinement kernels are float64 only; their inputs are converted (a copy), outputs never.
     "ls_refine_residual": (

@@ -352,3 +352,55 @@ def test_refined_reason_on_ill_conditioned_dense(isa):
     res = numkern.lstsq(A, b, method="precondition", rng=0)
     assert res.reason == "refined"
     assert numkern.lstsq(A, b, method="direct").reason == "solved"
+
+
+# ------------------------------------------------------------------------------------- float32 storage
+
+
+@pytest.mark.parametrize("cond", [1e4, 1e8])
+@pytest.mark.parametrize("r_scale", [0.0, 1.0])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_float32_stored_A_reaches_float64_accuracy(cond, r_scale, sparse, isa):
+    """A float32 A with a float64 b: the solution of the float32-stored problem to 1e-10, judged
+    against its exact (rational) solution."""
+    from _lstsq_families import exact_lstsq, incoherent
+
+    P = incoherent(np.random.default_rng(int(math.log10(cond)) * 7 + 1), 4096, 16, cond)
+    A32 = P.A.astype(np.float32)
+    b = A32.astype(np.float64) @ P.x + r_scale * (P.b - P.A @ P.x)
+    x_exact = exact_lstsq(A32.astype(np.float64), b)
+    res = numkern.lstsq(sp.csr_array(A32) if sparse else A32, b, method="precondition", rng=0)
+    assert res.x.dtype == np.float64 and res.reason in ("converged", "refined")
+    assert np.linalg.norm(res.x - x_exact) / np.linalg.norm(x_exact) <= 1e-10
+
+
+def test_float32_stored_A_is_not_copied_to_float64():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((1 << 17, 32)).astype(np.float32)
+    b = A.astype(np.float64) @ np.ones(32) + rng.standard_normal(1 << 17)
+    numkern.lstsq(A[:1000], b[:1000], method="precondition", rng=0)  # first-call allocations
+    tracemalloc.start()
+    try:
+        res = numkern.lstsq(A, b, method="precondition", rng=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # A float64 copy alone would be 2 * A.nbytes; the solver keeps a few float64 n-vectors.
+    assert peak < 0.75 * A.nbytes, peak
+    x_ref = np.linalg.lstsq(A.astype(np.float64), b, rcond=None)[0]
+    np.testing.assert_allclose(res.x, x_ref, rtol=1e-10)
+
+
+def test_float32_A_and_b_give_float32_and_weights_keep_float32(isa):
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((3000, 5)).astype(np.float32)
+    b = rng.standard_normal(3000).astype(np.float32)
+    w = rng.uniform(0.5, 2, 3000)
+    res = numkern.lstsq(A, b, weights=w, method="precondition", rng=0)
+    assert res.x.dtype == np.float32
+    sw = np.sqrt(w)
+    Aw = (A * sw.astype(np.float32)[:, None]).astype(np.float64)  # the float32-stored weighted A
+    x_ref = np.linalg.lstsq(Aw, b.astype(np.float64) * sw, rcond=None)[0]
+    np.testing.assert_allclose(res.x, x_ref.astype(np.float32), rtol=2e-7)

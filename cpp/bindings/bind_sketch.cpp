@@ -235,15 +235,18 @@ void bind_sketch(py::module_& m) {
         sketch::csr_sketch_apply(dt, a.ptr, a.ind, a.val, a.n, d, pi, pv, s, mm, py_);
       },
       py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("idx"), py::arg("val"), py::arg("y"));
+  // Same-dtype data and vectors, or float32 data with float64 vectors (computed in float64).
   m.def(
       "csr_row_residual",
       [](const py::array& indptr, const py::array& indices, const py::array& data, const py::array& u, py::object b,
          py::object g, py::object t) {
         const Check c("csr_row_residual");
-        c.same_dtype(u, data, "data and u").dense(u, "u").ndim(u, "u", 1);
+        c.float_dtype(u, "u").dense(u, "u").ndim(u, "u", 1);
         const Csr a = csr_operand(c, indptr, indices, data, u.shape(0));
-        c.vector_or_none(b, "b", data, a.n).vector_or_none(g, "g", data, u.shape(0), true);
-        c.vector_or_none(t, "t", data, a.n, true);
+        const bool mixed = float_dtype(data) == Dtype::f32 && float_dtype(u) == Dtype::f64;
+        if (!mixed) c.same_dtype(u, data, "data and u");
+        c.vector_or_none(b, "b", u, a.n).vector_or_none(g, "g", u, u.shape(0), true);
+        c.vector_or_none(t, "t", u, a.n, true);
         const auto dt = float_dtype(data);
         const std::int64_t d = u.shape(0);
         const void* pu = u.data();
@@ -251,6 +254,10 @@ void bind_sketch(py::module_& m) {
         void* pg = g.is_none() ? nullptr : g.cast<py::array>().mutable_data();
         void* pt = t.is_none() ? nullptr : t.cast<py::array>().mutable_data();
         py::gil_scoped_release release;
+        if (mixed)
+          return sketch::csr_row_residual_f32a(a.ptr, a.ind, static_cast<const float*>(a.val), a.n, d,
+                                               static_cast<const double*>(pu), static_cast<const double*>(pb),
+                                               static_cast<double*>(pg), static_cast<double*>(pt));
         return sketch::csr_row_residual(dt, a.ptr, a.ind, a.val, a.n, d, pu, pb, pg, pt);
       },
       py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("u"), py::arg("b"), py::arg("g"), py::arg("t"));
@@ -259,7 +266,7 @@ void bind_sketch(py::module_& m) {
       [](const py::array& indptr, const py::array& indices, const py::array& data, const py::array& x, py::array& r,
          bool init_r, const py::array& b, py::array& f, py::array& h) {
         const Check c("csr_ls_refine_residual");
-        c.dtype(data, "data", 'f', 8).dtype(x, "x", 'f', 8).dense(x, "x").ndim(x, "x", 1);
+        c.float_dtype(data, "data").dtype(x, "x", 'f', 8).dense(x, "x").ndim(x, "x", 1);
         const Csr a = csr_operand(c, indptr, indices, data, x.shape(0));
         for (const auto& [v, name] : {std::pair<const py::array*, const char*>{&r, "r"}, {&b, "b"}, {&f, "f"}})
           c.dtype(*v, name, 'f', 8)
@@ -269,29 +276,29 @@ void bind_sketch(py::module_& m) {
         c.dtype(h, "h", 'f', 8).dense(h, "h").ndim(h, "h", 1).that(h.shape(0) == x.shape(0), "h must have d entries");
         c.writeable(r, "r").writeable(f, "f").writeable(h, "h");
         const std::int64_t d = x.shape(0);
-        const auto* pv = static_cast<const double*>(a.val);
+        const auto dt = float_dtype(data);
         const auto* px = static_cast<const double*>(x.data());
         const auto* pb = static_cast<const double*>(b.data());
         auto* pr = static_cast<double*>(r.mutable_data());
         auto* pf = static_cast<double*>(f.mutable_data());
         auto* ph = static_cast<double*>(h.mutable_data());
         py::gil_scoped_release release;
-        sketch::csr_ls_refine_residual(a.ptr, a.ind, pv, a.n, d, px, pr, init_r, pb, pf, ph);
+        sketch::csr_ls_refine_residual(dt, a.ptr, a.ind, a.val, a.n, d, px, pr, init_r, pb, pf, ph);
       },
       py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("x"), py::arg("r"), py::arg("init_r"),
       py::arg("b"), py::arg("f"), py::arg("h"));
+  // Same-dtype a and vectors, or a float32 a with float64 vectors (computed in float64).
   m.def(
       "row_residual",
       [](const py::array& a, const py::array& u, py::object b, py::object g, py::object t) {
         const Check c("row_residual");
-        operand(c, a, "a")
-            .same_dtype(u, a, "a and u")
-            .dense(u, "u")
-            .that(u.size() == cols_of(a), "u must have d entries");
+        operand(c, a, "a").dense(u, "u").float_dtype(u, "u").that(u.size() == cols_of(a), "u must have d entries");
+        const bool mixed = float_dtype(a) == Dtype::f32 && float_dtype(u) == Dtype::f64;
+        if (!mixed) c.same_dtype(u, a, "a and u");
         const auto vec = [&](const py::object& o, const char* name, std::int64_t len, bool out) {
           if (o.is_none()) return;
           const auto v = o.cast<py::array>();
-          c.same_dtype(v, a, "a and the vectors")
+          c.same_dtype(v, u, "u and the vectors")
               .dense(v, name)
               .that(v.size() == len, std::string(name) + " has the wrong length");
           if (out) c.writeable(v, name);
@@ -307,20 +314,32 @@ void bind_sketch(py::module_& m) {
         void* pg = g.is_none() ? nullptr : g.cast<py::array>().mutable_data();
         void* pt = t.is_none() ? nullptr : t.cast<py::array>().mutable_data();
         py::gil_scoped_release release;
+        if (mixed)
+          return sketch::row_residual_f32a(static_cast<const float*>(pa), n, d, static_cast<const double*>(pu),
+                                           static_cast<const double*>(pb), static_cast<double*>(pg),
+                                           static_cast<double*>(pt));
         return sketch::row_residual(dt, pa, n, d, pu, pb, pg, pt);
       },
       py::arg("a"), py::arg("u"), py::arg("b"), py::arg("g"), py::arg("t"));
+  // a float64, or float32 (its entries exactly, in float64); the vectors float64.
   m.def(
       "ls_refine_residual",
-      [](const py::array_t<double>& a, const py::array_t<double>& x, py::array_t<double>& r, bool init_r,
+      [](const py::array& a, const py::array_t<double>& x, py::array_t<double>& r, bool init_r,
          const py::array_t<double>& b, py::array_t<double>& f, py::array_t<double>& h) {
+        const Check c("ls_refine_residual");
+        c.float_dtype(a, "a");
         check_refine_rows("ls_refine_residual", a, x, r, b, f);
-        Check("ls_refine_residual").dense(h, "h").that(h.size() == a.shape(1), "h must have d elements");
+        c.dense(h, "h").that(h.size() == a.shape(1), "h must have d elements");
         const std::int64_t n = a.shape(0), d = a.shape(1);
-        const double *pa = a.data(), *px = x.data(), *pb = b.data();
+        const bool f32 = float_dtype(a) == Dtype::f32;
+        const void* pa = a.data();
+        const double *px = x.data(), *pb = b.data();
         double *pr = r.mutable_data(), *pf = f.mutable_data(), *ph = h.mutable_data();
         py::gil_scoped_release release;
-        sketch::ls_refine_residual(pa, n, d, px, pr, init_r, pb, pf, ph);
+        if (f32)
+          sketch::ls_refine_residual_f32a(static_cast<const float*>(pa), n, d, px, pr, init_r, pb, pf, ph);
+        else
+          sketch::ls_refine_residual(static_cast<const double*>(pa), n, d, px, pr, init_r, pb, pf, ph);
       },
       py::arg("a"), py::arg("x"), py::arg("r").noconvert(), py::arg("init_r"), py::arg("b"), py::arg("f").noconvert(),
       py::arg("h").noconvert());

@@ -376,17 +376,18 @@ void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* i
   });
 }
 
-template <class T>
-double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const T* b, T* g, T* t_out) {
-  const TypedKernels<T>& K = typed<T>(active_kernels());
+// The chunked pass behind every row_residual: chunk(r0, nr, g_part) runs rows [r0, r0 + nr) and
+// returns their sum of squares; per-chunk gradients are merged in chunk order, so the result does
+// not depend on the thread count or on the storage of A.
+template <class T, class Chunk>
+double residual_chunks(std::size_t n, std::size_t C, T* g, std::size_t work, Chunk&& chunk) {
   const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
   std::vector<T> part(g ? nch * C : 0, T(0));
   std::vector<double> ss(nch, 0.0);
-  dynamic_for(nch, 2 * n * C, [&](std::size_t c0, std::size_t c1) {
+  dynamic_for(nch, work, [&](std::size_t c0, std::size_t c1) {
     for (std::size_t c = c0; c < c1; ++c) {
       const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
-      ss[c] = K.row_residual(a + r0 * C, nr, C, C, u, b ? b + r0 : nullptr, g ? part.data() + c * C : nullptr,
-                             t_out ? t_out + r0 : nullptr);
+      ss[c] = chunk(r0, nr, g ? part.data() + c * C : nullptr);
     }
   });
   double total = 0.0;
@@ -397,6 +398,28 @@ double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const
       for (std::size_t k = 0; k < C; ++k) g[k] += part[c * C + k];
   }
   return total;
+}
+
+template <class T>
+double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const T* b, T* g, T* t_out) {
+  const TypedKernels<T>& K = typed<T>(active_kernels());
+  return residual_chunks<T>(n, C, g, 2 * n * C, [&](std::size_t r0, std::size_t nr, T* gp) {
+    return K.row_residual(a + r0 * C, nr, C, C, u, b ? b + r0 : nullptr, gp, t_out ? t_out + r0 : nullptr);
+  });
+}
+
+// The refinement pass over chunks: rows(r0, nr, parts_of_chunk) accumulates one chunk's partials.
+template <class Rows>
+void ls_refine_chunks_run(std::size_t n, std::size_t C, std::size_t work, double* h, Rows&& rows) {
+  const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
+  std::vector<double> parts(3 * nch * C, 0.0);
+  dynamic_for(nch, work, [&](std::size_t c0, std::size_t c1) {
+    for (std::size_t c = c0; c < c1; ++c) {
+      const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
+      rows(r0, nr, parts.data() + 3 * c * C);
+    }
+  });
+  ls_refine_merge(parts.data(), static_cast<std::int64_t>(nch), static_cast<std::int64_t>(C), h);
 }
 
 void ls_refine_partials_impl(const double* a, std::size_t n, std::size_t C, const double* x, double* r, bool init_r,
@@ -411,32 +434,6 @@ void ls_refine_partials_impl(const double* a, std::size_t n, std::size_t C, cons
       kern.ls_refine_rows(a + r0 * C, nr, C, C, x, r + r0, init_r, b + r0, f + r0, pc, pc + C, pc + 2 * C);
     }
   });
-}
-
-template <class T>
-double csr_residual_impl(const std::int64_t* ptr, const std::int32_t* ind, const T* val, std::size_t n, std::size_t C,
-                         const T* u, const T* b, T* g, T* t_out) {
-  const TypedKernels<T>& K = typed<T>(active_kernels());
-  const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
-  std::vector<T> part(g ? nch * C : 0, T(0));
-  std::vector<double> ss(nch, 0.0);
-  const std::size_t work = 2 * static_cast<std::size_t>(ptr[n]) + n;
-  dynamic_for(nch, 4 * work, [&](std::size_t c0, std::size_t c1) {
-    for (std::size_t c = c0; c < c1; ++c) {
-      const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
-      ss[c] = K.csr_row_residual(ptr + r0, ind, val, nr, u, b ? b + r0 : nullptr, g ? part.data() + c * C : nullptr,
-                                 t_out ? t_out + r0 : nullptr);
-    }
-  });
-  double total = 0.0;
-  for (std::size_t c = 0; c < nch; ++c) total += ss[c];
-  if (g) {
-    // Chunk partials are dense length-d vectors, added in chunk order (as in residual_impl).
-    std::fill(g, g + C, T(0));
-    for (std::size_t c = 0; c < nch; ++c)
-      for (std::size_t k = 0; k < C; ++k) g[k] += part[c * C + k];
-  }
-  return total;
 }
 
 template <class T>
@@ -527,37 +524,70 @@ bool csr_valid(const std::int64_t* ptr, const std::int32_t* ind, std::int64_t n,
 double csr_row_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
                         std::int64_t d, const void* u, const void* b, void* g, void* t_out) {
   if (d <= 0) return 0.0;
-  if (n <= 0) {
-    if (g) std::memset(g, 0, static_cast<std::size_t>(d) * (dt == Dtype::f32 ? 4 : 8));
-    return 0.0;
-  }
+  const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
+  const std::size_t work = 4 * (2 * static_cast<std::size_t>(ptr[N]) + N);
+  auto run = [&](auto* gp, auto* up, auto* bp, auto* tp) {
+    using T = std::remove_pointer_t<decltype(gp)>;
+    const TypedKernels<T>& K = typed<T>(active_kernels());
+    const T* v = static_cast<const T*>(val);
+    return residual_chunks<T>(N, C, gp, work, [&](std::size_t r0, std::size_t nr, T* gpart) {
+      return K.csr_row_residual(ptr + r0, ind, v, nr, up, bp ? bp + r0 : nullptr, gpart, tp ? tp + r0 : nullptr);
+    });
+  };
   if (dt == Dtype::f32)
-    return csr_residual_impl<float>(ptr, ind, static_cast<const float*>(val), n, d, static_cast<const float*>(u),
-                                    static_cast<const float*>(b), static_cast<float*>(g), static_cast<float*>(t_out));
-  return csr_residual_impl<double>(ptr, ind, static_cast<const double*>(val), n, d, static_cast<const double*>(u),
-                                   static_cast<const double*>(b), static_cast<double*>(g), static_cast<double*>(t_out));
+    return run(static_cast<float*>(g), static_cast<const float*>(u), static_cast<const float*>(b),
+               static_cast<float*>(t_out));
+  return run(static_cast<double*>(g), static_cast<const double*>(u), static_cast<const double*>(b),
+             static_cast<double*>(t_out));
 }
 
-void csr_ls_refine_residual(const std::int64_t* ptr, const std::int32_t* ind, const double* val, std::int64_t n,
+double csr_row_residual_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
+                             std::int64_t d, const double* u, const double* b, double* g, double* t_out) {
+  if (d <= 0) return 0.0;
+  const Kernels& kern = active_kernels();
+  const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
+  return residual_chunks<double>(N, C, g, 4 * (2 * static_cast<std::size_t>(ptr[N]) + N),
+                                 [&](std::size_t r0, std::size_t nr, double* gpart) {
+                                   return kern.csr_row_residual_f32a(ptr + r0, ind, val, nr, u, b ? b + r0 : nullptr,
+                                                                     gpart, t_out ? t_out + r0 : nullptr);
+                                 });
+}
+
+double row_residual_f32a(const float* a, std::int64_t n, std::int64_t d, const double* u, const double* b, double* g,
+                         double* t_out) {
+  if (d <= 0) return 0.0;
+  const Kernels& kern = active_kernels();
+  const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
+  return residual_chunks<double>(N, C, g, 2 * N * C, [&](std::size_t r0, std::size_t nr, double* gpart) {
+    return kern.row_residual_f32a(a + r0 * C, nr, C, C, u, b ? b + r0 : nullptr, gpart, t_out ? t_out + r0 : nullptr);
+  });
+}
+
+void ls_refine_residual_f32a(const float* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
+                             const double* b, double* f, double* h) {
+  if (d <= 0) return;
+  const Kernels& kern = active_kernels();
+  const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
+  ls_refine_chunks_run(N, C, 8 * N * C, h, [&](std::size_t r0, std::size_t nr, double* pc) {
+    kern.ls_refine_rows_f32a(a + r0 * C, nr, C, C, x, r + r0, init_r, b + r0, f + r0, pc, pc + C, pc + 2 * C);
+  });
+}
+
+void csr_ls_refine_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
                             std::int64_t d, const double* x, double* r, bool init_r, const double* b, double* f,
                             double* h) {
   if (d <= 0) return;
-  if (n <= 0) {
-    std::fill(h, h + d, 0.0);
-    return;
-  }
   const Kernels& kern = active_kernels();
-  const std::size_t C = static_cast<std::size_t>(d), N = static_cast<std::size_t>(n);
-  const std::size_t nch = (N + kResidualChunk - 1) / kResidualChunk;
-  std::vector<double> parts(3 * nch * C, 0.0);
-  dynamic_for(nch, 16 * static_cast<std::size_t>(ptr[n]) + N, [&](std::size_t c0, std::size_t c1) {
-    for (std::size_t c = c0; c < c1; ++c) {
-      const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, N - r0);
-      double* pc = parts.data() + 3 * c * C;
-      kern.csr_ls_refine_rows(ptr + r0, ind, val, nr, x, r + r0, init_r, b + r0, f + r0, pc, pc + C, pc + 2 * C);
-    }
+  const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
+  const std::size_t work = 16 * static_cast<std::size_t>(ptr[N]) + N;
+  ls_refine_chunks_run(N, C, work, h, [&](std::size_t r0, std::size_t nr, double* pc) {
+    if (dt == Dtype::f32)
+      kern.csr_ls_refine_rows_f32a(ptr + r0, ind, static_cast<const float*>(val), nr, x, r + r0, init_r, b + r0, f + r0,
+                                   pc, pc + C, pc + 2 * C);
+    else
+      kern.csr_ls_refine_rows(ptr + r0, ind, static_cast<const double*>(val), nr, x, r + r0, init_r, b + r0, f + r0, pc,
+                              pc + C, pc + 2 * C);
   });
-  ls_refine_merge(parts.data(), static_cast<std::int64_t>(nch), d, h);
 }
 
 void csr_sketch_apply(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,

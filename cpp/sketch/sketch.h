@@ -65,6 +65,18 @@ struct Kernels {
   void (*csr_ls_refine_rows)(const std::int64_t* ptr, const std::int32_t* ind, const double* val, std::size_t rows,
                              const double* x, double* r, bool init_r, const double* b, double* f, double* sr_hi,
                              double* sr_lo, double* sf);
+  // The float64 row passes on a float32-stored A (entries converted exactly, all arithmetic and
+  // accumulation in float64): f64.row_residual, ls_refine_rows and their CSR forms.
+  double (*row_residual_f32a)(const float* a, std::size_t rows, std::size_t d, std::size_t lda, const double* u,
+                              const double* b, double* g, double* t_out);
+  void (*ls_refine_rows_f32a)(const float* a, std::size_t rows, std::size_t d, std::size_t lda, const double* x,
+                              double* r, bool init_r, const double* b, double* f, double* sr_hi, double* sr_lo,
+                              double* sf);
+  double (*csr_row_residual_f32a)(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::size_t rows,
+                                  const double* u, const double* b, double* g, double* t_out);
+  void (*csr_ls_refine_rows_f32a)(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::size_t rows,
+                                  const double* x, double* r, bool init_r, const double* b, double* f, double* sr_hi,
+                                  double* sr_lo, double* sf);
 };
 
 extern const Kernels kernels_scalar;
@@ -109,6 +121,12 @@ void sparse_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const
 // size, merged in order), so the result does not depend on the thread count.
 double row_residual(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const void* u, const void* b, void* g,
                     void* t_out);
+// row_residual on a float32 (n, d) array with float64 u, b, g, t_out: every product and sum in float64.
+double row_residual_f32a(const float* a, std::int64_t n, std::int64_t d, const double* u, const double* b, double* g,
+                         double* t_out);
+// ls_refine_residual on a float32-stored a (its entries exactly, in float64 and double-double).
+void ls_refine_residual_f32a(const float* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
+                             const double* b, double* f, double* h);
 
 // One pass over a C-contiguous float64 (n, d) array for a refinement step of least squares:
 // f = b - r - a x with every entry as accurate as in twice the working precision (rounded once), and
@@ -143,10 +161,13 @@ bool csr_valid(const std::int64_t* ptr, const std::int32_t* ind, std::int64_t n,
 // row_residual for a CSR matrix (same chunks and merge order, so thread-count independent).
 double csr_row_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
                         std::int64_t d, const void* u, const void* b, void* g, void* t_out);
-// ls_refine_residual for a float64 CSR matrix.
-void csr_ls_refine_residual(const std::int64_t* ptr, const std::int32_t* ind, const double* val, std::int64_t n,
+// ls_refine_residual for a CSR matrix with float64 or float32 entries (vectors float64).
+void csr_ls_refine_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
                             std::int64_t d, const double* x, double* r, bool init_r, const double* b, double* f,
                             double* h);
+// csr_row_residual on float32 entries with float64 vectors (all arithmetic in float64).
+double csr_row_residual_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
+                             std::int64_t d, const double* u, const double* b, double* g, double* t_out);
 // y (m, d) = S a for a sparse sign sketch (idx, sval as in sparse_apply) and a CSR matrix a (n, d), in
 // O(nnz s) multiply-adds: column strips of y run in parallel, each walking the rows in order, so every
 // output is summed in ascending row order at any thread count.

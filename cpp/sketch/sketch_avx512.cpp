@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "common/simd_avx512.h"
 #include "sketch/sketch.h"
@@ -21,6 +22,10 @@ const Kernels kernels_avx512 = {simd::kLevel,
                                 typed_table<simd::F64>(),
                                 &gauss_fill<simd::F32, simd::I32>,
                                 &ls_refine_rows<simd::F64>,
-                                &csr_ls_refine_rows<simd::F64>};
+                                &csr_ls_refine_rows<simd::F64>,
+                                &row_residual<simd::F64, float>,
+                                &ls_refine_rows<simd::F64, float>,
+                                &csr_row_residual<simd::F64, float>,
+                                &csr_ls_refine_rows<simd::F64, float>};
 
 }  // namespace numkern::sketch

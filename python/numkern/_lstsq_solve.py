@@ -213,7 +213,7 @@ def _bootstrap_cg(Q, counts, Sb):
     return Z.transpose(1, 0, 2)  # (B, r, k)
 
 
-def solve_sketch(A, B, kind, m, g, delta):
+def solve_sketch(A, B, kind, m, g, delta, rank_eps=None):
     S = make_sketch(kind, A.shape[0], m, g)
     # One pass of the operator over A and b (the Gaussian sketch generates S once for both).
     SA, Sb = (M.astype(np.float64, copy=False) for M in S.apply_pair(A, B))
@@ -221,7 +221,7 @@ def solve_sketch(A, B, kind, m, g, delta):
         finite_or_raise(A, "A")
         raise ValueError("the sketch of A overflowed; scale A and b down")
     with one_blas_thread():
-        U, s, Vt, r = small_svd(SA, np.finfo(A.dtype).eps)
+        U, s, Vt, r = small_svd(SA, np.finfo(A.dtype).eps if rank_eps is None else rank_eps)
         x = Vt.T @ ((U.T @ Sb) / s[:, None]) if r else np.zeros((A.shape[1], B.shape[1]))
     return S, SA, Sb, U, s, Vt, r, x
 
@@ -229,8 +229,9 @@ def solve_sketch(A, B, kind, m, g, delta):
 def residual_norms(A, X, B):
     out = np.empty(B.shape[1])
     for j in range(B.shape[1]):
-        u = np.ascontiguousarray(X[:, j], dtype=A.dtype)
-        bj = np.ascontiguousarray(B[:, j], dtype=A.dtype)
+        # In B's dtype: float64 vectors with a float32-stored A compute in float64.
+        u = np.ascontiguousarray(X[:, j], dtype=B.dtype)
+        bj = np.ascontiguousarray(B[:, j])
         out[j] = math.sqrt(row_residual(A, u, bj, None, None))
     return out
 

@@ -7,6 +7,8 @@ the caller should choose it (``A.tocsr()``)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _core
@@ -47,7 +49,13 @@ class CsrRows:
         return CsrRows(self.indptr, self.indices, data, self.shape)
 
     def frobenius(self) -> float:
-        return float(np.linalg.norm(self.data.astype(np.float64, copy=False)))
+        step = 1 << 20  # float64 sums of float32 data, a bounded block at a time
+        return math.sqrt(
+            sum(
+                float(np.dot(v, v))
+                for v in (self.data[i : i + step].astype(np.float64) for i in range(0, self.nnz, step))
+            )
+        )
 
     def toarray(self) -> np.ndarray:
         n, d = self.shape

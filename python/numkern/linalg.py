@@ -290,11 +290,12 @@ def lstsq(
         iterate = X0 is not None or atol is not None or btol is not None
         method = "precondition" if (iterate or (n >= 8 * d and n * d >= 2**20)) else "direct"
 
-    if isinstance(a, CsrRows):
-        a = a.astype(dtype if method == "sketch" else np.float64)
-    else:
-        a = c_aligned(a, dtype if method == "sketch" else np.float64)
-    B = c_aligned(B, a.dtype)
+    # A float32 A stays float32 for "precondition" (half the memory and traffic): its passes compute
+    # in float64 from the stored entries, so the solution is that of the float32-stored problem.
+    store = np.float32 if (a.dtype == np.float32 and method == "precondition") else None
+    adt = store or (dtype if method == "sketch" else np.float64)
+    a = a.astype(adt) if isinstance(a, CsrRows) else c_aligned(a, adt)
+    B = c_aligned(B, np.float64 if store else a.dtype)
     if weights is not None:
         w, _ = float_operand(weights, "weights")
         if w.shape != (n,):
@@ -302,9 +303,10 @@ def lstsq(
         finite_or_raise(w, "weights")
         if (w < 0).any():
             raise ValueError("weights must be nonnegative")
-        sw = np.sqrt(w.astype(np.float64)).astype(a.dtype)
-        a = a.scale_rows(sw) if isinstance(a, CsrRows) else scale_rows(a, sw)
-        B = scale_rows(B, sw)
+        sw = np.sqrt(w.astype(np.float64))
+        swa = sw.astype(a.dtype)
+        a = a.scale_rows(swa) if isinstance(a, CsrRows) else scale_rows(a, swa)
+        B = scale_rows(B, sw.astype(B.dtype))
     g = generator(rng)
 
     def pack(v):
@@ -338,7 +340,9 @@ def lstsq(
     if m is None:
         m = min(N, max(d, PRECONDITION_ROWS_PER_COL * d))
     maxiter = 200 if maxiter is None else int(maxiter)
-    S, SA, Sb, U, s, Vt, r, _ = solve_sketch(a, B, sketch, m, g, delta)
+    # A float32-stored A is sketched in float32; its rank is still judged at float64's rounding (the
+    # float32 sketch's noise makes a preconditioner of lower quality, not of lower rank).
+    S, SA, Sb, U, s, Vt, r, _ = solve_sketch(a, B, sketch, m, g, delta, rank_eps=np.finfo(np.float64).eps)
     P = np.ascontiguousarray(Vt.T / s)  # d x r
     X = np.zeros((d, B.shape[1]))
     res = np.empty(B.shape[1])
@@ -364,9 +368,9 @@ def lstsq(
                 xj, it_ref, e_ref = refine_column(RefinementPasses(a, bj), P, xj, float(tol), maxiter)
                 if it_ref:  # corrections ran: their size is the estimate; else CG's own stands
                     it, e = it + it_ref, e_ref
-                    why = "maxiter" if it_ref >= maxiter else "refined"
-                elif not met and float(np.linalg.norm(e)) <= float(tol) * float(np.linalg.norm(xj)):
-                    why = "converged"  # CG stopped on its floor, and the refinement check found x within tol
+                    why = "maxiter" if it >= maxiter else "refined"
+                else:
+                    why = "converged"  # the refinement's first, extra-precise residual found x within tol
         reasons.append(why)
         X[:, j] = xj
         iters = max(iters, it)

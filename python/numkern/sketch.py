@@ -29,6 +29,7 @@ from ._validate import (
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+    from scipy.sparse.linalg import LinearOperator
 
     from ._validate import RngLike
 
@@ -195,7 +196,7 @@ class _Sketch:
     def _rmatvec(self, v: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def aslinearoperator(self):
+    def aslinearoperator(self) -> LinearOperator:
         """``S`` as a ``scipy.sparse.linalg.LinearOperator`` of shape ``(m, n)``, float64.
 
         ``matvec``/``matmat`` apply ``S`` (as :meth:`apply`); ``rmatvec``/``rmatmat`` apply ``S^T``
