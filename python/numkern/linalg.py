@@ -135,7 +135,12 @@ def lstsq(
         threaded, in a fixed summation order.
     b : array_like, shape (n,) or (n, k)
         float32 or float64 (float16/int/bool are promoted as elsewhere in numkern). The result is
-        float32 only if both are float32. A scipy.sparse ``b`` is densified.
+        float32 only if both are float32. A scipy.sparse ``b`` is densified. A float32 ``A``
+        (dense or sparse) is kept in float32 by ``method="precondition"``, without a float64 copy:
+        the sketch runs in float32, the CG products and the double-double refinement read the
+        float32 entries and compute in float64, so ``x`` is the solution of the float32-stored
+        problem to ``tol`` (measured 1e-11 or better at cond 1e4 and 1e8; see
+        docs/design/sketch.md).
     method : {"auto", "sketch", "precondition", "direct"}
         ``"sketch"``: sketch-and-solve, ``x' = argmin ||S A x - S b||``. ``"precondition"``:
         sketch-and-precondition to ``tol``: SVD ``S A = U Sigma V^T`` with ``m`` about ``4d``
