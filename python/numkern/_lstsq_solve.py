@@ -215,8 +215,13 @@ def _bootstrap_cg(Q, counts, Sb):
 
 def solve_sketch(A, B, kind, m, g, delta, rank_eps=None):
     S = make_sketch(kind, A.shape[0], m, g)
-    # One pass of the operator over A and b (the Gaussian sketch generates S once for both).
-    SA, Sb = (M.astype(np.float64, copy=False) for M in S.apply_pair(A, B))
+    if isinstance(A, np.ndarray) and A.dtype == np.float32 and B.dtype == np.float64:
+        # A float32-stored A of the float64 solver: sketched in float64 by column blocks, the same
+        # numbers as the sketch of its float64 copy (numkern.dask relies on it) without the copy.
+        SA, Sb = S.apply_widened(A), S.apply(B)
+    else:
+        # One pass of the operator over A and b (the Gaussian sketch generates S once for both).
+        SA, Sb = (M.astype(np.float64, copy=False) for M in S.apply_pair(A, B))
     if not (np.isfinite(SA).all() and np.isfinite(Sb).all()):
         finite_or_raise(A, "A")
         raise ValueError("the sketch of A overflowed; scale A and b down")

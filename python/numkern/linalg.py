@@ -137,8 +137,8 @@ def lstsq(
         float32 or float64 (float16/int/bool are promoted as elsewhere in numkern). The result is
         float32 only if both are float32. A scipy.sparse ``b`` is densified. A float32 ``A``
         (dense or sparse) is kept in float32 by ``method="precondition"``, without a float64 copy:
-        the sketch runs in float32, the CG products and the double-double refinement read the
-        float32 entries and compute in float64, so ``x`` is the solution of the float32-stored
+        the sketch (float64 by column blocks when dense, float32 when sparse), the CG products and
+        the double-double refinement read the float32 entries and compute in float64, so ``x`` is the solution of the float32-stored
         problem to ``tol`` (measured 1e-11 or better at cond 1e4 and 1e8; see
         docs/design/sketch.md).
     method : {"auto", "sketch", "precondition", "direct"}
@@ -345,8 +345,9 @@ def lstsq(
     if m is None:
         m = min(N, max(d, PRECONDITION_ROWS_PER_COL * d))
     maxiter = 200 if maxiter is None else int(maxiter)
-    # A float32-stored A is sketched in float32; its rank is still judged at float64's rounding (the
-    # float32 sketch's noise makes a preconditioner of lower quality, not of lower rank).
+    # A float32-stored A is sketched in float64 from its entries (dense, by column blocks) or in
+    # float32 (CSR); the rank is judged at float64's rounding either way (a float32 sketch's noise
+    # makes a preconditioner of lower quality, not of lower rank).
     S, SA, Sb, U, s, Vt, r, _ = solve_sketch(a, B, sketch, m, g, delta, rank_eps=np.finfo(np.float64).eps)
     P = np.ascontiguousarray(Vt.T / s)  # d x r
     X = np.zeros((d, B.shape[1]))

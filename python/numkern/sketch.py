@@ -193,6 +193,32 @@ class _Sketch:
             self._apply(block, yb)
             y[:, c0:c1] = yb
 
+    def apply_widened(self, A: np.ndarray) -> np.ndarray:
+        """``S @ A`` in float64 for a dense float32 ``(n, k)`` A without a float64 copy of it: the
+        columns go through the float64 kernel in blocks of at most 32 MiB and ``k / 4`` columns. For Gaussian,
+        SparseSign and CountSketch every column is computed on its own, so this equals
+        ``S @ A.astype(np.float64)`` bit for bit; SRHT groups partial sums by the block width,
+        so it agrees to rounding."""
+        a = self._operand(A)
+        if a.ndim == 1 or a.dtype != np.float32:
+            return self.apply(a.astype(np.float64))
+        n, k = a.shape
+        y = np.empty((self.m, k))
+        if a.size == 0:
+            y.fill(0)
+            return y
+        # Blocks of at most 32 MiB and at most a quarter of the columns (so the float64 block stays
+        # within half the float32 array).
+        w = max(1, min(column_block(n, 8), k // 4))
+        cuts = list(range(0, k, w)) + [k]
+        if len(cuts) > 2 and cuts[-1] - cuts[-2] == 1:
+            del cuts[-2]  # no single-column block: one column takes a vector path of its own
+        for c0, c1 in zip(cuts[:-1], cuts[1:]):
+            yb = np.empty((self.m, c1 - c0))
+            self._apply(np.ascontiguousarray(a[:, c0:c1], dtype=np.float64), yb)
+            y[:, c0:c1] = yb
+        return y
+
     def _rmatvec(self, v: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -272,7 +298,8 @@ class SRHT(_Sketch):
 
     A scipy.sparse ``A`` (CSR, CSC or COO) is applied through the dense kernel on blocks of columns
     densified at most 32 MiB at a time: every row of ``S`` is dense, so a sparse algorithm would
-    not be cheaper than the transform. The result equals ``S @ A.toarray()`` bit for bit.
+    not be cheaper than the transform. The result equals ``S @ A.toarray()`` bit for bit when one
+    block holds every column, else to rounding (the partial sums are grouped by the block width).
 
     Parameters
     ----------
