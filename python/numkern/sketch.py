@@ -437,8 +437,11 @@ def sparse_sign_rows(key, j0, count, m, s):
 
 
 def sparse_sign_values(neg, s, dtype):
-    """The nonzeros +-1/sqrt(s) in `dtype`, computed the same way wherever the sketch is applied."""
-    return np.where(neg, -1.0, 1.0).astype(dtype) / dtype(np.sqrt(s))
+    """The nonzeros +-1/sqrt(s) in `dtype`, computed the same way wherever the sketch is applied
+    (1 / sqrt(s) rounded once to `dtype`, negated where `neg`)."""
+    out = np.full(np.shape(neg), dtype(1.0) / dtype(np.sqrt(s)), dtype=dtype)
+    np.negative(out, out=out, where=neg)
+    return out
 
 
 def merge_tile_sums(*parts):
@@ -514,13 +517,20 @@ class SparseSign(_Sketch):
         self._key = int(g.integers(0, 2**63, dtype=np.int64))
         self._idx, self._neg = sparse_sign_rows(self._key, 0, self.n, self.m, s)
 
+    def _values(self, dtype):
+        """The nonzeros in `dtype`, made once per dtype (the solver applies the sketch twice)."""
+        cache = self.__dict__.setdefault("_value_cache", {})
+        if dtype not in cache:
+            cache[dtype] = sparse_sign_values(self._neg, self.nnz_per_col, dtype)
+        return cache[dtype]
+
     @property
     def _sign(self):
         """The nonzeros as an (n, nnz_per_col) float64 array (for dense references in tests)."""
         return sparse_sign_values(self._neg, self.nnz_per_col, np.float64)
 
     def _apply(self, a, y):
-        val = sparse_sign_values(self._neg, self.nnz_per_col, a.dtype.type)
+        val = self._values(a.dtype.type)
         nodes: dict[tuple[int, int], np.ndarray] = {}
         for t0 in range(0, a.shape[0], TILE):
             yt = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
@@ -531,7 +541,7 @@ class SparseSign(_Sketch):
     def _apply_sparse(self, c, y):
         # O(nnz * nnz_per_col): the CSR rows are scattered into the sketch (C++, column strips in
         # parallel, each output summed in ascending row order).
-        val = sparse_sign_values(self._neg, self.nnz_per_col, c.dtype.type)
+        val = self._values(c.dtype.type)
         _core.csr_sketch_apply(c.indptr, c.indices, c.data, self._idx, val, y)
 
     def _rmatvec(self, v):
