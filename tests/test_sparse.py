@@ -337,6 +337,8 @@ def test_x0_warm_start_and_maxiter_reason(isa):
         numkern.lstsq(A, b, method="direct", x0=x_ref)
     with pytest.raises(ValueError, match="atol"):
         numkern.lstsq(A, b, atol=-1.0)
+    with pytest.raises(ValueError, match="does not iterate"):
+        numkern.lstsq(A, b, method="sketch", atol=1e-8)
     with pytest.raises(ValueError, match="btol"):
         numkern.lstsq(A, b, btol=np.nan)
     with pytest.raises(ValueError, match="NaN or inf"):
@@ -372,6 +374,16 @@ def test_float32_stored_A_reaches_float64_accuracy(cond, r_scale, sparse, isa):
     res = numkern.lstsq(sp.csr_array(A32) if sparse else A32, b, method="precondition", rng=0)
     assert res.x.dtype == np.float64 and res.reason in ("converged", "refined")
     assert np.linalg.norm(res.x - x_exact) / np.linalg.norm(x_exact) <= 1e-10
+
+
+def test_float32_sparse_rank_deficient_is_sketched_in_float64(isa):
+    # A float32 sketch's rounding noise passed for rank here and gave x ~ 1e12 (found by fuzzing).
+    A = sp.csr_array(np.array([[0, 0, -0.62327445, 0.04132598], [0, 0, 0, 0]], dtype=np.float32))
+    b = np.random.default_rng(0).standard_normal((2, 2))
+    res = numkern.lstsq(A, b, method="precondition", sketch="gaussian", rng=0)
+    x_ref = np.linalg.pinv(A.toarray().astype(np.float64)) @ b
+    np.testing.assert_allclose(res.x, x_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(res.residual_norm, np.linalg.norm(A.toarray() @ res.x - b, axis=0), rtol=1e-10)
 
 
 def test_float32_stored_A_is_not_copied_to_float64():

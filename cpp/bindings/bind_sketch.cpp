@@ -217,11 +217,14 @@ void bind_sketch(py::module_& m) {
       [](const py::array& indptr, const py::array& indices, const py::array& data, const py::array& idx,
          const py::array& val, py::array& y) {
         const Check c("csr_sketch_apply");
-        c.ndim(y, "y", 2).dense(y, "y").writeable(y, "y").same_dtype(y, data, "data and y");
+        c.ndim(y, "y", 2).dense(y, "y").writeable(y, "y").float_dtype(y, "y");
         const Csr a = csr_operand(c, indptr, indices, data, y.shape(1));
+        // float32 data may be sketched into float64 y (and val): the float64 sketch of its entries.
+        const bool mixed = float_dtype(data) == Dtype::f32 && float_dtype(y) == Dtype::f64;
+        if (!mixed) c.same_dtype(y, data, "data and y");
         c.dtype(idx, "idx", 'i', 8).dense(idx, "idx").ndim(idx, "idx", 2);
         c.that(idx.shape(0) == a.n, "idx must have a row per row of a");
-        c.same_dtype(val, data, "data and val").dense(val, "val").same_shape(val, idx, "idx and val");
+        c.same_dtype(val, y, "y and val").dense(val, "val").same_shape(val, idx, "idx and val");
         {  // O(n s): every index the kernel follows must be in range
           const auto* pi = static_cast<const std::int64_t*>(idx.data());
           for (py::ssize_t t = 0; t < idx.size(); ++t) c.that(pi[t] >= 0 && pi[t] < y.shape(0), "idx out of range");
@@ -232,7 +235,11 @@ void bind_sketch(py::module_& m) {
         const void* pv = val.data();
         void* py_ = y.mutable_data();
         py::gil_scoped_release release;
-        sketch::csr_sketch_apply(dt, a.ptr, a.ind, a.val, a.n, d, pi, pv, s, mm, py_);
+        if (mixed)
+          sketch::csr_sketch_apply_f32a(a.ptr, a.ind, static_cast<const float*>(a.val), a.n, d, pi,
+                                        static_cast<const double*>(pv), s, mm, static_cast<double*>(py_));
+        else
+          sketch::csr_sketch_apply(dt, a.ptr, a.ind, a.val, a.n, d, pi, pv, s, mm, py_);
       },
       py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("idx"), py::arg("val"), py::arg("y"));
   // Same-dtype data and vectors, or float32 data with float64 vectors (computed in float64).

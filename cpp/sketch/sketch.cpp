@@ -436,10 +436,9 @@ void ls_refine_partials_impl(const double* a, std::size_t n, std::size_t C, cons
   });
 }
 
-template <class T>
-void csr_sketch_impl(const std::int64_t* ptr, const std::int32_t* ind, const T* val, std::size_t n, std::size_t C,
-                     const std::int64_t* idx, const T* sval, std::size_t s, std::size_t m, T* y) {
-  const TypedKernels<T>& K = typed<T>(active_kernels());
+template <class T, class TV, class Strip>
+void csr_sketch_impl(const std::int64_t* ptr, const std::int32_t* ind, const TV* val, std::size_t n, std::size_t C,
+                     const std::int64_t* idx, const T* sval, std::size_t s, std::size_t m, T* y, Strip strip) {
   std::fill(y, y + m * C, T(0));
   const std::size_t nnz = static_cast<std::size_t>(ptr[n]);
   // Strips of columns whose m rows fit in L2 keep the scattered updates in cache; every strip walks
@@ -452,8 +451,7 @@ void csr_sketch_impl(const std::int64_t* ptr, const std::int32_t* ind, const T* 
   dynamic_for(strips, nnz * s + n * strips, [&](std::size_t s0, std::size_t s1) {
     for (std::size_t st = s0; st < s1; ++st) {
       const std::size_t c0 = st * w, c1 = std::min(C, c0 + w);
-      K.csr_sketch_strip(y, C, ptr, ind, val, n, static_cast<std::int32_t>(c0), static_cast<std::int32_t>(c1), idx,
-                         sval, s);
+      strip(y, C, ptr, ind, val, n, static_cast<std::int32_t>(c0), static_cast<std::int32_t>(c1), idx, sval, s);
     }
   });
 }
@@ -594,12 +592,20 @@ void csr_sketch_apply(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind
                       std::int64_t d, const std::int64_t* idx, const void* sval, std::int64_t s, std::int64_t m,
                       void* y) {
   if (m <= 0 || d <= 0) return;
+  const Kernels& kern = active_kernels();
   if (dt == Dtype::f32)
     csr_sketch_impl<float>(ptr, ind, static_cast<const float*>(val), n, d, idx, static_cast<const float*>(sval), s, m,
-                           static_cast<float*>(y));
+                           static_cast<float*>(y), kern.f32.csr_sketch_strip);
   else
     csr_sketch_impl<double>(ptr, ind, static_cast<const double*>(val), n, d, idx, static_cast<const double*>(sval), s,
-                            m, static_cast<double*>(y));
+                            m, static_cast<double*>(y), kern.f64.csr_sketch_strip);
+}
+
+void csr_sketch_apply_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
+                           std::int64_t d, const std::int64_t* idx, const double* sval, std::int64_t s, std::int64_t m,
+                           double* y) {
+  if (m <= 0 || d <= 0) return;
+  csr_sketch_impl<double>(ptr, ind, val, n, d, idx, sval, s, m, y, active_kernels().csr_sketch_strip_f32a);
 }
 
 void ls_refine_merge(const double* parts, std::int64_t nch, std::int64_t d, double* h) {

@@ -77,6 +77,9 @@ struct Kernels {
   void (*csr_ls_refine_rows_f32a)(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::size_t rows,
                                   const double* x, double* r, bool init_r, const double* b, double* f, double* sr_hi,
                                   double* sr_lo, double* sf);
+  void (*csr_sketch_strip_f32a)(double* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind,
+                                const float* val, std::size_t rows, std::int32_t c0, std::int32_t c1,
+                                const std::int64_t* idx, const double* sval, std::size_t s);
 };
 
 extern const Kernels kernels_scalar;
@@ -174,5 +177,9 @@ double csr_row_residual_f32a(const std::int64_t* ptr, const std::int32_t* ind, c
 void csr_sketch_apply(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
                       std::int64_t d, const std::int64_t* idx, const void* sval, std::int64_t s, std::int64_t m,
                       void* y);
+// The same sketch in float64 of float32 entries (sval and y float64; each entry converted exactly).
+void csr_sketch_apply_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
+                           std::int64_t d, const std::int64_t* idx, const double* sval, std::int64_t s, std::int64_t m,
+                           double* y);
 
 }  // namespace numkern::sketch

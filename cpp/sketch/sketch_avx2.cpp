@@ -26,6 +26,7 @@ const Kernels kernels_avx2 = {simd::kLevel,
                               &row_residual<simd::F64, float>,
                               &ls_refine_rows<simd::F64, float>,
                               &csr_row_residual<simd::F64, float>,
-                              &csr_ls_refine_rows<simd::F64, float>};
+                              &csr_ls_refine_rows<simd::F64, float>,
+                              &csr_sketch_strip<simd::F64, float>};
 
 }  // namespace numkern::sketch

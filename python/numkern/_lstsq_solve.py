@@ -215,9 +215,10 @@ def _bootstrap_cg(Q, counts, Sb):
 
 def solve_sketch(A, B, kind, m, g, delta, rank_eps=None):
     S = make_sketch(kind, A.shape[0], m, g)
-    if isinstance(A, np.ndarray) and A.dtype == np.float32 and B.dtype == np.float64:
-        # A float32-stored A of the float64 solver: sketched in float64 by column blocks, the same
-        # numbers as the sketch of its float64 copy (numkern.dask relies on it) without the copy.
+    if A.dtype == np.float32 and B.dtype == np.float64:
+        # A float32-stored A of the float64 solver: sketched in float64 from its entries (dense: by
+        # column blocks, the same numbers as the sketch of its float64 copy, which numkern.dask
+        # relies on) without a float64 copy.
         SA, Sb = S.apply_widened(A), S.apply(B)
     else:
         # One pass of the operator over A and b (the Gaussian sketch generates S once for both).

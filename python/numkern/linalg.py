@@ -137,8 +137,8 @@ def lstsq(
         float32 or float64 (float16/int/bool are promoted as elsewhere in numkern). The result is
         float32 only if both are float32. A scipy.sparse ``b`` is densified. A float32 ``A``
         (dense or sparse) is kept in float32 by ``method="precondition"``, without a float64 copy:
-        the sketch (float64 by column blocks when dense, float32 when sparse), the CG products and
-        the double-double refinement read the float32 entries and compute in float64, so ``x`` is the solution of the float32-stored
+        the sketch, the CG products and the double-double refinement read the float32 entries and
+        compute in float64, so ``x`` is the solution of the float32-stored
         problem to ``tol`` (measured 1e-11 or better at cond 1e4 and 1e8; see
         docs/design/sketch.md).
     method : {"auto", "sketch", "precondition", "direct"}
@@ -215,8 +215,8 @@ def lstsq(
         For bad shapes, NaN/inf in ``A``, ``b`` or ``weights``, negative weights, ``m < d``,
         ``m`` larger than the padded ``n``, ``eps <= 0``, ``delta`` outside ``(0, 1)``, an
         unknown method or sketch, ``tol <= 0``, ``maxiter < 1``, negative or non-finite
-        ``atol``/``btol``, ``x0`` of the wrong shape or with NaN/inf (or with ``"sketch"`` or
-        ``"direct"``).
+        ``atol``/``btol``, ``x0`` of the wrong shape or with NaN/inf, ``x0``/``atol``/``btol``
+        with ``"sketch"`` or ``"direct"``.
     TypeError
         Also for a sparse ``A`` in a format other than CSR, CSC or COO, or with complex data.
 
@@ -280,6 +280,8 @@ def lstsq(
                 f"eps={eps}, delta={delta} need m={m} sketch rows, more than the padded row count {N}; "
                 "use a larger eps or method='precondition'/'direct'"
             )
+    if (atol is not None or btol is not None) and method in ("sketch", "direct"):
+        raise ValueError(f"atol/btol are stopping tests of method='precondition'; method={method!r} does not iterate")
     X0 = None
     if x0 is not None:
         if method in ("sketch", "direct"):
@@ -345,9 +347,8 @@ def lstsq(
     if m is None:
         m = min(N, max(d, PRECONDITION_ROWS_PER_COL * d))
     maxiter = 200 if maxiter is None else int(maxiter)
-    # A float32-stored A is sketched in float64 from its entries (dense, by column blocks) or in
-    # float32 (CSR); the rank is judged at float64's rounding either way (a float32 sketch's noise
-    # makes a preconditioner of lower quality, not of lower rank).
+    # A float32-stored A is sketched in float64 from its entries, so the rank is judged at
+    # float64's rounding (a float32 sketch's noise would pass for rank).
     S, SA, Sb, U, s, Vt, r, _ = solve_sketch(a, B, sketch, m, g, delta, rank_eps=np.finfo(np.float64).eps)
     P = np.ascontiguousarray(Vt.T / s)  # d x r
     X = np.zeros((d, B.shape[1]))

@@ -174,13 +174,13 @@ class _Sketch:
         self._apply(a, y)
         return y
 
-    def _apply_sparse_operand(self, A) -> np.ndarray:
+    def _apply_sparse_operand(self, A, dtype=None) -> np.ndarray:
         c = A if isinstance(A, CsrRows) else csr_rows(A, "A")
         if c.shape[0] != self.n:
             raise ValueError(
                 f"{type(self).__name__} of shape {self.shape} applies to arrays of shape ({self.n},) or ({self.n}, k); got {c.shape}"
             )
-        y = np.zeros((self.m, c.shape[1]), dtype=c.dtype)
+        y = np.zeros((self.m, c.shape[1]), dtype=dtype or c.dtype)
         if c.shape[1]:
             self._apply_sparse(c, y)
         return y
@@ -188,17 +188,24 @@ class _Sketch:
     def _apply_sparse(self, c: CsrRows, y: np.ndarray) -> None:
         # Through the dense kernel on blocks of columns: every output column is computed on its own
         # there, so the result equals the dense one bit for bit, in bounded memory.
-        for c0, c1, block in c.column_blocks(column_block(self.n, c.dtype.itemsize)):
-            yb = np.empty((self.m, c1 - c0), dtype=c.dtype)
-            self._apply(block, yb)
+        for c0, c1, block in c.column_blocks(column_block(self.n, y.dtype.itemsize)):
+            yb = np.empty((self.m, c1 - c0), dtype=y.dtype)
+            self._apply(block.astype(y.dtype, copy=False), yb)
             y[:, c0:c1] = yb
 
     def apply_widened(self, A: np.ndarray) -> np.ndarray:
-        """``S @ A`` in float64 for a dense float32 ``(n, k)`` A without a float64 copy of it: the
-        columns go through the float64 kernel in blocks of at most 32 MiB and ``k / 4`` columns. For Gaussian,
+        """``S @ A`` in float64 for a float32 ``(n, k)`` A without a float64 copy of it: dense columns
+        go through the float64 kernel in blocks of at most 32 MiB and ``k / 4`` columns; a sparse A
+        as :meth:`apply` does, in float64 from its float32 entries. For Gaussian,
         SparseSign and CountSketch every column is computed on its own, so this equals
         ``S @ A.astype(np.float64)`` bit for bit; SRHT groups partial sums by the block width,
         so it agrees to rounding."""
+        if is_sparse_operand(A):
+            c = A if isinstance(A, CsrRows) else csr_rows(A, "A")
+            if c.dtype != np.float32:
+                return self.apply(c.astype(np.float64))
+            y = self._apply_sparse_operand(c, np.float64)
+            return y
         a = self._operand(A)
         if a.ndim == 1 or a.dtype != np.float32:
             return self.apply(a.astype(np.float64))
@@ -541,7 +548,7 @@ class SparseSign(_Sketch):
     def _apply_sparse(self, c, y):
         # O(nnz * nnz_per_col): the CSR rows are scattered into the sketch (C++, column strips in
         # parallel, each output summed in ascending row order).
-        val = self._values(c.dtype.type)
+        val = self._values(y.dtype.type)  # y float64 with float32 entries: the float64 sketch
         _core.csr_sketch_apply(c.indptr, c.indices, c.data, self._idx, val, y)
 
     def _rmatvec(self, v):
