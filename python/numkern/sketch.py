@@ -202,10 +202,7 @@ class _Sketch:
         so it agrees to rounding."""
         if is_sparse_operand(A):
             c = A if isinstance(A, CsrRows) else csr_rows(A, "A")
-            if c.dtype != np.float32:
-                return self.apply(c.astype(np.float64))
-            y = self._apply_sparse_operand(c, np.float64)
-            return y
+            return self._apply_sparse_operand(c.astype(np.float64) if c.dtype != np.float32 else c, np.float64)
         a = self._operand(A)
         if a.ndim == 1 or a.dtype != np.float32:
             return self.apply(a.astype(np.float64))
