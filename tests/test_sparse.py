@@ -432,3 +432,17 @@ def test_apply_widened_is_the_float64_sketch(kind, k, isa):
         np.testing.assert_allclose(y, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
     else:
         np.testing.assert_array_equal(y, ref)
+
+
+def test_sparse_lstsq_does_not_depend_on_the_thread_count(isa):
+    A, b = _problem(3 * 4096 + 11, 12, 0.05, 1e3, 12)
+    threads = numkern.get_num_threads()
+    out = []
+    for nt in (1, max(2, threads)):
+        numkern.set_num_threads(nt)
+        try:
+            out.append(numkern.lstsq(A, b, method="precondition", rng=0))
+        finally:
+            numkern.set_num_threads(threads)
+    np.testing.assert_array_equal(out[0].x, out[1].x)
+    assert out[0].iterations == out[1].iterations and out[0].residual_norm == out[1].residual_norm
