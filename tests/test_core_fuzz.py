@@ -36,6 +36,10 @@ def _i8(rng, *shape):
     return rng.integers(-128, 128, shape, dtype=np.int8)
 
 
+def _csr(rng):
+    return [np.array([0, 1, 2, 2, 4, 5, 6], np.int64), np.array([0, 1, 0, 1, 1, 0], np.int32), _f64(rng, 6)]
+
+
 def _packed_features(rng, m, d):
     return rng.standard_normal((m // 32, d, 32))
 
@@ -176,9 +180,25 @@ CASES = {
         lambda r: [_f64(r, 6, 2), r.integers(0, 4, (6, 2)).astype(np.int64), _f64(r, 6, 2), np.zeros((4, 2))],
         set(),
     ),
+    # The stream key is any 64-bit value.
+    "sparse_sign_draw": (lambda r: [7, 0, 5, 4, 2], {(0, "big")}),
+    # CSR operands: a 6 x 2 matrix with one empty row; indptr int64, indices int32, data float.
+    "csr_sketch_apply": (
+        lambda r: [*_csr(r), r.integers(0, 4, (6, 2)).astype(np.int64), _f64(r, 6, 2), np.zeros((4, 2))],
+        {(2, "dtype")},  # float32 data sketched in float64
+    ),
+    "csr_row_residual": (
+        lambda r: [*_csr(r), _f64(r, 2), _f64(r, 6), np.zeros(2), np.zeros(6)],
+        {(4, "none"), (5, "none"), (6, "none"), (2, "dtype")},  # float32 data with float64 vectors
+    ),
+    "csr_ls_refine_residual": (
+        lambda r: [*_csr(r), _f64(r, 2), np.zeros(6), True, _f64(r, 6), np.zeros(6), np.zeros(2)],
+        {(2, "dtype")},  # float32 data
+    ),
     "row_residual": (
         lambda r: [_f64(r, 6, 2), _f64(r, 2), _f64(r, 6), np.zeros(2), np.zeros(6)],
-        {(2, "none"), (3, "none"), (4, "none"), (1, "ndim"), (2, "ndim"), (3, "ndim"), (4, "ndim")},
+        # A float32 a with float64 vectors is the mixed (float32-stored) pass.
+        {(2, "none"), (3, "none"), (4, "none"), (1, "ndim"), (2, "ndim"), (3, "ndim"), (4, "ndim"), (0, "dtype")},
     ),
     # The refinement kernels are float64 only; their inputs are converted (a copy), outputs never.
     "ls_refine_residual": (
@@ -302,6 +322,10 @@ OUTPUTS = {
     "gaussian_apply_pair": {4},
     "sparse_apply": {3},
     "row_residual": {3, 4},
+    "csr_sketch_apply": {5},
+    "sparse_sign_draw": set(),
+    "csr_row_residual": {5, 6},
+    "csr_ls_refine_residual": {4, 7, 8},
     "ls_refine_merge": {1},
 }
 

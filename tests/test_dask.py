@@ -624,3 +624,11 @@ def test_every_function_on_a_two_process_local_cluster(client, rng):
     assert np.array_equal(nkd.matmul(a, b, chunks=(40, 32)).compute(), quant.matmul(a, b))
     # one kernel thread per worker thread inside tasks
     assert set(client.run(numkern.get_num_threads).values()) == {1}
+
+
+def test_lstsq_reports_the_same_stop_reason_as_numkern_lstsq(rng):
+    A, b = _ls_problem(rng, dtype=np.float64, k=None)
+    ref = numkern.lstsq(A, b, method="precondition", sketch="gaussian", rng=3)
+    got = nkd.lstsq(da.from_array(A, chunks=(5000, 3)), da.from_array(b, chunks=5000), method="precondition", rng=3)
+    assert got.reason == ref.reason and ref.reason in ("converged", "refined")
+    assert nkd.lstsq(da.from_array(A, chunks=(5000, 3)), da.from_array(b, chunks=5000), rng=3).reason == "solved"

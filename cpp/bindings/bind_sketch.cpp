@@ -1,4 +1,5 @@
 #include <string>
+#include <utility>
 
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
@@ -35,6 +36,30 @@ void check_refine_rows(const char* name, const py::array& a, const py::array& x,
   c.ndim(a, "a", 2).dense(a, "a").dense(x, "x").dense(r, "r").dense(b, "b").dense(f, "f");
   const std::int64_t n = a.shape(0), d = a.shape(1);
   c.that(x.size() == d && r.size() == n && b.size() == n && f.size() == n, "shapes do not match a");
+}
+// A CSR operand: indptr (n + 1) int64, indices (nnz) int32 and data (nnz) float, each 1-d and dense,
+// with a canonical structure of column count d (O(n + nnz) check: the kernels index with it).
+struct Csr {
+  const std::int64_t* ptr;
+  const std::int32_t* ind;
+  const void* val;
+  std::int64_t n;
+};
+Csr csr_operand(const Check& c, const py::array& indptr, const py::array& indices, const py::array& data,
+                std::int64_t d) {
+  c.dtype(indptr, "indptr", 'i', 8).dense(indptr, "indptr").ndim(indptr, "indptr", 1);
+  c.dtype(indices, "indices", 'i', 4).dense(indices, "indices").ndim(indices, "indices", 1);
+  c.float_dtype(data, "data").dense(data, "data").ndim(data, "data", 1);
+  c.that(indptr.shape(0) >= 1, "indptr must have n + 1 entries");
+  c.that(indices.shape(0) == data.shape(0), "indices and data must have one entry per stored element");
+  const auto* pp = static_cast<const std::int64_t*>(indptr.data());
+  const auto* pi = static_cast<const std::int32_t*>(indices.data());
+  const std::int64_t n = indptr.shape(0) - 1;
+  c.that(sketch::csr_valid(pp, pi, n, d, indices.shape(0)),
+         "indptr/indices must be a canonical CSR structure (indptr from 0 to nnz, nondecreasing; column indices "
+         "in [0, " +
+             std::to_string(d) + "), increasing within each row)");
+  return {pp, pi, data.data(), n};
 }
 }  // namespace
 
@@ -169,17 +194,118 @@ void bind_sketch(py::module_& m) {
       },
       py::arg("a"), py::arg("idx"), py::arg("val"), py::arg("y"));
   m.def(
+      "sparse_sign_draw",
+      [](std::uint64_t key, std::int64_t j0, std::int64_t count, std::int64_t mm, std::int64_t s) {
+        Check("sparse_sign_draw")
+            .that(j0 >= 0 && count >= 0 && j0 + count <= (std::int64_t{1} << 32),
+                  "need 0 <= j0, count and j0 + count <= 2^32")
+            .that(mm >= 1 && mm < (std::int64_t{1} << 32), "m must be in [1, 2^32)")
+            .that(s >= 1 && s <= mm, "s must be in [1, m]");
+        py::array_t<std::int64_t> idx({count, s});
+        py::array_t<std::uint8_t> neg({count, s});
+        std::int64_t* pi = idx.mutable_data();
+        std::uint8_t* pn = neg.mutable_data();
+        {
+          py::gil_scoped_release release;
+          sketch::sparse_sign_draw(key, j0, count, mm, s, pi, pn);
+        }
+        return py::make_tuple(idx, neg);
+      },
+      py::arg("key"), py::arg("j0"), py::arg("count"), py::arg("m"), py::arg("s"));
+  m.def(
+      "csr_sketch_apply",
+      [](const py::array& indptr, const py::array& indices, const py::array& data, const py::array& idx,
+         const py::array& val, py::array& y) {
+        const Check c("csr_sketch_apply");
+        c.ndim(y, "y", 2).dense(y, "y").writeable(y, "y").float_dtype(y, "y");
+        const Csr a = csr_operand(c, indptr, indices, data, y.shape(1));
+        // float32 data may be sketched into float64 y (and val): the float64 sketch of its entries.
+        const bool mixed = float_dtype(data) == Dtype::f32 && float_dtype(y) == Dtype::f64;
+        if (!mixed) c.same_dtype(y, data, "data and y");
+        c.dtype(idx, "idx", 'i', 8).dense(idx, "idx").ndim(idx, "idx", 2);
+        c.that(idx.shape(0) == a.n, "idx must have a row per row of a");
+        c.same_dtype(val, y, "y and val").dense(val, "val").same_shape(val, idx, "idx and val");
+        {  // O(n s): every index the kernel follows must be in range
+          const auto* pi = static_cast<const std::int64_t*>(idx.data());
+          for (py::ssize_t t = 0; t < idx.size(); ++t) c.that(pi[t] >= 0 && pi[t] < y.shape(0), "idx out of range");
+        }
+        const auto dt = float_dtype(data);
+        const std::int64_t d = y.shape(1), s = idx.shape(1), mm = y.shape(0);
+        const auto* pi = static_cast<const std::int64_t*>(idx.data());
+        const void* pv = val.data();
+        void* py_ = y.mutable_data();
+        py::gil_scoped_release release;
+        if (mixed)
+          sketch::csr_sketch_apply_f32a(a.ptr, a.ind, static_cast<const float*>(a.val), a.n, d, pi,
+                                        static_cast<const double*>(pv), s, mm, static_cast<double*>(py_));
+        else
+          sketch::csr_sketch_apply(dt, a.ptr, a.ind, a.val, a.n, d, pi, pv, s, mm, py_);
+      },
+      py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("idx"), py::arg("val"), py::arg("y"));
+  // Same-dtype data and vectors, or float32 data with float64 vectors (computed in float64).
+  m.def(
+      "csr_row_residual",
+      [](const py::array& indptr, const py::array& indices, const py::array& data, const py::array& u, py::object b,
+         py::object g, py::object t) {
+        const Check c("csr_row_residual");
+        c.float_dtype(u, "u").dense(u, "u").ndim(u, "u", 1);
+        const Csr a = csr_operand(c, indptr, indices, data, u.shape(0));
+        const bool mixed = float_dtype(data) == Dtype::f32 && float_dtype(u) == Dtype::f64;
+        if (!mixed) c.same_dtype(u, data, "data and u");
+        c.vector_or_none(b, "b", u, a.n).vector_or_none(g, "g", u, u.shape(0), true);
+        c.vector_or_none(t, "t", u, a.n, true);
+        const auto dt = float_dtype(data);
+        const std::int64_t d = u.shape(0);
+        const void* pu = u.data();
+        const void* pb = b.is_none() ? nullptr : b.cast<py::array>().data();
+        void* pg = g.is_none() ? nullptr : g.cast<py::array>().mutable_data();
+        void* pt = t.is_none() ? nullptr : t.cast<py::array>().mutable_data();
+        py::gil_scoped_release release;
+        if (mixed)
+          return sketch::csr_row_residual_f32a(a.ptr, a.ind, static_cast<const float*>(a.val), a.n, d,
+                                               static_cast<const double*>(pu), static_cast<const double*>(pb),
+                                               static_cast<double*>(pg), static_cast<double*>(pt));
+        return sketch::csr_row_residual(dt, a.ptr, a.ind, a.val, a.n, d, pu, pb, pg, pt);
+      },
+      py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("u"), py::arg("b"), py::arg("g"), py::arg("t"));
+  m.def(
+      "csr_ls_refine_residual",
+      [](const py::array& indptr, const py::array& indices, const py::array& data, const py::array& x, py::array& r,
+         bool init_r, const py::array& b, py::array& f, py::array& h) {
+        const Check c("csr_ls_refine_residual");
+        c.float_dtype(data, "data").dtype(x, "x", 'f', 8).dense(x, "x").ndim(x, "x", 1);
+        const Csr a = csr_operand(c, indptr, indices, data, x.shape(0));
+        for (const auto& [v, name] : {std::pair<const py::array*, const char*>{&r, "r"}, {&b, "b"}, {&f, "f"}})
+          c.dtype(*v, name, 'f', 8)
+              .dense(*v, name)
+              .ndim(*v, name, 1)
+              .that(v->shape(0) == a.n, std::string(name) + " must have n entries");
+        c.dtype(h, "h", 'f', 8).dense(h, "h").ndim(h, "h", 1).that(h.shape(0) == x.shape(0), "h must have d entries");
+        c.writeable(r, "r").writeable(f, "f").writeable(h, "h");
+        const std::int64_t d = x.shape(0);
+        const auto dt = float_dtype(data);
+        const auto* px = static_cast<const double*>(x.data());
+        const auto* pb = static_cast<const double*>(b.data());
+        auto* pr = static_cast<double*>(r.mutable_data());
+        auto* pf = static_cast<double*>(f.mutable_data());
+        auto* ph = static_cast<double*>(h.mutable_data());
+        py::gil_scoped_release release;
+        sketch::csr_ls_refine_residual(dt, a.ptr, a.ind, a.val, a.n, d, px, pr, init_r, pb, pf, ph);
+      },
+      py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("x"), py::arg("r"), py::arg("init_r"),
+      py::arg("b"), py::arg("f"), py::arg("h"));
+  // Same-dtype a and vectors, or a float32 a with float64 vectors (computed in float64).
+  m.def(
       "row_residual",
       [](const py::array& a, const py::array& u, py::object b, py::object g, py::object t) {
         const Check c("row_residual");
-        operand(c, a, "a")
-            .same_dtype(u, a, "a and u")
-            .dense(u, "u")
-            .that(u.size() == cols_of(a), "u must have d entries");
+        operand(c, a, "a").dense(u, "u").float_dtype(u, "u").that(u.size() == cols_of(a), "u must have d entries");
+        const bool mixed = float_dtype(a) == Dtype::f32 && float_dtype(u) == Dtype::f64;
+        if (!mixed) c.same_dtype(u, a, "a and u");
         const auto vec = [&](const py::object& o, const char* name, std::int64_t len, bool out) {
           if (o.is_none()) return;
           const auto v = o.cast<py::array>();
-          c.same_dtype(v, a, "a and the vectors")
+          c.same_dtype(v, u, "u and the vectors")
               .dense(v, name)
               .that(v.size() == len, std::string(name) + " has the wrong length");
           if (out) c.writeable(v, name);
@@ -195,20 +321,32 @@ void bind_sketch(py::module_& m) {
         void* pg = g.is_none() ? nullptr : g.cast<py::array>().mutable_data();
         void* pt = t.is_none() ? nullptr : t.cast<py::array>().mutable_data();
         py::gil_scoped_release release;
+        if (mixed)
+          return sketch::row_residual_f32a(static_cast<const float*>(pa), n, d, static_cast<const double*>(pu),
+                                           static_cast<const double*>(pb), static_cast<double*>(pg),
+                                           static_cast<double*>(pt));
         return sketch::row_residual(dt, pa, n, d, pu, pb, pg, pt);
       },
       py::arg("a"), py::arg("u"), py::arg("b"), py::arg("g"), py::arg("t"));
+  // a float64, or float32 (its entries exactly, in float64); the vectors float64.
   m.def(
       "ls_refine_residual",
-      [](const py::array_t<double>& a, const py::array_t<double>& x, py::array_t<double>& r, bool init_r,
+      [](const py::array& a, const py::array_t<double>& x, py::array_t<double>& r, bool init_r,
          const py::array_t<double>& b, py::array_t<double>& f, py::array_t<double>& h) {
+        const Check c("ls_refine_residual");
+        c.float_dtype(a, "a");
         check_refine_rows("ls_refine_residual", a, x, r, b, f);
-        Check("ls_refine_residual").dense(h, "h").that(h.size() == a.shape(1), "h must have d elements");
+        c.dense(h, "h").that(h.size() == a.shape(1), "h must have d elements");
         const std::int64_t n = a.shape(0), d = a.shape(1);
-        const double *pa = a.data(), *px = x.data(), *pb = b.data();
+        const bool f32 = float_dtype(a) == Dtype::f32;
+        const void* pa = a.data();
+        const double *px = x.data(), *pb = b.data();
         double *pr = r.mutable_data(), *pf = f.mutable_data(), *ph = h.mutable_data();
         py::gil_scoped_release release;
-        sketch::ls_refine_residual(pa, n, d, px, pr, init_r, pb, pf, ph);
+        if (f32)
+          sketch::ls_refine_residual_f32a(static_cast<const float*>(pa), n, d, px, pr, init_r, pb, pf, ph);
+        else
+          sketch::ls_refine_residual(static_cast<const double*>(pa), n, d, px, pr, init_r, pb, pf, ph);
       },
       py::arg("a"), py::arg("x"), py::arg("r").noconvert(), py::arg("init_r"), py::arg("b"), py::arg("f").noconvert(),
       py::arg("h").noconvert());

@@ -95,6 +95,8 @@ struct F64 {
     return _mm256_cvtepi32_pd(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
   // Rounds to float and stores L floats.
+  // Loads L floats and converts them (exactly).
+  static V load_f32(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
   static void store_f32(float* p, V v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
 
  private:

@@ -84,6 +84,7 @@ struct F64 {
   // Loads L int32 and converts them exactly.
   static V load_i32(const std::int32_t* p) { return vcvtq_f64_s64(vmovl_s32(vld1_s32(p))); }
   // Rounds to float and stores L floats.
+  static V load_f32(const float* p) { return vcvt_f64_f32(vld1_f32(p)); }
   static void store_f32(float* p, V v) { vst1_f32(p, vcvt_f32_f64(v)); }
 
  private:

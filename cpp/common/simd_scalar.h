@@ -24,7 +24,8 @@
 //   F32 only: from_i32 (exact conversion of int32 lanes), store_i8 (the L lanes, which
 //     must hold integers that fit int8, as bytes).
 //   F64 only: mul_pow2_subnormal(p, k) = p * 2^k for integer-valued k in [-2044, 0] with gradual
-//     underflow, load_i32 (L int32, converted), store_f32 (L lanes rounded to float).
+//     underflow, load_i32 (L int32, converted), load_f32 (L floats, converted exactly; F64 only),
+//     store_f32 (L lanes rounded to float).
 //   I32 (32-bit lanes, as many as F32 has; unsigned arithmetic modulo 2^32): zero, set1, iota (lane j
 //     holds j), load, store, add, sub, mul (low 32 bits), band, bor, bxor, shr<k> (logical), max_u,
 //     select(F32::M, a, b).
@@ -123,6 +124,7 @@ struct F64 : ScalarFloat<double> {
   static std::int64_t bits(V v) { return bit_cast<std::int64_t>(v); }
   static V from_bits(std::int64_t i) { return bit_cast<double>(i); }
   static V load_i32(const std::int32_t* p) { return static_cast<double>(*p); }
+  static V load_f32(const float* p) { return static_cast<V>(*p); }
   static void store_f32(float* p, V v) { *p = static_cast<float>(v); }
 };
 

@@ -398,17 +398,18 @@ void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* i
   });
 }
 
-template <class T>
-double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const T* b, T* g, T* t_out) {
-  const TypedKernels<T>& K = typed<T>(active_kernels());
+// The chunked pass behind every row_residual: chunk(r0, nr, g_part) runs rows [r0, r0 + nr) and
+// returns their sum of squares; per-chunk gradients are merged in chunk order, so the result does
+// not depend on the thread count or on the storage of A.
+template <class T, class Chunk>
+double residual_chunks(std::size_t n, std::size_t C, T* g, std::size_t work, Chunk&& chunk) {
   const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
   std::vector<T> part(g ? nch * C : 0, T(0));
   std::vector<double> ss(nch, 0.0);
-  dynamic_for(nch, 2 * n * C, [&](std::size_t c0, std::size_t c1) {
+  dynamic_for(nch, work, [&](std::size_t c0, std::size_t c1) {
     for (std::size_t c = c0; c < c1; ++c) {
       const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
-      ss[c] = K.row_residual(a + r0 * C, nr, C, C, u, b ? b + r0 : nullptr, g ? part.data() + c * C : nullptr,
-                             t_out ? t_out + r0 : nullptr);
+      ss[c] = chunk(r0, nr, g ? part.data() + c * C : nullptr);
     }
   });
   double total = 0.0;
@@ -419,6 +420,28 @@ double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const
       for (std::size_t k = 0; k < C; ++k) g[k] += part[c * C + k];
   }
   return total;
+}
+
+template <class T>
+double residual_impl(const T* a, std::size_t n, std::size_t C, const T* u, const T* b, T* g, T* t_out) {
+  const TypedKernels<T>& K = typed<T>(active_kernels());
+  return residual_chunks<T>(n, C, g, 2 * n * C, [&](std::size_t r0, std::size_t nr, T* gp) {
+    return K.row_residual(a + r0 * C, nr, C, C, u, b ? b + r0 : nullptr, gp, t_out ? t_out + r0 : nullptr);
+  });
+}
+
+// The refinement pass over chunks: rows(r0, nr, parts_of_chunk) accumulates one chunk's partials.
+template <class Rows>
+void ls_refine_chunks_run(std::size_t n, std::size_t C, std::size_t work, double* h, Rows&& rows) {
+  const std::size_t nch = (n + kResidualChunk - 1) / kResidualChunk;
+  std::vector<double> parts(3 * nch * C, 0.0);
+  dynamic_for(nch, work, [&](std::size_t c0, std::size_t c1) {
+    for (std::size_t c = c0; c < c1; ++c) {
+      const std::size_t r0 = c * kResidualChunk, nr = std::min(kResidualChunk, n - r0);
+      rows(r0, nr, parts.data() + 3 * c * C);
+    }
+  });
+  ls_refine_merge(parts.data(), static_cast<std::int64_t>(nch), static_cast<std::int64_t>(C), h);
 }
 
 void ls_refine_partials_impl(const double* a, std::size_t n, std::size_t C, const double* x, double* r, bool init_r,
@@ -435,7 +458,177 @@ void ls_refine_partials_impl(const double* a, std::size_t n, std::size_t C, cons
   });
 }
 
+template <class T, class TV, class Strip>
+void csr_sketch_impl(const std::int64_t* ptr, const std::int32_t* ind, const TV* val, std::size_t n, std::size_t C,
+                     const std::int64_t* idx, const T* sval, std::size_t s, std::size_t m, T* y, Strip strip) {
+  std::fill(y, y + m * C, T(0));
+  const std::size_t nnz = static_cast<std::size_t>(ptr[n]);
+  // Strips of columns whose m rows fit in L2 keep the scattered updates in cache; every strip walks
+  // all rows, so strips are not made narrower than needed to occupy the threads.
+  const std::size_t nt = static_cast<std::size_t>(std::max(1, num_threads()));
+  const std::size_t fit = std::max<std::size_t>(1, 2 * kTileBytes / (m * sizeof(T)));
+  std::size_t w = std::min(C, std::max(fit, (C + 4 * nt - 1) / (4 * nt)));
+  w = std::max<std::size_t>(w, 1);
+  const std::size_t strips = (C + w - 1) / w;
+  dynamic_for(strips, nnz * s + n * strips, [&](std::size_t s0, std::size_t s1) {
+    for (std::size_t st = s0; st < s1; ++st) {
+      const std::size_t c0 = st * w, c1 = std::min(C, c0 + w);
+      strip(y, C, ptr, ind, val, n, static_cast<std::int32_t>(c0), static_cast<std::int32_t>(c1), idx, sval, s);
+    }
+  });
+}
+
 }  // namespace
+
+void sparse_sign_draw(std::uint64_t key, std::int64_t j0, std::int64_t count, std::int64_t m, std::int64_t s,
+                      std::int64_t* idx, std::uint8_t* neg) {
+  constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;
+  const std::size_t S = static_cast<std::size_t>(s);
+  const std::uint64_t M = static_cast<std::uint64_t>(m);
+  parallel_for(count, std::int64_t{1} << 14, [&](std::int64_t c0, std::int64_t c1) {
+    std::vector<std::int64_t> sorted(S);
+    for (std::int64_t c = c0; c < c1; ++c) {
+      const std::uint64_t j = static_cast<std::uint64_t>(j0 + c);
+      std::int64_t* ic = idx + static_cast<std::size_t>(c) * S;
+      std::uint8_t* nc = neg + static_cast<std::size_t>(c) * S;
+      for (std::uint64_t attempt = 0;; ++attempt) {
+        const std::uint64_t base = (j << 24) + (attempt << 8);
+        for (std::size_t t = 0; t < S; ++t) {
+          std::uint64_t h = key + (base + t) * kGolden;  // wraps mod 2^64, as the stream is defined
+          h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+          h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+          h ^= h >> 31;
+          ic[t] = static_cast<std::int64_t>(((h >> 32) * M) >> 32);
+          nc[t] = static_cast<std::uint8_t>(h & 1u);
+        }
+        bool distinct = true;
+        if (S <= 16) {  // pairwise: cheaper than sorting a few entries
+          for (std::size_t a = 1; a < S && distinct; ++a)
+            for (std::size_t b = 0; b < a; ++b) distinct = distinct && ic[a] != ic[b];
+        } else {
+          std::copy(ic, ic + S, sorted.begin());
+          std::sort(sorted.begin(), sorted.end());
+          distinct = std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
+        }
+        if (distinct) break;
+      }
+    }
+  });
+}
+
+bool csr_valid(const std::int64_t* ptr, const std::int32_t* ind, std::int64_t n, std::int64_t d, std::int64_t nnz) {
+  if (n < 0 || d < 0 || nnz < 0 || ptr[0] != 0 || ptr[n] != nnz) return false;
+  const std::int64_t parts = std::max<std::int64_t>(1, std::min<std::int64_t>(64, (n + nnz) >> 16));
+  std::vector<unsigned char> ok(static_cast<std::size_t>(parts), 1);
+  parallel_ranges(n, static_cast<int>(parts), [&](int r, std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const std::int64_t k0 = ptr[i], k1 = ptr[i + 1];
+      if (k1 < k0 || k1 > nnz || k0 < 0) {
+        ok[static_cast<std::size_t>(r)] = 0;
+        return;
+      }
+      std::int64_t prev = -1;
+      for (std::int64_t k = k0; k < k1; ++k) {
+        const std::int64_t c = ind[k];
+        if (c <= prev || c >= d) {
+          ok[static_cast<std::size_t>(r)] = 0;
+          return;
+        }
+        prev = c;
+      }
+    }
+  });
+  return std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; });
+}
+
+double csr_row_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
+                        std::int64_t d, const void* u, const void* b, void* g, void* t_out) {
+  if (d <= 0) return 0.0;
+  const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
+  const std::size_t work = 4 * (2 * static_cast<std::size_t>(ptr[N]) + N);
+  auto run = [&](auto* gp, auto* up, auto* bp, auto* tp) {
+    using T = std::remove_pointer_t<decltype(gp)>;
+    const TypedKernels<T>& K = typed<T>(active_kernels());
+    const T* v = static_cast<const T*>(val);
+    return residual_chunks<T>(N, C, gp, work, [&](std::size_t r0, std::size_t nr, T* gpart) {
+      return K.csr_row_residual(ptr + r0, ind, v, nr, up, bp ? bp + r0 : nullptr, gpart, tp ? tp + r0 : nullptr);
+    });
+  };
+  if (dt == Dtype::f32)
+    return run(static_cast<float*>(g), static_cast<const float*>(u), static_cast<const float*>(b),
+               static_cast<float*>(t_out));
+  return run(static_cast<double*>(g), static_cast<const double*>(u), static_cast<const double*>(b),
+             static_cast<double*>(t_out));
+}
+
+double csr_row_residual_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
+                             std::int64_t d, const double* u, const double* b, double* g, double* t_out) {
+  if (d <= 0) return 0.0;
+  const Kernels& kern = active_kernels();
+  const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
+  return residual_chunks<double>(N, C, g, 4 * (2 * static_cast<std::size_t>(ptr[N]) + N),
+                                 [&](std::size_t r0, std::size_t nr, double* gpart) {
+                                   return kern.csr_row_residual_f32a(ptr + r0, ind, val, nr, u, b ? b + r0 : nullptr,
+                                                                     gpart, t_out ? t_out + r0 : nullptr);
+                                 });
+}
+
+double row_residual_f32a(const float* a, std::int64_t n, std::int64_t d, const double* u, const double* b, double* g,
+                         double* t_out) {
+  if (d <= 0) return 0.0;
+  const Kernels& kern = active_kernels();
+  const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
+  return residual_chunks<double>(N, C, g, 2 * N * C, [&](std::size_t r0, std::size_t nr, double* gpart) {
+    return kern.row_residual_f32a(a + r0 * C, nr, C, C, u, b ? b + r0 : nullptr, gpart, t_out ? t_out + r0 : nullptr);
+  });
+}
+
+void ls_refine_residual_f32a(const float* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
+                             const double* b, double* f, double* h) {
+  if (d <= 0) return;
+  const Kernels& kern = active_kernels();
+  const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
+  ls_refine_chunks_run(N, C, 8 * N * C, h, [&](std::size_t r0, std::size_t nr, double* pc) {
+    kern.ls_refine_rows_f32a(a + r0 * C, nr, C, C, x, r + r0, init_r, b + r0, f + r0, pc, pc + C, pc + 2 * C);
+  });
+}
+
+void csr_ls_refine_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
+                            std::int64_t d, const double* x, double* r, bool init_r, const double* b, double* f,
+                            double* h) {
+  if (d <= 0) return;
+  const Kernels& kern = active_kernels();
+  const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
+  const std::size_t work = 16 * static_cast<std::size_t>(ptr[N]) + N;
+  ls_refine_chunks_run(N, C, work, h, [&](std::size_t r0, std::size_t nr, double* pc) {
+    if (dt == Dtype::f32)
+      kern.csr_ls_refine_rows_f32a(ptr + r0, ind, static_cast<const float*>(val), nr, x, r + r0, init_r, b + r0, f + r0,
+                                   pc, pc + C, pc + 2 * C);
+    else
+      kern.csr_ls_refine_rows(ptr + r0, ind, static_cast<const double*>(val), nr, x, r + r0, init_r, b + r0, f + r0, pc,
+                              pc + C, pc + 2 * C);
+  });
+}
+
+void csr_sketch_apply(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
+                      std::int64_t d, const std::int64_t* idx, const void* sval, std::int64_t s, std::int64_t m,
+                      void* y) {
+  if (m <= 0 || d <= 0) return;
+  const Kernels& kern = active_kernels();
+  if (dt == Dtype::f32)
+    csr_sketch_impl<float>(ptr, ind, static_cast<const float*>(val), n, d, idx, static_cast<const float*>(sval), s, m,
+                           static_cast<float*>(y), kern.f32.csr_sketch_strip);
+  else
+    csr_sketch_impl<double>(ptr, ind, static_cast<const double*>(val), n, d, idx, static_cast<const double*>(sval), s,
+                            m, static_cast<double*>(y), kern.f64.csr_sketch_strip);
+}
+
+void csr_sketch_apply_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
+                           std::int64_t d, const std::int64_t* idx, const double* sval, std::int64_t s, std::int64_t m,
+                           double* y) {
+  if (m <= 0 || d <= 0) return;
+  csr_sketch_impl<double>(ptr, ind, val, n, d, idx, sval, s, m, y, active_kernels().csr_sketch_strip_f32a);
+}
 
 void ls_refine_merge(const double* parts, std::int64_t nch, std::int64_t d, double* h) {
   // Chunks merge in order, the double-double sums by TwoSum, so the result depends neither on the

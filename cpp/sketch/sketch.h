@@ -33,6 +33,16 @@ struct TypedKernels {
   // Returns sum t^2 (in double).
   double (*row_residual)(const T* a, std::size_t rows, std::size_t d, std::size_t lda, const T* u, const T* b, T* g,
                          T* t_out);
+  // row_residual on `rows` CSR rows: row i holds val[k] at column ind[k] for ptr[i] <= k < ptr[i + 1]
+  // (ptr indexes ind and val directly). Each dot product is summed in ascending k.
+  double (*csr_row_residual)(const std::int64_t* ptr, const std::int32_t* ind, const T* val, std::size_t rows,
+                             const T* u, const T* b, T* g, T* t_out);
+  // The columns [c0, c1) of a sparse sign sketch of `rows` CSR rows (ptr, ind, val as above, column
+  // indices ascending within a row): y[idx[i, t], c] += sval[i, t] * a_ic for every stored a_ic, rows
+  // in ascending order, so each output sums its terms in ascending row order whatever [c0, c1).
+  void (*csr_sketch_strip)(T* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind, const T* val,
+                           std::size_t rows, std::int32_t c0, std::int32_t c1, const std::int64_t* idx, const T* sval,
+                           std::size_t s);
 };
 
 struct Kernels {
@@ -50,6 +60,26 @@ struct Kernels {
   // r_i is first set to b_i - dot(a_i, x) rounded once (so f_i is its rounding error).
   void (*ls_refine_rows)(const double* a, std::size_t rows, std::size_t d, std::size_t lda, const double* x, double* r,
                          bool init_r, const double* b, double* f, double* sr_hi, double* sr_lo, double* sf);
+  // ls_refine_rows on `rows` CSR rows (ptr, ind, val as in csr_row_residual; column indices distinct
+  // within a row): the same quantities, each dot product summed in ascending k.
+  void (*csr_ls_refine_rows)(const std::int64_t* ptr, const std::int32_t* ind, const double* val, std::size_t rows,
+                             const double* x, double* r, bool init_r, const double* b, double* f, double* sr_hi,
+                             double* sr_lo, double* sf);
+  // The float64 row passes on a float32-stored A (entries converted exactly, all arithmetic and
+  // accumulation in float64): f64.row_residual, ls_refine_rows and their CSR forms.
+  double (*row_residual_f32a)(const float* a, std::size_t rows, std::size_t d, std::size_t lda, const double* u,
+                              const double* b, double* g, double* t_out);
+  void (*ls_refine_rows_f32a)(const float* a, std::size_t rows, std::size_t d, std::size_t lda, const double* x,
+                              double* r, bool init_r, const double* b, double* f, double* sr_hi, double* sr_lo,
+                              double* sf);
+  double (*csr_row_residual_f32a)(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::size_t rows,
+                                  const double* u, const double* b, double* g, double* t_out);
+  void (*csr_ls_refine_rows_f32a)(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::size_t rows,
+                                  const double* x, double* r, bool init_r, const double* b, double* f, double* sr_hi,
+                                  double* sr_lo, double* sf);
+  void (*csr_sketch_strip_f32a)(double* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind,
+                                const float* val, std::size_t rows, std::int32_t c0, std::int32_t c1,
+                                const std::int64_t* idx, const double* sval, std::size_t s);
 };
 
 extern const Kernels kernels_scalar;
@@ -94,6 +124,12 @@ void sparse_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const
 // size, merged in order), so the result does not depend on the thread count.
 double row_residual(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const void* u, const void* b, void* g,
                     void* t_out);
+// row_residual on a float32 (n, d) array with float64 u, b, g, t_out: every product and sum in float64.
+double row_residual_f32a(const float* a, std::int64_t n, std::int64_t d, const double* u, const double* b, double* g,
+                         double* t_out);
+// ls_refine_residual on a float32-stored a (its entries exactly, in float64 and double-double).
+void ls_refine_residual_f32a(const float* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
+                             const double* b, double* f, double* h);
 
 // One pass over a C-contiguous float64 (n, d) array for a refinement step of least squares:
 // f = b - r - a x with every entry as accurate as in twice the working precision (rounded once), and
@@ -109,5 +145,41 @@ std::int64_t ls_refine_chunks(std::int64_t n);
 void ls_refine_partials(const double* a, std::int64_t n, std::int64_t d, const double* x, double* r, bool init_r,
                         const double* b, double* f, double* parts);
 void ls_refine_merge(const double* parts, std::int64_t nch, std::int64_t d, double* h);
+
+// Columns j0 .. j0 + count of a sparse sign sketch with s nonzeros per column among m rows: for
+// column j, s distinct rows idx[j - j0, t] and signs neg[j - j0, t] (1 = negative) from splitmix64 at
+// counter (j << 24) + (attempt << 8) + t of the stream `key`, a column whose rows collide redrawn
+// whole with the next attempt; rows by Lemire's multiply-shift of the hash's top 32 bits. Needs
+// 1 <= s <= m < 2^32 and j0 + count <= 2^32. Threaded; each column depends on (key, j) only.
+void sparse_sign_draw(std::uint64_t key, std::int64_t j0, std::int64_t count, std::int64_t m, std::int64_t s,
+                      std::int64_t* idx, std::uint8_t* neg);
+
+// ---- CSR (compressed sparse row) operands: indptr (n + 1) int64, indices (nnz) int32, data (nnz) ----
+
+// Whether (ptr, ind) is a canonical CSR structure of an n x d matrix with nnz stored entries:
+// ptr[0] == 0, ptr nondecreasing, ptr[n] == nnz, and column indices in [0, d), strictly increasing
+// within each row. O(n + nnz), threaded; the kernels below rely on it.
+bool csr_valid(const std::int64_t* ptr, const std::int32_t* ind, std::int64_t n, std::int64_t d, std::int64_t nnz);
+
+// row_residual for a CSR matrix (same chunks and merge order, so thread-count independent).
+double csr_row_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
+                        std::int64_t d, const void* u, const void* b, void* g, void* t_out);
+// ls_refine_residual for a CSR matrix with float64 or float32 entries (vectors float64).
+void csr_ls_refine_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
+                            std::int64_t d, const double* x, double* r, bool init_r, const double* b, double* f,
+                            double* h);
+// csr_row_residual on float32 entries with float64 vectors (all arithmetic in float64).
+double csr_row_residual_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
+                             std::int64_t d, const double* u, const double* b, double* g, double* t_out);
+// y (m, d) = S a for a sparse sign sketch (idx, sval as in sparse_apply) and a CSR matrix a (n, d), in
+// O(nnz s) multiply-adds: column strips of y run in parallel, each walking the rows in order, so every
+// output is summed in ascending row order at any thread count.
+void csr_sketch_apply(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
+                      std::int64_t d, const std::int64_t* idx, const void* sval, std::int64_t s, std::int64_t m,
+                      void* y);
+// The same sketch in float64 of float32 entries (sval and y float64; each entry converted exactly).
+void csr_sketch_apply_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
+                           std::int64_t d, const std::int64_t* idx, const double* sval, std::int64_t s, std::int64_t m,
+                           double* y);
 
 }  // namespace numkern::sketch

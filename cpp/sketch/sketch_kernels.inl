@@ -19,6 +19,27 @@ struct Part {
   static void st(typename F::T* p, Vec v, std::size_t k) { F::storen(p, v, k); }
 };
 
+// Rows of A in their stored type TA: F's own type, or float under F64 (float32-stored A, computed in
+// float64; the conversion is exact). A partial load goes through a zero-padded buffer.
+template <class F, class TA>
+inline typename F::V load_a(const TA* p) {
+  if constexpr (std::is_same_v<TA, typename F::T>) {
+    return F::load(p);
+  } else {
+    return F::load_f32(p);
+  }
+}
+template <class F, class TA>
+inline typename F::V loadn_a(const TA* p, std::size_t k) {
+  if constexpr (std::is_same_v<TA, typename F::T>) {
+    return F::loadn(p, k);
+  } else {
+    float tmp[F::L] = {};
+    for (std::size_t i = 0; i < k; ++i) tmp[i] = p[i];
+    return F::load_f32(tmp);
+  }
+}
+
 // Three stages (h, 2h, 4h) on rows p, p + h*ld, ..., p + 7h*ld, columns [c, c + k).
 template <class F, class M>
 inline void radix8(typename F::T* p, std::size_t s, std::size_t c, std::size_t k) {
@@ -225,8 +246,8 @@ void gauss_accum(typename F::T* y, std::size_t ldy, const typename F::T* a, std:
   if (c < w) gauss_block<F, Part<F>, 1>(y, ldy, a, lda, nrows, c, w - c, g, ldg, mi);
 }
 
-template <class F>
-double row_residual(const typename F::T* a, std::size_t rows, std::size_t d, std::size_t lda, const typename F::T* u,
+template <class F, class TA = typename F::T>
+double row_residual(const TA* a, std::size_t rows, std::size_t d, std::size_t lda, const typename F::T* u,
                     const typename F::T* b, typename F::T* g, typename F::T* t_out) {
   using T = typename F::T;
   using Vec = typename F::V;
@@ -234,15 +255,15 @@ double row_residual(const typename F::T* a, std::size_t rows, std::size_t d, std
   const std::size_t df = d - d % L;
   double ss = 0.0;
   for (std::size_t i = 0; i < rows; ++i) {
-    const T* p = a + i * lda;
+    const TA* p = a + i * lda;
     Vec acc0 = F::set1(T(0)), acc1 = F::set1(T(0));
     std::size_t c = 0;
     for (; c + 2 * L <= df; c += 2 * L) {
-      acc0 = F::fma(F::load(p + c), F::load(u + c), acc0);
-      acc1 = F::fma(F::load(p + c + L), F::load(u + c + L), acc1);
+      acc0 = F::fma(load_a<F>(p + c), F::load(u + c), acc0);
+      acc1 = F::fma(load_a<F>(p + c + L), F::load(u + c + L), acc1);
     }
-    for (; c < df; c += L) acc0 = F::fma(F::load(p + c), F::load(u + c), acc0);
-    if (c < d) acc1 = F::fma(F::loadn(p + c, d - c), F::loadn(u + c, d - c), acc1);
+    for (; c < df; c += L) acc0 = F::fma(load_a<F>(p + c), F::load(u + c), acc0);
+    if (c < d) acc1 = F::fma(loadn_a<F>(p + c, d - c), F::loadn(u + c, d - c), acc1);
     T t = F::reduce_add(F::add(acc0, acc1));
     if (b) t -= b[i];
     if (t_out) t_out[i] = t;
@@ -250,11 +271,48 @@ double row_residual(const typename F::T* a, std::size_t rows, std::size_t d, std
     if (g) {
       const Vec vt = F::set1(t);
       c = 0;
-      for (; c < df; c += L) F::store(g + c, F::fma(vt, F::load(p + c), F::load(g + c)));
-      if (c < d) F::storen(g + c, F::fma(vt, F::loadn(p + c, d - c), F::loadn(g + c, d - c)), d - c);
+      for (; c < df; c += L) F::store(g + c, F::fma(vt, load_a<F>(p + c), F::load(g + c)));
+      if (c < d) F::storen(g + c, F::fma(vt, loadn_a<F>(p + c, d - c), F::loadn(g + c, d - c)), d - c);
     }
   }
   return ss;
+}
+
+template <class F, class TV = typename F::T>
+double csr_row_residual(const std::int64_t* ptr, const std::int32_t* ind, const TV* val, std::size_t rows,
+                        const typename F::T* u, const typename F::T* b, typename F::T* g, typename F::T* t_out) {
+  using T = typename F::T;
+  double ss = 0.0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    const std::int64_t k0 = ptr[i], k1 = ptr[i + 1];
+    T t = T(0);
+    for (std::int64_t k = k0; k < k1; ++k) t += static_cast<T>(val[k]) * u[ind[k]];
+    if (b) t -= b[i];
+    if (t_out) t_out[i] = t;
+    ss += static_cast<double>(t) * static_cast<double>(t);
+    if (g)
+      for (std::int64_t k = k0; k < k1; ++k) g[ind[k]] += t * static_cast<T>(val[k]);
+  }
+  return ss;
+}
+
+template <class F, class TV = typename F::T>
+void csr_sketch_strip(typename F::T* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind,
+                      const TV* val, std::size_t rows, std::int32_t c0, std::int32_t c1, const std::int64_t* idx,
+                      const typename F::T* sval, std::size_t s) {
+  using T = typename F::T;
+  for (std::size_t i = 0; i < rows; ++i) {
+    std::int64_t k = ptr[i];
+    const std::int64_t k1 = ptr[i + 1];
+    while (k < k1 && ind[k] < c0) ++k;
+    const std::int64_t* bi = idx + i * s;
+    const T* si = sval + i * s;
+    for (; k < k1 && ind[k] < c1; ++k) {
+      const T v = static_cast<T>(val[k]);
+      T* yc = y + ind[k];
+      for (std::size_t t = 0; t < s; ++t) yc[static_cast<std::size_t>(bi[t]) * ldy] += si[t] * v;
+    }
+  }
 }
 
 // TwoSum (Knuth): s + t == a + b exactly, s = fl(a + b). Needs no FMA contraction (see CMakeLists).
@@ -271,19 +329,19 @@ inline void two_sum1(double a, double b, double& s, double& t) {
   t = (a - (s - bb)) + (b - bb);
 }
 
-template <class F>
-void ls_refine_rows(const double* a, std::size_t rows, std::size_t d, std::size_t lda, const double* x, double* r,
+template <class F, class TA = double>
+void ls_refine_rows(const TA* a, std::size_t rows, std::size_t d, std::size_t lda, const double* x, double* r,
                     bool init_r, const double* b, double* f, double* sr_hi, double* sr_lo, double* sf) {
   using Vec = typename F::V;
   constexpr std::size_t L = F::L;
   const std::size_t df = d - d % L;
   for (std::size_t i = 0; i < rows; ++i) {
-    const double* p = a + i * lda;
+    const TA* p = a + i * lda;
     // Lane-wise Dot2 of a_i and x: the products' rounding errors (TwoProd) and the sums' (TwoSum)
     // are gathered in e, so s + e carries the dot product to about twice the working precision.
     Vec s = F::set1(0.0), e = F::set1(0.0);
     for (std::size_t c = 0; c < d; c += L) {
-      const Vec av = c < df ? F::load(p + c) : F::loadn(p + c, d - c);
+      const Vec av = c < df ? load_a<F>(p + c) : loadn_a<F>(p + c, d - c);
       const Vec xv = c < df ? F::load(x + c) : F::loadn(x + c, d - c);
       const Vec prod = F::mul(av, xv);
       Vec t;
@@ -308,7 +366,7 @@ void ls_refine_rows(const double* a, std::size_t rows, std::size_t d, std::size_
     for (std::size_t c = 0; c < d; c += L) {
       const std::size_t k = d - c;
       const bool full = c < df;
-      const Vec av = full ? F::load(p + c) : F::loadn(p + c, k);
+      const Vec av = full ? load_a<F>(p + c) : loadn_a<F>(p + c, k);
       const Vec prod = F::mul(av, vr);
       Vec hi, t2;
       two_sum<F>(full ? F::load(sr_hi + c) : F::loadn(sr_hi + c, k), prod, hi, t2);
@@ -327,10 +385,46 @@ void ls_refine_rows(const double* a, std::size_t rows, std::size_t d, std::size_
   }
 }
 
+// Scalar Dot2 over CSR rows: the same quantities as ls_refine_rows. std::fma gives TwoProd's exact
+// product error on every level (a library call where the level has no FMA instruction).
+template <class F, class TV = double>
+void csr_ls_refine_rows(const std::int64_t* ptr, const std::int32_t* ind, const TV* val, std::size_t rows,
+                        const double* x, double* r, bool init_r, const double* b, double* f, double* sr_hi,
+                        double* sr_lo, double* sf) {
+  for (std::size_t i = 0; i < rows; ++i) {
+    const std::int64_t k0 = ptr[i], k1 = ptr[i + 1];
+    double s = 0.0, e = 0.0, t;
+    for (std::int64_t k = k0; k < k1; ++k) {
+      const double av = val[k], xv = x[ind[k]];
+      const double prod = av * xv;
+      two_sum1(s, prod, s, t);
+      e += std::fma(av, xv, -prod) + t;
+    }
+    double S = b[i], E = 0.0;
+    two_sum1(S, -s, S, t);
+    E += t - e;
+    if (init_r) r[i] = S + E;
+    two_sum1(S, -r[i], S, t);
+    const double fi = S + (E + t);
+    f[i] = fi;
+    const double ri = r[i];
+    for (std::int64_t k = k0; k < k1; ++k) {
+      const std::size_t c = static_cast<std::size_t>(ind[k]);
+      const double av = val[k];
+      const double prod = av * ri;
+      double hi, t2;
+      two_sum1(sr_hi[c], prod, hi, t2);
+      sr_lo[c] += std::fma(av, ri, -prod) + t2;
+      sr_hi[c] = hi;
+      sf[c] += av * fi;
+    }
+  }
+}
+
 template <class F>
 constexpr TypedKernels<typename F::T> typed_table() {
-  return {&fwht_tile<F>,    &fwht_inner<F>,  &fwht_tile_vec<F>, &scale_tile<F>,
-          &signed_accum<F>, &gauss_accum<F>, &row_residual<F>};
+  return {&fwht_tile<F>,   &fwht_inner<F>,   &fwht_tile_vec<F>,    &scale_tile<F>,      &signed_accum<F>,
+          &gauss_accum<F>, &row_residual<F>, &csr_row_residual<F>, &csr_sketch_strip<F>};
 }
 
 // ---- counter-based normal numbers ----

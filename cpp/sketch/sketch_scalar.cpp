@@ -1,6 +1,8 @@
 // Portable sketch kernels (baseline): the shared kernels one lane wide, no FMA.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "common/simd_scalar.h"
 #include "sketch/sketch.h"
@@ -18,6 +20,12 @@ const Kernels kernels_scalar = {simd::kLevel,
                                 typed_table<simd::F32>(),
                                 typed_table<simd::F64>(),
                                 &gauss_fill<simd::F32, simd::I32>,
-                                &ls_refine_rows<simd::F64>};
+                                &ls_refine_rows<simd::F64>,
+                                &csr_ls_refine_rows<simd::F64>,
+                                &row_residual<simd::F64, float>,
+                                &ls_refine_rows<simd::F64, float>,
+                                &csr_row_residual<simd::F64, float>,
+                                &csr_ls_refine_rows<simd::F64, float>,
+                                &csr_sketch_strip<simd::F64, float>};
 
 }  // namespace numkern::sketch

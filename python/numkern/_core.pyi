@@ -149,6 +149,30 @@ dp_max_gaussian_variance: int
 
 def gaussian_rows(i0: int, cnt: int, j0: int, len: int, key: int) -> np.ndarray: ...
 def sparse_apply(a: np.ndarray, idx: np.ndarray, val: np.ndarray, y: np.ndarray) -> None: ...
+def sparse_sign_draw(key: int, j0: int, count: int, m: int, s: int) -> tuple[np.ndarray, np.ndarray]: ...
+def csr_sketch_apply(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, idx: np.ndarray, val: np.ndarray, y: np.ndarray
+) -> None: ...
+def csr_row_residual(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    u: np.ndarray,
+    b: np.ndarray | None,
+    g: np.ndarray | None,
+    t: np.ndarray | None,
+) -> float: ...
+def csr_ls_refine_residual(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    x: np.ndarray,
+    r: np.ndarray,
+    init_r: bool,
+    b: np.ndarray,
+    f: np.ndarray,
+    h: np.ndarray,
+) -> None: ...
 def row_residual(
     a: np.ndarray, u: np.ndarray, b: np.ndarray | None, g: np.ndarray | None, t: np.ndarray | None
 ) -> float: ...

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from ._runtime import limit_threads
+from ._sparse import CsrRows
 from .sketch import SRHT, CountSketch, Gaussian, SparseSign
 
 
@@ -37,6 +38,11 @@ SKETCH_ROWS_PER_COL = 8
 MAX_REFINEMENT_STEPS = 6
 #: Bootstrap replicates of the a-posteriori error estimate.
 BOOTSTRAP_SAMPLES = 20
+#: From this sketch rank on, the bootstrap's systems are solved by batched CG (O(m r) per step and
+#: replicate) instead of forming B Gram matrices (O(m r^2) each).
+BOOTSTRAP_CG_RANK = 128
+#: Step cap of that CG (the systems are near I; a few dozen steps reach 1e-10).
+BOOTSTRAP_CG_STEPS = 100
 
 
 def check_eps_delta(eps, delta):
@@ -85,7 +91,58 @@ def make_sketch(kind, n, m, g):
     return CountSketch(n, m, rng=g)
 
 
+def row_residual(A, u, b, g, t):
+    """``_core.row_residual`` on a dense A or its CSR counterpart on a :class:`CsrRows` A."""
+    if isinstance(A, CsrRows):
+        return A.row_residual(u, b, g, t)
+    return _core.row_residual(A, u, b, g, t)
+
+
+def frobenius(A) -> float:
+    """||A||_F in one pass, without a temporary the size of A."""
+    if isinstance(A, CsrRows):
+        return A.frobenius()
+    a = A.reshape(A.shape[0], -1)
+    step = max(1, (4 << 20) // max(1, a.shape[1]))
+    return math.sqrt(
+        sum(float(np.einsum("ij,ij->", a[i : i + step], a[i : i + step])) for i in range(0, a.shape[0], step))
+    )
+
+
+def check_lsqr_options(atol, btol):
+    for name, v in (("atol", atol), ("btol", btol)):
+        if v is not None and not (
+            isinstance(v, (int, float, np.floating, np.integer))
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and v >= 0
+        ):
+            raise ValueError(f"{name} must be a nonnegative finite number, got {v!r}")
+
+
+class LsqrTest:
+    """LSQR's stopping rules (Paige & Saunders 1982, as in scipy.sparse.linalg.lsqr) for x = P y:
+    ``||r|| <= btol ||b|| + atol ||A|| ||x||`` or ``||A^T r|| <= atol ||A|| ||r||``, with ``||A||`` the
+    Frobenius norm (the norm LSQR estimates)."""
+
+    def __init__(self, atol, btol, anorm, bnorm):
+        self.atol, self.btol, self.anorm, self.bnorm = float(atol), float(btol), float(anorm), float(bnorm)
+
+    @staticmethod
+    def _quot(num, den):
+        return num / den if den > 0 else (0.0 if num == 0 else math.inf)
+
+    def ratio(self, rnorm, arnorm, xnorm):
+        """min over the two tests of (left side / right side): the tests hold when it is <= 1."""
+        return min(
+            self._quot(rnorm, self.btol * self.bnorm + self.atol * self.anorm * xnorm),
+            self._quot(arnorm, self.atol * self.anorm * rnorm),
+        )
+
+
 def finite_or_raise(arr, name):
+    if isinstance(arr, CsrRows):
+        return  # its entries were checked when it was made
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
 
@@ -106,28 +163,71 @@ def bootstrap_linf(Q, s, Vt, Sb, x, g, delta):
     if r == 0:
         return np.zeros(Sb.shape[1])
     counts = g.multinomial(m, np.full(m, 1.0 / m), size=BOOTSTRAP_SAMPLES).astype(np.float64)
-    QW = Q[None, :, :] * counts[:, :, None]  # (B, m, r)
-    QWt = QW.transpose(0, 2, 1)
-    G = QWt @ Q  # (B, r, r), near m * I
-    rhs = QWt @ Sb  # (B, r, k)
-    try:
-        z = np.linalg.solve(G, rhs)
-    except np.linalg.LinAlgError:
-        z = np.linalg.pinv(G) @ rhs
+    if r >= BOOTSTRAP_CG_RANK:
+        z = _bootstrap_cg(Q, counts, Sb)
+    else:
+        QW = Q[None, :, :] * counts[:, :, None]  # (B, m, r)
+        QWt = QW.transpose(0, 2, 1)
+        G = QWt @ Q  # (B, r, r), near m * I
+        rhs = QWt @ Sb  # (B, r, k)
+        try:
+            z = np.linalg.solve(G, rhs)
+        except np.linalg.LinAlgError:
+            z = np.linalg.pinv(G) @ rhs
     xb = (Vt.T / s) @ z  # (B, d, k)
     err = np.abs(xb - x[None]).max(axis=1)  # (B, k)
     return np.quantile(err, 1.0 - delta, axis=0)
 
 
-def solve_sketch(A, B, kind, m, g, delta):
+def _bootstrap_cg(Q, counts, Sb):
+    """The bootstrap's B systems (Q^T C_b Q) z = Q^T C_b Sb, C_b = diag(counts_b), by conjugate
+    gradients run on all of them at once: each step is two (m, r) x (r, B k) products, against
+    B m r^2 for forming the B Gram matrices. Q^T C_b Q is near I (Q orthonormal, counts of mean 1),
+    so CG from z = Q^T C_b Sb reaches 1e-10 relative in a few dozen steps; a singular resample
+    (too few distinct rows) gives the minimum-norm CG iterate in place of pinv's."""
+    m, r = Q.shape
+    nb, k = counts.shape[0], Sb.shape[1]
+    cw = counts.T[:, :, None]  # (m, B, 1)
+
+    def op(Z):  # Z (r, B, k) -> (r, B, k)
+        QZ = (Q @ Z.reshape(r, nb * k)).reshape(m, nb, k)
+        return (Q.T @ (QZ * cw).reshape(m, nb * k)).reshape(r, nb, k)
+
+    rhs = (Q.T @ (Sb[:, None, :] * cw).reshape(m, nb * k)).reshape(r, nb, k)
+    Z = rhs.copy()
+    R = rhs - op(Z)
+    Pd = R.copy()
+    rs = np.einsum("rbk,rbk->bk", R, R)
+    goal = 1e-20 * np.einsum("rbk,rbk->bk", rhs, rhs)
+    for _ in range(BOOTSTRAP_CG_STEPS):
+        if (rs <= goal).all():
+            break
+        q = op(Pd)
+        pq = np.einsum("rbk,rbk->bk", Pd, q)
+        alpha = np.divide(rs, pq, out=np.zeros_like(rs), where=(pq > 0) & (rs > goal))
+        Z += alpha * Pd
+        R -= alpha * q
+        rs_new = np.einsum("rbk,rbk->bk", R, R)
+        Pd = R + np.divide(rs_new, rs, out=np.zeros_like(rs), where=rs > 0) * Pd
+        rs = rs_new
+    return Z.transpose(1, 0, 2)  # (B, r, k)
+
+
+def solve_sketch(A, B, kind, m, g, delta, rank_eps=None):
     S = make_sketch(kind, A.shape[0], m, g)
-    # One pass of the operator over A and b (the Gaussian sketch generates S once for both).
-    SA, Sb = (M.astype(np.float64, copy=False) for M in S.apply_pair(A, B))
+    if A.dtype == np.float32 and B.dtype == np.float64:
+        # A float32-stored A of the float64 solver: sketched in float64 from its entries (dense: by
+        # column blocks, the same numbers as the sketch of its float64 copy, which numkern.dask
+        # relies on) without a float64 copy.
+        SA, Sb = S.apply_widened(A), S.apply(B)
+    else:
+        # One pass of the operator over A and b (the Gaussian sketch generates S once for both).
+        SA, Sb = (M.astype(np.float64, copy=False) for M in S.apply_pair(A, B))
     if not (np.isfinite(SA).all() and np.isfinite(Sb).all()):
         finite_or_raise(A, "A")
         raise ValueError("the sketch of A overflowed; scale A and b down")
     with one_blas_thread():
-        U, s, Vt, r = small_svd(SA, np.finfo(A.dtype).eps)
+        U, s, Vt, r = small_svd(SA, np.finfo(A.dtype).eps if rank_eps is None else rank_eps)
         x = Vt.T @ ((U.T @ Sb) / s[:, None]) if r else np.zeros((A.shape[1], B.shape[1]))
     return S, SA, Sb, U, s, Vt, r, x
 
@@ -135,15 +235,18 @@ def solve_sketch(A, B, kind, m, g, delta):
 def residual_norms(A, X, B):
     out = np.empty(B.shape[1])
     for j in range(B.shape[1]):
-        u = np.ascontiguousarray(X[:, j], dtype=A.dtype)
-        bj = np.ascontiguousarray(B[:, j], dtype=A.dtype)
-        out[j] = math.sqrt(_core.row_residual(A, u, bj, None, None))
+        # In B's dtype: float64 vectors with a float32-stored A compute in float64.
+        u = np.ascontiguousarray(X[:, j], dtype=B.dtype)
+        bj = np.ascontiguousarray(B[:, j])
+        out[j] = math.sqrt(row_residual(A, u, bj, None, None))
     return out
 
 
-def cg_steps(mat, y, res, it, maxiter, done):
+def cg_steps(mat, y, res, it, maxiter, done, energy=None):
     """Conjugate-gradient steps for the SPD operator ``mat`` from ``y`` with residual ``res``, until
-    ``done(res, y)``, ``it`` reaches ``maxiter`` or the recurrence breaks down; returns y, res, it."""
+    ``done(res, y)``, ``it`` reaches ``maxiter`` or the recurrence breaks down; returns y, res, it.
+    With ``energy`` (a one-element list holding ``||A x - b||^2`` for the normal equations of A P),
+    it follows that squared residual norm, which drops by ``alpha * res^T res`` each step."""
     rs = float(res @ res)
     p = res.copy()
     while it < maxiter and rs > 0.0 and not done(res, y):
@@ -154,6 +257,8 @@ def cg_steps(mat, y, res, it, maxiter, done):
         alpha = rs / pq
         y = y + alpha * p
         res = res - alpha * q
+        if energy is not None:
+            energy[0] = max(energy[0] - alpha * rs, 0.0)
         rs_new = float(res @ res)
         p = res + (rs_new / rs) * p
         rs = rs_new
@@ -172,15 +277,26 @@ def pcg_column(A, b, P, y, tol, maxiter, residual=None):
     `residual(u, b, g)` replaces the pass over an in-memory A (numkern.dask: a pass over row
     blocks): it must return ||A u - b||^2 and write A^T (A u - b) to g, as _core.row_residual.
     Returns y, iterations and the final true gradient."""
+    y, it, gk, _ = pcg_solve(A, b, P, y, tol, maxiter, residual)
+    return y, it, gk
+
+
+def pcg_solve(A, b, P, y, tol, maxiter, residual=None, lsqr=None, sigma=None):
+    """:func:`pcg_column` with an optional LSQR-style stop: with ``lsqr`` (an :class:`LsqrTest`)
+    and ``sigma`` (the sketch's singular values, ``P = V diag(1/sigma)``), CG stops when
+    ``lsqr.met`` holds for the residual norm it tracks and ``||A^T r|| ~ ||sigma * g||``, checked
+    again on the true residual at each restart. Returns y, iterations, the final true gradient and
+    whether the stopping test was met."""
     d = P.shape[0]
     gA = np.empty(d)
+    last = [0.0]  # ||A x - b||^2 of the latest true gradient
     if residual is None:
 
         def residual(u, bv, g):
-            return _core.row_residual(A, u, bv, g, None)
+            return row_residual(A, u, bv, g, None)
 
     def grad(yv):
-        residual(np.ascontiguousarray(P @ yv), b, gA)
+        last[0] = float(residual(np.ascontiguousarray(P @ yv), b, gA))
         return -(P.T @ gA)
 
     def mat(v):
@@ -191,20 +307,42 @@ def pcg_column(A, b, P, y, tol, maxiter, residual=None):
         xn = float(np.linalg.norm(P @ yv))
         return float(np.linalg.norm(P @ gv)) / xn if xn > 0 else (0.0 if not gv.any() else math.inf)
 
+    if lsqr is None:
+        err, goal = fwd, tol
+
+        def done(g, yv):
+            return fwd(g, yv) <= 0.1 * tol
+
+        energy = None
+    else:
+
+        def err(gv, yv):
+            return lsqr.ratio(math.sqrt(last[0]), float(np.linalg.norm(gA)), float(np.linalg.norm(P @ yv)))
+
+        goal = 1.0
+        energy = [0.0]
+
+        def done(g, yv):
+            # ||A^T r|| from the recurrence: A^T r = V diag(sigma) g on the sketch's row space.
+            est = lsqr.ratio(math.sqrt(energy[0]), float(np.linalg.norm(sigma * g)), float(np.linalg.norm(P @ yv)))
+            return est <= 0.5
+
     it = 0
     gk = grad(y)
-    best = fwd(gk, y)
+    best = err(gk, y)
     best_y, best_g = y, gk
-    while best > tol and it < maxiter:
-        y, gk, it = cg_steps(mat, y, gk, it, maxiter, lambda g, yv: fwd(g, yv) <= 0.1 * tol)
+    while best > goal and it < maxiter:
+        if energy is not None:
+            energy[0] = last[0]
+        y, gk, it = cg_steps(mat, y, gk, it, maxiter, done, energy)
         gk = grad(y)  # the true gradient: the recurrence drifts below the rounding floor
-        e = fwd(gk, y)
-        if e >= 0.5 * best:
+        e = err(gk, y)
+        if e >= 0.5 * best and e > goal:
             if e < best:
                 best, best_y, best_g = e, y, gk
             break
         best, best_y, best_g = e, y, gk
-    return best_y, it, best_g
+    return best_y, it, best_g, best <= goal
 
 
 def cg_correction(normal, P, c, maxiter):
@@ -234,14 +372,17 @@ class RefinementPasses:
 
     def residual(self, x, first, h):
         """h = A^T (b - A x) accurate to a few ulps (r = b - A x rounded once when first)."""
-        _core.ls_refine_residual(self.A, x, self.r, first, self.b, self.f, h)
+        if isinstance(self.A, CsrRows):
+            self.A.ls_refine_residual(x, self.r, first, self.b, self.f, h)
+        else:
+            _core.ls_refine_residual(self.A, x, self.r, first, self.b, self.f, h)
 
     def normal(self, v, g):
-        _core.row_residual(self.A, v, None, g, None)
+        row_residual(self.A, v, None, g, None)
 
     def update(self, dx):
         """r <- r + f - A dx, the new residual's leading part."""
-        _core.row_residual(self.A, dx, self.f, None, self.t)  # t = A dx - f
+        row_residual(self.A, dx, self.f, None, self.t)  # t = A dx - f
         np.subtract(self.r, self.t, out=self.r)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _core
+from ._sparse import CsrRows, column_block, csr_rows, is_sparse_operand
 from ._validate import (
     c_aligned,
     check_int,
@@ -28,6 +29,7 @@ from ._validate import (
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+    from scipy.sparse.linalg import LinearOperator
 
     from ._validate import RngLike
 
@@ -157,7 +159,13 @@ class _Sketch:
         return c_aligned(a)
 
     def apply(self, A: ArrayLike) -> np.ndarray:
-        """Return ``S @ A`` for ``A`` of shape ``(n,)`` or ``(n, k)``, in A's compute dtype."""
+        """Return ``S @ A`` for ``A`` of shape ``(n,)`` or ``(n, k)``, in A's compute dtype.
+
+        ``A`` may also be a scipy.sparse CSR, CSC or COO array or matrix of shape ``(n, k)``
+        (other formats raise TypeError); the result is then a dense ``(m, k)`` array. See the class
+        docstring for how each sketch treats sparse input."""
+        if is_sparse_operand(A):
+            return self._apply_sparse_operand(A)
         a = self._operand(A)
         y = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
         if a.size == 0:
@@ -165,6 +173,89 @@ class _Sketch:
             return y
         self._apply(a, y)
         return y
+
+    def _apply_sparse_operand(self, A, dtype=None) -> np.ndarray:
+        c = A if isinstance(A, CsrRows) else csr_rows(A, "A")
+        if c.shape[0] != self.n:
+            raise ValueError(
+                f"{type(self).__name__} of shape {self.shape} applies to arrays of shape ({self.n},) or ({self.n}, k); got {c.shape}"
+            )
+        y = np.zeros((self.m, c.shape[1]), dtype=dtype or c.dtype)
+        if c.shape[1]:
+            self._apply_sparse(c, y)
+        return y
+
+    def _apply_sparse(self, c: CsrRows, y: np.ndarray) -> None:
+        # Through the dense kernel on blocks of columns: every output column is computed on its own
+        # there, so the result equals the dense one bit for bit, in bounded memory.
+        for c0, c1, block in c.column_blocks(column_block(self.n, y.dtype.itemsize)):
+            yb = np.empty((self.m, c1 - c0), dtype=y.dtype)
+            self._apply(block.astype(y.dtype, copy=False), yb)
+            y[:, c0:c1] = yb
+
+    def apply_widened(self, A: np.ndarray) -> np.ndarray:
+        """``S @ A`` in float64 for a float32 ``(n, k)`` A without a float64 copy of it: dense columns
+        go through the float64 kernel in blocks of at most 32 MiB and ``k / 4`` columns; a sparse A
+        as :meth:`apply` does, in float64 from its float32 entries. For Gaussian,
+        SparseSign and CountSketch every column is computed on its own, so this equals
+        ``S @ A.astype(np.float64)`` bit for bit; SRHT groups partial sums by the block width,
+        so it agrees to rounding."""
+        if is_sparse_operand(A):
+            c = A if isinstance(A, CsrRows) else csr_rows(A, "A")
+            return self._apply_sparse_operand(c.astype(np.float64) if c.dtype != np.float32 else c, np.float64)
+        a = self._operand(A)
+        if a.ndim == 1 or a.dtype != np.float32:
+            return self.apply(a.astype(np.float64))
+        n, k = a.shape
+        y = np.empty((self.m, k))
+        if a.size == 0:
+            y.fill(0)
+            return y
+        # Blocks of at most 32 MiB and at most a quarter of the columns (so the float64 block stays
+        # within half the float32 array).
+        w = max(1, min(column_block(n, 8), k // 4))
+        cuts = list(range(0, k, w)) + [k]
+        if len(cuts) > 2 and cuts[-1] - cuts[-2] == 1:
+            del cuts[-2]  # no single-column block: one column takes a vector path of its own
+        for c0, c1 in zip(cuts[:-1], cuts[1:]):
+            yb = np.empty((self.m, c1 - c0))
+            self._apply(np.ascontiguousarray(a[:, c0:c1], dtype=np.float64), yb)
+            y[:, c0:c1] = yb
+        return y
+
+    def _rmatvec(self, v: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def aslinearoperator(self) -> LinearOperator:
+        """``S`` as a ``scipy.sparse.linalg.LinearOperator`` of shape ``(m, n)``, float64.
+
+        ``matvec``/``matmat`` apply ``S`` (as :meth:`apply`); ``rmatvec``/``rmatmat`` apply ``S^T``
+        (from the same random state, without storing ``S``). Needs scipy.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numkern.sketch import SRHT
+        >>> S = SRHT(100, 16, rng=0)
+        >>> L = S.aslinearoperator()
+        >>> x, y = np.arange(100.0), np.arange(16.0)
+        >>> L.shape, bool(np.isclose(y @ (L @ x), (L.T @ y) @ x))
+        ((16, 100), True)
+        """
+        from scipy.sparse.linalg import LinearOperator
+
+        def rmatmat(Y):
+            Y = np.asarray(Y, dtype=np.float64)
+            return np.stack([self._rmatvec(np.ascontiguousarray(Y[:, j])) for j in range(Y.shape[1])], axis=1)
+
+        return LinearOperator(
+            (self.m, self.n),
+            matvec=lambda x: self.apply(np.asarray(x, dtype=np.float64).reshape(self.n)),
+            rmatvec=lambda y: self._rmatvec(np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(self.m))),
+            matmat=lambda X: self.apply(np.asarray(X, dtype=np.float64)),
+            rmatmat=rmatmat,
+            dtype=np.float64,
+        )
 
     def __matmul__(self, A: ArrayLike) -> np.ndarray:
         return self.apply(A)
@@ -209,6 +300,11 @@ class SRHT(_Sketch):
     a sampled output is a signed sum of one row of every transformed block. This reads ``A``
     once and costs ``n k log2(b) + m k n / b`` additions.
 
+    A scipy.sparse ``A`` (CSR, CSC or COO) is applied through the dense kernel on blocks of columns
+    densified at most 32 MiB at a time: every row of ``S`` is dense, so a sparse algorithm would
+    not be cheaper than the transform. The result equals ``S @ A.toarray()`` bit for bit when one
+    block holds every column, else to rounding (the partial sums are grouped by the block width).
+
     Parameters
     ----------
     n, m : int
@@ -246,6 +342,16 @@ class SRHT(_Sketch):
     def _apply(self, a, y):
         _core.srht_apply(a, self.N, self._perm, self._neg, self._rows, 1.0 / math.sqrt(self.m), y)
 
+    def _rmatvec(self, v):
+        # S[i, perm[j]] = H[rows[i], j] sign_j / sqrt(m), H symmetric: scatter, transform, sign, permute.
+        e = np.zeros(self.N)
+        e[self._rows] = v
+        h = fwht(e)[: self.n] / math.sqrt(self.m)
+        h[self._neg == 1] *= -1.0
+        out = np.empty(self.n)
+        out[self._perm] = h
+        return out
+
 
 class Gaussian(_Sketch):
     """Dense Gaussian sketch with i.i.d. ``N(0, 1/m)`` entries, generated on the fly.
@@ -258,6 +364,10 @@ class Gaussian(_Sketch):
     tree over tile indices), so the result does not depend on blocking or on the thread count,
     and :func:`numkern.dask.lstsq` reproduces it from row blocks.
     Costs ``m n k`` multiply-adds plus ``m n`` normal numbers.
+
+    A scipy.sparse ``A`` (CSR, CSC or COO) is applied through the dense kernel on blocks of columns
+    densified at most 32 MiB at a time (generating the ``m n`` normal numbers dominates either
+    way); the result equals ``S @ A.toarray()`` bit for bit.
 
     Parameters
     ----------
@@ -287,7 +397,17 @@ class Gaussian(_Sketch):
     def _apply(self, a, y):
         _core.gaussian_apply(a, self.key, 1.0 / math.sqrt(self.m), y)
 
+    def _rmatvec(self, v):
+        out = np.zeros(self.n)
+        step = max(1, (8 << 20) // (4 * self.n))  # rows of S per block: at most 8 MiB of float32
+        for i0 in range(0, self.m, step):
+            cnt = min(step, self.m - i0)
+            out += v[i0 : i0 + cnt] @ _core.gaussian_rows(i0, cnt, 0, self.n, self.key).astype(np.float64)
+        return out / math.sqrt(self.m)
+
     def apply_pair(self, A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        if is_sparse_operand(A) or is_sparse_operand(B):
+            return self.apply(A), self.apply(B)
         a, b = self._operand(A), self._operand(B)
         if a.dtype != b.dtype or a.size == 0 or b.size == 0:
             return self.apply(a), self.apply(b)
@@ -309,44 +429,23 @@ class Gaussian(_Sketch):
 #: row blocks are aligned to it), so a sketch is the same whatever the row blocking.
 TILE = int(_core.gaussian_tile_rows)
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _splitmix64(x):
-    """The splitmix64 output function (Steele, Lea & Flood 2014) on uint64 arrays."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
 
 def sparse_sign_rows(key, j0, count, m, s):
     """Columns j0 .. j0+count of a row-keyed sparse sign sketch: for global row j, `s` distinct
     buckets in [0, m) and signs, from splitmix64 at counter (j, attempt, t) of the stream `key`
     (a row whose buckets collide is redrawn whole with the next attempt). A function of (key, j)
-    only, so any row block draws its own columns (numkern.dask)."""
-    j = np.arange(j0, j0 + count, dtype=np.uint64)
-    attempt = np.zeros(count, dtype=np.uint64)
-    idx = np.empty((count, s), dtype=np.int64)
-    neg = np.empty((count, s), dtype=bool)
-    todo = np.arange(count)
-    with np.errstate(over="ignore"):
-        while todo.size:
-            base = (j[todo] << np.uint64(24)) + (attempt[todo] << np.uint64(8))  # j < 2^32, attempt < 2^16, t < 2^8
-            for t in range(s):
-                h = _splitmix64(np.uint64(key) + (base + np.uint64(t)) * _GOLDEN)
-                idx[todo, t] = ((h >> np.uint64(32)) * np.uint64(m)) >> np.uint64(32)  # Lemire: bias <= m / 2^32
-                neg[todo, t] = (h & np.uint64(1)) == 1
-            srt = np.sort(idx[todo], axis=1)
-            todo = todo[(srt[:, 1:] == srt[:, :-1]).any(axis=1)] if s > 1 else todo[:0]
-            attempt[todo] += np.uint64(1)
-    return idx, neg
+    only, so any row block draws its own columns (numkern.dask). Drawn in C++
+    (``_core.sparse_sign_draw``; tests/test_sketch.py holds a NumPy reference of the stream)."""
+    idx, neg = _core.sparse_sign_draw(int(key), int(j0), int(count), int(m), int(s))
+    return idx, neg.view(bool)
 
 
 def sparse_sign_values(neg, s, dtype):
-    """The nonzeros +-1/sqrt(s) in `dtype`, computed the same way wherever the sketch is applied."""
-    return np.where(neg, -1.0, 1.0).astype(dtype) / dtype(np.sqrt(s))
+    """The nonzeros +-1/sqrt(s) in `dtype`, computed the same way wherever the sketch is applied
+    (1 / sqrt(s) rounded once to `dtype`, negated where `neg`)."""
+    out = np.full(np.shape(neg), dtype(1.0) / dtype(np.sqrt(s)), dtype=dtype)
+    np.negative(out, out=out, where=neg)
+    return out
 
 
 def merge_tile_sums(*parts):
@@ -380,6 +479,12 @@ class SparseSign(_Sketch):
     Cheap (``s n k`` multiply-adds) and a subspace embedding for ``m = O(d log d)``, but, as
     Song et al. (ICML 2023) point out, sparse sketches cannot give the l-infinity guarantee of
     dense ones on coherent inputs.
+
+    A scipy.sparse ``A`` (CSR, CSC or COO; converted to CSR without densifying) costs
+    ``O(nnz_per_col * nnz(A))``: each stored entry is scattered into its ``nnz_per_col`` rows of
+    the sketch (C++, column strips in parallel, every output summed in ascending row order, so
+    the result does not depend on the thread count). It equals ``S @ A.toarray()`` up to
+    rounding (the dense path sums 4096-row tiles in a tree).
 
     Parameters
     ----------
@@ -416,19 +521,35 @@ class SparseSign(_Sketch):
         self._key = int(g.integers(0, 2**63, dtype=np.int64))
         self._idx, self._neg = sparse_sign_rows(self._key, 0, self.n, self.m, s)
 
+    def _values(self, dtype):
+        """The nonzeros in `dtype`, made once per dtype (the solver applies the sketch twice)."""
+        cache = self.__dict__.setdefault("_value_cache", {})
+        if dtype not in cache:
+            cache[dtype] = sparse_sign_values(self._neg, self.nnz_per_col, dtype)
+        return cache[dtype]
+
     @property
     def _sign(self):
         """The nonzeros as an (n, nnz_per_col) float64 array (for dense references in tests)."""
         return sparse_sign_values(self._neg, self.nnz_per_col, np.float64)
 
     def _apply(self, a, y):
-        val = sparse_sign_values(self._neg, self.nnz_per_col, a.dtype.type)
+        val = self._values(a.dtype.type)
         nodes: dict[tuple[int, int], np.ndarray] = {}
         for t0 in range(0, a.shape[0], TILE):
             yt = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
             _core.sparse_apply(a[t0 : t0 + TILE], self._idx[t0 : t0 + TILE], val[t0 : t0 + TILE], yt)
             nodes = merge_tile_sums(nodes, {(0, t0 // TILE): yt})
         y[...] = fold_tile_sums(nodes)
+
+    def _apply_sparse(self, c, y):
+        # O(nnz * nnz_per_col): the CSR rows are scattered into the sketch (C++, column strips in
+        # parallel, each output summed in ascending row order).
+        val = self._values(y.dtype.type)  # y float64 with float32 entries: the float64 sketch
+        _core.csr_sketch_apply(c.indptr, c.indices, c.data, self._idx, val, y)
+
+    def _rmatvec(self, v):
+        return (self._sign * v[self._idx]).sum(axis=1)
 
 
 class CountSketch(SparseSign):

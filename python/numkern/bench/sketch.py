@@ -1,5 +1,6 @@
 """Sketch peers: fwht against one memory pass (np.copyto) and a NumPy butterfly; lstsq against
-numpy.linalg.lstsq (LAPACK gelsd) and scipy.linalg.lstsq(lapack_driver="gelsy")."""
+numpy.linalg.lstsq (LAPACK gelsd) and scipy.linalg.lstsq(lapack_driver="gelsy"); lstsq on a
+scipy.sparse A against scipy.sparse.linalg.lsqr and lsmr."""
 
 from __future__ import annotations
 
@@ -80,12 +81,75 @@ def _lstsq_case(n, d, quick):
     )
 
 
+def _sparse_problem(n, d, density, cond, seed=2):
+    """A random sparse CSR matrix (n, d) with about density * n * d normal entries, its columns
+    scaled by logspace(0, log10(cond)) (condition number about cond), and b = A x + noise."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    nnz = int(n * d * density)
+    A = sp.csr_array((rng.standard_normal(nnz), (rng.integers(0, n, nnz), rng.integers(0, d, nnz))), shape=(n, d))
+    A.sum_duplicates()
+    if cond > 1:
+        A = sp.csr_array(A @ sp.diags_array(np.logspace(0, np.log10(cond), d)))
+    b = A @ rng.standard_normal(d) + rng.standard_normal(n)
+    return A, b
+
+
+def _normal_residual(A, b, x, anorm):
+    """||A^T r|| / (||A||_F ||r||), r = b - A x: the relative normal-equation residual (LSQR's test)."""
+    r = b - A @ x
+    return float(np.linalg.norm(A.T @ r) / (anorm * np.linalg.norm(r)))
+
+
+def _sparse_lstsq_case(n, d, density, cond, quick):
+    from scipy.sparse.linalg import lsmr, lsqr
+
+    A, b = _sparse_problem(n, d, density, cond)
+    anorm = float(np.linalg.norm(A.data))
+    cap = 2 * d  # scipy's default iteration cap of lsqr and lsmr (min(m, n) for lsmr)
+    runs = {
+        "numkern lstsq precondition (atol 1e-10)": lambda: numkern.lstsq(
+            A, b, method="precondition", atol=1e-10, btol=0.0, rng=0
+        ),
+        f"numkern lstsq sketch (sparse_sign, m={8 * d})": lambda: numkern.lstsq(A, b, method="sketch", rng=0),
+        "numkern lstsq sketch (countsketch)": lambda: numkern.lstsq(A, b, method="sketch", sketch="countsketch", rng=0),
+        "scipy lsqr (atol=btol=1e-10)": lambda: lsqr(A, b, atol=1e-10, btol=1e-10, iter_lim=cap),
+        "scipy lsmr (atol=btol=1e-10)": lambda: lsmr(A, b, atol=1e-10, btol=1e-10, maxiter=cap),
+        "scipy lsqr (atol=btol=1e-3)": lambda: lsqr(A, b, atol=1e-3, btol=1e-3, iter_lim=cap),
+        "scipy lsmr (atol=btol=1e-3)": lambda: lsmr(A, b, atol=1e-3, btol=1e-3, maxiter=cap),
+    }
+    # One run of each for the accuracy it reaches (the timed runs repeat the same computation).
+    parts = []
+    for label, fn in runs.items():
+        out = fn()
+        x, its = (out.x, out.iterations) if hasattr(out, "x") else (out[0], out[2])
+        capped = " (iteration cap)" if not hasattr(out, "x") and its >= cap else ""
+        parts.append(f"{label}: {its} it.{capped}, ||A^T r||/(||A|| ||r||) = {_normal_residual(A, b, x, anorm):.1e}")
+    return Case(
+        "sketch",
+        f"sparse lstsq {n} x {d}, density {density}, cond {cond:.0e}",
+        runs,
+        reference="numkern lstsq precondition (atol 1e-10)",
+        note="; ".join(parts),
+        threaded_bound=lambda: (_core.bandwidth_read(A.data), _core.bandwidth_read(A.indices)),
+    )
+
+
 def cases(quick: bool) -> list[Case]:
     if quick:  # the acceptance sizes, with the harness's smaller round budget
-        return [_fwht_case(1 << 24, 1, quick), _fwht_case(1 << 14, 64, quick), _lstsq_case(1 << 20, 100, quick)]
+        return [
+            _fwht_case(1 << 24, 1, quick),
+            _fwht_case(1 << 14, 64, quick),
+            _lstsq_case(1 << 20, 100, quick),
+            _sparse_lstsq_case(1 << 17, 200, 0.005, 1.0, quick),
+            _sparse_lstsq_case(1 << 17, 200, 0.005, 1e6, quick),
+        ]
     return [
         _fwht_case(1 << 24, 1, quick),
         _fwht_case(1 << 20, 1, quick),
         _fwht_case(1 << 16, 256, quick),
         _lstsq_case(1 << 20, 100, quick),
+        _sparse_lstsq_case(1 << 20, 500, 0.005, 1.0, quick),
+        _sparse_lstsq_case(1 << 20, 500, 0.005, 1e6, quick),
     ]

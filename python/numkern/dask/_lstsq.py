@@ -20,7 +20,7 @@ from .._lstsq_solve import (
     check_solver_options,
     misses_rank,
     one_blas_thread,
-    pcg_column,
+    pcg_solve,
     refine_column,
     small_svd,
 )
@@ -324,6 +324,7 @@ def lstsq(
     X = np.zeros((d, k))
     res, est = np.empty(k), np.empty(k)
     iters = 0
+    reasons = []
     for j in range(k):
         sel = rows_for_column(rows, j) if k > 1 else rows
 
@@ -332,14 +333,19 @@ def lstsq(
             gout[:] = gg[:, 0]
             return ss[0]
 
-        with one_blas_thread():  # b="b": pcg_column passes it through to residual as "with b"
-            y, it, gk = pcg_column(None, "b", P, U.T @ Sb[:, j], float(tol), maxiter, residual=residual)
+        with one_blas_thread():  # b="b": pcg_solve passes it through to residual as "with b"
+            y, it, gk, met = pcg_solve(None, "b", P, U.T @ Sb[:, j], float(tol), maxiter, residual=residual)
             xj = P @ y
             e = P @ gk
+            why = "converged" if met else ("maxiter" if it >= maxiter else "stalled")
             if r:  # as numkern.lstsq: the same refinement, its passes over the row blocks
                 xj, it_ref, e_ref = refine_column(_BlockRefinement(sel), P, xj, float(tol), maxiter)
                 if it_ref:
                     it, e = it + it_ref, e_ref
+                    why = "maxiter" if it >= maxiter else "refined"
+                else:
+                    why = "converged"
+        reasons.append(why)
         X[:, j] = xj
         iters = max(iters, it)
         res[j] = math.sqrt(sel.residual(X[:, j : j + 1], True, False)[0][0])
@@ -353,7 +359,8 @@ def lstsq(
             if misses_rank(np.linalg.norm(gA), a_norm, np.linalg.norm(X[:, j]), b_norms[j], tol):
                 return _direct(A, B, rows, vector, out_dtype, pack)
     X = X.astype(out_dtype)
-    return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est))
+    reason = max(reasons, key=("converged", "refined", "stalled", "maxiter").index)
+    return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est), reason)
 
 
 def _direct(A, B, rows, vector, out_dtype, pack):
