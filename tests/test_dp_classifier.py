@@ -122,8 +122,8 @@ def _check_estimator(est):
 )
 def test_scikit_learn_check_estimator_passes_but_for_the_declared_checks(params):
     # on_fail="raise" (the default): any failure of an undeclared check raises here. A declared
-    # check must really fail (else its declaration is stale) -- except that a fresh-noise
-    # comparison can agree by chance on a few rows, so only the set of xfails is bounded.
+    # check compares two noisy fits, which can agree by chance on its few rows: at least one of
+    # them must fail (else the declarations are stale), not each.
     est = dp.SimilarityClassifier(**params)
     results = _check_estimator(est)
     status = {}
@@ -132,7 +132,6 @@ def test_scikit_learn_check_estimator_passes_but_for_the_declared_checks(params)
     declared = est._sklearn_expected_failed_checks()
     assert len(results) >= 50 and not any("failed" in v for v in status.values())
     assert {name for name, v in status.items() if "xfail" in v} <= set(declared)
-    assert all(v <= {"xfail"} for name, v in status.items() if name in declared) or "rng" in params
     skipped = {name for name, v in status.items() if "skipped" in v}
     assert skipped <= {"check_array_api_input", "check_classifier_data_not_an_array", "check_pipeline_consistency"}
     if "rng" in params:
@@ -140,6 +139,7 @@ def test_scikit_learn_check_estimator_passes_but_for_the_declared_checks(params)
     else:
         assert set(declared) == {"check_fit_idempotent", "check_supervised_y_2d", "check_classifier_data_not_an_array"}
         assert all(len(reason) > 40 for reason in declared.values())
+        assert any("xfail" in status[name] for name in declared)
 
 
 @pytest.mark.isa_independent
@@ -249,3 +249,25 @@ def test_column_vector_labels_are_raveled_with_a_data_conversion_warning(rng):
     assert len(conv) == 1 and issubclass(conv[0].category, UserWarning)  # DataConversionWarning is one
     assert conv[0].filename == __file__  # points at the caller of fit
     np.testing.assert_array_equal(clf.predict(X), ref.predict(X))
+
+
+@pytest.mark.isa_independent
+def test_without_scikit_learn_the_errors_and_warnings_fall_back_to_builtin_classes(rng, monkeypatch):
+    import sys
+    import warnings
+
+    for name in ("sklearn", "sklearn.exceptions", "sklearn.utils"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
+    X, y = _blobs(rng, 40)
+    with pytest.raises(ValueError, match="not fitted") as info:
+        dp.SimilarityClassifier().predict(X)
+    assert type(info.value) is ValueError
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = dp.SimilarityClassifier().fit(X, y[:, None])
+    assert [w.category for w in caught] == [UserWarning]
+    assert clf.predict_proba(X).shape == (40, 3)
+    kde = dp.KernelDensity(n_components=64).fit(X)
+    assert np.isfinite(kde.score(X)) and kde.get_params()["n_components"] == 64
+    with pytest.raises(ImportError):
+        clf.__sklearn_tags__()
