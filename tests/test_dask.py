@@ -338,11 +338,19 @@ def test_dp_fit_equals_the_single_machine_fit_bit_for_bit(rng):
     Y = rng.uniform(-1, 1, (9, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotPrivateWarning)
-        refs = [s.fit(X).query(Y) for s in _structures(5)]
+        refs = [_answers(s.fit(X), Y) for s in _structures(5)]
         for rows in (3000, 1000, 457):
-            got = [nkd.fit(s, da.from_array(X, chunks=(rows, 2)), split_every=2).query(Y) for s in _structures(5)]
+            got = [_answers(nkd.fit(s, da.from_array(X, chunks=(rows, 2)), split_every=2), Y) for s in _structures(5)]
             for g, r in zip(got, refs):
-                assert np.array_equal(g, r)
+                assert len(g) == len(r) and all(np.array_equal(a, b) for a, b in zip(g, r))
+
+
+def _answers(s, Y):
+    """Everything a fitted structure answers: the query, its noise std, and the log density (KDE)."""
+    out = [s.query(Y), s.query_std(Y)]
+    if isinstance(s, KernelDensity):
+        out.append(s.score_samples(Y))
+    return out
 
 
 def _classifier_data(rng, n=2400):

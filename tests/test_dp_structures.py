@@ -183,3 +183,74 @@ def test_records_without_features_and_misshapen_bounds_raise_clear_value_errors(
                 est.fit(np.zeros((5, 0)))
         with pytest.raises(ValueError, match="one value per feature"):
             dp.DistanceSum("l1", 1.0, bounds=(np.zeros(3), 1.0), rng=1).fit(np.zeros((5, 2)))
+
+
+@pytest.mark.isa_independent
+@pytest.mark.parametrize(
+    "kernel, sk_kernel, sk_bandwidth", [("gaussian", "gaussian", 0.5 / np.sqrt(2)), ("laplacian", "exponential", 0.5)]
+)
+def test_score_samples_matches_scikit_learn_kernel_density_at_large_epsilon(kernel, sk_kernel, sk_bandwidth):
+    neighbors = pytest.importorskip("sklearn.neighbors")
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((3000, 2))
+    Y = rng.standard_normal((200, 2))
+    ref = neighbors.KernelDensity(kernel=sk_kernel, bandwidth=sk_bandwidth).fit(X).score_samples(Y)
+    kde = dp.KernelDensity(kernel, 0.5, 1e4, n_components=2**14, feature_seed=1).fit(X)
+    got = kde.score_samples(Y)
+    # what is left is the random-feature error: about 1/sqrt(m) per pair
+    assert np.max(np.abs(np.exp(got) - np.exp(ref))) <= 0.02
+    assert np.median(np.abs(got - ref)) <= 0.05
+    dense = ref > -3.0
+    assert dense.sum() > 100 and np.max(np.abs(got - ref)[dense]) <= 0.2
+    assert kde.score(Y) == pytest.approx(np.sum(got), rel=1e-12)
+    # (a tail point whose estimate the random-feature error makes <= 0 sits at the floor, so the
+    # totals are compared where the density is not small)
+    assert abs(kde.score(Y[dense]) - np.sum(ref[dense])) <= 0.02 * abs(np.sum(ref[dense]))
+
+
+@pytest.mark.isa_independent
+def test_cauchy_score_samples_is_normalized_in_one_dimension_and_refused_above():
+    X = np.random.default_rng(13).standard_normal((4000, 1))
+    Y = np.linspace(-2, 2, 9)[:, None]
+    kde = dp.KernelDensity("cauchy", 0.5, 1e4, n_components=2**13, feature_seed=0).fit(X)
+    exact = np.log(np.mean(1.0 / (1.0 + ((Y - X.T) / 0.5) ** 2), axis=1) / (np.pi * 0.5))
+    np.testing.assert_allclose(kde.score_samples(Y), exact, atol=0.1)  # a wrong constant would be >= log 2 off
+    kde2 = dp.KernelDensity("cauchy", 0.5, 1.0, n_components=64).fit(np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="no finite integral"):
+        kde2.score_samples(np.zeros((1, 2)))
+
+
+@pytest.mark.isa_independent
+def test_score_samples_clips_nonpositive_estimates_at_the_documented_floor():
+    X = np.random.default_rng(14).standard_normal((50, 3)) * 0.1
+    kde = dp.KernelDensity("gaussian", 0.2, 0.05, n_components=256).fit(X)
+    Y = np.random.default_rng(15).standard_normal((400, 3)) * 20  # mostly far away: noise
+    F = kde.query(Y)
+    s = kde.score_samples(Y)
+    assert np.all(np.isfinite(s)) and np.any(F <= 0)
+    assert np.any(F <= 0) and np.any(F > 0)
+    lognz = np.log(max(kde.n_records_, 1.0)) + 1.5 * np.log(np.pi * 0.2**2)
+    np.testing.assert_allclose(s[F <= 0], np.log(np.finfo(np.float64).tiny) - lognz, rtol=1e-12)
+    np.testing.assert_allclose(s[F > 0], np.log(F[F > 0]) - lognz, rtol=1e-12)
+    assert np.isfinite(kde.score(Y))
+    assert np.ndim(kde.score_samples(Y[0])) == 0
+    with pytest.raises(ValueError, match="not fitted"):
+        dp.KernelDensity().score_samples(Y)
+
+
+@pytest.mark.isa_independent
+def test_kernel_density_follows_the_scikit_learn_estimator_api():
+    kde = dp.KernelDensity("laplacian", 0.7, 2.0, n_components=64)
+    assert kde.get_params()["bandwidth"] == 0.7 and kde.set_params(bandwidth=0.5) is kde
+    with pytest.raises(ValueError, match="invalid parameter"):
+        kde.set_params(gamma=1.0)
+    X = np.random.default_rng(16).standard_normal((200, 2))
+    assert kde.fit(X, None) is kde and kde.bandwidth_ == 0.5
+    kde.set_params(bandwidth=3.0)  # the fitted structure keeps its own bandwidth
+    assert kde.bandwidth_ == 0.5
+    base = pytest.importorskip("sklearn.base")
+    twin = base.clone(kde)
+    assert twin.get_params() == kde.get_params() and not hasattr(twin, "sketch_")
+    utils = pytest.importorskip("sklearn.utils")
+    assert utils.get_tags(kde).estimator_type == "density_estimator"
+    assert not utils.get_tags(kde).target_tags.required

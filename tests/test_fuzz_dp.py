@@ -1,5 +1,6 @@
 """Fuzzing numkern.kernel_sum / distance_sum (against a float64 NumPy reference) and the private
-structures DistanceSum, KernelDensity, SimilarityClassifier (fit/query with good and bad inputs:
+structures DistanceSum, KernelDensity, SimilarityClassifier (fit/query/query_std/score_samples/
+predict_proba with good and bad inputs:
 well-formed finite answers or TypeError/ValueError naming the problem; inputs never mutated)."""
 
 import warnings
@@ -178,7 +179,7 @@ def test_fuzz_private_structures(fuzz_settings, isa):
             rows = X.shape[0] if X.ndim == 2 else X.size
             y = np.arange(rows + (labels == "short")) % 3
             if labels == "2d":
-                y = y[:, None]
+                y = np.stack([y, y], axis=1)  # (a column vector is accepted, as in scikit-learn)
             if labels != "ok" and X.ndim == 2:
                 problems.append("labels")
             if X.ndim == 2 and X.shape[0] == 0 and labels == "ok":
@@ -199,6 +200,8 @@ def test_fuzz_private_structures(fuzz_settings, isa):
             qp = []
             if y_kind == "1d":
                 q = q[0]
+                if cls == "classifier":  # scikit-learn's convention: 2-D X only
+                    qp.append("query shape")
             elif y_kind == "wrong_d":
                 q = np.ones((3, d + 1))
                 qp.append("query shape")
@@ -221,10 +224,26 @@ def test_fuzz_private_structures(fuzz_settings, isa):
             r = np.asarray(r, dtype=np.float64)
             expect = () if y_kind == "1d" and cls != "classifier" else (3,)
             if cls == "classifier":
-                expect = (1 if y_kind == "1d" else 3, len(est.classes_))
+                k = len(est.classes_)
+                expect = (3,) if k == 2 else (3, k)
             assert r.shape == expect and np.isfinite(r).all()
             if cls == "kde":
                 assert np.isfinite(est.query_std(q)).all()
+                if metric != "cauchy" or d == 1:
+                    ls = np.asarray(est.score_samples(q))
+                    assert ls.shape == r.shape and np.isfinite(ls).all() and np.isfinite(est.score(q))
+                else:
+                    with pytest.raises(ValueError, match="no finite integral"):
+                        est.score_samples(q)
+            if cls == "distance":
+                sd = np.asarray(est.query_std(q))
+                assert sd.shape == r.shape and np.isfinite(sd).all() and (sd > 0).all()
+            assert snapshot(q) == qb
+            if cls == "classifier":
+                p = est.predict_proba(q)
+                assert p.shape == (3, k) and np.all((p >= 0) & (p <= 1)) and np.allclose(p.sum(axis=1), 1.0)
+                np.testing.assert_array_equal(est.classes_[np.argmax(p, axis=1)], est.predict(q))
+                assert snapshot(q) == qb
 
     fuzz(fuzz_settings, run, scale=0.6, case=_private_case())
 

@@ -5,14 +5,17 @@ From a private dataset X, each structure releases once, with pure epsilon-DP, a 
 ``F(y) = sum_{x in X} f(x, y)`` for any number of queries y:
 
 - :class:`DistanceSum` -- l1 (per-coordinate dyadic trees -> consistent counts -> prefix arrays, O(d)
-  per query), sqeuclidean (noisy count, sum and sum of squared norms), l2 (Gaussian projection to l1);
+  per query), sqeuclidean (noisy count, sum and sum of squared norms), l2 (Gaussian projection to l1),
+  with the analytic standard deviation of each answer's noise (:meth:`DistanceSum.query_std`);
 - :class:`KernelDensity` -- gaussian, laplacian, cauchy kernels through random Fourier features
   (the latter two as Gaussian scale mixtures: one sketch, no epsilon split), with an analytic
   :meth:`KernelDensity.query_std` and an optional public Johnson-Lindenstrauss projection
   (``reduce_dim=``, a seeded randomized Hadamard transform) that cuts build and query work from
-  ``d m`` to ``N log N + k m`` per record at a stated distortion;
+  ``d m`` to ``N log N + k m`` per record at a stated distortion; normalized log densities
+  (:meth:`KernelDensity.score_samples`, as ``sklearn.neighbors.KernelDensity``);
 - :class:`SimilarityClassifier` -- one sketch per class, predicts the class of highest average
-  similarity (scikit-learn estimator API);
+  similarity; a scikit-learn estimator (passes ``check_estimator`` with declared exceptions) without
+  importing scikit-learn;
 - :func:`add_noise` -- the Laplace or Gaussian mechanism on any array the caller computed;
 - :class:`Accountant` / :class:`BudgetExceededError` -- pure epsilon, (epsilon, delta) and zCDP budgets;
 - :func:`kernel_sum`, :func:`distance_sum` -- the exact SIMD baselines (also ``numkern.kernel_sum``).
@@ -39,7 +42,8 @@ Proven (docs/design/dp.md): each release is epsilon-DP given the stated per-reco
 of the sampler and of the integer sums; composition across a structure's releases sums to its
 ``epsilon``. Measured in the test suite: the sampler's pmf (chi-square, 10^6 draws), the values on
 the grid, accuracy (l1 median relative error <= 1e-3 at n=1e5, d=10, eps=1), the honesty of
-``query_std`` (RMS over 300 fits within 15%, with and without projection), the projection's
+``query_std`` (RMS over 300 fits within 15%, for every kernel with and without projection, and
+every metric), the projection's
 distortion against its bound, the prefix form of l1 against the paper's ring estimator, classifier
 accuracy on digits, and a black-box audit
 (Clopper-Pearson lower bounds on epsilon) that passes the structures and catches broken variants.
