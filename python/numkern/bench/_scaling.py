@@ -127,11 +127,11 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                             "verdict": verdict,
                         }
                     )
-            for bl, fn in (
-                ("bandwidth bound (threaded copy)", case.threaded_bound),
-                (NEW_BOUND, case.threaded_bound_new),
+            for bl, has in (
+                ("bandwidth bound (threaded copy)", case.threaded_bound is not None),
+                (NEW_BOUND, case.threaded_bound_new is not None),
             ):
-                if fn is not None:
+                if has:
                     out(f"  {bl}: " + ", ".join(f"{t}: {_fmt(med[(bl, t)]).strip()}" for t in counts))
     finally:
         numkern.set_num_threads(before)
