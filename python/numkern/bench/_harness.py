@@ -32,6 +32,9 @@ class Case:
     # The memory traffic of one call on numkern's pool (so it follows the thread count): the
     # bandwidth bound that ``--threads`` sets beside the case at each thread count.
     threaded_bound: Callable[[], object] | None = None
+    # The same traffic written into a newly allocated array: the bound of the "(new output)" rows,
+    # which pay the OS's first touch of every output page as well.
+    threaded_bound_new: Callable[[], object] | None = None
     extra: dict = field(default_factory=dict)
 
 

@@ -33,6 +33,14 @@ BOUND_SLACK = 1.15
 LOAD_MAX_RATIO = 1.2
 
 
+# The bound of rows that allocate their output: the case's traffic written into a new array.
+NEW_BOUND = "bandwidth bound, new output (threaded copy)"
+
+
+def _new_output(label: str) -> bool:
+    return "new output" in label
+
+
 def _pinned(label: str, case: Case) -> bool:
     """Implementations that fix their own thread count (or are peers) are not scaled."""
     text = f"{case.name} {label}".lower()
@@ -71,6 +79,9 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
             if case.threaded_bound is not None:
                 for t in counts:
                     impls[("bandwidth bound (threaded copy)", t)] = _with_threads(t, case.threaded_bound)
+            if case.threaded_bound_new is not None:
+                for t in counts:
+                    impls[(NEW_BOUND, t)] = _with_threads(t, case.threaded_bound_new)
             keyed = {f"{label} @{t}": fn for (label, t), fn in impls.items()}
             times = measure(Case(case.family, case.name, keyed, reference=next(iter(keyed))), quick)
             med = {key: statistics.median(times[f"{key[0]} @{key[1]}"]) for key in impls}
@@ -80,13 +91,16 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                 f"{'/ bound':>8}  verdict"
             )
             for label in dict.fromkeys(k[0] for k in impls):
-                if label == "bandwidth bound (threaded copy)":
+                if label in ("bandwidth bound (threaded copy)", NEW_BOUND):
                     continue
+                bound_label = (
+                    NEW_BOUND if _new_output(label) and case.threaded_bound_new else "bandwidth bound (threaded copy)"
+                )
                 t1 = med[(label, counts[0])]
                 for t in counts:
                     m = med[(label, t)]
                     speedup = med[(label, counts[0])] / m
-                    bound = med.get(("bandwidth bound (threaded copy)", t))
+                    bound = med.get((bound_label, t))
                     to_bound = m / bound if bound else None
                     verdict = ""
                     if t > counts[0] and t1 >= SCALING_MIN_WORK_S:
@@ -113,11 +127,12 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                             "verdict": verdict,
                         }
                     )
-            if case.threaded_bound is not None:
-                out(
-                    "  bandwidth bound (threaded copy): "
-                    + ", ".join(f"{t}: {_fmt(med[('bandwidth bound (threaded copy)', t)]).strip()}" for t in counts)
-                )
+            for bl, has in (
+                ("bandwidth bound (threaded copy)", case.threaded_bound is not None),
+                (NEW_BOUND, case.threaded_bound_new is not None),
+            ):
+                if has:
+                    out(f"  {bl}: " + ", ".join(f"{t}: {_fmt(med[(bl, t)]).strip()}" for t in counts))
     finally:
         numkern.set_num_threads(before)
     return rows
