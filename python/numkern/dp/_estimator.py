@@ -28,6 +28,11 @@ def _data_conversion_warning() -> type[Warning]:
     return DataConversionWarning
 
 
+class ComplexDataError(TypeError, ValueError):
+    """Complex input: a TypeError, numkern's rule for an unsupported dtype, that is also the
+    ValueError scikit-learn's estimator checks expect for it."""
+
+
 class ParamsMixin:
     """get_params / set_params from the constructor's signature, as ``sklearn.base.BaseEstimator``
     does (so ``sklearn.base.clone`` and grid searches work)."""
@@ -88,7 +93,7 @@ def check_array(X, owner: str, *, n_features: int | None = None) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - ragged lists and the like
         raise ValueError(f"X must be a 2-D numeric array: {exc}") from None
     if arr.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: X has dtype {arr.dtype}")
+        raise ComplexDataError(f"Complex data not supported: X has dtype {arr.dtype}")
     if arr.dtype.kind == "O":
         arr = arr.astype(np.float64)  # TypeError "float() argument must be a string or a ... number"
     elif arr.dtype.kind not in "biuf":
@@ -141,7 +146,7 @@ def check_labels(y, n_samples: int, owner: str) -> np.ndarray:
     if arr.shape[0] != n_samples:
         raise ValueError(f"y must be 1-D with one label per row of X ({n_samples}); got shape {arr.shape}")
     if arr.dtype.kind == "c":
-        raise ValueError("Complex data not supported: y has a complex dtype")
+        raise ComplexDataError("Complex data not supported: y has a complex dtype")
     if arr.dtype.kind == "f":
         if np.isnan(arr).any():
             raise ValueError("Input y contains NaN.")
