@@ -106,10 +106,8 @@ void bind_sketch(py::module_& m) {
         c.dtype(rows, "rows", 'u', 4).dense(rows, "rows").ndim(rows, "rows", 1);
         output(c, y, a, rows.shape(0));
         {  // O(n + m): every index the kernel follows must be in range
-          const auto* pp = static_cast<const std::int64_t*>(perm.data());
-          for (py::ssize_t j = 0; j < perm.shape(0); ++j) c.that(pp[j] >= 0 && pp[j] < a.shape(0), "perm out of range");
-          const auto* pr = static_cast<const std::uint32_t*>(rows.data());
-          for (py::ssize_t i = 0; i < rows.shape(0); ++i) c.that(pr[i] < N, "rows out of range");
+          c.all_in(static_cast<const std::int64_t*>(perm.data()), perm.shape(0), 0, a.shape(0), "perm out of range");
+          c.all_in(static_cast<const std::uint32_t*>(rows.data()), rows.shape(0), 0, N, "rows out of range");
         }
         const auto dt = float_dtype(a);
         const std::int64_t n = a.shape(0), d = cols_of(a), mm = rows.shape(0);
@@ -180,8 +178,7 @@ void bind_sketch(py::module_& m) {
         c.that(y.ndim() >= 1, "y must have a row per sketch row");
         output(c, y, a, y.shape(0));
         {  // O(n s): every index the kernel follows must be in range
-          const auto* pi = static_cast<const std::int64_t*>(idx.data());
-          for (py::ssize_t t = 0; t < idx.size(); ++t) c.that(pi[t] >= 0 && pi[t] < y.shape(0), "idx out of range");
+          c.all_in(static_cast<const std::int64_t*>(idx.data()), idx.size(), 0, y.shape(0), "idx out of range");
         }
         const auto dt = float_dtype(a);
         const std::int64_t n = a.shape(0), d = cols_of(a), s = idx.shape(1), mm = y.shape(0);
@@ -226,8 +223,7 @@ void bind_sketch(py::module_& m) {
         c.that(idx.shape(0) == a.n, "idx must have a row per row of a");
         c.same_dtype(val, y, "y and val").dense(val, "val").same_shape(val, idx, "idx and val");
         {  // O(n s): every index the kernel follows must be in range
-          const auto* pi = static_cast<const std::int64_t*>(idx.data());
-          for (py::ssize_t t = 0; t < idx.size(); ++t) c.that(pi[t] >= 0 && pi[t] < y.shape(0), "idx out of range");
+          c.all_in(static_cast<const std::int64_t*>(idx.data()), idx.size(), 0, y.shape(0), "idx out of range");
         }
         const auto dt = float_dtype(data);
         const std::int64_t d = y.shape(1), s = idx.shape(1), mm = y.shape(0);

@@ -129,9 +129,22 @@ class Check {
     const auto a = py::reinterpret_borrow<py::array>(o);
     return dtype(a, name, kind, size).dense(a, name).shape(a, name, {n});
   }
+  const Check& that(bool ok, const char* what) const {
+    if (!ok) value_error(what);
+    return *this;
+  }
   const Check& that(bool ok, const std::string& what) const {
     if (!ok) value_error(what);
     return *this;
+  }
+  // Every p[i], i < n, lies in [lo, hi): one branch-free pass (it vectorizes; the check of a
+  // sketch's n s indices costs a read of them), the message made only on failure.
+  template <class T>
+  const Check& all_in(const T* p, std::int64_t n, std::int64_t lo, std::int64_t hi, const char* what) const {
+    bool ok = true;
+    for (std::int64_t i = 0; i < n; ++i)
+      ok &= (static_cast<std::int64_t>(p[i]) >= lo) & (static_cast<std::int64_t>(p[i]) < hi);
+    return that(ok, what);
   }
 
  private:

@@ -336,9 +336,9 @@ def lstsq(
     if method == "sketch":
         if m is None:
             m = min(N, max(d, SKETCH_ROWS_PER_COL * d))
-        S, SA, Sb, U, s, Vt, r, x = solve_sketch(a, B, sketch, m, g, delta)
+        S, SA, Sb, U, s, Vt, r, _, x = solve_sketch(a, B, sketch, m, g, delta, basis=True)
         with one_blas_thread():
-            est = bootstrap_linf(U, s, Vt, Sb, x, g, delta)
+            est = bootstrap_linf(U, s, Vt, SA, Sb, x, g, delta)
         res = residual_norms(a, x, B)
         x = x.astype(dtype)
         return LstsqResult(x[:, 0] if vector else x, pack(res), r, 0, "sketch", m, pack(est), "solved")
@@ -349,7 +349,7 @@ def lstsq(
     maxiter = 200 if maxiter is None else int(maxiter)
     # A float32-stored A is sketched in float64 from its entries, so the rank is judged at
     # float64's rounding (a float32 sketch's noise would pass for rank).
-    S, SA, Sb, U, s, Vt, r, _ = solve_sketch(a, B, sketch, m, g, delta, rank_eps=np.finfo(np.float64).eps)
+    S, SA, Sb, _, s, Vt, r, c, _ = solve_sketch(a, B, sketch, m, g, delta, rank_eps=np.finfo(np.float64).eps)
     P = np.ascontiguousarray(Vt.T / s)  # d x r
     X = np.zeros((d, B.shape[1]))
     res = np.empty(B.shape[1])
@@ -360,7 +360,7 @@ def lstsq(
     reasons = []
     for j in range(B.shape[1]):
         bj = np.ascontiguousarray(B[:, j])
-        y0 = (s * (Vt @ X0[:, j])) if X0 is not None else U.T @ Sb[:, j]
+        y0 = (s * (Vt @ X0[:, j])) if X0 is not None else c[:, j]
         test = (
             LsqrTest(1e-6 if atol is None else atol, 1e-6 if btol is None else btol, anorm, np.linalg.norm(bj))
             if lsqr_mode

@@ -18,11 +18,11 @@ from .._lstsq_solve import (
     bootstrap_linf,
     check_shapes,
     check_solver_options,
+    factor_sketch,
     misses_rank,
     one_blas_thread,
     pcg_solve,
     refine_column,
-    small_svd,
 )
 from .._validate import generator, next_pow2
 from ..linalg import LstsqResult, sketch_rows
@@ -305,7 +305,7 @@ def lstsq(
     if not (np.isfinite(SA).all() and np.isfinite(Sb).all()):
         raise ValueError("the sketch of A or b is not finite: NaN/inf in the data, or overflow (scale A and b down)")
     with one_blas_thread():
-        U, s, Vt, r = small_svd(SA, np.finfo(dtype).eps)
+        U, s, Vt, r, c = factor_sketch(SA, Sb, np.finfo(dtype).eps, basis=method == "sketch")
 
     def pack(v):
         v = np.asarray(v, dtype=np.float64)
@@ -313,8 +313,8 @@ def lstsq(
 
     if method == "sketch":
         with one_blas_thread():
-            x = Vt.T @ ((U.T @ Sb) / s[:, None]) if r else np.zeros((d, k))
-            est = bootstrap_linf(U, s, Vt, Sb, x, g, delta)
+            x = Vt.T @ (c / s[:, None]) if r else np.zeros((d, k))
+            est = bootstrap_linf(U, s, Vt, SA, Sb, x, g, delta)
         ss, _ = rows.residual(x.astype(dtype), True, False)
         x = x.astype(out_dtype)
         return LstsqResult(x[:, 0] if vector else x, pack(np.sqrt(ss)), r, 0, "sketch", m, pack(est))
@@ -334,7 +334,7 @@ def lstsq(
             return ss[0]
 
         with one_blas_thread():  # b="b": pcg_solve passes it through to residual as "with b"
-            y, it, gk, met = pcg_solve(None, "b", P, U.T @ Sb[:, j], float(tol), maxiter, residual=residual)
+            y, it, gk, met = pcg_solve(None, "b", P, c[:, j], float(tol), maxiter, residual=residual)
             xj = P @ y
             e = P @ gk
             why = "converged" if met else ("maxiter" if it >= maxiter else "stalled")
