@@ -62,12 +62,13 @@ def test_masked_softmax_matches_the_reference(rng, dtype, algorithm, log):
 
 
 @pytest.mark.parametrize("log", [False, True])
-def test_long_masked_slices_split_and_streamed(rng, log):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_masked_slices_split_and_streamed(rng, dtype, log):
     # Slices long enough for the two-pass algorithm are split into parts across threads, and an
     # output of >= 8 MiB is written with non-temporal stores; the mask is read in place there
     # (fused into the kernels' loads), from an element offset that misaligns every vector.
     n = (1 << 21) + 37
-    buf = (rng.standard_normal(n + 1) * 4).astype(np.float32)
+    buf = (rng.standard_normal(n + 1) * 4).astype(dtype)
     x = buf[1:]
     mask = rng.random(n + 3) < 0.3
     m = mask[3:]
@@ -80,7 +81,7 @@ def test_long_masked_slices_split_and_streamed(rng, log):
         np.testing.assert_allclose(got[fin], want[fin], rtol=0, atol=1e-5 * max(1, np.abs(want[fin]).max()))
     else:
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-30)
-    out = np.full(n, 7.0, np.float32)  # an existing output: the streamed path
+    out = np.full(n, 7.0, dtype)  # an existing output: the streamed path
     fn(x, where=m, out=out)
     np.testing.assert_array_equal(out, got)
     with numkern.thread_limit(1):

@@ -151,8 +151,9 @@ select_max() {
   # algorithm on random, special-value, denormal, huge and strided slices; sketch: FWHT at every
   # length up to 4096 (in-register and radix stages), NaN/inf, layouts, the sketches' kernels
   # (Gaussian fill, signed accumulation), the residual kernel (float32 and float64) and the
-  # least-squares refinement; dp: every pair_sum kind,
-  # weights, strides, subnormal results, random features and their exact fixed-point sums.
+  # least-squares refinement, the sparse (CSR) kernels and the float32-stored passes; dp: every
+  # pair_sum kind, weights, strides, subnormal results, random features and their exact
+  # fixed-point sums, and the ChaCha20 stream behind the noise.
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_norm.py -k "not 2_pow and not grow_memory"
   # the fused residual add (the norm's vadd kernel, streamed and not) and the masked softmax
   # kernels (the mask bytes read in the loads) and the masked backward
@@ -164,6 +165,9 @@ select_max() {
     -k "every_length_up_to_4096 or nan_and_inf or unaligned or any_axis or gaussian_matches or sparse_sketches or srht_matches or refinement_residual or float32_inputs or multiple_right_hand_sides"
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_dp_exact.py \
     -k "cdist or weights or strided or nan_propagates or far_points or random_feature or fixed_point or cosine"
+  NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_dp_mechanisms.py -k "chacha20 or any_strides"
+  NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_sparse.py \
+    -k "sketch_of_sparse_matches or float32_stored_A_reaches or sparse_precondition_equals_dense or apply_widened"
 }
 
 select_a72() {
