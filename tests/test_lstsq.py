@@ -394,3 +394,15 @@ def test_precondition_falls_back_when_the_sketch_loses_rank_of_a_full_rank_A():
         np.testing.assert_allclose(res.x, np.linalg.solve(A, b), rtol=1e-8, atol=1e-8 * np.abs(res.x).max())
         bad += res.method == "direct"
     assert bad > 0  # some of these sketches do lose rank: the fallback ran
+
+
+@pytest.mark.isa_independent
+@pytest.mark.parametrize("d", [16, 160])  # the Gram-matrix and the batched-CG bootstrap
+def test_error_estimate_of_a_consistent_system_is_at_rounding_level(d):
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((1 << 13, d))
+    x = rng.standard_normal(d)
+    res = numkern.lstsq(A, A @ x, method="sketch", rng=0)
+    err = np.abs(res.x - x).max()
+    assert err <= 1e-12 * np.abs(x).max()
+    assert 0 <= res.linf_error_estimate <= 1e-11 * np.abs(x).max()

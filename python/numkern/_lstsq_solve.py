@@ -227,21 +227,22 @@ def bootstrap_linf(Q, s, Vt, SA, Sb, x, g, delta):
     return np.quantile(err, 1.0 - delta, axis=0)
 
 
-def _bootstrap_cg(Q, counts, Sb):
-    """The bootstrap's B systems (Q^T C_b Q) z = Q^T C_b Sb, C_b = diag(counts_b), by conjugate
+def _bootstrap_cg(Q, counts, res):
+    """The bootstrap's B systems (Q^T C_b Q) z = Q^T C_b res, C_b = diag(counts_b), res the sketch
+    residual (z: each replicate's difference from x, in Q's coordinates), by conjugate
     gradients run on all of them at once: each step is two (m, r) x (r, B k) products, against
     B m r^2 for forming the B Gram matrices. Q^T C_b Q is near I (Q orthonormal, counts of mean 1),
-    so CG from z = Q^T C_b Sb reaches BOOTSTRAP_CG_TOL in about a dozen steps; a singular resample
+    so CG from z = Q^T C_b res reaches BOOTSTRAP_CG_TOL in about a dozen steps; a singular resample
     (too few distinct rows) gives the minimum-norm CG iterate in place of pinv's."""
     m, r = Q.shape
-    nb, k = counts.shape[0], Sb.shape[1]
+    nb, k = counts.shape[0], res.shape[1]
     cw = counts.T[:, :, None]  # (m, B, 1)
 
     def op(Z):  # Z (r, B, k) -> (r, B, k)
         QZ = (Q @ Z.reshape(r, nb * k)).reshape(m, nb, k)
         return (Q.T @ (QZ * cw).reshape(m, nb * k)).reshape(r, nb, k)
 
-    rhs = (Q.T @ (Sb[:, None, :] * cw).reshape(m, nb * k)).reshape(r, nb, k)
+    rhs = (Q.T @ (res[:, None, :] * cw).reshape(m, nb * k)).reshape(r, nb, k)
     Z = rhs.copy()
     R = rhs - op(Z)
     Pd = R.copy()
