@@ -200,10 +200,11 @@ def test_dense_paths_do_not_import_scipy():
         "numkern.sketch.SRHT(5000, 16, rng=0) @ A\n"
         "assert not any(k == 'scipy' or k.startswith('scipy.') for k in sys.modules), 'scipy imported'\n"
     )
-    # The child imports the same numkern as this process (an installed wheel or the in-tree
-    # build). scipy stays importable there, so the assertion checks that nothing imports it.
+    # The child imports the same numkern as this process (an installed wheel, the in-tree build or
+    # the sanitizer build) and keeps the rest of the environment, which carries the sanitizer
+    # runtime preload. scipy stays importable there, so the assertion checks that nothing imports it.
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(numkern.__file__)))
-    env = {"PYTHONPATH": package_parent, "PATH": ""}
+    env = dict(os.environ, PYTHONPATH=package_parent)
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=package_parent)
 
 
