@@ -126,6 +126,60 @@ def test_sparse_sketch_is_thread_independent(isa):
     np.testing.assert_allclose(out[0], dense, rtol=0, atol=1e-12 * np.abs(dense).max())
 
 
+def _canonical(indptr, indices, d):
+    """Reference for the kernels' structure check, one row at a time."""
+    nnz = len(indices)
+    if indptr[0] != 0 or indptr[-1] != nnz or np.any(np.diff(indptr) < 0):
+        return False
+    for i in range(len(indptr) - 1):
+        row = indices[indptr[i] : indptr[i + 1]]
+        if len(row) and (row.min() < 0 or row.max() >= d or np.any(np.diff(row) <= 0)):
+            return False
+    return True
+
+
+@pytest.mark.isa_independent
+@pytest.mark.parametrize("n", [7, 150_000])  # one range of rows; many, checked in parallel
+def test_csr_structure_check_matches_reference(n):
+    # Short rows of random length (including empty ones) with one spoiled entry or row pointer at a
+    # time, placed at row starts, row ends, inside rows and at the ends of the array.
+    rng = np.random.default_rng(n)
+    d = 50
+    A = sp.random_array((n, d), density=min(0.99, 3 / d), format="csr", rng=rng)
+    A.sort_indices()
+    ptr0, ind0 = A.indptr.astype(np.int64), A.indices.astype(np.int32)
+    data = np.ones(len(ind0))
+    u = np.ones(d)
+    nonempty = np.flatnonzero(np.diff(ptr0) > 0)
+    starts = ptr0[nonempty]
+    ends = ptr0[nonempty + 1] - 1
+    spots = {0, len(ind0) - 1, *rng.choice(starts, 6), *rng.choice(ends, 6), *rng.integers(0, len(ind0), 6)}
+    cases = [(ptr0, ind0)]
+    for k in sorted(spots):
+        for value in (ind0[k - 1] if k > 0 else 0, ind0[k] + 1, d, -1, 0):
+            ind = ind0.copy()
+            ind[k] = value
+            cases.append((ptr0, ind))
+    for i in (*rng.integers(1, n, 4), n - 1):
+        for delta in (-1, 1):
+            ptr = ptr0.copy()
+            ptr[i] = max(0, ptr[i] + delta)
+            cases.append((ptr, ind0))
+    ptr = ptr0.copy()
+    ptr[-1] -= 1
+    cases.append((ptr, ind0))
+    results = []
+    for ptr, ind in cases:
+        expect = _canonical(ptr, ind, d)
+        results.append(expect)
+        if expect:
+            _core.csr_row_residual(ptr, ind, data, u, None, None, None)
+        else:
+            with pytest.raises(ValueError, match="canonical CSR"):
+                _core.csr_row_residual(ptr, ind, data, u, None, None, None)
+    assert results[0] and results.count(False) > len(cases) // 2
+
+
 def test_sparse_with_duplicates_unsorted_and_explicit_zeros(isa):
     # A COO with repeated coordinates (summed), an unsorted CSR and stored zeros: same as the dense matrix.
     rows = np.array([0, 0, 3, 3, 5, 1, 0])

@@ -47,6 +47,11 @@ constexpr std::size_t kSrhtPartialBytes = std::size_t{64} << 20;
 // second thread of a team may wait a scheduler slice before it starts, which costs more; and
 // its spinning workers would slow the BLAS calls that follow in lstsq.
 constexpr std::size_t kParallelWork = std::size_t{1} << 24;
+// A CSR pass costs per stored entry and per row about what this many dense element operations do:
+// an indexed load or a scattered add, and a row's bookkeeping (5-15 ns, where a dense operation
+// takes well under 0.1 ns). So a CSR pass over some 64K entries and rows (about 0.5 ms) is worth
+// the pool: its loops never wait for a late worker, so the busy-machine cost above does not apply.
+constexpr std::size_t kCsrEntryWork = 256;
 
 // Calls f(t0, t1) on consecutive chunks covering [0, items), handed out dynamically: on a shared
 // machine a descheduled thread then delays the call by its current chunk only. Work units are
@@ -296,6 +301,46 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
   if (scale != T(1)) K.scale_tile(y, m, C, C, scale);
 }
 
+// The fixed summation tree over row tiles of the Gaussian and sparse sign sketches: the rows of a
+// are cut into tiles of gaussian_tile_rows; fill(b0, bt, parts) sums tiles b0 .. b0 + bt - 1 of the
+// (size)-element output into parts[(t - b0) * size ...] (each from zero, in ascending row order; in
+// parallel as it likes), and the tiles are then added pairwise in the dyadic tree over tile indices
+// (a stack of complete subtrees; the incomplete right edge folded from the right at the end).
+// numkern.dask forms the same tiles on row blocks of a distributed A, so both agree bit for bit.
+// Tiles are filled in batches of at most 64 MiB of partials; the adds are a small share of the work.
+template <class T, class Fill>
+void tile_tree_sum(std::size_t tiles, std::size_t size, T* y, Fill&& fill) {
+  if (tiles == 0 || size == 0) {
+    std::fill(y, y + size, T(0));
+    return;
+  }
+  const std::size_t batch = std::max<std::size_t>(1, std::min(tiles, (std::size_t{64} << 20) / (size * sizeof(T))));
+  std::vector<T> parts(batch * size);
+  std::vector<std::vector<T>> stack;
+  std::vector<int> level;
+  for (std::size_t b0 = 0; b0 < tiles; b0 += batch) {
+    const std::size_t bt = std::min(batch, tiles - b0);
+    fill(b0, bt, parts.data());
+    for (std::size_t ti = 0; ti < bt; ++ti) {
+      stack.emplace_back(parts.begin() + static_cast<std::ptrdiff_t>(ti * size),
+                         parts.begin() + static_cast<std::ptrdiff_t>((ti + 1) * size));
+      level.push_back(0);
+      while (level.size() >= 2 && level[level.size() - 1] == level[level.size() - 2]) {
+        std::vector<T>& left = stack[stack.size() - 2];
+        const std::vector<T>& right = stack.back();
+        for (std::size_t i = 0; i < left.size(); ++i) left[i] += right[i];
+        stack.pop_back();
+        level.pop_back();
+        ++level.back();
+      }
+    }
+  }
+  std::vector<T> acc = std::move(stack.back());
+  for (std::size_t s2 = stack.size() - 1; s2-- > 0;)
+    for (std::size_t i = 0; i < acc.size(); ++i) acc[i] = stack[s2][i] + acc[i];
+  std::copy(acc.begin(), acc.end(), y);
+}
+
 template <class T>
 void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std::uint64_t key, T scale, T* y,
                    std::uint64_t row0, const T* b = nullptr, std::size_t Cb = 0) {
@@ -314,34 +359,24 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
   const std::size_t tile = static_cast<std::size_t>(gaussian_tile_rows);
   const std::size_t tiles = (n + tile - 1) / tile;
   if (tiles == 0 || m == 0 || C == 0) return;
-  // The sum over the rows of a is a fixed tree: each tile of `tile` rows is summed from zero in
-  // ascending row order (blocks of JB rows, each block reused from L2 by every output row of the
-  // task), then tiles are added pairwise in the dyadic tree over tile indices (a stack of complete
-  // subtrees; the incomplete right edge folded from the right at the end). numkern.dask forms the
-  // same tiles on row blocks of a distributed A, so both agree bit for bit.
-  //
-  // Tiles are computed in batches, in parallel over (tile, group of output rows): a's rows are read
-  // from memory once per row group, however many threads run. (Parallel over output rows alone,
-  // each thread read all of a once per chunk of output rows: more threads, more passes over a.)
-  // Each batch is then pushed onto the stack in tile order; the adds are a small share of the work.
+  // The sum over the rows of a is tile_tree_sum's tree: each tile is summed in blocks of JB rows,
+  // each block reused from L2 by every output row of the task. Tiles are computed in parallel over
+  // (tile, group of output rows): a's rows are read from memory once per row group, however many
+  // threads run. (Parallel over output rows alone, each thread read all of a once per chunk of
+  // output rows: more threads, more passes over a.)
   const int nt = m * n * (C + 8) < kParallelWork ? 1 : std::max(1, num_threads());
-  const std::size_t tile_bytes = m * C * sizeof(T);
-  const std::size_t batch = std::max<std::size_t>(1, std::min(tiles, (std::size_t{64} << 20) / tile_bytes));
-  // Row groups per tile: enough tasks for every thread to claim several.
-  const std::size_t want = static_cast<std::size_t>(nt) * 8;
-  const std::size_t groups = std::min(nq, std::max<std::size_t>(1, (want + std::min(batch, tiles) - 1) / batch));
-  std::vector<T> parts(std::min(batch, tiles) * m * C);
-  std::vector<std::vector<T>> stack;
-  std::vector<int> level;
-  for (std::size_t b0 = 0; b0 < tiles; b0 += batch) {
-    const std::size_t bt = std::min(batch, tiles - b0);
+  tile_tree_sum<T>(tiles, m * C, y, [&](std::size_t b0, std::size_t bt, T* parts) {
+    // Row groups per tile: enough tasks for every thread to claim several (each output row is
+    // summed on its own, so the grouping changes no bit).
+    const std::size_t want = static_cast<std::size_t>(nt) * 8;
+    const std::size_t groups = std::min(nq, std::max<std::size_t>(1, (want + bt - 1) / bt));
     parallel_chunks(static_cast<std::int64_t>(bt * groups), nt, 1, [&](int, std::int64_t u0, std::int64_t u1) {
       std::vector<float> g(4 * JB);
       for (std::int64_t u = u0; u < u1; ++u) {
         const std::size_t ti = static_cast<std::size_t>(u) / groups, gi = static_cast<std::size_t>(u) % groups;
         const std::size_t q0 = nq * gi / groups, q1 = nq * (gi + 1) / groups;
         const std::size_t t0 = (b0 + ti) * tile, t1 = std::min(n, t0 + tile);
-        T* part = parts.data() + ti * m * C;
+        T* part = parts + ti * m * C;
         std::fill(part + q0 * 4 * C, part + std::min(m, q1 * 4) * C, T(0));
         for (std::size_t j0 = t0; j0 < t1; j0 += JB) {
           const std::size_t nr = std::min(JB, t1 - j0);
@@ -355,46 +390,38 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
         }
       }
     });
-    for (std::size_t ti = 0; ti < bt; ++ti) {
-      stack.emplace_back(parts.begin() + static_cast<std::ptrdiff_t>(ti * m * C),
-                         parts.begin() + static_cast<std::ptrdiff_t>((ti + 1) * m * C));
-      level.push_back(0);
-      while (level.size() >= 2 && level[level.size() - 1] == level[level.size() - 2]) {
-        std::vector<T>& left = stack[stack.size() - 2];
-        const std::vector<T>& right = stack.back();
-        for (std::size_t i = 0; i < left.size(); ++i) left[i] += right[i];
-        stack.pop_back();
-        level.pop_back();
-        ++level.back();
-      }
-    }
-  }
-  std::vector<T> acc = std::move(stack.back());
-  for (std::size_t s2 = stack.size() - 1; s2-- > 0;)
-    for (std::size_t i = 0; i < acc.size(); ++i) acc[i] = stack[s2][i] + acc[i];
-  std::copy(acc.begin(), acc.end(), y);
+  });
   if (scale != T(1)) K.scale_tile(y, m, C, C, scale);
 }
 
 template <class T>
 void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* idx, const T* val, std::size_t s,
                  std::size_t m, T* y) {
-  std::fill(y, y + m * C, T(0));
+  // tile_tree_sum's tree, each tile summed by column strips in ascending row order. A scattered
+  // update of a row costs about 32 element operations beyond its C multiply-adds (the indexed store
+  // misses L1), so a sketch of a single column already goes parallel from about 64K rows.
+  const std::size_t tile = static_cast<std::size_t>(gaussian_tile_rows);
   const std::size_t nt = static_cast<std::size_t>(std::max(1, num_threads()));
   const std::size_t w = std::max<std::size_t>(16, (C + nt - 1) / nt);
   const std::size_t strips = (C + w - 1) / w;
-  dynamic_for(strips, n * C * s, [&](std::size_t s0, std::size_t s1) {
-    for (std::size_t st = s0; st < s1; ++st) {
-      const std::size_t c0 = st * w, wc = std::min(w, C - c0);
-      for (std::size_t j = 0; j < n; ++j) {
-        const T* src = a + j * C + c0;
-        for (std::size_t t = 0; t < s; ++t) {
-          T* dst = y + static_cast<std::size_t>(idx[j * s + t]) * C + c0;
-          const T v = val[j * s + t];
-          for (std::size_t c = 0; c < wc; ++c) dst[c] += v * src[c];
+  const std::size_t work = n * s * (C + 32);
+  tile_tree_sum<T>((n + tile - 1) / tile, m * C, y, [&](std::size_t b0, std::size_t bt, T* parts) {
+    dynamic_for(bt * strips, work, [&](std::size_t u0, std::size_t u1) {
+      for (std::size_t u = u0; u < u1; ++u) {
+        const std::size_t ti = u / strips, c0 = u % strips * w, wc = std::min(w, C - c0);
+        const std::size_t j0 = (b0 + ti) * tile, j1 = std::min(n, j0 + tile);
+        T* part = parts + ti * m * C;
+        for (std::size_t i = 0; i < m; ++i) std::fill(part + i * C + c0, part + i * C + c0 + wc, T(0));
+        for (std::size_t j = j0; j < j1; ++j) {
+          const T* src = a + j * C + c0;
+          for (std::size_t t = 0; t < s; ++t) {
+            T* dst = part + static_cast<std::size_t>(idx[j * s + t]) * C + c0;
+            const T v = val[j * s + t];
+            for (std::size_t c = 0; c < wc; ++c) dst[c] += v * src[c];
+          }
         }
       }
-    }
+    });
   });
 }
 
@@ -469,8 +496,15 @@ void csr_sketch_impl(const std::int64_t* ptr, const std::int32_t* ind, const TV*
   const std::size_t fit = std::max<std::size_t>(1, 2 * kTileBytes / (m * sizeof(T)));
   std::size_t w = std::min(C, std::max(fit, (C + 4 * nt - 1) / (4 * nt)));
   w = std::max<std::size_t>(w, 1);
-  const std::size_t strips = (C + w - 1) / w;
-  dynamic_for(strips, nnz * s + n * strips, [&](std::size_t s0, std::size_t s1) {
+  std::size_t strips = (C + w - 1) / w;
+  const std::size_t work = kCsrEntryWork * (nnz * s + n * strips);
+  if (work >= kParallelWork && strips > 1 && nt > 1) {
+    // As many strips per thread, each as narrow as that allows (they all cost a walk over the rows).
+    strips = std::min(C, (strips + nt - 1) / nt * nt);
+    w = (C + strips - 1) / strips;
+    strips = (C + w - 1) / w;
+  }
+  dynamic_for(strips, work, [&](std::size_t s0, std::size_t s1) {
     for (std::size_t st = s0; st < s1; ++st) {
       const std::size_t c0 = st * w, c1 = std::min(C, c0 + w);
       strip(y, C, ptr, ind, val, n, static_cast<std::int32_t>(c0), static_cast<std::int32_t>(c1), idx, sval, s);
@@ -502,9 +536,11 @@ void sparse_sign_draw(std::uint64_t key, std::int64_t j0, std::int64_t count, st
           nc[t] = static_cast<std::uint8_t>(h & 1u);
         }
         bool distinct = true;
-        if (S <= 16) {  // pairwise: cheaper than sorting a few entries
-          for (std::size_t a = 1; a < S && distinct; ++a)
-            for (std::size_t b = 0; b < a; ++b) distinct = distinct && ic[a] != ic[b];
+        if (S <= 16) {  // pairwise, without branches: cheaper than sorting a few entries
+          bool same = false;
+          for (std::size_t a = 1; a < S; ++a)
+            for (std::size_t b = 0; b < a; ++b) same |= ic[a] == ic[b];
+          distinct = !same;
         } else {
           std::copy(ic, ic + S, sorted.begin());
           std::sort(sorted.begin(), sorted.end());
@@ -518,25 +554,36 @@ void sparse_sign_draw(std::uint64_t key, std::int64_t j0, std::int64_t count, st
 
 bool csr_valid(const std::int64_t* ptr, const std::int32_t* ind, std::int64_t n, std::int64_t d, std::int64_t nnz) {
   if (n < 0 || d < 0 || nnz < 0 || ptr[0] != 0 || ptr[n] != nnz) return false;
+  // Every pass calls this, so it must cost little beside the pass itself. Rows of sparse problems
+  // hold a few entries of random count, so a per-row loop mispredicts its exit on most rows; both
+  // checks below are branch-free instead. First: indptr nondecreasing (so every row lies in [0, nnz]).
   const std::int64_t parts = std::max<std::int64_t>(1, std::min<std::int64_t>(64, (n + nnz) >> 16));
   std::vector<unsigned char> ok(static_cast<std::size_t>(parts), 1);
   parallel_ranges(n, static_cast<int>(parts), [&](int r, std::int64_t i0, std::int64_t i1) {
-    for (std::int64_t i = i0; i < i1; ++i) {
-      const std::int64_t k0 = ptr[i], k1 = ptr[i + 1];
-      if (k1 < k0 || k1 > nnz || k0 < 0) {
-        ok[static_cast<std::size_t>(r)] = 0;
-        return;
-      }
-      std::int64_t prev = -1;
-      for (std::int64_t k = k0; k < k1; ++k) {
-        const std::int64_t c = ind[k];
-        if (c <= prev || c >= d) {
-          ok[static_cast<std::size_t>(r)] = 0;
-          return;
-        }
-        prev = c;
-      }
+    bool bad = false;
+    for (std::int64_t i = i0; i < i1; ++i) bad |= ptr[i + 1] < ptr[i];
+    ok[static_cast<std::size_t>(r)] = !bad;
+  });
+  if (!std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; })) return false;
+  // Then, over the entries of each range of rows: every column in [0, d), and a column not above
+  // its predecessor only where a row starts. The descents at row starts are counted separately (each
+  // nonempty row starts at its own entry), so the structure is canonical exactly when both counts agree.
+  const auto D = static_cast<std::uint32_t>(std::min<std::int64_t>(d, std::int64_t{1} << 31));
+  parallel_ranges(n, static_cast<int>(parts), [&](int r, std::int64_t i0, std::int64_t i1) {
+    const std::int64_t k0 = ptr[i0], k1 = ptr[i1];
+    if (k0 == k1) return;
+    bool bad = static_cast<std::uint32_t>(ind[k0]) >= D;
+    std::int64_t descents = 0, at_starts = 0;
+    for (std::int64_t k = k0 + 1; k < k1; ++k) {
+      bad |= static_cast<std::uint32_t>(ind[k]) >= D;
+      descents += ind[k] <= ind[k - 1];
     }
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const std::int64_t k = std::min(ptr[i], k1 - 1);  // clamped for empty rows, which count nothing
+      const std::int64_t prev = std::max(k - 1, k0);
+      at_starts += (ptr[i] < ptr[i + 1]) & (ptr[i] > k0) & (ind[k] <= ind[prev]);
+    }
+    ok[static_cast<std::size_t>(r)] = !bad && descents == at_starts;
   });
   return std::all_of(ok.begin(), ok.end(), [](unsigned char v) { return v != 0; });
 }
@@ -545,7 +592,7 @@ double csr_row_residual(Dtype dt, const std::int64_t* ptr, const std::int32_t* i
                         std::int64_t d, const void* u, const void* b, void* g, void* t_out) {
   if (d <= 0) return 0.0;
   const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
-  const std::size_t work = 4 * (2 * static_cast<std::size_t>(ptr[N]) + N);
+  const std::size_t work = kCsrEntryWork * (static_cast<std::size_t>(ptr[N]) + N);
   auto run = [&](auto* gp, auto* up, auto* bp, auto* tp) {
     using T = std::remove_pointer_t<decltype(gp)>;
     const TypedKernels<T>& K = typed<T>(active_kernels());
@@ -566,7 +613,7 @@ double csr_row_residual_f32a(const std::int64_t* ptr, const std::int32_t* ind, c
   if (d <= 0) return 0.0;
   const Kernels& kern = active_kernels();
   const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
-  return residual_chunks<double>(N, C, g, 4 * (2 * static_cast<std::size_t>(ptr[N]) + N),
+  return residual_chunks<double>(N, C, g, kCsrEntryWork * (static_cast<std::size_t>(ptr[N]) + N),
                                  [&](std::size_t r0, std::size_t nr, double* gpart) {
                                    return kern.csr_row_residual_f32a(ptr + r0, ind, val, nr, u, b ? b + r0 : nullptr,
                                                                      gpart, t_out ? t_out + r0 : nullptr);
@@ -599,7 +646,7 @@ void csr_ls_refine_residual(Dtype dt, const std::int64_t* ptr, const std::int32_
   if (d <= 0) return;
   const Kernels& kern = active_kernels();
   const std::size_t N = static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), C = static_cast<std::size_t>(d);
-  const std::size_t work = 16 * static_cast<std::size_t>(ptr[N]) + N;
+  const std::size_t work = kCsrEntryWork * (static_cast<std::size_t>(ptr[N]) + N);
   ls_refine_chunks_run(N, C, work, h, [&](std::size_t r0, std::size_t nr, double* pc) {
     if (dt == Dtype::f32)
       kern.csr_ls_refine_rows_f32a(ptr + r0, ind, static_cast<const float*>(val), nr, x, r + r0, init_r, b + r0, f + r0,

@@ -333,40 +333,39 @@ def lstsq(
     if method == "direct":
         return direct()
 
-    if method == "sketch":
-        if m is None:
-            m = min(N, max(d, SKETCH_ROWS_PER_COL * d))
-        S, SA, Sb, U, s, Vt, r, _, x = solve_sketch(a, B, sketch, m, g, delta, basis=True)
-        with one_blas_thread():
-            est = bootstrap_linf(U, s, Vt, SA, Sb, x, g, delta)
-        res = residual_norms(a, x, B)
-        x = x.astype(dtype)
-        return LstsqResult(x[:, 0] if vector else x, pack(res), r, 0, "sketch", m, pack(est), "solved")
-
-    # precondition
     if m is None:
-        m = min(N, max(d, PRECONDITION_ROWS_PER_COL * d))
+        m = min(N, max(d, (SKETCH_ROWS_PER_COL if method == "sketch" else PRECONDITION_ROWS_PER_COL) * d))
     maxiter = 200 if maxiter is None else int(maxiter)
-    # A float32-stored A is sketched in float64 from its entries, so the rank is judged at
-    # float64's rounding (a float32 sketch's noise would pass for rank).
-    S, SA, Sb, _, s, Vt, r, c, _ = solve_sketch(a, B, sketch, m, g, delta, rank_eps=np.finfo(np.float64).eps)
-    P = np.ascontiguousarray(Vt.T / s)  # d x r
-    X = np.zeros((d, B.shape[1]))
-    res = np.empty(B.shape[1])
-    est = np.empty(B.shape[1])
-    iters = 0
-    lsqr_mode = atol is not None or btol is not None
-    anorm = frobenius(a) if lsqr_mode else 0.0
-    reasons = []
-    for j in range(B.shape[1]):
-        bj = np.ascontiguousarray(B[:, j])
-        y0 = (s * (Vt @ X0[:, j])) if X0 is not None else c[:, j]
-        test = (
-            LsqrTest(1e-6 if atol is None else atol, 1e-6 if btol is None else btol, anorm, np.linalg.norm(bj))
-            if lsqr_mode
-            else None
-        )
-        with one_blas_thread():
+
+    def sketched():
+        """The sketched solve; None when it must fall back to the direct one."""
+        if method == "sketch":
+            S, SA, Sb, U, s, Vt, r, _, x = solve_sketch(a, B, sketch, m, g, delta, basis=True)
+            est = bootstrap_linf(U, s, Vt, SA, Sb, x, g, delta)
+            res = residual_norms(a, x, B)
+            x = x.astype(dtype)
+            return LstsqResult(x[:, 0] if vector else x, pack(res), r, 0, "sketch", m, pack(est), "solved")
+
+        # precondition
+        # A float32-stored A is sketched in float64 from its entries, so the rank is judged at
+        # float64's rounding (a float32 sketch's noise would pass for rank).
+        S, SA, Sb, _, s, Vt, r, c, _ = solve_sketch(a, B, sketch, m, g, delta, rank_eps=np.finfo(np.float64).eps)
+        P = np.ascontiguousarray(Vt.T / s)  # d x r
+        X = np.zeros((d, B.shape[1]))
+        res = np.empty(B.shape[1])
+        est = np.empty(B.shape[1])
+        iters = 0
+        lsqr_mode = atol is not None or btol is not None
+        anorm = frobenius(a) if lsqr_mode else 0.0
+        reasons = []
+        for j in range(B.shape[1]):
+            bj = np.ascontiguousarray(B[:, j])
+            y0 = (s * (Vt @ X0[:, j])) if X0 is not None else c[:, j]
+            test = (
+                LsqrTest(1e-6 if atol is None else atol, 1e-6 if btol is None else btol, anorm, np.linalg.norm(bj))
+                if lsqr_mode
+                else None
+            )
             y, it, gk, met = pcg_solve(a, bj, P, y0, float(tol), maxiter, lsqr=test, sigma=s)
             xj = P @ y
             e = P @ gk
@@ -378,23 +377,30 @@ def lstsq(
                     why = "maxiter" if it >= maxiter else "refined"
                 else:
                     why = "converged"  # the refinement's first, extra-precise residual found x within tol
-        reasons.append(why)
-        X[:, j] = xj
-        iters = max(iters, it)
-        res[j] = math.sqrt(row_residual(a, np.ascontiguousarray(X[:, j]), bj, None, None))
-        est[j] = float(np.abs(e).max()) if r else 0.0
-    if r < d:
-        # The preconditioner spans only the sketch's row space. If A has more rank than S A (a small
-        # sketch can lose some: found by fuzzing with SparseSign on 2 x 2 problems), x misses part
-        # of the solution and the full normal-equation gradient A^T (A x - b) is not ~0; then solve
-        # directly. For a rank-deficient A it is ~0 (min-norm solution) and x is kept.
-        gA = np.empty(d)
-        scale = frobenius(a)
-        for j in range(B.shape[1]):
-            bj = np.ascontiguousarray(B[:, j])
-            row_residual(a, np.ascontiguousarray(X[:, j]), bj, gA, None)
-            if misses_rank(np.linalg.norm(gA), scale, np.linalg.norm(X[:, j]), np.linalg.norm(bj), tol):
-                return direct()
-    X = X.astype(dtype)
-    reason = max(reasons, key=("converged", "refined", "stalled", "maxiter").index)
-    return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est), reason)
+            reasons.append(why)
+            X[:, j] = xj
+            iters = max(iters, it)
+            res[j] = math.sqrt(row_residual(a, np.ascontiguousarray(X[:, j]), bj, None, None))
+            est[j] = float(np.abs(e).max()) if r else 0.0
+        if r < d:
+            # The preconditioner spans only the sketch's row space. If A has more rank than S A (a small
+            # sketch can lose some: found by fuzzing with SparseSign on 2 x 2 problems), x misses part
+            # of the solution and the full normal-equation gradient A^T (A x - b) is not ~0; then solve
+            # directly. For a rank-deficient A it is ~0 (min-norm solution) and x is kept.
+            gA = np.empty(d)
+            scale = frobenius(a)
+            for j in range(B.shape[1]):
+                bj = np.ascontiguousarray(B[:, j])
+                row_residual(a, np.ascontiguousarray(X[:, j]), bj, gA, None)
+                if misses_rank(np.linalg.norm(gA), scale, np.linalg.norm(X[:, j]), np.linalg.norm(bj), tol):
+                    return None  # solved directly below, with BLAS at its own thread count
+        X = X.astype(dtype)
+        reason = max(reasons, key=("converged", "refined", "stalled", "maxiter").index)
+        return LstsqResult(X[:, 0] if vector else X, pack(res), r, iters, "precondition", m, pack(est), reason)
+
+    # BLAS stays at one thread for the whole sketched solve: its calls there are small (d x d
+    # factorizations and products, norms of b), and a multi-threaded OpenBLAS's workers keep
+    # spinning after each call, taking the cores that numkern's own passes over A run on.
+    with one_blas_thread():
+        result = sketched()
+    return direct() if result is None else result

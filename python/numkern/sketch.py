@@ -534,13 +534,9 @@ class SparseSign(_Sketch):
         return sparse_sign_values(self._neg, self.nnz_per_col, np.float64)
 
     def _apply(self, a, y):
-        val = self._values(a.dtype.type)
-        nodes: dict[tuple[int, int], np.ndarray] = {}
-        for t0 in range(0, a.shape[0], TILE):
-            yt = np.empty((self.m,) + a.shape[1:], dtype=a.dtype)
-            _core.sparse_apply(a[t0 : t0 + TILE], self._idx[t0 : t0 + TILE], val[t0 : t0 + TILE], yt)
-            nodes = merge_tile_sums(nodes, {(0, t0 // TILE): yt})
-        y[...] = fold_tile_sums(nodes)
+        # Tiles of TILE rows summed in the dyadic tree over tile indices (in C++, tiles in parallel):
+        # numkern.dask sums its row blocks' tiles in the same tree.
+        _core.sparse_apply(a, self._idx, self._values(a.dtype.type), y)
 
     def _apply_sparse(self, c, y):
         # O(nnz * nnz_per_col): the CSR rows are scattered into the sketch (C++, column strips in
