@@ -182,6 +182,7 @@ CASES = {
     ),
     # The stream key is any 64-bit value.
     "sparse_sign_draw": (lambda r: [7, 0, 5, 4, 2], {(0, "big")}),
+    "random_permutation": (lambda r: [7, 10, 2], {(0, "big")}),
     # CSR operands: a 6 x 2 matrix with one empty row; indptr int64, indices int32, data float.
     "csr_sketch_apply": (
         lambda r: [*_csr(r), r.integers(0, 4, (6, 2)).astype(np.int64), _f64(r, 6, 2), np.zeros((4, 2))],
@@ -324,6 +325,7 @@ OUTPUTS = {
     "row_residual": {3, 4},
     "csr_sketch_apply": {5},
     "sparse_sign_draw": set(),
+    "random_permutation": set(),
     "csr_row_residual": {5, 6},
     "csr_ls_refine_residual": {4, 7, 8},
     "ls_refine_merge": {1},

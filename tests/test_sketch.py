@@ -7,6 +7,7 @@ import scipy.linalg
 from _reference import matmul_wide
 
 import numkern
+from numkern import _core
 from numkern.sketch import SRHT, CountSketch, Gaussian, SparseSign
 
 
@@ -261,3 +262,48 @@ def test_sketch_constructors_reject_bad_arguments():
         S @ np.ones((99, 2))
     with pytest.raises(ValueError, match="applies to arrays"):
         S @ np.ones((100, 2, 2))
+
+
+# ------------------------------------------------------------------- SRHT's random permutation
+
+
+@pytest.mark.isa_independent
+@pytest.mark.parametrize("n", [0, 1, 2, 17, (1 << 14) + 5, (1 << 20) + 3])
+def test_random_permutation_is_a_permutation_independent_of_threads(n):
+    from numkern.sketch import random_permutation
+
+    before = numkern.get_num_threads()
+    try:
+        outs = []
+        for threads in (1, 2):
+            numkern.set_num_threads(threads)
+            outs.append(random_permutation(12345, n))
+    finally:
+        numkern.set_num_threads(before)
+    assert outs[0].dtype == np.int64 and np.array_equal(np.sort(outs[0]), np.arange(n))
+    assert np.array_equal(outs[0], outs[1])
+    if n > 2:
+        assert not np.array_equal(outs[0], random_permutation(12346, n))
+
+
+@pytest.mark.isa_independent
+@pytest.mark.parametrize("buckets", [1, 2, 3, 8])
+def test_random_permutation_is_uniform(buckets):
+    # Every one of the 4! permutations of 4 elements equally often over 24000 keys (chi-square, 23
+    # degrees of freedom, p = 1e-6 at 63.3), with the elements dealt into 1 to 8 buckets: the
+    # buckets' hash and each bucket's shuffle must both be uniform for this to hold.
+    from itertools import permutations
+
+    index = {p: i for i, p in enumerate(permutations(range(4)))}
+    counts = np.zeros(24)
+    for key in range(24000):
+        counts[index[tuple(_core.random_permutation(key, 4, buckets))]] += 1
+    chi2 = float(((counts - 1000.0) ** 2 / 1000.0).sum())
+    assert chi2 < 63.3, (chi2, counts)
+    # And at a larger n, where each element's position is uniform over 64 places.
+    pos = np.zeros((64, 64))
+    for key in range(6400):
+        p = _core.random_permutation(key + 10**6, 64, buckets)
+        pos[np.arange(64), p] += 1
+    chi2 = float(((pos[:8] - 100.0) ** 2 / 100.0).sum(axis=1).max())  # 63 dof each, p = 1e-6 at 130
+    assert chi2 < 130.0, chi2

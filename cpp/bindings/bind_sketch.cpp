@@ -210,6 +210,21 @@ void bind_sketch(py::module_& m) {
       },
       py::arg("key"), py::arg("j0"), py::arg("count"), py::arg("m"), py::arg("s"));
   m.def(
+      "random_permutation",
+      [](std::uint64_t key, std::int64_t n, std::int64_t buckets) {
+        Check("random_permutation")
+            .that(n >= 0 && n < (std::int64_t{1} << 32), "n must be in [0, 2^32)")
+            .that(buckets >= 1 && buckets <= (std::int64_t{1} << 16), "buckets must be in [1, 2^16]");
+        py::array_t<std::int64_t> out(n);
+        std::int64_t* po = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          sketch::random_permutation(key, n, buckets, po);
+        }
+        return out;
+      },
+      py::arg("key"), py::arg("n"), py::arg("buckets"));
+  m.def(
       "csr_sketch_apply",
       [](const py::array& indptr, const py::array& indices, const py::array& data, const py::array& idx,
          const py::array& val, py::array& y) {

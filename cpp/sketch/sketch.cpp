@@ -210,22 +210,34 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
   }
   if (C == 1 && L > 1 && Lb >= L) {
     // A vector: the block is transformed as an (Lb/L, L) tile plus in-register stages, and the
-    // signed row sums are scalar.
-    std::vector<T> buf(Lb);
-    for (std::size_t b = 0; b * Lb < n; ++b) {
-      const std::size_t j0 = b * Lb;
-      for (std::size_t r = 0; r < Lb; ++r) {
-        const std::size_t j = j0 + r;
-        if (j + kPrefetchRows < n) prefetch_read<3>(a + perm[j + kPrefetchRows]);
-        buf[r] = j < n ? (neg[j] ? -a[perm[j]] : a[perm[j]]) : T(0);
+    // signed row sums are scalar. Row groups as in the matrix path below (a count that depends on n
+    // only, partials added in group order) let threads share the rows; a row costs a random read
+    // (some 64 element operations' time), a block m signed adds.
+    const std::size_t nblocks = (n + Lb - 1) / Lb;
+    const std::size_t groups = std::min<std::size_t>(nblocks, kSrhtGroups);
+    std::vector<T> partials(groups * m, T(0));
+    dynamic_for(groups, n * 64 + nblocks * m * 8, [&](std::size_t g0, std::size_t g1) {
+      std::vector<T> buf(Lb);
+      for (std::size_t g = g0; g < g1; ++g) {
+        T* yg = partials.data() + g * m;
+        for (std::size_t b = nblocks * g / groups; b < nblocks * (g + 1) / groups; ++b) {
+          const std::size_t j0 = b * Lb;
+          for (std::size_t r = 0; r < Lb; ++r) {
+            const std::size_t j = j0 + r;
+            if (j + kPrefetchRows < n) prefetch_read<3>(a + perm[j + kPrefetchRows]);
+            buf[r] = j < n ? (neg[j] ? -a[perm[j]] : a[perm[j]]) : T(0);
+          }
+          K.fwht_tile(buf.data(), Lb / L, L, L);
+          K.fwht_inner(buf.data(), Lb / L);
+          for (std::size_t i = 0; i < m; ++i) {
+            const T v = buf[lo[i]];
+            yg[i] += (popcount64(hi[i] & b) & 1) ? -v : v;
+          }
+        }
       }
-      K.fwht_tile(buf.data(), Lb / L, L, L);
-      K.fwht_inner(buf.data(), Lb / L);
-      for (std::size_t i = 0; i < m; ++i) {
-        const T v = buf[lo[i]];
-        y[i] += (popcount64(hi[i] & b) & 1) ? -v : v;
-      }
-    }
+    });
+    for (std::size_t g = 0; g < groups; ++g)
+      for (std::size_t i = 0; i < m; ++i) y[i] += partials[g * m + i];
     if (scale != T(1)) K.scale_tile(y, m, 1, 1, scale);
     return;
   }
@@ -547,6 +559,73 @@ void sparse_sign_draw(std::uint64_t key, std::int64_t j0, std::int64_t count, st
           distinct = std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
         }
         if (distinct) break;
+      }
+    }
+  });
+}
+
+namespace {
+std::uint64_t splitmix(std::uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+void random_permutation(std::uint64_t key, std::int64_t n, std::int64_t buckets, std::int64_t* out) {
+  constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;
+  if (n <= 0) return;
+  const std::uint64_t B = static_cast<std::uint64_t>(std::max<std::int64_t>(1, buckets));
+  const std::uint64_t bucket_key = splitmix(key ^ 0x6A09E667F3BCC909ull);
+  auto bucket_of = [&](std::int64_t i) {
+    // floor(h * B / 2^64), computed exactly in 64-bit parts (B <= 2^16): a bucket's chance differs
+    // from 1/B by less than 2^-64.
+    const std::uint64_t h = splitmix(bucket_key + static_cast<std::uint64_t>(i) * kGolden);
+    return static_cast<std::size_t>(((h >> 32) * B + (((h & 0xFFFFFFFFull) * B) >> 32)) >> 32);
+  };
+  // Fixed chunks of the elements (a function of n only): per-chunk bucket counts give every element
+  // its slot, so the scatter runs in parallel and in element order within each bucket.
+  const std::int64_t chunks = std::max<std::int64_t>(1, std::min<std::int64_t>(64, n >> 15));
+  std::vector<std::int64_t> slot(static_cast<std::size_t>(chunks) * B, 0);
+  parallel_ranges(n, static_cast<int>(chunks), [&](int c, std::int64_t i0, std::int64_t i1) {
+    std::int64_t* cnt = slot.data() + static_cast<std::size_t>(c) * B;
+    for (std::int64_t i = i0; i < i1; ++i) ++cnt[bucket_of(i)];
+  });
+  std::vector<std::int64_t> start(B + 1, 0);
+  std::int64_t pos = 0;
+  for (std::size_t b = 0; b < B; ++b) {
+    start[b] = pos;
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      std::int64_t& v = slot[static_cast<std::size_t>(c) * B + b];
+      const std::int64_t count = v;
+      v = pos;
+      pos += count;
+    }
+  }
+  start[B] = pos;
+  parallel_ranges(n, static_cast<int>(chunks), [&](int c, std::int64_t i0, std::int64_t i1) {
+    std::int64_t* next = slot.data() + static_cast<std::size_t>(c) * B;
+    for (std::int64_t i = i0; i < i1; ++i) out[next[bucket_of(i)]++] = i;
+  });
+  parallel_for(static_cast<std::int64_t>(B), 1, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      std::int64_t* v = out + start[static_cast<std::size_t>(b)];
+      const std::int64_t len = start[static_cast<std::size_t>(b) + 1] - start[static_cast<std::size_t>(b)];
+      std::uint64_t state = splitmix(key + (static_cast<std::uint64_t>(b) + 1) * 0xD1B54A32D192ED03ull);
+      auto next32 = [&] {
+        state += kGolden;
+        return static_cast<std::uint32_t>(splitmix(state) >> 32);
+      };
+      for (std::int64_t t = len - 1; t > 0; --t) {
+        // A uniform j in [0, t] (Lemire 2019): the low half of r * range below the threshold
+        // (2^32 mod range) is rejected, so no value is favoured.
+        const auto range = static_cast<std::uint32_t>(t + 1);
+        std::uint64_t m = static_cast<std::uint64_t>(next32()) * range;
+        if (static_cast<std::uint32_t>(m) < range) {
+          const std::uint32_t threshold = (0u - range) % range;
+          while (static_cast<std::uint32_t>(m) < threshold) m = static_cast<std::uint64_t>(next32()) * range;
+        }
+        std::swap(v[t], v[static_cast<std::int64_t>(m >> 32)]);
       }
     }
   });

@@ -154,6 +154,14 @@ void ls_refine_merge(const double* parts, std::int64_t nch, std::int64_t d, doub
 void sparse_sign_draw(std::uint64_t key, std::int64_t j0, std::int64_t count, std::int64_t m, std::int64_t s,
                       std::int64_t* idx, std::uint8_t* neg);
 
+// A uniformly random permutation of [0, n) into out, a function of (key, n, buckets) only
+// (Rao-Sandelius): each element goes, in order, to one of `buckets` buckets chosen by splitmix64 of
+// (key, element), and each bucket is then shuffled by Fisher-Yates from its own splitmix64 stream
+// with exactly uniform bounded draws (Lemire's method with rejection). Uniform, independent bucket
+// choices followed by uniform shuffles give a uniform permutation; the buckets fit in cache, so
+// the shuffle makes no random accesses to memory. Needs n < 2^32 and 1 <= buckets <= 2^16. Threaded.
+void random_permutation(std::uint64_t key, std::int64_t n, std::int64_t buckets, std::int64_t* out);
+
 // ---- CSR (compressed sparse row) operands: indptr (n + 1) int64, indices (nnz) int32, data (nnz) ----
 
 // Whether (ptr, ind) is a canonical CSR structure of an n x d matrix with nnz stored entries:

@@ -215,10 +215,11 @@ def bootstrap_linf(Q, s, Vt, SA, Sb, x, g, delta):
     if r >= BOOTSTRAP_CG_RANK:
         z = _bootstrap_cg(Q, counts, res)
     else:
-        QW = Q[None, :, :] * counts[:, :, None]  # (B, m, r)
-        QWt = QW.transpose(0, 2, 1)
-        G = QWt @ Q  # (B, r, r), near m * I
-        rhs = QWt @ res  # (B, r, k)
+        G = np.empty((counts.shape[0], r, r))  # near m * I
+        for b, cb in enumerate(counts):
+            Qs = Q * np.sqrt(cb)[:, None]
+            np.matmul(Qs.T, Qs, out=G[b])  # Q^T C_b Q as X^T X: BLAS's symmetric update, half the flops
+        rhs = Q.T @ (counts[:, :, None] * res)  # (B, r, k)
         try:
             z = np.linalg.solve(G, rhs)
         except np.linalg.LinAlgError:

@@ -335,7 +335,7 @@ class SRHT(_Sketch):
             raise ValueError("SRHT supports n < 2**32")
         g = generator(rng)
         self.N = N
-        self._perm = g.permutation(self.n).astype(np.int64)
+        self._perm = random_permutation(int(g.integers(0, 2**63)), self.n)
         self._neg = g.integers(0, 2, size=self.n, dtype=np.uint8)
         self._rows = np.sort(g.choice(N, size=self.m, replace=False)).astype(np.uint32)
 
@@ -438,6 +438,15 @@ def sparse_sign_rows(key, j0, count, m, s):
     (``_core.sparse_sign_draw``; tests/test_sketch.py holds a NumPy reference of the stream)."""
     idx, neg = _core.sparse_sign_draw(int(key), int(j0), int(count), int(m), int(s))
     return idx, neg.view(bool)
+
+
+def random_permutation(key, n):
+    """A uniformly random permutation of ``range(n)`` (int64), a function of the 64-bit ``key`` and
+    ``n``: elements are dealt into cache-sized buckets by a keyed hash and each bucket is shuffled
+    (``_core.random_permutation``; in parallel, and without the random memory accesses of one
+    Fisher-Yates pass over a large array)."""
+    buckets = 1 << max(0, min(16, (n >> 14).bit_length()))  # about 8-16K elements per bucket
+    return _core.random_permutation(int(key), int(n), buckets)
 
 
 def sparse_sign_values(neg, s, dtype):
