@@ -15,18 +15,6 @@ namespace {
 
 }  // namespace
 
-const Kernels kernels_avx512 = {simd::kLevel,
-                                simd::F32::L,
-                                simd::F64::L,
-                                typed_table<simd::F32>(),
-                                typed_table<simd::F64>(),
-                                &gauss_fill<simd::F32, simd::I32>,
-                                &ls_refine_rows<simd::F64>,
-                                &csr_ls_refine_rows<simd::F64>,
-                                &row_residual<simd::F64, float>,
-                                &ls_refine_rows<simd::F64, float>,
-                                &csr_row_residual<simd::F64, float>,
-                                &csr_ls_refine_rows<simd::F64, float>,
-                                &csr_sketch_strip<simd::F64, float>};
+const Kernels kernels_avx512 = kernel_table();
 
 }  // namespace numkern::sketch

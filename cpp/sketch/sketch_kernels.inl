@@ -535,3 +535,23 @@ void gauss_fill(float* out, std::size_t cnt, std::uint32_t row_key, std::uint32_
     }
   }
 }
+
+// ---- the table of one ISA unit ----
+
+// Every unit fills its table from the shared kernels above at its own vector types: the float64
+// entries of the float32-stored passes read float32 entries and compute in float64.
+constexpr Kernels kernel_table() {
+  return {simd::kLevel,
+          simd::F32::L,
+          simd::F64::L,
+          typed_table<simd::F32>(),
+          typed_table<simd::F64>(),
+          &gauss_fill<simd::F32, simd::I32>,
+          &ls_refine_rows<simd::F64>,
+          &csr_ls_refine_rows<simd::F64>,
+          &row_residual<simd::F64, float>,
+          &ls_refine_rows<simd::F64, float>,
+          &csr_row_residual<simd::F64, float>,
+          &csr_ls_refine_rows<simd::F64, float>,
+          &csr_sketch_strip<simd::F64, float>};
+}
