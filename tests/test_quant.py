@@ -121,6 +121,24 @@ def test_int8_matmul_is_exact_when_split_across_threads(rng, shape):
     np.testing.assert_array_equal(Q.int8_matmul(a, b), ref_i64(a, b))
 
 
+@pytest.mark.parametrize("shape", [(1, 3001, 4100), (5, 2053, 131), (24, 4099, 67), (2, 7, 193), (13, 600, 64)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_int8_matmul_few_rows_is_exact_at_any_thread_count(rng, shape, threads):
+    # A few rows of A: B goes in chunks of rows (ragged in K and in N's 64-column groups), each
+    # thread summing its chunks; the extreme row and column stress the unsigned-offset correction.
+    M, K, N = shape
+    a = rng.integers(-128, 128, (M, K), dtype=np.int8)
+    b = rng.integers(-128, 128, (K, N), dtype=np.int8)
+    a[-1, :] = -128
+    b[:, -1] = -128
+    b[: K // 2, 0] = 127
+    with numkern.thread_limit(threads):
+        out = Q.int8_matmul(a, b)
+        wide = Q.int8_matmul(a, b, out_dtype=np.int64)
+    np.testing.assert_array_equal(out, ref_i64(a, b))
+    np.testing.assert_array_equal(wide, ref_i64(a, b))
+
+
 @pytest.mark.isa_independent
 def test_int8_matmul_rejects_bad_input():
     a = np.zeros((3, 4), np.int8)

@@ -136,6 +136,91 @@ void pack_b_panels(const Plan& p, const std::int8_t* B, std::uint8_t* bp, std::i
     }
 }
 
+// Row i of C, columns [j0, j0 + cols), from its exact int32 sums: integer outputs take them as they
+// are, float outputs scale * row[i] * col[j] times each, rounded once.
+void store_row(const QuantKernels& qk, OutKind kind, const std::int32_t* acc, std::int64_t cols, void* C,
+               std::int64_t N, std::int64_t i, std::int64_t j0, double scale, const double* row, const double* col) {
+  const std::int64_t at = i * N + j0;
+  const double s = scale * (row ? row[i] : 1.0);
+  const double* cl = col ? col + j0 : nullptr;
+  switch (kind) {
+    case OutKind::i32:
+      std::memcpy(static_cast<std::int32_t*>(C) + at, acc, static_cast<std::size_t>(cols) * sizeof(std::int32_t));
+      return;
+    case OutKind::i64:
+      std::copy(acc, acc + cols, static_cast<std::int64_t*>(C) + at);
+      return;
+    case OutKind::f32:
+      qk.epilogue_f32(acc, static_cast<float*>(C) + at, cols, s, cl);
+      return;
+    case OutKind::f64:
+      for (std::int64_t j = 0; j < cols; ++j)
+        static_cast<double*>(C)[at + j] = static_cast<double>(acc[j]) * s * (cl ? cl[j] : 1.0);
+      return;
+  }
+}
+
+// Whether run_gemm_ksplit takes a GEMM: at most two row panels of A, a B to pack, K <= kMaxK32, and
+// the threads' int32 sums of C at most 2^22 (16 MiB).
+bool ksplit_fits(const Plan& p) {
+  const GemmKernels& g = *p.g;
+  return p.mp <= 2 && p.K <= kMaxK32 &&
+         static_cast<double>(num_threads()) * static_cast<double>(p.mp * g.mr) * static_cast<double>(p.np * g.nr) <=
+             4194304.0;
+}
+
+// The GEMM of a few rows of A by a B that is not packed yet (K <= kMaxK32), split along K. The
+// column-panel split of run_gemm reads B down narrow columns (a few cache lines per row, at B's row
+// stride) into a packed copy of all of it that the compute pass reads again; here each thread takes
+// chunks of consecutive rows of B, which are contiguous in memory, packs a chunk into a buffer that
+// stays in cache and multiplies it at once into its own int32 sums of C. The sums are exact, so
+// adding the threads' sums gives the same C as run_gemm.
+void run_gemm_ksplit(const Plan& p, const std::int8_t* A, const std::int8_t* B, OutKind kind, void* C, double scale,
+                     const double* row, const double* col) {
+  const GemmKernels& g = *p.g;
+  const QuantKernels& qk = active_quant();
+  const std::int64_t M = p.M, N = p.N, K = p.K;
+  const std::int64_t ldc = p.np * g.nr, rows = p.mp * g.mr;
+  // A thread per ~2^21 bytes of B (see run_gemm).
+  int nt = static_cast<int>(std::min<std::int64_t>(num_threads(), std::max<std::int64_t>(1, (K * N) >> 21)));
+  // Rows of B per chunk: about 256 KiB of B, a multiple of the kernel's K unit, at most its kc.
+  const std::int64_t by_size = (std::int64_t{256} << 10) / std::max<std::int64_t>(1, ldc) / g.ku * g.ku;
+  const std::int64_t kch = std::clamp<std::int64_t>(by_size, std::min<std::int64_t>(4 * g.ku, p.kc), p.kc);
+  const std::int64_t chunks = ceil_div(K, kch);
+  nt = static_cast<int>(std::min<std::int64_t>(nt, chunks));
+  const std::int64_t corr = g.has_corr ? g.nr * 4 : 0;
+  const std::int64_t b_stride = kch * g.nr * g.b_bytes + corr, a_stride = kch * g.mr * g.a_bytes;
+  AlignedBuffer sums(static_cast<std::size_t>(nt * rows * ldc) * sizeof(std::int32_t));
+  std::vector<char> used(static_cast<std::size_t>(nt), 0);
+  parallel_chunks(chunks, nt, 1, [&](int w, std::int64_t cb, std::int64_t ce) {
+    AlignedBuffer bloc(static_cast<std::size_t>(p.np * b_stride)), aloc(static_cast<std::size_t>(p.mp * a_stride));
+    auto* bp = bloc.as<std::uint8_t>();
+    auto* ap = aloc.as<std::uint8_t>();
+    std::int32_t* c = sums.as<std::int32_t>() + w * rows * ldc;
+    for (std::int64_t ch = cb; ch < ce; ++ch) {
+      const std::int64_t k0 = ch * kch, klen = std::min(kch, K - k0), kp = ceil_div(klen, g.ku) * g.ku;
+      for (std::int64_t ip = 0; ip < p.mp; ++ip)
+        g.pack_a(A + ip * g.mr * K + k0, K, std::min<std::int64_t>(g.mr, M - ip * g.mr), klen, ap + ip * a_stride);
+      g.pack_b(B + k0 * N, N, N, klen, bp, b_stride);  // rows of B in memory order, each read whole
+      const int accumulate = used[static_cast<std::size_t>(w)];
+      for (std::int64_t ip = 0; ip < p.mp; ++ip)
+        for (std::int64_t jp = 0; jp < p.np; ++jp)
+          g.ukernel(kp, ap + ip * a_stride, bp + jp * b_stride, c + ip * g.mr * ldc + jp * g.nr, ldc, accumulate);
+      used[static_cast<std::size_t>(w)] = 1;
+    }
+  });
+  // C = the sum of the threads' sums, row by row.
+  const std::int32_t* s0 = sums.as<std::int32_t>();
+  std::vector<std::int32_t> acc(static_cast<std::size_t>(N));
+  for (std::int64_t i = 0; i < M; ++i) {
+    std::fill(acc.begin(), acc.end(), 0);
+    for (int w = 0; w < nt; ++w)
+      if (used[static_cast<std::size_t>(w)])
+        for (std::int64_t j = 0; j < N; ++j) acc[static_cast<std::size_t>(j)] += s0[(w * rows + i) * ldc + j];
+    store_row(qk, kind, acc.data(), N, C, N, i, 0, scale, row, col);
+  }
+}
+
 // The GEMM on a plan: B is packed here when given (B != nullptr), else bp holds it packed already.
 void run_gemm(const Plan& p, const std::int8_t* A, const std::int8_t* B, const std::uint8_t* bp_given, OutKind kind,
               void* C, double scale, const double* row, const double* col) {
@@ -189,21 +274,18 @@ void run_gemm(const Plan& p, const std::int8_t* A, const std::int8_t* B, const s
         compute_item(p, ap, bp, i0, i1, j0, j1, s64.data(), cols);
       }
       for (std::int64_t r = 0; r < rows; ++r) {
-        const double s = scale * (row ? row[i0 + r] : 1.0);
-        const double* cl = col ? col + j0 : nullptr;
-        if (kind == OutKind::f32 && !wide) {
-          qk.epilogue_f32(s32.data() + r * cols, static_cast<float*>(C) + (i0 + r) * N + j0, cols, s, cl);
+        if (!wide) {
+          store_row(qk, kind, s32.data() + r * cols, cols, C, N, i0 + r, j0, scale, row, col);
           continue;
         }
+        const double s = scale * (row ? row[i0 + r] : 1.0);
+        const double* cl = col ? col + j0 : nullptr;
         for (std::int64_t j = 0; j < cols; ++j) {
-          const double v = (wide ? static_cast<double>(s64[r * cols + j]) : static_cast<double>(s32[r * cols + j])) *
-                           s * (cl ? cl[j] : 1.0);
+          const double v = static_cast<double>(s64[r * cols + j]) * s * (cl ? cl[j] : 1.0);
           if (kind == OutKind::f32)
             static_cast<float*>(C)[(i0 + r) * N + j0 + j] = static_cast<float>(v);
-          else if (kind == OutKind::f64)
+          else  // f64 (an i32 output with K > kMaxK32 is asked for as i64, which is stored directly)
             static_cast<double*>(C)[(i0 + r) * N + j0 + j] = v;
-          else  // i32 with K > kMaxK32: the caller asked for i64 instead; never reached
-            static_cast<std::int32_t*>(C)[(i0 + r) * N + j0 + j] = static_cast<std::int32_t>(v);
         }
       }
     }
@@ -232,7 +314,9 @@ void run_gemm(const Plan& p, const std::int8_t* A, const std::int8_t* B, const s
 void int8_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const std::int8_t* A, const std::int8_t* B, OutKind kind,
                void* C, double scale, const double* row, const double* col) {
   if (M <= 0 || N <= 0 || K <= 0) return;  // the caller fills empty-K results
-  run_gemm(make_plan(active_gemm(), M, N, K), A, B, nullptr, kind, C, scale, row, col);
+  const Plan p = make_plan(active_gemm(), M, N, K);
+  if (ksplit_fits(p)) return run_gemm_ksplit(p, A, B, kind, C, scale, row, col);
+  run_gemm(p, A, B, nullptr, kind, C, scale, row, col);
 }
 
 std::int64_t packed_b_bytes(const GemmKernels& g, std::int64_t K, std::int64_t N) {

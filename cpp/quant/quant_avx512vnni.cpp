@@ -51,13 +51,21 @@ void pack_a(const std::int8_t* a, std::int64_t lda, std::int64_t m, std::int64_t
 // Each panel: [k/4][NR][4] bytes of B (zero padded), then NR int32 corrections -128 * colsum.
 // Row quads outer, panels inner: B is read row by row (each cache line once), each panel receives
 // 128 contiguous bytes per quad, and the column sums (vpdpbusd against ones) live in the panels'
-// correction slots meanwhile.
+// correction slots meanwhile. Full quads go 64 columns at a time: one 512-bit load per row, the byte
+// and word unpacks within 128-bit lanes, then a 4 x 4 transpose of the lanes (16 columns each).
 void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t k, void* out_, std::int64_t stride) {
   auto* out = static_cast<std::int8_t*>(out_);
   const std::int64_t kq = (k + 3) / 4, np = (n + NR - 1) / NR;
   const __m512i ones = _mm512_set1_epi8(1);
   constexpr std::int64_t kAhead = 8;  // quads: about a DRAM latency of packing work
   auto corr = [&](std::int64_t p) { return reinterpret_cast<std::int32_t*>(out + p * stride + kq * NR * 4); };
+  // Quads of columns [c, c + 16) of row quad q, as the 64 bytes of their panel's group.
+  auto put = [&](std::int64_t q, std::int64_t c, __m512i v) {
+    const std::int64_t p = c / NR, g = (c % NR) / 16;
+    _mm512_storeu_si512(out + p * stride + q * NR * 4 + 64 * g, v);
+    std::int32_t* cs = corr(p) + 16 * g;
+    _mm512_storeu_si512(cs, _mm512_dpbusd_epi32(_mm512_loadu_si512(cs), ones, v));
+  };
   for (std::int64_t p = 0; p < np; ++p)
     for (int g = 0; g < NR / 16; ++g) _mm512_storeu_si512(corr(p) + 16 * g, _mm512_setzero_si512());
   for (std::int64_t q = 0; q < kq; ++q) {
@@ -66,21 +74,35 @@ void pack_b(const std::int8_t* b, std::int64_t ldb, std::int64_t n, std::int64_t
       for (std::int64_t r = 4 * kAhead; r < 4 * kAhead + 4; ++r)
         for (std::int64_t j = 0; j < n; j += 64)
           _mm_prefetch(reinterpret_cast<const char*>(b + (4 * q + r) * ldb + j), _MM_HINT_T0);
-    for (std::int64_t p = 0; p < np; ++p) {
-      std::int8_t* o = out + p * stride + q * NR * 4;
-      std::int32_t* cs = corr(p);
-      for (int g = 0; g < NR / 16; ++g) {
-        __m128i r[4];
-        load_rows<4>(b, ldb, 4 * q, k, p * NR + 16 * g, n, r);
-        const __m128i t01l = _mm_unpacklo_epi8(r[0], r[1]), t01h = _mm_unpackhi_epi8(r[0], r[1]);
-        const __m128i t23l = _mm_unpacklo_epi8(r[2], r[3]), t23h = _mm_unpackhi_epi8(r[2], r[3]);
-        __m512i v = _mm512_castsi128_si512(_mm_unpacklo_epi16(t01l, t23l));
-        v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(t01l, t23l), 1);
-        v = _mm512_inserti32x4(v, _mm_unpacklo_epi16(t01h, t23h), 2);
-        v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(t01h, t23h), 3);
-        _mm512_storeu_si512(o + 64 * g, v);
-        _mm512_storeu_si512(cs + 16 * g, _mm512_dpbusd_epi32(_mm512_loadu_si512(cs + 16 * g), ones, v));
+    std::int64_t c = 0;
+    if (4 * q + 4 <= k) {
+      const std::int8_t* src = b + 4 * q * ldb;
+      for (; c + 64 <= n; c += 64) {
+        const __m512i r0 = _mm512_loadu_si512(src + c), r1 = _mm512_loadu_si512(src + ldb + c);
+        const __m512i r2 = _mm512_loadu_si512(src + 2 * ldb + c), r3 = _mm512_loadu_si512(src + 3 * ldb + c);
+        const __m512i t01l = _mm512_unpacklo_epi8(r0, r1), t01h = _mm512_unpackhi_epi8(r0, r1);
+        const __m512i t23l = _mm512_unpacklo_epi8(r2, r3), t23h = _mm512_unpackhi_epi8(r2, r3);
+        // Lane l of w0..w3: the quads of columns 16 l + [0, 4), [4, 8), [8, 12), [12, 16).
+        const __m512i w0 = _mm512_unpacklo_epi16(t01l, t23l), w1 = _mm512_unpackhi_epi16(t01l, t23l);
+        const __m512i w2 = _mm512_unpacklo_epi16(t01h, t23h), w3 = _mm512_unpackhi_epi16(t01h, t23h);
+        const __m512i lo01 = _mm512_shuffle_i64x2(w0, w1, 0x44), lo23 = _mm512_shuffle_i64x2(w2, w3, 0x44);
+        const __m512i hi01 = _mm512_shuffle_i64x2(w0, w1, 0xEE), hi23 = _mm512_shuffle_i64x2(w2, w3, 0xEE);
+        put(q, c, _mm512_shuffle_i64x2(lo01, lo23, 0x88));
+        put(q, c + 16, _mm512_shuffle_i64x2(lo01, lo23, 0xDD));
+        put(q, c + 32, _mm512_shuffle_i64x2(hi01, hi23, 0x88));
+        put(q, c + 48, _mm512_shuffle_i64x2(hi01, hi23, 0xDD));
       }
+    }
+    for (; c < np * NR; c += 16) {  // the last quad (k ragged) and the last columns, zero padded
+      __m128i r[4];
+      load_rows<4>(b, ldb, 4 * q, k, c, n, r);
+      const __m128i t01l = _mm_unpacklo_epi8(r[0], r[1]), t01h = _mm_unpackhi_epi8(r[0], r[1]);
+      const __m128i t23l = _mm_unpacklo_epi8(r[2], r[3]), t23h = _mm_unpackhi_epi8(r[2], r[3]);
+      __m512i v = _mm512_castsi128_si512(_mm_unpacklo_epi16(t01l, t23l));
+      v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(t01l, t23l), 1);
+      v = _mm512_inserti32x4(v, _mm_unpacklo_epi16(t01h, t23h), 2);
+      v = _mm512_inserti32x4(v, _mm_unpackhi_epi16(t01h, t23h), 3);
+      put(q, c, v);
     }
   }
   for (std::int64_t p = 0; p < np; ++p)
