@@ -35,6 +35,9 @@ class Case:
     # The same traffic written into a newly allocated array: the bound of the "(new output)" rows,
     # which pay the OS's first touch of every output page as well.
     threaded_bound_new: Callable[[], object] | None = None
+    # Implementations that move more bytes than the case's bound by design (a three-pass softmax
+    # reads its input three times): each one's own traffic, as its bound instead of the case's.
+    threaded_bound_of: Mapping[str, Callable[[], object]] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 

@@ -41,6 +41,10 @@ def _new_output(label: str) -> bool:
     return "new output" in label
 
 
+def _own_bound(label: str) -> str:
+    return f"bandwidth bound of {label.removeprefix('numkern ')} (threaded copy)"
+
+
 def _pinned(label: str, case: Case) -> bool:
     """Implementations that fix their own thread count (or are peers) are not scaled."""
     text = f"{case.name} {label}".lower()
@@ -82,6 +86,11 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
             if case.threaded_bound_new is not None:
                 for t in counts:
                     impls[(NEW_BOUND, t)] = _with_threads(t, case.threaded_bound_new)
+            scaled = {key[0] for key in impls}
+            own_bounds = {label: _own_bound(label) for label in case.threaded_bound_of if label in scaled}
+            for label, bl in own_bounds.items():
+                for t in counts:
+                    impls[(bl, t)] = _with_threads(t, case.threaded_bound_of[label])
             keyed = {f"{label} @{t}": fn for (label, t), fn in impls.items()}
             times = measure(Case(case.family, case.name, keyed, reference=next(iter(keyed))), quick)
             med = {key: statistics.median(times[f"{key[0]} @{key[1]}"]) for key in impls}
@@ -90,10 +99,11 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                 f"  {'implementation':<46} {'threads':>7} {'median':>12} {'speed-up':>9} {'efficiency':>10} "
                 f"{'/ bound':>8}  verdict"
             )
+            bound_labels = {"bandwidth bound (threaded copy)", NEW_BOUND, *own_bounds.values()}
             for label in dict.fromkeys(k[0] for k in impls):
-                if label in ("bandwidth bound (threaded copy)", NEW_BOUND):
+                if label in bound_labels:
                     continue
-                bound_label = (
+                bound_label = own_bounds.get(label) or (
                     NEW_BOUND if _new_output(label) and case.threaded_bound_new else "bandwidth bound (threaded copy)"
                 )
                 t1 = med[(label, counts[0])]
@@ -130,6 +140,7 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
             for bl, has in (
                 ("bandwidth bound (threaded copy)", case.threaded_bound is not None),
                 (NEW_BOUND, case.threaded_bound_new is not None),
+                *((bl, True) for bl in own_bounds.values()),
             ):
                 if has:
                     out(f"  {bl}: " + ", ".join(f"{t}: {_fmt(med[(bl, t)]).strip()}" for t in counts))

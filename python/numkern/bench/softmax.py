@@ -64,6 +64,16 @@ def _case(name, shape, with_algorithms, with_bound, quick):
         _core.bandwidth_read(x)
         _core.convert(np.empty_like(out), x)
 
+    def reload_passes():  # max (read x), exp stored (read x, write y), scaled (read y, write y)
+        _core.bandwidth_read(x)
+        _core.convert(out, x)
+        _core.convert(out, x)
+
+    def recompute_passes():  # max (read x), sum (read x), exp scaled (read x, write y)
+        _core.bandwidth_read(x)
+        _core.bandwidth_read(x)
+        _core.convert(out, x)
+
     return Case(
         "softmax",
         name,
@@ -72,6 +82,11 @@ def _case(name, shape, with_algorithms, with_bound, quick):
         bound=bound,
         threaded_bound=two_passes if with_bound else None,
         threaded_bound_new=two_passes_new if with_bound else None,
+        threaded_bound_of=(
+            {"numkern three_pass_reload": reload_passes, "numkern three_pass_recompute": recompute_passes}
+            if with_bound and with_algorithms
+            else {}
+        ),
     )
 
 
