@@ -41,7 +41,7 @@ MAX_REFINEMENT_STEPS = 6
 BOOTSTRAP_SAMPLES = 20
 #: From this sketch rank on, the bootstrap's systems are solved by batched CG (O(m r) per step and
 #: replicate) instead of forming B Gram matrices (O(m r^2) each).
-BOOTSTRAP_CG_RANK = 128
+BOOTSTRAP_CG_RANK = 40
 #: Step cap of that CG (the systems are near I; a dozen steps reach its tolerance).
 BOOTSTRAP_CG_STEPS = 100
 #: Relative residual at which that CG stops. It solves for each replicate's difference from x, so
