@@ -168,7 +168,13 @@ def load_table(rows: Sequence[dict[str, Any]]) -> list[str]:
 SCALING_TEXT = """\
 `python -m numkern bench --threads 1,2` times numkern's implementations of every case at each
 thread count in one process. Speed-up is the one-thread median over the median at the largest
-count; the bound is a copy (or read) of the case's bytes on numkern's pool at the same thread count.
+count; the bound is a copy (or read) of the case's bytes on numkern's pool at the same thread count
+(for the three-pass softmax rows, of their own three passes; for rows that write a new output, into
+a newly allocated array, so that it pays the same first touch of every page). The least-squares
+solvers run their LAPACK work on the small sketch with BLAS at one thread (a multi-threaded
+OpenBLAS beside numkern's pool is many times slower on a busy machine); their rows are also bounded
+by Amdahl's law, the measured time of that one-thread part plus the rest of the one-thread time
+shared by the threads, and the larger of the two bounds is shown.
 Verdict: "ok" when a case with at least 10 ms of one-thread work reaches 1.7x at 2 threads or is
 within 1.15x of its bound at 2 threads, "below" otherwise, "small" under 10 ms."""
 

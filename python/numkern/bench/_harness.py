@@ -38,6 +38,10 @@ class Case:
     # Implementations that move more bytes than the case's bound by design (a three-pass softmax
     # reads its input three times): each one's own traffic, as its bound instead of the case's.
     threaded_bound_of: Mapping[str, Callable[[], object]] = field(default_factory=dict)
+    # The part of an implementation that runs on one thread by design (the least-squares solvers'
+    # LAPACK work on the small sketch, with BLAS held at one thread): ``--threads`` times it and
+    # bounds the implementation at t threads by Amdahl's law, serial + (one-thread time - serial) / t.
+    serial_part_of: Mapping[str, Callable[[], object]] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 

@@ -3,7 +3,9 @@
 ``--threads 1,2,...`` times numkern's implementations of every case at each thread count in one
 process and prints the speed-up over one thread, the parallel efficiency, and, for cases that move
 more memory than they compute, the memory-bandwidth bound at the same thread count (a copy of the
-same bytes on numkern's pool).
+same bytes on numkern's pool). Implementations with a part that runs on one thread by design (the
+least-squares solvers' LAPACK work on the sketch) are bounded by Amdahl's law from that part's
+measured time instead, where that is the larger bound.
 
 ``--under-load`` times every case at the default thread count and at one thread, interleaved, while
 another process runs parallel kernels in a loop beside it: first a second numkern process, then a
@@ -39,6 +41,10 @@ NEW_BOUND = "bandwidth bound, new output (threaded copy)"
 
 def _new_output(label: str) -> bool:
     return "new output" in label
+
+
+def _serial_label(label: str) -> str:
+    return f"serial part of {label.removeprefix('numkern ')} (one thread by design)"
 
 
 def _own_bound(label: str) -> str:
@@ -91,6 +97,9 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
             for label, bl in own_bounds.items():
                 for t in counts:
                     impls[(bl, t)] = _with_threads(t, case.threaded_bound_of[label])
+            serial = {label: _serial_label(label) for label in case.serial_part_of if label in scaled}
+            for label, sl in serial.items():
+                impls[(sl, counts[0])] = case.serial_part_of[label]
             keyed = {f"{label} @{t}": fn for (label, t), fn in impls.items()}
             times = measure(Case(case.family, case.name, keyed, reference=next(iter(keyed))), quick)
             med = {key: statistics.median(times[f"{key[0]} @{key[1]}"]) for key in impls}
@@ -99,7 +108,7 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                 f"  {'implementation':<46} {'threads':>7} {'median':>12} {'speed-up':>9} {'efficiency':>10} "
                 f"{'/ bound':>8}  verdict"
             )
-            bound_labels = {"bandwidth bound (threaded copy)", NEW_BOUND, *own_bounds.values()}
+            bound_labels = {"bandwidth bound (threaded copy)", NEW_BOUND, *own_bounds.values(), *serial.values()}
             for label in dict.fromkeys(k[0] for k in impls):
                 if label in bound_labels:
                     continue
@@ -111,6 +120,10 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                     m = med[(label, t)]
                     speedup = med[(label, counts[0])] / m
                     bound = med.get((bound_label, t))
+                    if label in serial:  # Amdahl: the serial part, and the rest shared by t threads
+                        s1 = med[(serial[label], counts[0])]
+                        amdahl = s1 + max(t1 - s1, 0.0) * counts[0] / t
+                        bound = max(bound or 0.0, amdahl)
                     to_bound = m / bound if bound else None
                     verdict = ""
                     if t > counts[0] and t1 >= SCALING_MIN_WORK_S:
@@ -144,6 +157,8 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
             ):
                 if has:
                     out(f"  {bl}: " + ", ".join(f"{t}: {_fmt(med[(bl, t)]).strip()}" for t in counts))
+            for sl in serial.values():
+                out(f"  {sl}: {_fmt(med[(sl, counts[0])]).strip()} (the bound of its row: serial + rest / threads)")
     finally:
         numkern.set_num_threads(before)
     return rows

@@ -8,6 +8,8 @@ import numpy as np
 
 import numkern
 from numkern import _core
+from numkern._lstsq_solve import bootstrap_linf, factor_sketch, one_blas_thread
+from numkern.sketch import SRHT, CountSketch, SparseSign
 
 from ._harness import Case
 
@@ -49,6 +51,22 @@ def _fwht_case(n, d, quick):
     )
 
 
+def _serial_part(S, A, b, method):
+    """The part of ``lstsq(A, b, method=...)`` with sketch S that runs on one thread by design: the
+    LAPACK work on the m x d sketch (QR, SVD; for sketch-and-solve also the bootstrap's products),
+    which the solver runs with BLAS at one thread. Timed on the same sketch shape."""
+    SA, Sb = np.asarray(S @ A, dtype=np.float64), np.asarray(S @ b, dtype=np.float64)[:, None]
+    solve = method == "sketch"
+
+    def run():
+        with one_blas_thread():
+            U, s, Vt, r, c = factor_sketch(SA, Sb, np.finfo(np.float64).eps, basis=solve)
+            if solve and r:
+                bootstrap_linf(U, s, Vt, SA, Sb, Vt.T @ (c / s[:, None]), np.random.default_rng(0), 0.1)
+
+    return run
+
+
 def _lstsq_case(n, d, quick):
     import scipy.linalg
 
@@ -78,6 +96,10 @@ def _lstsq_case(n, d, quick):
         reference=f"numkern lstsq sketch (srht, m={8 * d})",
         note=note,
         threaded_bound=lambda: (_core.bandwidth_read(A), _core.bandwidth_read(A)),
+        serial_part_of={
+            f"numkern lstsq sketch (srht, m={8 * d})": _serial_part(SRHT(n, 8 * d, rng=0), A, b, "sketch"),
+            "numkern lstsq precondition (tol 1e-10)": _serial_part(SRHT(n, 4 * d, rng=0), A, b, "precondition"),
+        },
     )
 
 
@@ -133,6 +155,11 @@ def _sparse_lstsq_case(n, d, density, cond, quick):
         reference="numkern lstsq precondition (atol 1e-10)",
         note="; ".join(parts),
         threaded_bound=lambda: (_core.bandwidth_read(A.data), _core.bandwidth_read(A.indices)),
+        serial_part_of={
+            "numkern lstsq precondition (atol 1e-10)": _serial_part(SparseSign(n, 4 * d, rng=0), A, b, "precondition"),
+            f"numkern lstsq sketch (sparse_sign, m={8 * d})": _serial_part(SparseSign(n, 8 * d, rng=0), A, b, "sketch"),
+            "numkern lstsq sketch (countsketch)": _serial_part(CountSketch(n, 8 * d, rng=0), A, b, "sketch"),
+        },
     )
 
 
