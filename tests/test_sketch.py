@@ -307,3 +307,30 @@ def test_random_permutation_is_uniform(buckets):
         pos[np.arange(64), p] += 1
     chi2 = float(((pos[:8] - 100.0) ** 2 / 100.0).sum(axis=1).max())  # 63 dof each, p = 1e-6 at 130
     assert chi2 < 130.0, chi2
+
+
+@pytest.mark.parametrize("n,d", [(1, 1), (3, 7), (4, 8), (5, 9), (7, 16), (1029, 100), (70001, 33)])
+@pytest.mark.parametrize("a_dtype", [np.float64, np.float32])
+def test_row_residual_matches_exact_reference(rng, n, d, a_dtype):
+    # The fused pass t = A u - b, g = A^T t, ||t||^2 (rows in blocks of four and one at a time)
+    # against the same sums formed by math.fsum (correctly rounded) from the float64 products.
+    import math
+
+    A = rng.standard_normal((n, d)).astype(a_dtype)
+    u = rng.standard_normal(d)
+    b = rng.standard_normal(n)
+    g = np.empty(d)
+    t = np.empty(n)
+    ss = _core.row_residual(A, u, b, g, t)
+    A64 = A.astype(np.float64)
+    t_ref = np.array([math.fsum(A64[i] * u) - b[i] for i in range(n)])
+    scale = np.abs(A64) @ np.abs(u) + np.abs(b)
+    assert np.all(np.abs(t - t_ref) <= 4 * d * np.finfo(np.float64).eps * scale)
+    g_ref = np.array([math.fsum(A64[:, j] * t) for j in range(d)])
+    g_scale = np.abs(A64).T @ np.abs(t)
+    assert np.all(np.abs(g - g_ref) <= 4 * n * np.finfo(np.float64).eps * g_scale + 1e-300)
+    assert ss == pytest.approx(math.fsum(t * t), rel=1e-12)
+    with numkern.thread_limit(1):
+        g1 = np.empty(d)
+        _core.row_residual(A, u, b, g1, None)
+    np.testing.assert_array_equal(g1, g)
