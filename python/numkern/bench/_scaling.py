@@ -48,7 +48,7 @@ def _serial_label(label: str) -> str:
 
 
 def _own_bound(label: str) -> str:
-    return f"bandwidth bound of {label.removeprefix('numkern ')} (threaded copy)"
+    return f"bandwidth bound of {label.removeprefix('numkern ')} (its own passes, threaded)"
 
 
 def _pinned(label: str, case: Case) -> bool:
