@@ -32,6 +32,10 @@ def _f32(rng, *shape):
     return rng.standard_normal(shape).astype(np.float32)
 
 
+def _u8(rng, *shape):  # sign bytes
+    return rng.integers(0, 2, shape, dtype=np.uint8)
+
+
 def _i8(rng, *shape):
     return rng.integers(-128, 128, shape, dtype=np.int8)
 
@@ -60,6 +64,7 @@ CASES = {
         lambda r: [_f64(r, 64)],
         {(0, "dtype"), (0, "byteorder"), (0, "short"), (0, "ndim"), (0, "misaligned")},
     ),
+    "compute_probe": (lambda r: [5], set()),
     "softmax": (
         lambda r: [_f32(r, 3, 5), np.zeros((3, 5), np.float32), 1, 0, False],
         {(0, "strided"), (1, "strided")},
@@ -177,7 +182,7 @@ CASES = {
     "gaussian_apply_pair": (lambda r: [_f64(r, 6, 2), _f64(r, 6, 1), 3, 1.0, np.zeros((4, 3))], {(2, "big")}),
     "gaussian_rows": (lambda r: [0, 3, 1, 4, 9], {(0, "big"), (2, "big"), (4, "big")}),
     "sparse_apply": (
-        lambda r: [_f64(r, 6, 2), r.integers(0, 4, (6, 2)).astype(np.int64), _f64(r, 6, 2), np.zeros((4, 2))],
+        lambda r: [_f64(r, 6, 2), r.integers(0, 4, (6, 2)).astype(np.int64), _u8(r, 6, 2), 0.5, np.zeros((4, 2))],
         set(),
     ),
     # The stream key is any 64-bit value.
@@ -185,7 +190,7 @@ CASES = {
     "random_permutation": (lambda r: [7, 10, 2], {(0, "big")}),
     # CSR operands: a 6 x 2 matrix with one empty row; indptr int64, indices int32, data float.
     "csr_sketch_apply": (
-        lambda r: [*_csr(r), r.integers(0, 4, (6, 2)).astype(np.int64), _f64(r, 6, 2), np.zeros((4, 2))],
+        lambda r: [*_csr(r), r.integers(0, 4, (6, 2)).astype(np.int64), _u8(r, 6, 2), 0.5, np.zeros((4, 2))],
         {(2, "dtype")},  # float32 data sketched in float64
     ),
     "csr_row_residual": (
@@ -292,6 +297,7 @@ OUTPUTS = {
     "softmax_axes": {1},
     "softmax_backward": {2},
     "bandwidth_read": set(),
+    "compute_probe": set(),
     "gaussian_rows": set(),
     "ls_refine_residual": {2, 5, 6},
     "ls_refine_partials": {2, 5, 6},
@@ -321,9 +327,9 @@ OUTPUTS = {
     "srht_apply": {6},
     "gaussian_apply": {3},
     "gaussian_apply_pair": {4},
-    "sparse_apply": {3},
+    "sparse_apply": {4},
     "row_residual": {3, 4},
-    "csr_sketch_apply": {5},
+    "csr_sketch_apply": {6},
     "sparse_sign_draw": set(),
     "random_permutation": set(),
     "csr_row_residual": {5, 6},

@@ -133,8 +133,8 @@ def scaling_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     efficiency at the largest, its ratio to the threaded bandwidth bound, and the verdict."""
     counts = sorted({r["threads"] for r in rows})
     head = "| family | case | implementation | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}" for t in counts)
-    head += f" | speed-up at {counts[-1]} | efficiency | time / bound at {counts[-1]} | verdict |"
-    lines = [head, "|---|---|---|" + "---:|" * len(counts) + "---:|---:|---:|---|"]
+    head += f" | speed-up at {counts[-1]} | efficiency | time / bound at {counts[-1]} | machine's speed-up | verdict |"
+    lines = [head, "|---|---|---|" + "---:|" * len(counts) + "---:|---:|---:|---:|---|"]
     keys = list(dict.fromkeys((r["family"], r["case"], r["impl"]) for r in rows))
     for fam, case, impl in keys:
         sel = {r["threads"]: r for r in rows if (r["family"], r["case"], r["impl"]) == (fam, case, impl)}
@@ -142,8 +142,9 @@ def scaling_table(rows: Sequence[dict[str, Any]]) -> list[str]:
         bound = f"{top['ratio_to_bound']:.2f}" if top.get("ratio_to_bound") else "-"
         times = " | ".join(fmt_time(sel[t]["median_s"]) for t in counts)
         eff = top["speedup"] / counts[-1] * counts[0]
+        machine = f"{top['machine_speedup']:.2f}" if top.get("machine_speedup") else "-"
         lines.append(
-            f"| {fam} | {case} | {impl} | {times} | {top['speedup']:.2f} | {eff:.2f} | {bound} | "
+            f"| {fam} | {case} | {impl} | {times} | {top['speedup']:.2f} | {eff:.2f} | {bound} | {machine} | "
             f"{top.get('verdict') or '-'} |"
         )
     return lines
@@ -175,6 +176,9 @@ solvers run their LAPACK work on the small sketch with BLAS at one thread (a mul
 OpenBLAS beside numkern's pool is many times slower on a busy machine); their rows are also bounded
 by Amdahl's law, the measured time of that one-thread part plus the rest of the one-thread time
 shared by the threads, and the larger of the two bounds is shown.
+The machine's speed-up is that of a loop of arithmetic alone (no memory traffic) on the same pool,
+timed in the same rounds as the case: on a shared machine the second thread may get only part of
+a core, and no kernel scales past what the machine lends it.
 Verdict: "ok" when a case with at least 10 ms of one-thread work reaches 1.7x at 2 threads or is
 within 1.15x of its bound at 2 threads, "below" otherwise, "small" under 10 ms."""
 

@@ -170,11 +170,11 @@ void bind_sketch(py::module_& m) {
       py::arg("i0"), py::arg("cnt"), py::arg("j0"), py::arg("len"), py::arg("key"));
   m.def(
       "sparse_apply",
-      [](const py::array& a, const py::array& idx, const py::array& val, py::array& y) {
+      [](const py::array& a, const py::array& idx, const py::array& neg, double scale, py::array& y) {
         const Check c("sparse_apply");
         operand(c, a, "a").dtype(idx, "idx", 'i', 8).dense(idx, "idx").ndim(idx, "idx", 2);
         c.that(idx.shape(0) == a.shape(0), "idx must have a row per row of a");
-        c.same_dtype(val, a, "a and val").dense(val, "val").same_shape(val, idx, "idx and val");
+        c.dtype(neg, "neg", 'u', 1).dense(neg, "neg").same_shape(neg, idx, "idx and neg");
         c.that(y.ndim() >= 1, "y must have a row per sketch row");
         output(c, y, a, y.shape(0));
         {  // O(n s): every index the kernel follows must be in range
@@ -184,12 +184,12 @@ void bind_sketch(py::module_& m) {
         const std::int64_t n = a.shape(0), d = cols_of(a), s = idx.shape(1), mm = y.shape(0);
         const void* pa = a.data();
         const auto* pi = static_cast<const std::int64_t*>(idx.data());
-        const void* pv = val.data();
+        const auto* pn = static_cast<const std::uint8_t*>(neg.data());
         void* py_ = y.mutable_data();
         py::gil_scoped_release release;
-        sketch::sparse_apply(dt, pa, n, d, pi, pv, s, mm, py_);
+        sketch::sparse_apply(dt, pa, n, d, pi, pn, scale, s, mm, py_);
       },
-      py::arg("a"), py::arg("idx"), py::arg("val"), py::arg("y"));
+      py::arg("a"), py::arg("idx"), py::arg("neg"), py::arg("scale"), py::arg("y"));
   m.def(
       "sparse_sign_draw",
       [](std::uint64_t key, std::int64_t j0, std::int64_t count, std::int64_t mm, std::int64_t s) {
@@ -227,32 +227,33 @@ void bind_sketch(py::module_& m) {
   m.def(
       "csr_sketch_apply",
       [](const py::array& indptr, const py::array& indices, const py::array& data, const py::array& idx,
-         const py::array& val, py::array& y) {
+         const py::array& neg, double scale, py::array& y) {
         const Check c("csr_sketch_apply");
         c.ndim(y, "y", 2).dense(y, "y").writeable(y, "y").float_dtype(y, "y");
         const Csr a = csr_operand(c, indptr, indices, data, y.shape(1));
-        // float32 data may be sketched into float64 y (and val): the float64 sketch of its entries.
+        // float32 data may be sketched into float64 y: the float64 sketch of its entries.
         const bool mixed = float_dtype(data) == Dtype::f32 && float_dtype(y) == Dtype::f64;
         if (!mixed) c.same_dtype(y, data, "data and y");
         c.dtype(idx, "idx", 'i', 8).dense(idx, "idx").ndim(idx, "idx", 2);
         c.that(idx.shape(0) == a.n, "idx must have a row per row of a");
-        c.same_dtype(val, y, "y and val").dense(val, "val").same_shape(val, idx, "idx and val");
+        c.dtype(neg, "neg", 'u', 1).dense(neg, "neg").same_shape(neg, idx, "idx and neg");
         {  // O(n s): every index the kernel follows must be in range
           c.all_in(static_cast<const std::int64_t*>(idx.data()), idx.size(), 0, y.shape(0), "idx out of range");
         }
         const auto dt = float_dtype(data);
         const std::int64_t d = y.shape(1), s = idx.shape(1), mm = y.shape(0);
         const auto* pi = static_cast<const std::int64_t*>(idx.data());
-        const void* pv = val.data();
+        const auto* pn = static_cast<const std::uint8_t*>(neg.data());
         void* py_ = y.mutable_data();
         py::gil_scoped_release release;
         if (mixed)
-          sketch::csr_sketch_apply_f32a(a.ptr, a.ind, static_cast<const float*>(a.val), a.n, d, pi,
-                                        static_cast<const double*>(pv), s, mm, static_cast<double*>(py_));
+          sketch::csr_sketch_apply_f32a(a.ptr, a.ind, static_cast<const float*>(a.val), a.n, d, pi, pn, scale, s, mm,
+                                        static_cast<double*>(py_));
         else
-          sketch::csr_sketch_apply(dt, a.ptr, a.ind, a.val, a.n, d, pi, pv, s, mm, py_);
+          sketch::csr_sketch_apply(dt, a.ptr, a.ind, a.val, a.n, d, pi, pn, scale, s, mm, py_);
       },
-      py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("idx"), py::arg("val"), py::arg("y"));
+      py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("idx"), py::arg("neg"), py::arg("scale"),
+      py::arg("y"));
   // Same-dtype data and vectors, or float32 data with float64 vectors (computed in float64).
   m.def(
       "csr_row_residual",

@@ -201,6 +201,31 @@ PYBIND11_MODULE(_core, m) {
         return total.load();
       },
       py::arg("src"));
+  // Arithmetic only, no memory traffic, over the pool: `bench --threads` times it beside every case
+  // to show the speed-up the machine itself gives a second thread at that moment (a shared machine
+  // may lend it only part of a core). Each unit is a chain of 4096 dependent multiply-adds from its
+  // own seed, so the result depends on `units` only.
+  m.def(
+      "compute_probe",
+      [](std::int64_t units) {
+        if (units < 0 || units > (std::int64_t{1} << 20))
+          throw py::value_error("compute_probe: units must be in [0, 2^20]");
+        std::atomic<std::uint64_t> total{0};
+        {
+          py::gil_scoped_release nogil;
+          parallel_for(units, 1, [&](std::int64_t a, std::int64_t b) {
+            std::uint64_t acc = 0;
+            for (std::int64_t u = a; u < b; ++u) {
+              std::uint64_t x = static_cast<std::uint64_t>(u) + 1;
+              for (int i = 0; i < 4096; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
+              acc += x;
+            }
+            total.fetch_add(acc, std::memory_order_relaxed);
+          });
+        }
+        return total.load();
+      },
+      py::arg("units"));
 
   bind_softmax(m);
   bind_norm(m);

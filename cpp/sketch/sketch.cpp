@@ -407,8 +407,8 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
 }
 
 template <class T>
-void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* idx, const T* val, std::size_t s,
-                 std::size_t m, T* y) {
+void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* idx, const std::uint8_t* neg, T scale,
+                 std::size_t s, std::size_t m, T* y) {
   // tile_tree_sum's tree, each tile summed by column strips in ascending row order. A scattered
   // update of a row costs about 32 element operations beyond its C multiply-adds (the indexed store
   // misses L1), so a sketch of a single column already goes parallel from about 64K rows.
@@ -417,6 +417,8 @@ void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* i
   const std::size_t w = std::max<std::size_t>(16, (C + nt - 1) / nt);
   const std::size_t strips = (C + w - 1) / w;
   const std::size_t work = n * s * (C + 32);
+  // The nonzero by table lookup: random signs would mispredict a branch half the time.
+  const T sv[2] = {scale, -scale};
   tile_tree_sum<T>((n + tile - 1) / tile, m * C, y, [&](std::size_t b0, std::size_t bt, T* parts) {
     dynamic_for(bt * strips, work, [&](std::size_t u0, std::size_t u1) {
       for (std::size_t u = u0; u < u1; ++u) {
@@ -428,7 +430,7 @@ void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* i
           const T* src = a + j * C + c0;
           for (std::size_t t = 0; t < s; ++t) {
             T* dst = part + static_cast<std::size_t>(idx[j * s + t]) * C + c0;
-            const T v = val[j * s + t];
+            const T v = sv[neg[j * s + t] != 0];
             for (std::size_t c = 0; c < wc; ++c) dst[c] += v * src[c];
           }
         }
@@ -499,7 +501,8 @@ void ls_refine_partials_impl(const double* a, std::size_t n, std::size_t C, cons
 
 template <class T, class TV, class Strip>
 void csr_sketch_impl(const std::int64_t* ptr, const std::int32_t* ind, const TV* val, std::size_t n, std::size_t C,
-                     const std::int64_t* idx, const T* sval, std::size_t s, std::size_t m, T* y, Strip strip) {
+                     const std::int64_t* idx, const std::uint8_t* neg, T scale, std::size_t s, std::size_t m, T* y,
+                     Strip strip) {
   std::fill(y, y + m * C, T(0));
   const std::size_t nnz = static_cast<std::size_t>(ptr[n]);
   // Strips of columns whose m rows fit in L2 keep the scattered updates in cache; every strip walks
@@ -519,7 +522,7 @@ void csr_sketch_impl(const std::int64_t* ptr, const std::int32_t* ind, const TV*
   dynamic_for(strips, work, [&](std::size_t s0, std::size_t s1) {
     for (std::size_t st = s0; st < s1; ++st) {
       const std::size_t c0 = st * w, c1 = std::min(C, c0 + w);
-      strip(y, C, ptr, ind, val, n, static_cast<std::int32_t>(c0), static_cast<std::int32_t>(c1), idx, sval, s);
+      strip(y, C, ptr, ind, val, n, static_cast<std::int32_t>(c0), static_cast<std::int32_t>(c1), idx, neg, scale, s);
     }
   });
 }
@@ -737,23 +740,23 @@ void csr_ls_refine_residual(Dtype dt, const std::int64_t* ptr, const std::int32_
 }
 
 void csr_sketch_apply(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
-                      std::int64_t d, const std::int64_t* idx, const void* sval, std::int64_t s, std::int64_t m,
-                      void* y) {
+                      std::int64_t d, const std::int64_t* idx, const std::uint8_t* neg, double scale, std::int64_t s,
+                      std::int64_t m, void* y) {
   if (m <= 0 || d <= 0) return;
   const Kernels& kern = active_kernels();
   if (dt == Dtype::f32)
-    csr_sketch_impl<float>(ptr, ind, static_cast<const float*>(val), n, d, idx, static_cast<const float*>(sval), s, m,
+    csr_sketch_impl<float>(ptr, ind, static_cast<const float*>(val), n, d, idx, neg, static_cast<float>(scale), s, m,
                            static_cast<float*>(y), kern.f32.csr_sketch_strip);
   else
-    csr_sketch_impl<double>(ptr, ind, static_cast<const double*>(val), n, d, idx, static_cast<const double*>(sval), s,
-                            m, static_cast<double*>(y), kern.f64.csr_sketch_strip);
+    csr_sketch_impl<double>(ptr, ind, static_cast<const double*>(val), n, d, idx, neg, scale, s, m,
+                            static_cast<double*>(y), kern.f64.csr_sketch_strip);
 }
 
 void csr_sketch_apply_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
-                           std::int64_t d, const std::int64_t* idx, const double* sval, std::int64_t s, std::int64_t m,
-                           double* y) {
+                           std::int64_t d, const std::int64_t* idx, const std::uint8_t* neg, double scale,
+                           std::int64_t s, std::int64_t m, double* y) {
   if (m <= 0 || d <= 0) return;
-  csr_sketch_impl<double>(ptr, ind, val, n, d, idx, sval, s, m, y, active_kernels().csr_sketch_strip_f32a);
+  csr_sketch_impl<double>(ptr, ind, val, n, d, idx, neg, scale, s, m, y, active_kernels().csr_sketch_strip_f32a);
 }
 
 void ls_refine_merge(const double* parts, std::int64_t nch, std::int64_t d, double* h) {
@@ -865,14 +868,13 @@ void gaussian_rows(std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int6
     kern.gauss_fill(out + r * len, len, row_key(key, i0 + r), key2_of(key), static_cast<std::uint32_t>(j0));
 }
 
-void sparse_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const std::int64_t* idx, const void* val,
-                  std::int64_t s, std::int64_t m, void* y) {
+void sparse_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const std::int64_t* idx,
+                  const std::uint8_t* neg, double scale, std::int64_t s, std::int64_t m, void* y) {
   if (dt == Dtype::f32)
-    sparse_impl<float>(static_cast<const float*>(a), n, d, idx, static_cast<const float*>(val), s, m,
+    sparse_impl<float>(static_cast<const float*>(a), n, d, idx, neg, static_cast<float>(scale), s, m,
                        static_cast<float*>(y));
   else
-    sparse_impl<double>(static_cast<const double*>(a), n, d, idx, static_cast<const double*>(val), s, m,
-                        static_cast<double*>(y));
+    sparse_impl<double>(static_cast<const double*>(a), n, d, idx, neg, scale, s, m, static_cast<double*>(y));
 }
 
 double row_residual(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const void* u, const void* b, void* g,

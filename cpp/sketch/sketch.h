@@ -38,11 +38,12 @@ struct TypedKernels {
   double (*csr_row_residual)(const std::int64_t* ptr, const std::int32_t* ind, const T* val, std::size_t rows,
                              const T* u, const T* b, T* g, T* t_out);
   // The columns [c0, c1) of a sparse sign sketch of `rows` CSR rows (ptr, ind, val as above, column
-  // indices ascending within a row): y[idx[i, t], c] += sval[i, t] * a_ic for every stored a_ic, rows
-  // in ascending order, so each output sums its terms in ascending row order whatever [c0, c1).
+  // indices ascending within a row): y[idx[i, t], c] += (neg[i, t] ? -scale : scale) * a_ic for every
+  // stored a_ic, rows in ascending order, so each output sums its terms in ascending row order
+  // whatever [c0, c1).
   void (*csr_sketch_strip)(T* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind, const T* val,
-                           std::size_t rows, std::int32_t c0, std::int32_t c1, const std::int64_t* idx, const T* sval,
-                           std::size_t s);
+                           std::size_t rows, std::int32_t c0, std::int32_t c1, const std::int64_t* idx,
+                           const std::uint8_t* neg, T scale, std::size_t s);
 };
 
 struct Kernels {
@@ -79,7 +80,7 @@ struct Kernels {
                                   double* sr_lo, double* sf);
   void (*csr_sketch_strip_f32a)(double* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind,
                                 const float* val, std::size_t rows, std::int32_t c0, std::int32_t c1,
-                                const std::int64_t* idx, const double* sval, std::size_t s);
+                                const std::int64_t* idx, const std::uint8_t* neg, double scale, std::size_t s);
 };
 
 extern const Kernels kernels_scalar;
@@ -115,9 +116,11 @@ void gaussian_apply_pair(Dtype dt, const void* a, std::int64_t d, const void* b,
 // Rows [i0, i0 + cnt) of G for columns [j0, j0 + len) into out (cnt, len), float32 (for tests).
 void gaussian_rows(std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key, float* out);
 
-// y (m, d) = sum_j sum_t val[j, t] * e_{idx[j, t]} a[j]^T: a sparse sketch with s nonzeros per column.
-void sparse_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const std::int64_t* idx, const void* val,
-                  std::int64_t s, std::int64_t m, void* y);
+// y (m, d) = sum_j sum_t v[j, t] * e_{idx[j, t]} a[j]^T with v[j, t] = neg[j, t] ? -scale : scale (scale
+// rounded to a's dtype): a sparse sign sketch with s nonzeros per column. The nonzeros are never
+// stored: a byte per sign, not a value of a's dtype, is read per nonzero.
+void sparse_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const std::int64_t* idx,
+                  const std::uint8_t* neg, double scale, std::int64_t s, std::int64_t m, void* y);
 
 // One pass over a C-contiguous (n, d) array: t = a u - b (b may be null); g = a^T t if g is not null;
 // t written to t_out if not null. Returns ||t||^2. Summation order is fixed (row chunks of constant
@@ -179,15 +182,15 @@ void csr_ls_refine_residual(Dtype dt, const std::int64_t* ptr, const std::int32_
 // csr_row_residual on float32 entries with float64 vectors (all arithmetic in float64).
 double csr_row_residual_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
                              std::int64_t d, const double* u, const double* b, double* g, double* t_out);
-// y (m, d) = S a for a sparse sign sketch (idx, sval as in sparse_apply) and a CSR matrix a (n, d), in
+// y (m, d) = S a for a sparse sign sketch (idx, neg, scale as in sparse_apply) and a CSR matrix a (n, d), in
 // O(nnz s) multiply-adds: column strips of y run in parallel, each walking the rows in order, so every
 // output is summed in ascending row order at any thread count.
 void csr_sketch_apply(Dtype dt, const std::int64_t* ptr, const std::int32_t* ind, const void* val, std::int64_t n,
-                      std::int64_t d, const std::int64_t* idx, const void* sval, std::int64_t s, std::int64_t m,
-                      void* y);
-// The same sketch in float64 of float32 entries (sval and y float64; each entry converted exactly).
+                      std::int64_t d, const std::int64_t* idx, const std::uint8_t* neg, double scale, std::int64_t s,
+                      std::int64_t m, void* y);
+// The same sketch in float64 of float32 entries (scale and y float64; each entry converted exactly).
 void csr_sketch_apply_f32a(const std::int64_t* ptr, const std::int32_t* ind, const float* val, std::int64_t n,
-                           std::int64_t d, const std::int64_t* idx, const double* sval, std::int64_t s, std::int64_t m,
-                           double* y);
+                           std::int64_t d, const std::int64_t* idx, const std::uint8_t* neg, double scale,
+                           std::int64_t s, std::int64_t m, double* y);
 
 }  // namespace numkern::sketch

@@ -360,18 +360,19 @@ double csr_row_residual(const std::int64_t* ptr, const std::int32_t* ind, const 
 template <class F, class TV = typename F::T>
 void csr_sketch_strip(typename F::T* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind,
                       const TV* val, std::size_t rows, std::int32_t c0, std::int32_t c1, const std::int64_t* idx,
-                      const typename F::T* sval, std::size_t s) {
+                      const std::uint8_t* neg, typename F::T scale, std::size_t s) {
   using T = typename F::T;
   for (std::size_t i = 0; i < rows; ++i) {
     std::int64_t k = ptr[i];
     const std::int64_t k1 = ptr[i + 1];
     while (k < k1 && ind[k] < c0) ++k;
     const std::int64_t* bi = idx + i * s;
-    const T* si = sval + i * s;
+    const std::uint8_t* ni = neg + i * s;
+    const T sv[2] = {scale, -scale};  // by table lookup: random signs would mispredict a branch
     for (; k < k1 && ind[k] < c1; ++k) {
       const T v = static_cast<T>(val[k]);
       T* yc = y + ind[k];
-      for (std::size_t t = 0; t < s; ++t) yc[static_cast<std::size_t>(bi[t]) * ldy] += si[t] * v;
+      for (std::size_t t = 0; t < s; ++t) yc[static_cast<std::size_t>(bi[t]) * ldy] += sv[ni[t] != 0] * v;
     }
   }
 }

@@ -5,7 +5,9 @@ process and prints the speed-up over one thread, the parallel efficiency, and, f
 more memory than they compute, the memory-bandwidth bound at the same thread count (a copy of the
 same bytes on numkern's pool). Implementations with a part that runs on one thread by design (the
 least-squares solvers' LAPACK work on the sketch) are bounded by Amdahl's law from that part's
-measured time instead, where that is the larger bound.
+measured time instead, where that is the larger bound. Beside every case, in the same rounds, it
+times a loop of arithmetic alone on the pool: the speed-up the machine itself gave the threads
+while the case was measured.
 
 ``--under-load`` times every case at the default thread count and at one thread, interleaved, while
 another process runs parallel kernels in a loop beside it: first a second numkern process, then a
@@ -41,6 +43,30 @@ NEW_BOUND = "bandwidth bound, new output (threaded copy)"
 
 def _new_output(label: str) -> bool:
     return "new output" in label
+
+
+# A loop of arithmetic alone on numkern's pool, timed beside every case in the same rounds: the
+# speed-up the machine lent the threads while that case was measured (on a shared machine a second
+# thread may get only part of a core, which no kernel can make up for).
+PROBE = "compute-only loop on the pool (machine's own speed-up)"
+PROBE_SECONDS = 0.002
+
+
+def _probe() -> Callable[[], object]:
+    """A compute_probe call of about PROBE_SECONDS at one thread."""
+    from numkern import _core
+
+    units = 64
+    with numkern.thread_limit(1):
+        while True:
+            t0 = time.perf_counter()
+            _core.compute_probe(units)
+            took = time.perf_counter() - t0
+            if took >= PROBE_SECONDS / 4 or units >= 1 << 18:
+                break
+            units *= 2
+    units = max(1, min(1 << 20, round(units * PROBE_SECONDS / max(took, 1e-9))))
+    return lambda: _core.compute_probe(units)
 
 
 def _serial_label(label: str) -> str:
@@ -79,6 +105,7 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
     rows = []
     try:
         numkern.set_num_threads(max(counts))
+        probe = _probe()
         for case in cases:
             if case.name.lower().startswith(("1 thread", "one thread")):
                 continue
@@ -97,18 +124,21 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
             for label, bl in own_bounds.items():
                 for t in counts:
                     impls[(bl, t)] = _with_threads(t, case.threaded_bound_of[label])
+            for t in counts:
+                impls[(PROBE, t)] = _with_threads(t, probe)
             serial = {label: _serial_label(label) for label in case.serial_part_of if label in scaled}
             for label, sl in serial.items():
                 impls[(sl, counts[0])] = case.serial_part_of[label]
             keyed = {f"{label} @{t}": fn for (label, t), fn in impls.items()}
             times = measure(Case(case.family, case.name, keyed, reference=next(iter(keyed))), quick)
             med = {key: statistics.median(times[f"{key[0]} @{key[1]}"]) for key in impls}
+            machine = {t: med[(PROBE, counts[0])] / med[(PROBE, t)] for t in counts}
             out(f"\n[{case.family}] {case.name}")
             out(
                 f"  {'implementation':<46} {'threads':>7} {'median':>12} {'speed-up':>9} {'efficiency':>10} "
                 f"{'/ bound':>8}  verdict"
             )
-            bound_labels = {"bandwidth bound (threaded copy)", NEW_BOUND, *own_bounds.values(), *serial.values()}
+            bound_labels = {"bandwidth bound (threaded copy)", NEW_BOUND, PROBE, *own_bounds.values(), *serial.values()}
             for label in dict.fromkeys(k[0] for k in impls):
                 if label in bound_labels:
                     continue
@@ -148,6 +178,7 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                             "bound_s": bound,
                             "ratio_to_bound": to_bound,
                             "verdict": verdict,
+                            "machine_speedup": machine[t],
                         }
                     )
             for bl, has in (
@@ -157,6 +188,7 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
             ):
                 if has:
                     out(f"  {bl}: " + ", ".join(f"{t}: {_fmt(med[(bl, t)]).strip()}" for t in counts))
+            out(f"  {PROBE}: " + ", ".join(f"{t}: {_fmt(med[(PROBE, t)]).strip()} ({machine[t]:.2f}x)" for t in counts))
             for sl in serial.values():
                 out(f"  {sl}: {_fmt(med[(sl, counts[0])]).strip()} (the bound of its row: serial + rest / threads)")
     finally:

@@ -26,7 +26,7 @@ from .._lstsq_solve import (
 )
 from .._validate import generator, next_pow2
 from ..linalg import LstsqResult, sketch_rows
-from ..sketch import TILE, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_values
+from ..sketch import TILE, fold_tile_sums, merge_tile_sums, sparse_sign_rows, sparse_sign_scale
 from ._common import aligned, task, tree_reduce
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _sketch_block(a, b, row0, key, m, dtype, kind="gaussian", nnz=8):
             _core.gaussian_apply(tile, key, 1.0, y, row0 + t0)
         else:
             idx, neg = sparse_sign_rows(key, row0 + t0, tile.shape[0], m, nnz)
-            _core.sparse_apply(tile, idx, aligned(sparse_sign_values(neg, nnz, dtype)), y)
+            _core.sparse_apply(tile, idx, neg.view(np.uint8), sparse_sign_scale(nnz, dtype), y)
         nodes[(0, (row0 + t0) // TILE)] = y
     return merge_tile_sums(nodes)
 
