@@ -204,6 +204,37 @@ def test_sparse_sketches_match_dense_operators(rng):
         np.testing.assert_allclose(S @ A, matmul_wide(D, A), rtol=0, atol=1e-12)  # reference without BLAS
 
 
+@pytest.mark.parametrize("nnz", [1, 8])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sparse_sketch_tree_over_many_batches_matches_per_tile_sums(rng, nnz, threads):
+    """Seven row tiles whose partials (4 MiB each) fill the C++ tree's batches two at a time, so
+    subtrees outlive their batch: the result must be, bit for bit, the tiles sketched one by one and
+    added in the dyadic tree of numkern.dask's merge; and near the float64 product."""
+    from numkern.sketch import TILE, fold_tile_sums, merge_tile_sums
+
+    n, d, m = 6 * TILE + 123, 128, 8192
+    A = rng.standard_normal((n, d)).astype(np.float32)
+    S = SparseSign(n, m, nnz_per_col=nnz, rng=7)
+    before = numkern.get_num_threads()
+    try:
+        numkern.set_num_threads(threads)
+        y = S @ A
+    finally:
+        numkern.set_num_threads(before)
+    scale = np.float32(1) / np.float32(np.sqrt(nnz))
+    nodes = {}
+    for k, t0 in enumerate(range(0, n, TILE)):
+        part = np.empty((m, d), np.float32)
+        rows = slice(t0, t0 + TILE)
+        _core.sparse_apply(A[rows], S._idx[rows], S._neg[rows].view(np.uint8), float(scale), part)
+        nodes[(0, k)] = part
+    np.testing.assert_array_equal(y, fold_tile_sums(merge_tile_sums(nodes)))
+    exact = np.zeros((m, d))
+    for t in range(nnz):
+        np.add.at(exact, S._idx[:, t], S._sign[:, t, None] * A.astype(np.float64))
+    np.testing.assert_allclose(y, exact, rtol=0, atol=2e-4)  # float32 sums of ~50 terms below 10
+
+
 @pytest.mark.parametrize("kind", ["srht", "gaussian", "sparse", "count"])
 def test_sketches_are_reproducible_across_runs_and_thread_counts(rng, kind):
     # Sizes above the kernels' serial threshold (2^24 element operations), so two threads run.

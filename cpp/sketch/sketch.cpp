@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -315,42 +316,87 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
 
 // The fixed summation tree over row tiles of the Gaussian and sparse sign sketches: the rows of a
 // are cut into tiles of gaussian_tile_rows; fill(b0, bt, parts) sums tiles b0 .. b0 + bt - 1 of the
-// (size)-element output into parts[(t - b0) * size ...] (each from zero, in ascending row order; in
-// parallel as it likes), and the tiles are then added pairwise in the dyadic tree over tile indices
-// (a stack of complete subtrees; the incomplete right edge folded from the right at the end).
-// numkern.dask forms the same tiles on row blocks of a distributed A, so both agree bit for bit.
-// Tiles are filled in batches of at most 64 MiB of partials; the adds are a small share of the work.
+// (size)-element output into parts[(t - b0) * size ...] (writing every element, each sum from zero
+// in ascending row order; in parallel as it likes), and the tiles are then added pairwise in the
+// dyadic tree over tile indices (a stack of complete subtrees; the incomplete right edge folded
+// from the right at the end). numkern.dask forms the same tiles on row blocks of a distributed A,
+// so both agree bit for bit. Tiles are filled in batches of at most kTreeBatchBytes of partials.
+//
+// The tree's adds are as many as the partials' elements, as much work as a CountSketch's scatter:
+// the order of the adds is worked out first (it depends on the tile indices only), then carried out
+// by element ranges in parallel, every element seeing the same adds in the same order.
+// Partials per batch: small enough that the tree's adds find them in cache and that the same pages
+// serve every batch (a 64 MiB batch of fresh pages was 20% slower at one thread, most of it the
+// first touch of its pages inside the scattered fill).
+constexpr std::size_t kTreeBatchBytes = std::size_t{8} << 20;
+
 template <class T, class Fill>
 void tile_tree_sum(std::size_t tiles, std::size_t size, T* y, Fill&& fill) {
   if (tiles == 0 || size == 0) {
     std::fill(y, y + size, T(0));
     return;
   }
-  const std::size_t batch = std::max<std::size_t>(1, std::min(tiles, (std::size_t{64} << 20) / (size * sizeof(T))));
-  std::vector<T> parts(batch * size);
-  std::vector<std::vector<T>> stack;
+  const std::size_t batch = std::max<std::size_t>(1, std::min(tiles, kTreeBatchBytes / (size * sizeof(T))));
+  // Neither buffer is zeroed: fill writes every element of its parts, and a subtree is copied into
+  // its slot before it is read from there.
+  std::unique_ptr<T[]> parts(new T[batch * size]);
+  // Slot k holds the stack's k-th subtree when it outlives the batch that summed it.
+  const std::size_t depth = static_cast<std::size_t>(ilog2(tiles)) + 2;
+  std::unique_ptr<T[]> slots(new T[std::min(depth, tiles) * size]);
+  std::vector<T*> stack;  // where each subtree's sum is: in parts (this batch) or in its slot
   std::vector<int> level;
+  struct Op {
+    T* dst;
+    const T* src;
+    bool add;  // dst += src, else dst = src
+  };
+  std::vector<Op> ops;
+  const auto run_ops = [&](auto&& tail) {
+    parallel_for(static_cast<std::int64_t>(size), std::int64_t{1} << 13, [&](std::int64_t e0, std::int64_t e1) {
+      for (const Op& op : ops) {
+        if (op.add)
+          for (std::int64_t e = e0; e < e1; ++e) op.dst[e] += op.src[e];
+        else
+          std::copy(op.src + e0, op.src + e1, op.dst + e0);
+      }
+      tail(e0, e1);
+    });
+  };
   for (std::size_t b0 = 0; b0 < tiles; b0 += batch) {
     const std::size_t bt = std::min(batch, tiles - b0);
-    fill(b0, bt, parts.data());
+    fill(b0, bt, parts.get());
+    ops.clear();
     for (std::size_t ti = 0; ti < bt; ++ti) {
-      stack.emplace_back(parts.begin() + static_cast<std::ptrdiff_t>(ti * size),
-                         parts.begin() + static_cast<std::ptrdiff_t>((ti + 1) * size));
+      stack.push_back(parts.get() + ti * size);
       level.push_back(0);
       while (level.size() >= 2 && level[level.size() - 1] == level[level.size() - 2]) {
-        std::vector<T>& left = stack[stack.size() - 2];
-        const std::vector<T>& right = stack.back();
-        for (std::size_t i = 0; i < left.size(); ++i) left[i] += right[i];
+        ops.push_back({stack[stack.size() - 2], stack.back(), true});
         stack.pop_back();
         level.pop_back();
         ++level.back();
       }
     }
+    if (b0 + bt < tiles) {
+      // Subtrees still in parts move to their slots before the next batch overwrites parts.
+      for (std::size_t k = 0; k < stack.size(); ++k) {
+        T* slot = slots.get() + k * size;
+        if (stack[k] != slot) {
+          ops.push_back({slot, stack[k], false});
+          stack[k] = slot;
+        }
+      }
+      run_ops([](std::int64_t, std::int64_t) {});
+    } else {
+      run_ops([&](std::int64_t e0, std::int64_t e1) {
+        // y = s_0 + (s_1 + (... + s_top)), each element on its own.
+        for (std::int64_t e = e0; e < e1; ++e) {
+          T acc = stack.back()[e];
+          for (std::size_t s2 = stack.size() - 1; s2-- > 0;) acc = stack[s2][e] + acc;
+          y[e] = acc;
+        }
+      });
+    }
   }
-  std::vector<T> acc = std::move(stack.back());
-  for (std::size_t s2 = stack.size() - 1; s2-- > 0;)
-    for (std::size_t i = 0; i < acc.size(); ++i) acc[i] = stack[s2][i] + acc[i];
-  std::copy(acc.begin(), acc.end(), y);
 }
 
 template <class T>
@@ -409,31 +455,29 @@ void gaussian_impl(const T* a, std::size_t n, std::size_t C, std::size_t m, std:
 template <class T>
 void sparse_impl(const T* a, std::size_t n, std::size_t C, const std::int64_t* idx, const std::uint8_t* neg, T scale,
                  std::size_t s, std::size_t m, T* y) {
-  // tile_tree_sum's tree, each tile summed by column strips in ascending row order. A scattered
-  // update of a row costs about 32 element operations beyond its C multiply-adds (the indexed store
-  // misses L1), so a sketch of a single column already goes parallel from about 64K rows.
+  // tile_tree_sum's tree, each tile summed in ascending row order, by column strips only where a
+  // batch has too few tiles to occupy the threads: two threads writing strips of the same rows
+  // share the cache lines at the strip edges (measured at 2 threads, 100 columns split in two:
+  // slower than one thread). A scattered update of a row costs about 32 element operations beyond
+  // its C multiply-adds (the indexed store misses L1), so a sketch of a single column already goes
+  // parallel from about 64K rows.
   const std::size_t tile = static_cast<std::size_t>(gaussian_tile_rows);
   const std::size_t nt = static_cast<std::size_t>(std::max(1, num_threads()));
-  const std::size_t w = std::max<std::size_t>(16, (C + nt - 1) / nt);
-  const std::size_t strips = (C + w - 1) / w;
   const std::size_t work = n * s * (C + 32);
-  // The nonzero by table lookup: random signs would mispredict a branch half the time.
-  const T sv[2] = {scale, -scale};
+  const std::size_t line = 64 / sizeof(T);
+  const TypedKernels<T>& K = typed<T>(active_kernels());
   tile_tree_sum<T>((n + tile - 1) / tile, m * C, y, [&](std::size_t b0, std::size_t bt, T* parts) {
+    const std::size_t want = (4 * nt + bt - 1) / bt;  // strips per tile for four tasks per thread
+    std::size_t w = want <= 1 ? C : std::max(line, ((C + want - 1) / want + line - 1) / line * line);
+    w = std::min(w, C);
+    const std::size_t strips = (C + w - 1) / w;
     dynamic_for(bt * strips, work, [&](std::size_t u0, std::size_t u1) {
       for (std::size_t u = u0; u < u1; ++u) {
         const std::size_t ti = u / strips, c0 = u % strips * w, wc = std::min(w, C - c0);
         const std::size_t j0 = (b0 + ti) * tile, j1 = std::min(n, j0 + tile);
         T* part = parts + ti * m * C;
         for (std::size_t i = 0; i < m; ++i) std::fill(part + i * C + c0, part + i * C + c0 + wc, T(0));
-        for (std::size_t j = j0; j < j1; ++j) {
-          const T* src = a + j * C + c0;
-          for (std::size_t t = 0; t < s; ++t) {
-            T* dst = part + static_cast<std::size_t>(idx[j * s + t]) * C + c0;
-            const T v = sv[neg[j * s + t] != 0];
-            for (std::size_t c = 0; c < wc; ++c) dst[c] += v * src[c];
-          }
-        }
+        K.sparse_rows(part + c0, C, a + j0 * C + c0, C, j1 - j0, wc, idx + j0 * s, neg + j0 * s, scale, s);
       }
     });
   });
@@ -534,7 +578,9 @@ void sparse_sign_draw(std::uint64_t key, std::int64_t j0, std::int64_t count, st
   constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;
   const std::size_t S = static_cast<std::size_t>(s);
   const std::uint64_t M = static_cast<std::uint64_t>(m);
-  parallel_for(count, std::int64_t{1} << 14, [&](std::int64_t c0, std::int64_t c1) {
+  // idx is a fresh array (8 s bytes a column): chunks end on its 2 MiB pages, so that no two threads
+  // wait on the first touch of one page.
+  const auto draw = [&](std::int64_t c0, std::int64_t c1) {
     std::vector<std::int64_t> sorted(S);
     for (std::int64_t c = c0; c < c1; ++c) {
       const std::uint64_t j = static_cast<std::uint64_t>(j0 + c);
@@ -564,7 +610,8 @@ void sparse_sign_draw(std::uint64_t key, std::int64_t j0, std::int64_t count, st
         if (distinct) break;
       }
     }
-  });
+  };
+  parallel_output_pages(idx, count, static_cast<std::int64_t>(8 * S), std::int64_t{1} << 12, num_threads(), draw);
 }
 
 namespace {
@@ -606,6 +653,11 @@ void random_permutation(std::uint64_t key, std::int64_t n, std::int64_t buckets,
     }
   }
   start[B] = pos;
+  // out is a fresh array and the scatter writes every page from every chunk: the pages are mapped
+  // first by a pass that gives each 2 MiB page to one thread (two threads faulting on one page
+  // wait for each other).
+  parallel_output_pages(out, n, 8, std::int64_t{1} << 15, num_threads(),
+                        [&](std::int64_t b, std::int64_t e) { std::fill(out + b, out + e, std::int64_t{0}); });
   parallel_ranges(n, static_cast<int>(chunks), [&](int c, std::int64_t i0, std::int64_t i1) {
     std::int64_t* next = slot.data() + static_cast<std::size_t>(c) * B;
     for (std::int64_t i = i0; i < i1; ++i) out[next[bucket_of(i)]++] = i;

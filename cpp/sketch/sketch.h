@@ -44,6 +44,11 @@ struct TypedKernels {
   void (*csr_sketch_strip)(T* y, std::size_t ldy, const std::int64_t* ptr, const std::int32_t* ind, const T* val,
                            std::size_t rows, std::int32_t c0, std::int32_t c1, const std::int64_t* idx,
                            const std::uint8_t* neg, T scale, std::size_t s);
+  // The rows of a dense tile under a sparse sign sketch: y[idx[j, t], :w] += v * a[j, :w] with
+  // v = neg[j, t] ? -scale : scale, for j < rows in ascending order and t < s (a product and a sum,
+  // two roundings, as the scalar level does).
+  void (*sparse_rows)(T* y, std::size_t ldy, const T* a, std::size_t lda, std::size_t rows, std::size_t w,
+                      const std::int64_t* idx, const std::uint8_t* neg, T scale, std::size_t s);
 };
 
 struct Kernels {

@@ -484,9 +484,29 @@ void csr_ls_refine_rows(const std::int64_t* ptr, const std::int32_t* ind, const 
 }
 
 template <class F>
+void sparse_rows(typename F::T* y, std::size_t ldy, const typename F::T* a, std::size_t lda, std::size_t rows,
+                 std::size_t w, const std::int64_t* idx, const std::uint8_t* neg, typename F::T scale, std::size_t s) {
+  using T = typename F::T;
+  using Vec = typename F::V;
+  constexpr std::size_t L = F::L;
+  const std::size_t wf = w - w % L;
+  const T sv[2] = {scale, -scale};  // by table lookup: random signs would mispredict a branch
+  for (std::size_t j = 0; j < rows; ++j) {
+    const T* src = a + j * lda;
+    for (std::size_t t = 0; t < s; ++t) {
+      T* dst = y + static_cast<std::size_t>(idx[j * s + t]) * ldy;
+      const Vec v = F::set1(sv[neg[j * s + t] != 0]);
+      std::size_t c = 0;
+      for (; c < wf; c += L) F::store(dst + c, F::add(F::load(dst + c), F::mul(v, F::load(src + c))));
+      if (c < w) F::storen(dst + c, F::add(F::loadn(dst + c, w - c), F::mul(v, F::loadn(src + c, w - c))), w - c);
+    }
+  }
+}
+
+template <class F>
 constexpr TypedKernels<typename F::T> typed_table() {
-  return {&fwht_tile<F>,   &fwht_inner<F>,   &fwht_tile_vec<F>,    &scale_tile<F>,      &signed_accum<F>,
-          &gauss_accum<F>, &row_residual<F>, &csr_row_residual<F>, &csr_sketch_strip<F>};
+  return {&fwht_tile<F>,   &fwht_inner<F>,   &fwht_tile_vec<F>,    &scale_tile<F>,       &signed_accum<F>,
+          &gauss_accum<F>, &row_residual<F>, &csr_row_residual<F>, &csr_sketch_strip<F>, &sparse_rows<F>};
 }
 
 // ---- counter-based normal numbers ----
