@@ -40,28 +40,16 @@ class NotPrivateWarning(UserWarning):
 
 
 class _Words:
-    """Single 64-bit words as Python ints, served from a buffer refilled in blocks."""
-
-    _buf: list[int]
+    """A source of uniformly random 64-bit words (the samplers' keys are drawn from it)."""
 
     def u64(self, n: int) -> np.ndarray:
         raise NotImplementedError
-
-    def word(self) -> int:
-        buf = self._buf
-        if not buf:
-            buf.extend(self.u64(256).tolist())
-            buf.reverse()
-        return buf.pop()
 
 
 class _OsBits(_Words):
     """64-bit words from the operating system's CSPRNG."""
 
     secure = True
-
-    def __init__(self):
-        self._buf = []
 
     def u64(self, n: int) -> np.ndarray:
         return np.frombuffer(os.urandom(8 * n), dtype=np.uint64).copy() if n else np.empty(0, np.uint64)
@@ -74,7 +62,6 @@ class _GeneratorBits(_Words):
 
     def __init__(self, gen: np.random.Generator):
         self.gen = gen
-        self._buf = []
 
     def u64(self, n: int) -> np.ndarray:
         return self.gen.integers(0, 2**64, size=n, dtype=np.uint64, endpoint=False)
@@ -106,100 +93,22 @@ def data_independent_rng(rng, src):
     return np.random.default_rng(int.from_bytes(os.urandom(16), "little"))
 
 
-def uniform_below(src, bound) -> np.ndarray:
-    """Exactly uniform integers in [0, bound) (bound: uint64 array, 1 <= bound < 2**63)."""
-    bound = np.asarray(bound, dtype=np.uint64)
-    out = np.empty(bound.shape, dtype=np.uint64)
-    rem = (np.uint64(0) - bound) % bound  # 2^64 mod bound
-    limit = np.uint64(0) - rem  # accept words below the largest multiple of bound (all words if rem == 0)
-    todo = np.arange(bound.size)
-    flat_b, flat_r, flat_l, flat_o = bound.ravel(), rem.ravel(), limit.ravel(), out.ravel()
-    while todo.size:
-        words = src.u64(todo.size)
-        ok = (flat_r[todo] == 0) | (words < flat_l[todo])
-        flat_o[todo[ok]] = words[ok] % flat_b[todo[ok]]
-        todo = todo[~ok]
-    return out
-
-
-def bernoulli_exp(src, num: np.ndarray, den: int) -> np.ndarray:
-    """Bernoulli(exp(-num/den)) for integers 0 <= num <= den (CKS Algorithm 1, gamma <= 1)."""
-    num = np.asarray(num, dtype=np.uint64)
-    k = np.ones(num.shape, dtype=np.uint64)
-    active = np.arange(num.size)
-    while active.size:
-        hit = uniform_below(src, np.uint64(den) * k[active]) < num[active]
-        k[active[hit]] += np.uint64(1)
-        active = active[hit]
-    return (k % np.uint64(2)) == 1
-
-
-def geometric_exp1(src, n: int) -> np.ndarray:
-    """Number of successes before the first failure of Bernoulli(exp(-1)) trials."""
-    v = np.zeros(n, dtype=np.int64)
-    active = np.arange(n)
-    while active.size:
-        hit = bernoulli_exp(src, np.ones(active.size, np.uint64), 1)
-        v[active[hit]] += 1
-        active = active[hit]
-    return v
-
-
-def _uniform_below_int(src, bound: int) -> int:
-    if bound & (bound - 1) == 0:
-        return src.word() & (bound - 1)
-    limit = 2**64 - (2**64 % bound)
-    while True:
-        w = src.word()
-        if w < limit:
-            return w % bound
-
-
-def _bernoulli_exp_int(src, num: int, den: int) -> bool:
-    k = 1
-    while _uniform_below_int(src, den * k) < num:
-        k += 1
-    return bool(k & 1)
-
-
-def discrete_laplace_scalar(src, t: int) -> int:
-    """One discrete Laplace sample (the same algorithm as :func:`discrete_laplace` in Python ints)."""
-    while True:
-        u = _uniform_below_int(src, t)
-        if not _bernoulli_exp_int(src, u, t):
-            continue
-        v = 0
-        while _bernoulli_exp_int(src, 1, 1):
-            v += 1
-        mag = u + t * v
-        neg = src.word() & 1
-        if neg and mag == 0:
-            continue
-        return -mag if neg else mag
-
-
 def discrete_laplace(src, size: int, t: int) -> np.ndarray:
     """Samples with P(y) = (1 - p) / (1 + p) * p^|y|, p = exp(-1/t), for an integer scale t >= 1.
 
-    CKS Algorithm 2 with s = 1: X = U + t V is geometric with ratio exp(-1/t), a fair sign bit, and
-    the doubly counted 0 rejected.
+    CKS Algorithm 2 with s = 1 (X = U + t V geometric with ratio exp(-1/t), a fair sign bit, the
+    doubly counted 0 rejected), run by the C++ sampler on a ChaCha20 stream keyed from `src`: the
+    same sampler as ``dp.add_noise``, vectorized and threaded (one stream per 4096 values, so the
+    samples do not depend on the thread count).
     """
+    from .. import _core
+
     t = int(t)
     if t < 1 or t >= 2**40:
         raise ValueError(f"discrete Laplace scale must be an integer in [1, 2^40), got {t}")
-    if size <= 32:  # a few coordinates: Python ints beat NumPy's per-call overhead
-        return np.array([discrete_laplace_scalar(src, t) for _ in range(size)], dtype=np.int64)
-    out = np.empty(size, dtype=np.int64)
-    todo = np.arange(size)
-    while todo.size:
-        u = uniform_below(src, np.full(todo.size, t, dtype=np.uint64))
-        keep = bernoulli_exp(src, u, t)
-        idx, u = todo[keep], u[keep].astype(np.int64)
-        mag = u + t * geometric_exp1(src, idx.size)
-        neg = (src.u64(idx.size) & np.uint64(1)).astype(bool)
-        reject = neg & (mag == 0)
-        out[idx[~reject]] = np.where(neg, -mag, mag)[~reject]
-        todo = np.concatenate([todo[~keep], idx[reject]])
+    out = np.empty(int(size), dtype=np.int64)
+    if out.size:
+        _core.dp_noise(key_words(src), 0, t, out)
     return out
 
 
