@@ -179,7 +179,10 @@ CASES = {
     ),
     # A key is any 64-bit value, as is the first row index of a tile.
     "gaussian_apply": (lambda r: [_f64(r, 6, 2), 3, 1.0, np.zeros((4, 2)), 0], {(1, "big"), (4, "big")}),
-    "gaussian_apply_pair": (lambda r: [_f64(r, 6, 2), _f64(r, 6, 1), 3, 1.0, np.zeros((4, 3))], {(2, "big")}),
+    "gaussian_apply_pair": (
+        lambda r: [_f64(r, 6, 2), _f64(r, 6, 1), 3, 1.0, np.zeros((4, 3)), 0],
+        {(2, "big"), (5, "big")},  # a key and a first row index are any 64-bit values
+    ),
     "gaussian_rows": (lambda r: [0, 3, 1, 4, 9], {(0, "big"), (2, "big"), (4, "big")}),
     "sparse_apply": (
         lambda r: [_f64(r, 6, 2), r.integers(0, 4, (6, 2)).astype(np.int64), _u8(r, 6, 2), 0.5, np.zeros((4, 2))],

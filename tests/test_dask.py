@@ -264,6 +264,18 @@ def test_gaussian_sketch_with_row_offset_is_the_block_of_the_whole_sketch(rng):
     )
 
 
+def test_gaussian_sketch_of_a_pair_with_row_offset_is_that_of_the_stacked_block(rng):
+    a, b = rng.standard_normal((4096 + 7, 3)), rng.standard_normal((4096 + 7, 2))
+    stacked = np.empty((16, 5))
+    _core.gaussian_apply(np.hstack([a, b]), 99, 1.0, stacked, 8192)
+    pair = np.empty((16, 5))
+    _core.gaussian_apply_pair(a, b, 99, 1.0, pair, 8192)
+    assert np.array_equal(pair, stacked)
+    at_zero = np.empty((16, 5))
+    _core.gaussian_apply_pair(a, b, 99, 1.0, at_zero)
+    assert not np.array_equal(at_zero, pair)  # the offset selects other columns of G
+
+
 @pytest.mark.parametrize("sketch", ["sparse_sign", "countsketch"])
 def test_row_keyed_sparse_sketches_are_chunking_invariant_and_accurate(rng, sketch):
     A, b = _ls_problem(rng, n=20000, d=6)

@@ -138,7 +138,7 @@ void bind_sketch(py::module_& m) {
   // Python validates: a (n, d) and b (n, k) C-contiguous, one float dtype; y (m, d + k) C-contiguous.
   m.def(
       "gaussian_apply_pair",
-      [](const py::array& a, const py::array& b, std::uint64_t key, double scale, py::array& y) {
+      [](const py::array& a, const py::array& b, std::uint64_t key, double scale, py::array& y, std::uint64_t row0) {
         const Check c("gaussian_apply_pair");
         operand(operand(c, a, "a"), b, "b").same_dtype(a, b, "a and b").same_dtype(a, y, "a and y");
         c.dense(y, "y").writeable(y, "y");
@@ -149,9 +149,9 @@ void bind_sketch(py::module_& m) {
         const void *pa = a.data(), *pb = b.data();
         void* py_ = y.mutable_data();
         py::gil_scoped_release release;
-        sketch::gaussian_apply_pair(dt, pa, d, pb, k, n, mm, key, scale, py_);
+        sketch::gaussian_apply_pair(dt, pa, d, pb, k, n, mm, key, scale, py_, row0);
       },
-      py::arg("a"), py::arg("b"), py::arg("key"), py::arg("scale"), py::arg("y"));
+      py::arg("a"), py::arg("b"), py::arg("key"), py::arg("scale"), py::arg("y"), py::arg("row0") = 0);
   m.attr("gaussian_tile_rows") = sketch::gaussian_tile_rows;
   m.def(
       "gaussian_rows",

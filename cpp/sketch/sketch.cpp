@@ -904,12 +904,12 @@ void gaussian_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std
 }
 
 void gaussian_apply_pair(Dtype dt, const void* a, std::int64_t d, const void* b, std::int64_t k, std::int64_t n,
-                         std::int64_t m, std::uint64_t key, double scale, void* y) {
+                         std::int64_t m, std::uint64_t key, double scale, void* y, std::uint64_t row0) {
   if (dt == Dtype::f32)
     gaussian_impl<float>(static_cast<const float*>(a), n, d, m, key, static_cast<float>(scale), static_cast<float*>(y),
-                         0, static_cast<const float*>(b), k);
+                         row0, static_cast<const float*>(b), k);
   else
-    gaussian_impl<double>(static_cast<const double*>(a), n, d, m, key, scale, static_cast<double*>(y), 0,
+    gaussian_impl<double>(static_cast<const double*>(a), n, d, m, key, scale, static_cast<double*>(y), row0,
                           static_cast<const double*>(b), k);
 }
 

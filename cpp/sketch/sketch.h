@@ -115,9 +115,10 @@ constexpr std::int64_t gaussian_tile_rows = 4096;
 void gaussian_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, std::int64_t m, std::uint64_t key,
                     double scale, void* y, std::uint64_t row0 = 0);
 // The same sketch of [a b] without forming it: y (m, d + k) = scale * G [a b], a (n, d) and b (n, k)
-// both C-contiguous, G generated once for both. Bit-identical to gaussian_apply on [a b].
+// both C-contiguous, G generated once for both. Bit-identical to gaussian_apply on [a b] (with the same
+// row0: the rows of a and b are rows row0.. of the global array).
 void gaussian_apply_pair(Dtype dt, const void* a, std::int64_t d, const void* b, std::int64_t k, std::int64_t n,
-                         std::int64_t m, std::uint64_t key, double scale, void* y);
+                         std::int64_t m, std::uint64_t key, double scale, void* y, std::uint64_t row0 = 0);
 // Rows [i0, i0 + cnt) of G for columns [j0, j0 + len) into out (cnt, len), float32 (for tests).
 void gaussian_rows(std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key, float* out);
 

@@ -47,17 +47,25 @@ def _aligned_row_chunks(chunks, n):
 
 @task
 def _sketch_block(a, b, row0, key, m, dtype, kind="gaussian", nnz=8):
-    """Unscaled sketch of [a b] (rows row0.. of the global array), one node per tile."""
-    ab = np.ascontiguousarray(np.hstack([np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype).reshape(len(a), -1)]))
+    """Unscaled sketch of [a b] (rows row0.. of the global array), one node per tile, without forming
+    [a b]: every output column is summed on its own, so the sketches of a and b side by side are
+    those of [a b] bit for bit."""
+    a = aligned(a, dtype)
+    b = aligned(np.asarray(b).reshape(len(a), -1), dtype)
+    d, k = a.shape[1], b.shape[1]
     nodes = {}
-    for t0 in range(0, ab.shape[0], TILE):
-        y = np.empty((m, ab.shape[1]), dtype=dtype)
-        tile = ab[t0 : t0 + TILE]
+    for t0 in range(0, a.shape[0], TILE):
+        y = np.empty((m, d + k), dtype=dtype)
+        ta, tb = a[t0 : t0 + TILE], b[t0 : t0 + TILE]
         if kind == "gaussian":
-            _core.gaussian_apply(tile, key, 1.0, y, row0 + t0)
+            _core.gaussian_apply_pair(ta, tb, key, 1.0, y, row0 + t0)
         else:
-            idx, neg = sparse_sign_rows(key, row0 + t0, tile.shape[0], m, nnz)
-            _core.sparse_apply(tile, idx, neg.view(np.uint8), sparse_sign_scale(nnz, dtype), y)
+            idx, neg = sparse_sign_rows(key, row0 + t0, ta.shape[0], m, nnz)
+            scale = sparse_sign_scale(nnz, dtype)
+            ya, yb = np.empty((m, d), dtype=dtype), np.empty((m, k), dtype=dtype)
+            _core.sparse_apply(ta, idx, neg.view(np.uint8), scale, ya)
+            _core.sparse_apply(tb, idx, neg.view(np.uint8), scale, yb)
+            y[:, :d], y[:, d:] = ya, yb
         nodes[(0, (row0 + t0) // TILE)] = y
     return merge_tile_sums(nodes)
 
