@@ -314,6 +314,11 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
   if (scale != T(1)) K.scale_tile(y, m, C, C, scale);
 }
 
+// Partials per batch: small enough that the tree's adds find them in cache and that the same pages
+// serve every batch (a 64 MiB batch of fresh pages was 20% slower at one thread, most of it the
+// first touch of its pages inside the scattered fill).
+constexpr std::size_t kTreeBatchBytes = std::size_t{8} << 20;
+
 // The fixed summation tree over row tiles of the Gaussian and sparse sign sketches: the rows of a
 // are cut into tiles of gaussian_tile_rows; fill(b0, bt, parts) sums tiles b0 .. b0 + bt - 1 of the
 // (size)-element output into parts[(t - b0) * size ...] (writing every element, each sum from zero
@@ -325,11 +330,6 @@ void srht_impl(const T* a, std::size_t n, std::size_t C, std::size_t N, const st
 // The tree's adds are as many as the partials' elements, as much work as a CountSketch's scatter:
 // the order of the adds is worked out first (it depends on the tile indices only), then carried out
 // by element ranges in parallel, every element seeing the same adds in the same order.
-// Partials per batch: small enough that the tree's adds find them in cache and that the same pages
-// serve every batch (a 64 MiB batch of fresh pages was 20% slower at one thread, most of it the
-// first touch of its pages inside the scattered fill).
-constexpr std::size_t kTreeBatchBytes = std::size_t{8} << 20;
-
 template <class T, class Fill>
 void tile_tree_sum(std::size_t tiles, std::size_t size, T* y, Fill&& fill) {
   if (tiles == 0 || size == 0) {

@@ -53,6 +53,7 @@ def _sketch_block(a, b, row0, key, m, dtype, kind="gaussian", nnz=8):
     a = aligned(a, dtype)
     b = aligned(np.asarray(b).reshape(len(a), -1), dtype)
     d, k = a.shape[1], b.shape[1]
+    scale = sparse_sign_scale(nnz, dtype)
     nodes = {}
     for t0 in range(0, a.shape[0], TILE):
         y = np.empty((m, d + k), dtype=dtype)
@@ -61,10 +62,10 @@ def _sketch_block(a, b, row0, key, m, dtype, kind="gaussian", nnz=8):
             _core.gaussian_apply_pair(ta, tb, key, 1.0, y, row0 + t0)
         else:
             idx, neg = sparse_sign_rows(key, row0 + t0, ta.shape[0], m, nnz)
-            scale = sparse_sign_scale(nnz, dtype)
+            signs = neg.view(np.uint8)
             ya, yb = np.empty((m, d), dtype=dtype), np.empty((m, k), dtype=dtype)
-            _core.sparse_apply(ta, idx, neg.view(np.uint8), scale, ya)
-            _core.sparse_apply(tb, idx, neg.view(np.uint8), scale, yb)
+            _core.sparse_apply(ta, idx, signs, scale, ya)
+            _core.sparse_apply(tb, idx, signs, scale, yb)
             y[:, :d], y[:, d:] = ya, yb
         nodes[(0, (row0 + t0) // TILE)] = y
     return merge_tile_sums(nodes)
