@@ -211,8 +211,9 @@ class SimilarityClassifier(ParamsMixin):
         --------
         >>> import numpy as np
         >>> from numkern import dp
-        >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [3.0, 3.0], [3.1, 3.0]])
-        >>> clf = dp.SimilarityClassifier(epsilon=1.0).fit(X, ["a", "a", "b", "b"])
+        >>> rng = np.random.default_rng(0)  # 100 records a class: the noise stays far below the gap
+        >>> X = np.concatenate([rng.normal(0, 0.3, (100, 2)), rng.normal(3, 0.3, (100, 2))])
+        >>> clf = dp.SimilarityClassifier(epsilon=1.0).fit(X, np.repeat(["a", "b"], 100))
         >>> print(clf.classes_, clf.n_features_in_)
         ['a' 'b'] 2
         """
@@ -309,8 +310,9 @@ class SimilarityClassifier(ParamsMixin):
         --------
         >>> import numpy as np
         >>> from numkern import dp
-        >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [3.0, 3.0], [3.1, 3.0]])
-        >>> clf = dp.SimilarityClassifier(epsilon=50.0).fit(X, [0, 0, 1, 1])
+        >>> rng = np.random.default_rng(0)  # 100 records a class: the noise stays far below the gap
+        >>> X = np.concatenate([rng.normal(0, 0.3, (100, 2)), rng.normal(3, 0.3, (100, 2))])
+        >>> clf = dp.SimilarityClassifier(epsilon=10.0).fit(X, np.repeat([0, 1], 100))
         >>> print(np.sign(clf.decision_function(np.array([[0.0, 0.1], [3.0, 3.1]]))))
         [-1.  1.]
         """
@@ -324,8 +326,9 @@ class SimilarityClassifier(ParamsMixin):
         --------
         >>> import numpy as np
         >>> from numkern import dp
-        >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [3.0, 3.0], [3.1, 3.0]])
-        >>> clf = dp.SimilarityClassifier(epsilon=50.0).fit(X, ["a", "a", "b", "b"])
+        >>> rng = np.random.default_rng(0)  # 100 records a class: the noise stays far below the gap
+        >>> X = np.concatenate([rng.normal(0, 0.3, (100, 2)), rng.normal(3, 0.3, (100, 2))])
+        >>> clf = dp.SimilarityClassifier(epsilon=10.0).fit(X, np.repeat(["a", "b"], 100))
         >>> print(clf.predict(np.array([[0.0, 0.1], [3.0, 3.1]])))
         ['a' 'b']
         """
@@ -339,8 +342,9 @@ class SimilarityClassifier(ParamsMixin):
         --------
         >>> import numpy as np
         >>> from numkern import dp
-        >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [3.0, 3.0], [3.1, 3.0]])
-        >>> clf = dp.SimilarityClassifier(epsilon=50.0).fit(X, [0, 1, 2, 2])
+        >>> rng = np.random.default_rng(0)  # 100 records a class: the noise stays far below the gap
+        >>> X = np.concatenate([rng.normal(0, 0.3, (100, 2)), rng.normal(3, 0.3, (100, 2))])
+        >>> clf = dp.SimilarityClassifier(epsilon=10.0).fit(X, np.repeat([0, 1, 2, 2], 50))
         >>> print(np.allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X)))
         True
         """
@@ -364,8 +368,9 @@ class SimilarityClassifier(ParamsMixin):
         --------
         >>> import numpy as np
         >>> from numkern import dp
-        >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [3.0, 3.0], [3.1, 3.0]])
-        >>> clf = dp.SimilarityClassifier(epsilon=50.0).fit(X, [0, 0, 1, 1])
+        >>> rng = np.random.default_rng(0)  # 100 records a class: the noise stays far below the gap
+        >>> X = np.concatenate([rng.normal(0, 0.3, (100, 2)), rng.normal(3, 0.3, (100, 2))])
+        >>> clf = dp.SimilarityClassifier(epsilon=10.0).fit(X, np.repeat([0, 1], 100))
         >>> p = clf.predict_proba(np.array([[0.0, 0.1], [3.0, 3.1]]))
         >>> print(p.shape, np.allclose(p.sum(axis=1), 1.0), (p[:, 1] > 0.5).tolist())
         (2, 2) True [False, True]
@@ -379,8 +384,10 @@ class SimilarityClassifier(ParamsMixin):
         --------
         >>> import numpy as np
         >>> from numkern import dp
-        >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [3.0, 3.0], [3.1, 3.0]])
-        >>> print(dp.SimilarityClassifier(epsilon=50.0).fit(X, [0, 0, 1, 1]).score(X, [0, 0, 1, 1]))
+        >>> rng = np.random.default_rng(0)  # 100 records a class: the noise stays far below the gap
+        >>> X = np.concatenate([rng.normal(0, 0.3, (100, 2)), rng.normal(3, 0.3, (100, 2))])
+        >>> y = np.repeat([0, 1], 100)
+        >>> print(dp.SimilarityClassifier(epsilon=10.0).fit(X, y).score(X, y))
         1.0
         """
         pred = self.predict(X)

@@ -458,7 +458,7 @@ class KernelDensity(ParamsMixin):
         >>> import numpy as np
         >>> from numkern import dp
         >>> X = np.random.default_rng(0).normal(size=(20000, 2))
-        >>> kde = dp.KernelDensity("gaussian", 0.5, epsilon=1.0, n_components=1024, feature_seed=0).fit(X)
+        >>> kde = dp.KernelDensity("gaussian", 0.5, epsilon=10.0, n_components=1024, feature_seed=0).fit(X)
         >>> logp = kde.score_samples(np.zeros((1, 2)))
         >>> # N(0, I) smoothed by the kernel (std h / sqrt(2) per axis) is N(0, 1.125 I): -1.96 at 0
         >>> print(bool(abs(logp[0] + 1.96) < 0.2))
