@@ -188,6 +188,25 @@ CASES = {
         lambda r: [_f64(r, 6, 2), r.integers(0, 4, (6, 2)).astype(np.int64), _u8(r, 6, 2), 0.5, np.zeros((4, 2))],
         set(),
     ),
+    # The transposed sketches: v (m, k) and out (n, k) float64. N is any power of two >= n (2^40
+    # included) and neg needs a sign per row of out; a Gaussian key is any 64-bit value.
+    "srht_transpose": (
+        lambda r: [
+            _f64(r, 3, 2),
+            8,
+            r.permutation(6).astype(np.int64),
+            r.integers(0, 2, 8, dtype=np.uint8),
+            np.array([0, 3, 7], np.uint32),
+            0.5,
+            np.zeros((6, 2)),
+        ],
+        {(1, "big"), (3, "short")},
+    ),
+    "gaussian_transpose": (lambda r: [_f64(r, 4, 2), 3, 1.0, np.zeros((6, 2))], {(1, "big")}),
+    "sparse_transpose": (
+        lambda r: [_f64(r, 4, 2), r.integers(0, 4, (6, 2)).astype(np.int64), _u8(r, 6, 2), 0.5, np.zeros((6, 2))],
+        set(),
+    ),
     # The stream key is any 64-bit value.
     "sparse_sign_draw": (lambda r: [7, 0, 5, 4, 2], {(0, "big")}),
     "random_permutation": (lambda r: [7, 10, 2], {(0, "big")}),
@@ -333,6 +352,9 @@ OUTPUTS = {
     "sparse_apply": {4},
     "row_residual": {3, 4},
     "csr_sketch_apply": {6},
+    "srht_transpose": {6},
+    "gaussian_transpose": {3},
+    "sparse_transpose": {4},
     "sparse_sign_draw": set(),
     "random_permutation": set(),
     "csr_row_residual": {5, 6},

@@ -245,6 +245,87 @@ def test_aslinearoperator_matches_the_dense_operator(kind):
     np.testing.assert_allclose(L.rmatmat(Y), D.T @ Y, atol=1e-5 if kind == "gaussian" else 1e-12)
 
 
+@pytest.mark.parametrize("kind", list(OPS))
+@pytest.mark.parametrize("n", [1, 511, 513, 1300])
+def test_transposed_kernels_match_the_dense_operator_across_blocks(kind, n):
+    """S^T V from the C++ transposed kernels against the dense S built from the sketch's state (the
+    Hadamard matrix, the drawn signs and rows), with n on both sides of the SRHT's 512-row blocks and
+    across the Gaussian's 1024-column tiles; k = 1 (the vector path) and k = 5."""
+    m = min(37, 1 << max(0, (n - 1).bit_length()))
+    S = OPS[kind](n, m)
+    L = S.aslinearoperator()
+    D = _dense(S)
+    rng = np.random.default_rng(n)
+    Y = rng.standard_normal((m, 5))
+    got = L.rmatmat(Y)
+    assert got.shape == (n, 5) and got.dtype == np.float64
+    np.testing.assert_allclose(got, D.T @ Y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(L.rmatvec(Y[:, 1]), D.T @ Y[:, 1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(L.rmatmat(np.asfortranarray(Y[:, :2])), D.T @ Y[:, :2], rtol=1e-12, atol=1e-12)
+    assert np.array_equal(L.rmatvec(np.arange(m)), L.rmatvec(np.arange(m, dtype=np.float64)))
+
+
+@pytest.mark.parametrize("kind", list(OPS))
+def test_transposed_kernels_give_the_same_bits_at_one_and_two_threads(kind):
+    n = 20000 if kind == "gaussian" else 200000
+    S = OPS[kind](n, 64)
+    L = S.aslinearoperator()
+    Y = np.random.default_rng(5).standard_normal((64, 3))
+    with numkern.thread_limit(1):
+        one, one_v = L.rmatmat(Y), L.rmatvec(Y[:, 0])
+    with numkern.thread_limit(2):
+        two, two_v = L.rmatmat(Y), L.rmatvec(Y[:, 0])
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one_v, two_v)
+    assert np.all(np.isfinite(one)) and np.count_nonzero(one) > n  # every row written
+
+
+@pytest.mark.isa_independent
+def test_transposed_kernels_check_their_arguments():
+    S = SRHT(100, 8, rng=0)
+    v, out = np.ones((8, 2)), np.empty((100, 2))
+    srht = lambda **kw: _core.srht_transpose(  # noqa: E731
+        kw.get("v", v),
+        kw.get("N", S.N),
+        kw.get("perm", S._perm),
+        S._neg,
+        kw.get("rows", S._rows),
+        1.0,
+        kw.get("out", out),
+    )
+    srht()  # the valid call
+    with pytest.raises(ValueError, match="permutation"):
+        srht(perm=np.zeros(100, np.int64))
+    with pytest.raises(ValueError, match="perm out of range"):
+        srht(perm=np.arange(1, 101, dtype=np.int64))
+    with pytest.raises(ValueError, match="rows out of range"):
+        srht(rows=np.full(8, S.N, np.uint32))
+    with pytest.raises(ValueError, match="power of two"):
+        srht(N=64)
+    with pytest.raises(ValueError, match="must not overlap"):
+        srht(v=out[:8], out=out)
+    with pytest.raises(TypeError, match="float64"):
+        srht(v=v.astype(np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        srht(out=np.empty((2, 100)).T)
+    with pytest.raises(ValueError, match="same number of columns"):
+        srht(out=np.empty((100, 3)))
+    with pytest.raises(ValueError, match="writeable"):
+        ro = np.empty((100, 2))
+        ro.flags.writeable = False
+        srht(out=ro)
+    with pytest.raises(ValueError, match="at least one row"):
+        _core.gaussian_transpose(np.ones((0, 2)), 1, 1.0, out)
+    P = SparseSign(100, 8, nnz_per_col=3, rng=0)
+    with pytest.raises(ValueError, match="idx out of range"):
+        _core.sparse_transpose(v, np.full_like(P._idx, 8), P._neg.view(np.uint8), 1.0, out)
+    with pytest.raises(ValueError, match="a row per row of out"):
+        _core.sparse_transpose(v, P._idx[:99], P._neg.view(np.uint8)[:99], 1.0, out)
+    before = v.copy()
+    _core.sparse_transpose(v, P._idx, P._neg.view(np.uint8), 1.0, out)
+    np.testing.assert_array_equal(v, before)  # the input is read, never written
+
+
 @pytest.mark.isa_independent
 def test_dense_paths_do_not_import_scipy():
     code = (

@@ -1,4 +1,6 @@
+#include <cstdint>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "bindings/bindings.h"
@@ -26,6 +28,15 @@ const Check& output(const Check& c, const py::array& y, const py::array& like, s
   c.that(y.ndim() >= 1 && y.shape(0) == rows && y.size() == rows * cols_of(like),
          "y must have " + std::to_string(rows) + " rows of the input's columns");
   return c;
+}
+
+// The operands of the transposed sketches: v (m, k) and out (n, k), both 2-d C-contiguous float64, out
+// writeable and disjoint from v (the kernels read v while writing out), m >= 1.
+void transpose_operands(const Check& c, const py::array& v, const py::array& out) {
+  c.dtype(v, "v", 'f', 8).dense(v, "v").ndim(v, "v", 2).that(v.shape(0) >= 1, "v must have at least one row");
+  c.dtype(out, "out", 'f', 8).dense(out, "out").ndim(out, "out", 2).writeable(out, "out");
+  c.that(out.shape(1) == v.shape(1), "v and out must have the same number of columns");
+  c.disjoint(v, out, "v and out must not overlap");
 }
 
 // The row arguments of the refinement passes. Callers (numkern.linalg, numkern.dask) pass C-contiguous
@@ -190,6 +201,71 @@ void bind_sketch(py::module_& m) {
         sketch::sparse_apply(dt, pa, n, d, pi, pn, scale, s, mm, py_);
       },
       py::arg("a"), py::arg("idx"), py::arg("neg"), py::arg("scale"), py::arg("y"));
+  // The transposed sketches (aslinearoperator's rmatvec/rmatmat): v (m, k) and out (n, k) C-contiguous
+  // float64, out disjoint from v; the sketch's own arguments checked as for the forward kernels.
+  m.def(
+      "srht_transpose",
+      [](const py::array& v, std::int64_t N, const py::array& perm, const py::array& neg, const py::array& rows,
+         double scale, py::array& out) {
+        const Check c("srht_transpose");
+        transpose_operands(c, v, out);
+        const std::int64_t n = out.shape(0);
+        c.that(pow2(N) && N >= n, "N must be a power of two >= the rows of out");
+        c.dtype(perm, "perm", 'i', 8).dense(perm, "perm").shape(perm, "perm", {n});
+        c.dtype(neg, "neg", 'u', 1).dense(neg, "neg").that(neg.ndim() == 1 && neg.shape(0) >= n, "neg too short");
+        c.dtype(rows, "rows", 'u', 4).dense(rows, "rows").shape(rows, "rows", {v.shape(0)});
+        const auto* pp = static_cast<const std::int64_t*>(perm.data());
+        {  // O(n + m): every index in range, and perm a permutation (each row of out written once)
+          c.all_in(static_cast<const std::uint32_t*>(rows.data()), rows.shape(0), 0, N, "rows out of range");
+          c.all_in(pp, n, 0, n, "perm out of range");
+          std::vector<std::uint8_t> seen(static_cast<std::size_t>(n), 0);
+          bool distinct = true;
+          for (std::int64_t j = 0; j < n && distinct; ++j)
+            distinct = !std::exchange(seen[static_cast<std::size_t>(pp[j])], 1);
+          c.that(distinct, "perm must be a permutation of range(n)");
+        }
+        const auto* pv = static_cast<const double*>(v.data());
+        const auto* pn = static_cast<const std::uint8_t*>(neg.data());
+        const auto* pr = static_cast<const std::uint32_t*>(rows.data());
+        auto* po = static_cast<double*>(out.mutable_data());
+        const std::int64_t mm = v.shape(0), k = v.shape(1);
+        py::gil_scoped_release release;
+        sketch::srht_transpose(pv, mm, k, N, pp, pn, pr, n, scale, po);
+      },
+      py::arg("v"), py::arg("N"), py::arg("perm"), py::arg("neg"), py::arg("rows"), py::arg("scale"), py::arg("out"));
+  m.def(
+      "gaussian_transpose",
+      [](const py::array& v, std::uint64_t key, double scale, py::array& out) {
+        const Check c("gaussian_transpose");
+        transpose_operands(c, v, out);
+        c.that(out.shape(0) < (std::int64_t{1} << 32), "out must have fewer than 2^32 rows");
+        const auto* pv = static_cast<const double*>(v.data());
+        auto* po = static_cast<double*>(out.mutable_data());
+        const std::int64_t mm = v.shape(0), k = v.shape(1), n = out.shape(0);
+        py::gil_scoped_release release;
+        sketch::gaussian_transpose(pv, mm, k, key, n, scale, po);
+      },
+      py::arg("v"), py::arg("key"), py::arg("scale"), py::arg("out"));
+  m.def(
+      "sparse_transpose",
+      [](const py::array& v, const py::array& idx, const py::array& neg, double scale, py::array& out) {
+        const Check c("sparse_transpose");
+        transpose_operands(c, v, out);
+        c.dtype(idx, "idx", 'i', 8).dense(idx, "idx").ndim(idx, "idx", 2);
+        c.that(idx.shape(0) == out.shape(0), "idx must have a row per row of out");
+        c.dtype(neg, "neg", 'u', 1).dense(neg, "neg").same_shape(neg, idx, "idx and neg");
+        {  // O(n s): every index the kernel follows must be in range
+          c.all_in(static_cast<const std::int64_t*>(idx.data()), idx.size(), 0, v.shape(0), "idx out of range");
+        }
+        const auto* pv = static_cast<const double*>(v.data());
+        const auto* pi = static_cast<const std::int64_t*>(idx.data());
+        const auto* pn = static_cast<const std::uint8_t*>(neg.data());
+        auto* po = static_cast<double*>(out.mutable_data());
+        const std::int64_t mm = v.shape(0), k = v.shape(1), n = out.shape(0), s = idx.shape(1);
+        py::gil_scoped_release release;
+        sketch::sparse_transpose(pv, mm, k, pi, pn, s, n, scale, po);
+      },
+      py::arg("v"), py::arg("idx"), py::arg("neg"), py::arg("scale"), py::arg("out"));
   m.def(
       "sparse_sign_draw",
       [](std::uint64_t key, std::int64_t j0, std::int64_t count, std::int64_t mm, std::int64_t s) {

@@ -929,6 +929,116 @@ void sparse_apply(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const
     sparse_impl<double>(static_cast<const double*>(a), n, d, idx, neg, scale, s, m, static_cast<double*>(y));
 }
 
+// Signs picked from a table, not by a branch: random signs mispredict, and multiplying by +-1 is
+// exact, so the sums are those of adding and subtracting.
+constexpr double kSignOf[2] = {1.0, -1.0};
+
+// S^T v one block of Lb output positions at a time (the transpose of srht_impl's block form): H_N's
+// entry (rows[i], b Lb + r) is the block sign (-1)^popcount(hi_i & b) times H_Lb's (lo_i, r), so block
+// b is H_Lb applied to the m signed rows of v scattered to their lo_i (in ascending i), each result
+// row j = b Lb + r then signed and written to row perm[j] of out. Blocks are independent.
+void srht_transpose(const double* v, std::int64_t m, std::int64_t k, std::int64_t N, const std::int64_t* perm,
+                    const std::uint8_t* neg, const std::uint32_t* rows, std::int64_t n, double scale, double* out) {
+  const Kernels& kern = active_kernels();
+  const TypedKernels<double>& K = kern.f64;
+  const std::size_t L = lanes<double>(kern), C = static_cast<std::size_t>(k);
+  const std::size_t Lb = std::min<std::size_t>(static_cast<std::size_t>(N), kSrhtBlockF64);
+  const int lb = ilog2(Lb);
+  const auto un = static_cast<std::size_t>(n), um = static_cast<std::size_t>(m);
+  const std::size_t nblocks = (un + Lb - 1) / Lb;
+  // An output row costs a random write (some 64 element operations' time, as srht_impl's reads).
+  const std::size_t work = un * C * static_cast<std::size_t>(lb + 2) + un * 64 + nblocks * um * C;
+  dynamic_for(nblocks, work, [&](std::size_t b0, std::size_t b1) {
+    std::vector<double> z(Lb * C);
+    for (std::size_t b = b0; b < b1; ++b) {
+      std::fill(z.begin(), z.end(), 0.0);
+      for (std::size_t i = 0; i < um; ++i) {
+        double* zr = z.data() + (rows[i] & (Lb - 1)) * C;
+        const double* vi = v + i * C;
+        const double sg = kSignOf[popcount64((rows[i] >> lb) & b) & 1];
+        for (std::size_t c = 0; c < C; ++c) zr[c] += sg * vi[c];
+      }
+      if (C == 1 && L > 1 && Lb >= L) {
+        K.fwht_tile(z.data(), Lb / L, L, L);
+        K.fwht_inner(z.data(), Lb / L);
+      } else {
+        K.fwht_tile(z.data(), Lb, C, C);
+      }
+      const std::size_t r_end = std::min(Lb, un - b * Lb);
+      for (std::size_t r = 0; r < r_end; ++r) {
+        const std::size_t j = b * Lb + r;
+        const double sg = kSignOf[neg[j] != 0] * scale;
+        double* o = out + static_cast<std::size_t>(perm[j]) * C;
+        for (std::size_t c = 0; c < C; ++c) o[c] = sg * z[r * C + c];
+      }
+    }
+  });
+}
+
+// S^T v by tiles of kTransposeCols columns of G: each tile generates its m rows of G one at a time
+// (as gaussian_impl does) and adds v[i] times them into its accumulator in ascending i.
+constexpr std::size_t kTransposeCols = 1024;
+
+void gaussian_transpose(const double* v, std::int64_t m, std::int64_t k, std::uint64_t key, std::int64_t n,
+                        double scale, double* out) {
+  const Kernels& kern = active_kernels();
+  const auto un = static_cast<std::size_t>(n), um = static_cast<std::size_t>(m), C = static_cast<std::size_t>(k);
+  const std::uint32_t k2 = key2_of(key);
+  const std::size_t tiles = (un + kTransposeCols - 1) / kTransposeCols;
+  dynamic_for(tiles, um * un * (16 + C), [&](std::size_t t0, std::size_t t1) {
+    std::vector<float> g(kTransposeCols);
+    std::vector<double> acc(kTransposeCols * C);
+    for (std::size_t t = t0; t < t1; ++t) {
+      const std::size_t j0 = t * kTransposeCols, len = std::min(kTransposeCols, un - j0);
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (std::size_t i = 0; i < um; ++i) {
+        kern.gauss_fill(g.data(), len, row_key(key, i), k2, static_cast<std::uint32_t>(j0));
+        const double* vi = v + i * C;
+        if (C == 1) {
+          const double a = vi[0];
+          for (std::size_t j = 0; j < len; ++j) acc[j] += a * static_cast<double>(g[j]);
+        } else {
+          for (std::size_t j = 0; j < len; ++j) {
+            const double gj = g[j];
+            double* aj = acc.data() + j * C;
+            for (std::size_t c = 0; c < C; ++c) aj[c] += vi[c] * gj;
+          }
+        }
+      }
+      double* o = out + j0 * C;
+      for (std::size_t e = 0; e < len * C; ++e) o[e] = acc[e] * scale;
+    }
+  });
+}
+
+void sparse_transpose(const double* v, std::int64_t m, std::int64_t k, const std::int64_t* idx, const std::uint8_t* neg,
+                      std::int64_t s, std::int64_t n, double scale, double* out) {
+  (void)m;
+  const auto C = static_cast<std::size_t>(k), S = static_cast<std::size_t>(s);
+  const std::int64_t grain = std::max<std::int64_t>(1, std::int64_t{1 << 14} / std::max<std::int64_t>(1, s * k));
+  parallel_for(n, grain, [&](std::int64_t j0, std::int64_t j1) {
+    const auto b = static_cast<std::size_t>(j0), e = static_cast<std::size_t>(j1);
+    if (C == 1) {
+      for (std::size_t j = b; j < e; ++j) {
+        double acc = 0.0;
+        for (std::size_t t = 0; t < S; ++t) acc += kSignOf[neg[j * S + t] != 0] * v[idx[j * S + t]];
+        out[j] = acc * scale;
+      }
+      return;
+    }
+    for (std::size_t j = b; j < e; ++j) {
+      double* o = out + j * C;
+      std::fill(o, o + C, 0.0);
+      for (std::size_t t = 0; t < S; ++t) {
+        const double* vi = v + static_cast<std::size_t>(idx[j * S + t]) * C;
+        const double sg = kSignOf[neg[j * S + t] != 0];
+        for (std::size_t c = 0; c < C; ++c) o[c] += sg * vi[c];
+      }
+      for (std::size_t c = 0; c < C; ++c) o[c] *= scale;
+    }
+  });
+}
+
 double row_residual(Dtype dt, const void* a, std::int64_t n, std::int64_t d, const void* u, const void* b, void* g,
                     void* t_out) {
   if (dt == Dtype::f32)

@@ -122,6 +122,18 @@ void gaussian_apply_pair(Dtype dt, const void* a, std::int64_t d, const void* b,
 // Rows [i0, i0 + cnt) of G for columns [j0, j0 + len) into out (cnt, len), float32 (for tests).
 void gaussian_rows(std::int64_t i0, std::int64_t cnt, std::int64_t j0, std::int64_t len, std::uint64_t key, float* out);
 
+// The transposed sketches, float64 (scipy's LinearOperator rmatvec/rmatmat): out (n, k) = S^T v for
+// a C-contiguous v (m, k), S as in srht_apply, gaussian_apply and sparse_apply with the same
+// arguments, never formed. Every output element is summed in an order fixed by its index, so the
+// result does not depend on the thread count. srht_transpose needs perm to be a permutation of
+// [0, n) (each output row is written once).
+void srht_transpose(const double* v, std::int64_t m, std::int64_t k, std::int64_t N, const std::int64_t* perm,
+                    const std::uint8_t* neg, const std::uint32_t* rows, std::int64_t n, double scale, double* out);
+void gaussian_transpose(const double* v, std::int64_t m, std::int64_t k, std::uint64_t key, std::int64_t n,
+                        double scale, double* out);
+void sparse_transpose(const double* v, std::int64_t m, std::int64_t k, const std::int64_t* idx, const std::uint8_t* neg,
+                      std::int64_t s, std::int64_t n, double scale, double* out);
+
 // y (m, d) = sum_j sum_t v[j, t] * e_{idx[j, t]} a[j]^T with v[j, t] = neg[j, t] ? -scale : scale (scale
 // rounded to a's dtype): a sparse sign sketch with s nonzeros per column. The nonzeros are never
 // stored: a byte per sign, not a value of a's dtype, is read per nonzero.

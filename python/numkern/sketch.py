@@ -223,14 +223,17 @@ class _Sketch:
             y[:, c0:c1] = yb
         return y
 
-    def _rmatvec(self, v: np.ndarray) -> np.ndarray:
+    def _rmatmat(self, V: np.ndarray) -> np.ndarray:
+        """``S^T V`` (n, k) for a C-contiguous float64 V (m, k), in C++ without forming S."""
         raise NotImplementedError
 
     def aslinearoperator(self) -> LinearOperator:
         """``S`` as a ``scipy.sparse.linalg.LinearOperator`` of shape ``(m, n)``, float64.
 
         ``matvec``/``matmat`` apply ``S`` (as :meth:`apply`); ``rmatvec``/``rmatmat`` apply ``S^T``
-        (from the same random state, without storing ``S``). Needs scipy.
+        from the same random state, without storing ``S``: a C++ kernel per sketch on numkern's
+        threads, every output summed in a fixed order (the same bits at any thread count). Needs
+        scipy.
 
         Examples
         --------
@@ -245,13 +248,12 @@ class _Sketch:
         from scipy.sparse.linalg import LinearOperator
 
         def rmatmat(Y):
-            Y = np.asarray(Y, dtype=np.float64)
-            return np.stack([self._rmatvec(np.ascontiguousarray(Y[:, j])) for j in range(Y.shape[1])], axis=1)
+            return self._rmatmat(np.ascontiguousarray(np.asarray(Y, dtype=np.float64).reshape(self.m, -1)))
 
         return LinearOperator(
             (self.m, self.n),
             matvec=lambda x: self.apply(np.asarray(x, dtype=np.float64).reshape(self.n)),
-            rmatvec=lambda y: self._rmatvec(np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(self.m))),
+            rmatvec=lambda y: rmatmat(np.asarray(y).reshape(self.m, 1))[:, 0],
             matmat=lambda X: self.apply(np.asarray(X, dtype=np.float64)),
             rmatmat=rmatmat,
             dtype=np.float64,
@@ -342,14 +344,10 @@ class SRHT(_Sketch):
     def _apply(self, a, y):
         _core.srht_apply(a, self.N, self._perm, self._neg, self._rows, 1.0 / math.sqrt(self.m), y)
 
-    def _rmatvec(self, v):
+    def _rmatmat(self, V):
         # S[i, perm[j]] = H[rows[i], j] sign_j / sqrt(m), H symmetric: scatter, transform, sign, permute.
-        e = np.zeros(self.N)
-        e[self._rows] = v
-        h = fwht(e)[: self.n] / math.sqrt(self.m)
-        h[self._neg == 1] *= -1.0
-        out = np.empty(self.n)
-        out[self._perm] = h
+        out = np.empty((self.n, V.shape[1]))
+        _core.srht_transpose(V, self.N, self._perm, self._neg, self._rows, 1.0 / math.sqrt(self.m), out)
         return out
 
 
@@ -397,13 +395,10 @@ class Gaussian(_Sketch):
     def _apply(self, a, y):
         _core.gaussian_apply(a, self.key, 1.0 / math.sqrt(self.m), y)
 
-    def _rmatvec(self, v):
-        out = np.zeros(self.n)
-        step = max(1, (8 << 20) // (4 * self.n))  # rows of S per block: at most 8 MiB of float32
-        for i0 in range(0, self.m, step):
-            cnt = min(step, self.m - i0)
-            out += v[i0 : i0 + cnt] @ _core.gaussian_rows(i0, cnt, 0, self.n, self.key).astype(np.float64)
-        return out / math.sqrt(self.m)
+    def _rmatmat(self, V):
+        out = np.empty((self.n, V.shape[1]))
+        _core.gaussian_transpose(V, self.key, 1.0 / math.sqrt(self.m), out)
+        return out
 
     def apply_pair(self, A: ArrayLike, B: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         if is_sparse_operand(A) or is_sparse_operand(B):
@@ -552,8 +547,11 @@ class SparseSign(_Sketch):
         scale = sparse_sign_scale(self.nnz_per_col, y.dtype.type)  # y float64, float32 entries: float64 sketch
         _core.csr_sketch_apply(c.indptr, c.indices, c.data, self._idx, self._neg.view(np.uint8), scale, y)
 
-    def _rmatvec(self, v):
-        return (self._sign * v[self._idx]).sum(axis=1)
+    def _rmatmat(self, V):
+        out = np.empty((self.n, V.shape[1]))
+        scale = float(sparse_sign_scale(self.nnz_per_col, np.float64))
+        _core.sparse_transpose(V, self._idx, self._neg.view(np.uint8), scale, out)
+        return out
 
 
 class CountSketch(SparseSign):
