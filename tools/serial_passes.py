@@ -38,6 +38,11 @@ def entry_points():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kde = dp.KernelDensity("gaussian", 4.0, 1.0, n_components=1024, rng=0)
+    # S^T through scipy's LinearOperator (operators built outside the timed calls)
+    srht_t = numkern.sketch.SRHT(1 << 20, 800, rng=0).aslinearoperator()
+    sparse_t = numkern.sketch.SparseSign(1 << 20, 800, rng=0).aslinearoperator()
+    gauss_t = numkern.sketch.Gaussian(1 << 17, 200, rng=0).aslinearoperator()
+    w = rng.standard_normal((800, 4))
     return [
         ("softmax f32", lambda: numkern.softmax(x32)),
         ("softmax f16", lambda: numkern.softmax(x16)),
@@ -51,6 +56,9 @@ def entry_points():
         ("quant.matmul float32 4-bit", lambda: quant.matmul(x32[:1024, :2048], x32[:2048, :1024], bits=4)),
         ("fwht f64 2^23", lambda: numkern.fwht(v)),
         ("SRHT apply 2^18 x 64", lambda: numkern.sketch.SRHT(1 << 18, 512, rng=0).apply(A)),
+        ("SRHT rmatvec 2^20, m 800", lambda: srht_t.rmatvec(w[:, 0])),
+        ("SparseSign rmatmat 2^20 x 4", lambda: sparse_t.rmatmat(w)),
+        ("Gaussian rmatvec 2^17, m 200", lambda: gauss_t.rmatvec(w[:200, 0])),
         ("lstsq sketch 2^18 x 64", lambda: numkern.lstsq(A, b, method="sketch", m=512, rng=0)),
         ("lstsq precondition 2^18 x 64", lambda: numkern.lstsq(A, b, method="precondition", rng=0)),
         ("kernel_sum 2e5 x 2000", lambda: numkern.kernel_sum(X, Y, kernel="gaussian", bandwidth=4.0)),
