@@ -173,9 +173,10 @@ count; the bound is a copy (or read) of the case's bytes on numkern's pool at th
 (for the three-pass softmax rows, of their own three passes; for rows that write a new output, into
 a newly allocated array, so that it pays the same first touch of every page). The least-squares
 solvers run their LAPACK work on the small sketch with BLAS at one thread (a multi-threaded
-OpenBLAS beside numkern's pool is many times slower on a busy machine); their rows are also bounded
-by Amdahl's law, the measured time of that one-thread part plus the rest of the one-thread time
-shared by the threads, and the larger of the two bounds is shown.
+OpenBLAS beside numkern's pool is many times slower on a busy machine); their one-thread time is
+split into that serial part (measured on its own), their memory traffic (the bandwidth bound's
+one-thread time) and the rest, and their bound at t threads is the serial part plus the bandwidth
+bound at t plus the rest shared by the t threads.
 The machine's speed-up is that of a loop of arithmetic alone (no memory traffic) on the same pool,
 timed in the same rounds as the case: on a shared machine the second thread may get only part of
 a core, and no kernel scales past what the machine lends it.

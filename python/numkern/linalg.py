@@ -343,7 +343,8 @@ def lstsq(
         """The sketched solve; None when it must fall back to the direct one."""
         if method == "sketch":
             S, SA, Sb, U, s, Vt, r, _, x = solve_sketch(a, B, sketch, m, g, delta, basis=True)
-            est = bootstrap_linf(U, s, Vt, SA, Sb, x, g, delta)
+            with one_blas_thread():  # small products on the sketch, as in its factorization
+                est = bootstrap_linf(U, s, Vt, SA, Sb, x, g, delta)
             res = residual_norms(a, x, B)
             x = x.astype(dtype)
             return LstsqResult(x[:, 0] if vector else x, pack(res), r, 0, "sketch", m, pack(est), "solved")

@@ -40,7 +40,8 @@ class Case:
     threaded_bound_of: Mapping[str, Callable[[], object]] = field(default_factory=dict)
     # The part of an implementation that runs on one thread by design (the least-squares solvers'
     # LAPACK work on the small sketch, with BLAS held at one thread): ``--threads`` times it and
-    # bounds the implementation at t threads by Amdahl's law, serial + (one-thread time - serial) / t.
+    # bounds the implementation at t threads by serial + bandwidth bound at t + the rest of the
+    # one-thread time (less the serial part and the bandwidth bound's one-thread time) / t.
     serial_part_of: Mapping[str, Callable[[], object]] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 

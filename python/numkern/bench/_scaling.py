@@ -4,8 +4,9 @@
 process and prints the speed-up over one thread, the parallel efficiency, and, for cases that move
 more memory than they compute, the memory-bandwidth bound at the same thread count (a copy of the
 same bytes on numkern's pool). Implementations with a part that runs on one thread by design (the
-least-squares solvers' LAPACK work on the sketch) are bounded by Amdahl's law from that part's
-measured time instead, where that is the larger bound. Beside every case, in the same rounds, it
+least-squares solvers' LAPACK work on the sketch) are bounded by the three parts of their one-thread
+time: that serial part (measured), their memory traffic (the bandwidth bound, which takes its own
+time at t threads) and the rest, shared by the t threads. Beside every case, in the same rounds, it
 times a loop of arithmetic alone on the pool: the speed-up the machine itself gave the threads
 while the case was measured.
 
@@ -150,10 +151,16 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                     m = med[(label, t)]
                     speedup = med[(label, counts[0])] / m
                     bound = med.get((bound_label, t))
-                    if label in serial:  # Amdahl: the serial part, and the rest shared by t threads
+                    if label in serial:
+                        # The one-thread time is the serial part, the memory traffic (the bandwidth
+                        # bound's one-thread time, at most what is left) and the rest. At t threads the
+                        # serial part stays, the traffic takes the bandwidth bound's time at t, and the
+                        # rest is shared by the t threads.
                         s1 = med[(serial[label], counts[0])]
-                        amdahl = s1 + max(t1 - s1, 0.0) * counts[0] / t
-                        bound = max(bound or 0.0, amdahl)
+                        b1 = med.get((bound_label, counts[0])) or 0.0
+                        traffic = min(b1, max(t1 - s1, 0.0))
+                        moved = (bound or 0.0) * traffic / b1 if b1 else 0.0
+                        bound = s1 + moved + max(t1 - s1 - traffic, 0.0) * counts[0] / t
                     to_bound = m / bound if bound else None
                     verdict = ""
                     if t > counts[0] and t1 >= SCALING_MIN_WORK_S:
@@ -190,7 +197,7 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                     out(f"  {bl}: " + ", ".join(f"{t}: {_fmt(med[(bl, t)]).strip()}" for t in counts))
             out(f"  {PROBE}: " + ", ".join(f"{t}: {_fmt(med[(PROBE, t)]).strip()} ({machine[t]:.2f}x)" for t in counts))
             for sl in serial.values():
-                out(f"  {sl}: {_fmt(med[(sl, counts[0])]).strip()} (the bound of its row: serial + rest / threads)")
+                out(f"  {sl}: {_fmt(med[(sl, counts[0])]).strip()} (the bound of its row: serial + traffic at t + rest / t)")
     finally:
         numkern.set_num_threads(before)
     return rows
