@@ -197,7 +197,9 @@ def run_threads(cases: list[Case], counts: list[int], quick: bool, out=print) ->
                     out(f"  {bl}: " + ", ".join(f"{t}: {_fmt(med[(bl, t)]).strip()}" for t in counts))
             out(f"  {PROBE}: " + ", ".join(f"{t}: {_fmt(med[(PROBE, t)]).strip()} ({machine[t]:.2f}x)" for t in counts))
             for sl in serial.values():
-                out(f"  {sl}: {_fmt(med[(sl, counts[0])]).strip()} (the bound of its row: serial + traffic at t + rest / t)")
+                out(
+                    f"  {sl}: {_fmt(med[(sl, counts[0])]).strip()} (the bound of its row: serial + traffic at t + rest / t)"
+                )
     finally:
         numkern.set_num_threads(before)
     return rows
