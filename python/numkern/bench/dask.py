@@ -4,6 +4,7 @@ LocalCluster of 1 and 2 worker processes, with peak memory of the driver and of 
 
 from __future__ import annotations
 
+import functools
 import resource
 import threading
 import time
@@ -11,6 +12,7 @@ import time
 import numpy as np
 
 import numkern
+from numkern import _core
 
 from ._harness import Case
 
@@ -47,7 +49,16 @@ def _softmax_case(da, nkd, log2n, chunks):
         reference="numkern.softmax in memory",
         note="dask and the first in-memory row write into the same preallocated output (dask: a new "
         "array per chunk, then copied); dask: two-pass partials per chunk, tree merge, blockwise scaling",
+        # --threads: the in-memory rows' traffic, one read then a read and a write (into a new array
+        # for the new-output row), as for the softmax family's 1-D case.
+        threaded_bound=functools.partial(_two_passes, x, out),
+        threaded_bound_new=lambda: _two_passes(x, np.empty_like(out)),
     )
+
+
+def _two_passes(x, out):
+    _core.bandwidth_read(x)
+    _core.convert(out, x)
 
 
 def _ill_conditioned(rng, n, d, cond):
