@@ -167,7 +167,7 @@ select_max() {
     -k "cdist or weights or strided or nan_propagates or far_points or random_feature or fixed_point or cosine"
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_dp_mechanisms.py -k "chacha20 or any_strides"
   NUMKERN_TEST_ISAS=neon run_tests max -x tests/test_sparse.py \
-    -k "sketch_of_sparse_matches or float32_stored_A_reaches or sparse_precondition_equals_dense or apply_widened"
+    -k "sketch_of_sparse_matches or float32_stored_A_reaches or sparse_precondition_equals_dense or apply_widened or transposed_kernels"
 }
 
 select_a72() {
