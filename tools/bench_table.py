@@ -185,11 +185,15 @@ within 1.15x of its bound at 2 threads, "below" otherwise, "small" under 10 ms."
 
 LOAD_TEXT = """\
 `python -m numkern bench --under-load` times every case at the default thread count and at one
-thread, interleaved, while another process loops parallel kernels beside it (a numkern process
-running `l1_norm` on 512 x 4096 float32, then a PyTorch process running `layer_norm` on the same
-shape, both at their default thread counts). Ratio: default over one thread (at most 1.2 is the
-goal: a busy machine should not make the threaded call slower than a one-thread one). torch's
-ratio is the same measurement for torch's implementation of the case."""
+thread while another process loops parallel kernels beside it (a numkern process running `l1_norm`
+on 512 x 4096 float32, then a PyTorch process running `layer_norm` on the same shape, both at their
+default thread counts). The two settings alternate: every round, a block of calls of each (about
+20 ms, the same count for both) back to back, their order flipped every round, at least 11 rounds
+and about 3 s, so both meet the same phase of the sibling. Ratio: the median over the rounds of the
+default block's median over the one-thread block's (at most 1.2 is the goal: a busy machine should
+not make the threaded call slower than a one-thread one); the times shown are the medians of all
+calls of each. torch's ratio is the same measurement
+for torch's implementation of the case."""
 
 
 def render_modes(paths: Sequence[Path], level: int = 2) -> list[str]:

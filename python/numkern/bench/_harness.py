@@ -46,7 +46,7 @@ class Case:
     extra: dict = field(default_factory=dict)
 
 
-def _time_once(fn) -> float:
+def time_once(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
@@ -82,7 +82,7 @@ def measure(case: Case, quick: bool) -> dict[str, list[float]]:
     for label, fn in case.impls.items():
         fn()  # warm-up: page faults, lazy init, caches
         settle()
-        reps[label] = max(1, min(50, int(0.02 / max(_time_once(fn), 1e-7))))
+        reps[label] = max(1, min(50, int(0.02 / max(time_once(fn), 1e-7))))
     times: dict[str, list[float]] = {k: [] for k in case.impls}
     start = time.perf_counter()
     rounds = 0
@@ -96,7 +96,7 @@ def measure(case: Case, quick: bool) -> dict[str, list[float]]:
             for label, fn in items:
                 settle()
                 for _ in range(reps[label]):
-                    times[label].append(_time_once(fn))
+                    times[label].append(time_once(fn))
             rounds += 1
     finally:
         if gc_was:

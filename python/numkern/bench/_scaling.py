@@ -10,8 +10,9 @@ time at t threads) and the rest, shared by the t threads. Beside every case, in 
 times a loop of arithmetic alone on the pool: the speed-up the machine itself gave the threads
 while the case was measured.
 
-``--under-load`` times every case at the default thread count and at one thread, interleaved, while
-another process runs parallel kernels in a loop beside it: first a second numkern process, then a
+``--under-load`` times every case at the default thread count and at one thread, in alternating
+blocks of calls (the ratio is the median of the rounds' ratios), while another process runs parallel
+kernels in a loop beside it: first a second numkern process, then a
 PyTorch one (if torch is installed). Each sibling is bounded in time and stopped when the
 measurement ends. torch's own implementations of a case are timed the same way, side by side.
 """
@@ -29,7 +30,7 @@ from typing import Callable
 
 import numkern
 
-from ._harness import Case, measure
+from ._harness import Case, measure, settle, time_once
 
 # Cases with at least this much one-thread work are expected to scale (or sit at their bound).
 SCALING_MIN_WORK_S = 0.010
@@ -275,9 +276,46 @@ def _torch_threads(n: int, fn):
     return run
 
 
+def measure_pairs(
+    pairs: dict[str, tuple[Callable[[], object], Callable[[], object]]],
+) -> dict[str, tuple[list[float], list[float], list[float]]]:
+    """Times each (default, one-thread) pair in alternation: every round, on a quiet process
+    (``settle``), a block of calls of one and then a block of the other (their order flipped every
+    round; blocks of ~20 ms of calls, the same count for both), for at least 11 rounds and ~3 s.
+    Returns, per pair, every call's time for each setting and each round's ratio of the two blocks'
+    medians.
+
+    A sibling that holds the cores for a scheduler time slice now and then makes a call's time
+    bimodal (measured: 2.4 ms or 6.5 ms for a call that runs on one thread either way), and the
+    median over separate blocks of each then lands on either mode by chance; blocks side by side
+    meet the same phase of the sibling, so the median of their ratios compares the two settings,
+    not the sibling's phase."""
+    reps = {}
+    for name, (a, b) in pairs.items():  # warm-up: page faults, lazy init, caches
+        a()
+        b()
+        settle()
+        reps[name] = max(1, min(50, int(0.02 / max(time_once(a), 1e-7))))
+    times: dict[str, tuple[list[float], list[float], list[float]]] = {name: ([], [], []) for name in pairs}
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < 400 and (rounds < 11 or time.perf_counter() - start < 3.0):
+        for name, (a, b) in pairs.items():
+            settle()
+            dflt, one, ratios = times[name]
+            block = {}
+            for fn in (b, a) if rounds % 2 else (a, b):
+                block[fn] = [time_once(fn) for _ in range(reps[name])]
+            dflt += block[a]
+            one += block[b]
+            ratios.append(statistics.median(block[a]) / statistics.median(block[b]))
+        rounds += 1
+    return times
+
+
 def run_under_load(cases: list[Case], quick: bool, siblings: list[str], max_seconds: float, out=print) -> list[dict]:
     """For each sibling kind: every case's reference at the default thread count and at one thread
-    (and torch's implementations likewise), interleaved, while the sibling runs."""
+    (and torch's implementations likewise), in alternation (measure_pairs), while the sibling runs."""
     rows = []
     threads = numkern.get_num_threads()
     for kind in siblings:
@@ -299,18 +337,19 @@ def run_under_load(cases: list[Case], quick: bool, siblings: list[str], max_seco
                     raise RuntimeError(f"the {kind} sibling process stopped early")
                 ref = case.impls[case.reference]
                 # Both through the same wrapper, so its cost (about a microsecond) is in both.
-                impls = {"numkern default": _with_threads(threads, ref), "numkern 1 thread": _with_threads(1, ref)}
+                pairs = {"numkern": (_with_threads(threads, ref), _with_threads(1, ref))}
                 for label, fn in list(_torch_impls(case).items())[:1]:
                     import torch
 
-                    impls["torch default"] = _torch_threads(torch.get_num_threads(), fn)
-                    impls["torch 1 thread"] = _torch_threads(1, fn)
+                    pairs["torch"] = (_torch_threads(torch.get_num_threads(), fn), _torch_threads(1, fn))
                     torch_label = label
-                # The full budget even with --quick: the load comes and goes with the sibling's
-                # timing, so the median needs many alternations (at least 11 rounds, ~3 s).
-                times = measure(Case(case.family, case.name, impls, reference="numkern default"), quick=False)
-                med = {k: statistics.median(v) for k, v in times.items()}
-                ratio = med["numkern default"] / med["numkern 1 thread"]
+                timed = measure_pairs(pairs)
+                med = {}
+                for name, (dflt, one, ratios) in timed.items():
+                    med[f"{name} default"] = statistics.median(dflt)
+                    med[f"{name} 1 thread"] = statistics.median(one)
+                    med[f"{name} ratio"] = statistics.median(ratios)
+                ratio = med["numkern ratio"]
                 line = (
                     f"  [{case.family}] {case.name:<44} {case.reference[:40]:<40} "
                     f"default {_fmt(med['numkern default']):>10}  1 thread {_fmt(med['numkern 1 thread']):>10}  "
@@ -327,7 +366,7 @@ def run_under_load(cases: list[Case], quick: bool, siblings: list[str], max_seco
                     "ratio": ratio,
                 }
                 if "torch default" in med:
-                    tr = med["torch default"] / med["torch 1 thread"]
+                    tr = med["torch ratio"]
                     line += f"   | torch ({torch_label[:28]}) ratio {tr:5.2f}"
                     row.update(
                         torch_impl=torch_label,
